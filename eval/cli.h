@@ -1,0 +1,43 @@
+/* cli.h — what the subcommands of `yardstick` share: exit codes, the table
+ * entry type, and small option-parsing helpers. Only eval/ prints. */
+#ifndef YS_CLI_H
+#define YS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ys_error.h"
+
+/* Exit codes (documented in README.md). */
+enum {
+    EXIT_OK = 0,        /* success */
+    EXIT_CHECK = 1,     /* a check failed (compare found a regression) */
+    EXIT_USAGE = 2,     /* bad command line */
+    EXIT_BADINPUT = 3,  /* bad input data: nothing was scored */
+};
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;  /* one line for `yardstick --help` */
+} cli_command;
+
+/* Print "yardstick: <msg>" to stderr and return the exit code that goes with
+ * an error record's code (input → 3, usage → 2, anything else → 3). */
+int cli_fail(const ys_error *err);
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Match "--name" or "--name=value"; *i advances past a separate value. Sets
+ * *val (NULL for flags when takes_value is false). Returns 1 on a match, 0 if
+ * argv[*i] is another option, -1 when a required value is missing. */
+int cli_opt(int argc, char **argv, int *i, const char *name, bool takes_value, const char **val);
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *s, double *out);
+
+int cmd_score(int argc, char **argv);
+
+#endif

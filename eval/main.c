@@ -1,0 +1,41 @@
+/* yardstick — one binary, git-style subcommands. Each subcommand lives in
+ * its own file (cmd_*.c) and is listed once in the table below. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"score", cmd_score, "score a predictions file with metrics (no model needed)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: yardstick [--version] [--help] <command> [<args>]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\nRun 'yardstick <command> --help' for a command's options.\n"
+                 "Exit codes: 0 success, 1 a check failed, 2 usage error, 3 bad input data.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("yardstick %s\n", YS_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "yardstick: '%s' is not a yardstick command\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,34 @@
+/* mtok.h — sacrebleu's word tokenizers, shared by BLEU, chrF's callers and
+ * METEOR's --meteor-tokenize option.
+ *
+ * mtok_apply reproduces sacrebleu 2.x: `13a` (mteval-v13a: entity
+ * unescaping, ASCII punctuation split, period/comma/dash rules), `intl`
+ * (mteval-v14 international: \p{P} not next to a digit, \p{S}), `char`
+ * (every non-space code point a token) and `none`. The result is the tokens
+ * joined by single spaces, as sacrebleu's tokenizer returns them (for `none`
+ * the white-space-separated words: BLEU splits on white space anyway).
+ * The input must be valid UTF-8 (the caller checks); the returned string is
+ * malloc'd and the caller frees it; NULL means out of memory.
+ */
+#ifndef YS_MTOK_H
+#define YS_MTOK_H
+
+#include <stddef.h>
+
+typedef enum { MTOK_13A, MTOK_INTL, MTOK_CHAR, MTOK_NONE } mtok_kind;
+
+char *mtok_apply(mtok_kind kind, const char *s, size_t n, size_t *out_len);
+/* "13a" / "intl" / "char" / "none" → kind; returns -1 for an unknown name. */
+int mtok_parse(const char *name, mtok_kind *kind);
+const char *mtok_name(mtok_kind kind);
+
+/* Python's str.rstrip(): length of s without trailing Unicode white space. */
+size_t mtok_rstrip_len(const char *s, size_t n);
+/* Python's str.split() on Unicode white space: calls fn for each token
+ * (a span of s) in order; returns the number of tokens. */
+size_t mtok_split(const char *s, size_t n,
+                  void (*fn)(const char *tok, size_t len, void *ctx), void *ctx);
+/* Length of the Unicode white space code point at s (0 when none). */
+size_t mtok_space_at(const char *s, size_t n);
+
+#endif

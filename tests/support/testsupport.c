@@ -1,0 +1,127 @@
+#include "testsupport.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+char *ts_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return NULL;
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+void ts_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+const char *ts_vector(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", YS_VECTORS_DIR, name);
+    return path;
+}
+
+cJSON *ts_load_jsonl(const char *path)
+{
+    char *text = ts_read_file(path, NULL);
+    if (!text)
+        fail_msg("cannot read vector file %s", path);
+    cJSON *arr = cJSON_CreateArray();
+    char *line = text;
+    int lineno = 0;
+    while (*line) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        lineno++;
+        if (*line) {
+            cJSON *obj = cJSON_Parse(line);
+            if (!obj)
+                fail_msg("%s:%d: bad JSON", path, lineno);
+            cJSON_AddItemToArray(arr, obj);
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    free(text);
+    return arr;
+}
+
+double ts_num(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v)
+        fail_msg("vector field '%s' missing", key);
+    if (cJSON_IsNull(v))
+        return NAN;
+    if (!cJSON_IsNumber(v))
+        fail_msg("vector field '%s' is not a number", key);
+    return v->valuedouble;
+}
+
+void ts_close(double got, double want, double tol, const char *what, const char *ctx)
+{
+    if (isnan(want) && isnan(got))
+        return;
+    if (isnan(want) || isnan(got) || fabs(got - want) > tol)
+        fail_msg("%s: %s = %.17g, reference %.17g (|diff| %.3g > %.3g)", ctx ? ctx : "", what, got,
+                 want, fabs(got - want), tol);
+}
+
+int ts_run(const char *cmd, char **out)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    int st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int ts_have_shared(void)
+{
+    struct stat st;
+    return stat(YS_SHARED_DIR, &st) == 0 && S_ISDIR(st.st_mode);
+}

@@ -1,0 +1,36 @@
+/* testsupport.h — helpers shared by the cmocka tests.
+ *
+ * Parity vectors are JSON Lines files produced by the reference
+ * implementations (tests/parity/gen); ts_load_jsonl reads one whole file into
+ * a cJSON array the caller frees with cJSON_Delete. ts_run runs a shell
+ * command and returns its exit status with stdout captured into a malloc'd
+ * string the caller frees.
+ */
+#ifndef YS_TESTSUPPORT_H
+#define YS_TESTSUPPORT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+/* Parse every line of a JSONL file; fails the test if the file is missing. */
+cJSON *ts_load_jsonl(const char *path);
+/* Path of a vector file in tests/parity/vectors (static buffer). */
+const char *ts_vector(const char *name);
+/* Number field of obj, failing the test when absent. JSON null gives NAN. */
+double ts_num(const cJSON *obj, const char *key);
+/* Assert |got - want| <= tol (NAN equals NAN), with a message naming what. */
+void ts_close(double got, double want, double tol, const char *what, const char *ctx);
+/* Run `cmd` through /bin/sh; *out gets stdout (malloc'd, may be NULL). */
+int ts_run(const char *cmd, char **out);
+/* Read a whole file into a malloc'd NUL-terminated buffer, or NULL. */
+char *ts_read_file(const char *path, size_t *len);
+/* Write a string to a file (fails the test on error). */
+void ts_write_file(const char *path, const char *text);
+/* Is ../shared present (tests that need it skip otherwise)? */
+int ts_have_shared(void);
+
+#endif
