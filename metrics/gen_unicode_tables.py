@@ -3,6 +3,7 @@
 from the Python the references run on, so C and reference agree to the code
 point.
 
+- word characters: the re module's \\w on str (Unicode \\b, SQuAD)
 - white space: str.isspace() (what str.split() and str.rstrip() use)
 - lower-casing: str.lower() (full mapping; U+0130 maps to two code points)
 - \\p{N}, \\p{P}, \\p{S}: the `regex` module's categories (sacrebleu's intl
@@ -11,6 +12,7 @@ point.
 Run with Debian's interpreter from the repository root:
     /usr/bin/python3 metrics/gen_unicode_tables.py
 """
+import re
 import sys
 import unicodedata
 
@@ -50,6 +52,8 @@ def main():
                 f"and regex {regex.__version__}. Do not edit. */\n")
         f.write('#include "ys_unicode.h"\n\n')
         emit_ranges(f, "uni_space_ranges", ranges(lambda cp: not surrogate(cp) and chr(cp).isspace()))
+        word = re.compile(r"\w")
+        emit_ranges(f, "uni_word_ranges", ranges(lambda cp: not surrogate(cp) and word.match(chr(cp)) is not None))
         emit_ranges(f, "uni_n_ranges", ranges(lambda cp: not surrogate(cp) and cat_n.match(chr(cp)) is not None))
         emit_ranges(f, "uni_p_ranges", ranges(lambda cp: not surrogate(cp) and cat_p.match(chr(cp)) is not None))
         emit_ranges(f, "uni_s_ranges", ranges(lambda cp: not surrogate(cp) and cat_s.match(chr(cp)) is not None))

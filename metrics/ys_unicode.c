@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern const uni_range uni_word_ranges[];
+extern const size_t uni_word_ranges_len;
 extern const uni_range uni_space_ranges[], uni_n_ranges[], uni_p_ranges[], uni_s_ranges[];
 extern const size_t uni_space_ranges_len, uni_n_ranges_len, uni_p_ranges_len, uni_s_ranges_len;
 extern const uni_range uni_caseignorable_ranges[], uni_cased_ranges[];
@@ -109,6 +111,7 @@ int uni_is_space(uint32_t cp)
     return in_ranges(uni_space_ranges, uni_space_ranges_len, cp);
 }
 
+int uni_is_word(uint32_t cp) { return in_ranges(uni_word_ranges, uni_word_ranges_len, cp); }
 int uni_is_n(uint32_t cp) { return in_ranges(uni_n_ranges, uni_n_ranges_len, cp); }
 int uni_is_p(uint32_t cp) { return in_ranges(uni_p_ranges, uni_p_ranges_len, cp); }
 int uni_is_s(uint32_t cp) { return in_ranges(uni_s_ranges, uni_s_ranges_len, cp); }

@@ -27,6 +27,7 @@ size_t uni_encode(uint32_t cp, char *out);
 size_t uni_invalid_at(const char *s, size_t n);
 
 int uni_is_space(uint32_t cp);   /* Python str.isspace() */
+int uni_is_word(uint32_t cp);    /* Python re's \w (str patterns) */
 int uni_is_n(uint32_t cp);       /* regex \p{N} */
 int uni_is_p(uint32_t cp);       /* regex \p{P} */
 int uni_is_s(uint32_t cp);       /* regex \p{S} */
