@@ -79,15 +79,19 @@ static bool ends_cvc(const uint32_t *w, size_t n)
     return n == 2 && !is_cons(w, 0) && is_cons(w, 1);
 }
 
-static bool ends_with(const uint32_t *w, size_t n, const char *suf)
+static bool ends_with_n(const uint32_t *w, size_t n, const char *suf, size_t k)
 {
-    size_t k = strlen(suf);
     if (k > n)
         return false;
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = k; i-- > 0;) /* from the end: most words fail at once */
         if (w[n - k + i] != (unsigned char)suf[i])
             return false;
     return true;
+}
+
+static bool ends_with(const uint32_t *w, size_t n, const char *suf)
+{
+    return ends_with_n(w, n, suf, strlen(suf));
 }
 
 /* Replace the last `drop` units with the ASCII string `rep`. */
@@ -102,8 +106,12 @@ typedef enum { C_NONE, C_M_GT0, C_M_GT1, C_ION, C_LOGI } cond_kind;
 
 typedef struct {
     const char *suffix, *rep;
+    size_t suffix_len;
     cond_kind cond;
 } rule;
+
+/* A rule with its suffix length computed at compile time. */
+#define RULE(suf, rep, cond) {suf, rep, sizeof(suf) - 1, cond}
 
 /* Does the condition hold for the stem w[0..stem_n) of the word w[0..n)? */
 static bool cond_holds(cond_kind c, const uint32_t *w, size_t stem_n, size_t n)
@@ -128,11 +136,11 @@ static bool cond_holds(cond_kind c, const uint32_t *w, size_t stem_n, size_t n)
 static void apply_rules(uint32_t *w, size_t *n, const rule *rules, size_t count)
 {
     for (size_t r = 0; r < count; r++) {
-        if (!ends_with(w, *n, rules[r].suffix))
+        size_t k = rules[r].suffix_len;
+        if (!ends_with_n(w, *n, rules[r].suffix, k))
             continue;
-        size_t stem_n = *n - strlen(rules[r].suffix);
-        if (cond_holds(rules[r].cond, w, stem_n, *n))
-            replace_tail(w, n, strlen(rules[r].suffix), rules[r].rep);
+        if (cond_holds(rules[r].cond, w, *n - k, *n))
+            replace_tail(w, n, k, rules[r].rep);
         return;
     }
 }
@@ -144,7 +152,7 @@ static void step1a(uint32_t *w, size_t *n)
         return;
     }
     static const rule rules[] = {
-        {"sses", "ss", C_NONE}, {"ies", "i", C_NONE}, {"ss", "ss", C_NONE}, {"s", "", C_NONE},
+        RULE("sses", "ss", C_NONE), RULE("ies", "i", C_NONE), RULE("ss", "ss", C_NONE), RULE("s", "", C_NONE),
     };
     apply_rules(w, n, rules, sizeof rules / sizeof rules[0]);
 }
@@ -155,7 +163,7 @@ static void step1a(uint32_t *w, size_t *n)
  * becomes its stem plus 'd'. That quirk is reproduced. */
 static void step1b_tidy(uint32_t *w, size_t *n)
 {
-    static const rule grow[] = {{"at", "ate", C_NONE}, {"bl", "ble", C_NONE}, {"iz", "ize", C_NONE}};
+    static const rule grow[] = {RULE("at", "ate", C_NONE), RULE("bl", "ble", C_NONE), RULE("iz", "ize", C_NONE)};
     for (size_t r = 0; r < 3; r++)
         if (ends_with(w, *n, grow[r].suffix)) {
             replace_tail(w, n, 2, grow[r].rep);
@@ -209,14 +217,14 @@ static void step2(uint32_t *w, size_t *n)
     while (ends_with(w, *n, "alli") && measure(w, *n - 4) > 0)
         replace_tail(w, n, 4, "al");
     static const rule rules[] = {
-        {"ational", "ate", C_M_GT0}, {"tional", "tion", C_M_GT0}, {"enci", "ence", C_M_GT0},
-        {"anci", "ance", C_M_GT0},   {"izer", "ize", C_M_GT0},    {"bli", "ble", C_M_GT0},
-        {"alli", "al", C_M_GT0},     {"entli", "ent", C_M_GT0},   {"eli", "e", C_M_GT0},
-        {"ousli", "ous", C_M_GT0},   {"ization", "ize", C_M_GT0}, {"ation", "ate", C_M_GT0},
-        {"ator", "ate", C_M_GT0},    {"alism", "al", C_M_GT0},    {"iveness", "ive", C_M_GT0},
-        {"fulness", "ful", C_M_GT0}, {"ousness", "ous", C_M_GT0}, {"aliti", "al", C_M_GT0},
-        {"iviti", "ive", C_M_GT0},   {"biliti", "ble", C_M_GT0},  {"fulli", "ful", C_M_GT0},
-        {"logi", "log", C_LOGI},
+        RULE("ational", "ate", C_M_GT0), RULE("tional", "tion", C_M_GT0), RULE("enci", "ence", C_M_GT0),
+        RULE("anci", "ance", C_M_GT0),   RULE("izer", "ize", C_M_GT0),    RULE("bli", "ble", C_M_GT0),
+        RULE("alli", "al", C_M_GT0),     RULE("entli", "ent", C_M_GT0),   RULE("eli", "e", C_M_GT0),
+        RULE("ousli", "ous", C_M_GT0),   RULE("ization", "ize", C_M_GT0), RULE("ation", "ate", C_M_GT0),
+        RULE("ator", "ate", C_M_GT0),    RULE("alism", "al", C_M_GT0),    RULE("iveness", "ive", C_M_GT0),
+        RULE("fulness", "ful", C_M_GT0), RULE("ousness", "ous", C_M_GT0), RULE("aliti", "al", C_M_GT0),
+        RULE("iviti", "ive", C_M_GT0),   RULE("biliti", "ble", C_M_GT0),  RULE("fulli", "ful", C_M_GT0),
+        RULE("logi", "log", C_LOGI),
     };
     apply_rules(w, n, rules, sizeof rules / sizeof rules[0]);
 }
@@ -224,9 +232,9 @@ static void step2(uint32_t *w, size_t *n)
 static void step3(uint32_t *w, size_t *n)
 {
     static const rule rules[] = {
-        {"icate", "ic", C_M_GT0}, {"ative", "", C_M_GT0}, {"alize", "al", C_M_GT0},
-        {"iciti", "ic", C_M_GT0}, {"ical", "ic", C_M_GT0}, {"ful", "", C_M_GT0},
-        {"ness", "", C_M_GT0},
+        RULE("icate", "ic", C_M_GT0), RULE("ative", "", C_M_GT0), RULE("alize", "al", C_M_GT0),
+        RULE("iciti", "ic", C_M_GT0), RULE("ical", "ic", C_M_GT0), RULE("ful", "", C_M_GT0),
+        RULE("ness", "", C_M_GT0),
     };
     apply_rules(w, n, rules, sizeof rules / sizeof rules[0]);
 }
@@ -234,11 +242,11 @@ static void step3(uint32_t *w, size_t *n)
 static void step4(uint32_t *w, size_t *n)
 {
     static const rule rules[] = {
-        {"al", "", C_M_GT1},   {"ance", "", C_M_GT1}, {"ence", "", C_M_GT1}, {"er", "", C_M_GT1},
-        {"ic", "", C_M_GT1},   {"able", "", C_M_GT1}, {"ible", "", C_M_GT1}, {"ant", "", C_M_GT1},
-        {"ement", "", C_M_GT1}, {"ment", "", C_M_GT1}, {"ent", "", C_M_GT1}, {"ion", "", C_ION},
-        {"ou", "", C_M_GT1},   {"ism", "", C_M_GT1},  {"ate", "", C_M_GT1},  {"iti", "", C_M_GT1},
-        {"ous", "", C_M_GT1},  {"ive", "", C_M_GT1},  {"ize", "", C_M_GT1},
+        RULE("al", "", C_M_GT1),   RULE("ance", "", C_M_GT1), RULE("ence", "", C_M_GT1), RULE("er", "", C_M_GT1),
+        RULE("ic", "", C_M_GT1),   RULE("able", "", C_M_GT1), RULE("ible", "", C_M_GT1), RULE("ant", "", C_M_GT1),
+        RULE("ement", "", C_M_GT1), RULE("ment", "", C_M_GT1), RULE("ent", "", C_M_GT1), RULE("ion", "", C_ION),
+        RULE("ou", "", C_M_GT1),   RULE("ism", "", C_M_GT1),  RULE("ate", "", C_M_GT1),  RULE("iti", "", C_M_GT1),
+        RULE("ous", "", C_M_GT1),  RULE("ive", "", C_M_GT1),  RULE("ize", "", C_M_GT1),
     };
     apply_rules(w, n, rules, sizeof rules / sizeof rules[0]);
 }
