@@ -1,10 +1,10 @@
 /* wordnet.c — WordNet 3.0 lookups matching NLTK's wordnet.synsets(), see
  * wordnet.h.
  *
- * The database files are memory-mapped and never parsed. The index and
- * exception files are sorted byte-wise on their first field, so a lookup is
- * a binary search over their lines (whose starts are noted at open); a
- * synset is read at the byte offset the index gives into data.<pos>. Files are ASCII, so any word that is not
+ * The database files are memory-mapped and never parsed up front. The index
+ * and exception files are sorted byte-wise on their first field, so a lookup
+ * is a binary search over lines; a synset is read at the byte offset the
+ * index gives into data.<pos>. Files are ASCII, so any word that is not
  * ASCII after lower-casing cannot be in WordNet.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -36,17 +35,8 @@ typedef struct {
     size_t n;
 } span;
 
-/* A file sorted on its first field, with the offset of every line so that
- * a binary search probes lines directly. */
-typedef struct {
-    span f;
-    uint32_t *line;
-    size_t nlines;
-} sorted_file;
-
 struct wordnet {
-    sorted_file index[POS_COUNT], exc[POS_COUNT];
-    span data[POS_COUNT];
+    span index[POS_COUNT], data[POS_COUNT], exc[POS_COUNT];
 };
 
 /* ---- opening ---------------------------------------------------------- */
@@ -92,48 +82,14 @@ static void unmap(span *s)
     s->p = NULL;
 }
 
-static void sorted_free(sorted_file *s)
-{
-    unmap(&s->f);
-    free(s->line);
-    s->line = NULL;
-}
-
-/* Map a sorted file and record where each of its lines starts (one fast
- * memchr pass: about a millisecond for all the index files). */
-static int map_sorted(const char *dir, const char *name, sorted_file *s, ys_error *err)
-{
-    int rc = map_file(dir, name, &s->f, err);
-    if (rc)
-        return rc;
-    if (s->f.n > UINT32_MAX)
-        return ys_fail(err, YS_EINPUT, "WordNet file %s/%s is too large", dir, name);
-    size_t n = 0;
-    for (const char *p = s->f.p, *end = p + s->f.n; p < end; n++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        p = nl ? nl + 1 : end;
-    }
-    s->line = malloc((n ? n : 1) * sizeof *s->line);
-    if (!s->line)
-        return ys_fail(err, YS_ENOMEM, "out of memory opening WordNet");
-    size_t k = 0;
-    for (const char *p = s->f.p, *end = p + s->f.n; p < end; k++) {
-        s->line[k] = (uint32_t)(p - s->f.p);
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        p = nl ? nl + 1 : end;
-    }
-    s->nlines = n;
-    return 0;
-}
-
 void wordnet_close(wordnet *wn)
 {
     if (!wn)
         return;
     for (int i = 0; i < POS_COUNT; i++) {
-        sorted_free(&wn->index[i]);
+        unmap(&wn->index[i]);
         unmap(&wn->data[i]);
-        sorted_free(&wn->exc[i]);
+        unmap(&wn->exc[i]);
     }
     free(wn);
 }
@@ -150,13 +106,13 @@ int wordnet_open(const char *dir, wordnet **out, ys_error *err)
         char name[32];
         int rc;
         snprintf(name, sizeof name, "index.%s", pos_file[i]);
-        if ((rc = map_sorted(dir, name, &wn->index[i], err)) != 0)
+        if ((rc = map_file(dir, name, &wn->index[i], err)) != 0)
             goto fail;
         snprintf(name, sizeof name, "data.%s", pos_file[i]);
         if ((rc = map_file(dir, name, &wn->data[i], err)) != 0)
             goto fail;
         snprintf(name, sizeof name, "%s.exc", pos_file[i]);
-        if ((rc = map_sorted(dir, name, &wn->exc[i], err)) != 0)
+        if ((rc = map_file(dir, name, &wn->exc[i], err)) != 0)
             goto fail;
         continue;
     fail:
@@ -168,6 +124,12 @@ int wordnet_open(const char *dir, wordnet **out, ys_error *err)
 }
 
 /* ---- sorted-file search ----------------------------------------------- */
+
+static size_t line_end(span f, size_t at)
+{
+    const char *nl = memchr(f.p + at, '\n', f.n - at);
+    return nl ? (size_t)(nl - f.p) : f.n;
+}
 
 /* Compare key with the first field (up to the first space) of the line at
  * `at`. The licence header lines start with a space: their empty first
@@ -186,25 +148,31 @@ static int cmp_field(span f, size_t at, const char *key, size_t klen)
     return field_ends ? 0 : -1;
 }
 
-#define NO_LINE ((size_t)-1)
-
-/* Number of a line whose first field is key, or NO_LINE. */
-static size_t find_line(const sorted_file *s, const char *key, size_t klen)
+/* Byte offset of a line whose first field is key, or (size_t)-1. Probes
+ * the first line starting at or after the middle of [lo, hi), found with a
+ * forward memchr (fast) rather than by walking backwards. */
+static size_t find_line(span f, const char *key, size_t klen)
 {
     if (klen == 0)
-        return NO_LINE;
-    size_t lo = 0, hi = s->nlines;
+        return (size_t)-1;
+    size_t lo = 0, hi = f.n; /* both always at line starts */
     while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_field(s->f, s->line[mid], key, klen);
+        size_t mid = lo + (hi - lo) / 2, s = lo;
+        if (mid > lo) {
+            const char *nl = memchr(f.p + mid - 1, '\n', hi - (mid - 1));
+            s = nl ? (size_t)(nl - f.p) + 1 : hi;
+            if (s >= hi)
+                s = lo;
+        }
+        int c = cmp_field(f, s, key, klen);
         if (c == 0)
-            return mid;
+            return s;
         if (c < 0)
-            hi = mid;
+            hi = s;
         else
-            lo = mid + 1;
+            lo = line_end(f, s) + 1;
     }
-    return NO_LINE;
+    return (size_t)-1;
 }
 
 /* ---- whitespace-separated fields -------------------------------------- */
@@ -400,7 +368,7 @@ static int filter_forms(const wordnet *wn, int pos, const forms *in, forms *hits
 {
     for (size_t i = 0; i < in->count; i++) {
         const char *f = form_at(in, i);
-        if (find_line(&wn->index[pos], f, strlen(f)) != NO_LINE) {
+        if (find_line(wn->index[pos], f, strlen(f)) != (size_t)-1) {
             int rc = forms_add(hits, f, strlen(f), "");
             if (rc)
                 return rc;
@@ -420,13 +388,17 @@ static int morphy(const wordnet *wn, int pos, const char *word, size_t len, scra
     if ((rc = forms_add(&s->a, word, len, "")) != 0)
         return rc;
 
-    const sorted_file *exc = &wn->exc[pos];
-    size_t k = find_line(exc, word, len);
-    if (k != NO_LINE) {
+    span exc = wn->exc[pos];
+    size_t at = find_line(exc, word, len);
+    if (at != (size_t)-1) {
         /* A repeated key: the last line wins, as in a Python dict. */
-        while (k + 1 < exc->nlines && cmp_field(exc->f, exc->line[k + 1], word, len) == 0)
-            k++;
-        fields it = fields_at(exc->f, exc->line[k]);
+        for (;;) {
+            size_t next = line_end(exc, at) + 1;
+            if (next >= exc.n || cmp_field(exc, next, word, len) != 0)
+                break;
+            at = next;
+        }
+        fields it = fields_at(exc, at);
         span t;
         next_field(&it, &t); /* the inflected form itself */
         while (next_field(&it, &t))
@@ -512,11 +484,11 @@ static int synset_names(const wordnet *wn, int pos, unsigned long off, wordnet_n
 /* Every synset the index line of `form` lists, in order. */
 static int form_synsets(const wordnet *wn, int pos, const char *form, wordnet_names *names)
 {
-    const sorted_file *ix = &wn->index[pos];
-    size_t k = find_line(ix, form, strlen(form));
-    if (k == NO_LINE)
+    span ix = wn->index[pos];
+    size_t at = find_line(ix, form, strlen(form));
+    if (at == (size_t)-1)
         return 0;
-    fields it = fields_at(ix->f, ix->line[k]);
+    fields it = fields_at(ix, at);
     span t;
     unsigned long nsyn, nptr, v;
     if (!next_field(&it, &t) || !next_field(&it, &t) || !field_number(&it, 10, &nsyn) ||

@@ -9,38 +9,42 @@
 
 #define TOL 1e-12
 
-/* Map label values to ids over the sorted union, as sklearn's unique_labels. */
-static int label_ids(const cJSON *a, const cJSON *b, int n, int *ia, int *ib, int *pos)
+/* Values of a JSON number array (cJSON_GetArrayItem is linear: walk once). */
+static double *numbers(const cJSON *arr, int n)
 {
-    double *vals = malloc(sizeof(double) * (size_t)(2 * n));
+    double *v = calloc((size_t)n + 1, sizeof *v);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) v[i++] = it->valuedouble;
+    return v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Map label values to ids over the sorted union, as sklearn's unique_labels;
+ * *pos is the id of label 1 (sklearn's default pos_label) or -1. */
+static int label_ids(const double *a, const double *b, int n, int *ia, int *ib, int *pos)
+{
+    double *vals = malloc(sizeof(double) * (size_t)(2 * n + 1));
+    memcpy(vals, a, sizeof(double) * (size_t)n);
+    memcpy(vals + n, b, sizeof(double) * (size_t)n);
+    qsort(vals, (size_t)(2 * n), sizeof *vals, cmp_double);
     int nv = 0;
-    for (int i = 0; i < n; i++) {
-        double x = cJSON_GetArrayItem(a, i)->valuedouble, y = cJSON_GetArrayItem(b, i)->valuedouble;
-        int fx = 0, fy = 0;
-        for (int j = 0; j < nv; j++)
-            fx |= vals[j] == x, fy |= vals[j] == y;
-        if (!fx)
-            vals[nv++] = x;
-        if (!fy && x != y)
-            vals[nv++] = y;
-    }
-    for (int i = 0; i < nv; i++) /* sort */
-        for (int j = i + 1; j < nv; j++)
-            if (vals[j] < vals[i]) {
-                double t = vals[i];
-                vals[i] = vals[j], vals[j] = t;
-            }
+    for (int i = 0; i < 2 * n; i++)
+        if (nv == 0 || vals[nv - 1] != vals[i])
+            vals[nv++] = vals[i];
     *pos = -1;
     for (int j = 0; j < nv; j++)
         if (vals[j] == 1.0)
             *pos = j;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < nv; j++) {
-            if (vals[j] == cJSON_GetArrayItem(a, i)->valuedouble)
-                ia[i] = j;
-            if (vals[j] == cJSON_GetArrayItem(b, i)->valuedouble)
-                ib[i] = j;
-        }
+    for (int i = 0; i < n; i++) {
+        ia[i] = (int)((double *)bsearch(&a[i], vals, (size_t)nv, sizeof *vals, cmp_double) - vals);
+        ib[i] = (int)((double *)bsearch(&b[i], vals, (size_t)nv, sizeof *vals, cmp_double) - vals);
+    }
     free(vals);
     return nv;
 }
@@ -57,7 +61,8 @@ static void test_classification_parity(void **state)
         const cJSON *want = cJSON_GetObjectItem(c, "expected");
         int n = cJSON_GetArraySize(P);
         int *ip = calloc((size_t)n + 1, sizeof *ip), *ir = calloc((size_t)n + 1, sizeof *ir), pos;
-        int nl = label_ids(P, R, n, ip, ir, &pos);
+        double *x = numbers(P, n), *y = numbers(R, n);
+        int nl = label_ids(x, y, n, ip, ir, &pos);
         ys_error err = {0};
         if (cJSON_GetObjectItem(want, "accuracy")) {
             ts_close(cls_accuracy(ip, ir, (size_t)n), ts_num(want, "accuracy"), TOL, "accuracy", name);
@@ -84,9 +89,6 @@ static void test_classification_parity(void **state)
             ts_close(m, ts_num(want, "matthews_correlation"), TOL, "matthews_correlation", name);
             nchecks++;
         }
-        double *x = calloc((size_t)n + 1, sizeof *x), *y = calloc((size_t)n + 1, sizeof *y);
-        for (int i = 0; i < n; i++)
-            x[i] = cJSON_GetArrayItem(P, i)->valuedouble, y[i] = cJSON_GetArrayItem(R, i)->valuedouble;
         if (cJSON_GetObjectItem(want, "pearsonr")) {
             ts_close(cls_pearson(x, y, (size_t)n), ts_num(want, "pearsonr"), 1e-9, "pearsonr", name);
             nchecks++;
