@@ -57,6 +57,22 @@ def main():
         emit_ranges(f, "uni_n_ranges", ranges(lambda cp: not surrogate(cp) and cat_n.match(chr(cp)) is not None))
         emit_ranges(f, "uni_p_ranges", ranges(lambda cp: not surrogate(cp) and cat_p.match(chr(cp)) is not None))
         emit_ranges(f, "uni_s_ranges", ranges(lambda cp: not surrogate(cp) and cat_s.match(chr(cp)) is not None))
+        # ASCII fast path: one flag byte per code point below 128, so the hot
+        # loops never binary-search the range tables for plain text.
+        flags = []
+        for cp in range(128):
+            c = chr(cp)
+            f_ = 0
+            f_ |= 1 if c.isspace() else 0
+            f_ |= 2 if word.match(c) else 0
+            f_ |= 4 if cat_n.match(c) else 0
+            f_ |= 8 if cat_p.match(c) else 0
+            f_ |= 16 if cat_s.match(c) else 0
+            flags.append(f_)
+        f.write("const unsigned char uni_ascii_flags[128] = {\n")
+        for k in range(0, 128, 16):
+            f.write("    " + ", ".join(str(x) for x in flags[k:k + 16]) + ",\n")
+        f.write("};\n\n")
         # Greek capital sigma lower-cases to final sigma by context (Python's
         # Final_Sigma rule), which needs the case-ignorable and cased
         # properties. Python does not expose them, so they are read off

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bits of uni_ascii_flags, generated with the range tables. */
+enum { A_SPACE = 1, A_WORD = 2, A_N = 4, A_P = 8, A_S = 16 };
+extern const unsigned char uni_ascii_flags[128];
 extern const uni_range uni_word_ranges[];
 extern const size_t uni_word_ranges_len;
 extern const uni_range uni_space_ranges[], uni_n_ranges[], uni_p_ranges[], uni_s_ranges[];
@@ -107,14 +110,17 @@ static int in_ranges(const uni_range *r, size_t n, uint32_t cp)
 int uni_is_space(uint32_t cp)
 {
     if (cp < 0x80)
-        return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F);
+        return uni_ascii_flags[cp] & A_SPACE;
     return in_ranges(uni_space_ranges, uni_space_ranges_len, cp);
 }
 
-int uni_is_word(uint32_t cp) { return in_ranges(uni_word_ranges, uni_word_ranges_len, cp); }
-int uni_is_n(uint32_t cp) { return in_ranges(uni_n_ranges, uni_n_ranges_len, cp); }
-int uni_is_p(uint32_t cp) { return in_ranges(uni_p_ranges, uni_p_ranges_len, cp); }
-int uni_is_s(uint32_t cp) { return in_ranges(uni_s_ranges, uni_s_ranges_len, cp); }
+int uni_is_word(uint32_t cp)
+{
+    return cp < 128 ? uni_ascii_flags[cp] & A_WORD : in_ranges(uni_word_ranges, uni_word_ranges_len, cp);
+}
+int uni_is_n(uint32_t cp) { return cp < 128 ? uni_ascii_flags[cp] & A_N : in_ranges(uni_n_ranges, uni_n_ranges_len, cp); }
+int uni_is_p(uint32_t cp) { return cp < 128 ? uni_ascii_flags[cp] & A_P : in_ranges(uni_p_ranges, uni_p_ranges_len, cp); }
+int uni_is_s(uint32_t cp) { return cp < 128 ? uni_ascii_flags[cp] & A_S : in_ranges(uni_s_ranges, uni_s_ranges_len, cp); }
 
 int uni_lower(uint32_t cp, uint32_t out[3])
 {
