@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "glue.h"
 #include "mtok.h"
 #include "scorer.h"
 #include "ys_unicode.h"
@@ -49,6 +50,8 @@ static const char score_help[] =
     "exact_match:  --ignore-case  --ignore-punctuation  --ignore-numbers\n"
     "              --regexes-to-ignore REGEX (repeatable, PCRE2)\n"
     "classification:  --average binary|macro|micro|weighted (binary)  --pos-label L (1)\n"
+    "  --glue TASK               GLUE's metrics for TASK (cola: MCC; mrpc, qqp: F1 and accuracy;\n"
+    "                            stsb: Pearson and Spearman; others: accuracy)\n"
     "plain-text mode:  -i FILE hypotheses, -r FILE references (repeatable), line-aligned\n";
 
 typedef struct {
@@ -136,6 +139,14 @@ static int parse_args(int argc, char **argv, score_args *a)
             if (r > 0 && cls_parse_average(v, &a->so.average) < 0)
                 return cli_usage_error("score", "--average must be binary, macro, micro or weighted");
         } else if (OPT("--pos-label", true)) a->so.pos_label = v;
+        else if (OPT("--glue", true)) {
+            const glue_convention *g = r > 0 ? glue_lookup(v) : NULL;
+            if (r > 0 && !g)
+                return cli_usage_error("score", "--glue: '%s' is not a GLUE task (cola sst2 mrpc qqp stsb mnli "
+                                                "mnli_mismatch qnli rte wnli)", v);
+            if (g)
+                a->metrics = g->metrics;
+        }
         else if (OPT("--wordnet-dir", true)) a->so.wordnet_dir = v;
         else if (OPT("--meteor-tokenize", true)) {
             mtok_kind k;
