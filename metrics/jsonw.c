@@ -7,7 +7,7 @@
 
 static void put(jsonw *w, const char *s, size_t n)
 {
-    if (w->oom)
+    if (!w || w->oom)
         return;
     if (w->len + n + 1 > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
@@ -28,6 +28,8 @@ static void put(jsonw *w, const char *s, size_t n)
 
 static void comma(jsonw *w)
 {
+    if (!w)
+        return;
     if (w->need_comma)
         put(w, ", ", 2);
     w->need_comma = 1;
@@ -37,6 +39,8 @@ void jw_raw(jsonw *w, const char *s) { put(w, s, strlen(s)); }
 
 void jw_begin(jsonw *w, char brace)
 {
+    if (!w)
+        return;
     comma(w);
     put(w, &brace, 1);
     w->need_comma = 0;
@@ -44,12 +48,16 @@ void jw_begin(jsonw *w, char brace)
 
 void jw_end(jsonw *w, char brace)
 {
+    if (!w)
+        return;
     put(w, &brace, 1);
     w->need_comma = 1;
 }
 
 void jw_key(jsonw *w, const char *k)
 {
+    if (!w)
+        return;
     jw_str(w, k);
     put(w, ": ", 2);
     w->need_comma = 0;
@@ -70,6 +78,8 @@ void jw_format_double(double v, char *buf, size_t cap)
 
 void jw_num(jsonw *w, double v)
 {
+    if (!w)
+        return;
     comma(w);
     if (!isfinite(v)) {
         put(w, "null", 4);
@@ -96,6 +106,8 @@ void jw_null(jsonw *w)
 
 void jw_str(jsonw *w, const char *s)
 {
+    if (!w)
+        return;
     comma(w);
     put(w, "\"", 1);
     for (; *s; s++) {

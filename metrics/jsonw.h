@@ -2,7 +2,9 @@
  * Numbers are written in the shortest form that reads back to the same
  * double (like Python's repr); NaN and infinities become null. The buffer
  * is malloc'd and owned by the jsonw until jw_take hands it to the caller.
- * Any allocation failure sets `oom` and later calls do nothing.
+ * Any allocation failure sets `oom` and later calls do nothing. Every
+ * function accepts a NULL writer and then does nothing, so a caller can
+ * build output only when someone asked for it.
  */
 #ifndef YS_JSONW_H
 #define YS_JSONW_H

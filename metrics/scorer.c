@@ -377,8 +377,9 @@ int scorer_add(scorer *s, const scorer_value *pred, const scorer_value *refs, si
         return ys_fail(err, YS_ENOMEM, "out of memory");
     for (size_t i = 0; i < nrefs; i++)
         rs[i] = refs[i].text;
-    jsonw w = {0};
-    jw_begin(&w, '{');
+    /* per-sample JSON only when asked for: formatting doubles is costly */
+    jsonw wbuf = {0}, *w = sample_json ? &wbuf : NULL;
+    jw_begin(w, '{');
     rc = 0;
     size_t i = s->n;
     if (s->on[M_BLEU]) {
@@ -391,9 +392,9 @@ int scorer_add(scorer *s, const scorer_value *pred, const scorer_value *refs, si
         /* sentence BLEU as sacrebleu's --sentence-level: effective order on */
         bleu_score b;
         bleu_score_from(&st, &s->o.bleu, true, &b);
-        jw_key(&w, "bleu"), jw_begin(&w, '{');
-        put_bleu(&w, &b);
-        jw_end(&w, '}');
+        jw_key(w, "bleu"), jw_begin(w, '{');
+        put_bleu(w, &b);
+        jw_end(w, '}');
     }
     s->nrefs_seen = s->nrefs_seen == -2 || s->nrefs_seen == (int)nrefs ? (int)nrefs : -1;
     if (s->on[M_CHRF]) {
@@ -405,31 +406,31 @@ int scorer_add(scorer *s, const scorer_value *pred, const scorer_value *refs, si
             s->chrf_total[k] += st[k];
         if (s->chrf_each)
             memcpy(s->chrf_each + i * nc, st, nc * sizeof *st);
-        jw_key(&w, "chrf"), jw_begin(&w, '{');
-        jw_key(&w, "score"), jw_num(&w, chrf_score_from(st, &s->o.chrf));
-        jw_end(&w, '}');
+        jw_key(w, "chrf"), jw_begin(w, '{');
+        jw_key(w, "score"), jw_num(w, chrf_score_from(st, &s->o.chrf));
+        jw_end(w, '}');
     }
     if (s->on[M_ROUGE]) {
         rouge_prf r[ROUGE_NTYPES];
         if ((rc = rouge_sample(s->rouge, s->o.rouge_stem, pred->text, rs, nrefs, r, err)) < 0)
             goto out;
-        jw_key(&w, "rouge"), jw_begin(&w, '{');
+        jw_key(w, "rouge"), jw_begin(w, '{');
         for (int k = 0; k < ROUGE_NTYPES; k++) {
             mean_add(&s->mean[S_ROUGE + 3 * k], i, r[k].precision);
             mean_add(&s->mean[S_ROUGE + 3 * k + 1], i, r[k].recall);
             mean_add(&s->mean[S_ROUGE + 3 * k + 2], i, r[k].fmeasure);
-            put_prf(&w, rouge_type_name(k), r[k].precision, r[k].recall, r[k].fmeasure);
+            put_prf(w, rouge_type_name(k), r[k].precision, r[k].recall, r[k].fmeasure);
         }
-        jw_end(&w, '}');
+        jw_end(w, '}');
     }
     if (s->on[M_METEOR]) {
         double v = 0;
         if ((rc = meteor_text(s, pred->text, rs, nrefs, &v, err)) < 0)
             goto out;
         mean_add(&s->mean[S_METEOR], i, v);
-        jw_key(&w, "meteor"), jw_begin(&w, '{');
-        jw_key(&w, "score"), jw_num(&w, v);
-        jw_end(&w, '}');
+        jw_key(w, "meteor"), jw_begin(w, '{');
+        jw_key(w, "score"), jw_num(w, v);
+        jw_end(w, '}');
     }
     if (s->on[M_SQUAD]) {
         double em, f1;
@@ -437,19 +438,19 @@ int scorer_add(scorer *s, const scorer_value *pred, const scorer_value *refs, si
             goto out;
         mean_add(&s->mean[S_SQUAD_EM], i, em);
         mean_add(&s->mean[S_SQUAD_F1], i, f1);
-        jw_key(&w, "squad"), jw_begin(&w, '{');
-        jw_key(&w, "exact_match"), jw_num(&w, 100.0 * em);
-        jw_key(&w, "f1"), jw_num(&w, 100.0 * f1);
-        jw_end(&w, '}');
+        jw_key(w, "squad"), jw_begin(w, '{');
+        jw_key(w, "exact_match"), jw_num(w, 100.0 * em);
+        jw_key(w, "f1"), jw_num(w, 100.0 * f1);
+        jw_end(w, '}');
     }
     if (s->on[M_EM]) {
         double v;
         if ((rc = em_sample(s->em, pred->text, rs, nrefs, &v, err)) < 0)
             goto out;
         mean_add(&s->mean[S_EM], i, v);
-        jw_key(&w, "exact_match"), jw_begin(&w, '{');
-        jw_key(&w, "score"), jw_num(&w, v);
-        jw_end(&w, '}');
+        jw_key(w, "exact_match"), jw_begin(w, '{');
+        jw_key(w, "score"), jw_num(w, v);
+        jw_end(w, '}');
     }
     if (s->on[M_ACC] || needs_labels(s)) {
         char a[256], b[256];
@@ -458,9 +459,9 @@ int scorer_add(scorer *s, const scorer_value *pred, const scorer_value *refs, si
         double v = strcmp(a, b) == 0;
         if (s->on[M_ACC]) {
             mean_add(&s->mean[S_ACC], i, v);
-            jw_key(&w, "accuracy"), jw_begin(&w, '{');
-            jw_key(&w, "score"), jw_num(&w, v);
-            jw_end(&w, '}');
+            jw_key(w, "accuracy"), jw_begin(w, '{');
+            jw_key(w, "score"), jw_num(w, v);
+            jw_end(w, '}');
         }
         if (needs_labels(s)) {
             int lp = label_id(s, pred), lr = label_id(s, &refs[0]);
@@ -476,16 +477,16 @@ int scorer_add(scorer *s, const scorer_value *pred, const scorer_value *refs, si
             (rc = as_number(&refs[0], "references", &s->num_ref[i], err)) < 0)
             goto out;
     }
-    jw_end(&w, '}');
+    jw_end(w, '}');
     s->n++;
 out:
     if (rs != stack_refs)
         free(rs);
     if (rc == 0 && sample_json) {
-        if (!(*sample_json = jw_take(&w)))
+        if (!(*sample_json = jw_take(w)))
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
     }
-    free(w.p);
+    free(wbuf.p);
     return rc;
 }
 

@@ -151,6 +151,17 @@ static void test_bad_input(void **state)
     /* no partial per-sample file is left behind */
     assert_null(ts_read_file(path("bad.jsonl.per"), NULL));
     assert_null(ts_read_file(path("bad.jsonl.per.partial"), NULL));
+    /* METEOR without WordNet: a clear error, exit 3, no score */
+    ts_write_file(path("m.jsonl"), "{\"prediction\": \"a b\", \"references\": [\"a b\"]}\n");
+    {
+        char margs[1024], *mout, *merr;
+        snprintf(margs, sizeof margs, "score --input %s --metrics meteor --wordnet-dir %s/nowordnet", path("m.jsonl"), dir);
+        assert_int_equal(ys(margs, &mout, &merr), 3);
+        assert_string_equal(mout, "");
+        assert_non_null(strstr(merr, "nowordnet"));
+        assert_non_null(strstr(merr, "wordnet-base"));
+        free(mout), free(merr);
+    }
     /* line-aligned files of different lengths */
     ts_write_file(path("h.txt"), "a\nb\nc\n");
     ts_write_file(path("r.txt"), "a\nb\n");
