@@ -1,0 +1,195 @@
+/* The results store: creation, refusal of foreign/newer/corrupt files,
+ * round trips, cascading deletes, and two processes writing at once. */
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "testsupport.h"
+
+static char dir[256];
+
+static const char *path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/ys_store_%d", (int)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    return system(cmd);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static int query_int(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    int v = -1;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+static void exec_sql(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+}
+
+static void test_create_and_reopen(void **state)
+{
+    (void)state;
+    rs_store *s;
+    ys_error err = {0};
+    assert_int_equal(rs_open(path("a.db"), &s, &err), 0);
+    rs_close(s);
+    assert_int_equal(query_int(path("a.db"), "PRAGMA user_version"), rs_schema_version());
+    assert_true(rs_schema_version() >= 1);
+    assert_int_equal(query_int(path("a.db"), "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                             "('models','runs','task_results','samples','responses')"),
+                     5);
+    assert_int_equal(rs_open(path("a.db"), &s, &err), 0);
+    rs_close(s);
+}
+
+static void expect_refused(const char *file, const char *words)
+{
+    rs_store *s = NULL;
+    ys_error err = {0};
+    int rc = rs_open(file, &s, &err);
+    assert_true(rc < 0);
+    assert_null(s);
+    if (!strstr(err.msg, words))
+        fail_msg("opening %s: message '%s' lacks '%s'", file, err.msg, words);
+}
+
+static void test_refuses_foreign_newer_corrupt(void **state)
+{
+    (void)state;
+    exec_sql(path("other.db"), "CREATE TABLE t (x); INSERT INTO t VALUES (1);");
+    expect_refused(path("other.db"), "not a yardstick results store");
+    rs_store *s;
+    ys_error err = {0};
+    assert_int_equal(rs_open(path("new.db"), &s, &err), 0);
+    rs_close(s);
+    exec_sql(path("new.db"), "PRAGMA user_version = 999");
+    expect_refused(path("new.db"), "newer than this yardstick");
+    ts_write_file(path("junk.db"), "this is not a database at all, just some text that is long enough to look like "
+                                   "a header and then some more bytes to fill a page..........................");
+    expect_refused(path("junk.db"), "junk.db");
+    expect_refused("/proc/no/such/dir/x.db", "cannot open");
+}
+
+static void test_round_trip_and_delete(void **state)
+{
+    (void)state;
+    rs_store *s;
+    ys_error err = {0};
+    assert_int_equal(rs_open(path("rt.db"), &s, &err), 0);
+    rs_model m = {.name = "tiny", .architecture = "GPT2LMHeadModel", .weights_sha256 = "abc"};
+    int64_t mid, mid2, run;
+    assert_int_equal(rs_model_id(s, &m, &mid, &err), 0);
+    assert_int_equal(rs_model_id(s, &m, &mid2, &err), 0);
+    assert_true(mid == mid2);
+    rs_run r = {.model_id = mid, .tasks = "sst2", .version = "0.1.0", .seed = 1, .threads = 2};
+    assert_int_equal(rs_run_begin(s, &r, &run, &err), 0);
+    rs_result res[2] = {{.task = "sst2", .metric = "acc", .value = 0.5, .stderr_ = 0.1, .ci_low = NAN, .ci_high = NAN, .n = 10, .higher_is_better = true},
+                        {.task = "sst2", .metric = "f1", .value = NAN, .stderr_ = NAN, .ci_low = NAN, .ci_high = NAN, .n = 10, .higher_is_better = true}};
+    assert_int_equal(rs_results_put(s, run, res, 2, &err), 0);
+    rs_sample smp[3] = {{.task = "sst2", .doc_id = 0, .prediction = "1"}, {.task = "sst2", .doc_id = 1}, {.task = "sst2", .doc_id = 2}};
+    assert_int_equal(rs_samples_put(s, run, smp, 3, &err), 0);
+    assert_int_equal(rs_samples_put(s, run, smp, 1, &err), 0); /* replacing, not doubling */
+    int64_t count;
+    assert_int_equal(rs_samples_count(s, run, "sst2", &count, &err), 0);
+    assert_int_equal(count, 3);
+    assert_int_equal(rs_run_end(s, run, "complete", &err), 0);
+    char *resp;
+    assert_int_equal(rs_cache_get(s, "k1", &resp, &err), 0);
+    assert_null(resp);
+    assert_int_equal(rs_cache_put(s, "k1", "{\"ll\": -1.5}", &err), 0);
+    assert_int_equal(rs_cache_get(s, "k1", &resp, &err), 0);
+    assert_string_equal(resp, "{\"ll\": -1.5}");
+    free(resp);
+    rs_close(s);
+    assert_int_equal(query_int(path("rt.db"), "SELECT count(*) FROM task_results WHERE value IS NULL"), 1);
+    assert_int_equal(rs_open(path("rt.db"), &s, &err), 0);
+    assert_int_equal(rs_run_delete(s, run, &err), 0);
+    assert_true(rs_run_delete(s, run, &err) < 0);
+    assert_non_null(strstr(err.msg, "no run"));
+    rs_close(s);
+    assert_int_equal(query_int(path("rt.db"), "SELECT count(*) FROM samples"), 0);
+    assert_int_equal(query_int(path("rt.db"), "SELECT count(*) FROM task_results"), 0);
+}
+
+/* Two processes each write 100 batches of samples into one new file. */
+static void test_concurrent_writers(void **state)
+{
+    (void)state;
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            rs_store *s;
+            ys_error err = {0};
+            if (rs_open(path("conc.db"), &s, &err) < 0)
+                _exit(10);
+            int64_t run;
+            rs_run r = {.tasks = "t", .version = "test"};
+            if (rs_run_begin(s, &r, &run, &err) < 0)
+                _exit(11);
+            for (int b = 0; b < 100; b++) {
+                rs_sample smp[5];
+                for (int i = 0; i < 5; i++)
+                    smp[i] = (rs_sample){.task = "t", .doc_id = b * 5 + i, .prediction = "x"};
+                if (rs_samples_put(s, run, smp, 5, &err) < 0)
+                    _exit(12);
+            }
+            rs_close(s);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int st;
+        assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    assert_int_equal(query_int(path("conc.db"), "SELECT count(*) FROM samples"), 1000);
+    assert_int_equal(query_int(path("conc.db"), "SELECT count(DISTINCT run) FROM samples"), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_and_reopen),
+        cmocka_unit_test(test_refuses_foreign_newer_corrupt),
+        cmocka_unit_test(test_round_trip_and_delete),
+        cmocka_unit_test(test_concurrent_writers),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
