@@ -39,5 +39,7 @@ int cli_parse_int(const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *s, double *out);
 
 int cmd_score(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 #endif

@@ -7,6 +7,8 @@
 
 static const cli_command commands[] = {
     {"score", cmd_score, "score a predictions file with metrics (no model needed)"},
+    {"runs", cmd_runs, "list, show or delete runs in the results store"},
+    {"import", cmd_import, "import an lm-evaluation-harness results file as a run"},
 };
 
 static void usage(FILE *out)
