@@ -41,5 +41,6 @@ int cli_parse_double(const char *s, double *out);
 int cmd_score(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 static const cli_command commands[] = {
     {"score", cmd_score, "score a predictions file with metrics (no model needed)"},
     {"runs", cmd_runs, "list, show or delete runs in the results store"},
+    {"report", cmd_report, "the leaderboard: models x tasks (md, html, csv, json)"},
     {"import", cmd_import, "import an lm-evaluation-harness results file as a run"},
 };
 
