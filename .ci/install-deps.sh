@@ -9,4 +9,5 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
   build-essential cmake pkg-config \
   libopenblas-dev libsqlite3-dev libcjson-dev libpcre2-dev libcmocka-dev \
-  wordnet-base
+  wordnet-base \
+  chromium fonts-dejavu-core

@@ -716,7 +716,7 @@ static void render_html(const leaderboard *lb, sbuf *b)
                  "th:first-child,td:first-child{text-align:left}th{background:#f4f4f4;position:sticky;top:0}\n"
                  "td.best{font-weight:700;background:#e8f5e9}td.tied{background:#f1f8e9}\n"
                  ".se{color:#777;font-size:12px}.n{color:#999;font-size:11px}\n"
-                 ".charts{display:flex;flex-wrap:wrap;gap:12px}\n"
+                 ".charts{display:flex;flex-wrap:wrap;gap:12px}.scroll{overflow-x:auto}\n"
                  ".chart{border:1px solid #eee;border-radius:4px;background:#fff}\n"
                  ".title{font-size:13px;font-weight:600;text-anchor:middle}\n"
                  ".tick{font-size:10px;fill:#666;text-anchor:end}.label{font-size:11px;text-anchor:middle}\n"
@@ -725,7 +725,7 @@ static void render_html(const leaderboard *lb, sbuf *b)
     sb_printf(b, "<h1>yardstick leaderboard</h1>\n<p class=\"legend\">Latest run per model. Bold: best in the "
                  "column; shaded: not significantly different from the best (|Δ| &lt; 1.96·√(se₁² + se₂²)). "
                  "± is the standard error; n the number of samples.</p>\n");
-    sb_printf(b, "<table>\n<thead><tr><th>model</th><th>run</th><th>mean win rate</th>%s",
+    sb_printf(b, "<div class=\"scroll\"><table>\n<thead><tr><th>model</th><th>run</th><th>mean win rate</th>%s",
               lb->has_glue ? "<th>GLUE</th>" : "");
     for (size_t c = 0; c < lb->ncols; c++) {
         char name[300];
@@ -759,7 +759,7 @@ static void render_html(const leaderboard *lb, sbuf *b)
         }
         sb_printf(b, "</tr>\n");
     }
-    sb_printf(b, "</tbody></table>\n<h2>Per task</h2>\n<div class=\"charts\">\n");
+    sb_printf(b, "</tbody></table></div>\n<h2>Per task</h2>\n<div class=\"charts\">\n");
     for (size_t c = 0; c < lb->ncols; c++)
         svg_bars(lb, c, b);
     sb_printf(b, "</div>\n<h2>History</h2>\n<div class=\"charts\">\n");
