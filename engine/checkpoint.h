@@ -1,0 +1,102 @@
+/* checkpoint.h — a Hugging Face checkpoint folder: config.json plus
+ * safetensors weights, either one `model.safetensors` or shards listed in
+ * `model.safetensors.index.json` (its "weight_map" names, per tensor, the
+ * shard file in the same folder).
+ *
+ * Loading: every safetensors file is memory-mapped read-only. Tensors stored
+ * as F32 (and 4-byte aligned in the file) are used in place, straight from
+ * the mapping; F16, BF16 and F64 tensors are converted once, at open, into a
+ * malloc'd F32 copy the checkpoint owns. That is the simplest thing that
+ * gives the forward pass one element type; it costs 2x the file size in
+ * memory for half-precision checkpoints. Integer and F8 dtypes are accepted
+ * by the validator (so such a file still opens) but have no F32 view:
+ * ckpt_tensor.data is NULL for them, and ckpt_require refuses them.
+ *
+ * Validation at open, before any tensor is used — each failure a YS_EINPUT
+ * (YS_EIO for unreadable files) whose message names the file and tensor:
+ *   - header length: >= 2, and 8 + length <= file size, and <= 100 MB;
+ *   - header is a JSON object; each entry (except "__metadata__") has a known
+ *     "dtype", a "shape" of non-negative integers, and "data_offsets"
+ *     [begin, end] with begin <= end inside the data area;
+ *   - product(shape) * dtype size == end - begin (with overflow checks);
+ *   - no two tensors' byte ranges overlap; no name appears twice (also
+ *     across shards); every tensor of the index is in the shard it names;
+ *   - shard names in the index are plain file names (no '/' , no "..").
+ * The architecture-level check (every tensor the model needs is present with
+ * the shape config.json implies) is ckpt_require, called by model.c.
+ *
+ * Ownership: ckpt_open returns a checkpoint the caller frees with
+ * ckpt_close. Tensors, names and config values point into the checkpoint and
+ * live until ckpt_close. A checkpoint is read-only after open, so several
+ * threads may read it at once.
+ *
+ * Host byte order must be little-endian (as safetensors is); ckpt_open fails
+ * cleanly otherwise.
+ */
+#ifndef YS_ENGINE_CHECKPOINT_H
+#define YS_ENGINE_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ys_error.h"
+
+#define CKPT_MAX_DIMS 8
+
+typedef enum ckpt_dtype {
+    CKPT_F64, CKPT_F32, CKPT_F16, CKPT_BF16,
+    CKPT_I64, CKPT_I32, CKPT_I16, CKPT_I8, CKPT_U8, CKPT_BOOL,
+    CKPT_F8_E4M3, CKPT_F8_E5M2,
+    CKPT_U16, CKPT_U32, CKPT_U64,
+} ckpt_dtype;
+
+typedef struct ckpt_tensor {
+    const char *name;     /* as in the safetensors header */
+    const char *file;     /* the file's base name, for error messages */
+    ckpt_dtype dtype;     /* the dtype stored in the file */
+    int ndim;
+    int64_t shape[CKPT_MAX_DIMS];
+    size_t numel;
+    const float *data;    /* F32 view (in place or converted), NULL for
+                             integer/F8 dtypes; numel floats */
+} ckpt_tensor;
+
+typedef struct ckpt ckpt;
+
+/* Open and validate the checkpoint folder `dir`. On success *out owns the
+ * mappings and converted copies; on failure *out is NULL and err says why. */
+int ckpt_open(const char *dir, ckpt **out, ys_error *err);
+void ckpt_close(ckpt *c);
+
+/* The tensor called `name`, or NULL. */
+const ckpt_tensor *ckpt_get(const ckpt *c, const char *name);
+size_t ckpt_count(const ckpt *c);
+const ckpt_tensor *ckpt_at(const ckpt *c, size_t i);
+
+/* Look up `name` and check it has an F32 view and exactly the ndim/shape
+ * given (shape[i] < 0 means "any"). On failure returns YS_EINPUT with a
+ * message naming the folder, tensor and expected vs. found shape. */
+int ckpt_require(const ckpt *c, const char *name, int ndim, const int64_t *shape,
+                 const ckpt_tensor **out, ys_error *err);
+
+/* The folder given to ckpt_open. */
+const char *ckpt_dir(const ckpt *c);
+/* The parsed config.json (owned by the checkpoint). */
+const cJSON *ckpt_config(const ckpt *c);
+
+/* Config accessors. Each returns 0 and sets *out when `key` is present with
+ * the right type; returns 1 and sets *out = dflt when it is absent or JSON
+ * null; returns YS_EINPUT (naming config.json and the key) when it has the
+ * wrong type (or, for ckpt_config_int, is not an integer). */
+int ckpt_config_int(const ckpt *c, const char *key, long dflt, long *out, ys_error *err);
+int ckpt_config_num(const ckpt *c, const char *key, double dflt, double *out, ys_error *err);
+int ckpt_config_bool(const ckpt *c, const char *key, int dflt, int *out, ys_error *err);
+/* *out points into the config (or is dflt). */
+int ckpt_config_str(const ckpt *c, const char *key, const char *dflt, const char **out,
+                    ys_error *err);
+
+const char *ckpt_dtype_name(ckpt_dtype t);
+
+#endif

@@ -1,0 +1,230 @@
+/* kernels.c — thread pool, tiled projections, norms. See kernels.h for why
+ * every product is cut into fixed tiles. */
+#include "kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include <cblas.h>
+
+#include "ys_error.h"
+
+/* ---- thread pool --------------------------------------------------------- */
+
+struct kn_pool {
+    int nthreads;
+    pthread_t *tid;
+    pthread_mutex_t mu;
+    pthread_cond_t start, done;
+    unsigned long gen;     /* bumped once per pool_run: wakes the workers */
+    int running;           /* workers still inside the current generation */
+    int quit;
+    kn_fn fn;
+    void *ctx;
+    size_t nitems;
+    atomic_size_t next;    /* next unclaimed item */
+};
+
+typedef struct { kn_pool *p; int id; } worker_arg;
+
+static void drain(kn_pool *p, int worker)
+{
+    size_t i;
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->nitems)
+        p->fn(p->ctx, i, worker);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_arg a = *(worker_arg *)arg;
+    free(arg);
+    kn_pool *p = a.p;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->quit)
+            pthread_cond_wait(&p->start, &p->mu);
+        if (p->quit)
+            break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        drain(p, a.id);
+        pthread_mutex_lock(&p->mu);
+        if (--p->running == 0)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int kn_pool_new(int nthreads, kn_pool **out)
+{
+    *out = NULL;
+    kn_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return YS_ENOMEM;
+    p->nthreads = nthreads < 1 ? 1 : nthreads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->start, NULL);
+    pthread_cond_init(&p->done, NULL);
+    atomic_init(&p->next, 0);
+    p->tid = calloc((size_t)p->nthreads, sizeof *p->tid);
+    if (!p->tid) {
+        kn_pool_free(p);
+        return YS_ENOMEM;
+    }
+    int started = 1;
+    for (int i = 1; i < p->nthreads; i++, started++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a)
+            break;
+        a->p = p;
+        a->id = i;
+        if (pthread_create(&p->tid[i], NULL, worker_main, a) != 0) {
+            free(a);
+            break;
+        }
+    }
+    /* fewer threads than asked (resource limits) is still a working pool */
+    p->nthreads = started;
+    *out = p;
+    return 0;
+}
+
+void kn_pool_free(kn_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; p->tid && i < p->nthreads; i++)
+        pthread_join(p->tid[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->start);
+    pthread_cond_destroy(&p->done);
+    free(p->tid);
+    free(p);
+}
+
+int kn_pool_threads(const kn_pool *p) { return p->nthreads; }
+
+void kn_pool_run(kn_pool *p, size_t nitems, kn_fn fn, void *ctx)
+{
+    if (nitems == 0)
+        return;
+    if (p->nthreads == 1 || nitems == 1) {
+        for (size_t i = 0; i < nitems; i++)
+            fn(ctx, i, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->nitems = nitems;
+    atomic_store(&p->next, 0);
+    p->running = p->nthreads - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    drain(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->running > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- projections --------------------------------------------------------- */
+
+typedef struct { const kn_proj *p; float *const *scratch; size_t ncol_tiles; } proj_ctx;
+
+static float gelu_tanh(float x)
+{
+    /* GPT-2's "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* One tile: rows [r0, r1) x output columns [c0, c1). */
+static void sgemm_tile(const kn_proj *p, const float *w, size_t r0, size_t r1, size_t c0, size_t c1,
+                       float beta, float *y, size_t ldy)
+{
+    const float *b = p->layout == KN_OUT_IN ? w + c0 * p->ldw : w + c0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, p->layout == KN_OUT_IN ? CblasTrans : CblasNoTrans,
+                (int)(r1 - r0), (int)(c1 - c0), (int)p->k, 1.0f, p->x + r0 * p->ldx, (int)p->ldx, b,
+                (int)p->ldw, beta, y, (int)ldy);
+}
+
+static void proj_tile(void *vctx, size_t item, int worker)
+{
+    const proj_ctx *c = vctx;
+    const kn_proj *p = c->p;
+    size_t r0 = (item / c->ncol_tiles) * KN_ROWS, c0 = (item % c->ncol_tiles) * KN_COLS;
+    size_t r1 = r0 + KN_ROWS < p->n ? r0 + KN_ROWS : p->n;
+    size_t c1 = c0 + KN_COLS < p->out ? c0 + KN_COLS : p->out;
+    float *y = p->y + r0 * p->ldy + c0;
+    sgemm_tile(p, p->w, r0, r1, c0, c1, p->accumulate ? 1.0f : 0.0f, y, p->ldy);
+    if (p->act == KN_SWIGLU) {
+        float *u = c->scratch[worker];
+        sgemm_tile(p, p->w_up, r0, r1, c0, c1, 0.0f, u, KN_COLS);
+        for (size_t i = 0; i < r1 - r0; i++)
+            for (size_t j = 0; j < c1 - c0; j++)
+                y[i * p->ldy + j] = silu(y[i * p->ldy + j]) * u[i * KN_COLS + j];
+        return;
+    }
+    for (size_t i = 0; i < r1 - r0; i++) {
+        float *row = y + i * p->ldy;
+        if (p->bias)
+            for (size_t j = 0; j < c1 - c0; j++)
+                row[j] += p->bias[c0 + j];
+        if (p->act == KN_ACT_GELU_TANH)
+            for (size_t j = 0; j < c1 - c0; j++)
+                row[j] = gelu_tanh(row[j]);
+        else if (p->act == KN_ACT_GELU_ERF)
+            for (size_t j = 0; j < c1 - c0; j++)
+                row[j] = gelu_erf(row[j]);
+    }
+}
+
+void kn_proj_run(kn_pool *pool, const kn_proj *p, float *const *scratch)
+{
+    if (p->n == 0 || p->out == 0)
+        return;
+    proj_ctx c = {p, scratch, (p->out + KN_COLS - 1) / KN_COLS};
+    size_t nrow = (p->n + KN_ROWS - 1) / KN_ROWS;
+    kn_pool_run(pool, nrow * c.ncol_tiles, proj_tile, &c);
+}
+
+/* ---- norms ---------------------------------------------------------------
+ * Statistics in double: cheap at these sizes, and it keeps the fp32 engine
+ * closest to the float64 reference. */
+
+void kn_layernorm(float *out, const float *x, const float *w, const float *b, size_t n, double eps)
+{
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += x[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    var /= (double)n;
+    double inv = 1.0 / sqrt(var + eps);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)((x[i] - mean) * inv) * w[i] + b[i];
+}
+
+void kn_rmsnorm(float *out, const float *x, const float *w, size_t n, double eps)
+{
+    double ss = 0;
+    for (size_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    double inv = 1.0 / sqrt(ss / (double)n + eps);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)(x[i] * inv) * w[i];
+}

@@ -1,0 +1,821 @@
+/* model.c — GPT-2 and Llama-family decoders in fp32, meant to be read top
+ * to bottom: configuration and weight binding, then one forward pass shared
+ * by scoring and generation (a KV cache always; scoring uses a fresh one),
+ * then log-probabilities, then generation. The arithmetic building blocks
+ * (tiled sgemm, norms, the thread pool) are in kernels.c.
+ *
+ * Shapes: T = tokens in this call, H = hidden, nh/nkv = query/key-value
+ * heads, hd = head dim, qdim = nh*hd, kvdim = nkv*hd, F = MLP width,
+ * V = vocabulary. Activations are row-major [T, width]. */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "checkpoint.h"
+#include "kernels.h"
+#include "threads.h"
+
+typedef enum { FAM_GPT2, FAM_LLAMA } family;
+
+typedef struct layer {
+    const float *norm1_w, *norm1_b, *norm2_w, *norm2_b;
+    /* Llama family: nn.Linear [out, in]; biases optional */
+    const float *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo;
+    const float *w_gate, *w_up, *w_down;
+    /* GPT-2: Conv1D [in, out]; c_attn fuses q|k|v along the columns */
+    const float *c_attn, *c_attn_b, *c_proj, *c_proj_b, *c_fc, *c_fc_b, *mlp_proj, *mlp_proj_b;
+} layer;
+
+struct model {
+    ckpt *ck;
+    model_info info;
+    family fam;
+    char arch[64];
+    double eps;            /* LayerNorm / RMSNorm epsilon */
+    double rope_theta;
+    kn_act mlp_act;        /* GPT-2's activation_function */
+    int scale_attn_weights, scale_attn_by_layer;   /* GPT-2 options */
+    const float *embed;    /* [V, H] */
+    const float *pos_embed;/* GPT-2 wpe [n_positions, H] */
+    const float *final_w, *final_b;
+    const float *lm_head;  /* [V, H]: embed when tied */
+    layer *layers;
+    kn_pool *pool;
+    float **scratch;       /* per pool thread: KN_ROWS * KN_COLS floats */
+};
+
+struct model_kv {
+    size_t cap, len, kvdim;
+    int layers;
+    float *k, *v;          /* [layers][cap][kvdim] */
+};
+
+static const char SUPPORTED[] =
+    "GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM";
+
+/* ---- configuration ------------------------------------------------------- */
+
+/* A required positive integer (or `dflt` when dflt > 0 and it is absent). */
+static int cfg_dim(model *m, const char *key, long dflt, int *out, ys_error *err)
+{
+    long v;
+    int rc = ckpt_config_int(m->ck, key, dflt, &v, err);
+    if (rc < 0)
+        return rc;
+    if (v <= 0 || v > (1L << 24))
+        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" %s", ckpt_dir(m->ck), key,
+                       rc == 1 ? "is missing" : "must be a positive integer below 2^24");
+    *out = (int)v;
+    return 0;
+}
+
+static int resolve_arch(model *m, ys_error *err)
+{
+    const cJSON *cfg = ckpt_config(m->ck);
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    const char *name = NULL;
+    if (cJSON_IsArray(archs) && cJSON_IsString(cJSON_GetArrayItem(archs, 0))) {
+        name = cJSON_GetArrayItem(archs, 0)->valuestring;
+    } else {
+        static const char *const by_type[][2] = {
+            {"gpt2", "GPT2LMHeadModel"}, {"llama", "LlamaForCausalLM"},
+            {"mistral", "MistralForCausalLM"}, {"qwen2", "Qwen2ForCausalLM"}};
+        const char *type = NULL;
+        int rc = ckpt_config_str(m->ck, "model_type", NULL, &type, err);
+        if (rc < 0)
+            return rc;
+        for (size_t i = 0; type && i < sizeof by_type / sizeof by_type[0]; i++)
+            if (strcmp(type, by_type[i][0]) == 0)
+                name = by_type[i][1];
+        if (!name)
+            return ys_fail(err, YS_EINPUT,
+                           "%s/config.json: no \"architectures\" and model_type \"%s\" is not supported "
+                           "(supported: %s)", ckpt_dir(m->ck), type ? type : "(none)", SUPPORTED);
+    }
+    if (strcmp(name, "GPT2LMHeadModel") == 0)
+        m->fam = FAM_GPT2;
+    else if (strcmp(name, "LlamaForCausalLM") == 0 || strcmp(name, "MistralForCausalLM") == 0 ||
+             strcmp(name, "Qwen2ForCausalLM") == 0)
+        m->fam = FAM_LLAMA;
+    else
+        return ys_fail(err, YS_EINPUT, "%s/config.json: architecture \"%.60s\" is not supported "
+                       "(supported: %s)", ckpt_dir(m->ck), name, SUPPORTED);
+    snprintf(m->arch, sizeof m->arch, "%s", name);
+    m->info.arch = m->arch;
+    return 0;
+}
+
+static int config_gpt2(model *m, ys_error *err)
+{
+    model_info *mi = &m->info;
+    long n_ctx;
+    int rc;
+    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "n_embd", 0, &mi->hidden, err)) ||
+        (rc = cfg_dim(m, "n_layer", 0, &mi->layers, err)) || (rc = cfg_dim(m, "n_head", 0, &mi->heads, err)))
+        return rc;
+    if ((rc = ckpt_config_int(m->ck, "n_ctx", 1024, &n_ctx, err)) < 0 ||
+        (rc = cfg_dim(m, "n_positions", n_ctx, &mi->max_positions, err)) ||
+        (rc = cfg_dim(m, "n_inner", 4L * mi->hidden, &mi->ffn, err)))
+        return rc;
+    if (mi->hidden % mi->heads)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: n_embd %d is not a multiple of n_head %d",
+                       ckpt_dir(m->ck), mi->hidden, mi->heads);
+    mi->kv_heads = mi->heads;
+    mi->head_dim = mi->hidden / mi->heads;
+    const char *act;
+    if ((rc = ckpt_config_num(m->ck, "layer_norm_epsilon", 1e-5, &m->eps, err)) < 0 ||
+        (rc = ckpt_config_str(m->ck, "activation_function", "gelu_new", &act, err)) < 0 ||
+        (rc = ckpt_config_bool(m->ck, "scale_attn_weights", 1, &m->scale_attn_weights, err)) < 0 ||
+        (rc = ckpt_config_bool(m->ck, "scale_attn_by_inverse_layer_idx", 0, &m->scale_attn_by_layer, err)) < 0)
+        return rc;
+    if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_fast"))
+        m->mlp_act = KN_ACT_GELU_TANH;
+    else if (!strcmp(act, "gelu"))
+        m->mlp_act = KN_ACT_GELU_ERF;
+    else
+        return ys_fail(err, YS_EINPUT, "%s/config.json: activation_function \"%.40s\" is not supported "
+                       "(gelu_new, gelu_pytorch_tanh, gelu_fast, gelu)", ckpt_dir(m->ck), act);
+    return 0;
+}
+
+static int config_llama(model *m, ys_error *err)
+{
+    model_info *mi = &m->info;
+    const char *dir = ckpt_dir(m->ck);
+    int rc;
+    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "hidden_size", 0, &mi->hidden, err)) ||
+        (rc = cfg_dim(m, "num_hidden_layers", 0, &mi->layers, err)) ||
+        (rc = cfg_dim(m, "num_attention_heads", 0, &mi->heads, err)) ||
+        (rc = cfg_dim(m, "num_key_value_heads", mi->heads, &mi->kv_heads, err)) ||
+        (rc = cfg_dim(m, "intermediate_size", 0, &mi->ffn, err)))
+        return rc;
+    if (mi->heads % mi->kv_heads)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: num_attention_heads %d is not a multiple of "
+                       "num_key_value_heads %d", dir, mi->heads, mi->kv_heads);
+    long hd;
+    if ((rc = ckpt_config_int(m->ck, "head_dim", 0, &hd, err)) < 0)
+        return rc;
+    if (hd == 0) {
+        if (mi->hidden % mi->heads)
+            return ys_fail(err, YS_EINPUT, "%s/config.json: hidden_size %d is not a multiple of "
+                           "num_attention_heads %d", dir, mi->hidden, mi->heads);
+        hd = mi->hidden / mi->heads;
+    }
+    if (hd <= 0 || hd % 2 || hd > 65536)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: head_dim %ld must be positive and even", dir, hd);
+    mi->head_dim = (int)hd;
+
+    const char *act;
+    if ((rc = ckpt_config_num(m->ck, "rms_norm_eps", 1e-6, &m->eps, err)) < 0 ||
+        (rc = ckpt_config_str(m->ck, "hidden_act", "silu", &act, err)) < 0)
+        return rc;
+    if (strcmp(act, "silu") != 0)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: hidden_act \"%.40s\" is not supported (silu)", dir, act);
+
+    /* RoPE: rope_theta at the top level, or (newer transformers) inside
+     * rope_parameters; only the default (unscaled) rotation is implemented */
+    if ((rc = ckpt_config_num(m->ck, "rope_theta", 10000.0, &m->rope_theta, err)) < 0)
+        return rc;
+    const cJSON *cfg = ckpt_config(m->ck);
+    const char *scaling_keys[] = {"rope_scaling", "rope_parameters"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(cfg, scaling_keys[i]);
+        if (!rs || cJSON_IsNull(rs))
+            continue;
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+        if (!type)
+            type = cJSON_GetObjectItemCaseSensitive(rs, "type");
+        if (!cJSON_IsObject(rs) || (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "default"))))
+            return ys_fail(err, YS_EINPUT, "%s/config.json: %s %s is not supported (only default RoPE)",
+                           dir, scaling_keys[i], cJSON_IsString(type) ? type->valuestring : "");
+        const cJSON *th = cJSON_GetObjectItemCaseSensitive(rs, "rope_theta");
+        if (cJSON_IsNumber(th))
+            m->rope_theta = th->valuedouble;
+    }
+    if (!(m->rope_theta > 0))
+        return ys_fail(err, YS_EINPUT, "%s/config.json: rope_theta must be positive", dir);
+
+    int flag;
+    if ((rc = ckpt_config_bool(m->ck, "mlp_bias", 0, &flag, err)) < 0)
+        return rc;
+    if (flag)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: mlp_bias is not supported", dir);
+    if (!strcmp(m->arch, "Qwen2ForCausalLM")) {
+        if ((rc = ckpt_config_bool(m->ck, "use_sliding_window", 0, &flag, err)) < 0)
+            return rc;
+        if (flag)
+            return ys_fail(err, YS_EINPUT, "%s/config.json: Qwen2 use_sliding_window is not supported", dir);
+    }
+    if (!strcmp(m->arch, "MistralForCausalLM")) {
+        long w;
+        if ((rc = ckpt_config_int(m->ck, "sliding_window", 0, &w, err)) < 0)
+            return rc;
+        if (w < 0 || w > (1L << 30))
+            return ys_fail(err, YS_EINPUT, "%s/config.json: sliding_window %ld out of range", dir, w);
+        m->info.sliding_window = (int)w;
+    }
+    return 0;
+}
+
+/* ---- weights --------------------------------------------------------------
+ * Every tensor the forward pass reads is bound here, with the shape the
+ * configuration implies; a missing or misshapen tensor fails the load. */
+
+static int need(model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out,
+                ys_error *err)
+{
+    int64_t shape[2] = {d0, d1};
+    const ckpt_tensor *t;
+    int rc = ckpt_require(m->ck, name, ndim, shape, &t, err);
+    *out = t ? t->data : NULL;
+    return rc;
+}
+
+static int bind_gpt2(model *m, ys_error *err)
+{
+    const model_info *mi = &m->info;
+    int64_t H = mi->hidden, F = mi->ffn;
+    /* hub GPT-2 files name tensors "h.0..."; save_pretrained writes
+     * "transformer.h.0..." */
+    const char *pre = ckpt_get(m->ck, "transformer.wte.weight") ? "transformer." : "";
+    char n[256];
+    int rc;
+#define NEED(ndim, d0, d1, dst, ...) \
+    (snprintf(n, sizeof n, __VA_ARGS__), (rc = need(m, n, ndim, d0, d1, dst, err)) != 0)
+    if (NEED(2, mi->vocab, H, &m->embed, "%swte.weight", pre) ||
+        NEED(2, mi->max_positions, H, &m->pos_embed, "%swpe.weight", pre) ||
+        NEED(1, H, 0, &m->final_w, "%sln_f.weight", pre) || NEED(1, H, 0, &m->final_b, "%sln_f.bias", pre))
+        return rc;
+    for (int l = 0; l < mi->layers; l++) {
+        layer *L = &m->layers[l];
+        if (NEED(1, H, 0, &L->norm1_w, "%sh.%d.ln_1.weight", pre, l) ||
+            NEED(1, H, 0, &L->norm1_b, "%sh.%d.ln_1.bias", pre, l) ||
+            NEED(2, H, 3 * H, &L->c_attn, "%sh.%d.attn.c_attn.weight", pre, l) ||
+            NEED(1, 3 * H, 0, &L->c_attn_b, "%sh.%d.attn.c_attn.bias", pre, l) ||
+            NEED(2, H, H, &L->c_proj, "%sh.%d.attn.c_proj.weight", pre, l) ||
+            NEED(1, H, 0, &L->c_proj_b, "%sh.%d.attn.c_proj.bias", pre, l) ||
+            NEED(1, H, 0, &L->norm2_w, "%sh.%d.ln_2.weight", pre, l) ||
+            NEED(1, H, 0, &L->norm2_b, "%sh.%d.ln_2.bias", pre, l) ||
+            NEED(2, H, F, &L->c_fc, "%sh.%d.mlp.c_fc.weight", pre, l) ||
+            NEED(1, F, 0, &L->c_fc_b, "%sh.%d.mlp.c_fc.bias", pre, l) ||
+            NEED(2, F, H, &L->mlp_proj, "%sh.%d.mlp.c_proj.weight", pre, l) ||
+            NEED(1, H, 0, &L->mlp_proj_b, "%sh.%d.mlp.c_proj.bias", pre, l))
+            return rc;
+    }
+    int tied;
+    if ((rc = ckpt_config_bool(m->ck, "tie_word_embeddings", 1, &tied, err)) < 0)
+        return rc;
+    m->lm_head = m->embed;
+    if (!tied && NEED(2, mi->vocab, H, &m->lm_head, "lm_head.weight"))
+        return rc;
+    return 0;
+}
+
+static int bind_llama(model *m, ys_error *err)
+{
+    const model_info *mi = &m->info;
+    int64_t H = mi->hidden, F = mi->ffn, q = (int64_t)mi->heads * mi->head_dim,
+            kv = (int64_t)mi->kv_heads * mi->head_dim;
+    int rc, attn_bias = 0, tied;
+    int qwen2 = !strcmp(m->arch, "Qwen2ForCausalLM");
+    if ((rc = ckpt_config_bool(m->ck, "attention_bias", 0, &attn_bias, err)) < 0 ||
+        (rc = ckpt_config_bool(m->ck, "tie_word_embeddings", 0, &tied, err)) < 0)
+        return rc;
+    char n[256];
+    if (NEED(2, mi->vocab, H, &m->embed, "model.embed_tokens.weight") ||
+        NEED(1, H, 0, &m->final_w, "model.norm.weight"))
+        return rc;
+    m->lm_head = m->embed;
+    if (!tied && NEED(2, mi->vocab, H, &m->lm_head, "lm_head.weight"))
+        return rc;
+    for (int l = 0; l < mi->layers; l++) {
+        layer *L = &m->layers[l];
+        const char *p = "model.layers";
+        if (NEED(1, H, 0, &L->norm1_w, "%s.%d.input_layernorm.weight", p, l) ||
+            NEED(1, H, 0, &L->norm2_w, "%s.%d.post_attention_layernorm.weight", p, l) ||
+            NEED(2, q, H, &L->wq, "%s.%d.self_attn.q_proj.weight", p, l) ||
+            NEED(2, kv, H, &L->wk, "%s.%d.self_attn.k_proj.weight", p, l) ||
+            NEED(2, kv, H, &L->wv, "%s.%d.self_attn.v_proj.weight", p, l) ||
+            NEED(2, H, q, &L->wo, "%s.%d.self_attn.o_proj.weight", p, l) ||
+            NEED(2, F, H, &L->w_gate, "%s.%d.mlp.gate_proj.weight", p, l) ||
+            NEED(2, F, H, &L->w_up, "%s.%d.mlp.up_proj.weight", p, l) ||
+            NEED(2, H, F, &L->w_down, "%s.%d.mlp.down_proj.weight", p, l))
+            return rc;
+        /* Qwen2 always has q/k/v biases; Llama's attention_bias adds o too */
+        if ((qwen2 || attn_bias) &&
+            (NEED(1, q, 0, &L->bq, "%s.%d.self_attn.q_proj.bias", p, l) ||
+             NEED(1, kv, 0, &L->bk, "%s.%d.self_attn.k_proj.bias", p, l) ||
+             NEED(1, kv, 0, &L->bv, "%s.%d.self_attn.v_proj.bias", p, l)))
+            return rc;
+        if (!qwen2 && attn_bias && NEED(1, H, 0, &L->bo, "%s.%d.self_attn.o_proj.bias", p, l))
+            return rc;
+    }
+#undef NEED
+    return 0;
+}
+
+static int alloc_pool(model *m, int threads, ys_error *err)
+{
+    if (threads < 1)
+        threads = eng_default_threads();
+    kn_pool *pool;
+    if (kn_pool_new(threads, &pool) != 0)
+        return ys_fail(err, YS_ENOMEM, "out of memory creating %d threads", threads);
+    int n = kn_pool_threads(pool);
+    float **scratch = calloc((size_t)n, sizeof *scratch);
+    for (int i = 0; scratch && i < n; i++)
+        if (!(scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float)))) {
+            for (int j = 0; j < i; j++)
+                free(scratch[j]);
+            free(scratch);
+            scratch = NULL;
+        }
+    if (!scratch) {
+        kn_pool_free(pool);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
+        free(m->scratch[i]);
+    free(m->scratch);
+    kn_pool_free(m->pool);
+    m->pool = pool;
+    m->scratch = scratch;
+    return 0;
+}
+
+int model_load(const char *dir, model **out, ys_error *err)
+{
+    *out = NULL;
+    model *m = calloc(1, sizeof *m);
+    if (!m)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    int rc = ckpt_open(dir, &m->ck, err);
+    if (rc == 0)
+        rc = resolve_arch(m, err);
+    if (rc == 0)
+        rc = m->fam == FAM_GPT2 ? config_gpt2(m, err) : config_llama(m, err);
+    if (rc == 0 && !(m->layers = calloc((size_t)m->info.layers, sizeof *m->layers)))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = m->fam == FAM_GPT2 ? bind_gpt2(m, err) : bind_llama(m, err);
+    if (rc == 0)
+        rc = alloc_pool(m, 0, err);
+    if (rc != 0) {
+        model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void model_free(model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
+        free(m->scratch[i]);
+    free(m->scratch);
+    kn_pool_free(m->pool);
+    free(m->layers);
+    ckpt_close(m->ck);
+    free(m);
+}
+
+const model_info *model_get_info(const model *m) { return &m->info; }
+
+int model_set_threads(model *m, int n, ys_error *err) { return alloc_pool(m, n, err); }
+
+/* ---- KV cache ------------------------------------------------------------ */
+
+int model_kv_new(const model *m, size_t capacity, model_kv **out, ys_error *err)
+{
+    *out = NULL;
+    model_kv *kv = calloc(1, sizeof *kv);
+    if (!kv)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    kv->cap = capacity ? capacity : 1;
+    kv->layers = m->info.layers;
+    kv->kvdim = (size_t)m->info.kv_heads * (size_t)m->info.head_dim;
+    size_t n = (size_t)kv->layers * kv->cap * kv->kvdim;
+    if (n / kv->cap / kv->kvdim != (size_t)kv->layers || !(kv->k = malloc(n * sizeof(float))) ||
+        !(kv->v = malloc(n * sizeof(float)))) {
+        model_kv_free(kv);
+        return ys_fail(err, YS_ENOMEM, "out of memory for a KV cache of %zu positions", capacity);
+    }
+    *out = kv;
+    return 0;
+}
+
+void model_kv_free(model_kv *kv)
+{
+    if (!kv)
+        return;
+    free(kv->k);
+    free(kv->v);
+    free(kv);
+}
+
+size_t model_kv_len(const model_kv *kv) { return kv->len; }
+
+void model_kv_truncate(model_kv *kv, size_t n)
+{
+    if (n < kv->len)
+        kv->len = n;
+}
+
+/* ---- attention ------------------------------------------------------------
+ * One work item = one query head x one tile of KN_ROWS query rows. The tile
+ * attends to keys [0, pos0 + r1), the last of which is its last row's own
+ * position: scores = scale * Q K^T (one sgemm), causal/window mask and
+ * softmax per row (masked weights exactly 0), out = P V (one sgemm). */
+
+typedef struct attn_ctx {
+    const model *m;
+    const float *q;        /* [T, qdim], RoPE applied */
+    const float *kc, *vc;  /* this layer's cache rows [0, pos0 + T) */
+    float *out;            /* [T, qdim] */
+    size_t T, pos0, kvdim, qdim, nrt;
+    float scale;
+    float **scores;        /* per thread: KN_ROWS * (pos0 + T) */
+} attn_ctx;
+
+static void attn_tile(void *vctx, size_t item, int worker)
+{
+    const attn_ctx *c = vctx;
+    int hd = c->m->info.head_dim, h = (int)(item / c->nrt);
+    int kvh = h / (c->m->info.heads / c->m->info.kv_heads);
+    size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->T ? r0 + KN_ROWS : c->T;
+    size_t rows = r1 - r0, nk = c->pos0 + r1, win = (size_t)c->m->info.sliding_window;
+    float *S = c->scores[worker];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, hd, c->scale,
+                c->q + r0 * c->qdim + (size_t)h * hd, (int)c->qdim, c->kc + (size_t)kvh * hd,
+                (int)c->kvdim, 0.0f, S, (int)nk);
+    for (size_t i = 0; i < rows; i++) {
+        float *s = S + i * nk;
+        size_t pos = c->pos0 + r0 + i;                       /* this query's position */
+        size_t lo = win && pos + 1 > win ? pos + 1 - win : 0; /* keys lo..pos visible */
+        float mx = s[lo];
+        for (size_t j = lo + 1; j <= pos; j++)
+            mx = s[j] > mx ? s[j] : mx;
+        double sum = 0;
+        for (size_t j = lo; j <= pos; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t j = 0; j < nk; j++)
+            s[j] = j >= lo && j <= pos ? s[j] * inv : 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)nk, 1.0f, S, (int)nk,
+                c->vc + (size_t)kvh * hd, (int)c->kvdim, 0.0f, c->out + r0 * c->qdim + (size_t)h * hd,
+                (int)c->qdim);
+}
+
+/* RoPE, HF layout: dimension i pairs with i + hd/2, angle pos * theta^(-2i/hd).
+ * Angles in double: the reference is float64. */
+static void rope_rows(float *x, size_t T, size_t ld, int nheads, int hd, size_t pos0, const double *inv_freq)
+{
+    int half = hd / 2;
+    for (size_t t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) {
+            double a = (double)(pos0 + t) * inv_freq[i];
+            float cs = (float)cos(a), sn = (float)sin(a);
+            for (int h = 0; h < nheads; h++) {
+                float *v = x + t * ld + (size_t)h * hd;
+                float x0 = v[i], x1 = v[i + half];
+                v[i] = x0 * cs - x1 * sn;
+                v[i + half] = x1 * cs + x0 * sn;
+            }
+        }
+}
+
+/* ---- forward ---------------------------------------------------------------
+ * Append ids[0..T) at positions kv->len.. and leave the final-norm hidden
+ * states in *hidden ([T, H], malloc'd, the caller frees). */
+static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float **hidden, ys_error *err)
+{
+    const model_info *mi = &m->info;
+    size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn, hd = (size_t)mi->head_dim;
+    size_t qdim = (size_t)mi->heads * hd, kvdim = kv->kvdim, pos0 = kv->len;
+    *hidden = NULL;
+    if (T == 0)
+        return ys_fail(err, YS_EINPUT, "empty token sequence");
+    if (T > kv->cap - pos0)
+        return ys_fail(err, YS_EINPUT, "%zu tokens do not fit the KV cache (%zu of %zu used)", T, pos0, kv->cap);
+    if (mi->max_positions && pos0 + T > (size_t)mi->max_positions)
+        return ys_fail(err, YS_EINPUT, "sequence of %zu tokens exceeds the model's %d positions",
+                       pos0 + T, mi->max_positions);
+    for (size_t t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= mi->vocab)
+            return ys_fail(err, YS_EINPUT, "token %zu: id %d outside the vocabulary [0, %d)", t,
+                           (int)ids[t], mi->vocab);
+    openblas_set_num_threads(1);
+
+    size_t nthr = (size_t)kn_pool_threads(m->pool), ctx = pos0 + T;
+    float *x = malloc(T * H * sizeof *x), *xb = malloc(T * H * sizeof *xb);
+    float *q = malloc(T * qdim * sizeof *q), *att = malloc(T * qdim * sizeof *att);
+    float *hb = malloc(T * F * sizeof *hb);
+    float *sbuf = malloc(nthr * KN_ROWS * ctx * sizeof *sbuf);
+    float **scores = malloc(nthr * sizeof *scores);
+    double *inv_freq = malloc(hd / 2 * sizeof *inv_freq + 1);
+    if (!x || !xb || !q || !att || !hb || !sbuf || !scores || !inv_freq) {
+        free(x), free(xb), free(q), free(att), free(hb), free(sbuf), free(scores), free(inv_freq);
+        return ys_fail(err, YS_ENOMEM, "out of memory for a forward pass over %zu tokens", T);
+    }
+    for (size_t i = 0; i < nthr; i++)
+        scores[i] = sbuf + i * KN_ROWS * ctx;
+    for (size_t i = 0; i < hd / 2; i++)
+        inv_freq[i] = pow(m->rope_theta, -(double)(2 * i) / (double)hd);
+
+    for (size_t t = 0; t < T; t++) {
+        memcpy(x + t * H, m->embed + (size_t)ids[t] * H, H * sizeof *x);
+        if (m->pos_embed)
+            for (size_t i = 0; i < H; i++)
+                x[t * H + i] += m->pos_embed[(pos0 + t) * H + i];
+    }
+
+    for (int l = 0; l < mi->layers; l++) {
+        const layer *L = &m->layers[l];
+        float *kc = kv->k + (size_t)l * kv->cap * kvdim, *vc = kv->v + (size_t)l * kv->cap * kvdim;
+        float scale = 1.0f;
+
+        /* attention block: x += Wo attention(norm1(x)) */
+        for (size_t t = 0; t < T; t++) {
+            if (m->fam == FAM_GPT2)
+                kn_layernorm(xb + t * H, x + t * H, L->norm1_w, L->norm1_b, H, m->eps);
+            else
+                kn_rmsnorm(xb + t * H, x + t * H, L->norm1_w, H, m->eps);
+        }
+        /* q into q, k and v straight into the cache rows pos0.. */
+        kn_proj pq = {.x = xb, .ldx = H, .y = q, .ldy = qdim, .n = T, .k = H, .out = qdim};
+        kn_proj pk = pq, pv = pq;
+        pk.y = kc + pos0 * kvdim, pk.ldy = kvdim, pk.out = kvdim;
+        pv.y = vc + pos0 * kvdim, pv.ldy = kvdim, pv.out = kvdim;
+        if (m->fam == FAM_GPT2) {
+            /* c_attn [H, 3H]: columns 0..H are q, H..2H k, 2H..3H v */
+            pq.layout = pk.layout = pv.layout = KN_IN_OUT;
+            pq.ldw = pk.ldw = pv.ldw = 3 * H;
+            pq.w = L->c_attn, pk.w = L->c_attn + H, pv.w = L->c_attn + 2 * H;
+            pq.bias = L->c_attn_b, pk.bias = L->c_attn_b + H, pv.bias = L->c_attn_b + 2 * H;
+            if (m->scale_attn_weights)
+                scale = 1.0f / sqrtf((float)hd);
+            if (m->scale_attn_by_layer)
+                scale /= (float)(l + 1);
+        } else {
+            pq.layout = pk.layout = pv.layout = KN_OUT_IN;
+            pq.ldw = pk.ldw = pv.ldw = H;
+            pq.w = L->wq, pk.w = L->wk, pv.w = L->wv;
+            pq.bias = L->bq, pk.bias = L->bk, pv.bias = L->bv;
+            scale = 1.0f / sqrtf((float)hd);
+        }
+        kn_proj_run(m->pool, &pq, m->scratch);
+        kn_proj_run(m->pool, &pk, m->scratch);
+        kn_proj_run(m->pool, &pv, m->scratch);
+        if (m->fam == FAM_LLAMA) {
+            rope_rows(q, T, qdim, mi->heads, (int)hd, pos0, inv_freq);
+            rope_rows(kc + pos0 * kvdim, T, kvdim, mi->kv_heads, (int)hd, pos0, inv_freq);
+        }
+        size_t nrt = (T + KN_ROWS - 1) / KN_ROWS;
+        attn_ctx ac = {m, q, kc, vc, att, T, pos0, kvdim, qdim, nrt, scale, scores};
+        kn_pool_run(m->pool, (size_t)mi->heads * nrt, attn_tile, &ac);
+        kn_proj po = {.x = att, .ldx = qdim, .y = x, .ldy = H, .n = T, .k = qdim, .out = H, .accumulate = 1};
+        if (m->fam == FAM_GPT2)
+            po.w = L->c_proj, po.ldw = H, po.layout = KN_IN_OUT, po.bias = L->c_proj_b;
+        else
+            po.w = L->wo, po.ldw = qdim, po.layout = KN_OUT_IN, po.bias = L->bo;
+        kn_proj_run(m->pool, &po, m->scratch);
+
+        /* MLP block: x += down(act(up(norm2(x)))) */
+        for (size_t t = 0; t < T; t++) {
+            if (m->fam == FAM_GPT2)
+                kn_layernorm(xb + t * H, x + t * H, L->norm2_w, L->norm2_b, H, m->eps);
+            else
+                kn_rmsnorm(xb + t * H, x + t * H, L->norm2_w, H, m->eps);
+        }
+        kn_proj up = {.x = xb, .ldx = H, .y = hb, .ldy = F, .n = T, .k = H, .out = F};
+        kn_proj down = {.x = hb, .ldx = F, .y = x, .ldy = H, .n = T, .k = F, .out = H, .accumulate = 1};
+        if (m->fam == FAM_GPT2) {
+            up.w = L->c_fc, up.ldw = F, up.layout = KN_IN_OUT, up.bias = L->c_fc_b, up.act = m->mlp_act;
+            down.w = L->mlp_proj, down.ldw = H, down.layout = KN_IN_OUT, down.bias = L->mlp_proj_b;
+        } else {
+            up.w = L->w_gate, up.w_up = L->w_up, up.ldw = H, up.layout = KN_OUT_IN, up.act = KN_SWIGLU;
+            down.w = L->w_down, down.ldw = F, down.layout = KN_OUT_IN;
+        }
+        kn_proj_run(m->pool, &up, m->scratch);
+        kn_proj_run(m->pool, &down, m->scratch);
+    }
+    for (size_t t = 0; t < T; t++) {
+        if (m->fam == FAM_GPT2)
+            kn_layernorm(xb + t * H, x + t * H, m->final_w, m->final_b, H, m->eps);
+        else
+            kn_rmsnorm(xb + t * H, x + t * H, m->final_w, H, m->eps);
+    }
+    kv->len = pos0 + T;
+    free(x), free(q), free(att), free(hb), free(sbuf), free(scores), free(inv_freq);
+    *hidden = xb;
+    return 0;
+}
+
+/* logits[rows, V] = hidden[rows, H] lm_head^T, as tiles (kernels.h). */
+static void vocab_proj(model *m, const float *hidden, size_t rows, float *logits)
+{
+    size_t H = (size_t)m->info.hidden, V = (size_t)m->info.vocab;
+    kn_proj p = {.x = hidden, .ldx = H, .w = m->lm_head, .ldw = H, .layout = KN_OUT_IN,
+                 .y = logits, .ldy = V, .n = rows, .k = H, .out = V};
+    kn_proj_run(m->pool, &p, m->scratch);
+}
+
+/* ---- scoring ---------------------------------------------------------------
+ * Per sequence: forward over the whole sequence with a fresh cache, then the
+ * vocabulary projection one row tile at a time (tile r = rows [64r, 64r+64)
+ * of the sequence, computed whole even where only some rows are wanted, so
+ * a row's bits do not depend on `from`), then log-softmax per row. */
+
+typedef struct lsm_ctx {
+    const float *logits;   /* [rows, V] for sequence rows r0.. */
+    const int32_t *ids;
+    size_t r0, first, last, V, f;   /* rows [first, last] are wanted */
+    double *lp;
+    uint8_t *greedy;
+    float *out_logits;
+} lsm_ctx;
+
+static void logsoftmax_row(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const lsm_ctx *c = vctx;
+    size_t t = c->first + item;               /* sequence row: predicts ids[t + 1] */
+    const float *z = c->logits + (t - c->r0) * c->V;
+    size_t arg = 0;
+    for (size_t j = 1; j < c->V; j++)
+        if (z[j] > z[arg])
+            arg = j;
+    double sum = 0;
+    for (size_t j = 0; j < c->V; j++)
+        sum += exp((double)z[j] - (double)z[arg]);
+    size_t o = t + 1 - c->f;                  /* output index */
+    int32_t next = c->ids[t + 1];
+    c->lp[o] = (double)z[next] - (double)z[arg] - log(sum);
+    if (c->greedy)
+        c->greedy[o] = (size_t)next == arg;
+    if (c->out_logits)
+        memcpy(c->out_logits + o * c->V, z, c->V * sizeof *z);
+}
+
+int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq,
+                   const size_t *from, double *const *logprobs, uint8_t *const *greedy,
+                   float *const *logits, ys_error *err)
+{
+    size_t V = (size_t)m->info.vocab;
+    float *buf = malloc(KN_ROWS * V * sizeof *buf);
+    if (!buf)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t s = 0; s < nseq && rc == 0; s++) {
+        size_t n = lens[s], f = from && from[s] > 1 ? from[s] : 1;
+        if (n == 0 || f > n) {
+            rc = ys_fail(err, YS_EINPUT, "sequence %zu: length %zu, scoring from %zu", s, n, f);
+            break;
+        }
+        if (f == n)
+            continue;   /* nothing to score (e.g. a one-token sequence) */
+        model_kv *kv;
+        float *hidden;
+        if ((rc = model_kv_new(m, n, &kv, err)) != 0)
+            break;
+        rc = forward(m, kv, seqs[s], n, &hidden, err);
+        model_kv_free(kv);
+        if (rc) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+            rc = ys_fail(err, rc, "sequence %zu: %s", s, msg);
+            break;
+        }
+        /* wanted rows: f-1 .. n-2 (row t predicts token t+1) */
+        for (size_t r0 = (f - 1) / KN_ROWS * KN_ROWS; r0 <= n - 2; r0 += KN_ROWS) {
+            size_t r1 = r0 + KN_ROWS < n ? r0 + KN_ROWS : n;
+            vocab_proj(m, hidden + r0 * (size_t)m->info.hidden, r1 - r0, buf);
+            size_t first = r0 > f - 1 ? r0 : f - 1, last = r1 - 1 < n - 2 ? r1 - 1 : n - 2;
+            lsm_ctx c = {buf, seqs[s], r0, first, last, V, f, logprobs[s],
+                         greedy ? greedy[s] : NULL, logits ? logits[s] : NULL};
+            kn_pool_run(m->pool, last - first + 1, logsoftmax_row, &c);
+        }
+        free(hidden);
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- generation ---------------------------------------------------------- */
+
+int model_step(model *m, model_kv *kv, const int32_t *ids, size_t n, float *logits, ys_error *err)
+{
+    float *hidden;
+    int rc = forward(m, kv, ids, n, &hidden, err);
+    if (rc)
+        return rc;
+    if (logits)
+        vocab_proj(m, hidden + (n - 1) * (size_t)m->info.hidden, 1, logits);
+    free(hidden);
+    return 0;
+}
+
+/* splitmix64: a tiny, well-mixed generator; the whole stream follows from
+ * the seed, and it lives on the caller's stack (no global state). */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+typedef struct { float z; int32_t id; } cand;
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->z != y->z)
+        return x->z > y->z ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;   /* stable: lower id first */
+}
+
+static int32_t argmax(const float *z, size_t V)
+{
+    size_t a = 0;
+    for (size_t j = 1; j < V; j++)
+        if (z[j] > z[a])
+            a = j;
+    return (int32_t)a;
+}
+
+/* temperature -> top-k -> top-p (the order HF's generate applies them),
+ * then one uniform draw over the kept, renormalised probabilities. */
+static int32_t sample(const float *z, size_t V, const model_sampling *sp, uint64_t *rng, cand *c, double *p)
+{
+    for (size_t j = 0; j < V; j++)
+        c[j].z = z[j] / sp->temperature, c[j].id = (int32_t)j;
+    qsort(c, V, sizeof *c, cand_cmp);
+    size_t keep = sp->top_k > 0 && (size_t)sp->top_k < V ? (size_t)sp->top_k : V;
+    double sum = 0;
+    for (size_t j = 0; j < keep; j++)
+        sum += p[j] = exp((double)c[j].z - (double)c[0].z);
+    if (sp->top_p > 0 && sp->top_p < 1) {
+        double acc = 0;
+        size_t j = 0;
+        while (j < keep && acc < sp->top_p * sum)
+            acc += p[j++];
+        keep = j ? j : 1;
+        sum = acc > 0 ? acc : p[0];
+    }
+    double u = (double)(rng_next(rng) >> 11) * 0x1p-53 * sum, acc = 0;
+    for (size_t j = 0; j < keep; j++) {
+        acc += p[j];
+        if (u < acc)
+            return c[j].id;
+    }
+    return c[keep - 1].id;
+}
+
+int model_generate(model *m, const int32_t *prompt, size_t n_prompt, size_t max_new,
+                   const model_sampling *sp, model_stop_fn stop, void *user, int32_t *out,
+                   size_t *n_out, ys_error *err)
+{
+    *n_out = 0;
+    if (n_prompt == 0)
+        return ys_fail(err, YS_EINPUT, "generation needs a prompt of at least one token");
+    size_t V = (size_t)m->info.vocab, cap = n_prompt + max_new;
+    /* GPT-2 cannot see past n_positions: generation stops there */
+    if (m->info.max_positions && cap > (size_t)m->info.max_positions)
+        cap = n_prompt > (size_t)m->info.max_positions ? n_prompt : (size_t)m->info.max_positions;
+    int sampling = sp && sp->temperature > 0;
+    uint64_t rng = sp ? sp->seed : 0;
+    float *logits = malloc(V * sizeof *logits);
+    cand *c = sampling ? malloc(V * sizeof *c) : NULL;
+    double *p = sampling ? malloc(V * sizeof *p) : NULL;
+    model_kv *kv = NULL;
+    int rc = 0;
+    if (!logits || (sampling && (!c || !p)))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = model_kv_new(m, cap, &kv, err);
+    if (rc == 0)
+        rc = model_step(m, kv, prompt, n_prompt, logits, err);
+    while (rc == 0 && *n_out < max_new) {
+        int32_t tok = sampling ? sample(logits, V, sp, &rng, c, p) : argmax(logits, V);
+        out[(*n_out)++] = tok;
+        if ((stop && stop(out, *n_out, user)) || *n_out == max_new || model_kv_len(kv) == cap)
+            break;
+        rc = model_step(m, kv, &tok, 1, logits, err);
+    }
+    model_kv_free(kv);
+    free(logits);
+    free(c);
+    free(p);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* model.h — decoder-only language models from a Hugging Face checkpoint
+ * folder, evaluated in fp32 on the CPU.
+ *
+ * Architectures (config.json "architectures", else "model_type"):
+ *   GPT2LMHeadModel    learned positions, pre-LN LayerNorm, GELU (tanh) MLP,
+ *                      Conv1D weights [in, out], lm_head tied to wte
+ *   LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM
+ *                      RMSNorm, RoPE (rope_theta, HF's rotate_half layout),
+ *                      grouped-query attention, SiLU-gated MLP, optional q/k/v
+ *                      (/o) biases, tied or separate lm_head; Mistral's
+ *                      sliding_window masks keys older than the window
+ * Anything else fails to load with a message listing these. Unsupported
+ * options of a supported family (rope_scaling, Qwen2's use_sliding_window,
+ * another hidden_act) fail the same way rather than compute something else.
+ *
+ * Determinism: a sequence's log-probabilities and logits are bitwise the
+ * same whatever batch it is scored in, whichever sequences share the batch,
+ * and whatever thread count the model uses (see kernels.h: every sgemm is a
+ * fixed tile of one sequence, OpenBLAS runs single-threaded, our pool only
+ * schedules tiles). They may differ in the last bits between scoring and
+ * KV-cached generation, and between CPUs (OpenBLAS picks kernels per CPU).
+ *
+ * Threads: the model owns a pool of `threads` threads (default
+ * eng_default_threads()). Entry points call openblas_set_num_threads(1),
+ * which is process-wide OpenBLAS state. A model is used by one thread at a
+ * time (calls on one model must not overlap); separate models are
+ * independent.
+ *
+ * Ownership: model_load returns a model the caller frees with model_free; it
+ * keeps the checkpoint (mapped weights) open until then. Output buffers are
+ * always the caller's.
+ */
+#ifndef YS_ENGINE_MODEL_H
+#define YS_ENGINE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ys_error.h"
+
+typedef struct model model;
+
+typedef struct model_info {
+    const char *arch;      /* "GPT2LMHeadModel", "LlamaForCausalLM", ... */
+    int vocab, hidden, layers, heads, kv_heads, head_dim, ffn;
+    int max_positions;     /* GPT-2: n_positions (a hard limit); others: 0 */
+    int sliding_window;    /* 0 = none */
+} model_info;
+
+/* Load and validate (every tensor present with its config-implied shape). */
+int model_load(const char *dir, model **out, ys_error *err);
+void model_free(model *m);
+const model_info *model_get_info(const model *m);
+/* Resize the model's thread pool (n < 1 means eng_default_threads()). */
+int model_set_threads(model *m, int n, ys_error *err);
+
+/* Score nseq sequences. For sequence s, with f = from ? from[s] : 1
+ * (1 <= f <= lens[s], clamped up to 1):
+ *   logprobs[s][i] = log P(seqs[s][f + i] | seqs[s][0 .. f+i-1]), i < lens[s]-f
+ * computed as logit - logsumexp(all logits) in double from fp32 logits.
+ * Optional outputs (the array, or any entry of it, may be NULL):
+ *   greedy[s][i] = 1 when seqs[s][f+i] is the argmax of those logits (first
+ *                  index wins ties, as torch.argmax), else 0
+ *   logits[s]    = (lens[s]-f) x vocab floats, the raw logits for the same
+ *                  positions
+ * Sequences are scored independently (see Determinism). A token id outside
+ * the vocabulary, an empty sequence, or a GPT-2 sequence longer than
+ * n_positions is a YS_EINPUT naming the sequence and position. */
+int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq,
+                   const size_t *from, double *const *logprobs, uint8_t *const *greedy,
+                   float *const *logits, ys_error *err);
+
+/* ---- KV cache ------------------------------------------------------------
+ * A cache holds keys/values for up to `capacity` positions of one
+ * sequence. model_step appends n tokens (a prompt, or one generated token)
+ * and writes the logits of the last of them into `logits` (vocab floats;
+ * NULL skips the vocabulary projection). */
+typedef struct model_kv model_kv;
+
+int model_kv_new(const model *m, size_t capacity, model_kv **out, ys_error *err);
+void model_kv_free(model_kv *kv);
+size_t model_kv_len(const model_kv *kv);
+/* Forget positions >= n (n <= current length), e.g. to reuse a prefix. */
+void model_kv_truncate(model_kv *kv, size_t n);
+int model_step(model *m, model_kv *kv, const int32_t *ids, size_t n, float *logits, ys_error *err);
+
+/* ---- generation ---------------------------------------------------------- */
+typedef struct model_sampling {
+    float temperature;  /* <= 0: greedy (argmax, first index on ties) */
+    int top_k;          /* keep the k most likely tokens; 0 = all */
+    float top_p;        /* keep the smallest set with mass >= top_p; >= 1 = all */
+    uint64_t seed;      /* the whole random stream; same seed, same tokens */
+} model_sampling;
+
+/* Called after each new token with everything generated so far; return
+ * nonzero to stop (the token that triggered it stays in the output). */
+typedef int (*model_stop_fn)(const int32_t *generated, size_t n, void *user);
+
+/* Generate up to max_new tokens after prompt[0..n_prompt) (n_prompt >= 1)
+ * into out[0..max_new); *n_out = how many. sampling NULL = greedy; stop may
+ * be NULL. */
+int model_generate(model *m, const int32_t *prompt, size_t n_prompt, size_t max_new,
+                   const model_sampling *sampling, model_stop_fn stop, void *user,
+                   int32_t *out, size_t *n_out, ys_error *err);
+
+#endif
