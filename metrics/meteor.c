@@ -5,9 +5,15 @@
  * the last still-unmatched reference word that qualifies; the stem and
  * synonym stages see stemmed words. Matched words are simply marked dead
  * here, which visits the same pairs in the same order as NLTK's list pops.
- * Lower-cased forms and stems are computed once per sample and shared by all
- * references; synonym lists live in a meteor_cache (the caller's, kept
- * across samples, or a throwaway one for a single sample).
+ *
+ * Every string the scorer meets (a token, its lower-cased form, its stem, a
+ * WordNet lemma name) is interned once in the meteor_cache and known by a
+ * small integer id from then on, so equal strings have equal ids. A token's
+ * entry remembers the id of its lower-cased form, a lower-cased entry the id
+ * of its Porter stem, and a stem's entry its synonyms as a list of ids. The
+ * per-sample work is then one hash probe per token and integer comparisons;
+ * stemming and WordNet lookups happen once per distinct string (the cache
+ * is kept across samples, or is a throwaway one for a single sample).
  */
 #include "meteor.h"
 
@@ -27,149 +33,64 @@ void meteor_options_default(meteor_options *opt)
     opt->gamma = 0.5;
 }
 
-/* ---- a bump allocator for one sample's strings ------------------------ */
+/* ---- the cache of interned strings ------------------------------------ */
 
-typedef struct block {
-    struct block *next;
+/* Beyond this many strings or synonym ids the cache starts over (checked
+ * between samples), which bounds its memory to a few megabytes. */
+#ifndef CACHE_MAX_STRINGS
+#define CACHE_MAX_STRINGS (1u << 18)
+#endif
+#ifndef CACHE_MAX_SYNS
+#define CACHE_MAX_SYNS (1u << 20)
+#endif
+
+#define NONE UINT32_MAX
+
+typedef struct {
+    const char *s;       /* owned by the cache, or a lemma name in WordNet's mapping */
+    uint32_t n, hash;
+    uint32_t low;        /* id of str.lower() of s, NONE until needed */
+    uint32_t stem;       /* id of porter_stem(s) (s is lower-cased), NONE until needed */
+    uint32_t syn_first;  /* s's WordNet synonyms are syns[syn_first..+syn_n), */
+    uint32_t syn_n;      /* syn_first NONE until looked up */
+    uint32_t head;       /* alignment scratch: last free reference word with this key */
+} entry;
+
+/* Storage for the cache's own strings: blocks that never move. */
+typedef struct strblock {
+    struct strblock *next;
     size_t used, cap;
     char data[];
-} block;
+} strblock;
 
+/* One token of a sample: ids of its lower-cased form and its stem. */
 typedef struct {
-    block *head;
-} arena;
-
-static char *arena_alloc(arena *a, size_t n)
-{
-    if (!a->head || a->head->cap - a->head->used < n) {
-        size_t cap = n > 8192 ? n : 8192;
-        block *b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->next = a->head;
-        b->used = 0;
-        b->cap = cap;
-        a->head = b;
-    }
-    char *p = a->head->data + a->head->used;
-    a->head->used += n;
-    return p;
-}
-
-static void arena_free(arena *a)
-{
-    for (block *b = a->head, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    a->head = NULL;
-}
-
-/* ---- words ------------------------------------------------------------ */
-
-typedef struct {
-    const char *s;
-    size_t n;
-} str;
-
-typedef struct {
-    str low;            /* str.lower() of the token */
-    str stem;           /* porter_stem(low) */
-    bool syn_done;      /* syn_first/syn_n are set (hypothesis words only) */
-    size_t syn_first, syn_n; /* the stem's synonyms in the cache's names */
-} word;
-
-static bool str_eq(str a, str b)
-{
-    return a.n == b.n && memcmp(a.s, b.s, a.n) == 0;
-}
-
-/* Lower-case (Python's str.lower) and stem one token into the arena. */
-static int word_init(word *w, const char *tok, size_t n, arena *a)
-{
-    bool ascii = true;
-    for (size_t i = 0; i < n && ascii; i++)
-        ascii = (unsigned char)tok[i] < 0x80;
-    char *low;
-    if (ascii) {
-        low = arena_alloc(a, n + 1);
-        if (!low)
-            return YS_ENOMEM;
-        for (size_t i = 0; i < n; i++)
-            low[i] = (char)(tok[i] >= 'A' && tok[i] <= 'Z' ? tok[i] + ('a' - 'A') : tok[i]);
-        low[n] = '\0';
-    } else {
-        size_t ln;
-        char *tmp = uni_lower_utf8(tok, n, &ln);
-        if (!tmp)
-            return YS_ENOMEM;
-        low = arena_alloc(a, ln + 1);
-        if (low) {
-            memcpy(low, tmp, ln);
-            low[ln] = '\0';
-        }
-        free(tmp);
-        if (!low)
-            return YS_ENOMEM;
-        n = ln;
-    }
-    char *stem = arena_alloc(a, n + 1);
-    if (!stem)
-        return YS_ENOMEM;
-    w->low = (str){low, n};
-    w->stem = (str){stem, porter_stem(low, n, stem)};
-    w->syn_done = false;
-    w->syn_first = w->syn_n = 0;
-    return 0;
-}
-
-typedef struct {
-    word *w;
-    size_t n;
-} sentence;
-
-static int sentence_init(sentence *s, const str *toks, size_t n, arena *a)
-{
-    s->n = n;
-    s->w = calloc(n ? n : 1, sizeof *s->w);
-    if (!s->w)
-        return YS_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        int rc = word_init(&s->w[i], toks[i].s, toks[i].n, a);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static void sentence_free(sentence *s)
-{
-    free(s->w);
-    s->w = NULL;
-}
-
-/* ---- the synonym cache ------------------------------------------------ */
-
-/* Beyond this many words the cache starts over (checked between samples). */
-#define CACHE_MAX_WORDS (1u << 18)
-
-typedef struct {
-    uint64_t hash;
-    size_t key_off, key_len; /* in keys */
-    size_t first, n;         /* in names */
-} cache_entry;
+    uint32_t low, stem;
+} tword;
 
 struct meteor_cache {
     const wordnet *wn;
-    size_t *slots; /* open addressing: entry index + 1, 0 when empty */
-    size_t nslots;
-    cache_entry *entries;
+    uint32_t *slots; /* open addressing: entry id + 1, 0 when empty */
+    size_t nslots;   /* a power of two, more than twice count */
+    entry *e;
     size_t count, ecap;
-    char *keys;
-    size_t klen, kcap;
-    wordnet_name *names; /* lemma names without '_' */
-    size_t nlen, ncap;
+    uint32_t *syns; /* synonym lists: ids of lemma names */
+    size_t nsyn, syncap;
+    strblock *blocks;
     wordnet_names scratch;
+    char *buf; /* lower-casing and stemming space */
+    size_t bufcap;
+    /* One sample's working arrays, kept to avoid allocating per sample. */
+    tword *words; /* the hypothesis, then each reference */
+    size_t nwords, wcap;
+    size_t *bounds; /* reference r is words[bounds[r]..bounds[r + 1]) */
+    size_t bcap;
+    unsigned char *hyp_free, *ref_free;
+    size_t hfcap, rfcap;
+    long *ref_of_hyp; /* matched reference position per hypothesis word, or -1 */
+    size_t rohcap;
+    uint32_t *next_ref; /* per reference word: the previous free one with its key */
+    size_t nrcap;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -187,13 +108,40 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+static void blocks_free(meteor_cache *c)
+{
+    for (strblock *b = c->blocks, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    c->blocks = NULL;
+}
+
+static const char *store(meteor_cache *c, const char *s, size_t n)
+{
+    strblock *b = c->blocks;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > 65536 ? n : 65536;
+        if (!(b = malloc(sizeof *b + cap)))
+            return NULL;
+        b->next = c->blocks;
+        b->used = 0;
+        b->cap = cap;
+        c->blocks = b;
+    }
+    char *p = b->data + b->used;
+    memcpy(p, s, n);
+    b->used += n;
+    return p;
+}
+
 meteor_cache *meteor_cache_new(const wordnet *wn)
 {
     meteor_cache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->wn = wn;
-    c->nslots = 256;
+    c->nslots = 1024;
     c->slots = calloc(c->nslots, sizeof *c->slots);
     if (!c->slots) {
         free(c);
@@ -207,38 +155,70 @@ void meteor_cache_free(meteor_cache *c)
     if (!c)
         return;
     free(c->slots);
-    free(c->entries);
-    free(c->keys);
-    free(c->names);
+    free(c->e);
+    free(c->syns);
+    blocks_free(c);
     wordnet_names_free(&c->scratch);
+    free(c->buf);
+    free(c->words);
+    free(c->bounds);
+    free(c->hyp_free);
+    free(c->ref_free);
+    free(c->ref_of_hyp);
+    free(c->next_ref);
     free(c);
 }
 
 static void cache_clear(meteor_cache *c)
 {
     memset(c->slots, 0, c->nslots * sizeof *c->slots);
-    c->count = c->klen = c->nlen = 0;
+    c->count = c->nsyn = 0;
+    blocks_free(c);
 }
 
-static uint64_t fnv1a(str w)
+static uint64_t load32(const char *s)
 {
-    uint64_t h = 1469598103934665603u;
-    for (size_t i = 0; i < w.n; i++)
-        h = (h ^ (unsigned char)w.s[i]) * 1099511628211u;
-    return h;
+    uint32_t w;
+    memcpy(&w, s, 4);
+    return w;
+}
+
+/* A fast hash of short strings (most tokens are under 8 bytes). */
+static uint32_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ (uint64_t)n;
+    while (n > 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w;
+    if (n >= 4)
+        w = load32(s) | load32(s + n - 4) << 32;
+    else if (n > 0)
+        w = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+            (uint64_t)(unsigned char)s[n - 1] << 16;
+    else
+        w = 0;
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 32;
+    return (uint32_t)h;
 }
 
 static int cache_rehash(meteor_cache *c)
 {
     size_t n = c->nslots * 2;
-    size_t *slots = calloc(n, sizeof *slots);
+    uint32_t *slots = calloc(n, sizeof *slots);
     if (!slots)
         return YS_ENOMEM;
     for (size_t e = 0; e < c->count; e++) {
-        size_t i = (size_t)c->entries[e].hash & (n - 1);
+        size_t i = c->e[e].hash & (n - 1);
         while (slots[i])
             i = (i + 1) & (n - 1);
-        slots[i] = e + 1;
+        slots[i] = (uint32_t)e + 1;
     }
     free(c->slots);
     c->slots = slots;
@@ -246,122 +226,239 @@ static int cache_rehash(meteor_cache *c)
     return 0;
 }
 
-/* Look the word's synonyms up in WordNet and remember them. */
-static int cache_insert(meteor_cache *c, str w, uint64_t h, size_t slot, ys_error *err)
+/* The id of s[0..n), added when new (copied into the cache unless `keep`:
+ * then s must outlive the cache's use of it, as WordNet's mapping does). */
+static int intern(meteor_cache *c, const char *s, size_t n, bool keep, uint32_t *id)
 {
-    int rc = wordnet_lemma_names(c->wn, w.s, w.n, &c->scratch, err);
-    if (rc)
-        return rc;
-    size_t keep = 0;
-    for (size_t i = 0; i < c->scratch.count; i++)
-        keep += !memchr(c->scratch.items[i].str, '_', c->scratch.items[i].len);
-    if (grow((void **)&c->names, &c->ncap, c->nlen + keep, sizeof *c->names) ||
-        grow((void **)&c->keys, &c->kcap, c->klen + w.n + 1, 1) ||
-        grow((void **)&c->entries, &c->ecap, c->count + 1, sizeof *c->entries))
-        return YS_ENOMEM;
-    cache_entry *e = &c->entries[c->count];
-    *e = (cache_entry){h, c->klen, w.n, c->nlen, keep};
-    for (size_t i = 0; i < c->scratch.count; i++)
-        if (!memchr(c->scratch.items[i].str, '_', c->scratch.items[i].len))
-            c->names[c->nlen++] = c->scratch.items[i];
-    memcpy(c->keys + c->klen, w.s, w.n);
-    c->klen += w.n + 1;
-    c->slots[slot] = ++c->count;
-    if (c->count * 2 > c->nslots)
-        return cache_rehash(c);
-    return 0;
-}
-
-/* Where the synonyms of w are in c->names, looking them up when new. */
-static int cache_get(meteor_cache *c, str w, size_t *first, size_t *n, ys_error *err)
-{
-    uint64_t h = fnv1a(w);
-    size_t i = (size_t)h & (c->nslots - 1);
-    for (; c->slots[i]; i = (i + 1) & (c->nslots - 1)) {
-        const cache_entry *e = &c->entries[c->slots[i] - 1];
-        if (e->hash == h && e->key_len == w.n && memcmp(c->keys + e->key_off, w.s, w.n) == 0) {
-            *first = e->first;
-            *n = e->n;
+    uint32_t h = hash_bytes(s, n);
+    size_t mask = c->nslots - 1, i = h & mask;
+    for (uint32_t k; (k = c->slots[i]) != 0; i = (i + 1) & mask) {
+        const entry *e = &c->e[k - 1];
+        if (e->hash == h && e->n == n && memcmp(e->s, s, n) == 0) {
+            *id = k - 1;
             return 0;
         }
     }
-    size_t at = c->count;
-    int rc = cache_insert(c, w, h, i, err);
-    if (rc == 0) {
-        *first = c->entries[at].first;
-        *n = c->entries[at].n;
+    if (n >= NONE || c->count >= NONE - 1)
+        return YS_ENOMEM;
+    if ((c->count + 1) * 2 > c->nslots) {
+        if (cache_rehash(c))
+            return YS_ENOMEM;
+        mask = c->nslots - 1;
+        for (i = h & mask; c->slots[i]; i = (i + 1) & mask)
+            ;
     }
+    if (grow((void **)&c->e, &c->ecap, c->count + 1, sizeof *c->e))
+        return YS_ENOMEM;
+    const char *p = n == 0 ? "" : s;
+    if (!keep && n > 0 && !(p = store(c, s, n)))
+        return YS_ENOMEM;
+    c->e[c->count] = (entry){p, (uint32_t)n, h, NONE, NONE, NONE, 0, NONE};
+    *id = (uint32_t)c->count++;
+    c->slots[i] = *id + 1;
+    return 0;
+}
+
+static int reserve_buf(meteor_cache *c, size_t n)
+{
+    return grow((void **)&c->buf, &c->bufcap, n, 1);
+}
+
+/* Python's str.lower() of entry id. */
+static int lower_of(meteor_cache *c, uint32_t id, uint32_t *out)
+{
+    const char *s = c->e[id].s;
+    size_t n = c->e[id].n;
+    bool ascii = true, upper = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        ascii &= ch < 0x80;
+        upper |= ch >= 'A' && ch <= 'Z';
+    }
+    if (ascii && !upper) {
+        *out = id;
+        return 0;
+    }
+    if (ascii) {
+        if (reserve_buf(c, n))
+            return YS_ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            c->buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i]);
+        return intern(c, c->buf, n, false, out);
+    }
+    size_t ln;
+    char *tmp = uni_lower_utf8(s, n, &ln);
+    if (!tmp)
+        return YS_ENOMEM;
+    int rc = intern(c, tmp, ln, false, out);
+    free(tmp);
     return rc;
+}
+
+/* NLTK's PorterStemmer().stem() of the lower-cased entry id. */
+static int stem_of(meteor_cache *c, uint32_t id, uint32_t *out)
+{
+    const char *s = c->e[id].s;
+    size_t n = c->e[id].n;
+    if (reserve_buf(c, n + 1))
+        return YS_ENOMEM;
+    size_t sn = porter_stem(s, n, c->buf);
+    if (sn == n && memcmp(c->buf, s, n) == 0) {
+        *out = id;
+        return 0;
+    }
+    return intern(c, c->buf, sn, false, out);
+}
+
+/* Append one token to the sample's words. */
+static int push_word(meteor_cache *c, const char *tok, size_t n)
+{
+    uint32_t id, low, stem;
+    int rc;
+    if (grow((void **)&c->words, &c->wcap, c->nwords + 1, sizeof *c->words))
+        return YS_ENOMEM;
+    if ((rc = intern(c, tok, n, false, &id)) != 0)
+        return rc;
+    if ((low = c->e[id].low) == NONE) {
+        if ((rc = lower_of(c, id, &low)) != 0)
+            return rc;
+        c->e[id].low = low;
+    }
+    if ((stem = c->e[low].stem) == NONE) {
+        if ((rc = stem_of(c, low, &stem)) != 0)
+            return rc;
+        c->e[low].stem = stem;
+    }
+    c->words[c->nwords++] = (tword){low, stem};
+    return 0;
+}
+
+/* Can a lemma name equal a stem? Stems are lower-cased, so a name with an
+ * ASCII capital never can; NLTK also drops names with '_'. */
+static bool usable_name(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z'))
+            return false;
+    return true;
+}
+
+/* Look up the WordNet synonyms of the stem entry id once. */
+static int ensure_syns(meteor_cache *c, uint32_t id, ys_error *err)
+{
+    if (c->e[id].syn_first != NONE)
+        return 0;
+    int rc = wordnet_lemma_names(c->wn, c->e[id].s, c->e[id].n, &c->scratch, err);
+    if (rc)
+        return rc;
+    if (c->nsyn + c->scratch.count >= NONE ||
+        grow((void **)&c->syns, &c->syncap, c->nsyn + c->scratch.count, sizeof *c->syns))
+        return YS_ENOMEM;
+    size_t first = c->nsyn;
+    for (size_t i = 0; i < c->scratch.count; i++) {
+        const wordnet_name *nm = &c->scratch.items[i];
+        uint32_t nid;
+        if (!usable_name(nm->str, nm->len))
+            continue;
+        if ((rc = intern(c, nm->str, nm->len, true, &nid)) != 0) {
+            c->nsyn = first;
+            return rc;
+        }
+        c->syns[c->nsyn++] = nid;
+    }
+    c->e[id].syn_first = (uint32_t)first;
+    c->e[id].syn_n = (uint32_t)(c->nsyn - first);
+    return 0;
 }
 
 /* ---- alignment -------------------------------------------------------- */
 
-typedef enum { STAGE_EXACT, STAGE_STEM, STAGE_SYNONYM } stage;
-
-typedef struct {
-    bool *hyp_free, *ref_free;
-    long *ref_of_hyp; /* matched reference position per hypothesis word, or -1 */
-    size_t matches;
-} alignment;
-
-/* Is the stemmed reference word one of the hypothesis word's synonyms? NLTK
- * uses the lemma names without '_' plus the word itself. */
-static bool synonym_of(const meteor_cache *c, const word *h, str r)
+/* Is the reference stem r one of hypothesis stem h's synonyms? NLTK uses
+ * the lemma names without '_' plus the word itself. */
+static bool synonym_of(const meteor_cache *c, uint32_t h, uint32_t r)
 {
-    if (str_eq(h->stem, r))
+    if (h == r)
         return true;
-    for (size_t i = h->syn_first; i < h->syn_first + h->syn_n; i++) {
-        const wordnet_name *nm = &c->names[i];
-        if (nm->len == r.n && memcmp(nm->str, r.s, r.n) == 0)
+    const uint32_t *s = c->syns + c->e[h].syn_first;
+    for (uint32_t i = 0, n = c->e[h].syn_n; i < n; i++)
+        if (s[i] == r)
             return true;
-    }
     return false;
 }
 
-static int run_stage(stage st, sentence *hyp, const sentence *ref, alignment *al, meteor_cache *cache,
-                     ys_error *err)
+/* Align hyp[0..nh) with ref[0..nr) in NLTK's three stages and score. */
+static int score_one(meteor_cache *c, const meteor_options *opt, const tword *hyp, size_t nh,
+                     const tword *ref, size_t nr, double *out, ys_error *err)
 {
-    size_t refs_left = 0;
-    for (size_t j = 0; j < ref->n; j++)
-        refs_left += al->ref_free[j];
-    for (size_t i = hyp->n; i-- > 0 && refs_left > 0;) {
-        if (!al->hyp_free[i])
-            continue;
-        word *h = &hyp->w[i];
-        if (st == STAGE_SYNONYM && !h->syn_done) {
-            int rc = cache_get(cache, h->stem, &h->syn_first, &h->syn_n, err);
-            if (rc)
-                return rc;
-            h->syn_done = true;
-        }
-        for (size_t j = ref->n; j-- > 0;) {
-            if (!al->ref_free[j])
+    unsigned char *hf = c->hyp_free, *rf = c->ref_free;
+    long *roh = c->ref_of_hyp;
+    for (size_t i = 0; i < nh; i++) {
+        hf[i] = 1;
+        roh[i] = -1;
+    }
+    for (size_t j = 0; j < nr; j++)
+        rf[j] = 1;
+    size_t matches = 0, left = nr;
+
+    /* Exact (lower-cased) matches, then stems. Both keys are equivalence
+     * classes, so NLTK's greedy walk pairs, key by key, the hypothesis
+     * occurrences taken from the last with the free reference occurrences
+     * taken from the last: each key gets a stack of its free reference
+     * positions (the entry's head, linked through next_ref). */
+    uint32_t *next = c->next_ref;
+    entry *e = c->e;
+    for (int st = 0; st < 2 && left > 0; st++) {
+        for (size_t j = 0; j < nr; j++)
+            if (rf[j]) {
+                uint32_t k = st == 0 ? ref[j].low : ref[j].stem;
+                next[j] = e[k].head;
+                e[k].head = (uint32_t)j;
+            }
+        for (size_t i = nh; i-- > 0;) {
+            if (!hf[i])
                 continue;
-            const word *r = &ref->w[j];
-            bool hit = st == STAGE_EXACT  ? str_eq(h->low, r->low)
-                       : st == STAGE_STEM ? str_eq(h->stem, r->stem)
-                                          : synonym_of(cache, h, r->stem);
-            if (hit) {
-                al->hyp_free[i] = al->ref_free[j] = false;
-                al->ref_of_hyp[i] = (long)j;
-                al->matches++;
-                refs_left--;
-                break;
+            uint32_t k = st == 0 ? hyp[i].low : hyp[i].stem, j = e[k].head;
+            if (j != NONE) {
+                e[k].head = next[j];
+                hf[i] = rf[j] = 0;
+                roh[i] = (long)j;
+                matches++;
+                left--;
             }
         }
+        for (size_t j = 0; j < nr; j++)
+            e[st == 0 ? ref[j].low : ref[j].stem].head = NONE;
     }
-    return 0;
-}
+    /* WordNet synonyms of the stems. */
+    for (size_t i = nh; i-- > 0 && left > 0;) {
+        if (!hf[i])
+            continue;
+        uint32_t hs = hyp[i].stem;
+        int rc = ensure_syns(c, hs, err);
+        if (rc)
+            return rc;
+        for (size_t j = nr; j-- > 0;)
+            if (rf[j] && synonym_of(c, hs, ref[j].stem)) {
+                hf[i] = rf[j] = 0;
+                roh[i] = (long)j;
+                matches++;
+                left--;
+                break;
+            }
+    }
 
-/* Fewest chunks of matches adjacent in both sentences, matches taken in
- * hypothesis order. */
-static size_t count_chunks(const alignment *al, size_t nhyp)
-{
+    /* Fewest chunks of matches adjacent in both sentences, matches taken in
+     * hypothesis order. NLTK's arithmetic, in its order; any division by
+     * zero scores 0. */
+    if (nh == 0 || nr == 0 || matches == 0) {
+        *out = 0.0;
+        return 0;
+    }
     size_t chunks = 1;
     long prev_h = -2, prev_r = -2;
     bool first = true;
-    for (size_t i = 0; i < nhyp; i++) {
-        long r = al->ref_of_hyp[i];
+    for (size_t i = 0; i < nh; i++) {
+        long r = roh[i];
         if (r < 0)
             continue;
         if (!first && !((long)i == prev_h + 1 && r == prev_r + 1))
@@ -370,60 +467,97 @@ static size_t count_chunks(const alignment *al, size_t nhyp)
         prev_h = (long)i;
         prev_r = r;
     }
-    return chunks;
-}
-
-/* NLTK's arithmetic, in its order; any division by zero scores 0. */
-static double score_from(const meteor_options *opt, size_t matches, size_t chunks, size_t tlen,
-                         size_t rlen)
-{
-    if (tlen == 0 || rlen == 0 || matches == 0)
-        return 0.0;
-    double precision = (double)matches / (double)tlen;
-    double recall = (double)matches / (double)rlen;
+    double precision = (double)matches / (double)nh;
+    double recall = (double)matches / (double)nr;
     double denom = opt->alpha * precision + (1 - opt->alpha) * recall;
-    if (denom == 0.0)
-        return 0.0;
+    if (denom == 0.0) {
+        *out = 0.0;
+        return 0;
+    }
     double fmean = (precision * recall) / denom;
     double frag = (double)chunks / (double)matches;
     double penalty = opt->gamma * pow(frag, opt->beta);
-    return (1 - penalty) * fmean;
+    *out = (1 - penalty) * fmean;
+    return 0;
 }
 
-static int score_one(meteor_cache *cache, const meteor_options *opt, sentence *hyp, const sentence *ref,
-                     double *out, ys_error *err)
+/* ---- entry points ----------------------------------------------------- */
+
+/* Where the tokens come from: C strings, or space-separated fields. */
+typedef struct {
+    bool split; /* hyp_str and ref_strs, else hyp and refs */
+    const char *const *hyp;
+    size_t nhyp;
+    const char *const *const *refs;
+    const size_t *ref_lens;
+    const char *hyp_str;
+    const char *const *ref_strs;
+} source;
+
+/* Python's s.split(" "): n spaces always give n + 1 fields. */
+static int push_split(meteor_cache *c, const char *s)
 {
-    alignment al = {0};
-    size_t nh = hyp->n ? hyp->n : 1, nr = ref->n ? ref->n : 1;
-    al.hyp_free = malloc(nh * sizeof *al.hyp_free);
-    al.ref_free = malloc(nr * sizeof *al.ref_free);
-    al.ref_of_hyp = malloc(nh * sizeof *al.ref_of_hyp);
-    int rc = 0;
-    if (!al.hyp_free || !al.ref_free || !al.ref_of_hyp) {
-        rc = ys_fail(err, YS_ENOMEM, "out of memory in METEOR");
-        goto done;
+    for (;;) {
+        const char *sp = strchr(s, ' ');
+        size_t n = sp ? (size_t)(sp - s) : strlen(s);
+        int rc = push_word(c, s, n);
+        if (rc || !sp)
+            return rc;
+        s = sp + 1;
     }
-    for (size_t i = 0; i < hyp->n; i++) {
-        al.hyp_free[i] = true;
-        al.ref_of_hyp[i] = -1;
-    }
-    for (size_t j = 0; j < ref->n; j++)
-        al.ref_free[j] = true;
-    for (stage st = STAGE_EXACT; st <= STAGE_SYNONYM && rc == 0; st++)
-        rc = run_stage(st, hyp, ref, &al, cache, err);
-    if (rc == 0)
-        *out = score_from(opt, al.matches, count_chunks(&al, hyp->n), hyp->n, ref->n);
-done:
-    free(al.hyp_free);
-    free(al.ref_free);
-    free(al.ref_of_hyp);
-    return rc;
 }
 
-/* The shared core: tokens as (pointer, length) pairs. */
-static int meteor_core(const wordnet *wn, meteor_cache *cache, const meteor_options *opt, const str *hyp,
-                       size_t nhyp, const str *const *refs, const size_t *ref_lens, size_t nrefs,
-                       double *score, ys_error *err)
+static int push_tokens(meteor_cache *c, const char *const *toks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = push_word(c, toks[i], strlen(toks[i]));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int score_sample(meteor_cache *c, const meteor_options *opt, const source *src, size_t nrefs,
+                        double *score, ys_error *err)
+{
+    if (c->count > CACHE_MAX_STRINGS || c->nsyn > CACHE_MAX_SYNS)
+        cache_clear(c);
+    if (grow((void **)&c->bounds, &c->bcap, nrefs + 1, sizeof *c->bounds))
+        return YS_ENOMEM;
+    c->nwords = 0;
+    int rc = src->split ? push_split(c, src->hyp_str) : push_tokens(c, src->hyp, src->nhyp);
+    size_t nh = c->nwords, maxr = 1;
+    for (size_t r = 0; rc == 0 && r < nrefs; r++) {
+        c->bounds[r] = c->nwords;
+        rc = src->split ? push_split(c, src->ref_strs[r])
+                          : push_tokens(c, src->refs[r], src->ref_lens[r]);
+        if (c->nwords - c->bounds[r] > maxr)
+            maxr = c->nwords - c->bounds[r];
+    }
+    c->bounds[nrefs] = c->nwords;
+    if (rc)
+        return rc;
+    if (grow((void **)&c->hyp_free, &c->hfcap, nh ? nh : 1, 1) ||
+        grow((void **)&c->ref_of_hyp, &c->rohcap, nh ? nh : 1, sizeof *c->ref_of_hyp) ||
+        grow((void **)&c->ref_free, &c->rfcap, maxr, 1) ||
+        grow((void **)&c->next_ref, &c->nrcap, maxr, sizeof *c->next_ref))
+        return YS_ENOMEM;
+    double best = 0.0;
+    for (size_t r = 0; r < nrefs; r++) {
+        double s = 0.0;
+        rc = score_one(c, opt, c->words, nh, c->words + c->bounds[r], c->bounds[r + 1] - c->bounds[r],
+                       &s, err);
+        if (rc)
+            return rc;
+        if (r == 0 || s > best)
+            best = s;
+    }
+    *score = best;
+    return 0;
+}
+
+static int meteor_run(const wordnet *wn, meteor_cache *cache, const meteor_options *opt,
+                      const source *src, size_t nrefs, double *score, ys_error *err)
 {
     if (nrefs == 0)
         return ys_fail(err, YS_EINPUT, "METEOR needs at least one reference");
@@ -439,119 +573,28 @@ static int meteor_core(const wordnet *wn, meteor_cache *cache, const meteor_opti
     meteor_cache *own = NULL;
     if (!cache && !(cache = own = meteor_cache_new(wn)))
         return ys_fail(err, YS_ENOMEM, "out of memory in METEOR");
-    if (cache->count > CACHE_MAX_WORDS)
-        cache_clear(cache);
-    arena a = {0};
-    sentence h = {0};
-    int rc = sentence_init(&h, hyp, nhyp, &a);
-    double best = 0.0;
-    for (size_t r = 0; rc == 0 && r < nrefs; r++) {
-        sentence ref = {0};
-        double s = 0.0;
-        rc = sentence_init(&ref, refs[r], ref_lens[r], &a);
-        if (rc == 0)
-            rc = score_one(cache, opt, &h, &ref, &s, err);
-        sentence_free(&ref);
-        if (rc == 0 && (r == 0 || s > best))
-            best = s;
-    }
-    sentence_free(&h);
-    arena_free(&a);
+    double s = 0.0;
+    int rc = score_sample(cache, opt, src, nrefs, &s, err);
     meteor_cache_free(own);
     if (rc == YS_ENOMEM)
         return ys_fail(err, rc, "out of memory in METEOR");
     if (rc == 0)
-        *score = best;
+        *score = s;
     return rc;
-}
-
-static str *strs_from_tokens(const char *const *toks, size_t n)
-{
-    str *v = malloc((n ? n : 1) * sizeof *v);
-    if (v)
-        for (size_t i = 0; i < n; i++)
-            v[i] = (str){toks[i], strlen(toks[i])};
-    return v;
-}
-
-/* Python's s.split(" "): n spaces always give n + 1 fields. */
-static str *split_space(const char *s, size_t *count)
-{
-    size_t n = 1;
-    for (const char *p = s; *p; p++)
-        n += *p == ' ';
-    str *v = malloc(n * sizeof *v);
-    if (!v)
-        return NULL;
-    size_t k = 0;
-    const char *start = s;
-    for (const char *p = s;; p++) {
-        if (*p == ' ' || *p == '\0') {
-            v[k++] = (str){start, (size_t)(p - start)};
-            start = p + 1;
-            if (*p == '\0')
-                break;
-        }
-    }
-    *count = n;
-    return v;
-}
-
-/* Owns the converted token lists of every reference. */
-static int run_with(const wordnet *wn, meteor_cache *cache, const meteor_options *opt, const str *hyp,
-                    size_t nhyp, str **refs, size_t *lens, size_t nrefs, double *score, ys_error *err)
-{
-    for (size_t r = 0; r < nrefs; r++)
-        if (!refs[r])
-            return ys_fail(err, YS_ENOMEM, "out of memory in METEOR");
-    return meteor_core(wn, cache, opt, hyp, nhyp, (const str *const *)refs, lens, nrefs, score, err);
 }
 
 int meteor_sample(const wordnet *wn, meteor_cache *cache, const meteor_options *opt,
                   const char *const *hyp, size_t nhyp, const char *const *const *refs,
                   const size_t *ref_lens, size_t nrefs, double *score, ys_error *err)
 {
-    str *h = strs_from_tokens(hyp, nhyp);
-    str **rs = calloc(nrefs ? nrefs : 1, sizeof *rs);
-    size_t *lens = calloc(nrefs ? nrefs : 1, sizeof *lens);
-    int rc;
-    if (!h || !rs || !lens) {
-        rc = ys_fail(err, YS_ENOMEM, "out of memory in METEOR");
-    } else {
-        for (size_t r = 0; r < nrefs; r++) {
-            rs[r] = strs_from_tokens(refs[r], ref_lens[r]);
-            lens[r] = ref_lens[r];
-        }
-        rc = run_with(wn, cache, opt, h, nhyp, rs, lens, nrefs, score, err);
-    }
-    for (size_t r = 0; rs && r < nrefs; r++)
-        free(rs[r]);
-    free(rs);
-    free(lens);
-    free(h);
-    return rc;
+    source src = {.hyp = hyp, .nhyp = nhyp, .refs = refs, .ref_lens = ref_lens};
+    return meteor_run(wn, cache, opt, &src, nrefs, score, err);
 }
 
 int meteor_sample_str(const wordnet *wn, meteor_cache *cache, const meteor_options *opt,
                       const char *hyp, const char *const *refs, size_t nrefs, double *score,
                       ys_error *err)
 {
-    size_t nh = 0;
-    str *h = split_space(hyp, &nh);
-    str **rs = calloc(nrefs ? nrefs : 1, sizeof *rs);
-    size_t *lens = calloc(nrefs ? nrefs : 1, sizeof *lens);
-    int rc;
-    if (!h || !rs || !lens) {
-        rc = ys_fail(err, YS_ENOMEM, "out of memory in METEOR");
-    } else {
-        for (size_t r = 0; r < nrefs; r++)
-            rs[r] = split_space(refs[r], &lens[r]);
-        rc = run_with(wn, cache, opt, h, nh, rs, lens, nrefs, score, err);
-    }
-    for (size_t r = 0; rs && r < nrefs; r++)
-        free(rs[r]);
-    free(rs);
-    free(lens);
-    free(h);
-    return rc;
+    source src = {.split = true, .hyp_str = hyp, .ref_strs = refs};
+    return meteor_run(wn, cache, opt, &src, nrefs, score, err);
 }

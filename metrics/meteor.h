@@ -32,11 +32,14 @@ typedef struct {
 
 void meteor_options_default(meteor_options *opt);
 
-/* Synonym lists remembered across samples (the WordNet lookups dominate the
- * cost otherwise). A cache serves the one wordnet handle it was made for, is
- * owned by the caller and is not thread-safe: use one per thread. Its memory
- * is bounded (it starts over when it holds too many words). Returns NULL when
- * out of memory. */
+/* What is worth remembering across samples: each distinct token's
+ * lower-cased form and Porter stem, and each stem's WordNet synonyms (the
+ * lookups dominate the cost otherwise), held as interned strings so that
+ * matching compares integers. A cache serves the one wordnet handle it was
+ * made for (which must stay open while the cache is used), is owned by the
+ * caller and is not thread-safe: use one per thread. Its memory is bounded
+ * (it starts over when it holds too many words). Returns NULL when out of
+ * memory. */
 typedef struct meteor_cache meteor_cache;
 meteor_cache *meteor_cache_new(const wordnet *wn);
 void meteor_cache_free(meteor_cache *cache);

@@ -361,17 +361,32 @@ static int apply_rules(int pos, const forms *in, forms *out)
 /* Work space for one lookup. */
 typedef struct {
     forms a, b, hits;
+    size_t *hit_at; /* the index line of each of hits, so it is searched once */
+    size_t hacap;
 } scratch;
 
-/* Keep the forms of `in` that the index lists for pos (appended to hits). */
-static int filter_forms(const wordnet *wn, int pos, const forms *in, forms *hits)
+/* Keep the forms of `in` that the index lists for pos (appended to hits,
+ * with the line found in hit_at). */
+static int filter_forms(const wordnet *wn, int pos, const forms *in, scratch *s)
 {
     for (size_t i = 0; i < in->count; i++) {
         const char *f = form_at(in, i);
-        if (find_line(wn->index[pos], f, strlen(f)) != (size_t)-1) {
-            int rc = forms_add(hits, f, strlen(f), "");
-            if (rc)
-                return rc;
+        size_t at = find_line(wn->index[pos], f, strlen(f)), had = s->hits.count;
+        if (at == (size_t)-1)
+            continue;
+        int rc = forms_add(&s->hits, f, strlen(f), "");
+        if (rc)
+            return rc;
+        if (s->hits.count > had) {
+            if (s->hits.count > s->hacap) {
+                size_t cap = s->hacap ? s->hacap * 2 : 16;
+                size_t *h = realloc(s->hit_at, cap * sizeof *h);
+                if (!h)
+                    return YS_ENOMEM;
+                s->hit_at = h;
+                s->hacap = cap;
+            }
+            s->hit_at[had] = at;
         }
     }
     return 0;
@@ -404,7 +419,7 @@ static int morphy(const wordnet *wn, int pos, const char *word, size_t len, scra
         while (next_field(&it, &t))
             if ((rc = forms_add(&s->a, t.p, t.n, "")) != 0)
                 return rc;
-        return filter_forms(wn, pos, &s->a, &s->hits);
+        return filter_forms(wn, pos, &s->a, s);
     }
 
     if ((rc = apply_rules(pos, &s->a, &s->b)) != 0)
@@ -413,13 +428,13 @@ static int morphy(const wordnet *wn, int pos, const char *word, size_t len, scra
     for (size_t i = 0; i < s->b.count; i++)
         if ((rc = forms_add(&s->a, form_at(&s->b, i), strlen(form_at(&s->b, i)), "")) != 0)
             return rc;
-    if ((rc = filter_forms(wn, pos, &s->a, &s->hits)) != 0 || s->hits.count)
+    if ((rc = filter_forms(wn, pos, &s->a, s)) != 0 || s->hits.count)
         return rc;
     forms *cur = &s->b, *nxt = &s->a;
     while (cur->count) {
         if ((rc = apply_rules(pos, cur, nxt)) != 0)
             return rc;
-        if ((rc = filter_forms(wn, pos, nxt, &s->hits)) != 0 || s->hits.count)
+        if ((rc = filter_forms(wn, pos, nxt, s)) != 0 || s->hits.count)
             return rc;
         forms *t = cur;
         cur = nxt;
@@ -481,13 +496,10 @@ static int synset_names(const wordnet *wn, int pos, unsigned long off, wordnet_n
     return 0;
 }
 
-/* Every synset the index line of `form` lists, in order. */
-static int form_synsets(const wordnet *wn, int pos, const char *form, wordnet_names *names)
+/* Every synset the index line at `at` lists, in order. */
+static int form_synsets(const wordnet *wn, int pos, size_t at, wordnet_names *names)
 {
     span ix = wn->index[pos];
-    size_t at = find_line(ix, form, strlen(form));
-    if (at == (size_t)-1)
-        return 0;
     fields it = fields_at(ix, at);
     span t;
     unsigned long nsyn, nptr, v;
@@ -542,11 +554,12 @@ int wordnet_lemma_names(const wordnet *wn, const char *word, size_t len, wordnet
         for (int pos = 0; pos < POS_COUNT && rc == 0; pos++) {
             rc = morphy(wn, pos, word, len, &s);
             for (size_t i = 0; rc == 0 && i < s.hits.count; i++)
-                rc = form_synsets(wn, pos, form_at(&s.hits, i), names);
+                rc = form_synsets(wn, pos, s.hit_at[i], names);
         }
         forms_free(&s.a);
         forms_free(&s.b);
         forms_free(&s.hits);
+        free(s.hit_at);
     }
     free(lowered);
     return rc ? ys_fail(err, rc, "out of memory in WordNet lookup") : 0;
