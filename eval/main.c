@@ -9,6 +9,7 @@ static const cli_command commands[] = {
     {"score", cmd_score, "score a predictions file with metrics (no model needed)"},
     {"runs", cmd_runs, "list, show or delete runs in the results store"},
     {"report", cmd_report, "the leaderboard: models x tasks (md, html, csv, json)"},
+    {"compare", cmd_compare, "the regression gate: candidate vs baseline, exit 1 on a regression"},
     {"import", cmd_import, "import an lm-evaluation-harness results file as a run"},
 };
 

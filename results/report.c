@@ -2,105 +2,13 @@
 
 #include <math.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "glue.h"
 #include "runs.h"
-
-/* ---- a growable text buffer ------------------------------------------- */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-/* HTML/XML escaping of untrusted names (task and model names). */
-static void sb_html(sbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': sb_printf(b, "&lt;"); break;
-        case '>': sb_printf(b, "&gt;"); break;
-        case '&': sb_printf(b, "&amp;"); break;
-        case '"': sb_printf(b, "&quot;"); break;
-        default: sb_printf(b, "%c", *s);
-        }
-    }
-}
-
-static void sb_csv(sbuf *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\n")) {
-        sb_printf(b, "%s", s);
-        return;
-    }
-    sb_printf(b, "\"");
-    for (; *s; s++)
-        sb_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-    sb_printf(b, "\"");
-}
-
-static void sb_json_str(sbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            sb_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            sb_printf(b, "\\u%04x", c);
-        else
-            sb_printf(b, "%c", c);
-    }
-    sb_printf(b, "\"");
-}
-
-static void sb_json_num(sbuf *b, double v)
-{
-    if (isnan(v) || isinf(v))
-        sb_printf(b, "null");
-    else
-        sb_printf(b, "%.17g", v);
-}
+#include "textbuf.h"
 
 /* ---- building ----------------------------------------------------------- */
 
@@ -460,122 +368,122 @@ static void fmt_value(char *buf, size_t cap, double v)
         snprintf(buf, cap, "%.4f", v);
 }
 
-static void render_md(const leaderboard *lb, sbuf *b)
+static void render_md(const leaderboard *lb, textbuf *b)
 {
-    sb_printf(b, "| model | run | mean win rate |%s", lb->has_glue ? " GLUE |" : "");
+    tb_printf(b, "| model | run | mean win rate |%s", lb->has_glue ? " GLUE |" : "");
     for (size_t c = 0; c < lb->ncols; c++) {
         char name[300];
         col_name(&lb->cols[c], name, sizeof name);
-        sb_printf(b, " %s %s |", name, lb->cols[c].higher_is_better ? "↑" : "↓");
+        tb_printf(b, " %s %s |", name, lb->cols[c].higher_is_better ? "↑" : "↓");
     }
-    sb_printf(b, "\n|---|---|---|%s", lb->has_glue ? "---|" : "");
+    tb_printf(b, "\n|---|---|---|%s", lb->has_glue ? "---|" : "");
     for (size_t c = 0; c < lb->ncols; c++)
-        sb_printf(b, "---|");
-    sb_printf(b, "\n");
+        tb_printf(b, "---|");
+    tb_printf(b, "\n");
     for (size_t r = 0; r < lb->nrows; r++) {
         char v[32];
         fmt_value(v, sizeof v, lb->rows[r].win_rate);
-        sb_printf(b, "| %s | %lld | %s |", lb->rows[r].model, (long long)lb->rows[r].run, v);
+        tb_printf(b, "| %s | %lld | %s |", lb->rows[r].model, (long long)lb->rows[r].run, v);
         if (lb->has_glue) {
             fmt_value(v, sizeof v, lb->rows[r].glue);
-            sb_printf(b, " %s |", v);
+            tb_printf(b, " %s |", v);
         }
         for (size_t c = 0; c < lb->ncols; c++) {
             const lb_cell *x = &lb->cells[r * lb->ncols + c];
             if (!x->present) {
-                sb_printf(b, " |");
+                tb_printf(b, " |");
                 continue;
             }
             fmt_value(v, sizeof v, x->value);
             const char *mark = x->best ? "**" : x->tied ? "*" : "";
-            sb_printf(b, " %s%s%s", mark, v, mark);
+            tb_printf(b, " %s%s%s", mark, v, mark);
             if (!isnan(x->stderr_))
-                sb_printf(b, " ± %.4f", x->stderr_);
-            sb_printf(b, " (n=%lld) |", (long long)x->n);
+                tb_printf(b, " ± %.4f", x->stderr_);
+            tb_printf(b, " (n=%lld) |", (long long)x->n);
         }
-        sb_printf(b, "\n");
+        tb_printf(b, "\n");
     }
-    sb_printf(b, "\n**bold**: best in the column; *italic*: not significantly different from the best "
+    tb_printf(b, "\n**bold**: best in the column; *italic*: not significantly different from the best "
                  "(|Δ| < 1.96·√(se₁² + se₂²)). Latest run per model.\n");
 }
 
-static void render_csv(const leaderboard *lb, sbuf *b)
+static void render_csv(const leaderboard *lb, textbuf *b)
 {
-    sb_printf(b, "model,run,mean_win_rate,glue");
+    tb_printf(b, "model,run,mean_win_rate,glue");
     for (size_t c = 0; c < lb->ncols; c++) {
         char name[300];
         col_name(&lb->cols[c], name, sizeof name);
         for (int k = 0; k < 3; k++) {
             char full[340];
             snprintf(full, sizeof full, "%s%s", name, k == 0 ? "" : k == 1 ? " stderr" : " n");
-            sb_printf(b, ",");
-            sb_csv(b, full);
+            tb_printf(b, ",");
+            tb_csv(b, full);
         }
     }
-    sb_printf(b, "\n");
+    tb_printf(b, "\n");
     for (size_t r = 0; r < lb->nrows; r++) {
-        sb_csv(b, lb->rows[r].model);
-        sb_printf(b, ",%lld,", (long long)lb->rows[r].run);
+        tb_csv(b, lb->rows[r].model);
+        tb_printf(b, ",%lld,", (long long)lb->rows[r].run);
         if (!isnan(lb->rows[r].win_rate))
-            sb_printf(b, "%.17g", lb->rows[r].win_rate);
-        sb_printf(b, ",");
+            tb_printf(b, "%.17g", lb->rows[r].win_rate);
+        tb_printf(b, ",");
         if (!isnan(lb->rows[r].glue))
-            sb_printf(b, "%.17g", lb->rows[r].glue);
+            tb_printf(b, "%.17g", lb->rows[r].glue);
         for (size_t c = 0; c < lb->ncols; c++) {
             const lb_cell *x = &lb->cells[r * lb->ncols + c];
-            sb_printf(b, ",");
+            tb_printf(b, ",");
             if (x->present && !isnan(x->value))
-                sb_printf(b, "%.17g", x->value);
-            sb_printf(b, ",");
+                tb_printf(b, "%.17g", x->value);
+            tb_printf(b, ",");
             if (x->present && !isnan(x->stderr_))
-                sb_printf(b, "%.17g", x->stderr_);
-            sb_printf(b, ",");
+                tb_printf(b, "%.17g", x->stderr_);
+            tb_printf(b, ",");
             if (x->present)
-                sb_printf(b, "%lld", (long long)x->n);
+                tb_printf(b, "%lld", (long long)x->n);
         }
-        sb_printf(b, "\n");
+        tb_printf(b, "\n");
     }
 }
 
-static void render_json(const leaderboard *lb, sbuf *b)
+static void render_json(const leaderboard *lb, textbuf *b)
 {
-    sb_printf(b, "{\"columns\": [");
+    tb_printf(b, "{\"columns\": [");
     for (size_t c = 0; c < lb->ncols; c++) {
         const lb_column *x = &lb->cols[c];
-        sb_printf(b, "%s{\"task\": ", c ? ", " : "");
-        sb_json_str(b, x->task);
-        sb_printf(b, ", \"metric\": ");
-        sb_json_str(b, x->metric);
-        sb_printf(b, ", \"filter\": ");
-        sb_json_str(b, x->filter);
-        sb_printf(b, ", \"higher_is_better\": %s}", x->higher_is_better ? "true" : "false");
+        tb_printf(b, "%s{\"task\": ", c ? ", " : "");
+        tb_json_str(b, x->task);
+        tb_printf(b, ", \"metric\": ");
+        tb_json_str(b, x->metric);
+        tb_printf(b, ", \"filter\": ");
+        tb_json_str(b, x->filter);
+        tb_printf(b, ", \"higher_is_better\": %s}", x->higher_is_better ? "true" : "false");
     }
-    sb_printf(b, "], \"rows\": [");
+    tb_printf(b, "], \"rows\": [");
     for (size_t r = 0; r < lb->nrows; r++) {
-        sb_printf(b, "%s{\"model\": ", r ? ", " : "");
-        sb_json_str(b, lb->rows[r].model);
-        sb_printf(b, ", \"run\": %lld, \"mean_win_rate\": ", (long long)lb->rows[r].run);
-        sb_json_num(b, lb->rows[r].win_rate);
-        sb_printf(b, ", \"glue\": ");
-        sb_json_num(b, lb->rows[r].glue);
-        sb_printf(b, ", \"cells\": [");
+        tb_printf(b, "%s{\"model\": ", r ? ", " : "");
+        tb_json_str(b, lb->rows[r].model);
+        tb_printf(b, ", \"run\": %lld, \"mean_win_rate\": ", (long long)lb->rows[r].run);
+        tb_json_num(b, lb->rows[r].win_rate);
+        tb_printf(b, ", \"glue\": ");
+        tb_json_num(b, lb->rows[r].glue);
+        tb_printf(b, ", \"cells\": [");
         for (size_t c = 0; c < lb->ncols; c++) {
             const lb_cell *x = &lb->cells[r * lb->ncols + c];
-            sb_printf(b, "%s", c ? ", " : "");
+            tb_printf(b, "%s", c ? ", " : "");
             if (!x->present) {
-                sb_printf(b, "null");
+                tb_printf(b, "null");
                 continue;
             }
-            sb_printf(b, "{\"value\": ");
-            sb_json_num(b, x->value);
-            sb_printf(b, ", \"stderr\": ");
-            sb_json_num(b, x->stderr_);
-            sb_printf(b, ", \"n\": %lld, \"best\": %s, \"tied\": %s}", (long long)x->n, x->best ? "true" : "false",
+            tb_printf(b, "{\"value\": ");
+            tb_json_num(b, x->value);
+            tb_printf(b, ", \"stderr\": ");
+            tb_json_num(b, x->stderr_);
+            tb_printf(b, ", \"n\": %lld, \"best\": %s, \"tied\": %s}", (long long)x->n, x->best ? "true" : "false",
                       x->tied ? "true" : "false");
         }
-        sb_printf(b, "]}");
+        tb_printf(b, "]}");
     }
-    sb_printf(b, "]}\n");
+    tb_printf(b, "]}\n");
 }
 
 /* A fixed palette that reads on white and prints in grey. */
@@ -583,7 +491,7 @@ static const char *palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#94
                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
 /* Per-column bar chart across models with 95% error bars. */
-static void svg_bars(const leaderboard *lb, size_t c, sbuf *b)
+static void svg_bars(const leaderboard *lb, size_t c, textbuf *b)
 {
     const double W = 360, H = 220, L = 48, B = 40, T = 28;
     double lo = 0, hi = 0;
@@ -599,16 +507,16 @@ static void svg_bars(const leaderboard *lb, size_t c, sbuf *b)
         hi = lo + 1;
     char name[300];
     col_name(&lb->cols[c], name, sizeof name);
-    sb_printf(b, "<svg class=\"chart\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", W, H, W, H);
-    sb_printf(b, "<text x=\"%.0f\" y=\"16\" class=\"title\">", W / 2);
-    sb_html(b, name);
-    sb_printf(b, "</text>");
+    tb_printf(b, "<svg class=\"chart\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", W, H, W, H);
+    tb_printf(b, "<text x=\"%.0f\" y=\"16\" class=\"title\">", W / 2);
+    tb_xml(b, name);
+    tb_printf(b, "</text>");
     double plot_h = H - T - B, plot_w = W - L - 10;
     double y0 = T + plot_h * (hi / (hi - lo)); /* the zero line */
     for (int g = 0; g <= 4; g++) {
         double v = lo + (hi - lo) * g / 4.0, y = T + plot_h * (1 - (v - lo) / (hi - lo));
-        sb_printf(b, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", L, W - 10, y, y);
-        sb_printf(b, "<text x=\"%.0f\" y=\"%.1f\" class=\"tick\">%.3g</text>", L - 4, y + 4, v);
+        tb_printf(b, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", L, W - 10, y, y);
+        tb_printf(b, "<text x=\"%.0f\" y=\"%.1f\" class=\"tick\">%.3g</text>", L - 4, y + 4, v);
     }
     size_t n = lb->nrows ? lb->nrows : 1;
     double slot = plot_w / (double)n, bw = slot * 0.6;
@@ -617,27 +525,27 @@ static void svg_bars(const leaderboard *lb, size_t c, sbuf *b)
         double cx = L + slot * ((double)r + 0.5);
         if (x->present && !isnan(x->value)) {
             double y = T + plot_h * (1 - (x->value - lo) / (hi - lo));
-            sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>", cx - bw / 2,
+            tb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>", cx - bw / 2,
                       fmin(y, y0), bw, fabs(y0 - y), palette[r % 10]);
-            sb_html(b, lb->rows[r].model);
-            sb_printf(b, ": %.4f</title></rect>", x->value);
+            tb_xml(b, lb->rows[r].model);
+            tb_printf(b, ": %.4f</title></rect>", x->value);
             if (!isnan(x->stderr_) && x->stderr_ > 0) {
                 double e = 1.96 * x->stderr_;
                 double ya = T + plot_h * (1 - (x->value + e - lo) / (hi - lo));
                 double yb = T + plot_h * (1 - (x->value - e - lo) / (hi - lo));
-                sb_printf(b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" class=\"err\"/>", cx, ya, yb,
+                tb_printf(b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" class=\"err\"/>", cx, ya, yb,
                           cx - 5, ya, cx + 5, cx - 5, yb, cx + 5);
             }
         }
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.0f\" class=\"label\">", cx, H - B + 14);
-        sb_html(b, lb->rows[r].model);
-        sb_printf(b, "</text>");
+        tb_printf(b, "<text x=\"%.1f\" y=\"%.0f\" class=\"label\">", cx, H - B + 14);
+        tb_xml(b, lb->rows[r].model);
+        tb_printf(b, "</text>");
     }
-    sb_printf(b, "</svg>\n");
+    tb_printf(b, "</svg>\n");
 }
 
 /* A model's score history in one column: one line per model over its runs. */
-static bool svg_history(const leaderboard *lb, size_t c, sbuf *b)
+static bool svg_history(const leaderboard *lb, size_t c, textbuf *b)
 {
     size_t points = 0, lines = 0;
     double lo = INFINITY, hi = -INFINITY;
@@ -665,49 +573,49 @@ static bool svg_history(const leaderboard *lb, size_t c, sbuf *b)
     double plot_h = H - T - B, plot_w = W - L - 14;
     char name[300];
     col_name(&lb->cols[c], name, sizeof name);
-    sb_printf(b, "<svg class=\"chart\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", W, H, W, H);
-    sb_printf(b, "<text x=\"%.0f\" y=\"16\" class=\"title\">", W / 2);
-    sb_html(b, name);
-    sb_printf(b, " across runs</text>");
+    tb_printf(b, "<svg class=\"chart\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", W, H, W, H);
+    tb_printf(b, "<text x=\"%.0f\" y=\"16\" class=\"title\">", W / 2);
+    tb_xml(b, name);
+    tb_printf(b, " across runs</text>");
     for (int g = 0; g <= 4; g++) {
         double v = lo + (hi - lo) * g / 4.0, y = T + plot_h * (1 - (v - lo) / (hi - lo));
-        sb_printf(b, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", L, W - 14, y, y);
-        sb_printf(b, "<text x=\"%.0f\" y=\"%.1f\" class=\"tick\">%.3g</text>", L - 4, y + 4, v);
+        tb_printf(b, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", L, W - 14, y, y);
+        tb_printf(b, "<text x=\"%.0f\" y=\"%.1f\" class=\"tick\">%.3g</text>", L - 4, y + 4, v);
     }
     for (size_t r = 0; r < lb->nrows; r++) {
         bool first = true;
-        sb_printf(b, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\" d=\"", palette[r % 10]);
+        tb_printf(b, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\" d=\"", palette[r % 10]);
         for (size_t h = 0; h < lb->nhistory; h++) {
             const lb_point *p = &lb->history[h];
             if (p->row != r || p->col != c)
                 continue;
             double x = L + plot_w * (double)(p->run - rmin) / (double)(rmax - rmin);
             double y = T + plot_h * (1 - (p->value - lo) / (hi - lo));
-            sb_printf(b, "%s%.1f %.1f", first ? "M" : "L", x, y);
+            tb_printf(b, "%s%.1f %.1f", first ? "M" : "L", x, y);
             first = false;
         }
-        sb_printf(b, "\"/>");
+        tb_printf(b, "\"/>");
         for (size_t h = 0; h < lb->nhistory; h++) {
             const lb_point *p = &lb->history[h];
             if (p->row != r || p->col != c)
                 continue;
             double x = L + plot_w * (double)(p->run - rmin) / (double)(rmax - rmin);
             double y = T + plot_h * (1 - (p->value - lo) / (hi - lo));
-            sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", x, y, palette[r % 10]);
-            sb_html(b, lb->rows[r].model);
-            sb_printf(b, " run %lld (%s): %.4f</title></circle>", (long long)p->run, p->date, p->value);
+            tb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", x, y, palette[r % 10]);
+            tb_xml(b, lb->rows[r].model);
+            tb_printf(b, " run %lld (%s): %.4f</title></circle>", (long long)p->run, p->date, p->value);
         }
     }
-    sb_printf(b, "<text x=\"%.0f\" y=\"%.0f\" class=\"tick\">run %lld … %lld</text>", W / 2 + 40, H - 8,
+    tb_printf(b, "<text x=\"%.0f\" y=\"%.0f\" class=\"tick\">run %lld … %lld</text>", W / 2 + 40, H - 8,
               (long long)rmin, (long long)rmax);
-    sb_printf(b, "</svg>\n");
+    tb_printf(b, "</svg>\n");
     (void)points;
     return true;
 }
 
-static void render_html(const leaderboard *lb, sbuf *b)
+static void render_html(const leaderboard *lb, textbuf *b)
 {
-    sb_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    tb_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                  "<title>yardstick leaderboard</title>\n<style>\n"
                  "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222}\n"
                  "h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}\n"
@@ -722,64 +630,64 @@ static void render_html(const leaderboard *lb, sbuf *b)
                  ".tick{font-size:10px;fill:#666;text-anchor:end}.label{font-size:11px;text-anchor:middle}\n"
                  ".grid{stroke:#eee}.err{stroke:#222;stroke-width:1.2}\n"
                  "p.legend{color:#555;font-size:12px}\n</style></head><body>\n");
-    sb_printf(b, "<h1>yardstick leaderboard</h1>\n<p class=\"legend\">Latest run per model. Bold: best in the "
+    tb_printf(b, "<h1>yardstick leaderboard</h1>\n<p class=\"legend\">Latest run per model. Bold: best in the "
                  "column; shaded: not significantly different from the best (|Δ| &lt; 1.96·√(se₁² + se₂²)). "
                  "± is the standard error; n the number of samples.</p>\n");
-    sb_printf(b, "<div class=\"scroll\"><table>\n<thead><tr><th>model</th><th>run</th><th>mean win rate</th>%s",
+    tb_printf(b, "<div class=\"scroll\"><table>\n<thead><tr><th>model</th><th>run</th><th>mean win rate</th>%s",
               lb->has_glue ? "<th>GLUE</th>" : "");
     for (size_t c = 0; c < lb->ncols; c++) {
         char name[300];
         col_name(&lb->cols[c], name, sizeof name);
-        sb_printf(b, "<th>");
-        sb_html(b, name);
-        sb_printf(b, " %s</th>", lb->cols[c].higher_is_better ? "↑" : "↓");
+        tb_printf(b, "<th>");
+        tb_xml(b, name);
+        tb_printf(b, " %s</th>", lb->cols[c].higher_is_better ? "↑" : "↓");
     }
-    sb_printf(b, "</tr></thead>\n<tbody>\n");
+    tb_printf(b, "</tr></thead>\n<tbody>\n");
     for (size_t r = 0; r < lb->nrows; r++) {
         char v[32];
-        sb_printf(b, "<tr><td>");
-        sb_html(b, lb->rows[r].model);
+        tb_printf(b, "<tr><td>");
+        tb_xml(b, lb->rows[r].model);
         fmt_value(v, sizeof v, lb->rows[r].win_rate);
-        sb_printf(b, "</td><td>%lld</td><td>%s</td>", (long long)lb->rows[r].run, v);
+        tb_printf(b, "</td><td>%lld</td><td>%s</td>", (long long)lb->rows[r].run, v);
         if (lb->has_glue) {
             fmt_value(v, sizeof v, lb->rows[r].glue);
-            sb_printf(b, "<td>%s</td>", v);
+            tb_printf(b, "<td>%s</td>", v);
         }
         for (size_t c = 0; c < lb->ncols; c++) {
             const lb_cell *x = &lb->cells[r * lb->ncols + c];
             if (!x->present) {
-                sb_printf(b, "<td></td>");
+                tb_printf(b, "<td></td>");
                 continue;
             }
             fmt_value(v, sizeof v, x->value);
-            sb_printf(b, "<td%s>%s", x->best ? " class=\"best\"" : x->tied ? " class=\"tied\"" : "", v);
+            tb_printf(b, "<td%s>%s", x->best ? " class=\"best\"" : x->tied ? " class=\"tied\"" : "", v);
             if (!isnan(x->stderr_))
-                sb_printf(b, " <span class=\"se\">± %.4f</span>", x->stderr_);
-            sb_printf(b, " <span class=\"n\">n=%lld</span></td>", (long long)x->n);
+                tb_printf(b, " <span class=\"se\">± %.4f</span>", x->stderr_);
+            tb_printf(b, " <span class=\"n\">n=%lld</span></td>", (long long)x->n);
         }
-        sb_printf(b, "</tr>\n");
+        tb_printf(b, "</tr>\n");
     }
-    sb_printf(b, "</tbody></table></div>\n<h2>Per task</h2>\n<div class=\"charts\">\n");
+    tb_printf(b, "</tbody></table></div>\n<h2>Per task</h2>\n<div class=\"charts\">\n");
     for (size_t c = 0; c < lb->ncols; c++)
         svg_bars(lb, c, b);
-    sb_printf(b, "</div>\n<h2>History</h2>\n<div class=\"charts\">\n");
+    tb_printf(b, "</div>\n<h2>History</h2>\n<div class=\"charts\">\n");
     bool any = false;
     for (size_t c = 0; c < lb->ncols; c++)
         any |= svg_history(lb, c, b);
     if (!any)
-        sb_printf(b, "<p class=\"legend\">Each model has one run so far.</p>\n");
-    sb_printf(b, "</div>\n<p class=\"legend\">Models: ");
+        tb_printf(b, "<p class=\"legend\">Each model has one run so far.</p>\n");
+    tb_printf(b, "</div>\n<p class=\"legend\">Models: ");
     for (size_t r = 0; r < lb->nrows; r++) {
-        sb_printf(b, "<span style=\"color:%s\">■</span> ", palette[r % 10]);
-        sb_html(b, lb->rows[r].model);
-        sb_printf(b, "%s", r + 1 < lb->nrows ? " &nbsp; " : "");
+        tb_printf(b, "<span style=\"color:%s\">■</span> ", palette[r % 10]);
+        tb_xml(b, lb->rows[r].model);
+        tb_printf(b, "%s", r + 1 < lb->nrows ? " &nbsp; " : "");
     }
-    sb_printf(b, "</p>\n</body></html>\n");
+    tb_printf(b, "</p>\n</body></html>\n");
 }
 
 int lb_render(const leaderboard *lb, const char *format, char **text, ys_error *err)
 {
-    sbuf b = {0};
+    textbuf b = {0};
     if (!strcmp(format, "md"))
         render_md(lb, &b);
     else if (!strcmp(format, "csv"))
@@ -790,10 +698,6 @@ int lb_render(const leaderboard *lb, const char *format, char **text, ys_error *
         render_html(lb, &b);
     else
         return ys_fail(err, YS_EUSAGE, "unknown report format '%s' (md, html, csv, json)", format);
-    if (b.oom) {
-        free(b.p);
-        return ys_fail(err, YS_ENOMEM, "out of memory");
-    }
-    *text = b.p ? b.p : strdup("");
-    return 0;
+    *text = tb_take(&b);
+    return *text ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
 }

@@ -149,15 +149,23 @@ int rs_open(const char *path, rs_store **out, ys_error *err)
         return rc;
     }
     sqlite3_busy_timeout(s->db, 30000);
-    int jm_ok = 1;
-    sqlite3_stmt *st;
     /* WAL lets readers and a writer proceed together; NORMAL sync is safe
-     * with WAL (a power cut may lose the last commits, never corrupt). */
-    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK) {
-        jm_ok = sqlite3_step(st) == SQLITE_ROW;
-        sqlite3_finalize(st);
-    } else {
-        jm_ok = 0;
+     * with WAL (a power cut may lose the last commits, never corrupt).
+     * Switching a new file to WAL needs an exclusive lock, and SQLite can
+     * answer BUSY without waiting when another process is doing the same,
+     * so retry for up to the busy timeout. */
+    int jm_ok = 0;
+    for (int attempt = 0; attempt < 3000 && !jm_ok; attempt++) {
+        sqlite3_stmt *st;
+        int step = SQLITE_ERROR;
+        if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK) {
+            step = sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+        jm_ok = step == SQLITE_ROW;
+        if (step != SQLITE_BUSY && step != SQLITE_LOCKED)
+            break;
+        sqlite3_sleep(10);
     }
     if (!jm_ok) {
         rc = db_fail(s, err, "cannot use the database (not a SQLite file, corrupt, or unreadable)");

@@ -156,18 +156,24 @@ static void test_concurrent_writers(void **state)
         if (kids[k] == 0) {
             rs_store *s;
             ys_error err = {0};
-            if (rs_open(path("conc.db"), &s, &err) < 0)
+            if (rs_open(path("conc.db"), &s, &err) < 0) {
+                fprintf(stderr, "child %d: %s\n", k, err.msg);
                 _exit(10);
+            }
             int64_t run;
             rs_run r = {.tasks = "t", .version = "test"};
-            if (rs_run_begin(s, &r, &run, &err) < 0)
+            if (rs_run_begin(s, &r, &run, &err) < 0) {
+                fprintf(stderr, "child %d: %s\n", k, err.msg);
                 _exit(11);
+            }
             for (int b = 0; b < 100; b++) {
                 rs_sample smp[5];
                 for (int i = 0; i < 5; i++)
                     smp[i] = (rs_sample){.task = "t", .doc_id = b * 5 + i, .prediction = "x"};
-                if (rs_samples_put(s, run, smp, 5, &err) < 0)
+                if (rs_samples_put(s, run, smp, 5, &err) < 0) {
+                    fprintf(stderr, "child %d: %s\n", k, err.msg);
                     _exit(12);
+                }
             }
             rs_close(s);
             _exit(0);
