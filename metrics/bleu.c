@@ -7,9 +7,17 @@
 #include "ngram.h"
 #include "ys_unicode.h"
 
+/* Scratch memory reused from sample to sample. The hypothesis's tokenized
+ * text must outlive the reference passes (the n-gram table's keys point
+ * into it), so it has its own tokenizer scratch. */
 struct bleu_ctx {
     ng_table table;
-    struct { const char *s, *e; } *spans; /* tokens of the text being counted */
+    mtok_scratch hyp_tok, ref_tok;
+    char *low;            /* lower-cased text */
+    size_t low_cap;
+    const char **tok;     /* start of each token of the text being counted */
+    uint32_t *len;        /* its length */
+    uint64_t *hash;       /* its hash */
     size_t cap;
 };
 
@@ -29,102 +37,102 @@ void bleu_ctx_free(bleu_ctx *c)
     if (!c)
         return;
     ng_free(&c->table);
-    free(c->spans);
+    mtok_scratch_free(&c->hyp_tok);
+    mtok_scratch_free(&c->ref_tok);
+    free(c->low);
+    free(c->tok);
+    free(c->len);
+    free(c->hash);
     free(c);
 }
 
-/* Lower-case, rstrip and tokenize one segment: sacrebleu's
- * _preprocess_segment. Returns a malloc'd string. */
-static char *preprocess(const bleu_options *o, const char *s, size_t *len)
+/* Lower-case, rstrip and tokenize one segment (sacrebleu's
+ * _preprocess_segment) into sc->out; then split it into tokens in
+ * c->tok/len/hash. Returns the token count, or -1 on OOM. */
+static long preprocess(bleu_ctx *c, const bleu_options *o, const char *s, mtok_scratch *sc)
 {
     size_t n = strlen(s);
-    char *low = NULL;
     if (o->lowercase) {
-        low = uni_lower_utf8(s, n, &n);
-        if (!low)
-            return NULL;
-        s = low;
+        if ((n = uni_lower_utf8_into(s, n, &c->low, &c->low_cap)) == (size_t)-1)
+            return -1;
+        s = c->low;
     }
     n = mtok_rstrip_len(s, n);
-    char *tok = mtok_apply(o->tokenize, s, n, len);
-    free(low);
-    return tok;
-}
-
-/* Token spans of a tokenized segment (Python's str.split()). */
-typedef struct {
-    bleu_ctx *c;
-    size_t n;
-} tok_sink;
-
-static void on_token(const char *tok, size_t len, void *ctx)
-{
-    tok_sink *t = ctx;
-    t->c->spans[t->n].s = tok;
-    t->c->spans[t->n].e = tok + len;
-    t->n++;
-}
-
-/* Every tokenizer returns tokens joined by single spaces, so the n-gram of
- * order k at token i is the text from the start of token i to the end of
- * token i+k-1: a key taken in place, without building a tuple. */
-static int tokens(bleu_ctx *c, const char *s, size_t n, size_t *count)
-{
-    if (c->cap < n + 1) {
-        size_t cap = n + 1 > 64 ? n + 1 : 64;
-        void *a = realloc(c->spans, cap * sizeof *c->spans);
-        if (!a)
+    size_t len = mtok_apply_scratch(o->tokenize, s, n, sc);
+    if (len == (size_t)-1)
+        return -1;
+    /* Every tokenizer returns its tokens joined by single spaces, so
+     * Python's split() here is a split on ' '. */
+    size_t need = len / 2 + 1;
+    if (c->cap < need) {
+        size_t cap = need > 64 ? need : 64;
+        const char **t = realloc(c->tok, cap * sizeof *t);
+        if (t)
+            c->tok = t;
+        uint32_t *l = realloc(c->len, cap * sizeof *l);
+        if (l)
+            c->len = l;
+        uint64_t *h = realloc(c->hash, cap * sizeof *h);
+        if (h)
+            c->hash = h;
+        if (!t || !l || !h)
             return -1;
-        c->spans = a;
         c->cap = cap;
     }
-    tok_sink t = {c, 0};
-    mtok_split(s, n, on_token, &t);
-    *count = t.n;
-    return 0;
+    const char *p = sc->out, *end = sc->out + len;
+    size_t k = 0;
+    while (p < end) {
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        const char *e = sp ? sp : end;
+        c->tok[k] = p;
+        c->len[k] = (uint32_t)(e - p);
+        c->hash[k] = ng_hash(p, (size_t)(e - p));
+        k++;
+        p = e + 1;
+    }
+    return (long)k;
+}
+
+/* The n-gram of order k at token i is the text from the start of token i
+ * to the end of token i+k-1 (tokens are single-space separated): a key
+ * taken in place. Its hash is built from the tokens' hashes, one step per
+ * order, so no n-gram's text is hashed. */
+static const char *ngram_end(const bleu_ctx *c, size_t i, size_t k)
+{
+    return c->tok[i + k - 1] + c->len[i + k - 1];
 }
 
 int bleu_sample_stats(bleu_ctx *c, const bleu_options *o, const char *hyp,
                       const char *const *refs, size_t nrefs, bleu_stats *out, ys_error *err)
 {
     memset(out, 0, sizeof *out);
-    size_t hlen;
-    char *h = preprocess(o, hyp, &hlen);
-    if (!h)
+    long nh_ = preprocess(c, o, hyp, &c->hyp_tok);
+    if (nh_ < 0)
         return ys_fail(err, YS_ENOMEM, "out of memory in BLEU");
-    int rc = 0;
-    size_t nh;
-    char **reftexts = calloc(nrefs ? nrefs : 1, sizeof *reftexts);
-    if (!reftexts || tokens(c, h, hlen, &nh) < 0) {
-        rc = ys_fail(err, YS_ENOMEM, "out of memory in BLEU");
-        goto done;
-    }
+    size_t nh = (size_t)nh_;
     out->sys_len = (int64_t)nh;
-    if (ng_reset(&c->table, nh * BLEU_ORDER) < 0) {
-        rc = ys_fail(err, YS_ENOMEM, "out of memory in BLEU");
-        goto done;
-    }
-    for (int k = 1; k <= BLEU_ORDER; k++) {
-        for (size_t i = 0; i + k <= nh; i++) {
-            const char *s = c->spans[i].s, *e = c->spans[i + k - 1].e;
-            ng_entry *en = ng_get(&c->table, s, (size_t)(e - s), 1);
-            if (!en) {
-                rc = ys_fail(err, YS_ENOMEM, "out of memory in BLEU");
-                goto done;
-            }
-            en->order = k;
+    if (ng_reset(&c->table, nh * BLEU_ORDER) < 0)
+        return ys_fail(err, YS_ENOMEM, "out of memory in BLEU");
+    for (size_t i = 0; i < nh; i++) {
+        uint64_t h = 0;
+        for (size_t k = 1; k <= BLEU_ORDER && i + k <= nh; k++) {
+            h = ng_hash_step(h, c->hash[i + k - 1]);
+            const char *s = c->tok[i];
+            ng_entry *en = ng_get_h(&c->table, s, (size_t)(ngram_end(c, i, k) - s), h, 1);
+            if (!en)
+                return ys_fail(err, YS_ENOMEM, "out of memory in BLEU");
+            en->order = (int)k;
             en->hyp++;
-            out->total[k - 1]++;
         }
     }
+    for (size_t k = 1; k <= BLEU_ORDER; k++)
+        out->total[k - 1] = nh >= k ? (int64_t)(nh - k + 1) : 0;
     int64_t best_diff = -1, best_len = -1;
     for (size_t r = 0; r < nrefs; r++) {
-        size_t rlen, nr;
-        reftexts[r] = preprocess(o, refs[r], &rlen);
-        if (!reftexts[r] || tokens(c, reftexts[r], rlen, &nr) < 0) {
-            rc = ys_fail(err, YS_ENOMEM, "out of memory in BLEU");
-            goto done;
-        }
+        long nr_ = preprocess(c, o, refs[r], &c->ref_tok);
+        if (nr_ < 0)
+            return ys_fail(err, YS_ENOMEM, "out of memory in BLEU");
+        size_t nr = (size_t)nr_;
         /* closest reference length; ties go to the shorter one */
         int64_t diff = llabs(out->sys_len - (int64_t)nr);
         if (best_diff < 0 || diff < best_diff) {
@@ -133,12 +141,14 @@ int bleu_sample_stats(bleu_ctx *c, const bleu_options *o, const char *hyp,
         } else if (diff == best_diff && (int64_t)nr < best_len) {
             best_len = (int64_t)nr;
         }
-        for (int k = 1; k <= BLEU_ORDER; k++) {
-            for (size_t i = 0; i + k <= nr; i++) {
-                const char *s = c->spans[i].s, *e = c->spans[i + k - 1].e;
-                ng_entry *en = ng_get(&c->table, s, (size_t)(e - s), 0);
+        for (size_t i = 0; i < nr; i++) {
+            uint64_t h = 0;
+            for (size_t k = 1; k <= BLEU_ORDER && i + k <= nr; k++) {
+                h = ng_hash_step(h, c->hash[i + k - 1]);
+                const char *s = c->tok[i];
+                ng_entry *en = ng_get_h(&c->table, s, (size_t)(ngram_end(c, i, k) - s), h, 0);
                 if (!en)
-                    continue; /* not in the hypothesis: cannot match */
+                    break; /* not in the hypothesis: nor is any longer n-gram here */
                 if (en->stamp != r + 1) {
                     en->stamp = (uint32_t)(r + 1);
                     en->ref_cur = 0;
@@ -149,18 +159,11 @@ int bleu_sample_stats(bleu_ctx *c, const bleu_options *o, const char *hyp,
         }
     }
     out->ref_len = best_len < 0 ? 0 : best_len;
-    for (size_t i = 0; i < c->table.cap; i++) {
-        ng_entry *en = &c->table.slots[i];
-        if (en->key)
-            out->correct[en->order - 1] += en->hyp < en->ref_max ? en->hyp : en->ref_max;
+    for (size_t i = 0; i < c->table.used; i++) {
+        ng_entry *en = &c->table.slots[c->table.live[i]];
+        out->correct[en->order - 1] += en->hyp < en->ref_max ? en->hyp : en->ref_max;
     }
-done:
-    free(h);
-    if (reftexts)
-        for (size_t r = 0; r < nrefs; r++)
-            free(reftexts[r]);
-    free(reftexts);
-    return rc;
+    return 0;
 }
 
 void bleu_stats_add(bleu_stats *acc, const bleu_stats *s)

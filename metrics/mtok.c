@@ -6,55 +6,53 @@
 
 #include "ys_unicode.h"
 
-/* A growable byte buffer; every mtok pass writes into one. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf;
-
-static void buf_reserve(buf *b, size_t extra)
+/* Make *p hold at least n bytes (elements of size el); -1 on OOM. */
+static int reserve(void **p, size_t *cap, size_t n, size_t el)
 {
-    if (b->oom || b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (!np) {
-        b->oom = 1;
-        return;
-    }
-    b->p = np;
-    b->cap = cap;
+    if (*cap >= n)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < n)
+        c *= 2;
+    void *np = realloc(*p, c * el);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = c;
+    return 0;
 }
-
-static void buf_put(buf *b, const char *s, size_t n)
-{
-    buf_reserve(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void buf_ch(buf *b, char c) { buf_put(b, &c, 1); }
 
 size_t mtok_space_at(const char *s, size_t n)
 {
     unsigned char c = (unsigned char)s[0];
     if (c < 0x80)
-        return (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) ? 1 : 0;
+        return uni_ascii_space(c) ? 1 : 0;
     uint32_t cp;
     size_t k = uni_decode(s, n, &cp);
     return (k && uni_is_space(cp)) ? k : 0;
 }
 
+/* Length of the code point at s that is not white space (1 for a byte that
+ * is not UTF-8). */
+static size_t cp_len(const char *s, size_t n)
+{
+    if ((unsigned char)s[0] < 0x80)
+        return 1;
+    uint32_t cp;
+    size_t k = uni_decode(s, n, &cp);
+    return k ? k : 1;
+}
+
 size_t mtok_rstrip_len(const char *s, size_t n)
 {
-    /* Walk forward remembering where the last non-space code point ended:
-     * UTF-8 cannot be decoded backwards without care, and lines are short. */
+    /* Fast path: strip trailing ASCII white space from the end. */
+    while (n > 0 && (unsigned char)s[n - 1] < 0x80 && uni_ascii_space((unsigned char)s[n - 1]))
+        n--;
+    if (n == 0 || (unsigned char)s[n - 1] < 0x80)
+        return n;
+    /* The text ends in a multi-byte code point, which may be white space:
+     * walk forward remembering where the last non-space code point ended
+     * (UTF-8 cannot be decoded backwards without care, and this is rare). */
     size_t end = 0, i = 0;
     while (i < n) {
         size_t sp = mtok_space_at(s + i, n - i);
@@ -62,9 +60,7 @@ size_t mtok_rstrip_len(const char *s, size_t n)
             i += sp;
             continue;
         }
-        uint32_t cp;
-        size_t k = uni_decode(s + i, n - i, &cp);
-        i += k ? k : 1;
+        i += cp_len(s + i, n - i);
         end = i;
     }
     return end;
@@ -80,11 +76,8 @@ size_t mtok_split(const char *s, size_t n, void (*fn)(const char *, size_t, void
         if (i >= n)
             break;
         size_t start = i;
-        while (i < n && !mtok_space_at(s + i, n - i)) {
-            uint32_t cp;
-            size_t k = uni_decode(s + i, n - i, &cp);
-            i += k ? k : 1;
-        }
+        while (i < n && !mtok_space_at(s + i, n - i))
+            i += cp_len(s + i, n - i);
         if (fn)
             fn(s + start, i - start, ctx);
         count++;
@@ -92,157 +85,214 @@ size_t mtok_split(const char *s, size_t n, void (*fn)(const char *, size_t, void
     return count;
 }
 
-/* ' '.join(s.split()) */
-static void join_split(buf *out, const char *s, size_t n)
+/* ' '.join(s.split()) into o (room for n + 1 bytes); returns the length.
+ * ASCII bytes are classified by table; only other bytes are decoded. */
+static size_t join_split(char *o, const char *s, size_t n)
 {
-    size_t i = 0;
-    int first = 1;
+    size_t len = 0, i = 0;
     while (i < n) {
-        size_t sp;
-        while (i < n && (sp = mtok_space_at(s + i, n - i)))
+        unsigned char c = (unsigned char)s[i];
+        size_t sp = c < 0x80 ? (size_t)uni_ascii_space(c) : mtok_space_at(s + i, n - i);
+        if (sp) {
             i += sp;
-        if (i >= n)
-            break;
-        size_t start = i;
-        while (i < n && !mtok_space_at(s + i, n - i)) {
-            uint32_t cp;
-            size_t k = uni_decode(s + i, n - i, &cp);
-            i += k ? k : 1;
+            continue;
         }
-        if (!first)
-            buf_ch(out, ' ');
-        buf_put(out, s + start, i - start);
-        first = 0;
+        if (len)
+            o[len++] = ' ';
+        /* copy one token */
+        while (i < n) {
+            c = (unsigned char)s[i];
+            if (c < 0x80) {
+                if (uni_ascii_space(c))
+                    break;
+                o[len++] = (char)c;
+                i++;
+            } else {
+                if (mtok_space_at(s + i, n - i))
+                    break;
+                size_t k = cp_len(s + i, n - i);
+                memcpy(o + len, s + i, k);
+                len += k;
+                i += k;
+            }
+        }
     }
+    o[len] = 0;
+    return len;
 }
 
-/* Python str.replace(old, new) on a buffer, producing a new buffer. */
-static void replace_all(buf *dst, const char *s, size_t n, const char *old, const char *new)
+/* Python str.replace(old, new) from s into o (room for n bytes when new is
+ * not longer than old, which holds for every use here); returns the length. */
+static size_t replace_all(char *o, const char *s, size_t n, const char *old, const char *new)
 {
-    size_t ol = strlen(old), nl = strlen(new), i = 0;
-    dst->len = 0;
-    buf_reserve(dst, n);
+    size_t ol = strlen(old), nl = strlen(new), i = 0, len = 0;
     while (i < n) {
-        if (i + ol <= n && memcmp(s + i, old, ol) == 0) {
-            buf_put(dst, new, nl);
+        if (s[i] == old[0] && i + ol <= n && memcmp(s + i, old, ol) == 0) {
+            memcpy(o + len, new, nl);
+            len += nl;
             i += ol;
         } else {
-            buf_ch(dst, s[i++]);
+            o[len++] = s[i++];
         }
     }
+    return len;
 }
 
+/* sacrebleu's 13a class [\{-\~\[-\` -\&\(-\+\:-\@\/] as a bit set over
+ * ASCII: bit c of the two words is set for each code c in the class. */
 static int is_13a_punct(unsigned char c)
 {
-    /* sacrebleu's class [\{-\~\[-\` -\&\(-\+\:-\@\/]: ASCII only. */
-    return (c >= '{' && c <= '~') || (c >= '[' && c <= '`') || (c >= ' ' && c <= '&') ||
-           (c >= '(' && c <= '+') || (c >= ':' && c <= '@') || c == '/';
+    static const uint64_t bits[2] = {0xfc008f7f00000000ULL, 0x78000001f8000001ULL};
+    return c < 128 && ((bits[c >> 6] >> (c & 63)) & 1);
 }
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static int is_dotcomma(unsigned char c) { return c == '.' || c == ','; }
 
-/* The four regex substitutions of sacrebleu's TokenizerRegexp, each a
- * left-to-right scan with re.sub's non-overlapping semantics. They only look
- * at ASCII bytes, and a multi-byte code point never contains one, so a byte
- * scan gives the same result as Python's code point scan. */
-static void tok_13a(buf *out, const char *line, size_t n)
+/* Next position >= i holding '.' or ',' (n when none). */
+static size_t next_dotcomma(const char *s, size_t n, size_t i)
 {
-    buf a = {0}, b = {0};
-    replace_all(&a, line, n, "<skipped>", "");
-    replace_all(&b, a.p ? a.p : "", a.len, "-\n", "");
-    replace_all(&a, b.p ? b.p : "", b.len, "\n", " ");
-    if (a.len && memchr(a.p, '&', a.len)) {
-        replace_all(&b, a.p, a.len, "&quot;", "\"");
-        replace_all(&a, b.p, b.len, "&amp;", "&");
-        replace_all(&b, a.p, a.len, "&lt;", "<");
-        replace_all(&a, b.p, b.len, "&gt;", ">");
-    }
-    /* f' {line} ' then pass 1: punctuation gets spaces around it. */
-    b.len = 0;
-    buf_put(&b, "   ", 3); /* the leading ' ' is itself in the class */
-    for (size_t i = 0; i < a.len; i++) {
-        unsigned char c = (unsigned char)a.p[i];
-        if (is_13a_punct(c)) {
-            buf_ch(&b, ' ');
-            buf_ch(&b, (char)c);
-            buf_ch(&b, ' ');
-        } else {
-            buf_ch(&b, (char)c);
-        }
-    }
-    buf_put(&b, "   ", 3);
-    /* pass 2: ([^0-9])([\.,]) -> '\1 \2 ' */
-    a.len = 0;
-    for (size_t i = 0; i < b.len;) {
-        if (i + 1 < b.len && !is_digit((unsigned char)b.p[i]) && is_dotcomma((unsigned char)b.p[i + 1])) {
-            buf_ch(&a, b.p[i]);
-            buf_ch(&a, ' ');
-            buf_ch(&a, b.p[i + 1]);
-            buf_ch(&a, ' ');
-            i += 2;
-        } else {
-            buf_ch(&a, b.p[i++]);
-        }
-    }
-    /* pass 3: ([\.,])([^0-9]) -> ' \1 \2' */
-    b.len = 0;
-    for (size_t i = 0; i < a.len;) {
-        if (i + 1 < a.len && is_dotcomma((unsigned char)a.p[i]) && !is_digit((unsigned char)a.p[i + 1])) {
-            buf_ch(&b, ' ');
-            buf_ch(&b, a.p[i]);
-            buf_ch(&b, ' ');
-            buf_ch(&b, a.p[i + 1]);
-            i += 2;
-        } else {
-            buf_ch(&b, a.p[i++]);
-        }
-    }
-    /* pass 4: ([0-9])(-) -> '\1 \2 ' */
-    a.len = 0;
-    for (size_t i = 0; i < b.len;) {
-        if (i + 1 < b.len && is_digit((unsigned char)b.p[i]) && b.p[i + 1] == '-') {
-            buf_ch(&a, b.p[i]);
-            buf_ch(&a, ' ');
-            buf_ch(&a, '-');
-            buf_ch(&a, ' ');
-            i += 2;
-        } else {
-            buf_ch(&a, b.p[i++]);
-        }
-    }
-    if (a.oom || b.oom)
-        out->oom = 1;
-    else
-        join_split(out, a.p, a.len);
-    free(a.p);
-    free(b.p);
+    while (i < n && !is_dotcomma((unsigned char)s[i]))
+        i++;
+    return i;
 }
 
-/* mteval-v14 international: three regex passes over code points. */
-typedef struct {
-    uint32_t *cp;
-    size_t n, cap;
-} cpbuf;
+/* Passes 2-4 of 13a below: each is one re.sub, a left-to-right scan for
+ * non-overlapping matches. Matches need a '.', ',' or '-', which are rare,
+ * so each pass jumps from one candidate to the next and copies the text
+ * between in bulk. Each writes s[0..n) edited into o and returns the new
+ * length (o has room for 2n bytes). */
 
-static int cp_push(cpbuf *c, uint32_t v)
+/* ([^0-9])([\.,]) -> '\1 \2 ' */
+static size_t pass_nondigit_dot(const char *s, size_t n, char *o)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        uint32_t *np = realloc(c->cp, cap * sizeof *np);
-        if (!np)
-            return -1;
-        c->cp = np;
-        c->cap = cap;
+    size_t len = 0, done = 0; /* s[0..done) is consumed */
+    for (size_t j = next_dotcomma(s, n, 1); j < n; j = next_dotcomma(s, n, j + 1)) {
+        if (j - 1 < done || is_digit((unsigned char)s[j - 1]))
+            continue;
+        memcpy(o + len, s + done, j - done); /* up to and including \1 */
+        len += j - done;
+        o[len++] = ' ';
+        o[len++] = s[j];
+        o[len++] = ' ';
+        done = j + 1;
     }
-    c->cp[c->n++] = v;
+    memcpy(o + len, s + done, n - done);
+    return len + n - done;
+}
+
+/* ([\.,])([^0-9]) -> ' \1 \2' */
+static size_t pass_dot_nondigit(const char *s, size_t n, char *o)
+{
+    size_t len = 0, done = 0;
+    for (size_t j = next_dotcomma(s, n, 0); j + 1 < n; j = next_dotcomma(s, n, j)) {
+        if (is_digit((unsigned char)s[j + 1])) {
+            j++;
+            continue;
+        }
+        memcpy(o + len, s + done, j - done);
+        len += j - done;
+        o[len++] = ' ';
+        o[len++] = s[j];
+        o[len++] = ' ';
+        o[len++] = s[j + 1];
+        done = j += 2;
+    }
+    memcpy(o + len, s + done, n - done);
+    return len + n - done;
+}
+
+/* ([0-9])(-) -> '\1 \2 ' */
+static size_t pass_digit_dash(const char *s, size_t n, char *o)
+{
+    size_t len = 0, done = 0;
+    const char *p;
+    for (size_t j = 1; j < n && (p = memchr(s + j, '-', n - j)) != NULL; j++) {
+        j = (size_t)(p - s);
+        if (j - 1 < done || !is_digit((unsigned char)s[j - 1]))
+            continue;
+        memcpy(o + len, s + done, j - done);
+        len += j - done;
+        o[len++] = ' ';
+        o[len++] = '-';
+        o[len++] = ' ';
+        done = j + 1;
+    }
+    memcpy(o + len, s + done, n - done);
+    return len + n - done;
+}
+
+/* The regex substitutions of sacrebleu's TokenizerRegexp. They only look
+ * at ASCII bytes, and a multi-byte code point never contains one, so a byte
+ * scan gives the same result as Python's code point scan. The text moves
+ * between the scratch buffers a and b; the result lands in sc->out. */
+static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len)
+{
+    /* f' {line} ' with punctuation spaced is at most 3n + 6 bytes; passes
+     * 2-4 add two spaces per '.', ',' (each of two passes) or '-', so the
+     * text never exceeds 7n + 6 bytes. */
+    size_t big = 7 * n + 16;
+    if (reserve((void **)&sc->a, &sc->a_cap, big, 1) < 0 || reserve((void **)&sc->b, &sc->b_cap, big, 1) < 0 ||
+        reserve((void **)&sc->out, &sc->out_cap, big, 1) < 0)
+        return -1;
+    char *a = sc->a, *b = sc->b, *t;
+    const char *cur = line;
+    size_t len = n;
+    /* The plain replacements, each only when its trigger byte occurs. */
+    if (memchr(cur, '<', len)) {
+        len = replace_all(a, cur, len, "<skipped>", "");
+        cur = a, t = a, a = b, b = t;
+    }
+    if (memchr(cur, '\n', len)) {
+        len = replace_all(a, cur, len, "-\n", "");
+        cur = a, t = a, a = b, b = t;
+        len = replace_all(a, cur, len, "\n", " ");
+        cur = a, t = a, a = b, b = t;
+    }
+    if (memchr(cur, '&', len)) {
+        static const char *const ent[4][2] = {{"&quot;", "\""}, {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}};
+        for (int e = 0; e < 4; e++) {
+            len = replace_all(a, cur, len, ent[e][0], ent[e][1]);
+            cur = a, t = a, a = b, b = t;
+        }
+    }
+    /* Pass 1: ' ' + line + ' ', then punctuation gets spaces around it. The
+     * surrounding spaces are themselves in the class: 3 on each side. */
+    size_t m = 0;
+    a[m++] = ' ', a[m++] = ' ', a[m++] = ' ';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)cur[i];
+        if (is_13a_punct(c)) {
+            a[m++] = ' ';
+            a[m++] = (char)c;
+            a[m++] = ' ';
+        } else {
+            a[m++] = (char)c;
+        }
+    }
+    a[m++] = ' ', a[m++] = ' ', a[m++] = ' ';
+    /* Passes 2-4, skipped when their trigger bytes are absent. */
+    if (memchr(a, '.', m) || memchr(a, ',', m)) {
+        m = pass_nondigit_dot(a, m, b);
+        m = pass_dot_nondigit(b, m, a);
+    }
+    if (memchr(a, '-', m)) {
+        m = pass_digit_dash(a, m, b);
+        t = a, a = b, b = t;
+    }
+    *out_len = join_split(sc->out, a, m);
     return 0;
 }
 
-static void tok_intl(buf *out, const char *s, size_t n)
+/* mteval-v14 international: three regex passes over code points. */
+static int tok_intl(mtok_scratch *sc, const char *s, size_t n, size_t *out_len)
 {
-    cpbuf a = {0}, b = {0};
-    int oom = 0;
+    /* every code point can become up to 4 (pass 2 and 3 each add spaces) */
+    if (reserve((void **)&sc->ca, &sc->ca_cap, 4 * n + 4, sizeof *sc->ca) < 0 ||
+        reserve((void **)&sc->cb, &sc->cb_cap, 4 * n + 4, sizeof *sc->cb) < 0)
+        return -1;
+    uint32_t *a = sc->ca, *b = sc->cb;
+    size_t na = 0, nb = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t k = uni_decode(s + i, n - i, &cp);
@@ -250,95 +300,111 @@ static void tok_intl(buf *out, const char *s, size_t n)
             cp = (unsigned char)s[i];
             k = 1;
         }
-        oom |= cp_push(&a, cp);
+        a[na++] = cp;
         i += k;
     }
     /* (\P{N})(\p{P}) -> '\1 \2 ' */
-    for (size_t i = 0; i < a.n;) {
-        if (i + 1 < a.n && !uni_is_n(a.cp[i]) && uni_is_p(a.cp[i + 1])) {
-            oom |= cp_push(&b, a.cp[i]) | cp_push(&b, ' ') | cp_push(&b, a.cp[i + 1]) | cp_push(&b, ' ');
+    for (size_t i = 0; i < na;) {
+        if (i + 1 < na && !uni_is_n(a[i]) && uni_is_p(a[i + 1])) {
+            b[nb++] = a[i], b[nb++] = ' ', b[nb++] = a[i + 1], b[nb++] = ' ';
             i += 2;
         } else {
-            oom |= cp_push(&b, a.cp[i++]);
+            b[nb++] = a[i++];
         }
     }
     /* (\p{P})(\P{N}) -> ' \1 \2' */
-    a.n = 0;
-    for (size_t i = 0; i < b.n;) {
-        if (i + 1 < b.n && uni_is_p(b.cp[i]) && !uni_is_n(b.cp[i + 1])) {
-            oom |= cp_push(&a, ' ') | cp_push(&a, b.cp[i]) | cp_push(&a, ' ') | cp_push(&a, b.cp[i + 1]);
+    na = 0;
+    for (size_t i = 0; i < nb;) {
+        if (i + 1 < nb && uni_is_p(b[i]) && !uni_is_n(b[i + 1])) {
+            a[na++] = ' ', a[na++] = b[i], a[na++] = ' ', a[na++] = b[i + 1];
             i += 2;
         } else {
-            oom |= cp_push(&a, b.cp[i++]);
+            a[na++] = b[i++];
         }
     }
     /* (\p{S}) -> ' \1 ' */
-    buf t = {0};
-    char enc[4];
-    for (size_t i = 0; i < a.n; i++) {
-        int sym = uni_is_s(a.cp[i]);
+    if (reserve((void **)&sc->a, &sc->a_cap, 6 * na + 1, 1) < 0 ||
+        reserve((void **)&sc->out, &sc->out_cap, 6 * na + 1, 1) < 0)
+        return -1;
+    size_t len = 0;
+    for (size_t i = 0; i < na; i++) {
+        int sym = uni_is_s(a[i]);
         if (sym)
-            buf_ch(&t, ' ');
-        buf_put(&t, enc, uni_encode(a.cp[i], enc));
+            sc->a[len++] = ' ';
+        len += uni_encode(a[i], sc->a + len);
         if (sym)
-            buf_ch(&t, ' ');
+            sc->a[len++] = ' ';
     }
-    if (oom || t.oom)
-        out->oom = 1;
-    else
-        join_split(out, t.p ? t.p : "", t.len);
-    free(a.cp);
-    free(b.cp);
-    free(t.p);
+    *out_len = join_split(sc->out, sc->a, len);
+    return 0;
 }
 
 /* " ".join(line), then BLEU's split(): every code point that is not white
  * space becomes a token. */
-static void tok_char(buf *out, const char *s, size_t n)
+static int tok_char(mtok_scratch *sc, const char *s, size_t n, size_t *out_len)
 {
-    int first = 1;
+    if (reserve((void **)&sc->out, &sc->out_cap, 2 * n + 1, 1) < 0)
+        return -1;
+    char *o = sc->out;
+    size_t len = 0;
     for (size_t i = 0; i < n;) {
         size_t sp = mtok_space_at(s + i, n - i);
         if (sp) {
             i += sp;
             continue;
         }
-        uint32_t cp;
-        size_t k = uni_decode(s + i, n - i, &cp);
-        if (!k)
-            k = 1;
-        if (!first)
-            buf_ch(out, ' ');
-        buf_put(out, s + i, k);
-        first = 0;
+        size_t k = cp_len(s + i, n - i);
+        if (len)
+            o[len++] = ' ';
+        memcpy(o + len, s + i, k);
+        len += k;
         i += k;
     }
+    o[len] = 0;
+    *out_len = len;
+    return 0;
+}
+
+size_t mtok_apply_scratch(mtok_kind kind, const char *s, size_t n, mtok_scratch *sc)
+{
+    size_t len = 0;
+    int rc = 0;
+    switch (kind) {
+    case MTOK_13A: rc = tok_13a(sc, s, n, &len); break;
+    case MTOK_INTL: rc = tok_intl(sc, s, n, &len); break;
+    case MTOK_CHAR: rc = tok_char(sc, s, n, &len); break;
+    case MTOK_NONE:
+        if ((rc = reserve((void **)&sc->out, &sc->out_cap, n + 1, 1)) == 0)
+            len = join_split(sc->out, s, n);
+        break;
+    }
+    return rc < 0 ? (size_t)-1 : len;
+}
+
+void mtok_scratch_free(mtok_scratch *sc)
+{
+    free(sc->out);
+    free(sc->a);
+    free(sc->b);
+    free(sc->ca);
+    free(sc->cb);
+    memset(sc, 0, sizeof *sc);
 }
 
 char *mtok_apply(mtok_kind kind, const char *s, size_t n, size_t *out_len)
 {
-    buf out = {0};
-    buf_reserve(&out, n + n / 2 + 8);
-    switch (kind) {
-    case MTOK_13A: tok_13a(&out, s, n); break;
-    case MTOK_INTL: tok_intl(&out, s, n); break;
-    case MTOK_CHAR: tok_char(&out, s, n); break;
-    case MTOK_NONE: join_split(&out, s, n); break;
-    }
-    if (out.oom) {
-        free(out.p);
+    mtok_scratch sc = {0};
+    size_t len = mtok_apply_scratch(kind, s, n, &sc);
+    char *out = sc.out;
+    sc.out = NULL;
+    mtok_scratch_free(&sc);
+    if (len == (size_t)-1) {
+        free(out);
         return NULL;
     }
-    if (!out.p) {
-        out.p = malloc(1);
-        if (!out.p)
-            return NULL;
-        out.p[0] = 0;
-    }
-    out.p[out.len] = 0;
     if (out_len)
-        *out_len = out.len;
-    return out.p;
+        *out_len = len;
+    return out;
 }
 
 int mtok_parse(const char *name, mtok_kind *kind)

@@ -14,10 +14,26 @@
 #define YS_MTOK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { MTOK_13A, MTOK_INTL, MTOK_CHAR, MTOK_NONE } mtok_kind;
 
 char *mtok_apply(mtok_kind kind, const char *s, size_t n, size_t *out_len);
+
+/* Reusable memory for mtok_apply_scratch; zero-initialize it, keep one per
+ * thread (or per text that must stay alive), free with mtok_scratch_free. */
+typedef struct {
+    char *out, *a, *b;
+    size_t out_cap, a_cap, b_cap;
+    uint32_t *ca, *cb;          /* code point buffers of the intl tokenizer */
+    size_t ca_cap, cb_cap;
+} mtok_scratch;
+
+/* As mtok_apply without allocating per call: the NUL-terminated result is
+ * sc->out, valid until the next call with sc. Returns its length, or
+ * (size_t)-1 when memory runs out. */
+size_t mtok_apply_scratch(mtok_kind kind, const char *s, size_t n, mtok_scratch *sc);
+void mtok_scratch_free(mtok_scratch *sc);
 /* "13a" / "intl" / "char" / "none" → kind; returns -1 for an unknown name. */
 int mtok_parse(const char *name, mtok_kind *kind);
 const char *mtok_name(mtok_kind kind);

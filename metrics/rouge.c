@@ -17,22 +17,43 @@ typedef struct {
     size_t nsent, sent_cap;
 } toks;
 
+/* Token ids are kept across samples: a word seen once is lower-cased,
+ * stemmed and interned only once (`words` maps the lower-cased word to the
+ * id of its stem, `stems` the stem to its id), so the common case costs one
+ * hash lookup per token. The key texts live in `arena` chunks that never
+ * move; everything is dropped when it grows too big or `stem` changes. */
 struct rouge_ctx {
-    ng_table vocab;     /* token text -> id (stored in ng_entry.hyp) */
-    char **texts;       /* stemmed token buffers the vocab keys point into */
-    size_t ntexts, texts_cap;
+    ng_table words;     /* lower-cased word -> token id (in ng_entry.hyp) */
+    ng_table stems;     /* stemmed token -> token id */
+    char **chunks;      /* the arena */
+    size_t nchunks, chunks_cap, chunk_used;
+    int cache_stem;     /* the `stem` flag the cache was built with; -1 none */
     int next_id;
+    char *low;          /* lower-cased text */
+    size_t low_cap;
+    char *stembuf;
+    size_t stembuf_cap;
     toks pred, ref;
-    ng_table grams;     /* n-gram counting */
+    ng_table grams;     /* bigram counting */
     int *lcs;           /* DP scratch */
     size_t lcs_cap;
-    int *cnt_r, *cnt_c; /* per-id counts for rougeLsum */
+    int *cnt_r, *cnt_c; /* per-id counts (all zero between uses) */
     size_t cnt_r_cap, cnt_c_cap;
     unsigned char *mark;
     size_t mark_cap;
 };
 
-rouge_ctx *rouge_ctx_new(void) { return calloc(1, sizeof(rouge_ctx)); }
+enum { ARENA_CHUNK = 1 << 16, CACHE_MAX_IDS = 1 << 20 };
+
+rouge_ctx *rouge_ctx_new(void)
+{
+    rouge_ctx *c = calloc(1, sizeof(rouge_ctx));
+    if (c) {
+        c->cache_stem = -1;
+        c->chunk_used = ARENA_CHUNK; /* no chunk to fill yet */
+    }
+    return c;
+}
 
 static void free_toks(toks *t)
 {
@@ -40,11 +61,15 @@ static void free_toks(toks *t)
     free(t->sent);
 }
 
-static void reset_sample(rouge_ctx *c)
+/* Forget every interned word (ids restart from 0). */
+static void drop_cache(rouge_ctx *c)
 {
-    for (size_t i = 0; i < c->ntexts; i++)
-        free(c->texts[i]);
-    c->ntexts = 0;
+    for (size_t i = 0; i < c->nchunks; i++)
+        free(c->chunks[i]);
+    c->nchunks = 0;
+    c->chunk_used = ARENA_CHUNK;
+    ng_reset(&c->words, 0);
+    ng_reset(&c->stems, 0);
     c->next_id = 0;
 }
 
@@ -52,9 +77,12 @@ void rouge_ctx_free(rouge_ctx *c)
 {
     if (!c)
         return;
-    reset_sample(c);
-    free(c->texts);
-    ng_free(&c->vocab);
+    drop_cache(c);
+    free(c->chunks);
+    ng_free(&c->words);
+    ng_free(&c->stems);
+    free(c->low);
+    free(c->stembuf);
     ng_free(&c->grams);
     free_toks(&c->pred);
     free_toks(&c->ref);
@@ -86,6 +114,17 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* grow() for the per-id count arrays, zeroing the new part. */
+static int grow_zeroed(int **p, size_t *cap, size_t need)
+{
+    size_t old = *cap;
+    if (grow((void **)p, cap, need, sizeof **p) < 0)
+        return -1;
+    if (*cap > old)
+        memset(*p + old, 0, (*cap - old) * sizeof **p);
+    return 0;
+}
+
 static int push_id(toks *t, int id)
 {
     if (grow((void **)&t->ids, &t->cap, t->n + 1, sizeof *t->ids) < 0)
@@ -103,60 +142,100 @@ static int push_sent(toks *t)
     return 0;
 }
 
-static int is_alnum(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); }
+/* A stable copy of s[0..n) in the arena; NULL on OOM. */
+static const char *arena_copy(rouge_ctx *c, const char *s, size_t n)
+{
+    if (n > ARENA_CHUNK / 4) { /* a very long token gets a chunk of its own */
+        if (grow((void **)&c->chunks, &c->chunks_cap, c->nchunks + 1, sizeof *c->chunks) < 0)
+            return NULL;
+        char *p = malloc(n);
+        if (!p)
+            return NULL;
+        memcpy(p, s, n);
+        /* keep the current chunk last so it stays the one being filled */
+        if (c->nchunks) {
+            c->chunks[c->nchunks] = c->chunks[c->nchunks - 1];
+            c->chunks[c->nchunks - 1] = p;
+        } else {
+            c->chunks[0] = p;
+            c->chunk_used = ARENA_CHUNK; /* no chunk being filled */
+        }
+        c->nchunks++;
+        return p;
+    }
+    if (c->chunk_used + n > ARENA_CHUNK) {
+        if (grow((void **)&c->chunks, &c->chunks_cap, c->nchunks + 1, sizeof *c->chunks) < 0)
+            return NULL;
+        char *p = malloc(ARENA_CHUNK);
+        if (!p)
+            return NULL;
+        c->chunks[c->nchunks++] = p;
+        c->chunk_used = 0;
+    }
+    char *p = c->chunks[c->nchunks - 1] + c->chunk_used;
+    memcpy(p, s, n);
+    c->chunk_used += n;
+    return p;
+}
+
+static int is_alnum(unsigned char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); }
+
+/* The token id of one lower-cased word: from the cache, or by stemming
+ * (when asked and the word is longer than 3 characters) and interning the
+ * result. -1 on OOM; -2 when the stem is empty (no token). */
+static int word_id(rouge_ctx *c, bool stem, const char *w, size_t n)
+{
+    uint64_t h = ng_hash(w, n);
+    ng_entry *e = ng_get_h(&c->words, w, n, h, 0);
+    if (e)
+        return (int)e->hyp;
+    const char *tok = w;
+    size_t tl = n;
+    if (stem && n > 3) {
+        if (grow((void **)&c->stembuf, &c->stembuf_cap, n + 1, 1) < 0)
+            return -1;
+        tl = porter_stem(w, n, c->stembuf);
+        tok = c->stembuf;
+    }
+    int id = -2;
+    if (tl) {
+        ng_entry *se = ng_get(&c->stems, tok, tl, 0);
+        if (!se) {
+            const char *key = arena_copy(c, tok, tl);
+            if (!key || !(se = ng_get(&c->stems, key, tl, 1)))
+                return -1;
+            se->hyp = c->next_id++;
+        }
+        id = (int)se->hyp;
+    }
+    const char *key = arena_copy(c, w, n);
+    if (!key || !(e = ng_get_h(&c->words, key, n, h, 1)))
+        return -1;
+    e->hyp = id;
+    return id;
+}
 
 /* Tokenize one piece of text (a whole text, or one sentence of it) and
- * append its token ids to t. */
+ * append its token ids to t: lower-case, then every run of [a-z0-9] is a
+ * word. */
 static int tokenize_into(rouge_ctx *c, bool stem, const char *s, size_t n, toks *t)
 {
-    size_t len;
-    char *low = uni_lower_utf8(s, n, &len);
-    if (!low)
+    size_t len = uni_lower_utf8_into(s, n, &c->low, &c->low_cap);
+    if (len == (size_t)-1)
         return -1;
-    /* Stems are never longer than their words, so the lower-cased text's
-     * length bounds the buffer of stemmed tokens, kept for the vocab keys. */
-    char *buf = malloc(len + 1);
-    if (!buf || grow((void **)&c->texts, &c->texts_cap, c->ntexts + 1, sizeof *c->texts) < 0) {
-        free(low);
-        free(buf);
-        return -1;
-    }
-    c->texts[c->ntexts++] = buf;
-    size_t used = 0;
+    const char *low = c->low;
     for (size_t i = 0; i < len;) {
-        if (!is_alnum(low[i])) {
+        if (!is_alnum((unsigned char)low[i])) {
             i++;
             continue;
         }
         size_t st = i;
-        while (i < len && is_alnum(low[i]))
+        while (i < len && is_alnum((unsigned char)low[i]))
             i++;
-        char *tok = buf + used;
-        size_t tl;
-        if (stem && i - st > 3) {
-            tl = porter_stem(low + st, i - st, tok);
-        } else {
-            memcpy(tok, low + st, i - st);
-            tl = i - st;
-        }
-        if (tl == 0)
-            continue;
-        used += tl;
-        ng_entry *e = ng_get(&c->vocab, tok, tl, 1);
-        if (!e) {
-            free(low);
+        int id = word_id(c, stem, low + st, i - st);
+        if (id == -1 || (id >= 0 && push_id(t, id) < 0))
             return -1;
-        }
-        if (!e->order) {
-            e->order = 1;
-            e->hyp = c->next_id++;
-        }
-        if (push_id(t, (int)e->hyp) < 0) {
-            free(low);
-            return -1;
-        }
     }
-    free(low);
     return 0;
 }
 
@@ -260,12 +339,11 @@ static int score_lsum(rouge_ctx *c, rouge_prf *out)
         prf(out, 0, 0);
         return 0;
     }
+    /* Ids are global, so the count arrays can be large: they are kept all
+     * zero between uses, and only the entries used here are cleared. */
     size_t nid = (size_t)c->next_id;
-    if (grow((void **)&c->cnt_r, &c->cnt_r_cap, nid, sizeof(int)) < 0 ||
-        grow((void **)&c->cnt_c, &c->cnt_c_cap, nid, sizeof(int)) < 0)
+    if (grow_zeroed(&c->cnt_r, &c->cnt_r_cap, nid) < 0 || grow_zeroed(&c->cnt_c, &c->cnt_c_cap, nid) < 0)
         return -1;
-    memset(c->cnt_r, 0, nid * sizeof(int));
-    memset(c->cnt_c, 0, nid * sizeof(int));
     for (size_t i = 0; i < T->n; i++)
         c->cnt_r[T->ids[i]]++;
     for (size_t i = 0; i < P->n; i++)
@@ -303,6 +381,10 @@ static int score_lsum(rouge_ctx *c, rouge_prf *out)
             }
         }
     }
+    for (size_t i = 0; i < T->n; i++)
+        c->cnt_r[T->ids[i]] = 0;
+    for (size_t i = 0; i < P->n; i++)
+        c->cnt_c[P->ids[i]] = 0;
     prf(out, (double)hits / (double)P->n, (double)hits / (double)T->n);
     return 0;
 }
@@ -311,15 +393,28 @@ int rouge_sample(rouge_ctx *c, bool stem, const char *prediction, const char *co
                  size_t nrefs, rouge_prf out[ROUGE_NTYPES], ys_error *err)
 {
     memset(out, 0, sizeof(rouge_prf) * ROUGE_NTYPES);
-    reset_sample(c);
-    if (ng_reset(&c->vocab, 256) < 0 || tokenize_text(c, stem, prediction, &c->pred) < 0)
+    /* The word cache is dropped between samples only (ids must stay valid
+     * within one), when `stem` changes or it has grown large. */
+    if (c->cache_stem != (int)stem || c->next_id > CACHE_MAX_IDS || c->nchunks > 1024) {
+        drop_cache(c);
+        c->cache_stem = (int)stem;
+    }
+    if (tokenize_text(c, stem, prediction, &c->pred) < 0)
         return ys_fail(err, YS_ENOMEM, "out of memory in ROUGE");
     for (size_t r = 0; r < nrefs; r++) {
         rouge_prf cur[ROUGE_NTYPES];
         if (tokenize_text(c, stem, refs[r], &c->ref) < 0 || score_ngrams(c, 1, &cur[ROUGE_1]) < 0 ||
-            score_ngrams(c, 2, &cur[ROUGE_2]) < 0 || score_lcs(c, &cur[ROUGE_L]) < 0 ||
-            score_lsum(c, &cur[ROUGE_LSUM]) < 0)
+            score_ngrams(c, 2, &cur[ROUGE_2]) < 0 || score_lsum(c, &cur[ROUGE_LSUM]) < 0)
             return ys_fail(err, YS_ENOMEM, "out of memory in ROUGE");
+        const toks *P = &c->pred, *T = &c->ref;
+        if (P->nsent == 1 && T->nsent == 1 && P->n && T->n) {
+            /* One sentence each: rougeLsum just filled the LCS table of the
+             * whole texts, which is rougeL's. */
+            double l = c->lcs[T->n * (P->n + 1) + P->n];
+            prf(&cur[ROUGE_L], l / (double)P->n, l / (double)T->n);
+        } else if (score_lcs(c, &cur[ROUGE_L]) < 0) {
+            return ys_fail(err, YS_ENOMEM, "out of memory in ROUGE");
+        }
         for (int k = 0; k < ROUGE_NTYPES; k++)
             if (r == 0 || cur[k].fmeasure > out[k].fmeasure)
                 out[k] = cur[k];

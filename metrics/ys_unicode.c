@@ -111,6 +111,8 @@ int uni_is_space(uint32_t cp)
 {
     if (cp < 0x80)
         return uni_ascii_flags[cp] & A_SPACE;
+    if (cp > 0x3000) /* the last white space code point (CJK space) */
+        return 0;
     return in_ranges(uni_space_ranges, uni_space_ranges_len, cp);
 }
 
@@ -178,24 +180,30 @@ static int final_sigma(int cased_before, const char *s, size_t n)
     return 1;
 }
 
-char *uni_lower_utf8(const char *s, size_t n, size_t *out_len)
+size_t uni_lower_utf8_into(const char *s, size_t n, char **buf, size_t *cap)
 {
     /* A lower-cased code point needs at most 3 code points of 4 bytes, but
      * in practice the length barely changes: grow only when needed. */
-    size_t cap = n + 16, len = 0;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
+    size_t len = 0;
+    if (*cap < n + 16) {
+        char *nb = realloc(*buf, n + 16);
+        if (!nb)
+            return (size_t)-1;
+        *buf = nb;
+        *cap = n + 16;
+    }
+    char *out = *buf;
     size_t i = 0;
     int cased_before = 0; /* was the last non-ignorable code point cased? */
     while (i < n) {
-        if (cap - len < 13) {
-            char *nb = realloc(out, cap = cap * 2 + 16);
-            if (!nb) {
-                free(out);
-                return NULL;
-            }
-            out = nb;
+        /* Room for one code point lowered to three of four bytes each. */
+        if (*cap - len < 13) {
+            size_t nc = *cap * 2 + 16;
+            char *nb = realloc(*buf, nc);
+            if (!nb)
+                return (size_t)-1;
+            *buf = out = nb;
+            *cap = nc;
         }
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
@@ -227,7 +235,18 @@ char *uni_lower_utf8(const char *s, size_t n, size_t *out_len)
         i += k;
     }
     out[len] = 0;
+    return len;
+}
+
+char *uni_lower_utf8(const char *s, size_t n, size_t *out_len)
+{
+    char *buf = NULL;
+    size_t cap = 0, len = uni_lower_utf8_into(s, n, &buf, &cap);
+    if (len == (size_t)-1) {
+        free(buf);
+        return NULL;
+    }
     if (out_len)
         *out_len = len;
-    return out;
+    return buf;
 }

@@ -36,5 +36,23 @@ int uni_is_s(uint32_t cp);       /* regex \p{S} */
 int uni_lower(uint32_t cp, uint32_t out[3]);
 /* Python str.lower() of a UTF-8 string (invalid bytes are copied as is). */
 char *uni_lower_utf8(const char *s, size_t n, size_t *out_len);
+/* The same into a caller's reusable buffer *buf of *cap bytes (grown with
+ * realloc when needed; both may start as NULL/0, the caller frees *buf).
+ * The result is NUL-terminated; returns its length, or (size_t)-1 when
+ * allocation fails. */
+size_t uni_lower_utf8_into(const char *s, size_t n, char **buf, size_t *cap);
+/* Is the byte (< 0x80) Python white space / a \w character? Table lookups
+ * for hot loops that handle ASCII inline and call the functions above only
+ * for other code points. */
+static inline int uni_ascii_space(unsigned char c)
+{
+    extern const unsigned char uni_ascii_flags[128];
+    return uni_ascii_flags[c] & 1;
+}
+static inline int uni_ascii_word(unsigned char c)
+{
+    extern const unsigned char uni_ascii_flags[128];
+    return uni_ascii_flags[c] & 2;
+}
 
 #endif
