@@ -7,7 +7,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include <cblas.h>
 
 #include "ys_error.h"
 
@@ -15,6 +14,7 @@
 
 struct kn_pool {
     int nthreads;
+    const eng_blas *blas;
     pthread_t *tid;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
@@ -59,13 +59,14 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int kn_pool_new(int nthreads, kn_pool **out)
+int kn_pool_new(int nthreads, const eng_blas *blas, kn_pool **out)
 {
     *out = NULL;
     kn_pool *p = calloc(1, sizeof *p);
     if (!p)
         return YS_ENOMEM;
     p->nthreads = nthreads < 1 ? 1 : nthreads;
+    p->blas = blas;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -139,7 +140,7 @@ void kn_pool_run(kn_pool *p, size_t nitems, kn_fn fn, void *ctx)
 
 /* ---- projections --------------------------------------------------------- */
 
-typedef struct { const kn_proj *p; float *const *scratch; size_t ncol_tiles; } proj_ctx;
+typedef struct { const kn_proj *p; float *const *scratch; size_t ncol_tiles; const eng_blas *blas; } proj_ctx;
 
 static float gelu_tanh(float x)
 {
@@ -152,11 +153,11 @@ static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* One tile: rows [r0, r1) x output columns [c0, c1). */
-static void sgemm_tile(const kn_proj *p, const float *w, size_t r0, size_t r1, size_t c0, size_t c1,
-                       float beta, float *y, size_t ldy)
+static void sgemm_tile(const eng_blas *blas, const kn_proj *p, const float *w, size_t r0, size_t r1, size_t c0,
+                       size_t c1, float beta, float *y, size_t ldy)
 {
     const float *b = p->layout == KN_OUT_IN ? w + c0 * p->ldw : w + c0;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, p->layout == KN_OUT_IN ? CblasTrans : CblasNoTrans,
+    blas->sgemm(CblasRowMajor, CblasNoTrans, p->layout == KN_OUT_IN ? CblasTrans : CblasNoTrans,
                 (int)(r1 - r0), (int)(c1 - c0), (int)p->k, 1.0f, p->x + r0 * p->ldx, (int)p->ldx, b,
                 (int)p->ldw, beta, y, (int)ldy);
 }
@@ -169,10 +170,10 @@ static void proj_tile(void *vctx, size_t item, int worker)
     size_t r1 = r0 + KN_ROWS < p->n ? r0 + KN_ROWS : p->n;
     size_t c1 = c0 + KN_COLS < p->out ? c0 + KN_COLS : p->out;
     float *y = p->y + r0 * p->ldy + c0;
-    sgemm_tile(p, p->w, r0, r1, c0, c1, p->accumulate ? 1.0f : 0.0f, y, p->ldy);
+    sgemm_tile(c->blas, p, p->w, r0, r1, c0, c1, p->accumulate ? 1.0f : 0.0f, y, p->ldy);
     if (p->act == KN_SWIGLU) {
         float *u = c->scratch[worker];
-        sgemm_tile(p, p->w_up, r0, r1, c0, c1, 0.0f, u, KN_COLS);
+        sgemm_tile(c->blas, p, p->w_up, r0, r1, c0, c1, 0.0f, u, KN_COLS);
         for (size_t i = 0; i < r1 - r0; i++)
             for (size_t j = 0; j < c1 - c0; j++)
                 y[i * p->ldy + j] = silu(y[i * p->ldy + j]) * u[i * KN_COLS + j];
@@ -196,7 +197,7 @@ void kn_proj_run(kn_pool *pool, const kn_proj *p, float *const *scratch)
 {
     if (p->n == 0 || p->out == 0)
         return;
-    proj_ctx c = {p, scratch, (p->out + KN_COLS - 1) / KN_COLS};
+    proj_ctx c = {p, scratch, (p->out + KN_COLS - 1) / KN_COLS, pool->blas};
     size_t nrow = (p->n + KN_ROWS - 1) / KN_ROWS;
     kn_pool_run(pool, nrow * c.ncol_tiles, proj_tile, &c);
 }

@@ -24,6 +24,8 @@
 
 #include <stddef.h>
 
+#include "blas.h"
+
 #define KN_ROWS 64     /* rows of activations per sgemm tile */
 #define KN_COLS 256    /* output columns per sgemm tile */
 
@@ -34,7 +36,8 @@
 typedef struct kn_pool kn_pool;
 typedef void (*kn_fn)(void *ctx, size_t item, int worker);
 
-int kn_pool_new(int nthreads, kn_pool **out);    /* 0 or YS_ENOMEM */
+/* blas is borrowed: it must outlive the pool. */
+int kn_pool_new(int nthreads, const eng_blas *blas, kn_pool **out);    /* 0 or YS_ENOMEM */
 void kn_pool_free(kn_pool *p);
 int kn_pool_threads(const kn_pool *p);
 void kn_pool_run(kn_pool *p, size_t nitems, kn_fn fn, void *ctx);

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 
 #include "checkpoint.h"
 #include "kernels.h"
@@ -45,6 +44,7 @@ struct model {
     const float *final_w, *final_b;
     const float *lm_head;  /* [V, H]: embed when tied */
     layer *layers;
+    eng_blas blas;         /* OpenBLAS, opened at load (blas.h) */
     kn_pool *pool;
     float **scratch;       /* per pool thread: KN_ROWS * KN_COLS floats */
 };
@@ -324,7 +324,7 @@ static int alloc_pool(model *m, int threads, ys_error *err)
     if (threads < 1)
         threads = eng_default_threads();
     kn_pool *pool;
-    if (kn_pool_new(threads, &pool) != 0)
+    if (kn_pool_new(threads, &m->blas, &pool) != 0)
         return ys_fail(err, YS_ENOMEM, "out of memory creating %d threads", threads);
     int n = kn_pool_threads(pool);
     float **scratch = calloc((size_t)n, sizeof *scratch);
@@ -364,6 +364,8 @@ int model_load(const char *dir, model **out, ys_error *err)
     if (rc == 0)
         rc = m->fam == FAM_GPT2 ? bind_gpt2(m, err) : bind_llama(m, err);
     if (rc == 0)
+        rc = eng_blas_open(&m->blas, err);
+    if (rc == 0)
         rc = alloc_pool(m, 0, err);
     if (rc != 0) {
         model_free(m);
@@ -381,6 +383,7 @@ void model_free(model *m)
         free(m->scratch[i]);
     free(m->scratch);
     kn_pool_free(m->pool);
+    eng_blas_close(&m->blas);
     free(m->layers);
     ckpt_close(m->ck);
     free(m);
@@ -452,7 +455,7 @@ static void attn_tile(void *vctx, size_t item, int worker)
     size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->T ? r0 + KN_ROWS : c->T;
     size_t rows = r1 - r0, nk = c->pos0 + r1, win = (size_t)c->m->info.sliding_window;
     float *S = c->scores[worker];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, hd, c->scale,
+    c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, hd, c->scale,
                 c->q + r0 * c->qdim + (size_t)h * hd, (int)c->qdim, c->kc + (size_t)kvh * hd,
                 (int)c->kvdim, 0.0f, S, (int)nk);
     for (size_t i = 0; i < rows; i++) {
@@ -471,7 +474,7 @@ static void attn_tile(void *vctx, size_t item, int worker)
         for (size_t j = 0; j < nk; j++)
             s[j] = j >= lo && j <= pos ? s[j] * inv : 0.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)nk, 1.0f, S, (int)nk,
+    c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)nk, 1.0f, S, (int)nk,
                 c->vc + (size_t)kvh * hd, (int)c->kvdim, 0.0f, c->out + r0 * c->qdim + (size_t)h * hd,
                 (int)c->qdim);
 }
@@ -514,7 +517,7 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
         if (ids[t] < 0 || ids[t] >= mi->vocab)
             return ys_fail(err, YS_EINPUT, "token %zu: id %d outside the vocabulary [0, %d)", t,
                            (int)ids[t], mi->vocab);
-    openblas_set_num_threads(1);
+    m->blas.set_num_threads(1);
 
     size_t nthr = (size_t)kn_pool_threads(m->pool), ctx = pos0 + T;
     float *x = malloc(T * H * sizeof *x), *xb = malloc(T * H * sizeof *xb);
