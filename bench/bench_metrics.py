@@ -13,6 +13,8 @@ tests/parity/gen/README.md for setting them up):
 
   SACREBLEU_DIR  ROUGE_SCORE_DIR  SQUAD_EVAL  NLTK_DATA
 
+GNU time (/usr/bin/time, Debian package `time`) measures peak memory.
+
 Usage (from the repository root, after building):
   SACREBLEU_DIR=... ROUGE_SCORE_DIR=... SQUAD_EVAL=... NLTK_DATA=... \\
       /usr/bin/python3 bench/bench_metrics.py [--pairs 3000] [--repeat 3]
@@ -59,22 +61,29 @@ def make_pairs(n, seed=1):
     return pairs
 
 
-def run(cmd, env=None, stdout=subprocess.DEVNULL):
-    """Wall time and peak RSS (MB) of one whole process."""
+def run(cmd, env=None):
+    """Wall time of one whole process."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
+    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    if status != 0:
-        sys.exit(f"command failed: {' '.join(cmd)}\n{err}")
-    return wall, ru.ru_maxrss / 1024.0
+    if p.returncode != 0:
+        sys.exit(f"command failed: {' '.join(cmd)}\n{p.stderr.decode()}")
+    return wall
+
+
+def peak_rss(cmd, env=None):
+    """Peak RSS (MB) from GNU time, in a run of its own so that time's own
+    fork and exec do not count in the timings. (A child's ru_maxrss seen from
+    Python would include the Python process it was forked from.)"""
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        sys.exit(f"command failed: {' '.join(cmd)}\n{p.stderr.decode()}")
+    return int(p.stderr.decode().strip().splitlines()[-1]) / 1024.0
 
 
 def best(cmd, repeat, env=None):
-    runs = [run(cmd, env) for _ in range(repeat)]
-    return min(r[0] for r in runs), max(r[1] for r in runs)
+    return min(run(cmd, env) for _ in range(repeat)), peak_rss(cmd, env)
 
 
 ROUGE_DRIVER = """

@@ -680,7 +680,7 @@ static int enter_article(ds_reader *r, ys_error *err)
 {
     char where[96];
     snprintf(where, sizeof where, "data[%zu]", r->ia);
-    const cJSON *title, *paras;
+    const cJSON *title = NULL, *paras = NULL;
     int rc = squad_get(r, r->art, "title", cJSON_String, &title, where, err);
     if (!rc)
         rc = squad_get(r, r->art, "paragraphs", cJSON_Array, &paras, where, err);
@@ -697,7 +697,7 @@ static int enter_paragraph(ds_reader *r, ys_error *err)
 {
     char where[96];
     snprintf(where, sizeof where, "data[%zu].paragraphs[%zu]", r->ia, r->ip);
-    const cJSON *ctx, *qas;
+    const cJSON *ctx = NULL, *qas = NULL;
     int rc = squad_get(r, r->para, "context", cJSON_String, &ctx, where, err);
     if (!rc)
         rc = squad_get(r, r->para, "qas", cJSON_Array, &qas, where, err);
@@ -724,7 +724,7 @@ static int emit_question(ds_reader *r, ds_row *row, ys_error *err)
     char where[128];
     snprintf(where, sizeof where, "data[%zu].paragraphs[%zu].qas[%zu]", r->ia, r->ip, r->iq);
     const cJSON *q = r->qa;
-    const cJSON *id, *question, *answers;
+    const cJSON *id = NULL, *question = NULL, *answers = NULL;
     int rc = squad_get(r, q, "id", cJSON_String, &id, where, err);
     if (!rc)
         rc = squad_get(r, q, "question", cJSON_String, &question, where, err);
@@ -737,7 +737,7 @@ static int emit_question(ds_reader *r, ds_row *row, ys_error *err)
     for (const cJSON *a = answers->child; a; a = a->next, k++) {
         char aw[160];
         snprintf(aw, sizeof aw, "%s.answers[%zu]", where, k);
-        const cJSON *text, *start;
+        const cJSON *text = NULL, *start = NULL;
         rc = squad_get(r, a, "text", cJSON_String, &text, aw, err);
         if (!rc)
             rc = squad_get(r, a, "answer_start", cJSON_Number, &start, aw, err);
