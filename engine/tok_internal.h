@@ -1,0 +1,193 @@
+/* tok_internal.h — private pieces shared by tokenizer.c, tok_bpe.c and
+ * tok_nfc.c. Not part of the engine API. */
+#ifndef YS_TOK_INTERNAL_H
+#define YS_TOK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ys_error.h"
+
+/* ---- growable byte buffer ------------------------------------------- */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} tok_buf;
+int tok_buf_reserve(tok_buf *b, size_t extra);
+int tok_buf_put(tok_buf *b, const void *s, size_t n);
+void tok_buf_free(tok_buf *b);
+
+/* ---- growable int32 vector ------------------------------------------ */
+typedef struct {
+    int32_t *v;
+    size_t n, cap;
+} tok_ivec;
+int tok_ivec_push(tok_ivec *v, int32_t x);
+
+/* ---- string -> int32 hash map (keys are copied into one pool) -------- */
+typedef struct {
+    uint32_t *slots;    /* index+1 into entries, 0 = empty */
+    size_t mask;
+    struct tok_smap_ent { uint32_t off, len; int32_t val; uint32_t hash; } *ents;
+    size_t n, cap;
+    tok_buf pool;
+} tok_smap;
+int tok_smap_put(tok_smap *m, const char *k, size_t n, int32_t val); /* overwrites */
+int32_t tok_smap_get(const tok_smap *m, const char *k, size_t n);    /* -1 if absent */
+void tok_smap_free(tok_smap *m);
+uint32_t tok_hash(const char *k, size_t n);
+
+/* ---- UTF-8 ----------------------------------------------------------- */
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
+size_t tok_utf8_valid_at(const unsigned char *s, size_t n);
+/* Offset of the first invalid byte, or (size_t)-1. */
+size_t tok_utf8_invalid_at(const char *s, size_t n);
+/* Decode one code point from valid UTF-8; returns its byte length. */
+size_t tok_utf8_dec(const unsigned char *s, uint32_t *cp);
+size_t tok_utf8_enc(uint32_t cp, char *out);
+/* Append s[0..n) to b the way Rust's String::from_utf8_lossy does
+ * (each maximal invalid subpart becomes U+FFFD). */
+int tok_utf8_lossy(tok_buf *b, const unsigned char *s, size_t n);
+bool tok_is_rust_whitespace(uint32_t cp);
+
+/* ---- NFC --------------------------------------------------------------- */
+typedef struct { uint32_t lo, hi; } tok_range;
+typedef struct { uint32_t lo, hi; int ccc; } tok_ccc_range;
+typedef struct { uint32_t cp, off, len; } tok_decomp;
+typedef struct { uint32_t a, b, c; } tok_comp;
+extern const tok_ccc_range tok_ccc_ranges[];
+extern const size_t tok_n_ccc_ranges;
+extern const tok_decomp tok_decomps[];
+extern const size_t tok_n_decomps;
+extern const uint32_t tok_decomp_pool[];
+extern const tok_comp tok_comps[];
+extern const size_t tok_n_comps;
+extern const tok_range tok_nfc_unsafe[];
+extern const size_t tok_n_nfc_unsafe;
+/* Does s (valid UTF-8) possibly change under NFC? false = certainly not. */
+bool tok_nfc_may_change(const char *s, size_t n);
+/* Append NFC(s) to out. */
+int tok_nfc_append(tok_buf *out, const char *s, size_t n);
+
+/* ---- BPE model ----------------------------------------------------------- */
+typedef struct tok_bpe tok_bpe;
+typedef struct {
+    /* symbol scratch for one word */
+    int32_t *id;
+    uint32_t *len;
+    int32_t *prev, *next;
+    uint32_t *rank; /* rank of the pair starting at each symbol */
+    int32_t *nid;   /* and the id it merges into */
+    uint64_t *heap; /* (rank << 32) | pos */
+    size_t cap, hcap;
+} tok_bpe_scratch;
+void tok_bpe_scratch_free(tok_bpe_scratch *s);
+
+/* Build a BPE model. vocab maps piece strings to ids; merges are pairs of
+ * piece strings. When byte_level is true, pieces are in the GPT-2
+ * byte-to-unicode alphabet and words handed to tok_bpe_word are raw bytes. */
+typedef struct {
+    int32_t unk_id;
+    bool fuse_unk, byte_fallback, ignore_merges, byte_level;
+} tok_bpe_opts;
+tok_bpe *tok_bpe_new(const tok_bpe_opts *o);
+int tok_bpe_add_piece(tok_bpe *m, const char *piece, size_t n, int32_t id, ys_error *err);
+int tok_bpe_add_merge(tok_bpe *m, const char *a, size_t an, const char *b, size_t bn,
+                      uint32_t rank, ys_error *err);
+int tok_bpe_finish(tok_bpe *m, ys_error *err);
+void tok_bpe_free(tok_bpe *m);
+int32_t tok_bpe_n_ids(const tok_bpe *m);            /* max id + 1 */
+const char *tok_bpe_piece(const tok_bpe *m, int32_t id, size_t *len); /* NULL if none */
+int32_t tok_bpe_lookup(const tok_bpe *m, const char *piece, size_t n); /* by piece string */
+/* Tokenize one word, appending ids. */
+int tok_bpe_word(const tok_bpe *m, const char *w, size_t n, tok_bpe_scratch *s, tok_ivec *out);
+
+/* GPT-2 byte <-> unicode alphabet (pure functions, no tables) */
+uint32_t tok_byte_to_cp(unsigned b);
+int tok_cp_to_byte(uint32_t cp); /* -1 if cp is not in the alphabet */
+
+/* ---- tokenizer components (built by tok_load.c, run by tokenizer.c) --- */
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+
+/* ------------------------------------------------------------ components */
+enum { N_PREPEND, N_REPLACE, N_NFC, N_STRIP };
+typedef struct {
+    int kind;
+    char *a, *b; /* prepend text / replace pattern -> content */
+    size_t an, bn;
+    bool left, right;
+} norm_op;
+
+enum { B_REMOVED, B_ISOLATED, B_MERGED_PREV, B_MERGED_NEXT, B_CONTIGUOUS };
+enum { P_SPLIT, P_BYTELEVEL, P_METASPACE };
+enum { PS_ALWAYS, PS_FIRST, PS_NEVER };
+typedef struct {
+    int kind;
+    pcre2_code *re; /* Split pattern, or ByteLevel's GPT-2 regex */
+    bool jit;
+    int behavior;
+    bool invert;
+    bool add_prefix_space, use_regex; /* ByteLevel */
+    char repl[8];                      /* Metaspace replacement */
+    size_t repl_n;
+    int prepend;
+    bool split;
+} pre_op;
+
+enum { D_BYTELEVEL, D_REPLACE, D_BYTEFALLBACK, D_FUSE, D_STRIP, D_METASPACE };
+typedef struct {
+    int kind;
+    char *a, *b;
+    size_t an, bn;
+    char ch[8]; /* Strip content / Metaspace replacement */
+    size_t chn;
+    int start, stop;
+    int prepend;
+} dec_op;
+
+typedef struct {
+    char *content;
+    size_t len;
+    int32_t id;
+    bool lstrip, rstrip, single_word, normalized, special;
+} added_tok;
+
+typedef struct {
+    int32_t child, sibling, tok; /* tok: index into added, -1 */
+    unsigned char byte;
+} trie_node;
+typedef struct {
+    trie_node *nodes;
+    size_t n, cap;
+    uint8_t first[32]; /* bitmap of first bytes */
+} trie;
+
+struct tok_tokenizer {
+    tok_bpe *bpe;
+    bool byte_level;
+    norm_op *norms;
+    size_t nnorm;
+    pre_op *pres;
+    size_t npre;
+    dec_op *decs;
+    size_t ndec;
+    bool has_decoder;
+    added_tok *added;
+    size_t nadded;
+    trie raw, normed;
+    tok_ivec pre_ids, post_ids;
+    int32_t bos, eos;
+    int32_t *added_of_id; /* id -> index into added, -1 */
+    size_t nids;
+};
+
+int tok_trie_add(trie *t, const char *s, size_t n, int32_t tok);
+/* Run the normalizers over s[0..n), leaving the result in *out (reset);
+ * *lead_cut (may be NULL) gets the bytes Strip removed from the front. */
+int tok_normalize_buf(const struct tok_tokenizer *t, const char *s, size_t n, tok_buf *out, size_t *lead_cut);
+
+#endif

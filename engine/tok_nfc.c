@@ -1,0 +1,154 @@
+/* tok_nfc.c — Unicode NFC (canonical decomposition, canonical ordering,
+ * canonical composition, Hangul done algorithmically) over the tables in
+ * tok_nfc_tables.c. Text made only of code points that NFC never touches is
+ * recognised quickly and copied unchanged. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+
+#define SBASE 0xAC00u
+#define LBASE 0x1100u
+#define VBASE 0x1161u
+#define TBASE 0x11A7u
+#define LCOUNT 19u
+#define VCOUNT 21u
+#define TCOUNT 28u
+#define NCOUNT (VCOUNT * TCOUNT)
+#define SCOUNT (LCOUNT * NCOUNT)
+
+static bool unsafe(uint32_t c)
+{
+    size_t lo = 0, hi = tok_n_nfc_unsafe;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < tok_nfc_unsafe[mid].lo) hi = mid;
+        else if (c > tok_nfc_unsafe[mid].hi) lo = mid + 1;
+        else return true;
+    }
+    return false;
+}
+
+static int ccc(uint32_t c)
+{
+    if (c < 0x300) return 0;
+    size_t lo = 0, hi = tok_n_ccc_ranges;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < tok_ccc_ranges[mid].lo) hi = mid;
+        else if (c > tok_ccc_ranges[mid].hi) lo = mid + 1;
+        else return tok_ccc_ranges[mid].ccc;
+    }
+    return 0;
+}
+
+static const tok_decomp *decomp(uint32_t c)
+{
+    size_t lo = 0, hi = tok_n_decomps;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < tok_decomps[mid].cp) hi = mid;
+        else if (c > tok_decomps[mid].cp) lo = mid + 1;
+        else return &tok_decomps[mid];
+    }
+    return NULL;
+}
+
+static uint32_t compose(uint32_t a, uint32_t b)
+{
+    if (a >= LBASE && a < LBASE + LCOUNT && b >= VBASE && b < VBASE + VCOUNT)
+        return SBASE + ((a - LBASE) * VCOUNT + (b - VBASE)) * TCOUNT;
+    if (a >= SBASE && a < SBASE + SCOUNT && (a - SBASE) % TCOUNT == 0 && b > TBASE && b < TBASE + TCOUNT)
+        return a + (b - TBASE);
+    size_t lo = 0, hi = tok_n_comps;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const tok_comp *p = &tok_comps[mid];
+        if (a < p->a || (a == p->a && b < p->b)) hi = mid;
+        else if (a > p->a || b > p->b) lo = mid + 1;
+        else return p->c;
+    }
+    return 0;
+}
+
+bool tok_nfc_may_change(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        if (u[i] < 0xCC) { i += u[i] < 0x80 ? 1 : 2; continue; } /* below U+0300 */
+        uint32_t c;
+        i += tok_utf8_dec(u + i, &c);
+        if (unsafe(c)) return true;
+    }
+    return false;
+}
+
+int tok_nfc_append(tok_buf *out, const char *s, size_t n)
+{
+    if (!tok_nfc_may_change(s, n)) return tok_buf_put(out, s, n);
+    /* decompose: at most 4 code points per input code point (Hangul 3,
+     * tables up to 4); the input has at most n code points */
+    uint32_t *cp = malloc((4 * n + 1) * sizeof *cp);
+    if (!cp) return YS_ENOMEM;
+    size_t m = 0, i = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    while (i < n) {
+        uint32_t c;
+        i += tok_utf8_dec(u + i, &c);
+        if (c >= SBASE && c < SBASE + SCOUNT) {
+            uint32_t si = c - SBASE;
+            cp[m++] = LBASE + si / NCOUNT;
+            cp[m++] = VBASE + (si % NCOUNT) / TCOUNT;
+            if (si % TCOUNT) cp[m++] = TBASE + si % TCOUNT;
+            continue;
+        }
+        const tok_decomp *d = c >= 0xC0 ? decomp(c) : NULL;
+        if (d) {
+            for (uint32_t k = 0; k < d->len; k++) cp[m++] = tok_decomp_pool[d->off + k];
+        } else {
+            cp[m++] = c;
+        }
+    }
+    /* canonical ordering: stable insertion sort inside runs of non-starters */
+    for (size_t k = 1; k < m; k++) {
+        int ck = ccc(cp[k]);
+        if (!ck) continue;
+        size_t j = k;
+        uint32_t x = cp[k];
+        while (j > 0) {
+            int cj = ccc(cp[j - 1]);
+            if (cj <= ck) break;
+            cp[j] = cp[j - 1];
+            j--;
+        }
+        cp[j] = x;
+    }
+    /* canonical composition */
+    size_t w = 0;
+    if (m) {
+        size_t starter = 0;
+        int last = ccc(cp[0]) ? 256 : 0;
+        bool have_starter = ccc(cp[0]) == 0;
+        w = 1;
+        for (size_t k = 1; k < m; k++) {
+            uint32_t c = cp[k];
+            int cc = ccc(c);
+            uint32_t comp = have_starter ? compose(cp[starter], c) : 0;
+            if (comp && (last < cc || last == 0)) {
+                cp[starter] = comp;
+                continue;
+            }
+            if (cc == 0) { starter = w; have_starter = true; }
+            last = cc;
+            cp[w++] = c;
+        }
+    }
+    int rc = tok_buf_reserve(out, 4 * w);
+    if (!rc) {
+        for (size_t k = 0; k < w; k++) out->n += tok_utf8_enc(cp[k], out->p + out->n);
+        out->p[out->n] = 0;
+    }
+    free(cp);
+    return rc;
+}

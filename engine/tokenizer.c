@@ -1,0 +1,722 @@
+/* tokenizer.c — the encode pipeline (added tokens, normalizers,
+ * pre-tokenizers, model, post-processor), the decode pipeline and the
+ * accessors. Loading is in tok_load.c, the BPE model in tok_bpe.c, NFC in
+ * tok_nfc.c. See tokenizer.h for the contract. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+#include "tokenizer.h"
+
+/* longest token starting at s[0..n), or -1; *len gets its length */
+static int32_t trie_longest(const trie *t, const char *s, size_t n, size_t *len)
+{
+    int32_t best = -1, cur = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int32_t ch = t->nodes[cur].child;
+        while (ch >= 0 && t->nodes[ch].byte != c) ch = t->nodes[ch].sibling;
+        if (ch < 0) break;
+        cur = ch;
+        if (t->nodes[cur].tok >= 0) {
+            best = t->nodes[cur].tok;
+            *len = i + 1;
+        }
+    }
+    return best;
+}
+
+/* ------------------------------------------------------ per-call context */
+typedef struct arena_blk {
+    struct arena_blk *next;
+    size_t used, cap;
+    char data[];
+} arena_blk;
+
+typedef struct {
+    const char *p;
+    size_t n;
+    bool at_start;
+} word;
+
+typedef struct {
+    word *v;
+    size_t n, cap;
+} words;
+
+typedef struct {
+    arena_blk *arena;
+    words w[2];
+    pcre2_match_data *md;
+    tok_bpe_scratch bpe;
+    tok_ivec ids;
+    size_t *parts; /* split scratch: start, end, is_match triples */
+    size_t nparts, cparts;
+} ctx;
+
+static char *arena_alloc(ctx *c, size_t n)
+{
+    if (!c->arena || c->arena->cap - c->arena->used < n) {
+        size_t cap = n > 65536 ? n : 65536;
+        arena_blk *b = malloc(sizeof *b + cap);
+        if (!b) return NULL;
+        b->next = c->arena;
+        b->used = 0;
+        b->cap = cap;
+        c->arena = b;
+    }
+    char *p = c->arena->data + c->arena->used;
+    c->arena->used += n;
+    return p;
+}
+
+static void ctx_free(ctx *c)
+{
+    while (c->arena) {
+        arena_blk *n = c->arena->next;
+        free(c->arena);
+        c->arena = n;
+    }
+    free(c->w[0].v);
+    free(c->w[1].v);
+    if (c->md) pcre2_match_data_free(c->md);
+    tok_bpe_scratch_free(&c->bpe);
+    free(c->ids.v);
+    free(c->parts);
+}
+
+static int words_push(words *w, const char *p, size_t n, bool at_start)
+{
+    if (!n) return 0;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        word *v = realloc(w->v, cap * sizeof *v);
+        if (!v) return YS_ENOMEM;
+        w->v = v;
+        w->cap = cap;
+    }
+    w->v[w->n++] = (word){p, n, at_start};
+    return 0;
+}
+
+static int parts_push(ctx *c, size_t s, size_t e, size_t m)
+{
+    if (c->nparts + 3 > c->cparts) {
+        size_t cap = c->cparts ? c->cparts * 2 : 192;
+        size_t *p = realloc(c->parts, cap * sizeof *p);
+        if (!p) return YS_ENOMEM;
+        c->parts = p;
+        c->cparts = cap;
+    }
+    c->parts[c->nparts++] = s;
+    c->parts[c->nparts++] = e;
+    c->parts[c->nparts++] = m;
+    return 0;
+}
+
+/* Split one word by a regex with HF's SplitDelimiterBehavior. */
+static int split_word(const pre_op *op, ctx *c, const word *w, int behavior, bool invert, words *out,
+                      ys_error *err)
+{
+    c->nparts = 0;
+    size_t prev = 0, pos = 0;
+    PCRE2_SPTR subj = (PCRE2_SPTR)w->p;
+    while (pos <= w->n) {
+        int rc;
+        if (op->jit) {
+            rc = pcre2_jit_match(op->re, subj, w->n, pos, 0, c->md, NULL);
+            if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+                rc = pcre2_match(op->re, subj, w->n, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, c->md, NULL);
+        } else {
+            rc = pcre2_match(op->re, subj, w->n, pos, PCRE2_NO_UTF_CHECK, c->md, NULL);
+        }
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) return ys_fail(err, YS_EINPUT, "tokenizer: regex match failed (PCRE2 error %d)", rc);
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
+        size_t s = ov[0], e = ov[1];
+        if (prev != s && parts_push(c, prev, s, 0)) return YS_ENOMEM;
+        if (parts_push(c, s, e, 1)) return YS_ENOMEM;
+        prev = e;
+        if (e == s) {
+            /* empty match: step over one character */
+            if (e >= w->n) break;
+            pos = e + 1;
+            while (pos < w->n && ((unsigned char)w->p[pos] & 0xC0) == 0x80) pos++;
+        } else {
+            pos = e;
+        }
+    }
+    if (prev != w->n && parts_push(c, prev, w->n, 0)) return YS_ENOMEM;
+    size_t np = c->nparts / 3;
+    size_t *P = c->parts;
+    if (invert)
+        for (size_t i = 0; i < np; i++) P[3 * i + 2] = !P[3 * i + 2];
+    /* fold into pieces (in place: pieces never outnumber parts) */
+    size_t k = 0;
+    switch (behavior) {
+    case B_REMOVED:
+        for (size_t i = 0; i < np; i++)
+            if (!P[3 * i + 2]) P[3 * k] = P[3 * i], P[3 * k + 1] = P[3 * i + 1], k++;
+        break;
+    case B_ISOLATED:
+        for (size_t i = 0; i < np; i++) P[3 * k] = P[3 * i], P[3 * k + 1] = P[3 * i + 1], k++;
+        break;
+    case B_CONTIGUOUS: {
+        bool prev_match = false;
+        for (size_t i = 0; i < np; i++) {
+            bool m = P[3 * i + 2];
+            if (m && prev_match && k) P[3 * (k - 1) + 1] = P[3 * i + 1];
+            else P[3 * k] = P[3 * i], P[3 * k + 1] = P[3 * i + 1], k++;
+            prev_match = m;
+        }
+        break;
+    }
+    case B_MERGED_PREV: {
+        bool prev_match = false;
+        for (size_t i = 0; i < np; i++) {
+            bool m = P[3 * i + 2];
+            if (m && !prev_match && k) P[3 * (k - 1) + 1] = P[3 * i + 1];
+            else P[3 * k] = P[3 * i], P[3 * k + 1] = P[3 * i + 1], k++;
+            prev_match = m;
+        }
+        break;
+    }
+    case B_MERGED_NEXT: {
+        /* fold from the right: a match is glued to the piece after it */
+        bool prev_match = false;
+        size_t top = np; /* pieces stored at the end, growing down */
+        for (size_t ii = np; ii-- > 0;) {
+            bool m = P[3 * ii + 2];
+            size_t s = P[3 * ii], e = P[3 * ii + 1];
+            if (m && !prev_match && top < np) P[3 * top] = s;
+            else {
+                top--;
+                P[3 * top] = s;
+                P[3 * top + 1] = e;
+            }
+            prev_match = m;
+        }
+        for (size_t i = top; i < np; i++) P[3 * k] = P[3 * i], P[3 * k + 1] = P[3 * i + 1], k++;
+        break;
+    }
+    }
+    for (size_t i = 0; i < k; i++) {
+        size_t s = P[3 * i], e = P[3 * i + 1];
+        if (words_push(out, w->p + s, e - s, w->at_start && s == 0)) return YS_ENOMEM;
+    }
+    return 0;
+}
+
+static int apply_pre(const tok_tokenizer *t, ctx *c, const pre_op *op, const word *w, words *out, ys_error *err)
+{
+    switch (op->kind) {
+    case P_SPLIT:
+        return split_word(op, c, w, op->behavior, op->invert, out, err);
+    case P_BYTELEVEL: {
+        word x = *w;
+        if (op->add_prefix_space && x.p[0] != ' ') {
+            char *p = arena_alloc(c, x.n + 1);
+            if (!p) return YS_ENOMEM;
+            p[0] = ' ';
+            memcpy(p + 1, x.p, x.n);
+            x.p = p;
+            x.n++;
+        }
+        if (op->use_regex) return split_word(op, c, &x, B_ISOLATED, false, out, err);
+        return words_push(out, x.p, x.n, x.at_start);
+    }
+    case P_METASPACE: {
+        size_t spaces = 0;
+        for (size_t i = 0; i < w->n; i++) spaces += w->p[i] == ' ';
+        bool starts = false;
+        size_t rn = op->repl_n;
+        if (w->p[0] == ' ') starts = true;
+        else if (w->n >= rn && memcmp(w->p, op->repl, rn) == 0) starts = true;
+        bool pre = !starts && (op->prepend == PS_ALWAYS || (op->prepend == PS_FIRST && w->at_start));
+        size_t n = w->n + spaces * (rn - 1) + (pre ? rn : 0);
+        char *p = arena_alloc(c, n);
+        if (!p) return YS_ENOMEM;
+        size_t k = 0;
+        if (pre) memcpy(p, op->repl, rn), k = rn;
+        for (size_t i = 0; i < w->n; i++) {
+            if (w->p[i] == ' ') memcpy(p + k, op->repl, rn), k += rn;
+            else p[k++] = w->p[i];
+        }
+        if (!op->split) return words_push(out, p, n, w->at_start);
+        /* MergedWithNext on the replacement string */
+        size_t start = 0;
+        for (size_t i = 0; i + rn <= n;) {
+            if (memcmp(p + i, op->repl, rn) == 0) {
+                if (i > start && words_push(out, p + start, i - start, w->at_start && start == 0)) return YS_ENOMEM;
+                start = i;
+                i += rn;
+            } else {
+                i++;
+            }
+        }
+        return words_push(out, p + start, n - start, w->at_start && start == 0);
+    }
+    }
+    (void)t;
+    return 0;
+}
+
+/* pre-tokenize a normalized piece and run the model on every word */
+static int model_piece(const tok_tokenizer *t, ctx *c, const char *s, size_t n, bool at_start, ys_error *err)
+{
+    if (!n) return 0;
+    c->w[0].n = 0;
+    if (words_push(&c->w[0], s, n, at_start)) return YS_ENOMEM;
+    int cur = 0;
+    for (size_t k = 0; k < t->npre; k++) {
+        words *out = &c->w[!cur];
+        out->n = 0;
+        for (size_t i = 0; i < c->w[cur].n; i++) {
+            word w = c->w[cur].v[i];
+            int rc = apply_pre(t, c, &t->pres[k], &w, out, err);
+            if (rc) return rc;
+        }
+        cur = !cur;
+    }
+    for (size_t i = 0; i < c->w[cur].n; i++) {
+        const word *w = &c->w[cur].v[i];
+        if (tok_bpe_word(t->bpe, w->p, w->n, &c->bpe, &c->ids)) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    }
+    return 0;
+}
+
+int tok_normalize_buf(const tok_tokenizer *t, const char *s, size_t n, tok_buf *out, size_t *lead_cut)
+{
+    size_t cut = 0;
+    tok_buf cur = *out, nxt = {0};
+    cur.n = 0;
+    int rc = tok_buf_put(&cur, s, n);
+    for (size_t k = 0; !rc && k < t->nnorm; k++) {
+        const norm_op *op = &t->norms[k];
+        nxt.n = 0;
+        switch (op->kind) {
+        case N_PREPEND:
+            if (cur.n) rc = tok_buf_put(&nxt, op->a, op->an) || tok_buf_put(&nxt, cur.p, cur.n);
+            else rc = tok_buf_put(&nxt, "", 0);
+            break;
+        case N_REPLACE: {
+            size_t i = 0, run = 0;
+            rc = tok_buf_put(&nxt, "", 0);
+            if (!op->an) { rc = tok_buf_put(&nxt, cur.p, cur.n); break; }
+            while (!rc && i + op->an <= cur.n) {
+                if (memcmp(cur.p + i, op->a, op->an) == 0) {
+                    rc = tok_buf_put(&nxt, cur.p + run, i - run) || tok_buf_put(&nxt, op->b, op->bn);
+                    i += op->an;
+                    run = i;
+                } else {
+                    i++;
+                }
+            }
+            if (!rc) rc = tok_buf_put(&nxt, cur.p + run, cur.n - run);
+            break;
+        }
+        case N_NFC:
+            rc = tok_buf_put(&nxt, "", 0) || tok_nfc_append(&nxt, cur.p, cur.n);
+            break;
+        case N_STRIP: {
+            size_t a = 0, b = cur.n;
+            const unsigned char *u = (const unsigned char *)cur.p;
+            if (op->left)
+                while (a < b) {
+                    uint32_t cp;
+                    size_t l = tok_utf8_dec(u + a, &cp);
+                    if (!tok_is_rust_whitespace(cp)) break;
+                    a += l;
+                }
+            if (op->right)
+                while (b > a) {
+                    size_t j = b - 1;
+                    while (j > a && (u[j] & 0xC0) == 0x80) j--;
+                    uint32_t cp;
+                    tok_utf8_dec(u + j, &cp);
+                    if (!tok_is_rust_whitespace(cp)) break;
+                    b = j;
+                }
+            rc = tok_buf_put(&nxt, cur.p + a, b - a);
+            cut += a;
+            break;
+        }
+        }
+        tok_buf tmp = cur;
+        cur = nxt;
+        nxt = tmp;
+    }
+    *out = cur;
+    if (lead_cut) *lead_cut = cut;
+    tok_buf_free(&nxt);
+    return rc ? YS_ENOMEM : 0;
+}
+
+/* *cut: bytes Strip removed from the front (the normalized text then no
+ * longer starts at the piece's original offset) */
+static int normalize(const tok_tokenizer *t, ctx *c, const char *s, size_t n, const char **out, size_t *on,
+                     size_t *cut)
+{
+    *out = s;
+    *on = n;
+    *cut = 0;
+    if (!t->nnorm) return 0;
+    tok_buf b = {0};
+    int rc = tok_normalize_buf(t, s, n, &b, cut);
+    if (!rc) {
+        char *p = arena_alloc(c, b.n + 1);
+        if (!p) rc = YS_ENOMEM;
+        else {
+            if (b.n) memcpy(p, b.p, b.n);
+            *out = p;
+            *on = b.n;
+        }
+    }
+    tok_buf_free(&b);
+    return rc ? YS_ENOMEM : 0;
+}
+
+static bool is_word_char_before(const char *s, size_t i)
+{
+    if (!i) return false;
+    size_t j = i - 1;
+    while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
+    unsigned char c = (unsigned char)s[j];
+    return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_word_char_at(const char *s, size_t n, size_t i)
+{
+    if (i >= n) return false;
+    unsigned char c = (unsigned char)s[i];
+    return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* Split s by the added tokens of trie tr; text pieces go to fn. */
+typedef int (*piece_fn)(const tok_tokenizer *t, ctx *c, const char *s, size_t n, size_t off, ys_error *err);
+
+static int split_added(const tok_tokenizer *t, ctx *c, const trie *tr, const char *s, size_t n, size_t base,
+                       piece_fn fn, ys_error *err)
+{
+    size_t start_off = 0, i = 0;
+    int rc;
+    if (tr->nodes && tr->n > 1) {
+        while (i < n) {
+            unsigned char b = (unsigned char)s[i];
+            if (!(tr->first[b >> 3] & (1u << (b & 7)))) { i++; continue; }
+            size_t len = 0;
+            int32_t k = trie_longest(tr, s + i, n - i, &len);
+            if (k < 0) { i++; continue; }
+            const added_tok *a = &t->added[k];
+            size_t start = i, stop = i + len;
+            if (a->single_word && (is_word_char_before(s, start) || is_word_char_at(s, n, stop))) { i++; continue; }
+            if (a->lstrip) {
+                size_t ns = start;
+                while (ns > start_off) {
+                    size_t j = ns - 1;
+                    while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
+                    uint32_t cp;
+                    tok_utf8_dec((const unsigned char *)s + j, &cp);
+                    if (!tok_is_rust_whitespace(cp)) break;
+                    ns = j;
+                }
+                start = ns;
+            }
+            size_t next = stop;
+            if (a->rstrip)
+                while (stop < n) {
+                    uint32_t cp;
+                    size_t l = tok_utf8_dec((const unsigned char *)s + stop, &cp);
+                    if (!tok_is_rust_whitespace(cp)) break;
+                    stop += l;
+                }
+            if (start > start_off && (rc = fn(t, c, s + start_off, start - start_off, base + start_off, err))) return rc;
+            if (tok_ivec_push(&c->ids, a->id)) return YS_ENOMEM;
+            start_off = stop;
+            i = next > stop ? next : stop;
+        }
+    }
+    if (start_off < n || n == 0) return fn(t, c, s + start_off, n - start_off, base + start_off, err);
+    return 0;
+}
+
+static int normed_piece(const tok_tokenizer *t, ctx *c, const char *s, size_t n, size_t off, ys_error *err)
+{
+    return model_piece(t, c, s, n, off == 0, err);
+}
+
+static int raw_piece(const tok_tokenizer *t, ctx *c, const char *s, size_t n, size_t off, ys_error *err)
+{
+    const char *ns;
+    size_t nn, cut;
+    if (normalize(t, c, s, n, &ns, &nn, &cut)) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    /* offsets are only compared with 0 (Metaspace prepend_scheme "first":
+     * does the piece start at the start of the original text?) */
+    return split_added(t, c, &t->normed, ns, nn, off + cut, normed_piece, err);
+}
+
+int tok_encode(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens, int32_t **ids,
+               size_t *n, ys_error *err)
+{
+    *ids = NULL;
+    *n = 0;
+    if (!text && len) return ys_fail(err, YS_EUSAGE, "tok_encode: text is NULL");
+    size_t bad = tok_utf8_invalid_at(text ? text : "", len);
+    if (bad != (size_t)-1) return ys_fail(err, YS_EINPUT, "tok_encode: invalid UTF-8 at byte %zu", bad);
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.md = pcre2_match_data_create(2, NULL);
+    int rc = c.md ? 0 : ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    if (!rc && add_special_tokens)
+        for (size_t i = 0; i < t->pre_ids.n && !rc; i++) rc = tok_ivec_push(&c.ids, t->pre_ids.v[i]);
+    if (!rc) rc = split_added(t, &c, &t->raw, text ? text : "", len, 0, raw_piece, err);
+    if (!rc && add_special_tokens)
+        for (size_t i = 0; i < t->post_ids.n && !rc; i++) rc = tok_ivec_push(&c.ids, t->post_ids.v[i]);
+    if (!rc && !c.ids.v) rc = tok_ivec_push(&c.ids, 0), c.ids.n = 0;
+    if (rc) {
+        if (rc == YS_ENOMEM) ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        ctx_free(&c);
+        return rc;
+    }
+    *ids = c.ids.v;
+    *n = c.ids.n;
+    c.ids.v = NULL;
+    ctx_free(&c);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- decode */
+typedef struct {
+    tok_buf *t;
+    size_t n, cap;
+} toks;
+
+static int toks_add(toks *v, const char *s, size_t n)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 32;
+        tok_buf *p = realloc(v->t, cap * sizeof *p);
+        if (!p) return YS_ENOMEM;
+        v->t = p;
+        v->cap = cap;
+    }
+    memset(&v->t[v->n], 0, sizeof v->t[v->n]);
+    if (tok_buf_put(&v->t[v->n], s, n)) return YS_ENOMEM;
+    v->n++;
+    return 0;
+}
+
+static void toks_free(toks *v)
+{
+    for (size_t i = 0; i < v->n; i++) tok_buf_free(&v->t[i]);
+    free(v->t);
+    memset(v, 0, sizeof *v);
+}
+
+static int replace_all(tok_buf *out, const char *s, size_t n, const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t i = 0, run = 0;
+    if (tok_buf_put(out, "", 0)) return YS_ENOMEM;
+    if (an)
+        while (i + an <= n) {
+            if (memcmp(s + i, a, an) == 0) {
+                if (tok_buf_put(out, s + run, i - run) || tok_buf_put(out, b, bn)) return YS_ENOMEM;
+                i += an;
+                run = i;
+            } else {
+                i++;
+            }
+        }
+    return tok_buf_put(out, s + run, n - run);
+}
+
+static int byte_token(const tok_buf *b)
+{
+    if (b->n != 6 || memcmp(b->p, "<0x", 3) != 0 || b->p[5] != '>') return -1;
+    int v = 0;
+    for (int k = 3; k < 5; k++) {
+        char c = b->p[k];
+        if (c >= '0' && c <= '9') v = v * 16 + (c - '0');
+        else if (c >= 'a' && c <= 'f') v = v * 16 + (c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v = v * 16 + (c - 'A' + 10);
+        else return -1;
+    }
+    return v;
+}
+
+static int flush_bytes(toks *out, tok_buf *bytes)
+{
+    if (!bytes->n) return 0;
+    int rc = 0;
+    if (tok_utf8_invalid_at(bytes->p, bytes->n) == (size_t)-1) rc = toks_add(out, bytes->p, bytes->n);
+    else
+        for (size_t i = 0; i < bytes->n && !rc; i++) rc = toks_add(out, "\xEF\xBF\xBD", 3);
+    bytes->n = 0;
+    return rc;
+}
+
+static int decode_step(const dec_op *op, toks *in, toks *out)
+{
+    int rc = 0;
+    switch (op->kind) {
+    case D_BYTELEVEL: {
+        tok_buf raw = {0}, s = {0};
+        rc = tok_buf_put(&raw, "", 0);
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            const unsigned char *u = (const unsigned char *)in->t[i].p;
+            size_t n = in->t[i].n, j = 0, mark = raw.n;
+            bool ok = true;
+            while (j < n && !rc) {
+                uint32_t cp;
+                j += tok_utf8_dec(u + j, &cp);
+                int b = tok_cp_to_byte(cp);
+                if (b < 0) { ok = false; break; }
+                unsigned char ch = (unsigned char)b;
+                rc = tok_buf_put(&raw, &ch, 1);
+            }
+            if (!ok) {
+                raw.n = mark;
+                rc = tok_buf_put(&raw, in->t[i].p, n);
+            }
+        }
+        if (!rc) rc = tok_buf_put(&s, "", 0) || tok_utf8_lossy(&s, (const unsigned char *)raw.p, raw.n);
+        if (!rc) rc = toks_add(out, s.p, s.n);
+        tok_buf_free(&raw);
+        tok_buf_free(&s);
+        return rc;
+    }
+    case D_REPLACE:
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            tok_buf b = {0};
+            rc = replace_all(&b, in->t[i].p, in->t[i].n, op->a, op->an, op->b, op->bn);
+            if (!rc) rc = toks_add(out, b.p, b.n);
+            tok_buf_free(&b);
+        }
+        return rc;
+    case D_BYTEFALLBACK: {
+        tok_buf bytes = {0};
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            int v = byte_token(&in->t[i]);
+            if (v >= 0) {
+                unsigned char ch = (unsigned char)v;
+                rc = tok_buf_put(&bytes, &ch, 1);
+            } else {
+                rc = flush_bytes(out, &bytes);
+                if (!rc) rc = toks_add(out, in->t[i].p, in->t[i].n);
+            }
+        }
+        if (!rc) rc = flush_bytes(out, &bytes);
+        tok_buf_free(&bytes);
+        return rc;
+    }
+    case D_FUSE: {
+        tok_buf b = {0};
+        rc = tok_buf_put(&b, "", 0);
+        for (size_t i = 0; i < in->n && !rc; i++) rc = tok_buf_put(&b, in->t[i].p, in->t[i].n);
+        if (!rc) rc = toks_add(out, b.p, b.n);
+        tok_buf_free(&b);
+        return rc;
+    }
+    case D_STRIP:
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            const char *p = in->t[i].p;
+            size_t a = 0, b = in->t[i].n;
+            for (int k = 0; k < op->start && b - a >= op->chn && memcmp(p + a, op->ch, op->chn) == 0; k++) a += op->chn;
+            for (int k = 0; k < op->stop && b - a >= op->chn && memcmp(p + b - op->chn, op->ch, op->chn) == 0; k++) b -= op->chn;
+            rc = toks_add(out, p + a, b - a);
+        }
+        return rc;
+    case D_METASPACE:
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            tok_buf b = {0};
+            /* as HF: every replacement character becomes a space, except
+             * in the first token where (unless prepend_scheme is never)
+             * they are all dropped */
+            bool drop = i == 0 && op->prepend != PS_NEVER;
+            rc = replace_all(&b, in->t[i].p, in->t[i].n, op->ch, op->chn, " ", drop ? 0 : 1);
+            if (!rc) rc = toks_add(out, b.p, b.n);
+            tok_buf_free(&b);
+        }
+        return rc;
+    }
+    return 0;
+}
+
+int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n, bool skip_special, char **text, ys_error *err)
+{
+    size_t len;
+    return tok_decode_len(t, ids, n, skip_special, text, &len, err);
+}
+
+int tok_decode_len(const tok_tokenizer *t, const int32_t *ids, size_t n, bool skip_special, char **text, size_t *len,
+                   ys_error *err)
+{
+    *text = NULL;
+    *len = 0;
+    toks a = {0}, b = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || (size_t)id >= t->nids) continue;
+        int32_t k = t->added_of_id[id];
+        if (k >= 0) {
+            if (skip_special && t->added[k].special) continue;
+            rc = toks_add(&a, t->added[k].content, t->added[k].len);
+        } else {
+            size_t len;
+            const char *p = tok_bpe_piece(t->bpe, id, &len);
+            if (p) rc = toks_add(&a, p, len);
+        }
+    }
+    if (!rc && t->has_decoder) {
+        for (size_t k = 0; k < t->ndec && !rc; k++) {
+            rc = decode_step(&t->decs[k], &a, &b);
+            toks tmp = a;
+            a = b;
+            b = tmp;
+            toks_free(&b);
+        }
+    }
+    tok_buf out = {0};
+    if (!rc) rc = tok_buf_put(&out, "", 0);
+    for (size_t i = 0; i < a.n && !rc; i++) {
+        if (!t->has_decoder && i) rc = tok_buf_put(&out, " ", 1);
+        if (!rc) rc = tok_buf_put(&out, a.t[i].p, a.t[i].n);
+    }
+    toks_free(&a);
+    toks_free(&b);
+    if (rc) {
+        tok_buf_free(&out);
+        return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    }
+    *text = out.p;
+    *len = out.n;
+    return 0;
+}
+
+/* ------------------------------------------------------------- accessors */
+const char *tok_piece(const tok_tokenizer *t, int32_t id)
+{
+    if (id < 0 || (size_t)id >= t->nids) return NULL;
+    if (t->added_of_id[id] >= 0) return t->added[t->added_of_id[id]].content;
+    return tok_bpe_piece(t->bpe, id, NULL);
+}
+
+int32_t tok_token_id(const tok_tokenizer *t, const char *piece)
+{
+    size_t n = strlen(piece);
+    for (size_t i = 0; i < t->nadded; i++)
+        if (t->added[i].len == n && memcmp(t->added[i].content, piece, n) == 0) return t->added[i].id;
+    return tok_bpe_lookup(t->bpe, piece, n);
+}
+
+size_t tok_vocab_size(const tok_tokenizer *t) { return t->nids; }
+int32_t tok_bos_id(const tok_tokenizer *t) { return t->bos; }
+int32_t tok_eos_id(const tok_tokenizer *t) { return t->eos; }
+
+bool tok_is_special(const tok_tokenizer *t, int32_t id)
+{
+    if (id < 0 || (size_t)id >= t->nids || t->added_of_id[id] < 0) return false;
+    return t->added[t->added_of_id[id]].special;
+}
+

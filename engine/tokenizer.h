@@ -1,0 +1,69 @@
+/* tokenizer.h — Hugging Face tokenizers (tokenizer.json) in C: the same ids
+ * and the same decoded text as the Rust library (tokenizers 0.23).
+ *
+ * Supported: model BPE (byte-level GPT-2/Llama 3/Qwen/o200k style, and
+ * SentencePiece style with byte_fallback, unk fusing, ignore_merges);
+ * normalizers Sequence, NFC, Prepend, Replace (string pattern), Strip;
+ * pre-tokenizers Sequence, Split (regex run by PCRE2, or string),
+ * ByteLevel, Metaspace; post-processors TemplateProcessing, ByteLevel,
+ * Roberta/Bert (single sequence), Sequence; decoders ByteLevel, Replace,
+ * ByteFallback, Fuse, Strip, Metaspace, Sequence; added tokens matched
+ * before the model with their lstrip/rstrip/normalized/special flags; the
+ * legacy GPT-2 pair vocab.json + merges.txt. Anything else fails to load
+ * with YS_EINPUT and a message naming the component.
+ *
+ * Contract:
+ * - tok_load reads a tokenizer.json file, or a directory holding
+ *   tokenizer.json (else vocab.json + merges.txt); tokenizer_config.json
+ *   next to it, when present, names bos/eos. *out is owned by the caller
+ *   and released with tok_free.
+ * - A loaded tokenizer is immutable: any number of threads may call
+ *   tok_encode/tok_decode/tok_piece on it concurrently (each call keeps its
+ *   own scratch).
+ * - tok_encode: text is UTF-8 of len bytes (it may contain NUL bytes);
+ *   invalid UTF-8 fails with YS_EINPUT. On success *ids is malloc'd (the
+ *   caller frees it; it is non-NULL even when *n == 0).
+ *   add_special_tokens applies the post-processor (e.g. Llama's BOS).
+ * - tok_decode equals HF decode(ids, skip_special_tokens); *text is a
+ *   malloc'd NUL-terminated UTF-8 string the caller frees. Ids that name no
+ *   token are skipped, as HF does.
+ * - Errors: 0 or a negative YS_E* code with err filled (err may be NULL).
+ */
+#ifndef YS_TOKENIZER_H
+#define YS_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ys_error.h"
+
+typedef struct tok_tokenizer tok_tokenizer;
+
+int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err);
+void tok_free(tok_tokenizer *t);
+
+int tok_encode(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens,
+               int32_t **ids, size_t *n, ys_error *err);
+int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
+               char **text, ys_error *err);
+/* The same, also giving the length (the text may contain U+0000). */
+int tok_decode_len(const tok_tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
+                   char **text, size_t *len, ys_error *err);
+
+/* The token's string as stored in the vocabulary (byte-level pieces are in
+ * the GPT-2 alphabet, e.g. "Ġthe"); added tokens give their content. NULL
+ * for an id that names no token. Valid as long as the tokenizer. */
+const char *tok_piece(const tok_tokenizer *t, int32_t id);
+/* Id of a piece or added token, -1 if none. */
+int32_t tok_token_id(const tok_tokenizer *t, const char *piece);
+/* One more than the largest id of the model vocabulary or added tokens. */
+size_t tok_vocab_size(const tok_tokenizer *t);
+/* From tokenizer_config.json when present, else from the post-processor
+ * template (BOS) or GPT-2's <|endoftext|> for the legacy files; -1 if none. */
+int32_t tok_bos_id(const tok_tokenizer *t);
+int32_t tok_eos_id(const tok_tokenizer *t);
+/* Is id an added token flagged special (skipped by skip_special)? */
+bool tok_is_special(const tok_tokenizer *t, int32_t id);
+
+#endif

@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+// gen_tokenizers.js — tokenizer parity vectors from the Rust HF tokenizers
+// library through its official Node binding (npm tokenizers@0.23.2).
+//
+// Usage:
+//   TOKREF_NODE_MODULES=/tmp/tokref/node_modules \
+//   TOKENIZER_FILES=/tmp/tokfiles node tests/parity/gen/gen_tokenizers.js [family...]
+//
+// TOKENIZER_FILES holds one folder per family with the decompressed
+// tokenizer.json (see README_tokenizers.md). Writes
+// tests/parity/vectors/tokenizers/<family>.jsonl: one line per case,
+// {"text", "add_special_tokens", "ids", "decoded", "decoded_skip_special"}
+// where decoded is decode(ids, skip_special_tokens=false) and
+// decoded_skip_special the same with true; plus 100 decode-only lines per
+// family, {"ids", "decoded", "decoded_skip_special"} for random id
+// sequences. Deterministic: fixed texts plus seeded generators.
+'use strict';
+const path = require('path');
+const fs = require('fs');
+
+const modDir = process.env.TOKREF_NODE_MODULES;
+const filesDir = process.env.TOKENIZER_FILES;
+if (!modDir || !filesDir) {
+  console.error('set TOKREF_NODE_MODULES (folder with tokenizers@0.23.2) and TOKENIZER_FILES');
+  process.exit(2);
+}
+const { Tokenizer } = require(path.join(modDir, 'tokenizers'));
+
+const FAMILIES = {
+  gpt2: ['<|endoftext|>'],
+  llama3: ['<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>', '<|start_header_id|>',
+           '<|end_header_id|>', '<|reserved_special_token_0|>', '<|reserved_special_token_10|>',
+           '<|reserved_special_token_1|>', '<|python_tag|>'],
+  mistral: ['<s>', '</s>', '<unk>'],
+  mistral_legacy: ['<s>', '</s>', '<unk>'],
+  phi3: ['<s>', '</s>', '<unk>', '<|endoftext|>', '<|assistant|>', '<|user|>', '<|end|>',
+         '<|system|>', '<|placeholder1|>'],
+  qwen3: ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>',
+          '<tool_call>', '<|fim_prefix|>'],
+  o200k: ['<|endoftext|>', '<|endofprompt|>'],
+};
+
+// Hand-written cases shared by every family.
+const FIXED = [
+  '', ' ', '  ', '   ', '\t', '\n', '\n\n', '\r\n', ' \n ', '\t\t x', 'a', 'A', '.',
+  'Hello world', 'Hello world!', ' Hello world', '  Hello  world  ', 'Hello\tworld',
+  'Hello\nworld', 'Hello\n\nworld\n', 'Hello\r\nworld\r\n', 'trailing space ',
+  'trailing spaces   ', '   leading spaces', '\n\n\nleading newlines',
+  "I'm fine, you're great, he's here, we've gone, they'll see, I'd say, don't",
+  "I'M FINE, YOU'RE GREAT, HE'S HERE, WE'VE GONE, THEY'LL SEE, I'D SAY, DON'T",
+  "It\u2019s the curly apostrophe\u2019s turn", "'s 't 're 've 'm 'll 'd", "x's", "''quoted''",
+  'The quick brown fox jumps over the lazy dog.',
+  'THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG',
+  'camelCaseWordsAndPascalCase HTTPServer getHTTPResponseCode iPhone McDonald',
+  'snake_case_identifier __init__ x_1 _private',
+  '1 12 123 1234 12345 123456 1234567 3.14159 -42 +7 1,000,000 1e-9 0x1F 2024-01-31',
+  '\u0661\u0662\u0663 \u0968\u0969 \u2460\u2461 \u00bd \u2153 \uff11\uff12\uff13 \u00b2\u00b3',
+  'caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00fcber Stra\u00dfe fa\u00e7ade co\u00f6perate',
+  'cafe\u0301 nai\u0308ve e\u0301\u0301 a\u030a A\u030a o\u0302\u0323 \u1e9b\u0323',
+  '\u0041\u030a \u212b \u00c5 \u2126 \u1100\u1161\u11a8 \uac00\u11a8 \ud55c\uad6d\uc5b4',
+  'Z\u0351\u036b\u0343\u036a\u0302\u036b\u033d\u034f\u0334\u0319\u0324\u031e\u0349\u035a\u032f\u031e\u0320\u034dA\u0334\u0335\u031c\u0330\u0354L\u0360\u0368\u0367\u0369\u0358\u0320G\u0311\u0357\u030e\u0305\u035b\u0341O',
+  '\u4f60\u597d\u4e16\u754c', '\u4eca\u5929\u5929\u6c14\u5f88\u597d\uff0c\u6211\u4eec\u53bb\u516c\u56ed\u5427\u3002',
+  '\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8\u3067\u3059\u3002\u30ab\u30bf\u30ab\u30ca\u3068\u3072\u3089\u304c\u306a',
+  '\ud55c\uad6d\uc5b4 \ud14d\uc2a4\ud2b8\uc785\ub2c8\ub2e4',
+  '\u041f\u0440\u0438\u0432\u0435\u0442, \u043c\u0438\u0440! \u041a\u0430\u043a \u0434\u0435\u043b\u0430?',
+  '\u0391\u03b8\u03ae\u03bd\u03b1 \u03c3\u03bf\u03c6\u03af\u03b1 \u039f\u0394\u03a5\u03a3\u03a3\u0395\u03a5\u03a3',
+  '\u0645\u0631\u062d\u0628\u0627 \u0628\u0627\u0644\u0639\u0627\u0644\u0645 \u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd',
+  '\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e \u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35\u0e04\u0e23\u0e31\u0e1a \u1780\u17d2\u1798\u17c2\u179a',
+  'mixed English \u4e2d\u6587 \u0440\u0443\u0441\u0441\u043a\u0438\u0439 \u0627\u0644\u0639\u0631\u0628\u064a\u0629 123 \u65e5\u672c',
+  '\ud83d\ude00 \ud83d\ude03\ud83d\ude04 \ud83d\udc4d\ud83c\udffd \ud83c\uddeb\ud83c\uddf7 \ud83c\uddfa\ud83c\uddf8',
+  '\ud83d\udc68\u200d\ud83d\udc69\u200d\ud83d\udc67\u200d\ud83d\udc66 family \ud83d\udc69\u200d\ud83d\udcbb coder \ud83c\udff3\ufe0f\u200d\ud83c\udf08',
+  '\u2764\ufe0f \u263a \u2603\ufe0f \u2b50 \ud83e\udd16\ud83e\udde0',
+  'emoji\ud83d\ude00inside\ud83d\ude00words', '\ud83d\ude00\ud83d\ude00\ud83d\ude00\ud83d\ude00\ud83d\ude00\ud83d\ude00',
+  'zero\u200bwidth\u200cjoiner\u200dtest \ufeffBOM',
+  'nbsp\u00a0between\u00a0words \u00a0\u00a0 lead', 'ideographic\u3000space thin\u2009space en\u2002space',
+  'line\u2028separator para\u2029separator nel\u0085char', 'vertical\u000btab form\u000cfeed',
+  'ctrl\u0001\u0002\u0003\u007f chars\u001f', 'tab\tseparated\tvalues\t1\t2',
+  '    def f(x):\n        return x + 1\n', 'if (a && b || !c) { return a->b[0]; }',
+  '<html><body class="x">Hi &amp; bye</body></html>',
+  'https://example.com/path?query=1&b=2#frag', 'user@example.com', '$100.00 \u20ac50 \u00a330 \u00a5100',
+  '\u201cquoted\u201d \u2018single\u2019 \u00abguillemets\u00bb \u2014 dash \u2013 en \u2026 ellipsis',
+  '!!! ??? ... --- *** ### @@@', '(((nested)))', '\\backslash\\ /slash/ |pipe|',
+  'a\nb\nc\n\n\nd', 'word\n\n', '\n \n \n', ' \t \n \r ', 'x \n y', 'end.\n',
+  'supercalifragilisticexpialidocious', 'pneumonoultramicroscopicsilicovolcanoconiosis',
+  'Donaudampfschifffahrtsgesellschaftskapit\u00e4n',
+  'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+  'ab'.repeat(150), 'the '.repeat(60), '\u4e00\u4e8c\u4e09'.repeat(40), '\ud83d\ude00'.repeat(30),
+  ' '.repeat(40) + 'x', '\n'.repeat(20), '1234567890'.repeat(10), '-'.repeat(64), '=+'.repeat(30),
+  '\u0130stanbul \u0131\u015f\u0131k \u1e9e \u00df \u017f\u017ftrange \u212a\u212aelvin',
+  "'\u017f", "it'\u017f", "IT'S it'S It's",
+  '\u00ad soft\u00adhyphen', '\ufb01 ligature \ufb00', '\u2160 \u2161 roman', '\u3231 \u33a1 \u2122',
+  '\ud800\udc00 linear b \ud835\udc00\ud835\udc01 math bold', '\u0e01\u0e34\u0e19\u0e02\u0e49\u0e32\u0e27',
+  'Hello\u0085world', 'spaces before newline   \nnext', 'newline then spaces\n   x',
+  '\r\r\n\n\r', 'a\r\nb', '\t\n\t\n', 'x\ty', '  \u3000  ',
+  '\u2581already metaspace\u2581\u2581x', '\u2581', '\u0120G dot \u010a', '<0x41> byte token text',
+];
+
+// Special-token text placed inside ordinary text.
+function specialCases(specials) {
+  const out = [];
+  for (const s of specials) {
+    out.push(s, `${s}Hello`, `Hello${s}`, `Hello ${s} world`, ` ${s} `, `${s}${s}`, `a\n${s}\nb`,
+             `  ${s}  x  `, `${s} leading`, `trailing ${s}`, `${s}\n`, `x${s}y`);
+  }
+  out.push(specials.join(''), specials.join(' '), specials.join('\n'),
+           `<|partial`, `<|endoftext`, `<|endoftext|`, `<s`, `</s`, `s>`, `<<s>>`, `<|im_start|>user\nHi<|im_end|>`,
+           `<|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>`,
+           `<|user|>\nHi there<|end|>\n<|assistant|>\nHello!<|end|>`, '<think>\nhmm\n</think>\n\nok');
+  return out;
+}
+
+// Seeded random strings over a pool of tricky code points.
+function mulberry32(a) {
+  return function () {
+    a |= 0; a = (a + 0x6D2B79F5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const POOL = [
+  ' ', ' ', ' ', ' ', '  ', '\t', '\n', '\n', '\r\n', '\r', '\u00a0', '\u3000', '\u2009', '\u0085', '\u2028',
+  'a', 'e', 't', 'th', 'the', 'ing', 'and', 'Hello', 'WORLD', 'Zebra', 'x', 'q', 'k', 'ss',
+  "'s", "'t", "'re", "'LL", "'", '"', '.', ',', '!', '?', ';', ':', '-', '_', '/', '\\', '(', ')', '[', '{', '<', '>', '|', '@', '#', '$', '%', '^', '&', '*', '+', '=', '~', '`',
+  '0', '1', '7', '42', '123', '2024', '99999', '3.14',
+  '\u00e9', 'e\u0301', '\u00fc', 'u\u0308', '\u00c5', 'A\u030a', '\u0301', '\u0308\u0323', '\u00df', '\u0131', '\u0130',
+  '\u4e2d', '\u6587', '\u5b57', '\u3002', '\uff0c', '\u3042', '\u30a2', '\ud55c', '\u1100\u1161', '\u11a8',
+  '\u0416', '\u0436', '\u03a9', '\u03c9', '\u05d0', '\u0627', '\u0928\u094d', '\u0e01', '\u1780',
+  '\ud83d\ude00', '\ud83d\udc4d\ud83c\udffd', '\ud83d\udc68\u200d\ud83d\udc69\u200d\ud83d\udc67', '\ud83c\uddeb\ud83c\uddf7', '\u2764\ufe0f', '\u200d', '\u200b', '\ufeff',
+  '\u2581', '\u0120', '\u20ac', '\u2122', '\u2026', '\u2014', '\u201c', '\u2019', '\u00bd', '\u0661', '\u2460', '\uff11',
+  '\u0001', '\u007f', '\ud835\udc00', '\u00ad', '\ufb01',
+];
+function randomTexts(n, seed, specials) {
+  const rnd = mulberry32(seed);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const len = 1 + Math.floor(rnd() * (i % 10 === 9 ? 200 : 25));
+    let s = '';
+    for (let j = 0; j < len; j++) {
+      if (specials.length && rnd() < 0.02) s += specials[Math.floor(rnd() * specials.length)];
+      else s += POOL[Math.floor(rnd() * POOL.length)];
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+// A longer prose paragraph (our own words) repeated with variations.
+function prose() {
+  const words = ('the of and to in is was for on that with as by at from his her they be this ' +
+    'are which or had not but it an were one their all there been has have also who more when ' +
+    'evaluation harness model token language number results score after first two new time ' +
+    'between during under season album character government population river village').split(' ');
+  const rnd = mulberry32(12345);
+  const out = [];
+  for (let p = 0; p < 6; p++) {
+    let s = '';
+    const n = 80 + p * 60;
+    for (let i = 0; i < n; i++) {
+      let w = words[Math.floor(rnd() * words.length)];
+      if (i === 0 || rnd() < 0.08) w = w[0].toUpperCase() + w.slice(1);
+      s += w;
+      const r = rnd();
+      s += r < 0.06 ? ', ' : r < 0.1 ? '. ' : r < 0.11 ? '\n' : r < 0.115 ? ' @-@ ' : r < 0.12 ? ' ( ' : ' ';
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+async function main() {
+  const want = process.argv.slice(2);
+  const fams = want.length ? want : Object.keys(FAMILIES);
+  const outDir = path.join(__dirname, '..', 'vectors', 'tokenizers');
+  fs.mkdirSync(outDir, { recursive: true });
+  for (const fam of fams) {
+    const file = path.join(filesDir, fam, 'tokenizer.json');
+    if (!fs.existsSync(file)) { console.error(`skip ${fam}: no ${file}`); continue; }
+    const tok = Tokenizer.fromFile(file);
+    const specials = FAMILIES[fam];
+    const texts = [...FIXED, ...specialCases(specials), ...prose(), ...randomTexts(160, 7 + fam.length, specials)];
+    const lines = [];
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i];
+      // every text without special tokens; every other one (and all the
+      // special-token cases) with them too
+      const modes = (i % 2 === 0 || specials.some((s) => text.includes(s))) ? [false, true] : [false];
+      for (const add of modes) {
+        const enc = await tok.encode(text, null, { addSpecialTokens: add });
+        const ids = Array.from(enc.getIds());
+        const decoded = await tok.decode(ids, false);
+        const decoded_skip_special = await tok.decode(ids, true);
+        lines.push(JSON.stringify({ text, add_special_tokens: add, ids, decoded, decoded_skip_special }));
+      }
+    }
+    // decode-only cases: random id sequences (partial UTF-8 sequences,
+    // byte-fallback pieces, added tokens in the middle); no "text" field.
+    // Sequences whose decoding contains U+0000 are left out (C strings).
+    const V = tok.getVocabSize(true);
+    const rnd = mulberry32(4242 + fam.length);
+    let made = 0;
+    while (made < 100) {
+      const n = 1 + Math.floor(rnd() * 12);
+      const ids = [];
+      for (let j = 0; j < n; j++) {
+        const r = rnd();
+        ids.push(r < 0.4 ? Math.floor(rnd() * 300) : r < 0.55 ? V - 1 - Math.floor(rnd() * 30) : Math.floor(rnd() * V));
+      }
+      const decoded = await tok.decode(ids, false);
+      const decoded_skip_special = await tok.decode(ids, true);
+      if (decoded.includes('\u0000')) continue;
+      lines.push(JSON.stringify({ ids, decoded, decoded_skip_special }));
+      made++;
+    }
+    const out = path.join(outDir, `${fam}.jsonl`);
+    fs.writeFileSync(out, lines.join('\n') + '\n');
+    console.error(`${fam}: ${lines.length} vectors -> ${out}`);
+  }
+}
+main().catch((e) => { console.error(e); process.exit(1); });
