@@ -7,6 +7,10 @@
 
 static const cli_command commands[] = {
     {"score", cmd_score, "score a predictions file with metrics (no model needed)"},
+    {"tokenize", cmd_tokenize, "token ids and pieces of a text (Hugging Face tokenizer.json)"},
+    {"logprobs", cmd_logprobs, "per-token log-probabilities of texts or id sequences"},
+    {"generate", cmd_generate, "continue a prompt (greedy or seeded sampling, KV cache)"},
+    {"perplexity", cmd_perplexity, "sliding-window perplexity of a text file"},
     {"runs", cmd_runs, "list, show or delete runs in the results store"},
     {"report", cmd_report, "the leaderboard: models x tasks (md, html, csv, json)"},
     {"compare", cmd_compare, "the regression gate: candidate vs baseline, exit 1 on a regression"},
