@@ -92,6 +92,8 @@ void jw_num(jsonw *w, double v)
 
 void jw_int(jsonw *w, long long v)
 {
+    if (!w)
+        return;
     comma(w);
     char buf[32];
     snprintf(buf, sizeof buf, "%lld", v);

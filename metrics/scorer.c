@@ -389,12 +389,13 @@ int scorer_add(scorer *s, const scorer_value *pred, const scorer_value *refs, si
         bleu_stats_add(&s->bleu_total, &st);
         if (s->bleu_each)
             s->bleu_each[i] = st;
-        /* sentence BLEU as sacrebleu's --sentence-level: effective order on */
-        bleu_score b;
-        bleu_score_from(&st, &s->o.bleu, true, &b);
-        jw_key(w, "bleu"), jw_begin(w, '{');
-        put_bleu(w, &b);
-        jw_end(w, '}');
+        if (w) { /* sentence BLEU as sacrebleu's --sentence-level: effective order on */
+            bleu_score b;
+            bleu_score_from(&st, &s->o.bleu, true, &b);
+            jw_key(w, "bleu"), jw_begin(w, '{');
+            put_bleu(w, &b);
+            jw_end(w, '}');
+        }
     }
     s->nrefs_seen = s->nrefs_seen == -2 || s->nrefs_seen == (int)nrefs ? (int)nrefs : -1;
     if (s->on[M_CHRF]) {
@@ -406,9 +407,11 @@ int scorer_add(scorer *s, const scorer_value *pred, const scorer_value *refs, si
             s->chrf_total[k] += st[k];
         if (s->chrf_each)
             memcpy(s->chrf_each + i * nc, st, nc * sizeof *st);
-        jw_key(w, "chrf"), jw_begin(w, '{');
-        jw_key(w, "score"), jw_num(w, chrf_score_from(st, &s->o.chrf));
-        jw_end(w, '}');
+        if (w) {
+            jw_key(w, "chrf"), jw_begin(w, '{');
+            jw_key(w, "score"), jw_num(w, chrf_score_from(st, &s->o.chrf));
+            jw_end(w, '}');
+        }
     }
     if (s->on[M_ROUGE]) {
         rouge_prf r[ROUGE_NTYPES];
