@@ -7,6 +7,7 @@
 
 static const cli_command commands[] = {
     {"score", cmd_score, "score a predictions file with metrics (no model needed)"},
+    {"tasks", cmd_tasks, "list, show or validate task specs"},
     {"tokenize", cmd_tokenize, "token ids and pieces of a text (Hugging Face tokenizer.json)"},
     {"logprobs", cmd_logprobs, "per-token log-probabilities of texts or id sequences"},
     {"generate", cmd_generate, "continue a prompt (greedy or seeded sampling, KV cache)"},

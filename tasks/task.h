@@ -1,0 +1,136 @@
+/* task.h — task specs: what a benchmark task is, as a JSON file.
+ *
+ * A spec names a dataset (files per split in a data directory, and a small
+ * sample dataset shipped with yardstick in the same format), how a document
+ * becomes a prompt (templates in the style of lm-evaluation-harness's
+ * doc_to_text / doc_to_choice / doc_to_target), what the model is asked
+ * (output_type), and which metrics score the answers. The format:
+ *
+ *   {
+ *     "name": "sst2", "version": 1,
+ *     "description": "one line",
+ *     "dataset": {
+ *       "format": "tsv" | "csv" | "jsonl" | "squad-json" | "text",
+ *       "header": true,                    tsv/csv: first line names columns
+ *       "columns": ["a", "b"],             names for headerless files (or renames)
+ *       "text_split": "headings" | "none", text only
+ *       "eval_split": "validation",
+ *       "fewshot_split": "train",          optional; default: the eval split,
+ *                                          never drawing the document itself
+ *       "files":   {"validation": "glue/SST-2/dev.tsv", ...},   under --data-dir
+ *       "samples": {"validation": "sst2/dev.tsv", ...},         under tasks/samples
+ *       "sha256":  {"glue/SST-2/dev.tsv": "hex", ...},          optional checks
+ *       "published": "where the official files can be downloaded"
+ *     },
+ *     "output_type": "multiple_choice" | "loglikelihood_rolling" |
+ *                    "generate_until" | "classification",
+ *     "doc_to_text":   "{{sentence}}\nQuestion: ...\nAnswer:",
+ *     "doc_to_choice": ["negative", "positive"],     multiple_choice: one
+ *                                                    template per choice
+ *     "doc_to_target": "{{label}}",      multiple_choice: the gold choice's
+ *                                        index, or its text; generate_until:
+ *                                        the reference, or a JSON array of
+ *                                        references; rolling: unused
+ *     "label_map": {"entailment": 0},    optional: rendered target → index
+ *     "target_delimiter": " ",           between prompt and answer (default " ")
+ *     "fewshot_delimiter": "\n\n",       between examples (default "\n\n")
+ *     "num_fewshot": 0,
+ *     "generation": {"until": ["\n"], "max_gen_toks": 32},    generate_until
+ *     "filters": [{"regex": "answer is (\\w+)", "group": 1}, "strip", "lower"],
+ *                                        generate_until: applied in order to
+ *                                        the generated text
+ *     "metrics": [{"metric": "acc", "higher_is_better": true}, ...]
+ *   }
+ *
+ * Templates substitute {{field}} from the document, with filters chained by
+ * "|": strip, lower, upper (ASCII letters), lower_first (first character lower-cased),
+ * rstrip(CHARS), map(key:value,key:value) (unknown keys are an error),
+ * join(SEP) and first (for fields holding JSON arrays). "{{{{" is a literal
+ * "{{". Metrics by output type:
+ *   multiple_choice       acc, acc_norm (log-likelihood / answer length in
+ *                         bytes, as lm-evaluation-harness), f1 (binary, gold
+ *                         index 1 positive), mcc, pearson and spearmanr (of
+ *                         the expected choice index under the choice
+ *                         probabilities, against a numeric target)
+ *   loglikelihood_rolling word_perplexity, byte_perplexity, bits_per_byte
+ *   generate_until        exact_match, squad_exact_match, squad_f1, bleu,
+ *                         chrf, meteor, rouge1, rouge2, rougeL, rougeLsum
+ * A group spec is {"name": "glue", "group": ["cola", "sst2", ...],
+ * "aggregate": "glue" | "mean"}: it runs its members and adds their average.
+ *
+ * Functions return 0 or a negative YS_E* code with a message naming the
+ * spec file and the key (`sst2.json: dataset.files: ...`). A task_spec owns
+ * all its strings; free it with task_free.
+ */
+#ifndef YS_TASK_H
+#define YS_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ys_error.h"
+
+typedef enum { OUT_MULTIPLE_CHOICE, OUT_ROLLING, OUT_GENERATE, OUT_CLASSIFICATION } task_output;
+
+typedef struct {
+    char *name;
+    bool higher_is_better;
+} task_metric;
+
+typedef struct {
+    char *kind;  /* "regex" or a plain filter name */
+    char *regex; /* PCRE2 pattern for "regex" */
+    int group;   /* capture group to keep (0: whole match) */
+} task_filter;
+
+typedef struct {
+    char *path;       /* the spec file */
+    char *name, *description;
+    int version;
+    /* group specs */
+    char **members;
+    size_t nmembers;
+    char *aggregate;  /* "glue" or "mean" */
+    /* dataset */
+    char *format;
+    bool header;
+    char **columns;
+    size_t ncolumns;
+    char *text_split;
+    char *eval_split, *fewshot_split;
+    char **split_names, **split_files, **split_samples; /* parallel, nsplits */
+    size_t nsplits;
+    char **sha_files, **sha_values;
+    size_t nsha;
+    char *published;
+    /* prompts */
+    task_output output;
+    char *doc_to_text, *doc_to_target;
+    char **doc_to_choice;
+    size_t nchoices;
+    char **label_keys;
+    int *label_values;
+    size_t nlabels;
+    char *target_delimiter, *fewshot_delimiter;
+    int num_fewshot;
+    char **until;
+    size_t nuntil;
+    int max_gen_toks;
+    task_filter *filters;
+    size_t nfilters;
+    task_metric *metrics;
+    size_t nmetrics;
+} task_spec;
+
+/* Parse and validate one spec file. */
+int task_load(const char *path, task_spec **out, ys_error *err);
+void task_free(task_spec *t);
+bool task_is_group(const task_spec *t);
+
+/* Render a template against a document given as parallel name/value
+ * arrays; *out is malloc'd. Unknown fields and filters are YS_EINPUT errors
+ * naming the template. */
+int task_render(const char *tmpl, const char *const *names, const char *const *values, size_t n, char **out,
+                ys_error *err);
+
+#endif
