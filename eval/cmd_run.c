@@ -1,0 +1,136 @@
+/* yardstick run — score a checkpoint on tasks (see runner.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "runner.h"
+#include "taskdirs.h"
+
+#define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
+
+static const char run_help[] =
+    "usage: yardstick run [--model DIR] [--tasks LIST] [--limit N] [--num-fewshot K]\n"
+    "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
+    "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
+    "                     [--include-path DIR]... [--skip-bad-rows] [--no-db]\n"
+    "\n"
+    "Score a Hugging Face checkpoint folder on tasks (names or groups, comma-separated;\n"
+    "see 'yardstick tasks list'). Official data files are read from --data-dir (or\n"
+    "$YARDSTICK_DATA); without one, each task runs on its bundled sample data, and the\n"
+    "output says so. With no arguments: the bundled tiny model on the sample tasks\n"
+    "(" DEFAULT_TASKS "), into yardstick-results.db.\n"
+    "Results go to the store (--db, default yardstick-results.db) and, with --output,\n"
+    "to an lm-evaluation-harness-style results JSON; --log-samples writes\n"
+    "samples_<task>_<time>.jsonl beside it.\n";
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The bundled tiny model: installed beside the binary, else the source tree. */
+static const char *tiny_model(char *buf, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = 0;
+        snprintf(buf, cap, "%s/../share/yardstick/models/tiny", exe);
+        if (is_dir(buf))
+            return buf;
+    }
+    return YS_TINY_MODEL_DIR;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_options o = {0};
+    const char *include[TASKDIRS_MAX];
+    o.include = include;
+    o.num_fewshot = -1;
+    o.batch_size = 8;
+    o.seed = 1234;
+    o.db = "yardstick-results.db";
+    o.tasks = DEFAULT_TASKS;
+    const char *data_dir = NULL;
+    bool no_db = false;
+    char tiny[4200];
+    o.model_dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int r = 0;
+        long n;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(run_help, stdout);
+            return EXIT_OK;
+        }
+#define OPT(name, val) (r == 0 && (r = cli_opt(argc, argv, &i, name, val, &v)) > 0)
+        if (OPT("--model", true))
+            o.model_dir = v;
+        else if (OPT("--tasks", true))
+            o.tasks = v;
+        else if (OPT("--data-dir", true))
+            data_dir = v;
+        else if (OPT("--db", true))
+            o.db = v;
+        else if (OPT("--output", true))
+            o.output = v;
+        else if (OPT("--include-path", true)) {
+            if (o.ninclude < TASKDIRS_MAX - 4)
+                include[o.ninclude++] = v;
+        } else if (OPT("--log-samples", false))
+            o.log_samples = true;
+        else if (OPT("--skip-bad-rows", false))
+            o.skip_bad_rows = true;
+        else if (OPT("--no-db", false))
+            no_db = true;
+        else if (OPT("--limit", true)) {
+            if (cli_parse_int(v, 1, 1L << 40, &n) < 0)
+                return cli_usage_error("run", "--limit needs a positive count");
+            o.limit = n;
+        } else if (OPT("--num-fewshot", true)) {
+            if (cli_parse_int(v, 0, 1000, &n) < 0)
+                return cli_usage_error("run", "--num-fewshot needs a count");
+            o.num_fewshot = (int)n;
+        } else if (OPT("--batch-size", true)) {
+            if (cli_parse_int(v, 1, 64, &n) < 0)
+                return cli_usage_error("run", "--batch-size needs 1..64");
+            o.batch_size = (int)n;
+        } else if (OPT("--threads", true)) {
+            if (cli_parse_int(v, 1, 1024, &n) < 0)
+                return cli_usage_error("run", "--threads needs a positive count");
+            o.threads = (int)n;
+        } else if (OPT("--seed", true)) {
+            if (cli_parse_int(v, 0, 1L << 62, &n) < 0)
+                return cli_usage_error("run", "--seed needs a non-negative integer");
+            o.seed = (uint64_t)n;
+        } else if (r < 0) {
+            return cli_usage_error("run", "option %s needs a value", argv[i]);
+        } else {
+            return cli_usage_error("run", "unknown argument '%s'", argv[i]);
+        }
+#undef OPT
+    }
+    if (!o.model_dir)
+        o.model_dir = tiny_model(tiny, sizeof tiny);
+    o.data_dir = taskdirs_data_dir(data_dir);
+    if (no_db)
+        o.db = NULL;
+    if (o.log_samples && !o.output)
+        return cli_usage_error("run", "--log-samples writes beside --output FILE: give one");
+    o.progress = isatty(2);
+    ys_error err = {0};
+    int64_t run_id = 0;
+    if (run_tasks(&o, &run_id, &err) < 0)
+        return cli_fail(&err);
+    if (run_id)
+        fprintf(stderr, "stored as run %lld in %s\n", (long long)run_id, o.db);
+    return EXIT_OK;
+}

@@ -1,0 +1,45 @@
+/* runner.h — `yardstick run`: tasks × model → scores in the store.
+ *
+ * The pipeline: resolve tasks (groups expand to members) → load documents
+ * (official files under the data directory, else the bundled samples) →
+ * render prompts → build engine requests (lm-evaluation-harness's
+ * context/continuation split: trailing spaces of the context move to the
+ * continuation, the pair is encoded together and split; an empty context
+ * gets the end-of-text token; over-long inputs are cut from the left) →
+ * de-duplicate identical requests, sort by length, batch → engine →
+ * per-sample metrics → aggregates with standard errors → results store,
+ * an lm-evaluation-harness-style results JSON, optional sample logs.
+ */
+#ifndef YS_RUNNER_H
+#define YS_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ys_error.h"
+
+typedef struct {
+    const char *model_dir;
+    const char *tasks;        /* comma-separated names */
+    const char *data_dir;     /* NULL: bundled samples */
+    const char *const *include;
+    size_t ninclude;
+    const char *db;           /* results store; NULL: none */
+    const char *output;       /* results JSON; NULL: none */
+    bool log_samples;         /* samples_<task>_<time>.jsonl beside output */
+    long limit;               /* documents per task; 0: all */
+    int num_fewshot;          /* -1: each spec's own */
+    int batch_size;
+    int threads;              /* 0: all cores */
+    uint64_t seed;
+    bool skip_bad_rows;
+    bool progress;            /* progress line on stderr */
+} run_options;
+
+/* Runs everything; prints the summary table on stdout. Returns 0 or a
+ * negative YS_E* code with err filled; *run_id gets the stored run (0 when
+ * no store). */
+int run_tasks(const run_options *o, int64_t *run_id, ys_error *err);
+
+#endif
