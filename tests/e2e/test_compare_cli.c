@@ -12,8 +12,6 @@
 #include "store.h"
 #include "testsupport.h"
 
-static char dir[256];
-
 static int64_t add_run(rs_store *s, const char *model, const double *acc, size_t n, double bleu_scale,
                        const char *hash)
 {
@@ -52,14 +50,10 @@ static int64_t add_run(rs_store *s, const char *model, const double *acc, size_t
 
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ys_compare_cli_%d", (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    if (system(cmd) != 0)
+    if (ts_scratch_setup(state) != 0)
         return -1;
     char db[512];
-    snprintf(db, sizeof db, "%s/c.db", dir);
+    snprintf(db, sizeof db, "%s/c.db", ts_scratch());
     rs_store *s;
     ys_error err = {0};
     if (rs_open(db, &s, &err) < 0)
@@ -79,18 +73,10 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
 static int compare(const char *args, char **out)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cd %s && %s compare --db c.db %s 2>stderr.txt", dir, YS_BINARY, args);
+    snprintf(cmd, sizeof cmd, "cd %s && %s compare --db c.db %s 2>stderr.txt", ts_scratch(), YS_BINARY, args);
     return ts_run(cmd, out);
 }
 
@@ -107,13 +93,13 @@ static void test_regression_fails_the_gate(void **state)
     free(out);
     /* p-values: McNemar b=20, c=0, Holm over 2 tests */
     char path[512];
-    snprintf(path, sizeof path, "%s/j.xml", dir);
+    snprintf(path, sizeof path, "%s/j.xml", ts_scratch());
     char *xml = ts_read_file(path, NULL);
     assert_non_null(xml);
     assert_non_null(strstr(xml, "<testsuite name=\"yardstick compare\" tests=\"2\" failures=\"2\""));
     assert_non_null(strstr(xml, "<failure message=\"regressed"));
     free(xml);
-    snprintf(path, sizeof path, "%s/m.md", dir);
+    snprintf(path, sizeof path, "%s/m.md", ts_scratch());
     char *md = ts_read_file(path, NULL);
     assert_non_null(md);
     assert_non_null(strstr(md, "❌ regression"));
@@ -142,7 +128,7 @@ static void test_results_file_baseline_and_errors(void **state)
 {
     (void)state;
     char path[512];
-    snprintf(path, sizeof path, "%s/base.json", dir);
+    snprintf(path, sizeof path, "%s/base.json", ts_scratch());
     ts_write_file(path, "{\"results\": {\"sst2\": {\"acc,none\": 0.90, \"acc_stderr,none\": 0.01}}, \"model_name\": \"ref\"}");
     char *out, args[700];
     /* no per-sample data for a file: a z-test from the two standard errors */
@@ -174,5 +160,5 @@ int main(void)
         cmocka_unit_test(test_results_file_baseline_and_errors),
         cmocka_unit_test(test_mcnemar_p_value_in_output),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ts_scratch_teardown);
 }

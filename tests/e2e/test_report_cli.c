@@ -9,16 +9,11 @@
 
 #include "testsupport.h"
 
-static char dir[256];
-
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ys_report_cli_%d", (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    if (system(cmd) != 0)
+    if (ts_scratch_setup(state) != 0)
         return -1;
+    char cmd[600];
     /* three models; "a" has two runs (history); a wins sst2 clearly, b and c
      * are within error of each other on cola */
     const char *files[][2] = {
@@ -29,21 +24,13 @@ static int setup(void **state)
     };
     for (int k = 0; k < 4; k++) {
         char path[600];
-        snprintf(path, sizeof path, "%s/%s", dir, files[k][0]);
+        snprintf(path, sizeof path, "%s/%s", ts_scratch(), files[k][0]);
         ts_write_file(path, files[k][1]);
-        snprintf(cmd, sizeof cmd, "cd %s && %s import %s --db r.db >/dev/null", dir, YS_BINARY, files[k][0]);
+        snprintf(cmd, sizeof cmd, "cd %s && %s import %s --db r.db >/dev/null", ts_scratch(), YS_BINARY, files[k][0]);
         if (system(cmd) != 0)
             return -1;
     }
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
 }
 
 /* noinline: once inlined, GCC 12 imagines the returned text may point into
@@ -51,7 +38,7 @@ static int teardown(void **state)
 __attribute__((noinline)) static char *report(const char *args)
 {
     char cmd[1024], *out;
-    snprintf(cmd, sizeof cmd, "cd %s && %s report --db r.db %s", dir, YS_BINARY, args);
+    snprintf(cmd, sizeof cmd, "cd %s && %s report --db r.db %s", ts_scratch(), YS_BINARY, args);
     assert_int_equal(ts_run(cmd, &out), 0);
     return out;
 }
@@ -120,7 +107,7 @@ static void test_md_csv_and_sort(void **state)
     assert_null(strstr(out, "model-<c>"));
     free(out);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cd %s && %s report --db r.db --sort nosuch:col 2>/dev/null", dir, YS_BINARY);
+    snprintf(cmd, sizeof cmd, "cd %s && %s report --db r.db --sort nosuch:col 2>/dev/null", ts_scratch(), YS_BINARY);
     assert_int_equal(ts_run(cmd, NULL), 2);
 }
 
@@ -128,10 +115,10 @@ static void test_html_in_chromium(void **state)
 {
     (void)state;
     char cmd[2048], *out;
-    snprintf(cmd, sizeof cmd, "cd %s && %s report --db r.db --format html -o board.html", dir, YS_BINARY);
+    snprintf(cmd, sizeof cmd, "cd %s && %s report --db r.db --format html -o board.html", ts_scratch(), YS_BINARY);
     assert_int_equal(ts_run(cmd, NULL), 0);
     char path[600];
-    snprintf(path, sizeof path, "%s/board.html", dir);
+    snprintf(path, sizeof path, "%s/board.html", ts_scratch());
     char *html = ts_read_file(path, NULL);
     assert_non_null(html);
     /* self-contained: no scripts, no external resources */
@@ -147,7 +134,7 @@ static void test_html_in_chromium(void **state)
              "cd %s && chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run "
              "--disable-background-networking --disable-component-update --disable-sync --user-data-dir=%s/chrome "
              "--dump-dom file://%s 2>/dev/null",
-             dir, dir, path);
+             ts_scratch(), ts_scratch(), path);
     assert_int_equal(ts_run(cmd, &out), 0);
     /* what the browser built: the table with three model rows, one bar chart
      * per column with a bar per model, and the history chart for model-a */
@@ -167,10 +154,10 @@ static void test_html_in_chromium(void **state)
              "cd %s && chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run "
              "--disable-background-networking --disable-component-update --disable-sync --user-data-dir=%s/chrome "
              "--window-size=1280,900 --screenshot=%s/board.png file://%s >/dev/null 2>&1",
-             dir, dir, dir, path);
+             ts_scratch(), ts_scratch(), ts_scratch(), path);
     assert_int_equal(ts_run(cmd, NULL), 0);
     size_t len = 0;
-    snprintf(path, sizeof path, "%s/board.png", dir);
+    snprintf(path, sizeof path, "%s/board.png", ts_scratch());
     char *png = ts_read_file(path, &len);
     assert_non_null(png);
     assert_true(len > 10000 && memcmp(png, "\x89PNG", 4) == 0);
@@ -184,5 +171,5 @@ int main(void)
         cmocka_unit_test(test_md_csv_and_sort),
         cmocka_unit_test(test_html_in_chromium),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ts_scratch_teardown);
 }

@@ -11,29 +11,19 @@
 
 #include "testsupport.h"
 
-static char dir[256];
-
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ys_run_cli_%d", (int)getpid());
+    if (ts_scratch_setup(state) != 0)
+        return -1;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s/a %s/b", dir, dir, dir);
-    return system(cmd);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/a %s/b", ts_scratch(), ts_scratch());
     return system(cmd);
 }
 
 static int ys(const char *args, char **out)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>%s/stderr.txt", dir, YS_BINARY, args, dir);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>%s/stderr.txt", ts_scratch(), YS_BINARY, args, ts_scratch());
     return ts_run(cmd, out);
 }
 
@@ -51,7 +41,7 @@ static cJSON *load_json(const char *path)
 static cJSON *samples(const char *sub, const char *task)
 {
     char cmd[1024], *out;
-    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", dir, sub, task);
+    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), sub, task);
     assert_int_equal(ts_run(cmd, &out), 0);
     out[strcspn(out, "\n")] = 0;
     cJSON *s = ts_load_jsonl(out);
@@ -69,7 +59,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
     assert_non_null(strstr(out, "SAMPLE data"));
     free(out);
     char path[600];
-    snprintf(path, sizeof path, "%s/a/results.json", dir);
+    snprintf(path, sizeof path, "%s/a/results.json", ts_scratch());
     cJSON *res = load_json(path);
     const cJSON *results = cJSON_GetObjectItem(res, "results");
     static const char *mc[] = {"sst2", "mrpc", "copa"};
@@ -137,7 +127,7 @@ static void test_loglikelihood_matches_logprobs_command(void **state)
     double want = cJSON_GetArrayItem(cJSON_GetArrayItem(cJSON_GetArrayItem(cJSON_GetObjectItem(first, "resps"), 1), 0), 0)->valuedouble;
     /* tokenize the context and the whole, as lm-evaluation-harness splits them */
     char path[600], args[1024], *out;
-    snprintf(path, sizeof path, "%s/tok.jsonl", dir);
+    snprintf(path, sizeof path, "%s/tok.jsonl", ts_scratch());
     cJSON *a = cJSON_CreateObject(), *b = cJSON_CreateObject();
     size_t cl = strlen(context);
     char *whole = malloc(cl + strlen(cont) + 1);
@@ -155,7 +145,7 @@ static void test_loglikelihood_matches_logprobs_command(void **state)
     *nl = 0;
     cJSON *ca = cJSON_Parse(out), *cb = cJSON_Parse(nl + 1);
     int nctx = cJSON_GetArraySize(cJSON_GetObjectItem(ca, "ids")), nall = cJSON_GetArraySize(cJSON_GetObjectItem(cb, "ids"));
-    snprintf(path, sizeof path, "%s/ids.txt", dir);
+    snprintf(path, sizeof path, "%s/ids.txt", ts_scratch());
     FILE *f = fopen(path, "w");
     const cJSON *id;
     cJSON_ArrayForEach(id, cJSON_GetObjectItem(cb, "ids")) fprintf(f, "%d ", id->valueint);
@@ -194,13 +184,13 @@ static void test_fewshot_prompts_repeat_and_errors(void **state)
     snprintf(args, sizeof args, "run --model %s/tests/data/models/tiny --tasks sst3 --no-db", YS_SOURCE_DIR);
     assert_int_equal(ys(args, &out), 2);
     free(out);
-    char *err = ts_read_file(strcat(strcpy(args, dir), "/stderr.txt"), NULL);
+    char *err = ts_read_file(strcat(strcpy(args, ts_scratch()), "/stderr.txt"), NULL);
     assert_non_null(strstr(err, "did you mean sst2"));
     free(err);
-    snprintf(args, sizeof args, "run --model %s/tests/data/models/tiny --tasks qqp --no-db --data-dir %s", YS_SOURCE_DIR, dir);
+    snprintf(args, sizeof args, "run --model %s/tests/data/models/tiny --tasks qqp --no-db --data-dir %s", YS_SOURCE_DIR, ts_scratch());
     assert_int_equal(ys(args, &out), 3);
     free(out);
-    err = ts_read_file(strcat(strcpy(args, dir), "/stderr.txt"), NULL);
+    err = ts_read_file(strcat(strcpy(args, ts_scratch()), "/stderr.txt"), NULL);
     assert_non_null(strstr(err, "glue/QQP/dev.tsv not found"));
     free(err);
 }
@@ -212,5 +202,5 @@ int main(void)
         cmocka_unit_test(test_loglikelihood_matches_logprobs_command),
         cmocka_unit_test(test_fewshot_prompts_repeat_and_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ts_scratch_teardown);
 }

@@ -7,30 +7,11 @@
 
 #include "testsupport.h"
 
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ys_runs_cli_%d", (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    return system(cmd);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
 static int ys(const char *fmt, const char *arg, char **out)
 {
     char args[1024], cmd[2048];
     snprintf(args, sizeof args, fmt, arg);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>stderr.txt", dir, YS_BINARY, args);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>stderr.txt", ts_scratch(), YS_BINARY, args);
     return ts_run(cmd, out);
 }
 
@@ -38,7 +19,7 @@ static void test_import_show_delete(void **state)
 {
     (void)state;
     char file[512];
-    snprintf(file, sizeof file, "%s/results.json", dir);
+    snprintf(file, sizeof file, "%s/results.json", ts_scratch());
     ts_write_file(file,
                   "{\"results\": {\"sst2\": {\"alias\": \"sst2\", \"acc,none\": 0.9174, \"acc_stderr,none\": 0.0093},"
                   " \"cola\": {\"mcc,none\": 0.41, \"mcc_stderr,none\": null}},"
@@ -75,7 +56,7 @@ static void test_bad_inputs(void **state)
 {
     (void)state;
     char file[512];
-    snprintf(file, sizeof file, "%s/bad.json", dir);
+    snprintf(file, sizeof file, "%s/bad.json", ts_scratch());
     ts_write_file(file, "{\"no_results\": 1}");
     char *out;
     assert_int_equal(ys("import %s --db r2.db", file, &out), 3);
@@ -97,5 +78,5 @@ int main(void)
         cmocka_unit_test(test_import_show_delete),
         cmocka_unit_test(test_bad_inputs),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }

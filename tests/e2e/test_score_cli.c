@@ -8,54 +8,26 @@
 
 #include "testsupport.h"
 
-static char dir[256];
-
-static const char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
 /* Run yardstick with args; returns exit code, stdout in *out, stderr in *errtext. */
 static int ys(const char *args, char **out, char **errtext)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", YS_BINARY, args, path("stderr.txt"));
+    snprintf(cmd, sizeof cmd, "%s %s 2>%s", YS_BINARY, args, ts_path("stderr.txt"));
     int rc = ts_run(cmd, out);
     if (errtext)
-        *errtext = ts_read_file(path("stderr.txt"), NULL);
+        *errtext = ts_read_file(ts_path("stderr.txt"), NULL);
     return rc;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ys_score_cli_%d", (int)getpid());
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    return system(cmd);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
 }
 
 static void test_json_interface(void **state)
 {
     (void)state;
-    ts_write_file(path("p.jsonl"),
+    ts_write_file(ts_path("p.jsonl"),
                   "{\"prediction\": \"the cat sat on the mat\", \"references\": [\"the cat sat on the mat\"]}\n"
                   "{\"prediction\": \"a dog\", \"reference\": \"the dog barked\"}\n");
     char *out, *err, args[1024];
     snprintf(args, sizeof args, "score --input %s --metrics bleu,chrf,rouge,squad,exact_match --json --per-sample %s",
-             path("p.jsonl"), path("per.jsonl"));
+             ts_path("p.jsonl"), ts_path("per.jsonl"));
     assert_int_equal(ys(args, &out, &err), 0);
     cJSON *j = cJSON_Parse(out);
     assert_non_null(j);
@@ -72,7 +44,7 @@ static void test_json_interface(void **state)
     cJSON_Delete(j);
     free(out), free(err);
     /* per-sample: one line per input line, same shape */
-    cJSON *per = ts_load_jsonl(path("per.jsonl"));
+    cJSON *per = ts_load_jsonl(ts_path("per.jsonl"));
     assert_int_equal(cJSON_GetArraySize(per), 2);
     const cJSON *first = cJSON_GetArrayItem(per, 0);
     ts_close(cJSON_GetObjectItem(cJSON_GetObjectItem(first, "bleu"), "score")->valuedouble, 100.0, 1e-9, "bleu", NULL);
@@ -83,11 +55,11 @@ static void test_json_interface(void **state)
 static void test_classification_labels(void **state)
 {
     (void)state;
-    ts_write_file(path("c.jsonl"), "{\"prediction\": 1, \"reference\": 1}\n{\"prediction\": 0, \"reference\": 1}\n"
+    ts_write_file(ts_path("c.jsonl"), "{\"prediction\": 1, \"reference\": 1}\n{\"prediction\": 0, \"reference\": 1}\n"
                                    "{\"prediction\": 1, \"reference\": 0}\n{\"prediction\": 0, \"reference\": 0}\n"
                                    "{\"prediction\": 1, \"reference\": 1}\n");
     char *out, args[1024];
-    snprintf(args, sizeof args, "score --input %s --metrics accuracy,f1,matthews_correlation,pearsonr --json", path("c.jsonl"));
+    snprintf(args, sizeof args, "score --input %s --metrics accuracy,f1,matthews_correlation,pearsonr --json", ts_path("c.jsonl"));
     assert_int_equal(ys(args, &out, NULL), 0);
     cJSON *j = cJSON_Parse(out);
     assert_non_null(j);
@@ -98,8 +70,8 @@ static void test_classification_labels(void **state)
     cJSON_Delete(j);
     free(out);
     /* a constant prediction has no Pearson correlation: null, not a number */
-    ts_write_file(path("k.jsonl"), "{\"prediction\": 1, \"reference\": 1}\n{\"prediction\": 1, \"reference\": 2}\n");
-    snprintf(args, sizeof args, "score --input %s --metrics pearsonr --json", path("k.jsonl"));
+    ts_write_file(ts_path("k.jsonl"), "{\"prediction\": 1, \"reference\": 1}\n{\"prediction\": 1, \"reference\": 2}\n");
+    snprintf(args, sizeof args, "score --input %s --metrics pearsonr --json", ts_path("k.jsonl"));
     assert_int_equal(ys(args, &out, NULL), 0);
     assert_non_null(strstr(out, "\"pearsonr\": {\"score\": null}"));
     free(out);
@@ -108,10 +80,10 @@ static void test_classification_labels(void **state)
 static void test_plain_mode_matches_jsonl(void **state)
 {
     (void)state;
-    ts_write_file(path("h.txt"), "the cat sat\nhello world\n");
-    ts_write_file(path("r.txt"), "the cat sat down\nhello there world\n");
+    ts_write_file(ts_path("h.txt"), "the cat sat\nhello world\n");
+    ts_write_file(ts_path("r.txt"), "the cat sat down\nhello there world\n");
     char *out, args[1024];
-    snprintf(args, sizeof args, "score bleu -i %s -r %s", path("h.txt"), path("r.txt"));
+    snprintf(args, sizeof args, "score bleu -i %s -r %s", ts_path("h.txt"), ts_path("r.txt"));
     assert_int_equal(ys(args, &out, NULL), 0);
     assert_true(strncmp(out, "BLEU = ", 7) == 0);
     assert_non_null(strstr(out, "(BP = "));
@@ -121,9 +93,9 @@ static void test_plain_mode_matches_jsonl(void **state)
 /* Each bad input: exit 3, nothing on stdout, the message names file:line and field. */
 static void expect_bad(const char *content, const char *args_fmt, const char *want1, const char *want2)
 {
-    ts_write_file(path("bad.jsonl"), content);
+    ts_write_file(ts_path("bad.jsonl"), content);
     char args[1024], *out, *err;
-    snprintf(args, sizeof args, args_fmt, path("bad.jsonl"), path("bad.jsonl"));
+    snprintf(args, sizeof args, args_fmt, ts_path("bad.jsonl"), ts_path("bad.jsonl"));
     int rc = ys(args, &out, &err);
     if (rc != 3 || strlen(out) != 0 || !strstr(err, want1) || (want2 && !strstr(err, want2)))
         fail_msg("args '%s': rc %d, stdout '%s', stderr '%s' (wanted '%s', '%s')", args, rc, out, err, want1,
@@ -149,13 +121,13 @@ static void test_bad_input(void **state)
     expect_bad("{\"prediction\": \"x\", \"reference\": \"y\"}\n", "score --input %s --metrics pearsonr", "bad.jsonl:1:",
                "'prediction' is a string");
     /* no partial per-sample file is left behind */
-    assert_null(ts_read_file(path("bad.jsonl.per"), NULL));
-    assert_null(ts_read_file(path("bad.jsonl.per.partial"), NULL));
+    assert_null(ts_read_file(ts_path("bad.jsonl.per"), NULL));
+    assert_null(ts_read_file(ts_path("bad.jsonl.per.partial"), NULL));
     /* METEOR without WordNet: a clear error, exit 3, no score */
-    ts_write_file(path("m.jsonl"), "{\"prediction\": \"a b\", \"references\": [\"a b\"]}\n");
+    ts_write_file(ts_path("m.jsonl"), "{\"prediction\": \"a b\", \"references\": [\"a b\"]}\n");
     {
         char margs[1024], *mout, *merr;
-        snprintf(margs, sizeof margs, "score --input %s --metrics meteor --wordnet-dir %s/nowordnet", path("m.jsonl"), dir);
+        snprintf(margs, sizeof margs, "score --input %s --metrics meteor --wordnet-dir %s/nowordnet", ts_path("m.jsonl"), ts_scratch());
         assert_int_equal(ys(margs, &mout, &merr), 3);
         assert_string_equal(mout, "");
         assert_non_null(strstr(merr, "nowordnet"));
@@ -163,10 +135,10 @@ static void test_bad_input(void **state)
         free(mout), free(merr);
     }
     /* line-aligned files of different lengths */
-    ts_write_file(path("h.txt"), "a\nb\nc\n");
-    ts_write_file(path("r.txt"), "a\nb\n");
+    ts_write_file(ts_path("h.txt"), "a\nb\nc\n");
+    ts_write_file(ts_path("r.txt"), "a\nb\n");
     char args[1024], *out, *err;
-    snprintf(args, sizeof args, "score bleu -i %s -r %s", path("h.txt"), path("r.txt"));
+    snprintf(args, sizeof args, "score bleu -i %s -r %s", ts_path("h.txt"), ts_path("r.txt"));
     assert_int_equal(ys(args, &out, &err), 3);
     assert_string_equal(out, "");
     assert_non_null(strstr(err, "r.txt has 2 lines"));
@@ -196,5 +168,5 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_usage_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }

@@ -10,25 +10,6 @@
 
 #include "testsupport.h"
 
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ys_parity_cli_%d", (int)getpid());
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    return system(cmd);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
 /* Write samples {"prediction", "references"} from a vector case's hyps/refs. */
 static void write_corpus(const cJSON *c, const char *path)
 {
@@ -67,8 +48,8 @@ static void test_bleu_cli(void **state)
     (void)state;
     cJSON *cases = ts_load_jsonl(ts_vector("bleu.jsonl"));
     char in[512], per[512], args[1500];
-    snprintf(in, sizeof in, "%s/bleu.jsonl", dir);
-    snprintf(per, sizeof per, "%s/bleu.per", dir);
+    snprintf(in, sizeof in, "%s/bleu.jsonl", ts_scratch());
+    snprintf(per, sizeof per, "%s/bleu.per", ts_scratch());
     int k = 0, checked = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
@@ -122,7 +103,7 @@ static void test_chrf_cli(void **state)
     (void)state;
     cJSON *cases = ts_load_jsonl(ts_vector("chrf.jsonl"));
     char in[512], args[1500];
-    snprintf(in, sizeof in, "%s/chrf.jsonl", dir);
+    snprintf(in, sizeof in, "%s/chrf.jsonl", ts_scratch());
     int k = 0, checked = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
@@ -157,8 +138,8 @@ static void per_sample_run(const char *vector, const char *filter_key, int filte
 {
     cJSON *cases = ts_load_jsonl(ts_vector(vector));
     char in[512], per[512], args[1500];
-    snprintf(in, sizeof in, "%s/%s.in", dir, vector);
-    snprintf(per, sizeof per, "%s/%s.per", dir, vector);
+    snprintf(in, sizeof in, "%s/%s.in", ts_scratch(), vector);
+    snprintf(per, sizeof per, "%s/%s.per", ts_scratch(), vector);
     FILE *f = fopen(in, "w");
     assert_non_null(f);
     cJSON *kept = cJSON_CreateArray();
@@ -248,5 +229,5 @@ int main(void)
         cmocka_unit_test(test_bleu_cli),  cmocka_unit_test(test_chrf_cli),  cmocka_unit_test(test_rouge_cli),
         cmocka_unit_test(test_squad_cli), cmocka_unit_test(test_meteor_cli),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 char *ts_read_file(const char *path, size_t *len)
 {
@@ -124,4 +125,36 @@ int ts_have_shared(void)
 {
     struct stat st;
     return stat(YS_SHARED_DIR, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The one piece of mutable state in the test support: the scratch path,
+ * set once per test program. */
+static char scratch_dir[256];
+
+int ts_scratch_setup(void **state)
+{
+    (void)state;
+    snprintf(scratch_dir, sizeof scratch_dir, "/tmp/ys_test_%d", (int)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", scratch_dir, scratch_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int ts_scratch_teardown(void **state)
+{
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+const char *ts_scratch(void) { return scratch_dir; }
+
+const char *ts_path(const char *name)
+{
+    static char buf[4][600];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", scratch_dir, name);
+    return buf[k];
 }

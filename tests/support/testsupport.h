@@ -33,4 +33,13 @@ void ts_write_file(const char *path, const char *text);
 /* Is ../shared present (tests that need it skip otherwise)? */
 int ts_have_shared(void);
 
+/* A fresh scratch directory per test program, /tmp/ys_test_<pid>: pass
+ * ts_scratch_setup / ts_scratch_teardown to cmocka_run_group_tests (or call
+ * them from the group's own setup). ts_path gives a file inside it (from a
+ * few rotating static buffers, so several can be used in one call). */
+int ts_scratch_setup(void **state);
+int ts_scratch_teardown(void **state);
+const char *ts_scratch(void);
+const char *ts_path(const char *name);
+
 #endif

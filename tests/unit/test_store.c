@@ -11,34 +11,6 @@
 #include "store.h"
 #include "testsupport.h"
 
-static char dir[256];
-
-static const char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ys_store_%d", (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    return system(cmd);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
 static int query_int(const char *db, const char *sql)
 {
     sqlite3 *h;
@@ -65,14 +37,14 @@ static void test_create_and_reopen(void **state)
     (void)state;
     rs_store *s;
     ys_error err = {0};
-    assert_int_equal(rs_open(path("a.db"), &s, &err), 0);
+    assert_int_equal(rs_open(ts_path("a.db"), &s, &err), 0);
     rs_close(s);
-    assert_int_equal(query_int(path("a.db"), "PRAGMA user_version"), rs_schema_version());
+    assert_int_equal(query_int(ts_path("a.db"), "PRAGMA user_version"), rs_schema_version());
     assert_true(rs_schema_version() >= 1);
-    assert_int_equal(query_int(path("a.db"), "SELECT count(*) FROM sqlite_master WHERE name IN "
+    assert_int_equal(query_int(ts_path("a.db"), "SELECT count(*) FROM sqlite_master WHERE name IN "
                                              "('models','runs','task_results','samples','responses')"),
                      5);
-    assert_int_equal(rs_open(path("a.db"), &s, &err), 0);
+    assert_int_equal(rs_open(ts_path("a.db"), &s, &err), 0);
     rs_close(s);
 }
 
@@ -90,18 +62,18 @@ static void expect_refused(const char *file, const char *words)
 static void test_refuses_foreign_newer_corrupt(void **state)
 {
     (void)state;
-    exec_sql(path("other.db"), "CREATE TABLE t (x); INSERT INTO t VALUES (1);");
-    expect_refused(path("other.db"), "not a yardstick results store");
+    exec_sql(ts_path("other.db"), "CREATE TABLE t (x); INSERT INTO t VALUES (1);");
+    expect_refused(ts_path("other.db"), "not a yardstick results store");
     rs_store *s;
     ys_error err = {0};
-    assert_int_equal(rs_open(path("new.db"), &s, &err), 0);
+    assert_int_equal(rs_open(ts_path("new.db"), &s, &err), 0);
     rs_close(s);
-    exec_sql(path("new.db"), "PRAGMA user_version = 999");
-    expect_refused(path("new.db"), "newer than this yardstick");
-    ts_write_file(path("junk.db"), "this is not a database at all, just some text that is long enough to look like "
+    exec_sql(ts_path("new.db"), "PRAGMA user_version = 999");
+    expect_refused(ts_path("new.db"), "newer than this yardstick");
+    ts_write_file(ts_path("junk.db"), "this is not a database at all, just some text that is long enough to look like "
                                    "a header and then some more bytes to fill a page..........................");
-    expect_refused(path("junk.db"), "junk.db");
-    expect_refused("/proc/no/such/dir/x.db", "cannot open");
+    expect_refused(ts_path("junk.db"), "junk.db");
+    expect_refused("/proc/no/such/ts_scratch()/x.db", "cannot open");
 }
 
 static void test_round_trip_and_delete(void **state)
@@ -109,7 +81,7 @@ static void test_round_trip_and_delete(void **state)
     (void)state;
     rs_store *s;
     ys_error err = {0};
-    assert_int_equal(rs_open(path("rt.db"), &s, &err), 0);
+    assert_int_equal(rs_open(ts_path("rt.db"), &s, &err), 0);
     rs_model m = {.name = "tiny", .architecture = "GPT2LMHeadModel", .weights_sha256 = "abc"};
     int64_t mid, mid2, run;
     assert_int_equal(rs_model_id(s, &m, &mid, &err), 0);
@@ -135,14 +107,14 @@ static void test_round_trip_and_delete(void **state)
     assert_string_equal(resp, "{\"ll\": -1.5}");
     free(resp);
     rs_close(s);
-    assert_int_equal(query_int(path("rt.db"), "SELECT count(*) FROM task_results WHERE value IS NULL"), 1);
-    assert_int_equal(rs_open(path("rt.db"), &s, &err), 0);
+    assert_int_equal(query_int(ts_path("rt.db"), "SELECT count(*) FROM task_results WHERE value IS NULL"), 1);
+    assert_int_equal(rs_open(ts_path("rt.db"), &s, &err), 0);
     assert_int_equal(rs_run_delete(s, run, &err), 0);
     assert_true(rs_run_delete(s, run, &err) < 0);
     assert_non_null(strstr(err.msg, "no run"));
     rs_close(s);
-    assert_int_equal(query_int(path("rt.db"), "SELECT count(*) FROM samples"), 0);
-    assert_int_equal(query_int(path("rt.db"), "SELECT count(*) FROM task_results"), 0);
+    assert_int_equal(query_int(ts_path("rt.db"), "SELECT count(*) FROM samples"), 0);
+    assert_int_equal(query_int(ts_path("rt.db"), "SELECT count(*) FROM task_results"), 0);
 }
 
 /* Two processes each write 100 batches of samples into one new file. */
@@ -156,7 +128,7 @@ static void test_concurrent_writers(void **state)
         if (kids[k] == 0) {
             rs_store *s;
             ys_error err = {0};
-            if (rs_open(path("conc.db"), &s, &err) < 0) {
+            if (rs_open(ts_path("conc.db"), &s, &err) < 0) {
                 fprintf(stderr, "child %d: %s\n", k, err.msg);
                 _exit(10);
             }
@@ -185,8 +157,8 @@ static void test_concurrent_writers(void **state)
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 0);
     }
-    assert_int_equal(query_int(path("conc.db"), "SELECT count(*) FROM samples"), 1000);
-    assert_int_equal(query_int(path("conc.db"), "SELECT count(DISTINCT run) FROM samples"), 2);
+    assert_int_equal(query_int(ts_path("conc.db"), "SELECT count(*) FROM samples"), 1000);
+    assert_int_equal(query_int(ts_path("conc.db"), "SELECT count(DISTINCT run) FROM samples"), 2);
 }
 
 int main(void)
@@ -197,5 +169,5 @@ int main(void)
         cmocka_unit_test(test_round_trip_and_delete),
         cmocka_unit_test(test_concurrent_writers),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }

@@ -13,31 +13,12 @@
 #include "task.h"
 #include "testsupport.h"
 
-static char dir[256];
-
-static const char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ys_task_%d", (int)getpid());
+    if (ts_scratch_setup(state) != 0)
+        return -1;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s/specs %s/samples/t", dir, dir, dir);
-    return system(cmd);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/specs %s/samples/t", ts_scratch(), ts_scratch());
     return system(cmd);
 }
 
@@ -50,10 +31,10 @@ static const char *good_spec =
 
 static void expect_spec_error(const char *text, const char *want)
 {
-    ts_write_file(path("specs/bad.json"), text);
+    ts_write_file(ts_path("specs/bad.json"), text);
     task_spec *t;
     ys_error err = {0};
-    assert_true(task_load(path("specs/bad.json"), &t, &err) < 0);
+    assert_true(task_load(ts_path("specs/bad.json"), &t, &err) < 0);
     assert_null(t);
     if (!strstr(err.msg, "bad.json") || !strstr(err.msg, want))
         fail_msg("message '%s' lacks 'bad.json' or '%s'", err.msg, want);
@@ -62,10 +43,10 @@ static void expect_spec_error(const char *text, const char *want)
 static void test_spec_validation(void **state)
 {
     (void)state;
-    ts_write_file(path("specs/t.json"), good_spec);
+    ts_write_file(ts_path("specs/t.json"), good_spec);
     task_spec *t;
     ys_error err = {0};
-    assert_int_equal(task_load(path("specs/t.json"), &t, &err), 0);
+    assert_int_equal(task_load(ts_path("specs/t.json"), &t, &err), 0);
     assert_string_equal(t->name, "t");
     assert_int_equal((int)t->nchoices, 2);
     assert_string_equal(t->target_delimiter, " ");
@@ -80,8 +61,8 @@ static void test_spec_validation(void **state)
     char s[2048];
     const char *m = strstr(good_spec, "\"acc\"");
     snprintf(s, sizeof s, "%.*s\"bleu\"%s", (int)(m - good_spec), good_spec, m + 5);
-    ts_write_file(path("specs/x.json"), s);
-    assert_true(task_load(path("specs/x.json"), &t, &err) < 0);
+    ts_write_file(ts_path("specs/x.json"), s);
+    assert_true(task_load(ts_path("specs/x.json"), &t, &err) < 0);
     assert_non_null(strstr(err.msg, "metrics[0].metric"));
     expect_spec_error("{\"name\": \"t\", \"group\": [\"a\"], \"aggregat\": \"mean\"}", "aggregat: unknown key");
     expect_spec_error("{\"name\": \"t\", \"group\": []}", "group: must list");
@@ -123,19 +104,19 @@ static void test_templates(void **state)
 static void test_fewshot_is_seeded(void **state)
 {
     (void)state;
-    ts_write_file(path("specs/t.json"), good_spec);
+    ts_write_file(ts_path("specs/t.json"), good_spec);
     char rows[4096] = "";
     for (int i = 0; i < 12; i++) {
         char line[128];
         snprintf(line, sizeof line, "{\"q\": \" question %d \", \"label\": %s}\n", i, i % 2 ? "true" : "false");
         strcat(rows, line);
     }
-    ts_write_file(path("samples/t/val.jsonl"), rows);
+    ts_write_file(ts_path("samples/t/val.jsonl"), rows);
     task_spec *t;
     ys_error err = {0};
-    assert_int_equal(task_load(path("specs/t.json"), &t, &err), 0);
+    assert_int_equal(task_load(ts_path("specs/t.json"), &t, &err), 0);
     task_docs docs;
-    assert_int_equal(task_docs_load(t, "validation", NULL, path("samples"), 0, false, &docs, &err), 0);
+    assert_int_equal(task_docs_load(t, "validation", NULL, ts_path("samples"), 0, false, &docs, &err), 0);
     assert_int_equal((int)docs.n, 12);
     assert_true(docs.sample);
     task_prompt a, b, c;
@@ -162,12 +143,12 @@ static void test_fewshot_is_seeded(void **state)
     char h1[65], h2[65];
     const char *files[] = {docs.path};
     assert_int_equal(task_content_hash(t, files, 1, h1, &err), 0);
-    ts_write_file(path("samples/t/val.jsonl"), "{\"q\": \"changed\", \"label\": true}\n");
+    ts_write_file(ts_path("samples/t/val.jsonl"), "{\"q\": \"changed\", \"label\": true}\n");
     assert_int_equal(task_content_hash(t, files, 1, h2, &err), 0);
     assert_true(strcmp(h1, h2) != 0);
     task_docs_free(&docs);
     /* a missing official file says where it looked and where to get it */
-    assert_true(task_docs_load(t, "validation", path("nodata"), path("samples"), 0, false, &docs, &err) < 0);
+    assert_true(task_docs_load(t, "validation", ts_path("nodata"), ts_path("samples"), 0, false, &docs, &err) < 0);
     assert_non_null(strstr(err.msg, "t/val.jsonl"));
     assert_non_null(strstr(err.msg, "not found"));
     task_free(t);
@@ -211,7 +192,7 @@ static void test_registry_suggests(void **state)
     (void)state;
     char builtin[600];
     snprintf(builtin, sizeof builtin, "%s/tasks/builtin", YS_SOURCE_DIR);
-    const char *dirs[] = {path("specs"), builtin};
+    const char *dirs[] = {ts_path("specs"), builtin};
     task_registry *r;
     ys_error err = {0};
     assert_int_equal(treg_new(dirs, 2, &r, &err), 0);
@@ -234,5 +215,5 @@ int main(void)
         cmocka_unit_test(test_fewshot_is_seeded), cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_registry_suggests),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ts_scratch_teardown);
 }
