@@ -12,6 +12,20 @@ static char *col_text(sqlite3_stmt *st, int i)
     return t ? strdup((const char *)t) : NULL;
 }
 
+/* Make room for one more element in a growing array; -1 when out of memory. */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, c * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
 static double col_real(sqlite3_stmt *st, int i)
 {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
@@ -50,14 +64,9 @@ int rs_runs_list(rs_store *s, rs_run_info **runs, size_t *n, ys_error *err)
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            rs_run_info *p = realloc(*runs, cap * sizeof *p);
-            if (!p) {
-                sqlite3_finalize(st);
-                return ys_fail(err, YS_ENOMEM, "out of memory");
-            }
-            *runs = p;
+        if (grow((void **)runs, &cap, *n, sizeof **runs) < 0) {
+            sqlite3_finalize(st);
+            return ys_fail(err, YS_ENOMEM, "out of memory");
         }
         read_run(st, &(*runs)[(*n)++]);
     }
@@ -103,14 +112,9 @@ int rs_results_get(rs_store *s, int64_t run_id, rs_result_row **rows, size_t *n,
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            rs_result_row *p = realloc(*rows, cap * sizeof *p);
-            if (!p) {
-                sqlite3_finalize(st);
-                return ys_fail(err, YS_ENOMEM, "out of memory");
-            }
-            *rows = p;
+        if (grow((void **)rows, &cap, *n, sizeof **rows) < 0) {
+            sqlite3_finalize(st);
+            return ys_fail(err, YS_ENOMEM, "out of memory");
         }
         rs_result_row *r = &(*rows)[(*n)++];
         r->task = col_text(st, 0);

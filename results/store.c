@@ -314,34 +314,28 @@ int rs_run_delete(rs_store *s, int64_t run_id, ys_error *err)
     return 0;
 }
 
-int rs_results_put(rs_store *s, int64_t run_id, const rs_result *r, size_t n, ys_error *err)
+/* Binds row i of `rows` (and the run id) to the insert statement. */
+typedef void (*bind_row_fn)(sqlite3_stmt *st, const void *rows, size_t i, int64_t run_id);
+
+/* Insert n rows with one prepared statement in one short transaction: a
+ * batch is all there or not at all, and other writers wait only briefly. */
+static int insert_rows(rs_store *s, const char *sql, const char *what, const void *rows, size_t n, int64_t run_id,
+                       bind_row_fn bind, ys_error *err)
 {
     int rc = exec(s, "BEGIN IMMEDIATE", err);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st;
-    const char *sql = "INSERT OR REPLACE INTO task_results (run, task, metric, filter, value, n, stderr, ci_low, "
-                      "ci_high, higher_is_better, task_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = db_fail(s, err, "storing results");
+        rc = db_fail(s, err, what);
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
         sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, run_id);
-        bind_text(st, 2, r[i].task);
-        bind_text(st, 3, r[i].metric);
-        bind_text(st, 4, r[i].filter ? r[i].filter : "none");
-        bind_real(st, 5, r[i].value);
-        sqlite3_bind_int64(st, 6, r[i].n);
-        bind_real(st, 7, r[i].stderr_);
-        bind_real(st, 8, r[i].ci_low);
-        bind_real(st, 9, r[i].ci_high);
-        sqlite3_bind_int(st, 10, r[i].higher_is_better);
-        bind_text(st, 11, r[i].task_hash);
+        bind(st, rows, i, run_id);
         if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_fail(s, err, "storing results");
+            rc = db_fail(s, err, what);
     }
     sqlite3_finalize(st);
     if (rc == 0)
@@ -350,39 +344,51 @@ int rs_results_put(rs_store *s, int64_t run_id, const rs_result *r, size_t n, ys
     return rc;
 }
 
+static void bind_result(sqlite3_stmt *st, const void *rows, size_t i, int64_t run_id)
+{
+    const rs_result *r = (const rs_result *)rows + i;
+    sqlite3_bind_int64(st, 1, run_id);
+    bind_text(st, 2, r->task);
+    bind_text(st, 3, r->metric);
+    bind_text(st, 4, r->filter ? r->filter : "none");
+    bind_real(st, 5, r->value);
+    sqlite3_bind_int64(st, 6, r->n);
+    bind_real(st, 7, r->stderr_);
+    bind_real(st, 8, r->ci_low);
+    bind_real(st, 9, r->ci_high);
+    sqlite3_bind_int(st, 10, r->higher_is_better);
+    bind_text(st, 11, r->task_hash);
+}
+
+int rs_results_put(rs_store *s, int64_t run_id, const rs_result *r, size_t n, ys_error *err)
+{
+    return insert_rows(s,
+                       "INSERT OR REPLACE INTO task_results (run, task, metric, filter, value, n, stderr, ci_low, "
+                       "ci_high, higher_is_better, task_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                       "storing results", r, n, run_id, bind_result, err);
+}
+
+static void bind_sample(sqlite3_stmt *st, const void *rows, size_t i, int64_t run_id)
+{
+    const rs_sample *x = (const rs_sample *)rows + i;
+    sqlite3_bind_int64(st, 1, run_id);
+    bind_text(st, 2, x->task);
+    sqlite3_bind_int64(st, 3, x->doc_id);
+    bind_text(st, 4, x->input_hash);
+    bind_text(st, 5, x->prompt);
+    bind_text(st, 6, x->prediction);
+    bind_text(st, 7, x->target);
+    bind_text(st, 8, x->metrics_json);
+    bind_text(st, 9, x->stats_json);
+    bind_text(st, 10, x->logprobs_json);
+}
+
 int rs_samples_put(rs_store *s, int64_t run_id, const rs_sample *smp, size_t n, ys_error *err)
 {
-    int rc = exec(s, "BEGIN IMMEDIATE", err);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *st;
-    const char *sql = "INSERT OR REPLACE INTO samples (run, task, doc_id, input_hash, prompt, prediction, target, "
-                      "metrics, stats, logprobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = db_fail(s, err, "storing samples");
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, run_id);
-        bind_text(st, 2, smp[i].task);
-        sqlite3_bind_int64(st, 3, smp[i].doc_id);
-        bind_text(st, 4, smp[i].input_hash);
-        bind_text(st, 5, smp[i].prompt);
-        bind_text(st, 6, smp[i].prediction);
-        bind_text(st, 7, smp[i].target);
-        bind_text(st, 8, smp[i].metrics_json);
-        bind_text(st, 9, smp[i].stats_json);
-        bind_text(st, 10, smp[i].logprobs_json);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_fail(s, err, "storing samples");
-    }
-    sqlite3_finalize(st);
-    if (rc == 0)
-        return exec(s, "COMMIT", err);
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    return insert_rows(s,
+                       "INSERT OR REPLACE INTO samples (run, task, doc_id, input_hash, prompt, prediction, target, "
+                       "metrics, stats, logprobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                       "storing samples", smp, n, run_id, bind_sample, err);
 }
 
 int rs_samples_count(rs_store *s, int64_t run_id, const char *task, int64_t *count, ys_error *err)
