@@ -5,8 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "runner.h"
+#include "runs.h"
+#include "store.h"
 #include "taskdirs.h"
 
 #define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
@@ -16,6 +20,7 @@ static const char run_help[] =
     "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
     "                     [--include-path DIR]... [--skip-bad-rows] [--no-db]\n"
+    "       yardstick run --resume RUN_ID [--db results.db] [--output ...] [--log-samples]\n"
     "\n"
     "Score a Hugging Face checkpoint folder on tasks (names or groups, comma-separated;\n"
     "see 'yardstick tasks list'). Official data files are read from --data-dir (or\n"
@@ -24,7 +29,49 @@ static const char run_help[] =
     "(" DEFAULT_TASKS "), into yardstick-results.db.\n"
     "Results go to the store (--db, default yardstick-results.db) and, with --output,\n"
     "to an lm-evaluation-harness-style results JSON; --log-samples writes\n"
-    "samples_<task>_<time>.jsonl beside it.\n";
+    "samples_<task>_<time>.jsonl beside it. Finished engine responses are cached in\n"
+    "the store as the run goes: --resume RUN_ID finishes an interrupted run with its\n"
+    "own settings, recomputing nothing that was done.\n";
+
+/* Read a run's settings back from the store for --resume. The strings live
+ * in *json, which the caller frees with cJSON_Delete. */
+static int resume_settings(run_options *o, int64_t id, cJSON **json, const char **include, ys_error *err)
+{
+    rs_store *s;
+    int rc = rs_open(o->db, &s, err);
+    if (rc < 0)
+        return rc;
+    rs_run_info info;
+    rc = rs_run_get(s, id, &info, err);
+    rs_close(s);
+    if (rc < 0)
+        return rc;
+    cJSON *set = cJSON_Parse(info.settings ? info.settings : "");
+    rs_run_info_free(&info, 1);
+    const cJSON *model = cJSON_GetObjectItem(set, "model"), *tasks = cJSON_GetObjectItem(set, "tasks");
+    if (!cJSON_IsString(model) || !cJSON_IsString(tasks)) {
+        cJSON_Delete(set);
+        return ys_fail(err, YS_EINPUT, "%s: run %lld has no resumable settings (was it imported?)", o->db, (long long)id);
+    }
+    o->model_dir = model->valuestring;
+    o->tasks = tasks->valuestring;
+    o->limit = (long)cJSON_GetObjectItem(set, "limit")->valuedouble;
+    o->num_fewshot = cJSON_GetObjectItem(set, "num_fewshot")->valueint;
+    o->batch_size = cJSON_GetObjectItem(set, "batch_size")->valueint;
+    o->seed = (uint64_t)cJSON_GetObjectItem(set, "seed")->valuedouble;
+    o->skip_bad_rows = cJSON_IsTrue(cJSON_GetObjectItem(set, "skip_bad_rows"));
+    const cJSON *dd = cJSON_GetObjectItem(set, "data_dir");
+    o->data_dir = cJSON_IsString(dd) ? dd->valuestring : NULL;
+    const cJSON *it;
+    o->ninclude = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(set, "include")) {
+        if (cJSON_IsString(it) && o->ninclude < TASKDIRS_MAX - 4)
+            include[o->ninclude++] = it->valuestring;
+    }
+    o->resume_run = id;
+    *json = set;
+    return 0;
+}
 
 static bool is_dir(const char *p)
 {
@@ -61,6 +108,7 @@ int cmd_run(int argc, char **argv)
     o.tasks = DEFAULT_TASKS;
     const char *data_dir = NULL;
     bool no_db = false;
+    long resume = 0;
     char tiny[4200];
     o.model_dir = NULL;
     for (int i = 1; i < argc; i++) {
@@ -91,6 +139,11 @@ int cmd_run(int argc, char **argv)
             o.skip_bad_rows = true;
         else if (OPT("--no-db", false))
             no_db = true;
+        else if (OPT("--resume", true)) {
+            if (cli_parse_int(v, 1, 1L << 62, &n) < 0)
+                return cli_usage_error("run", "--resume needs a run id (see 'yardstick runs list')");
+            resume = n;
+        }
         else if (OPT("--limit", true)) {
             if (cli_parse_int(v, 1, 1L << 40, &n) < 0)
                 return cli_usage_error("run", "--limit needs a positive count");
@@ -123,12 +176,21 @@ int cmd_run(int argc, char **argv)
     o.data_dir = taskdirs_data_dir(data_dir);
     if (no_db)
         o.db = NULL;
+    cJSON *resumed = NULL;
+    ys_error err = {0};
+    if (resume) {
+        if (!o.db)
+            return cli_usage_error("run", "--resume needs the store (--db)");
+        if (resume_settings(&o, resume, &resumed, include, &err) < 0)
+            return cli_fail(&err);
+    }
     if (o.log_samples && !o.output)
         return cli_usage_error("run", "--log-samples writes beside --output FILE: give one");
     o.progress = isatty(2);
-    ys_error err = {0};
     int64_t run_id = 0;
-    if (run_tasks(&o, &run_id, &err) < 0)
+    int rc = run_tasks(&o, &run_id, &err);
+    cJSON_Delete(resumed);
+    if (rc < 0)
         return cli_fail(&err);
     if (run_id)
         fprintf(stderr, "stored as run %lld in %s\n", (long long)run_id, o.db);

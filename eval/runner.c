@@ -1,6 +1,7 @@
 #include "runner.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,12 @@ typedef struct {
     size_t ngroups;
     ll_req *reqs;
     size_t nreqs, cap_reqs;
+    /* the store, open for the whole run: responses are cached per batch as
+     * they finish, so a killed run loses at most the batch in flight */
+    rs_store *store;
+    int64_t run_id;
+    char weights_hash[65], tok_hash[65];
+    size_t cached; /* responses served from the cache */
 } run_state;
 
 static void *xcalloc(size_t n, size_t size)
@@ -391,6 +398,21 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The response cache key: everything that determines the answer — the
+ * weights and tokenizer (by content hash), the dtype the engine computes
+ * in, the yardstick version, the kind of request and its token ids. */
+static void cache_key(const run_state *st, const char *kind, const int32_t *ids, size_t n, size_t a, size_t b,
+                      char hex[65])
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    char head[256];
+    snprintf(head, sizeof head, "%s|%s|%s|float32|%s|%zu|%zu|", kind, st->weights_hash, st->tok_hash, YS_VERSION, a, b);
+    sha256_update(&c, head, strlen(head));
+    sha256_update(&c, ids, n * sizeof *ids);
+    sha256_final_hex(&c, hex);
+}
+
 static int run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
 {
     size_t n = st->nreqs;
@@ -413,6 +435,34 @@ static int run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
     }
     size_t B = st->o->batch_size > 0 ? (size_t)st->o->batch_size : 1;
     int rc = 0;
+    /* answers already in the cache (an earlier or interrupted run) */
+    char (*keys)[65] = st->store ? malloc(nuniq * sizeof *keys) : NULL;
+    if (st->store && !keys) {
+        free(idx), free(tmp);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    size_t ntodo = 0;
+    for (size_t u = 0; u < nuniq && rc == 0; u++) {
+        ll_req *r = &st->reqs[tmp[u]];
+        char *resp = NULL;
+        if (st->store) {
+            cache_key(st, "ll", r->ids, r->len, r->from, 0, keys[u]);
+            rc = rs_cache_get(st->store, keys[u], &resp, err);
+        }
+        double ll;
+        int greedy;
+        if (resp && sscanf(resp, "%lf %d", &ll, &greedy) == 2) {
+            r->ll = ll;
+            r->greedy = (uint8_t)greedy;
+            st->cached++;
+        } else {
+            if (keys && ntodo != u)
+                memcpy(keys[ntodo], keys[u], sizeof keys[u]);
+            tmp[ntodo++] = tmp[u];
+        }
+        free(resp);
+    }
+    nuniq = ntodo;
     double t0 = now_s();
     for (size_t b = 0; b < nuniq && rc == 0; b += B) {
         size_t nb = nuniq - b < B ? nuniq - b : B;
@@ -442,8 +492,20 @@ static int run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
             r->greedy = all;
             free(lp[k]), free(gr[k]);
         }
+        if (rc == 0 && st->store) {
+            /* %.17g round-trips the double exactly */
+            char vals[64][48];
+            const char *kp[64], *vp[64];
+            for (size_t k = 0; k < nb; k++) {
+                const ll_req *r = &st->reqs[tmp[b + k]];
+                snprintf(vals[k], sizeof vals[k], "%.17g %d", r->ll, r->greedy);
+                kp[k] = keys[b + k], vp[k] = vals[k];
+            }
+            rc = rs_cache_put_many(st->store, kp, vp, nb, err);
+        }
         progress(st, "log-likelihoods", b + nb, nuniq, t0);
     }
+    free(keys);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         ll_req *r = &st->reqs[i];
         const ll_req *rep = &st->reqs[r->rep];
@@ -518,9 +580,48 @@ static int run_generations(run_state *st, double *engine_s, ys_error *err)
                 p[0] = st->eot, n = 1;
             gen_stop_ctx g = {st->tok, s, st->eot, 0, false};
             size_t nout = 0;
-            double e0 = now_s();
-            rc = model_generate(st->m, p, n, maxnew, NULL, gen_stop, &g, out, &nout, err);
-            *engine_s += now_s() - e0;
+            /* the cache key covers the prompt ids and the stopping rules */
+            char key[65], *cached_resp = NULL;
+            if (st->store) {
+                sha256_ctx c;
+                char until_hash[65];
+                sha256_init(&c);
+                for (size_t u = 0; u < s->nuntil; u++)
+                    sha256_update(&c, s->until[u], strlen(s->until[u]) + 1);
+                sha256_final_hex(&c, until_hash);
+                cache_key(st, until_hash, p, n, maxnew, 0, key);
+                rc = rs_cache_get(st->store, key, &cached_resp, err);
+            }
+            if (rc == 0 && cached_resp) {
+                /* "n id id ..." */
+                char *q = cached_resp, *end;
+                long cnt = strtol(q, &end, 10);
+                for (long j = 0; j < cnt && (size_t)j < maxnew; j++)
+                    out[nout++] = (int32_t)strtol(end, &end, 10);
+                /* replay the stop check to find where the text is cut */
+                for (size_t j = 1; j <= nout; j++)
+                    if (gen_stop(out, j, &g))
+                        break;
+                st->cached++;
+            } else if (rc == 0) {
+                double e0 = now_s();
+                rc = model_generate(st->m, p, n, maxnew, NULL, gen_stop, &g, out, &nout, err);
+                *engine_s += now_s() - e0;
+                if (rc == 0 && st->store) {
+                    size_t cap = 24 + 12 * nout;
+                    char *v = malloc(cap);
+                    if (!v) {
+                        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+                    } else {
+                        size_t len = (size_t)snprintf(v, cap, "%zu", nout);
+                        for (size_t j = 0; j < nout; j++)
+                            len += (size_t)snprintf(v + len, cap - len, " %d", out[j]);
+                        rc = rs_cache_put(st->store, key, v, err);
+                        free(v);
+                    }
+                }
+            }
+            free(cached_resp);
             free(ids);
             char *text = NULL;
             if (rc == 0)
@@ -996,38 +1097,107 @@ static int write_outputs(const run_state *st, int64_t run_id, ys_error *err)
     return 0;
 }
 
-static int store_run(const run_state *st, int64_t *run_id, ys_error *err)
+/* SHA-256 over the files of dir whose names end with one of suffixes, in
+ * name order: the identity of a model's weights or tokenizer. */
+static int hash_files(const char *dir, const char *const *names, size_t n, char hex[65], ys_error *err)
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096], h[65];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        struct stat stt;
+        if (stat(path, &stt) != 0)
+            continue;
+        int rc = sha256_file(path, h, err);
+        if (rc < 0)
+            return rc;
+        sha256_update(&c, names[i], strlen(names[i]) + 1);
+        sha256_update(&c, h, 64);
+        found++;
+    }
+    sha256_final_hex(&c, hex);
+    (void)found;
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int model_hashes(run_state *st, ys_error *err)
+{
+    DIR *d = opendir(st->o->model_dir);
+    if (!d)
+        return ys_fail(err, YS_EIO, "%s: cannot list the model folder", st->o->model_dir);
+    char *names[256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+        size_t len = strlen(e->d_name);
+        if (len > 12 && !strcmp(e->d_name + len - 12, ".safetensors"))
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_name);
+    int rc = hash_files(st->o->model_dir, (const char *const *)names, n, st->weights_hash, err);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    static const char *tok_files[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"};
+    if (rc == 0)
+        rc = hash_files(st->o->model_dir, tok_files, 4, st->tok_hash, err);
+    return rc;
+}
+
+/* Open the store, record the model, and start (or resume) the run row. */
+static int begin_run(run_state *st, ys_error *err)
 {
     const run_options *o = st->o;
-    rs_store *s;
-    int rc = rs_open(o->db, &s, err);
+    int rc = rs_open(o->db, &st->store, err);
     if (rc < 0)
         return rc;
-    /* the model: name from its folder, weights hash over its safetensors */
-    char wpath[4096], hex[65] = "";
-    snprintf(wpath, sizeof wpath, "%s/model.safetensors", o->model_dir);
-    struct stat stt;
-    if (stat(wpath, &stt) == 0)
-        rc = sha256_file(wpath, hex, err);
     const char *base = strrchr(o->model_dir, '/');
     base = base && base[1] ? base + 1 : o->model_dir;
     const model_info *info = model_get_info(st->m);
     rs_model m = {.name = base, .path = o->model_dir, .architecture = info->arch, .dtype = "float32",
-                  .weights_sha256 = hex[0] ? hex : NULL};
-    char settings[512], tasks[1024] = "";
-    snprintf(settings, sizeof settings,
-             "{\"limit\": %ld, \"num_fewshot\": %d, \"batch_size\": %d, \"data_dir\": \"%s\", \"sample_data\": %s}",
-             o->limit, o->num_fewshot, o->batch_size, o->data_dir ? o->data_dir : "",
-             o->data_dir ? "false" : "true");
-    snprintf(tasks, sizeof tasks, "%s", o->tasks);
+                  .weights_sha256 = st->weights_hash, .tokenizer_sha256 = st->tok_hash};
+    int64_t model_id;
+    if ((rc = rs_model_id(st->store, &m, &model_id, err)) < 0)
+        return rc;
+    if (o->resume_run > 0) {
+        st->run_id = o->resume_run;
+        return 0;
+    }
+    /* everything needed to resume the run goes into its settings */
+    cJSON *set = cJSON_CreateObject(), *inc = cJSON_AddArrayToObject(set, "include");
+    cJSON_AddStringToObject(set, "model", o->model_dir);
+    cJSON_AddStringToObject(set, "tasks", o->tasks);
+    cJSON_AddNumberToObject(set, "limit", (double)o->limit);
+    cJSON_AddNumberToObject(set, "num_fewshot", o->num_fewshot);
+    cJSON_AddNumberToObject(set, "batch_size", o->batch_size);
+    cJSON_AddNumberToObject(set, "seed", (double)o->seed);
+    cJSON_AddBoolToObject(set, "skip_bad_rows", o->skip_bad_rows);
+    if (o->data_dir)
+        cJSON_AddStringToObject(set, "data_dir", o->data_dir);
+    else
+        cJSON_AddNullToObject(set, "data_dir");
+    for (size_t i = 0; i < o->ninclude; i++)
+        cJSON_AddItemToArray(inc, cJSON_CreateString(o->include[i]));
+    char *settings = cJSON_PrintUnformatted(set);
+    cJSON_Delete(set);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    rs_run r = {.tasks = tasks, .version = YS_VERSION, .settings_json = settings, .host = host,
-                .seed = (int64_t)o->seed, .threads = o->threads};
-    if (rc == 0)
-        rc = rs_model_id(s, &m, &r.model_id, err);
-    if (rc == 0)
-        rc = rs_run_begin(s, &r, run_id, err);
+    rs_run r = {.model_id = model_id, .tasks = o->tasks, .version = YS_VERSION, .settings_json = settings,
+                .host = host, .seed = (int64_t)o->seed, .threads = o->threads};
+    rc = settings ? rs_run_begin(st->store, &r, &st->run_id, err) : ys_fail(err, YS_ENOMEM, "out of memory");
+    free(settings);
+    return rc;
+}
+
+/* Samples and results of every task, then the run is complete. Samples
+ * replace by (run, task, doc): a resumed run never doubles them. */
+static int store_run(const run_state *st, ys_error *err)
+{
+    int rc = 0;
     for (size_t i = 0; i < st->ntasks && rc == 0; i++) {
         const task_run *t = &st->tasks[i];
         rs_sample *smp = xcalloc(t->n, sizeof *smp);
@@ -1041,7 +1211,7 @@ static int store_run(const run_state *st, int64_t *run_id, ys_error *err)
                                  .target = t->prompts[d].target, .metrics_json = t->sample_metrics[d]};
         /* batches of 256 samples: short transactions */
         for (size_t b = 0; b < t->n && rc == 0; b += 256)
-            rc = rs_samples_put(s, *run_id, smp + b, t->n - b < 256 ? t->n - b : 256, err);
+            rc = rs_samples_put(st->store, st->run_id, smp + b, t->n - b < 256 ? t->n - b : 256, err);
         free(smp);
         rs_result res[16];
         for (size_t m2 = 0; m2 < t->nresults; m2++)
@@ -1049,16 +1219,15 @@ static int store_run(const run_state *st, int64_t *run_id, ys_error *err)
                                   .stderr_ = t->stderrs[m2], .ci_low = NAN, .ci_high = NAN, .n = (int64_t)t->n,
                                   .higher_is_better = t->hib[m2], .task_hash = t->hash};
         if (rc == 0)
-            rc = rs_results_put(s, *run_id, res, t->nresults, err);
+            rc = rs_results_put(st->store, st->run_id, res, t->nresults, err);
     }
     for (size_t g = 0; g < st->ngroups && rc == 0; g++) {
         rs_result gr = {.task = st->groups[g], .metric = "score", .value = group_score(st, g), .stderr_ = NAN,
                         .ci_low = NAN, .ci_high = NAN, .n = 0, .higher_is_better = true};
-        rc = rs_results_put(s, *run_id, &gr, 1, err);
+        rc = rs_results_put(st->store, st->run_id, &gr, 1, err);
     }
-    if (*run_id > 0)
-        rs_run_end(s, *run_id, rc == 0 ? "complete" : "failed", NULL);
-    rs_close(s);
+    if (rc == 0)
+        rc = rs_run_end(st->store, st->run_id, "complete", err);
     return rc;
 }
 
@@ -1117,6 +1286,7 @@ static void free_state(run_state *st)
     free(st->reqs);
     model_free(st->m);
     tok_free(st->tok);
+    rs_close(st->store);
 }
 
 int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
@@ -1151,6 +1321,8 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         if (st.eot < 0)
             st.eot = 0;
     }
+    if (rc == 0 && o->db && (rc = model_hashes(&st, err)) == 0)
+        rc = begin_run(&st, err);
     for (size_t i = 0; i < st.ntasks && rc == 0; i++)
         rc = prepare_task(&st, &st.tasks[i], err);
     /* a doubled BOS (template text plus tokenizer) is a classic wrong score */
@@ -1170,10 +1342,15 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
              : t->spec->output == OUT_ROLLING       ? score_rolling(t, err)
                                                     : score_generate(t, o->seed, err);
     }
-    if (rc == 0 && o->db)
-        rc = store_run(&st, run_id, err);
+    if (rc == 0 && st.store)
+        rc = store_run(&st, err);
+    else if (st.store && st.run_id > 0)
+        rs_run_end(st.store, st.run_id, "failed", NULL);
+    *run_id = st.run_id;
     if (rc == 0 && o->output)
         rc = write_outputs(&st, *run_id, err);
+    if (rc == 0 && st.cached)
+        fprintf(stderr, "%zu responses reused from the cache\n", st.cached);
     if (rc == 0)
         print_summary(&st, now_s() - t0, engine);
     free_state(&st);

@@ -9,6 +9,13 @@
  * de-duplicate identical requests, sort by length, batch → engine →
  * per-sample metrics → aggregates with standard errors → results store,
  * an lm-evaluation-harness-style results JSON, optional sample logs.
+ *
+ * With a store, every finished batch of engine responses is written to its
+ * response cache (keyed on the weights' and tokenizer's content hashes, the
+ * request's token ids and the yardstick version) in one short transaction:
+ * a killed run keeps what it finished, a re-run or --resume reuses it, and
+ * since the engine is deterministic the final scores equal those of an
+ * uninterrupted run. A different model can never be served these answers.
  */
 #ifndef YS_RUNNER_H
 #define YS_RUNNER_H
@@ -35,6 +42,7 @@ typedef struct {
     uint64_t seed;
     bool skip_bad_rows;
     bool progress;            /* progress line on stderr */
+    int64_t resume_run;       /* continue this run (its settings must match) */
 } run_options;
 
 /* Runs everything; prints the summary table on stdout. Returns 0 or a

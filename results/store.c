@@ -391,6 +391,31 @@ int rs_samples_put(rs_store *s, int64_t run_id, const rs_sample *smp, size_t n, 
                        "storing samples", smp, n, run_id, bind_sample, err);
 }
 
+typedef struct {
+    const char *const *keys, *const *values;
+    const char *now;
+} cache_rows;
+
+static void bind_cache(sqlite3_stmt *st, const void *rows, size_t i, int64_t run_id)
+{
+    (void)run_id;
+    const cache_rows *c = rows;
+    bind_text(st, 1, c->keys[i]);
+    bind_text(st, 2, c->values[i]);
+    bind_text(st, 3, c->now);
+}
+
+int rs_cache_put_many(rs_store *s, const char *const *keys, const char *const *responses, size_t n, ys_error *err)
+{
+    char now[32];
+    now_iso(now, sizeof now);
+    cache_rows rows = {keys, responses, now};
+    /* insert_rows indexes rows by i through the bind function; pass the
+     * struct itself and let bind_cache index the arrays */
+    return insert_rows(s, "INSERT OR REPLACE INTO responses (key, response, created_at) VALUES (?1, ?2, ?3)",
+                       "writing the response cache", &rows, n, 0, bind_cache, err);
+}
+
 int rs_samples_count(rs_store *s, int64_t run_id, const char *task, int64_t *count, ys_error *err)
 {
     sqlite3_stmt *st;

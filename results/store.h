@@ -76,6 +76,8 @@ int rs_samples_count(rs_store *s, int64_t run_id, const char *task, int64_t *cou
 /* Response cache: *response gets a malloc'd copy, or NULL when absent. */
 int rs_cache_get(rs_store *s, const char *key, char **response, ys_error *err);
 int rs_cache_put(rs_store *s, const char *key, const char *response, ys_error *err);
+/* Many entries in one transaction (a finished batch of requests). */
+int rs_cache_put_many(rs_store *s, const char *const *keys, const char *const *responses, size_t n, ys_error *err);
 
 /* The SQLite handle, for the report and compare code in results/. */
 struct sqlite3 *rs_db(rs_store *s);
