@@ -45,6 +45,7 @@ int cmd_report(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_rescore(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_logprobs(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

@@ -196,3 +196,56 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "stored as run %lld in %s\n", (long long)run_id, o.db);
     return EXIT_OK;
 }
+
+static const char rescore_help[] =
+    "usage: yardstick rescore RUN [--db results.db] [--output results.json] [--log-samples]\n"
+    "\n"
+    "Recompute a finished run's filters and metrics from its cached engine responses,\n"
+    "without running the model (its tokenizer and config.json are read), e.g. after\n"
+    "changing a task's answer filters or metrics. The run's samples and results are\n"
+    "rewritten.\n";
+
+int cmd_rescore(int argc, char **argv)
+{
+    run_options o = {0};
+    const char *include[TASKDIRS_MAX];
+    o.include = include;
+    o.db = "yardstick-results.db";
+    long id = 0, n;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int r = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(rescore_help, stdout);
+            return EXIT_OK;
+        } else if ((r = cli_opt(argc, argv, &i, "--db", true, &v)) > 0) {
+            o.db = v;
+        } else if (r == 0 && (r = cli_opt(argc, argv, &i, "--output", true, &v)) > 0) {
+            o.output = v;
+        } else if (r == 0 && (r = cli_opt(argc, argv, &i, "--log-samples", false, &v)) > 0) {
+            o.log_samples = true;
+        } else if (r < 0) {
+            return cli_usage_error("rescore", "option %s needs a value", argv[i]);
+        } else if (argv[i][0] != '-' && !id && cli_parse_int(argv[i], 1, 1L << 62, &n) == 0) {
+            id = n;
+        } else {
+            return cli_usage_error("rescore", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!id)
+        return cli_usage_error("rescore", "expected a run id (see 'yardstick runs list')");
+    if (o.log_samples && !o.output)
+        return cli_usage_error("rescore", "--log-samples writes beside --output FILE: give one");
+    ys_error err = {0};
+    cJSON *resumed = NULL;
+    if (resume_settings(&o, id, &resumed, include, &err) < 0)
+        return cli_fail(&err);
+    o.rescore = true;
+    int64_t run_id = 0;
+    int rc = run_tasks(&o, &run_id, &err);
+    cJSON_Delete(resumed);
+    if (rc < 0)
+        return cli_fail(&err);
+    fprintf(stderr, "rescored run %lld in %s\n", (long long)run_id, o.db);
+    return EXIT_OK;
+}

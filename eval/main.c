@@ -7,6 +7,7 @@
 
 static const cli_command commands[] = {
     {"run", cmd_run, "score a checkpoint on tasks; results into the store"},
+    {"rescore", cmd_rescore, "recompute a run's metrics from its cached responses, without the model"},
     {"score", cmd_score, "score a predictions file with metrics (no model needed)"},
     {"tasks", cmd_tasks, "list, show or validate task specs"},
     {"tokenize", cmd_tokenize, "token ids and pieces of a text (Hugging Face tokenizer.json)"},

@@ -84,6 +84,7 @@ typedef struct {
     int64_t run_id;
     char weights_hash[65], tok_hash[65];
     size_t cached; /* responses served from the cache */
+    char arch[64];
 } run_state;
 
 static void *xcalloc(size_t n, size_t size)
@@ -463,6 +464,12 @@ static int run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
         free(resp);
     }
     nuniq = ntodo;
+    if (nuniq && st->o->rescore) {
+        free(idx), free(tmp), free(keys);
+        return ys_fail(err, YS_EINPUT, "rescore: %zu requests of run %lld have no cached response (the run did not "
+                                       "finish, or the model files changed): use --resume with the model",
+                       nuniq, (long long)st->run_id);
+    }
     double t0 = now_s();
     for (size_t b = 0; b < nuniq && rc == 0; b += B) {
         size_t nb = nuniq - b < B ? nuniq - b : B;
@@ -603,6 +610,9 @@ static int run_generations(run_state *st, double *engine_s, ys_error *err)
                     if (gen_stop(out, j, &g))
                         break;
                 st->cached++;
+            } else if (rc == 0 && st->o->rescore) {
+                rc = ys_fail(err, YS_EINPUT, "rescore: task %s document %zu has no cached generation: use --resume "
+                                             "with the model", s->name, d);
             } else if (rc == 0) {
                 double e0 = now_s();
                 rc = model_generate(st->m, p, n, maxnew, NULL, gen_stop, &g, out, &nout, err);
@@ -1157,8 +1167,7 @@ static int begin_run(run_state *st, ys_error *err)
         return rc;
     const char *base = strrchr(o->model_dir, '/');
     base = base && base[1] ? base + 1 : o->model_dir;
-    const model_info *info = model_get_info(st->m);
-    rs_model m = {.name = base, .path = o->model_dir, .architecture = info->arch, .dtype = "float32",
+    rs_model m = {.name = base, .path = o->model_dir, .architecture = st->arch, .dtype = "float32",
                   .weights_sha256 = st->weights_hash, .tokenizer_sha256 = st->tok_hash};
     int64_t model_id;
     if ((rc = rs_model_id(st->store, &m, &model_id, err)) < 0)
@@ -1289,6 +1298,31 @@ static void free_state(run_state *st)
     rs_close(st->store);
 }
 
+/* Without the model (rescore): the window and architecture from
+ * config.json, the same way model_load reads them. */
+static int read_limits(run_state *st, ys_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", st->o->model_dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ys_fail(err, YS_EIO, "%s: cannot open", path);
+    char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *c = cJSON_Parse(buf);
+    if (!c)
+        return ys_fail(err, YS_EINPUT, "%s: malformed JSON", path);
+    const cJSON *arch = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "architectures"), 0);
+    const cJSON *npos = cJSON_GetObjectItem(c, "n_positions");
+    snprintf(st->arch, sizeof st->arch, "%s", cJSON_IsString(arch) ? arch->valuestring : "");
+    bool gpt2 = !strcmp(st->arch, "GPT2LMHeadModel");
+    st->max_len = gpt2 && cJSON_IsNumber(npos) ? (size_t)npos->valueint : 2048;
+    cJSON_Delete(c);
+    return 0;
+}
+
 int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
 {
     *run_id = 0;
@@ -1309,12 +1343,18 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
     free(list);
     treg_free(reg);
     taskdirs_free(&dirs);
-    if (rc == 0 && (rc = tok_load(o->model_dir, &st.tok, err)) == 0 && (rc = model_load(o->model_dir, &st.m, err)) == 0 &&
-        o->threads > 0)
+    if (rc == 0)
+        rc = tok_load(o->model_dir, &st.tok, err);
+    if (rc == 0 && !o->rescore && (rc = model_load(o->model_dir, &st.m, err)) == 0 && o->threads > 0)
         rc = model_set_threads(st.m, o->threads, err);
+    if (rc == 0 && o->rescore)
+        rc = read_limits(&st, err);
     if (rc == 0) {
-        const model_info *info = model_get_info(st.m);
-        st.max_len = info->max_positions > 0 ? (size_t)info->max_positions : 2048;
+        if (st.m) {
+            const model_info *info = model_get_info(st.m);
+            st.max_len = info->max_positions > 0 ? (size_t)info->max_positions : 2048;
+            snprintf(st.arch, sizeof st.arch, "%s", info->arch);
+        }
         st.eot = tok_eos_id(st.tok);
         if (st.eot < 0)
             st.eot = tok_bos_id(st.tok);

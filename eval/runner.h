@@ -43,6 +43,9 @@ typedef struct {
     bool skip_bad_rows;
     bool progress;            /* progress line on stderr */
     int64_t resume_run;       /* continue this run (its settings must match) */
+    bool rescore;             /* with resume_run: no model, every response
+                                 must come from the cache; filters and
+                                 metrics are recomputed */
 } run_options;
 
 /* Runs everything; prints the summary table on stdout. Returns 0 or a

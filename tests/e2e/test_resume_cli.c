@@ -1,6 +1,7 @@
 /* A run killed at random points and finished with --resume ends with
  * exactly the results of an uninterrupted run, with no sample lost or
  * doubled, and reuses the responses the killed run had finished. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,25 @@ static void test_kill_and_resume(void **state)
         resumed++;
     }
     assert_true(resumed >= 2);
+    /* rescore: the same numbers from the cache alone, no model run */
+    assert_int_equal(ys("rescore 1 --db ref.db --output rescored.json", &out), 0);
+    free(out);
+    char *again = results_of(ts_path("rescored.json"));
+    assert_string_equal(again, want);
+    free(again);
     free(want);
+    /* rescoring a run whose responses are not all cached fails cleanly */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd %s && timeout -s KILL 0.4 %s run --model %s/tests/data/models/tiny --tasks " TASKS
+             " --db cut.db >/dev/null 2>&1", ts_scratch(), YS_BINARY, YS_SOURCE_DIR);
+    ts_run(cmd, NULL);
+    assert_int_equal(ys("runs list --db cut.db", &out), 0);
+    bool interrupted = strstr(out, "running") != NULL;
+    free(out);
+    if (interrupted) {
+        assert_int_equal(ys("rescore 1 --db cut.db", &out), 3);
+        free(out);
+    }
     /* a different model is never served these answers: the cache key has
      * the weights' hash, so the tiny gpt2 fixture computes its own */
     char *log = ts_read_file(ts_path("stderr.txt"), NULL);
