@@ -1,97 +1,21 @@
 #include "runner.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "bootstrap.h"
-#include "classify.h"
-#include "model.h"
-#include "perplexity.h"
-#include "prompt.h"
 #include "registry.h"
-#include "scorer.h"
+#include "runner_internal.h"
 #include "sha256.h"
-#include "store.h"
-#include "task.h"
 #include "taskdirs.h"
-#include "tokenizer.h"
-#include "ys_unicode.h"
 
-/* ---- per-task state ------------------------------------------------------ */
-
-typedef struct {
-    task_spec *spec;
-    char *spec_path, *samples_dir;
-    task_docs docs, pool;
-    task_prompt *prompts;
-    size_t n;                /* documents scored */
-    char hash[65];
-    /* multiple choice: ll[doc * nchoices + c], greedy likewise */
-    double *ll;
-    uint8_t *greedy;
-    /* rolling: per document */
-    double *doc_ll;
-    /* generate: per document */
-    char **gen;
-    /* the first prompt's token ids, for the log and the BOS check */
-    int32_t *first_ids;
-    size_t nfirst;
-    /* results */
-    char *metric_names[16];
-    double values[16], stderrs[16];
-    bool hib[16];
-    size_t nresults;
-    char **sample_metrics; /* per document: JSON object text */
-    char **predictions;    /* per document */
-} task_run;
-
-/* One log-likelihood request: score ids[from..len) given ids[0..from). */
-typedef struct {
-    int32_t *ids;
-    size_t len, from;
-    double *ll_out;     /* where the summed log-likelihood goes (adds) */
-    uint8_t *greedy_out; /* all-greedy flag (ANDed), or NULL */
-    size_t rep;         /* the request computed for it (dedupe) */
-    double ll;
-    uint8_t greedy;
-} ll_req;
-
-typedef struct {
-    const run_options *o;
-    tok_tokenizer *tok;
-    model *m;
-    size_t max_len;
-    int32_t eot;
-    task_run *tasks;
-    size_t ntasks;
-    char **groups;       /* group names asked for, with their members */
-    char ***group_members;
-    size_t *group_nmembers;
-    char **group_aggregate;
-    size_t ngroups;
-    ll_req *reqs;
-    size_t nreqs, cap_reqs;
-    /* the store, open for the whole run: responses are cached per batch as
-     * they finish, so a killed run loses at most the batch in flight */
-    rs_store *store;
-    int64_t run_id;
-    char weights_hash[65], tok_hash[65];
-    size_t cached; /* responses served from the cache */
-    char arch[64];
-} run_state;
-
-static void *xcalloc(size_t n, size_t size)
+void *rn_calloc(size_t n, size_t size)
 {
     return calloc(n ? n : 1, size);
 }
-
 /* ---- tokenization as lm-evaluation-harness does it ----------------------- */
 
 static int encode(run_state *st, const char *s, int32_t **ids, size_t *n, ys_error *err)
@@ -225,7 +149,7 @@ static int load_task(run_state *st, const task_registry *reg, const char *name, 
         return rc;
     }
     if (task_is_group(spec)) {
-        char **members = xcalloc(spec->nmembers, sizeof *members);
+        char **members = rn_calloc(spec->nmembers, sizeof *members);
         char ***gm = realloc(st->group_members, (st->ngroups + 1) * sizeof *gm);
         char **gn = realloc(st->groups, (st->ngroups + 1) * sizeof *gn);
         size_t *gc = realloc(st->group_nmembers, (st->ngroups + 1) * sizeof *gc);
@@ -296,7 +220,7 @@ static int prepare_task(run_state *st, task_run *t, ys_error *err)
     if ((rc = task_content_hash(s, files, t->pool.path ? 2 : 1, t->hash, err)) < 0)
         return rc;
     t->n = t->docs.n;
-    t->prompts = xcalloc(t->n, sizeof *t->prompts);
+    t->prompts = rn_calloc(t->n, sizeof *t->prompts);
     if (!t->prompts)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     uint64_t rng = o->seed;
@@ -309,8 +233,8 @@ static int prepare_task(run_state *st, task_run *t, ys_error *err)
         return rc;
     /* requests */
     if (s->output == OUT_MULTIPLE_CHOICE) {
-        t->ll = xcalloc(t->n * s->nchoices, sizeof *t->ll);
-        t->greedy = xcalloc(t->n * s->nchoices, sizeof *t->greedy);
+        t->ll = rn_calloc(t->n * s->nchoices, sizeof *t->ll);
+        t->greedy = rn_calloc(t->n * s->nchoices, sizeof *t->greedy);
         if (!t->ll || !t->greedy)
             return ys_fail(err, YS_ENOMEM, "out of memory");
         for (size_t d = 0; d < t->n && rc == 0; d++)
@@ -324,7 +248,7 @@ static int prepare_task(run_state *st, task_run *t, ys_error *err)
                 }
             }
     } else if (s->output == OUT_ROLLING) {
-        t->doc_ll = xcalloc(t->n, sizeof *t->doc_ll);
+        t->doc_ll = rn_calloc(t->n, sizeof *t->doc_ll);
         if (!t->doc_ll)
             return ys_fail(err, YS_ENOMEM, "out of memory");
         for (size_t d = 0; d < t->n && rc == 0; d++) {
@@ -336,7 +260,7 @@ static int prepare_task(run_state *st, task_run *t, ys_error *err)
             }
         }
     } else {
-        t->gen = xcalloc(t->n, sizeof *t->gen);
+        t->gen = rn_calloc(t->n, sizeof *t->gen);
         if (!t->gen)
             return ys_fail(err, YS_ENOMEM, "out of memory");
     }
@@ -553,8 +477,6 @@ static int gen_stop(const int32_t *ids, size_t n, void *user)
     return g->stopped;
 }
 
-static int apply_filters(const task_spec *s, char **text, ys_error *err);
-
 static int run_generations(run_state *st, double *engine_s, ys_error *err)
 {
     size_t total = 0, done = 0;
@@ -639,7 +561,7 @@ static int run_generations(run_state *st, double *engine_s, ys_error *err)
             if (rc == 0 && g.stopped)
                 text[g.cut] = 0;
             if (rc == 0)
-                rc = apply_filters(s, &text, err);
+                rc = rn_apply_filters(s, &text, err);
             if (rc < 0) {
                 free(text);
                 free(out);
@@ -651,614 +573,6 @@ static int run_generations(run_state *st, double *engine_s, ys_error *err)
         free(out);
     }
     return 0;
-}
-
-/* ---- answer filters and metrics ------------------------------------------ */
-
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
-static int apply_filters(const task_spec *s, char **text, ys_error *err)
-{
-    for (size_t f = 0; f < s->nfilters; f++) {
-        const task_filter *tf = &s->filters[f];
-        char *v = *text;
-        if (!strcmp(tf->kind, "strip")) {
-            size_t a = 0, b = strlen(v);
-            while (a < b && (v[a] == ' ' || v[a] == '\n' || v[a] == '\t' || v[a] == '\r'))
-                a++;
-            while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\n' || v[b - 1] == '\t' || v[b - 1] == '\r'))
-                b--;
-            memmove(v, v + a, b - a);
-            v[b - a] = 0;
-        } else if (!strcmp(tf->kind, "lower")) {
-            char *low = uni_lower_utf8(v, strlen(v), NULL);
-            if (!low)
-                return ys_fail(err, YS_ENOMEM, "out of memory");
-            free(v);
-            *text = low;
-        } else if (!strcmp(tf->kind, "upper")) {
-            for (char *c = v; *c; c++)
-                if (*c >= 'a' && *c <= 'z')
-                    *c = (char)(*c - 32);
-        } else if (!strcmp(tf->kind, "first_line")) {
-            char *nl = strchr(v, '\n');
-            if (nl)
-                *nl = 0;
-        } else if (!strcmp(tf->kind, "regex")) {
-            int code;
-            PCRE2_SIZE off;
-            pcre2_code *re = pcre2_compile((PCRE2_SPTR)tf->regex, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code,
-                                           &off, NULL);
-            if (!re)
-                return ys_fail(err, YS_EINPUT, "%s: filters: regex '%s' does not compile", s->path, tf->regex);
-            pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-            int m = md ? pcre2_match(re, (PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) : -1;
-            char *res = NULL;
-            if (m > tf->group) {
-                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-                res = strndup(v + ov[2 * tf->group], ov[2 * tf->group + 1] - ov[2 * tf->group]);
-            } else {
-                /* no match: lm-evaluation-harness's fallback answer */
-                res = strdup("[invalid]");
-            }
-            pcre2_match_data_free(md);
-            pcre2_code_free(re);
-            if (!res)
-                return ys_fail(err, YS_ENOMEM, "out of memory");
-            free(v);
-            *text = res;
-        }
-    }
-    return 0;
-}
-
-static void add_result(task_run *t, const char *name, double value, double se, bool hib)
-{
-    if (t->nresults == 16)
-        return;
-    t->metric_names[t->nresults] = strdup(name);
-    t->values[t->nresults] = value;
-    t->stderrs[t->nresults] = se;
-    t->hib[t->nresults] = hib;
-    t->nresults++;
-}
-
-/* Code points of a choice without the target delimiter: lm-evaluation-
- * harness divides by len(choice) of the Python string. */
-static size_t cp_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-typedef struct {
-    const int *pred, *gold;
-    const double *x, *y;
-    int which; /* 0 f1, 1 mcc, 2 pearson, 3 spearman */
-} boot_cls;
-
-static double boot_cls_fn(const size_t *idx, size_t n, void *vctx)
-{
-    const boot_cls *c = vctx;
-    int *p = malloc(n * sizeof *p), *g = malloc(n * sizeof *g);
-    double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), v = NAN, pr, rc_, f;
-    if (p && g && x && y) {
-        for (size_t i = 0; i < n; i++) {
-            if (c->pred)
-                p[i] = c->pred[idx[i]], g[i] = c->gold[idx[i]];
-            if (c->x)
-                x[i] = c->x[idx[i]], y[i] = c->y[idx[i]];
-        }
-        if (c->which == 0 && cls_prf(p, g, n, 2, CLS_BINARY, 1, &pr, &rc_, &f, NULL) == 0)
-            v = f;
-        else if (c->which == 1 && cls_matthews(p, g, n, 64, &f, NULL) == 0)
-            v = f;
-        else if (c->which == 2)
-            v = cls_pearson(x, y, n);
-        else if (c->which == 3 && cls_spearman(x, y, n, &f, NULL) == 0)
-            v = f;
-    }
-    free(p), free(g), free(x), free(y);
-    return v;
-}
-
-static double boot_se(boot_cls *c, size_t n, uint64_t seed)
-{
-    boot_estimate e;
-    if (boot_resample(n, 1000, seed, boot_cls_fn, c, &e, NULL) < 0)
-        return NAN;
-    return e.stderr_;
-}
-
-static int score_mc(const run_state *st, task_run *t, ys_error *err)
-{
-    const task_spec *s = t->spec;
-    size_t n = t->n, k = s->nchoices;
-    int *pred = xcalloc(n, sizeof *pred), *gold = xcalloc(n, sizeof *gold);
-    double *acc = xcalloc(n, sizeof *acc), *accn = xcalloc(n, sizeof *accn);
-    double *ev = xcalloc(n, sizeof *ev), *gnum = xcalloc(n, sizeof *gnum);
-    t->sample_metrics = xcalloc(n, sizeof *t->sample_metrics);
-    t->predictions = xcalloc(n, sizeof *t->predictions);
-    if (!pred || !gold || !acc || !accn || !ev || !gnum || !t->sample_metrics || !t->predictions) {
-        free(pred), free(gold), free(acc), free(accn), free(ev), free(gnum);
-        return ys_fail(err, YS_ENOMEM, "out of memory");
-    }
-    size_t dl = cp_len(s->target_delimiter);
-    for (size_t d = 0; d < n; d++) {
-        const double *ll = &t->ll[d * k];
-        size_t best = 0, bestn = 0;
-        double mx = ll[0];
-        for (size_t c = 1; c < k; c++) {
-            if (ll[c] > ll[best])
-                best = c;
-            mx = ll[c] > mx ? ll[c] : mx;
-        }
-        for (size_t c = 1; c < k; c++) {
-            double a = ll[c] / (double)(cp_len(t->prompts[d].choices[c]) - dl);
-            double b = ll[bestn] / (double)(cp_len(t->prompts[d].choices[bestn]) - dl);
-            if (a > b)
-                bestn = c;
-        }
-        /* expected choice index under the choice probabilities (STS-B) */
-        double z = 0, e = 0;
-        for (size_t c = 0; c < k; c++) {
-            double p = exp(ll[c] - mx);
-            z += p;
-            e += p * (double)c;
-        }
-        pred[d] = (int)best;
-        gold[d] = t->prompts[d].gold;
-        acc[d] = gold[d] >= 0 && (int)best == gold[d];
-        accn[d] = gold[d] >= 0 && (int)bestn == gold[d];
-        ev[d] = e / z;
-        gnum[d] = t->prompts[d].gold_number;
-        char buf[160];
-        snprintf(buf, sizeof buf, "{\"acc\": %g, \"acc_norm\": %g, \"pred\": %zu}", acc[d], accn[d], best);
-        t->sample_metrics[d] = strdup(buf);
-        t->predictions[d] = strdup(t->prompts[d].choices[best] + strlen(s->target_delimiter));
-    }
-    int rc = 0;
-    for (size_t m = 0; m < s->nmetrics && rc == 0; m++) {
-        const char *name = s->metrics[m].name;
-        bool hib = s->metrics[m].higher_is_better;
-        boot_estimate e;
-        if (!strcmp(name, "acc") || !strcmp(name, "acc_norm")) {
-            boot_mean(!strcmp(name, "acc") ? acc : accn, n, &e);
-            add_result(t, name, e.value, e.stderr_, hib);
-        } else if (!strcmp(name, "f1")) {
-            double p, r, f;
-            rc = cls_prf(pred, gold, n, (int)k, CLS_BINARY, 1, &p, &r, &f, err);
-            boot_cls c = {pred, gold, NULL, NULL, 0};
-            add_result(t, name, f, boot_se(&c, n, st->o->seed), hib);
-        } else if (!strcmp(name, "mcc")) {
-            double v;
-            rc = cls_matthews(pred, gold, n, (int)k, &v, err);
-            boot_cls c = {pred, gold, NULL, NULL, 1};
-            add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
-        } else {
-            bool sp = !strcmp(name, "spearmanr");
-            double v = NAN;
-            if (sp)
-                rc = cls_spearman(ev, gnum, n, &v, err);
-            else
-                v = cls_pearson(ev, gnum, n);
-            boot_cls c = {NULL, NULL, ev, gnum, sp ? 3 : 2};
-            add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
-        }
-    }
-    free(pred), free(gold), free(acc), free(accn), free(ev), free(gnum);
-    return rc;
-}
-
-static int score_rolling(task_run *t, ys_error *err)
-{
-    ppl_stats total = {0};
-    t->sample_metrics = xcalloc(t->n, sizeof *t->sample_metrics);
-    if (!t->sample_metrics)
-        return ys_fail(err, YS_ENOMEM, "out of memory");
-    for (size_t d = 0; d < t->n; d++) {
-        ppl_stats s = {0};
-        const char *text = t->prompts[d].context;
-        ppl_count_text(text, strlen(text), &s);
-        s.loglik = t->doc_ll[d];
-        ppl_add(&total, &s);
-        char buf[160];
-        snprintf(buf, sizeof buf, "{\"loglikelihood\": %.17g, \"words\": %lld, \"bytes\": %lld}", s.loglik,
-                 (long long)s.words, (long long)s.bytes);
-        t->sample_metrics[d] = strdup(buf);
-    }
-    for (size_t m = 0; m < t->spec->nmetrics; m++) {
-        const char *name = t->spec->metrics[m].name;
-        double v = !strcmp(name, "word_perplexity")   ? ppl_word_perplexity(&total)
-                   : !strcmp(name, "byte_perplexity") ? ppl_byte_perplexity(&total)
-                                                      : ppl_bits_per_byte(&total);
-        add_result(t, name, v, NAN, t->spec->metrics[m].higher_is_better);
-    }
-    return 0;
-}
-
-static int score_generate(task_run *t, uint64_t seed, ys_error *err)
-{
-    const task_spec *s = t->spec;
-    /* which scorer metrics the task's metric names need */
-    char list[256] = "";
-    for (size_t m = 0; m < s->nmetrics; m++) {
-        const char *n = s->metrics[m].name, *scorer_name = strncmp(n, "squad_", 6) == 0 ? "squad"
-                                                           : strncmp(n, "rouge", 5) == 0 ? "rouge"
-                                                                                         : n;
-        if (!strstr(list, scorer_name)) {
-            if (list[0])
-                strcat(list, ",");
-            strcat(list, scorer_name);
-        }
-    }
-    scorer_options so;
-    scorer_options_default(&so);
-    so.rouge_stem = true;
-    so.bootstrap = 200;
-    so.seed = seed;
-    scorer *sc = scorer_new(list, &so, err);
-    if (!sc)
-        return err ? err->code : YS_EINPUT;
-    t->sample_metrics = xcalloc(t->n, sizeof *t->sample_metrics);
-    t->predictions = xcalloc(t->n, sizeof *t->predictions);
-    int rc = t->sample_metrics && t->predictions ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
-    for (size_t d = 0; d < t->n && rc == 0; d++) {
-        scorer_value pred = {SV_TEXT, t->gen[d], 0};
-        scorer_value refs[16];
-        size_t nr = t->prompts[d].nrefs < 16 ? t->prompts[d].nrefs : 16;
-        for (size_t r = 0; r < nr; r++)
-            refs[r] = (scorer_value){SV_TEXT, t->prompts[d].refs[r], 0};
-        rc = scorer_add(sc, &pred, refs, nr, &t->sample_metrics[d], err);
-        t->predictions[d] = strdup(t->gen[d]);
-    }
-    char *json = NULL;
-    const scorer_headline *h;
-    size_t nh;
-    if (rc == 0)
-        rc = scorer_finish(sc, &json, &h, &nh, err);
-    for (size_t m = 0; rc == 0 && m < s->nmetrics; m++) {
-        const char *n = s->metrics[m].name;
-        const char *metric = !strcmp(n, "squad_exact_match") ? "exact_match" : !strcmp(n, "squad_f1") ? "f1" : n;
-        const char *group = !strncmp(n, "squad_", 6) ? "squad" : !strncmp(n, "rouge", 5) ? "rouge" : n;
-        for (size_t k = 0; k < nh; k++)
-            if (!strcmp(h[k].metric, group) && !strcmp(h[k].name, metric))
-                add_result(t, n, h[k].value, h[k].stderr_, s->metrics[m].higher_is_better);
-    }
-    free(json);
-    scorer_free(sc);
-    return rc;
-}
-
-/* ---- output -------------------------------------------------------------- */
-
-static const char *output_name(task_output o)
-{
-    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification"};
-    return names[o];
-}
-
-/* A group's score: "glue" averages each member's metrics into one task
- * score, then the tasks; "mean" averages each member's first metric. */
-static double group_score(const run_state *st, size_t g)
-{
-    double sum = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < st->group_nmembers[g]; i++)
-        for (size_t k = 0; k < st->ntasks; k++) {
-            const task_run *t = &st->tasks[k];
-            if (strcmp(t->spec->name, st->group_members[g][i]) || !t->nresults)
-                continue;
-            double v = 0;
-            size_t nv = 0;
-            size_t upto = !strcmp(st->group_aggregate[g], "glue") ? t->nresults : 1;
-            for (size_t r = 0; r < upto; r++)
-                if (!isnan(t->values[r]))
-                    v += t->values[r], nv++;
-            if (nv)
-                sum += v / (double)nv, n++;
-        }
-    return n ? sum / (double)n : NAN;
-}
-
-static int write_outputs(const run_state *st, int64_t run_id, ys_error *err)
-{
-    const run_options *o = st->o;
-    cJSON *root = cJSON_CreateObject(), *results = cJSON_AddObjectToObject(root, "results");
-    cJSON *groups = cJSON_AddObjectToObject(root, "groups"), *configs = cJSON_AddObjectToObject(root, "configs");
-    cJSON *versions = cJSON_AddObjectToObject(root, "versions"), *ns = cJSON_AddObjectToObject(root, "n-samples");
-    cJSON *hib = cJSON_AddObjectToObject(root, "higher_is_better");
-    for (size_t i = 0; i < st->ntasks; i++) {
-        const task_run *t = &st->tasks[i];
-        cJSON *r = cJSON_AddObjectToObject(results, t->spec->name);
-        cJSON_AddStringToObject(r, "alias", t->spec->name);
-        cJSON *h = cJSON_AddObjectToObject(hib, t->spec->name);
-        for (size_t m = 0; m < t->nresults; m++) {
-            char key[128];
-            snprintf(key, sizeof key, "%s,none", t->metric_names[m]);
-            if (isnan(t->values[m]))
-                cJSON_AddNullToObject(r, key);
-            else
-                cJSON_AddNumberToObject(r, key, t->values[m]);
-            snprintf(key, sizeof key, "%s_stderr,none", t->metric_names[m]);
-            if (isnan(t->stderrs[m]))
-                cJSON_AddStringToObject(r, key, "N/A");
-            else
-                cJSON_AddNumberToObject(r, key, t->stderrs[m]);
-            cJSON_AddBoolToObject(h, t->metric_names[m], t->hib[m]);
-        }
-        cJSON *c = cJSON_AddObjectToObject(configs, t->spec->name);
-        cJSON_AddStringToObject(c, "task", t->spec->name);
-        cJSON_AddStringToObject(c, "output_type", output_name(t->spec->output));
-        cJSON_AddStringToObject(c, "doc_to_text", t->spec->doc_to_text);
-        cJSON_AddNumberToObject(c, "num_fewshot", o->num_fewshot >= 0 ? o->num_fewshot : t->spec->num_fewshot);
-        cJSON_AddStringToObject(c, "data", t->docs.path);
-        cJSON_AddBoolToObject(c, "sample_data", t->docs.sample);
-        cJSON_AddStringToObject(c, "task_hash", t->hash);
-        cJSON_AddNumberToObject(versions, t->spec->name, t->spec->version);
-        cJSON *x = cJSON_AddObjectToObject(ns, t->spec->name);
-        cJSON_AddNumberToObject(x, "original", (double)t->docs.n);
-        cJSON_AddNumberToObject(x, "effective", (double)t->n);
-    }
-    for (size_t g = 0; g < st->ngroups; g++) {
-        cJSON *r = cJSON_AddObjectToObject(groups, st->groups[g]);
-        double v = group_score(st, g);
-        if (isnan(v))
-            cJSON_AddNullToObject(r, "score,none");
-        else
-            cJSON_AddNumberToObject(r, "score,none", v);
-    }
-    cJSON *cfg = cJSON_AddObjectToObject(root, "config");
-    cJSON_AddStringToObject(cfg, "model", "yardstick");
-    cJSON_AddStringToObject(cfg, "model_args", o->model_dir);
-    cJSON_AddNumberToObject(cfg, "batch_size", o->batch_size);
-    cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
-    if (o->limit > 0)
-        cJSON_AddNumberToObject(cfg, "limit", (double)o->limit);
-    cJSON_AddStringToObject(root, "model_name", o->model_dir);
-    cJSON_AddNumberToObject(root, "run_id", (double)run_id);
-    cJSON_AddStringToObject(root, "yardstick_version", YS_VERSION);
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text)
-        return ys_fail(err, YS_ENOMEM, "out of memory");
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.partial", o->output);
-    FILE *f = fopen(tmp, "w");
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = f && fclose(f) == 0 && ok;
-    free(text);
-    if (!ok || rename(tmp, o->output) != 0) {
-        remove(tmp);
-        return ys_fail(err, YS_EIO, "%s: cannot write", o->output);
-    }
-    if (!o->log_samples)
-        return 0;
-    /* lm-evaluation-harness's samples_<task>_<time>.jsonl beside the output */
-    char stamp[32], dir[4096];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H-%M-%S", &tm);
-    snprintf(dir, sizeof dir, "%s", o->output);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash[1] = 0;
-    else
-        dir[0] = 0;
-    for (size_t i = 0; i < st->ntasks; i++) {
-        const task_run *t = &st->tasks[i];
-        char path[4600];
-        snprintf(path, sizeof path, "%ssamples_%s_%s.jsonl", dir, t->spec->name, stamp);
-        FILE *sf = fopen(path, "w");
-        if (!sf)
-            return ys_fail(err, YS_EIO, "%s: cannot write", path);
-        for (size_t d = 0; d < t->n; d++) {
-            const task_prompt *p = &t->prompts[d];
-            cJSON *s = cJSON_CreateObject(), *doc = cJSON_AddObjectToObject(s, "doc");
-            cJSON_AddNumberToObject(s, "doc_id", (double)d);
-            const task_doc *td = &t->docs.docs[d];
-            for (size_t f2 = 0; f2 < td->nfields; f2++)
-                cJSON_AddStringToObject(doc, td->names[f2], td->values[f2]);
-            cJSON_AddStringToObject(s, "target", p->target ? p->target : "");
-            cJSON *args = cJSON_AddArrayToObject(s, "arguments"), *resps = cJSON_AddArrayToObject(s, "resps");
-            cJSON *filt = cJSON_AddArrayToObject(s, "filtered_resps");
-            if (t->spec->output == OUT_MULTIPLE_CHOICE) {
-                for (size_t c = 0; c < p->nchoices; c++) {
-                    cJSON *pair = cJSON_CreateArray();
-                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
-                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->choices[c]));
-                    cJSON_AddItemToArray(args, pair);
-                    cJSON *r = cJSON_CreateArray();
-                    cJSON_AddItemToArray(r, cJSON_CreateNumber(t->ll[d * p->nchoices + c]));
-                    cJSON_AddItemToArray(r, cJSON_CreateBool(t->greedy[d * p->nchoices + c]));
-                    cJSON *rr = cJSON_CreateArray();
-                    cJSON_AddItemToArray(rr, r);
-                    cJSON_AddItemToArray(resps, rr);
-                    cJSON_AddItemToArray(filt, cJSON_Duplicate(r, 1));
-                }
-            } else if (t->spec->output == OUT_ROLLING) {
-                cJSON *pair = cJSON_CreateArray();
-                cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
-                cJSON_AddItemToArray(args, pair);
-                cJSON_AddItemToArray(resps, cJSON_CreateNumber(t->doc_ll[d]));
-                cJSON_AddItemToArray(filt, cJSON_CreateNumber(t->doc_ll[d]));
-            } else {
-                cJSON *pair = cJSON_CreateArray();
-                cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
-                cJSON_AddItemToArray(args, pair);
-                cJSON_AddItemToArray(resps, cJSON_CreateString(t->gen[d]));
-                cJSON_AddItemToArray(filt, cJSON_CreateString(t->gen[d]));
-            }
-            cJSON *metrics = t->sample_metrics[d] ? cJSON_Parse(t->sample_metrics[d]) : NULL;
-            const cJSON *it;
-            cJSON_ArrayForEach(it, metrics) cJSON_AddItemToObject(s, it->string, cJSON_Duplicate(it, 1));
-            cJSON_Delete(metrics);
-            char *line = cJSON_PrintUnformatted(s);
-            fprintf(sf, "%s\n", line ? line : "{}");
-            free(line);
-            cJSON_Delete(s);
-        }
-        fclose(sf);
-    }
-    return 0;
-}
-
-/* SHA-256 over the files of dir whose names end with one of suffixes, in
- * name order: the identity of a model's weights or tokenizer. */
-static int hash_files(const char *dir, const char *const *names, size_t n, char hex[65], ys_error *err)
-{
-    sha256_ctx c;
-    sha256_init(&c);
-    size_t found = 0;
-    for (size_t i = 0; i < n; i++) {
-        char path[4096], h[65];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        struct stat stt;
-        if (stat(path, &stt) != 0)
-            continue;
-        int rc = sha256_file(path, h, err);
-        if (rc < 0)
-            return rc;
-        sha256_update(&c, names[i], strlen(names[i]) + 1);
-        sha256_update(&c, h, 64);
-        found++;
-    }
-    sha256_final_hex(&c, hex);
-    (void)found;
-    return 0;
-}
-
-static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int model_hashes(run_state *st, ys_error *err)
-{
-    DIR *d = opendir(st->o->model_dir);
-    if (!d)
-        return ys_fail(err, YS_EIO, "%s: cannot list the model folder", st->o->model_dir);
-    char *names[256];
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        size_t len = strlen(e->d_name);
-        if (len > 12 && !strcmp(e->d_name + len - 12, ".safetensors"))
-            names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, cmp_name);
-    int rc = hash_files(st->o->model_dir, (const char *const *)names, n, st->weights_hash, err);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    static const char *tok_files[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"};
-    if (rc == 0)
-        rc = hash_files(st->o->model_dir, tok_files, 4, st->tok_hash, err);
-    return rc;
-}
-
-/* Open the store, record the model, and start (or resume) the run row. */
-static int begin_run(run_state *st, ys_error *err)
-{
-    const run_options *o = st->o;
-    int rc = rs_open(o->db, &st->store, err);
-    if (rc < 0)
-        return rc;
-    const char *base = strrchr(o->model_dir, '/');
-    base = base && base[1] ? base + 1 : o->model_dir;
-    rs_model m = {.name = base, .path = o->model_dir, .architecture = st->arch, .dtype = "float32",
-                  .weights_sha256 = st->weights_hash, .tokenizer_sha256 = st->tok_hash};
-    int64_t model_id;
-    if ((rc = rs_model_id(st->store, &m, &model_id, err)) < 0)
-        return rc;
-    if (o->resume_run > 0) {
-        st->run_id = o->resume_run;
-        return 0;
-    }
-    /* everything needed to resume the run goes into its settings */
-    cJSON *set = cJSON_CreateObject(), *inc = cJSON_AddArrayToObject(set, "include");
-    cJSON_AddStringToObject(set, "model", o->model_dir);
-    cJSON_AddStringToObject(set, "tasks", o->tasks);
-    cJSON_AddNumberToObject(set, "limit", (double)o->limit);
-    cJSON_AddNumberToObject(set, "num_fewshot", o->num_fewshot);
-    cJSON_AddNumberToObject(set, "batch_size", o->batch_size);
-    cJSON_AddNumberToObject(set, "seed", (double)o->seed);
-    cJSON_AddBoolToObject(set, "skip_bad_rows", o->skip_bad_rows);
-    if (o->data_dir)
-        cJSON_AddStringToObject(set, "data_dir", o->data_dir);
-    else
-        cJSON_AddNullToObject(set, "data_dir");
-    for (size_t i = 0; i < o->ninclude; i++)
-        cJSON_AddItemToArray(inc, cJSON_CreateString(o->include[i]));
-    char *settings = cJSON_PrintUnformatted(set);
-    cJSON_Delete(set);
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    rs_run r = {.model_id = model_id, .tasks = o->tasks, .version = YS_VERSION, .settings_json = settings,
-                .host = host, .seed = (int64_t)o->seed, .threads = o->threads};
-    rc = settings ? rs_run_begin(st->store, &r, &st->run_id, err) : ys_fail(err, YS_ENOMEM, "out of memory");
-    free(settings);
-    return rc;
-}
-
-/* Samples and results of every task, then the run is complete. Samples
- * replace by (run, task, doc): a resumed run never doubles them. */
-static int store_run(const run_state *st, ys_error *err)
-{
-    int rc = 0;
-    for (size_t i = 0; i < st->ntasks && rc == 0; i++) {
-        const task_run *t = &st->tasks[i];
-        rs_sample *smp = xcalloc(t->n, sizeof *smp);
-        if (!smp) {
-            rc = ys_fail(err, YS_ENOMEM, "out of memory");
-            break;
-        }
-        for (size_t d = 0; d < t->n; d++)
-            smp[d] = (rs_sample){.task = t->spec->name, .doc_id = (int64_t)d, .prompt = t->prompts[d].context,
-                                 .prediction = t->predictions ? t->predictions[d] : NULL,
-                                 .target = t->prompts[d].target, .metrics_json = t->sample_metrics[d]};
-        /* batches of 256 samples: short transactions */
-        for (size_t b = 0; b < t->n && rc == 0; b += 256)
-            rc = rs_samples_put(st->store, st->run_id, smp + b, t->n - b < 256 ? t->n - b : 256, err);
-        free(smp);
-        rs_result res[16];
-        for (size_t m2 = 0; m2 < t->nresults; m2++)
-            res[m2] = (rs_result){.task = t->spec->name, .metric = t->metric_names[m2], .value = t->values[m2],
-                                  .stderr_ = t->stderrs[m2], .ci_low = NAN, .ci_high = NAN, .n = (int64_t)t->n,
-                                  .higher_is_better = t->hib[m2], .task_hash = t->hash};
-        if (rc == 0)
-            rc = rs_results_put(st->store, st->run_id, res, t->nresults, err);
-    }
-    for (size_t g = 0; g < st->ngroups && rc == 0; g++) {
-        rs_result gr = {.task = st->groups[g], .metric = "score", .value = group_score(st, g), .stderr_ = NAN,
-                        .ci_low = NAN, .ci_high = NAN, .n = 0, .higher_is_better = true};
-        rc = rs_results_put(st->store, st->run_id, &gr, 1, err);
-    }
-    if (rc == 0)
-        rc = rs_run_end(st->store, st->run_id, "complete", err);
-    return rc;
-}
-
-static void print_summary(const run_state *st, double wall, double engine)
-{
-    printf("%-18s %-18s %12s %10s %6s  %s\n", "task", "metric", "value", "stderr", "n", "data");
-    for (size_t i = 0; i < st->ntasks; i++) {
-        const task_run *t = &st->tasks[i];
-        for (size_t m = 0; m < t->nresults; m++) {
-            printf("%-18s %-18s %12.4f ", m ? "" : t->spec->name, t->metric_names[m], t->values[m]);
-            if (isnan(t->stderrs[m]))
-                printf("%10s", "N/A");
-            else
-                printf("%10.4f", t->stderrs[m]);
-            printf(" %6zu  %s\n", t->n, m ? "" : t->docs.sample ? "SAMPLE data (not the official set)" : t->docs.path);
-        }
-    }
-    for (size_t g = 0; g < st->ngroups; g++)
-        printf("%-18s %-18s %12.4f\n", st->groups[g], st->group_aggregate[g][0] == 'g' ? "glue score" : "mean",
-               group_score(st, g));
-    fprintf(stderr, "wall %.2fs, engine %.2fs (%.1f%% outside the engine)\n", wall, engine,
-            wall > 0 ? 100.0 * (wall - engine) / wall : 0.0);
 }
 
 static void free_state(run_state *st)
@@ -1361,8 +675,8 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         if (st.eot < 0)
             st.eot = 0;
     }
-    if (rc == 0 && o->db && (rc = model_hashes(&st, err)) == 0)
-        rc = begin_run(&st, err);
+    if (rc == 0 && o->db && (rc = rn_model_hashes(&st, err)) == 0)
+        rc = rn_begin_run(&st, err);
     for (size_t i = 0; i < st.ntasks && rc == 0; i++)
         rc = prepare_task(&st, &st.tasks[i], err);
     /* a doubled BOS (template text plus tokenizer) is a classic wrong score */
@@ -1378,21 +692,21 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         rc = run_generations(&st, &engine, err);
     for (size_t i = 0; i < st.ntasks && rc == 0; i++) {
         task_run *t = &st.tasks[i];
-        rc = t->spec->output == OUT_MULTIPLE_CHOICE ? score_mc(&st, t, err)
-             : t->spec->output == OUT_ROLLING       ? score_rolling(t, err)
-                                                    : score_generate(t, o->seed, err);
+        rc = t->spec->output == OUT_MULTIPLE_CHOICE ? rn_score_mc(&st, t, err)
+             : t->spec->output == OUT_ROLLING       ? rn_score_rolling(t, err)
+                                                    : rn_score_generate(t, o->seed, err);
     }
     if (rc == 0 && st.store)
-        rc = store_run(&st, err);
+        rc = rn_store_run(&st, err);
     else if (st.store && st.run_id > 0)
         rs_run_end(st.store, st.run_id, "failed", NULL);
     *run_id = st.run_id;
     if (rc == 0 && o->output)
-        rc = write_outputs(&st, *run_id, err);
+        rc = rn_write_outputs(&st, *run_id, err);
     if (rc == 0 && st.cached)
         fprintf(stderr, "%zu responses reused from the cache\n", st.cached);
     if (rc == 0)
-        print_summary(&st, now_s() - t0, engine);
+        rn_print_summary(&st, now_s() - t0, engine);
     free_state(&st);
     return rc;
 }

@@ -1,0 +1,293 @@
+/* The runner, part 2: answer filters and per-task metrics from the engine
+ * responses (see runner_internal.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "bootstrap.h"
+#include "classify.h"
+#include "perplexity.h"
+#include "runner_internal.h"
+#include "scorer.h"
+#include "ys_unicode.h"
+
+/* ---- answer filters and metrics ------------------------------------------ */
+
+int rn_apply_filters(const task_spec *s, char **text, ys_error *err)
+{
+    for (size_t f = 0; f < s->nfilters; f++) {
+        const task_filter *tf = &s->filters[f];
+        char *v = *text;
+        if (!strcmp(tf->kind, "strip")) {
+            size_t a = 0, b = strlen(v);
+            while (a < b && (v[a] == ' ' || v[a] == '\n' || v[a] == '\t' || v[a] == '\r'))
+                a++;
+            while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\n' || v[b - 1] == '\t' || v[b - 1] == '\r'))
+                b--;
+            memmove(v, v + a, b - a);
+            v[b - a] = 0;
+        } else if (!strcmp(tf->kind, "lower")) {
+            char *low = uni_lower_utf8(v, strlen(v), NULL);
+            if (!low)
+                return ys_fail(err, YS_ENOMEM, "out of memory");
+            free(v);
+            *text = low;
+        } else if (!strcmp(tf->kind, "upper")) {
+            for (char *c = v; *c; c++)
+                if (*c >= 'a' && *c <= 'z')
+                    *c = (char)(*c - 32);
+        } else if (!strcmp(tf->kind, "first_line")) {
+            char *nl = strchr(v, '\n');
+            if (nl)
+                *nl = 0;
+        } else if (!strcmp(tf->kind, "regex")) {
+            int code;
+            PCRE2_SIZE off;
+            pcre2_code *re = pcre2_compile((PCRE2_SPTR)tf->regex, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code,
+                                           &off, NULL);
+            if (!re)
+                return ys_fail(err, YS_EINPUT, "%s: filters: regex '%s' does not compile", s->path, tf->regex);
+            pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+            int m = md ? pcre2_match(re, (PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) : -1;
+            char *res = NULL;
+            if (m > tf->group) {
+                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+                res = strndup(v + ov[2 * tf->group], ov[2 * tf->group + 1] - ov[2 * tf->group]);
+            } else {
+                /* no match: lm-evaluation-harness's fallback answer */
+                res = strdup("[invalid]");
+            }
+            pcre2_match_data_free(md);
+            pcre2_code_free(re);
+            if (!res)
+                return ys_fail(err, YS_ENOMEM, "out of memory");
+            free(v);
+            *text = res;
+        }
+    }
+    return 0;
+}
+
+static void add_result(task_run *t, const char *name, double value, double se, bool hib)
+{
+    if (t->nresults == 16)
+        return;
+    t->metric_names[t->nresults] = strdup(name);
+    t->values[t->nresults] = value;
+    t->stderrs[t->nresults] = se;
+    t->hib[t->nresults] = hib;
+    t->nresults++;
+}
+
+/* Code points of a choice without the target delimiter: lm-evaluation-
+ * harness divides by len(choice) of the Python string. */
+static size_t cp_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+typedef struct {
+    const int *pred, *gold;
+    const double *x, *y;
+    int which; /* 0 f1, 1 mcc, 2 pearson, 3 spearman */
+} boot_cls;
+
+static double boot_cls_fn(const size_t *idx, size_t n, void *vctx)
+{
+    const boot_cls *c = vctx;
+    int *p = malloc(n * sizeof *p), *g = malloc(n * sizeof *g);
+    double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), v = NAN, pr, rc_, f;
+    if (p && g && x && y) {
+        for (size_t i = 0; i < n; i++) {
+            if (c->pred)
+                p[i] = c->pred[idx[i]], g[i] = c->gold[idx[i]];
+            if (c->x)
+                x[i] = c->x[idx[i]], y[i] = c->y[idx[i]];
+        }
+        if (c->which == 0 && cls_prf(p, g, n, 2, CLS_BINARY, 1, &pr, &rc_, &f, NULL) == 0)
+            v = f;
+        else if (c->which == 1 && cls_matthews(p, g, n, 64, &f, NULL) == 0)
+            v = f;
+        else if (c->which == 2)
+            v = cls_pearson(x, y, n);
+        else if (c->which == 3 && cls_spearman(x, y, n, &f, NULL) == 0)
+            v = f;
+    }
+    free(p), free(g), free(x), free(y);
+    return v;
+}
+
+static double boot_se(boot_cls *c, size_t n, uint64_t seed)
+{
+    boot_estimate e;
+    if (boot_resample(n, 1000, seed, boot_cls_fn, c, &e, NULL) < 0)
+        return NAN;
+    return e.stderr_;
+}
+
+int rn_score_mc(const run_state *st, task_run *t, ys_error *err)
+{
+    const task_spec *s = t->spec;
+    size_t n = t->n, k = s->nchoices;
+    int *pred = rn_calloc(n, sizeof *pred), *gold = rn_calloc(n, sizeof *gold);
+    double *acc = rn_calloc(n, sizeof *acc), *accn = rn_calloc(n, sizeof *accn);
+    double *ev = rn_calloc(n, sizeof *ev), *gnum = rn_calloc(n, sizeof *gnum);
+    t->sample_metrics = rn_calloc(n, sizeof *t->sample_metrics);
+    t->predictions = rn_calloc(n, sizeof *t->predictions);
+    if (!pred || !gold || !acc || !accn || !ev || !gnum || !t->sample_metrics || !t->predictions) {
+        free(pred), free(gold), free(acc), free(accn), free(ev), free(gnum);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    size_t dl = cp_len(s->target_delimiter);
+    for (size_t d = 0; d < n; d++) {
+        const double *ll = &t->ll[d * k];
+        size_t best = 0, bestn = 0;
+        double mx = ll[0];
+        for (size_t c = 1; c < k; c++) {
+            if (ll[c] > ll[best])
+                best = c;
+            mx = ll[c] > mx ? ll[c] : mx;
+        }
+        for (size_t c = 1; c < k; c++) {
+            double a = ll[c] / (double)(cp_len(t->prompts[d].choices[c]) - dl);
+            double b = ll[bestn] / (double)(cp_len(t->prompts[d].choices[bestn]) - dl);
+            if (a > b)
+                bestn = c;
+        }
+        /* expected choice index under the choice probabilities (STS-B) */
+        double z = 0, e = 0;
+        for (size_t c = 0; c < k; c++) {
+            double p = exp(ll[c] - mx);
+            z += p;
+            e += p * (double)c;
+        }
+        pred[d] = (int)best;
+        gold[d] = t->prompts[d].gold;
+        acc[d] = gold[d] >= 0 && (int)best == gold[d];
+        accn[d] = gold[d] >= 0 && (int)bestn == gold[d];
+        ev[d] = e / z;
+        gnum[d] = t->prompts[d].gold_number;
+        char buf[160];
+        snprintf(buf, sizeof buf, "{\"acc\": %g, \"acc_norm\": %g, \"pred\": %zu}", acc[d], accn[d], best);
+        t->sample_metrics[d] = strdup(buf);
+        t->predictions[d] = strdup(t->prompts[d].choices[best] + strlen(s->target_delimiter));
+    }
+    int rc = 0;
+    for (size_t m = 0; m < s->nmetrics && rc == 0; m++) {
+        const char *name = s->metrics[m].name;
+        bool hib = s->metrics[m].higher_is_better;
+        boot_estimate e;
+        if (!strcmp(name, "acc") || !strcmp(name, "acc_norm")) {
+            boot_mean(!strcmp(name, "acc") ? acc : accn, n, &e);
+            add_result(t, name, e.value, e.stderr_, hib);
+        } else if (!strcmp(name, "f1")) {
+            double p, r, f;
+            rc = cls_prf(pred, gold, n, (int)k, CLS_BINARY, 1, &p, &r, &f, err);
+            boot_cls c = {pred, gold, NULL, NULL, 0};
+            add_result(t, name, f, boot_se(&c, n, st->o->seed), hib);
+        } else if (!strcmp(name, "mcc")) {
+            double v;
+            rc = cls_matthews(pred, gold, n, (int)k, &v, err);
+            boot_cls c = {pred, gold, NULL, NULL, 1};
+            add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
+        } else {
+            bool sp = !strcmp(name, "spearmanr");
+            double v = NAN;
+            if (sp)
+                rc = cls_spearman(ev, gnum, n, &v, err);
+            else
+                v = cls_pearson(ev, gnum, n);
+            boot_cls c = {NULL, NULL, ev, gnum, sp ? 3 : 2};
+            add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
+        }
+    }
+    free(pred), free(gold), free(acc), free(accn), free(ev), free(gnum);
+    return rc;
+}
+
+int rn_score_rolling(task_run *t, ys_error *err)
+{
+    ppl_stats total = {0};
+    t->sample_metrics = rn_calloc(t->n, sizeof *t->sample_metrics);
+    if (!t->sample_metrics)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t d = 0; d < t->n; d++) {
+        ppl_stats s = {0};
+        const char *text = t->prompts[d].context;
+        ppl_count_text(text, strlen(text), &s);
+        s.loglik = t->doc_ll[d];
+        ppl_add(&total, &s);
+        char buf[160];
+        snprintf(buf, sizeof buf, "{\"loglikelihood\": %.17g, \"words\": %lld, \"bytes\": %lld}", s.loglik,
+                 (long long)s.words, (long long)s.bytes);
+        t->sample_metrics[d] = strdup(buf);
+    }
+    for (size_t m = 0; m < t->spec->nmetrics; m++) {
+        const char *name = t->spec->metrics[m].name;
+        double v = !strcmp(name, "word_perplexity")   ? ppl_word_perplexity(&total)
+                   : !strcmp(name, "byte_perplexity") ? ppl_byte_perplexity(&total)
+                                                      : ppl_bits_per_byte(&total);
+        add_result(t, name, v, NAN, t->spec->metrics[m].higher_is_better);
+    }
+    return 0;
+}
+
+int rn_score_generate(task_run *t, uint64_t seed, ys_error *err)
+{
+    const task_spec *s = t->spec;
+    /* which scorer metrics the task's metric names need */
+    char list[256] = "";
+    for (size_t m = 0; m < s->nmetrics; m++) {
+        const char *n = s->metrics[m].name, *scorer_name = strncmp(n, "squad_", 6) == 0 ? "squad"
+                                                           : strncmp(n, "rouge", 5) == 0 ? "rouge"
+                                                                                         : n;
+        if (!strstr(list, scorer_name)) {
+            if (list[0])
+                strcat(list, ",");
+            strcat(list, scorer_name);
+        }
+    }
+    scorer_options so;
+    scorer_options_default(&so);
+    so.rouge_stem = true;
+    so.bootstrap = 200;
+    so.seed = seed;
+    scorer *sc = scorer_new(list, &so, err);
+    if (!sc)
+        return err ? err->code : YS_EINPUT;
+    t->sample_metrics = rn_calloc(t->n, sizeof *t->sample_metrics);
+    t->predictions = rn_calloc(t->n, sizeof *t->predictions);
+    int rc = t->sample_metrics && t->predictions ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t d = 0; d < t->n && rc == 0; d++) {
+        scorer_value pred = {SV_TEXT, t->gen[d], 0};
+        scorer_value refs[16];
+        size_t nr = t->prompts[d].nrefs < 16 ? t->prompts[d].nrefs : 16;
+        for (size_t r = 0; r < nr; r++)
+            refs[r] = (scorer_value){SV_TEXT, t->prompts[d].refs[r], 0};
+        rc = scorer_add(sc, &pred, refs, nr, &t->sample_metrics[d], err);
+        t->predictions[d] = strdup(t->gen[d]);
+    }
+    char *json = NULL;
+    const scorer_headline *h;
+    size_t nh;
+    if (rc == 0)
+        rc = scorer_finish(sc, &json, &h, &nh, err);
+    for (size_t m = 0; rc == 0 && m < s->nmetrics; m++) {
+        const char *n = s->metrics[m].name;
+        const char *metric = !strcmp(n, "squad_exact_match") ? "exact_match" : !strcmp(n, "squad_f1") ? "f1" : n;
+        const char *group = !strncmp(n, "squad_", 6) ? "squad" : !strncmp(n, "rouge", 5) ? "rouge" : n;
+        for (size_t k = 0; k < nh; k++)
+            if (!strcmp(h[k].metric, group) && !strcmp(h[k].name, metric))
+                add_result(t, n, h[k].value, h[k].stderr_, s->metrics[m].higher_is_better);
+    }
+    free(json);
+    scorer_free(sc);
+    return rc;
+}

@@ -1,0 +1,341 @@
+/* The runner, part 3: the results store, the lm-evaluation-harness results
+ * JSON, sample logs and the summary table (see runner_internal.h). */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runner_internal.h"
+#include "sha256.h"
+
+/* ---- output -------------------------------------------------------------- */
+
+static const char *output_name(task_output o)
+{
+    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification"};
+    return names[o];
+}
+
+/* A group's score: "glue" averages each member's metrics into one task
+ * score, then the tasks; "mean" averages each member's first metric. */
+double rn_group_score(const run_state *st, size_t g)
+{
+    double sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < st->group_nmembers[g]; i++)
+        for (size_t k = 0; k < st->ntasks; k++) {
+            const task_run *t = &st->tasks[k];
+            if (strcmp(t->spec->name, st->group_members[g][i]) || !t->nresults)
+                continue;
+            double v = 0;
+            size_t nv = 0;
+            size_t upto = !strcmp(st->group_aggregate[g], "glue") ? t->nresults : 1;
+            for (size_t r = 0; r < upto; r++)
+                if (!isnan(t->values[r]))
+                    v += t->values[r], nv++;
+            if (nv)
+                sum += v / (double)nv, n++;
+        }
+    return n ? sum / (double)n : NAN;
+}
+
+int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
+{
+    const run_options *o = st->o;
+    cJSON *root = cJSON_CreateObject(), *results = cJSON_AddObjectToObject(root, "results");
+    cJSON *groups = cJSON_AddObjectToObject(root, "groups"), *configs = cJSON_AddObjectToObject(root, "configs");
+    cJSON *versions = cJSON_AddObjectToObject(root, "versions"), *ns = cJSON_AddObjectToObject(root, "n-samples");
+    cJSON *hib = cJSON_AddObjectToObject(root, "higher_is_better");
+    for (size_t i = 0; i < st->ntasks; i++) {
+        const task_run *t = &st->tasks[i];
+        cJSON *r = cJSON_AddObjectToObject(results, t->spec->name);
+        cJSON_AddStringToObject(r, "alias", t->spec->name);
+        cJSON *h = cJSON_AddObjectToObject(hib, t->spec->name);
+        for (size_t m = 0; m < t->nresults; m++) {
+            char key[128];
+            snprintf(key, sizeof key, "%s,none", t->metric_names[m]);
+            if (isnan(t->values[m]))
+                cJSON_AddNullToObject(r, key);
+            else
+                cJSON_AddNumberToObject(r, key, t->values[m]);
+            snprintf(key, sizeof key, "%s_stderr,none", t->metric_names[m]);
+            if (isnan(t->stderrs[m]))
+                cJSON_AddStringToObject(r, key, "N/A");
+            else
+                cJSON_AddNumberToObject(r, key, t->stderrs[m]);
+            cJSON_AddBoolToObject(h, t->metric_names[m], t->hib[m]);
+        }
+        cJSON *c = cJSON_AddObjectToObject(configs, t->spec->name);
+        cJSON_AddStringToObject(c, "task", t->spec->name);
+        cJSON_AddStringToObject(c, "output_type", output_name(t->spec->output));
+        cJSON_AddStringToObject(c, "doc_to_text", t->spec->doc_to_text);
+        cJSON_AddNumberToObject(c, "num_fewshot", o->num_fewshot >= 0 ? o->num_fewshot : t->spec->num_fewshot);
+        cJSON_AddStringToObject(c, "data", t->docs.path);
+        cJSON_AddBoolToObject(c, "sample_data", t->docs.sample);
+        cJSON_AddStringToObject(c, "task_hash", t->hash);
+        cJSON_AddNumberToObject(versions, t->spec->name, t->spec->version);
+        cJSON *x = cJSON_AddObjectToObject(ns, t->spec->name);
+        cJSON_AddNumberToObject(x, "original", (double)t->docs.n);
+        cJSON_AddNumberToObject(x, "effective", (double)t->n);
+    }
+    for (size_t g = 0; g < st->ngroups; g++) {
+        cJSON *r = cJSON_AddObjectToObject(groups, st->groups[g]);
+        double v = rn_group_score(st, g);
+        if (isnan(v))
+            cJSON_AddNullToObject(r, "score,none");
+        else
+            cJSON_AddNumberToObject(r, "score,none", v);
+    }
+    cJSON *cfg = cJSON_AddObjectToObject(root, "config");
+    cJSON_AddStringToObject(cfg, "model", "yardstick");
+    cJSON_AddStringToObject(cfg, "model_args", o->model_dir);
+    cJSON_AddNumberToObject(cfg, "batch_size", o->batch_size);
+    cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
+    if (o->limit > 0)
+        cJSON_AddNumberToObject(cfg, "limit", (double)o->limit);
+    cJSON_AddStringToObject(root, "model_name", o->model_dir);
+    cJSON_AddNumberToObject(root, "run_id", (double)run_id);
+    cJSON_AddStringToObject(root, "yardstick_version", YS_VERSION);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.partial", o->output);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = f && fclose(f) == 0 && ok;
+    free(text);
+    if (!ok || rename(tmp, o->output) != 0) {
+        remove(tmp);
+        return ys_fail(err, YS_EIO, "%s: cannot write", o->output);
+    }
+    if (!o->log_samples)
+        return 0;
+    /* lm-evaluation-harness's samples_<task>_<time>.jsonl beside the output */
+    char stamp[32], dir[4096];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H-%M-%S", &tm);
+    snprintf(dir, sizeof dir, "%s", o->output);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[1] = 0;
+    else
+        dir[0] = 0;
+    for (size_t i = 0; i < st->ntasks; i++) {
+        const task_run *t = &st->tasks[i];
+        char path[4600];
+        snprintf(path, sizeof path, "%ssamples_%s_%s.jsonl", dir, t->spec->name, stamp);
+        FILE *sf = fopen(path, "w");
+        if (!sf)
+            return ys_fail(err, YS_EIO, "%s: cannot write", path);
+        for (size_t d = 0; d < t->n; d++) {
+            const task_prompt *p = &t->prompts[d];
+            cJSON *s = cJSON_CreateObject(), *doc = cJSON_AddObjectToObject(s, "doc");
+            cJSON_AddNumberToObject(s, "doc_id", (double)d);
+            const task_doc *td = &t->docs.docs[d];
+            for (size_t f2 = 0; f2 < td->nfields; f2++)
+                cJSON_AddStringToObject(doc, td->names[f2], td->values[f2]);
+            cJSON_AddStringToObject(s, "target", p->target ? p->target : "");
+            cJSON *args = cJSON_AddArrayToObject(s, "arguments"), *resps = cJSON_AddArrayToObject(s, "resps");
+            cJSON *filt = cJSON_AddArrayToObject(s, "filtered_resps");
+            if (t->spec->output == OUT_MULTIPLE_CHOICE) {
+                for (size_t c = 0; c < p->nchoices; c++) {
+                    cJSON *pair = cJSON_CreateArray();
+                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
+                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->choices[c]));
+                    cJSON_AddItemToArray(args, pair);
+                    cJSON *r = cJSON_CreateArray();
+                    cJSON_AddItemToArray(r, cJSON_CreateNumber(t->ll[d * p->nchoices + c]));
+                    cJSON_AddItemToArray(r, cJSON_CreateBool(t->greedy[d * p->nchoices + c]));
+                    cJSON *rr = cJSON_CreateArray();
+                    cJSON_AddItemToArray(rr, r);
+                    cJSON_AddItemToArray(resps, rr);
+                    cJSON_AddItemToArray(filt, cJSON_Duplicate(r, 1));
+                }
+            } else if (t->spec->output == OUT_ROLLING) {
+                cJSON *pair = cJSON_CreateArray();
+                cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
+                cJSON_AddItemToArray(args, pair);
+                cJSON_AddItemToArray(resps, cJSON_CreateNumber(t->doc_ll[d]));
+                cJSON_AddItemToArray(filt, cJSON_CreateNumber(t->doc_ll[d]));
+            } else {
+                cJSON *pair = cJSON_CreateArray();
+                cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
+                cJSON_AddItemToArray(args, pair);
+                cJSON_AddItemToArray(resps, cJSON_CreateString(t->gen[d]));
+                cJSON_AddItemToArray(filt, cJSON_CreateString(t->gen[d]));
+            }
+            cJSON *metrics = t->sample_metrics[d] ? cJSON_Parse(t->sample_metrics[d]) : NULL;
+            const cJSON *it;
+            cJSON_ArrayForEach(it, metrics) cJSON_AddItemToObject(s, it->string, cJSON_Duplicate(it, 1));
+            cJSON_Delete(metrics);
+            char *line = cJSON_PrintUnformatted(s);
+            fprintf(sf, "%s\n", line ? line : "{}");
+            free(line);
+            cJSON_Delete(s);
+        }
+        fclose(sf);
+    }
+    return 0;
+}
+/* SHA-256 over the files of dir whose names end with one of suffixes, in
+ * name order: the identity of a model's weights or tokenizer. */
+static int hash_files(const char *dir, const char *const *names, size_t n, char hex[65], ys_error *err)
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096], h[65];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        struct stat stt;
+        if (stat(path, &stt) != 0)
+            continue;
+        int rc = sha256_file(path, h, err);
+        if (rc < 0)
+            return rc;
+        sha256_update(&c, names[i], strlen(names[i]) + 1);
+        sha256_update(&c, h, 64);
+        found++;
+    }
+    sha256_final_hex(&c, hex);
+    (void)found;
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int rn_model_hashes(run_state *st, ys_error *err)
+{
+    DIR *d = opendir(st->o->model_dir);
+    if (!d)
+        return ys_fail(err, YS_EIO, "%s: cannot list the model folder", st->o->model_dir);
+    char *names[256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+        size_t len = strlen(e->d_name);
+        if (len > 12 && !strcmp(e->d_name + len - 12, ".safetensors"))
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_name);
+    int rc = hash_files(st->o->model_dir, (const char *const *)names, n, st->weights_hash, err);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    static const char *tok_files[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"};
+    if (rc == 0)
+        rc = hash_files(st->o->model_dir, tok_files, 4, st->tok_hash, err);
+    return rc;
+}
+
+/* Open the store, record the model, and start (or resume) the run row. */
+int rn_begin_run(run_state *st, ys_error *err)
+{
+    const run_options *o = st->o;
+    int rc = rs_open(o->db, &st->store, err);
+    if (rc < 0)
+        return rc;
+    const char *base = strrchr(o->model_dir, '/');
+    base = base && base[1] ? base + 1 : o->model_dir;
+    rs_model m = {.name = base, .path = o->model_dir, .architecture = st->arch, .dtype = "float32",
+                  .weights_sha256 = st->weights_hash, .tokenizer_sha256 = st->tok_hash};
+    int64_t model_id;
+    if ((rc = rs_model_id(st->store, &m, &model_id, err)) < 0)
+        return rc;
+    if (o->resume_run > 0) {
+        st->run_id = o->resume_run;
+        return 0;
+    }
+    /* everything needed to resume the run goes into its settings */
+    cJSON *set = cJSON_CreateObject(), *inc = cJSON_AddArrayToObject(set, "include");
+    cJSON_AddStringToObject(set, "model", o->model_dir);
+    cJSON_AddStringToObject(set, "tasks", o->tasks);
+    cJSON_AddNumberToObject(set, "limit", (double)o->limit);
+    cJSON_AddNumberToObject(set, "num_fewshot", o->num_fewshot);
+    cJSON_AddNumberToObject(set, "batch_size", o->batch_size);
+    cJSON_AddNumberToObject(set, "seed", (double)o->seed);
+    cJSON_AddBoolToObject(set, "skip_bad_rows", o->skip_bad_rows);
+    if (o->data_dir)
+        cJSON_AddStringToObject(set, "data_dir", o->data_dir);
+    else
+        cJSON_AddNullToObject(set, "data_dir");
+    for (size_t i = 0; i < o->ninclude; i++)
+        cJSON_AddItemToArray(inc, cJSON_CreateString(o->include[i]));
+    char *settings = cJSON_PrintUnformatted(set);
+    cJSON_Delete(set);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    rs_run r = {.model_id = model_id, .tasks = o->tasks, .version = YS_VERSION, .settings_json = settings,
+                .host = host, .seed = (int64_t)o->seed, .threads = o->threads};
+    rc = settings ? rs_run_begin(st->store, &r, &st->run_id, err) : ys_fail(err, YS_ENOMEM, "out of memory");
+    free(settings);
+    return rc;
+}
+
+/* Samples and results of every task, then the run is complete. Samples
+ * replace by (run, task, doc): a resumed run never doubles them. */
+int rn_store_run(const run_state *st, ys_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < st->ntasks && rc == 0; i++) {
+        const task_run *t = &st->tasks[i];
+        rs_sample *smp = rn_calloc(t->n, sizeof *smp);
+        if (!smp) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t d = 0; d < t->n; d++)
+            smp[d] = (rs_sample){.task = t->spec->name, .doc_id = (int64_t)d, .prompt = t->prompts[d].context,
+                                 .prediction = t->predictions ? t->predictions[d] : NULL,
+                                 .target = t->prompts[d].target, .metrics_json = t->sample_metrics[d]};
+        /* batches of 256 samples: short transactions */
+        for (size_t b = 0; b < t->n && rc == 0; b += 256)
+            rc = rs_samples_put(st->store, st->run_id, smp + b, t->n - b < 256 ? t->n - b : 256, err);
+        free(smp);
+        rs_result res[16];
+        for (size_t m2 = 0; m2 < t->nresults; m2++)
+            res[m2] = (rs_result){.task = t->spec->name, .metric = t->metric_names[m2], .value = t->values[m2],
+                                  .stderr_ = t->stderrs[m2], .ci_low = NAN, .ci_high = NAN, .n = (int64_t)t->n,
+                                  .higher_is_better = t->hib[m2], .task_hash = t->hash};
+        if (rc == 0)
+            rc = rs_results_put(st->store, st->run_id, res, t->nresults, err);
+    }
+    for (size_t g = 0; g < st->ngroups && rc == 0; g++) {
+        rs_result gr = {.task = st->groups[g], .metric = "score", .value = rn_group_score(st, g), .stderr_ = NAN,
+                        .ci_low = NAN, .ci_high = NAN, .n = 0, .higher_is_better = true};
+        rc = rs_results_put(st->store, st->run_id, &gr, 1, err);
+    }
+    if (rc == 0)
+        rc = rs_run_end(st->store, st->run_id, "complete", err);
+    return rc;
+}
+void rn_print_summary(const run_state *st, double wall, double engine)
+{
+    printf("%-18s %-18s %12s %10s %6s  %s\n", "task", "metric", "value", "stderr", "n", "data");
+    for (size_t i = 0; i < st->ntasks; i++) {
+        const task_run *t = &st->tasks[i];
+        for (size_t m = 0; m < t->nresults; m++) {
+            printf("%-18s %-18s %12.4f ", m ? "" : t->spec->name, t->metric_names[m], t->values[m]);
+            if (isnan(t->stderrs[m]))
+                printf("%10s", "N/A");
+            else
+                printf("%10.4f", t->stderrs[m]);
+            printf(" %6zu  %s\n", t->n, m ? "" : t->docs.sample ? "SAMPLE data (not the official set)" : t->docs.path);
+        }
+    }
+    for (size_t g = 0; g < st->ngroups; g++)
+        printf("%-18s %-18s %12.4f\n", st->groups[g], st->group_aggregate[g][0] == 'g' ? "glue score" : "mean",
+               rn_group_score(st, g));
+    fprintf(stderr, "wall %.2fs, engine %.2fs (%.1f%% outside the engine)\n", wall, engine,
+            wall > 0 ? 100.0 * (wall - engine) / wall : 0.0);
+}
+
