@@ -9,6 +9,7 @@
  * while it grows.
  */
 #include "dataset.h"
+#include "ys_unicode.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -108,49 +109,6 @@ static bool is_blank(const char *s, size_t n)
     return true;
 }
 
-/* Offset of the first byte that does not start a well-formed UTF-8 sequence
- * (overlong forms, surrogates and code points above U+10FFFF included), or
- * SIZE_MAX when the whole buffer is valid. */
-static size_t utf8_invalid_at(const char *buf, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)buf;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the 2nd byte */
-        if (c >= 0xC2 && c <= 0xDF)
-            need = 1;
-        else if (c == 0xE0)
-            need = 2, lo = 0xA0;
-        else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
-            need = 2;
-        else if (c == 0xED)
-            need = 2, hi = 0x9F;
-        else if (c == 0xF0)
-            need = 3, lo = 0x90;
-        else if (c >= 0xF1 && c <= 0xF3)
-            need = 3;
-        else if (c == 0xF4)
-            need = 3, hi = 0x8F;
-        else
-            return i;
-        if (n - i <= need)
-            return i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= need; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-                return i;
-        i += need + 1;
-    }
-    return SIZE_MAX;
-}
-
 /* Offset of a JSON "\u0000" escape in s, or SIZE_MAX. cJSON would silently
  * cut the string there, so it is refused instead. The 'u' must follow an odd
  * run of backslashes: "\\u0000" is a backslash and the text "u0000". */
@@ -208,7 +166,7 @@ static int next_line(ds_reader *r, ys_error *err)
     if (z)
         return ys_fail(err, YS_EINPUT, "%s:%ld: NUL byte at column %zu", r->path, r->lineno,
                        (size_t)(z - s) + 1);
-    size_t bad = utf8_invalid_at(s, n);
+    size_t bad = uni_invalid_at(s, n);
     if (bad != SIZE_MAX)
         return ys_fail(err, YS_EINPUT, "%s:%ld: invalid UTF-8 at column %zu (byte 0x%02X)",
                        r->path, r->lineno, bad + 1, (unsigned)(unsigned char)s[bad]);
@@ -626,7 +584,7 @@ static int open_squad(ds_reader *r, ys_error *err)
     long line;
     size_t col;
     const char *z = memchr(all.p, 0, all.n);
-    size_t bad = utf8_invalid_at(all.p, all.n);
+    size_t bad = uni_invalid_at(all.p, all.n);
     size_t nul = json_nul_escape_at(all.p, all.n);
     if (z) {
         line_col(all.p, (size_t)(z - all.p), &line, &col);
