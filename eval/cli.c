@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "ys_unicode.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -66,3 +68,44 @@ int cli_parse_double(const char *s, double *out)
     *out = v;
     return 0;
 }
+
+/* The whole file, NUL-terminated, checked to be UTF-8 (the error names the
+ * line of the first bad byte). */
+char *cli_read_file(const char *path, size_t *len, ys_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ys_fail(err, YS_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            char *p = realloc(buf, cap *= 2);
+            if (!p)
+                free(buf);
+            buf = p;
+        }
+    }
+    fclose(f);
+    if (!buf) {
+        ys_fail(err, YS_ENOMEM, "out of memory reading %s", path);
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    size_t bad = uni_invalid_at(buf, n);
+    if (bad != (size_t)-1) {
+        long line = 1;
+        for (size_t i = 0; i < bad; i++)
+            line += buf[i] == '\n';
+        free(buf);
+        ys_fail(err, YS_EINPUT, "%s:%ld: invalid UTF-8", path, line);
+        return NULL;
+    }
+    return buf;
+}
+

@@ -37,6 +37,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 int cli_opt(int argc, char **argv, int *i, const char *name, bool takes_value, const char **val);
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *s, double *out);
+/* A whole UTF-8 text file (malloc'd, NUL-terminated; *len may be NULL), or
+ * NULL with err naming the file (and the line of invalid UTF-8). */
+char *cli_read_file(const char *path, size_t *len, ys_error *err);
 
 int cmd_score(int argc, char **argv);
 int cmd_runs(int argc, char **argv);

@@ -20,44 +20,6 @@
 
 /* ---- shared helpers ------------------------------------------------------ */
 
-static char *read_all(const char *path, size_t *len, ys_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ys_fail(err, YS_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            char *p = realloc(buf, cap *= 2);
-            if (!p)
-                free(buf);
-            buf = p;
-        }
-    }
-    fclose(f);
-    if (!buf) {
-        ys_fail(err, YS_ENOMEM, "out of memory reading %s", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    if (len)
-        *len = n;
-    size_t bad = uni_invalid_at(buf, n);
-    if (bad != (size_t)-1) {
-        long line = 1;
-        for (size_t i = 0; i < bad; i++)
-            line += buf[i] == '\n';
-        free(buf);
-        ys_fail(err, YS_EINPUT, "%s:%ld: invalid UTF-8", path, line);
-        return NULL;
-    }
-    return buf;
-}
-
 /* Parse whitespace-separated token ids. Returns the count, or -1 with err. */
 static long parse_ids(const char *s, int32_t **ids, const char *where, ys_error *err)
 {
@@ -220,7 +182,7 @@ static void print_ids_json(const int32_t *ids, size_t n)
 
 static int tokenize_jsonl(const tok_tokenizer *t, const char *path, ys_error *err)
 {
-    char *text = read_all(path, NULL, err);
+    char *text = cli_read_file(path, NULL, err);
     if (!text)
         return -1;
     long lineno = 0;
@@ -286,7 +248,7 @@ int cmd_tokenize(int argc, char **argv)
         return rc < 0 ? cli_fail(&err) : EXIT_OK;
     }
     size_t len;
-    char *text = a.file ? read_all(a.file, &len, &err) : strdup(a.text);
+    char *text = a.file ? cli_read_file(a.file, &len, &err) : strdup(a.text);
     if (!text) {
         tok_free(t);
         return cli_fail(&err);
@@ -342,7 +304,7 @@ int cmd_logprobs(int argc, char **argv)
         return cli_usage_error("logprobs", "give exactly one of --text F or --ids F");
     ys_error err = {0};
     const char *path = a.text ? a.text : a.ids;
-    char *data = read_all(path, NULL, &err);
+    char *data = cli_read_file(path, NULL, &err);
     if (!data)
         return cli_fail(&err);
     tok_tokenizer *t = NULL;
@@ -574,7 +536,7 @@ int cmd_perplexity(int argc, char **argv)
         return cli_usage_error("perplexity", "--text F is required");
     ys_error err = {0};
     size_t len;
-    char *data = read_all(a.text, &len, &err);
+    char *data = cli_read_file(a.text, &len, &err);
     if (!data)
         return cli_fail(&err);
     tok_tokenizer *t = NULL;

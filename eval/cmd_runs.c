@@ -171,32 +171,11 @@ int cmd_import(int argc, char **argv)
     }
     if (!file)
         return cli_usage_error("import", "expected an lm-evaluation-harness results file");
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        fprintf(stderr, "yardstick: %s: cannot open: %s\n", file, strerror(errno));
-        return EXIT_BADINPUT;
-    }
-    size_t cap = 1 << 16, len = 0, got;
-    char *text = malloc(cap);
-    while (text && (got = fread(text + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            char *p = realloc(text, cap *= 2);
-            if (!p) {
-                free(text);
-                text = NULL;
-            }
-            text = p;
-        }
-    }
-    fclose(f);
-    if (!text) {
-        fprintf(stderr, "yardstick: out of memory\n");
-        return EXIT_BADINPUT;
-    }
-    text[len] = 0;
-    rs_store *s;
     ys_error err = {0};
+    char *text = cli_read_file(file, NULL, &err);
+    if (!text)
+        return cli_fail(&err);
+    rs_store *s;
     int64_t run;
     int rc = rs_open(db, &s, &err);
     if (rc == 0) {
