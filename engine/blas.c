@@ -19,12 +19,14 @@ int eng_blas_open(eng_blas *b, ys_error *err)
     /* POSIX allows converting dlsym's object pointer to a function pointer;
      * the memcpy keeps -Wpedantic quiet about it. */
     void *s = dlsym(b->handle, "cblas_sgemm"), *t = dlsym(b->handle, "openblas_set_num_threads");
-    if (!s || !t) {
+    void *v = dlsym(b->handle, "cblas_sgemv");
+    if (!s || !t || !v) {
         eng_blas_close(b);
         return ys_fail(err, YS_ERESOURCE, "%s lacks cblas_sgemm or openblas_set_num_threads", YS_OPENBLAS_PATH);
     }
     memcpy(&b->sgemm, &s, sizeof s);
     memcpy(&b->set_num_threads, &t, sizeof t);
+    memcpy(&b->sgemv, &v, sizeof v);
     return 0;
 }
 

@@ -20,6 +20,9 @@ typedef struct {
     void (*sgemm)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE, const blasint M,
                   const blasint N, const blasint K, const float alpha, const float *A, const blasint lda,
                   const float *B, const blasint ldb, const float beta, float *C, const blasint ldc);
+    void (*sgemv)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const blasint M, const blasint N,
+                  const float alpha, const float *A, const blasint lda, const float *X, const blasint incx,
+                  const float beta, float *Y, const blasint incy);
     void (*set_num_threads)(int);
     void *handle;
 } eng_blas;

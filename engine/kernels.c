@@ -145,7 +145,8 @@ typedef struct { const kn_proj *p; float *const *scratch; size_t ncol_tiles; con
 static float gelu_tanh(float x)
 {
     /* GPT-2's "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    /* = x * sigmoid(2u): one expf instead of tanhf (expm1f), same function */
+    return x / (1.0f + expf(-1.5957691216057308f * (x + 0.044715f * x * x * x)));
 }
 
 static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
@@ -157,6 +158,17 @@ static void sgemm_tile(const eng_blas *blas, const kn_proj *p, const float *w, s
                        size_t c1, float beta, float *y, size_t ldy)
 {
     const float *b = p->layout == KN_OUT_IN ? w + c0 * p->ldw : w + c0;
+    if (r1 - r0 == 1) {
+        /* one row (decoding): sgemm would pack the whole weight tile before
+         * using it once; sgemv streams it once */
+        if (p->layout == KN_OUT_IN)
+            blas->sgemv(CblasRowMajor, CblasNoTrans, (int)(c1 - c0), (int)p->k, 1.0f, b, (int)p->ldw,
+                        p->x + r0 * p->ldx, 1, beta, y, 1);
+        else
+            blas->sgemv(CblasRowMajor, CblasTrans, (int)p->k, (int)(c1 - c0), 1.0f, b, (int)p->ldw,
+                        p->x + r0 * p->ldx, 1, beta, y, 1);
+        return;
+    }
     blas->sgemm(CblasRowMajor, CblasNoTrans, p->layout == KN_OUT_IN ? CblasTrans : CblasNoTrans,
                 (int)(r1 - r0), (int)(c1 - c0), (int)p->k, 1.0f, p->x + r0 * p->ldx, (int)p->ldx, b,
                 (int)p->ldw, beta, y, (int)ldy);

@@ -679,6 +679,17 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
     if (!buf)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     int rc = 0;
+    /* one cache for the whole batch, sized for the longest sequence and
+     * emptied between sequences: a fresh 75 MB cache per GPT-2-small window
+     * costs ~18,000 first-touch page faults */
+    size_t maxlen = 1;
+    for (size_t s = 0; s < nseq; s++)
+        maxlen = lens[s] > maxlen ? lens[s] : maxlen;
+    model_kv *kv = NULL;
+    if ((rc = model_kv_new(m, maxlen, &kv, err)) != 0) {
+        free(buf);
+        return rc;
+    }
     for (size_t s = 0; s < nseq && rc == 0; s++) {
         size_t n = lens[s], f = from && from[s] > 1 ? from[s] : 1;
         if (n == 0 || f > n) {
@@ -687,12 +698,9 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         }
         if (f == n)
             continue;   /* nothing to score (e.g. a one-token sequence) */
-        model_kv *kv;
         float *hidden;
-        if ((rc = model_kv_new(m, n, &kv, err)) != 0)
-            break;
+        model_kv_truncate(kv, 0);
         rc = forward(m, kv, seqs[s], n, &hidden, err);
-        model_kv_free(kv);
         if (rc) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
@@ -710,6 +718,7 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         }
         free(hidden);
     }
+    model_kv_free(kv);
     free(buf);
     return rc;
 }
