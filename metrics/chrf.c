@@ -5,6 +5,7 @@
 
 #include "bleu.h" /* BLEU_SACREBLEU_VERSION */
 #include "ngram.h"
+#include "ys_reserve.h"
 #include "ys_unicode.h"
 
 /* How n-grams are counted.
@@ -94,29 +95,13 @@ void chrf_ctx_free(chrf_ctx *c)
     free(c);
 }
 
-/* Grow *p to hold n elements of size el (keeps *cap in elements). */
-static int reserve(void **p, size_t *cap, size_t n, size_t el)
-{
-    if (*cap >= n)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < n)
-        c *= 2;
-    void *np = realloc(*p, c * el);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = c;
-    return 0;
-}
-
 /* Empty the trie and make room for `nodes` nodes (roots included). */
 static int trie_reset(trie *t, size_t nodes)
 {
     for (size_t i = FIRST_NODE; i < t->n; i++)
         t->keys[t->nodes[i].slot] = 0;
     t->n = FIRST_NODE;
-    if (reserve((void **)&t->nodes, &t->ncap, nodes, sizeof *t->nodes) < 0)
+    if (ys_reserve((void **)&t->nodes, &t->ncap, nodes, sizeof *t->nodes) < 0)
         return -1;
     size_t cap = 16;
     unsigned bits = 4;
@@ -234,9 +219,9 @@ static int prepare(chrf_ctx *c, const chrf_options *o, const char *text, side *s
         text = sd->low;
     }
     bool words = o->word_order > 0;
-    if (reserve((void **)&c->at, &c->at_cap, n + 1, sizeof *c->at) < 0 ||
-        reserve((void **)&sd->chars, &sd->chars_cap, n + 1, sizeof *sd->chars) < 0 ||
-        (words && reserve((void **)&sd->words, &sd->words_cap, n + 1, sizeof *sd->words) < 0))
+    if (ys_reserve((void **)&c->at, &c->at_cap, n + 1, sizeof *c->at) < 0 ||
+        ys_reserve((void **)&sd->chars, &sd->chars_cap, n + 1, sizeof *sd->chars) < 0 ||
+        (words && ys_reserve((void **)&sd->words, &sd->words_cap, n + 1, sizeof *sd->words) < 0))
         return -1;
     if (words && add && ng_reset(&c->vocab, n / 2 + 1) < 0)
         return -1;

@@ -4,23 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ys_reserve.h"
 #include "ys_unicode.h"
-
-/* Make *p hold at least n bytes (elements of size el); -1 on OOM. */
-static int reserve(void **p, size_t *cap, size_t n, size_t el)
-{
-    if (*cap >= n)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < n)
-        c *= 2;
-    void *np = realloc(*p, c * el);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = c;
-    return 0;
-}
 
 size_t mtok_space_at(const char *s, size_t n)
 {
@@ -232,8 +217,8 @@ static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len
      * 2-4 add two spaces per '.', ',' (each of two passes) or '-', so the
      * text never exceeds 7n + 6 bytes. */
     size_t big = 7 * n + 16;
-    if (reserve((void **)&sc->a, &sc->a_cap, big, 1) < 0 || reserve((void **)&sc->b, &sc->b_cap, big, 1) < 0 ||
-        reserve((void **)&sc->out, &sc->out_cap, big, 1) < 0)
+    if (ys_reserve((void **)&sc->a, &sc->a_cap, big, 1) < 0 || ys_reserve((void **)&sc->b, &sc->b_cap, big, 1) < 0 ||
+        ys_reserve((void **)&sc->out, &sc->out_cap, big, 1) < 0)
         return -1;
     char *a = sc->a, *b = sc->b, *t;
     const char *cur = line;
@@ -288,8 +273,8 @@ static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len
 static int tok_intl(mtok_scratch *sc, const char *s, size_t n, size_t *out_len)
 {
     /* every code point can become up to 4 (pass 2 and 3 each add spaces) */
-    if (reserve((void **)&sc->ca, &sc->ca_cap, 4 * n + 4, sizeof *sc->ca) < 0 ||
-        reserve((void **)&sc->cb, &sc->cb_cap, 4 * n + 4, sizeof *sc->cb) < 0)
+    if (ys_reserve((void **)&sc->ca, &sc->ca_cap, 4 * n + 4, sizeof *sc->ca) < 0 ||
+        ys_reserve((void **)&sc->cb, &sc->cb_cap, 4 * n + 4, sizeof *sc->cb) < 0)
         return -1;
     uint32_t *a = sc->ca, *b = sc->cb;
     size_t na = 0, nb = 0;
@@ -323,8 +308,8 @@ static int tok_intl(mtok_scratch *sc, const char *s, size_t n, size_t *out_len)
         }
     }
     /* (\p{S}) -> ' \1 ' */
-    if (reserve((void **)&sc->a, &sc->a_cap, 6 * na + 1, 1) < 0 ||
-        reserve((void **)&sc->out, &sc->out_cap, 6 * na + 1, 1) < 0)
+    if (ys_reserve((void **)&sc->a, &sc->a_cap, 6 * na + 1, 1) < 0 ||
+        ys_reserve((void **)&sc->out, &sc->out_cap, 6 * na + 1, 1) < 0)
         return -1;
     size_t len = 0;
     for (size_t i = 0; i < na; i++) {
@@ -343,7 +328,7 @@ static int tok_intl(mtok_scratch *sc, const char *s, size_t n, size_t *out_len)
  * space becomes a token. */
 static int tok_char(mtok_scratch *sc, const char *s, size_t n, size_t *out_len)
 {
-    if (reserve((void **)&sc->out, &sc->out_cap, 2 * n + 1, 1) < 0)
+    if (ys_reserve((void **)&sc->out, &sc->out_cap, 2 * n + 1, 1) < 0)
         return -1;
     char *o = sc->out;
     size_t len = 0;
@@ -374,7 +359,7 @@ size_t mtok_apply_scratch(mtok_kind kind, const char *s, size_t n, mtok_scratch 
     case MTOK_INTL: rc = tok_intl(sc, s, n, &len); break;
     case MTOK_CHAR: rc = tok_char(sc, s, n, &len); break;
     case MTOK_NONE:
-        if ((rc = reserve((void **)&sc->out, &sc->out_cap, n + 1, 1)) == 0)
+        if ((rc = ys_reserve((void **)&sc->out, &sc->out_cap, n + 1, 1)) == 0)
             len = join_split(sc->out, s, n);
         break;
     }
