@@ -308,6 +308,21 @@ int rn_store_run(const run_state *st, ys_error *err)
                                   .higher_is_better = t->hib[m2], .task_hash = t->hash};
         if (rc == 0)
             rc = rs_results_put(st->store, st->run_id, res, t->nresults, err);
+        if (rc == 0 && t->n) {
+            /* provenance: the first prompt exactly as the model saw it */
+            size_t cap = 16 + 12 * t->nfirst;
+            char *ids = malloc(cap);
+            if (!ids) {
+                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+                break;
+            }
+            size_t len = (size_t)snprintf(ids, cap, "[");
+            for (size_t k = 0; k < t->nfirst; k++)
+                len += (size_t)snprintf(ids + len, cap - len, "%s%d", k ? ", " : "", t->first_ids[k]);
+            snprintf(ids + len, cap - len, "]");
+            rc = rs_prompt_put(st->store, st->run_id, t->spec->name, t->prompts[0].context, ids, err);
+            free(ids);
+        }
     }
     for (size_t g = 0; g < st->ngroups && rc == 0; g++) {
         rs_result gr = {.task = st->groups[g], .metric = "score", .value = rn_group_score(st, g), .stderr_ = NAN,

@@ -72,3 +72,15 @@ CREATE TABLE responses (
 
 CREATE INDEX runs_by_model ON runs(model_id, id);
 CREATE INDEX task_results_by_task ON task_results(task, metric);
+
+-- version: 2
+-- The first rendered prompt of each task in a run and its token ids, so a
+-- template or tokenizer change (a doubled BOS, a lost space) is visible
+-- next to the numbers it produced.
+CREATE TABLE task_prompts (
+    run        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    task       TEXT NOT NULL,
+    prompt     TEXT NOT NULL,
+    token_ids  TEXT NOT NULL,          -- JSON array
+    PRIMARY KEY (run, task)
+) WITHOUT ROWID;

@@ -416,6 +416,22 @@ int rs_cache_put_many(rs_store *s, const char *const *keys, const char *const *r
                        "writing the response cache", &rows, n, 0, bind_cache, err);
 }
 
+int rs_prompt_put(rs_store *s, int64_t run_id, const char *task, const char *prompt, const char *token_ids_json,
+                  ys_error *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO task_prompts (run, task, prompt, token_ids) VALUES (?1, ?2, ?3, ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "storing a prompt");
+    sqlite3_bind_int64(st, 1, run_id);
+    bind_text(st, 2, task);
+    bind_text(st, 3, prompt);
+    bind_text(st, 4, token_ids_json);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(s, err, "storing a prompt");
+}
+
 int rs_samples_count(rs_store *s, int64_t run_id, const char *task, int64_t *count, ys_error *err)
 {
     sqlite3_stmt *st;

@@ -70,6 +70,10 @@ int rs_run_delete(rs_store *s, int64_t run_id, ys_error *err);
 int rs_results_put(rs_store *s, int64_t run_id, const rs_result *r, size_t n, ys_error *err);
 /* Insert or replace a batch of samples (one transaction). */
 int rs_samples_put(rs_store *s, int64_t run_id, const rs_sample *smp, size_t n, ys_error *err);
+/* The first rendered prompt of a task in a run, with its token ids as a
+ * JSON array (replaces an earlier one). */
+int rs_prompt_put(rs_store *s, int64_t run_id, const char *task, const char *prompt, const char *token_ids_json,
+                  ys_error *err);
 /* Number of samples stored for (run, task), for resuming. */
 int rs_samples_count(rs_store *s, int64_t run_id, const char *task, int64_t *count, ys_error *err);
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "testsupport.h"
 
 static int setup(void **state)
@@ -114,6 +116,18 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
     cJSON_Delete(stored);
     cJSON_Delete(res);
     free(out);
+    /* provenance: each task's first prompt and its token ids */
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(ts_path("r.db"), &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*), min(length(token_ids)) FROM task_prompts WHERE run = 1", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 4);
+    assert_true(sqlite3_column_int(st, 1) > 2);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
 }
 
 /* One logged log-likelihood against `yardstick tokenize` + `logprobs`. */

@@ -42,8 +42,8 @@ static void test_create_and_reopen(void **state)
     assert_int_equal(query_int(ts_path("a.db"), "PRAGMA user_version"), rs_schema_version());
     assert_true(rs_schema_version() >= 1);
     assert_int_equal(query_int(ts_path("a.db"), "SELECT count(*) FROM sqlite_master WHERE name IN "
-                                             "('models','runs','task_results','samples','responses')"),
-                     5);
+                                                "('models','runs','task_results','samples','responses','task_prompts')"),
+                     6);
     assert_int_equal(rs_open(ts_path("a.db"), &s, &err), 0);
     rs_close(s);
 }
@@ -117,6 +117,45 @@ static void test_round_trip_and_delete(void **state)
     assert_int_equal(query_int(ts_path("rt.db"), "SELECT count(*) FROM task_results"), 0);
 }
 
+/* A database written by an older yardstick (schema version 1, built here
+ * from the first section of results/schema.sql) opens, migrates forward and
+ * keeps its runs. */
+static void test_migrates_an_older_database(void **state)
+{
+    (void)state;
+    char path_sql[600];
+    snprintf(path_sql, sizeof path_sql, "%s/results/schema.sql", YS_SOURCE_DIR);
+    char *schema = ts_read_file(path_sql, NULL);
+    assert_non_null(schema);
+    char *v1 = strstr(schema, "-- version: 1"), *v2 = strstr(schema, "-- version: 2");
+    assert_non_null(v1);
+    assert_non_null(v2);
+    *v2 = 0;
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(ts_path("old.db"), &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, v1, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "PRAGMA application_id = 1498633291; PRAGMA user_version = 1;"
+                                  "INSERT INTO models (name) VALUES ('old-model');"
+                                  "INSERT INTO runs (model_id, tasks, started_at, status, version) "
+                                  "VALUES (1, 'sst2', '2026-01-01T00:00:00Z', 'complete', '0.0.1');"
+                                  "INSERT INTO task_results (run, task, metric, value, n) VALUES (1, 'sst2', 'acc', 0.5, 10);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    free(schema);
+    assert_int_equal(query_int(ts_path("old.db"), "PRAGMA user_version"), 1);
+    rs_store *s;
+    ys_error err = {0};
+    assert_int_equal(rs_open(ts_path("old.db"), &s, &err), 0);
+    assert_int_equal(rs_prompt_put(s, 1, "sst2", "Review: ...", "[1, 2, 3]", &err), 0);
+    rs_close(s);
+    assert_int_equal(query_int(ts_path("old.db"), "PRAGMA user_version"), rs_schema_version());
+    assert_true(rs_schema_version() >= 2);
+    assert_int_equal(query_int(ts_path("old.db"), "SELECT count(*) FROM task_results WHERE run = 1"), 1);
+    assert_int_equal(query_int(ts_path("old.db"), "SELECT count(*) FROM task_prompts"), 1);
+}
+
 /* Two processes each write 100 batches of samples into one new file. */
 static void test_concurrent_writers(void **state)
 {
@@ -168,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_refuses_foreign_newer_corrupt),
         cmocka_unit_test(test_round_trip_and_delete),
         cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_migrates_an_older_database),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }
