@@ -156,6 +156,41 @@ static void test_migrates_an_older_database(void **state)
     assert_int_equal(query_int(ts_path("old.db"), "SELECT count(*) FROM task_prompts"), 1);
 }
 
+/* A read-only location and a full disk (SQLite's page limit stands in for
+ * it) give clear errors; a batch that does not fit leaves nothing half
+ * written, and the run is not presented as complete. */
+static void test_read_only_and_full(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/ro && chmod 555 %s/ro", ts_scratch(), ts_scratch());
+    assert_int_equal(system(cmd), 0);
+    rs_store *s = NULL;
+    ys_error err = {0};
+    /* root ignores directory permissions: only check when they apply */
+    if (geteuid() != 0) {
+        assert_true(rs_open(ts_path("ro/x.db"), &s, &err) < 0);
+        assert_non_null(strstr(err.msg, "ro/x.db"));
+    }
+    assert_int_equal(rs_open(ts_path("full.db"), &s, &err), 0);
+    rs_run r = {.tasks = "t", .version = "test"};
+    int64_t run;
+    assert_int_equal(rs_run_begin(s, &r, &run, &err), 0);
+    assert_int_equal(sqlite3_exec(rs_db(s), "PRAGMA max_page_count = 40", NULL, NULL, NULL), SQLITE_OK);
+    static char big[4000];
+    memset(big, 'x', sizeof big - 1);
+    rs_sample smp[200];
+    for (int i = 0; i < 200; i++)
+        smp[i] = (rs_sample){.task = "t", .doc_id = i, .prompt = big};
+    assert_true(rs_samples_put(s, run, smp, 200, &err) < 0);
+    assert_non_null(strstr(err.msg, "full"));
+    int64_t count = -1;
+    assert_int_equal(rs_samples_count(s, run, "t", &count, &err), 0);
+    assert_int_equal(count, 0); /* the failed batch was rolled back whole */
+    rs_close(s);
+    assert_int_equal(query_int(ts_path("full.db"), "SELECT count(*) FROM runs WHERE status = 'complete'"), 0);
+}
+
 /* Two processes each write 100 batches of samples into one new file. */
 static void test_concurrent_writers(void **state)
 {
@@ -208,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_and_delete),
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_migrates_an_older_database),
+        cmocka_unit_test(test_read_only_and_full),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }
