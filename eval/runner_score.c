@@ -96,7 +96,8 @@ static size_t cp_len(const char *s)
 typedef struct {
     const int *pred, *gold;
     const double *x, *y;
-    int which; /* 0 f1, 1 mcc, 2 pearson, 3 spearman */
+    int which; /* 0 f1, 1 mcc, 2 pearson, 3 spearman, 4 macro f1 */
+    int nlabels;
 } boot_cls;
 
 static double boot_cls_fn(const size_t *idx, size_t n, void *vctx)
@@ -113,7 +114,9 @@ static double boot_cls_fn(const size_t *idx, size_t n, void *vctx)
         }
         if (c->which == 0 && cls_prf(p, g, n, 2, CLS_BINARY, 1, &pr, &rc_, &f, NULL) == 0)
             v = f;
-        else if (c->which == 1 && cls_matthews(p, g, n, 64, &f, NULL) == 0)
+        else if (c->which == 4 && cls_prf(p, g, n, c->nlabels, CLS_MACRO, 1, &pr, &rc_, &f, NULL) == 0)
+            v = f;
+        else if (c->which == 1 && cls_matthews(p, g, n, c->nlabels, &f, NULL) == 0)
             v = f;
         else if (c->which == 2)
             v = cls_pearson(x, y, n);
@@ -190,12 +193,17 @@ int rn_score_mc(const run_state *st, task_run *t, ys_error *err)
         } else if (!strcmp(name, "f1")) {
             double p, r, f;
             rc = cls_prf(pred, gold, n, (int)k, CLS_BINARY, 1, &p, &r, &f, err);
-            boot_cls c = {pred, gold, NULL, NULL, 0};
+            boot_cls c = {pred, gold, NULL, NULL, 0, 2};
+            add_result(t, name, f, boot_se(&c, n, st->o->seed), hib);
+        } else if (!strcmp(name, "f1_macro")) {
+            double p, r, f;
+            rc = cls_prf(pred, gold, n, (int)k, CLS_MACRO, 1, &p, &r, &f, err);
+            boot_cls c = {pred, gold, NULL, NULL, 4, (int)k};
             add_result(t, name, f, boot_se(&c, n, st->o->seed), hib);
         } else if (!strcmp(name, "mcc")) {
             double v;
             rc = cls_matthews(pred, gold, n, (int)k, &v, err);
-            boot_cls c = {pred, gold, NULL, NULL, 1};
+            boot_cls c = {pred, gold, NULL, NULL, 1, (int)k};
             add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
         } else {
             bool sp = !strcmp(name, "spearmanr");
@@ -204,7 +212,7 @@ int rn_score_mc(const run_state *st, task_run *t, ys_error *err)
                 rc = cls_spearman(ev, gnum, n, &v, err);
             else
                 v = cls_pearson(ev, gnum, n);
-            boot_cls c = {NULL, NULL, ev, gnum, sp ? 3 : 2};
+            boot_cls c = {NULL, NULL, ev, gnum, sp ? 3 : 2, 0};
             add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
         }
     }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "glue.h"
 #include "runner_internal.h"
 #include "sha256.h"
 
@@ -25,8 +26,8 @@ static const char *output_name(task_output o)
  * score, then the tasks; "mean" averages each member's first metric. */
 double rn_group_score(const run_state *st, size_t g)
 {
-    double sum = 0;
-    size_t n = 0;
+    bool glue = !strcmp(st->group_aggregate[g], "glue");
+    double sum = 0, n = 0;
     for (size_t i = 0; i < st->group_nmembers[g]; i++)
         for (size_t k = 0; k < st->ntasks; k++) {
             const task_run *t = &st->tasks[k];
@@ -34,14 +35,15 @@ double rn_group_score(const run_state *st, size_t g)
                 continue;
             double v = 0;
             size_t nv = 0;
-            size_t upto = !strcmp(st->group_aggregate[g], "glue") ? t->nresults : 1;
+            size_t upto = glue ? t->nresults : 1;
             for (size_t r = 0; r < upto; r++)
                 if (!isnan(t->values[r]))
                     v += t->values[r], nv++;
+            double w = glue ? glue_task_weight(t->spec->name) : 1.0;
             if (nv)
-                sum += v / (double)nv, n++;
+                sum += w * v / (double)nv, n += w;
         }
-    return n ? sum / (double)n : NAN;
+    return n > 0 ? sum / n : NAN;
 }
 
 int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)

@@ -37,3 +37,8 @@ double glue_task_score(const double *values, size_t n)
         s += values[i];
     return n ? s / (double)n : 0.0;
 }
+
+double glue_task_weight(const char *task)
+{
+    return !strcmp(task, "mnli") || !strcmp(task, "mnli_mismatch") ? 0.5 : 1.0;
+}

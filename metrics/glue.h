@@ -17,6 +17,9 @@ typedef struct {
 const glue_convention *glue_lookup(const char *task);
 /* The whole table (for listings); *n receives its length. */
 const glue_convention *glue_conventions(size_t *n);
+/* The weight of a task in the GLUE average: MNLI's matched and mismatched
+ * sets are one GLUE task, so each counts half; every other task counts 1. */
+double glue_task_weight(const char *task);
 /* The task's GLUE score from its metric values, given in `metrics` order. */
 double glue_task_score(const double *values, size_t n);
 

@@ -63,8 +63,7 @@ static double glue_average(const leaderboard *lb, size_t r, bool *any)
 {
     size_t nconv;
     const glue_convention *conv = glue_conventions(&nconv);
-    double sum = 0;
-    size_t ntasks = 0;
+    double sum = 0, weight = 0;
     *any = false;
     for (size_t t = 0; t < nconv; t++) {
         double vals[4];
@@ -92,10 +91,11 @@ static double glue_average(const leaderboard *lb, size_t r, bool *any)
         *any = true;
         if (nv != want)
             return NAN;
-        sum += glue_task_score(vals, nv);
-        ntasks++;
+        double w = glue_task_weight(conv[t].task);
+        sum += w * glue_task_score(vals, nv);
+        weight += w;
     }
-    return ntasks ? sum / (double)ntasks : NAN;
+    return weight > 0 ? sum / weight : NAN;
 }
 
 static int add_history(rs_store *s, leaderboard *lb, ys_error *err)

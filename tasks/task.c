@@ -172,11 +172,11 @@ static bool in_set(const char *s, const char *const *set)
 }
 
 /* Metrics each output type can compute. */
-static const char *mc_metrics[] = {"acc", "acc_norm", "f1", "mcc", "pearson", "spearmanr", NULL};
+static const char *mc_metrics[] = {"acc", "acc_norm", "f1", "f1_macro", "mcc", "pearson", "spearmanr", NULL};
 static const char *rolling_metrics[] = {"word_perplexity", "byte_perplexity", "bits_per_byte", NULL};
 static const char *gen_metrics[] = {"exact_match", "squad_exact_match", "squad_f1", "bleu", "chrf", "meteor",
                                     "rouge1", "rouge2", "rougeL", "rougeLsum", NULL};
-static const char *cls_metrics[] = {"acc", "f1", "mcc", "pearson", "spearmanr", NULL};
+static const char *cls_metrics[] = {"acc", "f1", "f1_macro", "mcc", "pearson", "spearmanr", NULL};
 
 static void parse_dataset(parse_ctx *p, const cJSON *ds, task_spec *t)
 {

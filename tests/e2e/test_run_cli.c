@@ -55,7 +55,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
 {
     (void)state;
     char args[1024], *out;
-    snprintf(args, sizeof args, "run --model %s/tests/data/models/tiny --tasks sst2,mrpc,copa,wikitext --db r.db "
+    snprintf(args, sizeof args, "run --model %s/tests/data/models/tiny --tasks sst2,mrpc,copa,cb,wikitext --db r.db "
              "--output a/results.json --log-samples", YS_SOURCE_DIR);
     assert_int_equal(ys(args, &out), 0);
     assert_non_null(strstr(out, "SAMPLE data"));
@@ -104,6 +104,34 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
     ts_close(ts_num(cJSON_GetObjectItem(results, "wikitext"), "word_perplexity,none"), exp(-ll / words), 1e-9,
              "word_perplexity", NULL);
     cJSON_Delete(s);
+    /* cb: lm-evaluation-harness's f1 (mean of the one-vs-rest F1 of each
+     * class), recomputed from the logged responses */
+    s = samples("a", "cb");
+    int tp[3] = {0}, fp[3] = {0}, fn[3] = {0};
+    cJSON_ArrayForEach(line, s) {
+        const cJSON *resps = cJSON_GetObjectItem(line, "resps");
+        int best = 0, i = 0;
+        double bestll = -INFINITY;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, resps) {
+            double l = cJSON_GetArrayItem(cJSON_GetArrayItem(r, 0), 0)->valuedouble;
+            if (l > bestll)
+                bestll = l, best = i;
+            i++;
+        }
+        const char *t = cJSON_GetObjectItem(line, "target")->valuestring;
+        int gold = !strcmp(t, "entailment") ? 0 : !strcmp(t, "contradiction") ? 1 : 2;
+        for (int c = 0; c < 3; c++) {
+            tp[c] += best == c && gold == c;
+            fp[c] += best == c && gold != c;
+            fn[c] += best != c && gold == c;
+        }
+    }
+    double f1m = 0;
+    for (int c = 0; c < 3; c++)
+        f1m += tp[c] ? 2.0 * tp[c] / (2.0 * tp[c] + fp[c] + fn[c]) : 0.0;
+    ts_close(ts_num(cJSON_GetObjectItem(results, "cb"), "f1_macro,none"), f1m / 3, 1e-12, "cb f1_macro", NULL);
+    cJSON_Delete(s);
     cJSON_Delete(res);
     /* the store holds the same numbers */
     snprintf(args, sizeof args, "runs show 1 --db r.db --format json");
@@ -124,7 +152,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
                                         &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 4);
+    assert_int_equal(sqlite3_column_int(st, 0), 5);
     assert_true(sqlite3_column_int(st, 1) > 2);
     sqlite3_finalize(st);
     sqlite3_close(h);
@@ -178,6 +206,39 @@ static void test_loglikelihood_matches_logprobs_command(void **state)
     cJSON_Delete(s);
 }
 
+/* The GLUE score: each task's metrics averaged into one score, then the
+ * tasks averaged with MNLI matched and mismatched counting as one task. */
+static void test_glue_score(void **state)
+{
+    (void)state;
+    char args[1024], *out;
+    snprintf(args, sizeof args, "run --model %s/tests/data/models/tiny --tasks glue --limit 8 --no-db --output g.json",
+             YS_SOURCE_DIR);
+    assert_int_equal(ys(args, &out), 0);
+    free(out);
+    cJSON *res = load_json(ts_path("g.json"));
+    const cJSON *task;
+    double sum = 0, weight = 0;
+    int ntasks = 0;
+    cJSON_ArrayForEach(task, cJSON_GetObjectItem(res, "results")) {
+        double v = 0;
+        int nv = 0;
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, task) {
+            if (cJSON_IsNumber(kv) && !strstr(kv->string, "_stderr"))
+                v += kv->valuedouble, nv++;
+        }
+        double w = !strcmp(task->string, "mnli") || !strcmp(task->string, "mnli_mismatch") ? 0.5 : 1.0;
+        sum += w * v / nv, weight += w;
+        ntasks++;
+    }
+    assert_int_equal(ntasks, 10);
+    ts_close(weight, 9.0, 0, "GLUE tasks", NULL);
+    ts_close(ts_num(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "groups"), "glue"), "score,none"), sum / weight, 1e-12,
+             "glue score", NULL);
+    cJSON_Delete(res);
+}
+
 static void test_fewshot_prompts_repeat_and_errors(void **state)
 {
     (void)state;
@@ -214,6 +275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scores_recompute_from_logged_loglikelihoods),
         cmocka_unit_test(test_loglikelihood_matches_logprobs_command),
+        cmocka_unit_test(test_glue_score),
         cmocka_unit_test(test_fewshot_prompts_repeat_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, ts_scratch_teardown);
