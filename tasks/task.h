@@ -49,7 +49,9 @@
  * "{{". Metrics by output type:
  *   multiple_choice       acc, acc_norm (log-likelihood / answer length in
  *                         bytes, as lm-evaluation-harness), f1 (binary, gold
- *                         index 1 positive), mcc, pearson and spearmanr (of
+ *                         index 1 positive), f1_macro (the mean over the
+ *                         choices of each one-vs-rest F1: lm-eval's CB f1),
+ *                         mcc, pearson and spearmanr (of
  *                         the expected choice index under the choice
  *                         probabilities, against a numeric target)
  *   loglikelihood_rolling word_perplexity, byte_perplexity, bits_per_byte
