@@ -47,8 +47,8 @@
  * rstrip(CHARS), map(key:value,key:value) (unknown keys are an error),
  * join(SEP) and first (for fields holding JSON arrays). "{{{{" is a literal
  * "{{". Metrics by output type:
- *   multiple_choice       acc, acc_norm (log-likelihood / answer length in
- *                         bytes, as lm-evaluation-harness), f1 (binary, gold
+ *   multiple_choice       acc, acc_norm (log-likelihood / the answer's length
+ *                         in characters, as lm-evaluation-harness), f1 (binary, gold
  *                         index 1 positive), f1_macro (the mean over the
  *                         choices of each one-vs-rest F1: lm-eval's CB f1),
  *                         mcc, pearson and spearmanr (of
