@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "porter.h"
+#include "ys_reserve.h"
 #include "ys_unicode.h"
 
 void meteor_options_default(meteor_options *opt)
@@ -92,21 +93,6 @@ struct meteor_cache {
     uint32_t *next_ref; /* per reference word: the previous free one with its key */
     size_t nrcap;
 };
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return YS_ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
-}
 
 static void blocks_free(meteor_cache *c)
 {
@@ -248,7 +234,7 @@ static int intern(meteor_cache *c, const char *s, size_t n, bool keep, uint32_t 
         for (i = h & mask; c->slots[i]; i = (i + 1) & mask)
             ;
     }
-    if (grow((void **)&c->e, &c->ecap, c->count + 1, sizeof *c->e))
+    if (ys_reserve((void **)&c->e, &c->ecap, c->count + 1, sizeof *c->e))
         return YS_ENOMEM;
     const char *p = n == 0 ? "" : s;
     if (!keep && n > 0 && !(p = store(c, s, n)))
@@ -261,7 +247,7 @@ static int intern(meteor_cache *c, const char *s, size_t n, bool keep, uint32_t 
 
 static int reserve_buf(meteor_cache *c, size_t n)
 {
-    return grow((void **)&c->buf, &c->bufcap, n, 1);
+    return ys_reserve((void **)&c->buf, &c->bufcap, n, 1) < 0 ? YS_ENOMEM : 0;
 }
 
 /* Python's str.lower() of entry id. */
@@ -315,7 +301,7 @@ static int push_word(meteor_cache *c, const char *tok, size_t n)
 {
     uint32_t id, low, stem;
     int rc;
-    if (grow((void **)&c->words, &c->wcap, c->nwords + 1, sizeof *c->words))
+    if (ys_reserve((void **)&c->words, &c->wcap, c->nwords + 1, sizeof *c->words))
         return YS_ENOMEM;
     if ((rc = intern(c, tok, n, false, &id)) != 0)
         return rc;
@@ -352,7 +338,7 @@ static int ensure_syns(meteor_cache *c, uint32_t id, ys_error *err)
     if (rc)
         return rc;
     if (c->nsyn + c->scratch.count >= NONE ||
-        grow((void **)&c->syns, &c->syncap, c->nsyn + c->scratch.count, sizeof *c->syns))
+        ys_reserve((void **)&c->syns, &c->syncap, c->nsyn + c->scratch.count, sizeof *c->syns))
         return YS_ENOMEM;
     size_t first = c->nsyn;
     for (size_t i = 0; i < c->scratch.count; i++) {
@@ -522,7 +508,7 @@ static int score_sample(meteor_cache *c, const meteor_options *opt, const source
 {
     if (c->count > CACHE_MAX_STRINGS || c->nsyn > CACHE_MAX_SYNS)
         cache_clear(c);
-    if (grow((void **)&c->bounds, &c->bcap, nrefs + 1, sizeof *c->bounds))
+    if (ys_reserve((void **)&c->bounds, &c->bcap, nrefs + 1, sizeof *c->bounds))
         return YS_ENOMEM;
     c->nwords = 0;
     int rc = src->split ? push_split(c, src->hyp_str) : push_tokens(c, src->hyp, src->nhyp);
@@ -537,10 +523,10 @@ static int score_sample(meteor_cache *c, const meteor_options *opt, const source
     c->bounds[nrefs] = c->nwords;
     if (rc)
         return rc;
-    if (grow((void **)&c->hyp_free, &c->hfcap, nh ? nh : 1, 1) ||
-        grow((void **)&c->ref_of_hyp, &c->rohcap, nh ? nh : 1, sizeof *c->ref_of_hyp) ||
-        grow((void **)&c->ref_free, &c->rfcap, maxr, 1) ||
-        grow((void **)&c->next_ref, &c->nrcap, maxr, sizeof *c->next_ref))
+    if (ys_reserve((void **)&c->hyp_free, &c->hfcap, nh ? nh : 1, 1) ||
+        ys_reserve((void **)&c->ref_of_hyp, &c->rohcap, nh ? nh : 1, sizeof *c->ref_of_hyp) ||
+        ys_reserve((void **)&c->ref_free, &c->rfcap, maxr, 1) ||
+        ys_reserve((void **)&c->next_ref, &c->nrcap, maxr, sizeof *c->next_ref))
         return YS_ENOMEM;
     double best = 0.0;
     for (size_t r = 0; r < nrefs; r++) {

@@ -6,6 +6,7 @@
 
 #include "ngram.h"
 #include "porter.h"
+#include "ys_reserve.h"
 #include "ys_unicode.h"
 
 /* A tokenized text: token ids (interned per sample) and where each
@@ -99,26 +100,11 @@ const char *rouge_type_name(int type)
     return names[type];
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (*cap >= need)
-        return 0;
-    size_t n = *cap ? *cap : 16;
-    while (n < need)
-        n *= 2;
-    void *np = realloc(*p, n * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = n;
-    return 0;
-}
-
-/* grow() for the per-id count arrays, zeroing the new part. */
+/* ys_reserve() for the per-id count arrays, zeroing the new part. */
 static int grow_zeroed(int **p, size_t *cap, size_t need)
 {
     size_t old = *cap;
-    if (grow((void **)p, cap, need, sizeof **p) < 0)
+    if (ys_reserve((void **)p, cap, need, sizeof **p) < 0)
         return -1;
     if (*cap > old)
         memset(*p + old, 0, (*cap - old) * sizeof **p);
@@ -127,7 +113,7 @@ static int grow_zeroed(int **p, size_t *cap, size_t need)
 
 static int push_id(toks *t, int id)
 {
-    if (grow((void **)&t->ids, &t->cap, t->n + 1, sizeof *t->ids) < 0)
+    if (ys_reserve((void **)&t->ids, &t->cap, t->n + 1, sizeof *t->ids) < 0)
         return -1;
     t->ids[t->n++] = id;
     return 0;
@@ -135,7 +121,7 @@ static int push_id(toks *t, int id)
 
 static int push_sent(toks *t)
 {
-    if (grow((void **)&t->sent, &t->sent_cap, t->nsent + 2, sizeof *t->sent) < 0)
+    if (ys_reserve((void **)&t->sent, &t->sent_cap, t->nsent + 2, sizeof *t->sent) < 0)
         return -1;
     t->sent[t->nsent++] = t->n;
     t->sent[t->nsent] = t->n;
@@ -146,7 +132,7 @@ static int push_sent(toks *t)
 static const char *arena_copy(rouge_ctx *c, const char *s, size_t n)
 {
     if (n > ARENA_CHUNK / 4) { /* a very long token gets a chunk of its own */
-        if (grow((void **)&c->chunks, &c->chunks_cap, c->nchunks + 1, sizeof *c->chunks) < 0)
+        if (ys_reserve((void **)&c->chunks, &c->chunks_cap, c->nchunks + 1, sizeof *c->chunks) < 0)
             return NULL;
         char *p = malloc(n);
         if (!p)
@@ -164,7 +150,7 @@ static const char *arena_copy(rouge_ctx *c, const char *s, size_t n)
         return p;
     }
     if (c->chunk_used + n > ARENA_CHUNK) {
-        if (grow((void **)&c->chunks, &c->chunks_cap, c->nchunks + 1, sizeof *c->chunks) < 0)
+        if (ys_reserve((void **)&c->chunks, &c->chunks_cap, c->nchunks + 1, sizeof *c->chunks) < 0)
             return NULL;
         char *p = malloc(ARENA_CHUNK);
         if (!p)
@@ -192,7 +178,7 @@ static int word_id(rouge_ctx *c, bool stem, const char *w, size_t n)
     const char *tok = w;
     size_t tl = n;
     if (stem && n > 3) {
-        if (grow((void **)&c->stembuf, &c->stembuf_cap, n + 1, 1) < 0)
+        if (ys_reserve((void **)&c->stembuf, &c->stembuf_cap, n + 1, 1) < 0)
             return -1;
         tl = porter_stem(w, n, c->stembuf);
         tok = c->stembuf;
@@ -297,7 +283,7 @@ static int score_ngrams(rouge_ctx *c, int order, rouge_prf *out)
 static int lcs_table(rouge_ctx *c, const int *a, size_t na, const int *b, size_t nb)
 {
     size_t w = nb + 1;
-    if (grow((void **)&c->lcs, &c->lcs_cap, (na + 1) * w, sizeof *c->lcs) < 0)
+    if (ys_reserve((void **)&c->lcs, &c->lcs_cap, (na + 1) * w, sizeof *c->lcs) < 0)
         return -1;
     int *t = c->lcs;
     memset(t, 0, w * sizeof *t);
@@ -352,7 +338,7 @@ static int score_lsum(rouge_ctx *c, rouge_prf *out)
     for (size_t rs = 0; rs < T->nsent; rs++) {
         const int *r = T->ids + T->sent[rs];
         size_t nr = T->sent[rs + 1] - T->sent[rs];
-        if (grow((void **)&c->mark, &c->mark_cap, nr + 1, 1) < 0)
+        if (ys_reserve((void **)&c->mark, &c->mark_cap, nr + 1, 1) < 0)
             return -1;
         memset(c->mark, 0, nr + 1);
         for (size_t cs = 0; cs < P->nsent; cs++) {
