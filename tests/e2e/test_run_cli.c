@@ -51,6 +51,22 @@ static cJSON *samples(const char *sub, const char *task)
     return s;
 }
 
+/* The choice a logged multiple-choice sample picked: the argmax of its
+ * logged log-likelihoods (first on ties, as the runner). */
+static int logged_choice(const cJSON *line)
+{
+    int best = 0, i = 0;
+    double bestll = -INFINITY;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(line, "resps")) {
+        double ll = cJSON_GetArrayItem(cJSON_GetArrayItem(r, 0), 0)->valuedouble;
+        if (ll > bestll)
+            bestll = ll, best = i;
+        i++;
+    }
+    return best;
+}
+
 static void test_scores_recompute_from_logged_loglikelihoods(void **state)
 {
     (void)state;
@@ -71,16 +87,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
         int n = 0, tp = 0, fp = 0, fn = 0;
         const cJSON *line;
         cJSON_ArrayForEach(line, s) {
-            const cJSON *resps = cJSON_GetObjectItem(line, "resps");
-            int best = 0, i = 0;
-            double bestll = -INFINITY;
-            const cJSON *r;
-            cJSON_ArrayForEach(r, resps) {
-                double ll = cJSON_GetArrayItem(cJSON_GetArrayItem(r, 0), 0)->valuedouble;
-                if (ll > bestll)
-                    bestll = ll, best = i;
-                i++;
-            }
+            int best = logged_choice(line);
             int gold = atoi(cJSON_GetObjectItem(line, "target")->valuestring);
             acc += best == gold;
             tp += best == 1 && gold == 1, fp += best == 1 && gold == 0, fn += best == 0 && gold == 1;
@@ -109,16 +116,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
     s = samples("a", "cb");
     int tp[3] = {0}, fp[3] = {0}, fn[3] = {0};
     cJSON_ArrayForEach(line, s) {
-        const cJSON *resps = cJSON_GetObjectItem(line, "resps");
-        int best = 0, i = 0;
-        double bestll = -INFINITY;
-        const cJSON *r;
-        cJSON_ArrayForEach(r, resps) {
-            double l = cJSON_GetArrayItem(cJSON_GetArrayItem(r, 0), 0)->valuedouble;
-            if (l > bestll)
-                bestll = l, best = i;
-            i++;
-        }
+        int best = logged_choice(line);
         const char *t = cJSON_GetObjectItem(line, "target")->valuestring;
         int gold = !strcmp(t, "entailment") ? 0 : !strcmp(t, "contradiction") ? 1 : 2;
         for (int c = 0; c < 3; c++) {
