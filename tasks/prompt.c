@@ -193,6 +193,7 @@ void task_prompt_free(task_prompt *p)
         free(p->refs[i]);
     free(p->refs);
     free(p->target);
+    free(p->cls_text), free(p->cls_pair);
     memset(p, 0, sizeof *p);
 }
 
@@ -200,19 +201,32 @@ void task_prompt_free(task_prompt *p)
  * target, gold. */
 static int parts(const task_spec *t, const task_doc *d, task_prompt *p, char ***choice_text, ys_error *err)
 {
-    int rc = render(t->doc_to_text, d, &p->context, t, err);
     p->gold = -1;
     p->gold_number = NAN;
+    int rc = 0;
+    if (t->has_cls) {
+        rc = render(t->cls_text, d, &p->cls_text, t, err);
+        if (rc == 0 && t->cls_text_pair)
+            rc = render(t->cls_text_pair, d, &p->cls_pair, t, err);
+    }
+    /* a classification-only task shows its text where a prompt would be */
+    if (rc == 0)
+        rc = t->doc_to_text ? render(t->doc_to_text, d, &p->context, t, err)
+             : (p->context = strdup(p->cls_text)) ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
     if (rc == 0 && t->doc_to_target)
         rc = render(t->doc_to_target, d, &p->target, t, err);
-    if (rc == 0 && t->output == OUT_MULTIPLE_CHOICE) {
-        *choice_text = calloc(t->nchoices + 1, sizeof **choice_text);
-        for (size_t i = 0; rc == 0 && *choice_text && i < t->nchoices; i++)
-            rc = render(t->doc_to_choice[i], d, &(*choice_text)[i], t, err);
+    bool cls = t->output == OUT_CLASSIFICATION;
+    if (rc == 0 && (t->output == OUT_MULTIPLE_CHOICE || cls)) {
+        /* a classification task's classes play the choices' part here */
+        size_t nc = cls ? t->ncls_labels : t->nchoices;
+        *choice_text = calloc(nc + 1, sizeof **choice_text);
+        for (size_t i = 0; rc == 0 && *choice_text && i < nc; i++)
+            rc = cls ? (((*choice_text)[i] = strdup(t->cls_labels[i])) ? 0 : ys_fail(err, YS_ENOMEM, "out of memory"))
+                     : render(t->doc_to_choice[i], d, &(*choice_text)[i], t, err);
         if (!*choice_text)
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
         if (rc == 0) {
-            p->gold = gold_index(t, p->target, *choice_text, t->nchoices);
+            p->gold = gold_index(t, p->target, *choice_text, nc);
             char *end;
             double v = strtod(p->target, &end);
             if (*p->target && !*end)
@@ -221,8 +235,8 @@ static int parts(const task_spec *t, const task_doc *d, task_prompt *p, char ***
             for (size_t m = 0; m < t->nmetrics; m++)
                 numeric_metric |= !strcmp(t->metrics[m].name, "pearson") || !strcmp(t->metrics[m].name, "spearmanr");
             if (p->gold < 0 && !(numeric_metric && !isnan(p->gold_number)))
-                rc = ys_fail(err, YS_EINPUT, "task %s, line %ld: target '%s' is not a choice index, a label_map key or a choice",
-                             t->name, d->line, p->target);
+                rc = ys_fail(err, YS_EINPUT, "task %s, line %ld: target '%s' is not a %s index, a label_map key or a %s",
+                             t->name, d->line, p->target, cls ? "class" : "choice", cls ? "class label" : "choice");
         }
     }
     if (rc == 0 && t->output == OUT_GENERATE && split_refs(p->target, &p->refs, &p->nrefs) < 0)
@@ -230,9 +244,10 @@ static int parts(const task_spec *t, const task_doc *d, task_prompt *p, char ***
     return rc;
 }
 
-static void free_choices(char **c, size_t n)
+/* The array is NULL-terminated (calloc'd one longer than filled). */
+static void free_choices(char **c)
 {
-    for (size_t i = 0; c && i < n; i++)
+    for (size_t i = 0; c && c[i]; i++)
         free(c[i]);
     free(c);
 }
@@ -270,7 +285,7 @@ int task_prompt_build(const task_spec *t, const task_doc *doc, const task_docs *
     char **choice_text = NULL;
     int rc = parts(t, doc, out, &choice_text, err);
     if (rc < 0) {
-        free_choices(choice_text, t->nchoices);
+        free_choices(choice_text);
         task_prompt_free(out);
         return rc;
     }
@@ -283,7 +298,7 @@ int task_prompt_build(const task_spec *t, const task_doc *doc, const task_docs *
             out->nchoices++;
         }
     }
-    free_choices(choice_text, t->nchoices);
+    free_choices(choice_text);
     size_t avail = pool ? pool->n - (self < pool->n ? 1 : 0) : 0;
     if (num_fewshot > 0 && (size_t)num_fewshot > avail) {
         task_prompt_free(out);
@@ -318,7 +333,7 @@ int task_prompt_build(const task_spec *t, const task_doc *doc, const task_docs *
                     put(&b, ex.nrefs ? ex.refs[0] : (ex.target ? ex.target : ""));
                 put(&b, t->fewshot_delimiter);
             }
-            free_choices(ex_choices, t->nchoices);
+            free_choices(ex_choices);
             task_prompt_free(&ex);
         }
         free(idx);

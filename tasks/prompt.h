@@ -41,11 +41,13 @@ typedef struct {
     char *context;     /* few-shot examples + this document's doc_to_text */
     char **choices;    /* multiple_choice: target_delimiter + each choice */
     size_t nchoices;
-    int gold;          /* multiple_choice: the gold choice, or -1 */
+    int gold;          /* multiple_choice, classification: the gold class, or -1 */
     double gold_number; /* a numeric target (STS-B), or NAN */
     char **refs;       /* generate_until: the references */
     size_t nrefs;
     char *target;      /* the rendered doc_to_target (for logs) */
+    char *cls_text, *cls_pair; /* the classification block's text and
+                                  text_pair (NULL when it has none) */
 } task_prompt;
 
 int task_docs_load(const task_spec *t, const char *split, const char *data_dir, const char *samples_dir,

@@ -158,6 +158,8 @@ void task_free(task_spec *t)
     for (size_t i = 0; i < t->nmetrics; i++)
         free(t->metrics[i].name);
     free(t->metrics);
+    free(t->cls_text), free(t->cls_text_pair), free(t->cls_match);
+    free_strings(t->cls_labels, t->ncls_labels);
     free(t);
 }
 
@@ -338,6 +340,45 @@ static void parse_group(parse_ctx *p, const cJSON *root, task_spec *t)
         bad(p, "aggregate", "must be \"mean\" or \"glue\"");
 }
 
+static void parse_classification(parse_ctx *p, const cJSON *root, task_spec *t)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "classification");
+    if (!c) {
+        if (t->output == OUT_CLASSIFICATION)
+            bad(p, "classification", "output_type classification needs a \"classification\" block "
+                                     "({\"text\": ..., \"labels\": [...]})");
+        return;
+    }
+    if (!cJSON_IsObject(c)) {
+        bad(p, "classification", "must be an object {\"text\", \"text_pair\", \"labels\", \"match\"}");
+        return;
+    }
+    if (t->output != OUT_CLASSIFICATION && t->output != OUT_MULTIPLE_CHOICE) {
+        bad(p, "classification", "only classification and multiple_choice tasks can be run by a classifier");
+        return;
+    }
+    t->has_cls = true;
+    t->cls_text = get_str(p, c, "text", "classification.text", true, NULL);
+    t->cls_text_pair = get_str(p, c, "text_pair", "classification.text_pair", false, NULL);
+    t->cls_labels = get_strings(p, c, "labels", "classification.labels", &t->ncls_labels);
+    t->cls_match = get_str(p, c, "match", "classification.match", false, "auto");
+    if (!p->rc && strcmp(t->cls_match, "auto") && strcmp(t->cls_match, "name") && strcmp(t->cls_match, "index"))
+        bad(p, "classification.match", "must be \"auto\", \"name\" or \"index\"");
+    if (!p->rc && t->ncls_labels == 1)
+        bad(p, "classification.labels", "needs at least two classes (leave it out for a regression task)");
+    if (!p->rc && t->output == OUT_MULTIPLE_CHOICE && t->ncls_labels && t->ncls_labels != t->nchoices)
+        bad(p, "classification.labels", "must name one class per choice of doc_to_choice, in the same order");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, c) {
+        static const char *known[] = {"text", "text_pair", "labels", "match", NULL};
+        if (!p->rc && !in_set(it->string, known)) {
+            char key[160];
+            snprintf(key, sizeof key, "classification.%s", it->string);
+            bad(p, key, "unknown key (text, text_pair, labels, match)");
+        }
+    }
+}
+
 static void parse_task(parse_ctx *p, const cJSON *root, task_spec *t)
 {
     parse_dataset(p, cJSON_GetObjectItemCaseSensitive(root, "dataset"), t);
@@ -358,11 +399,14 @@ static void parse_task(parse_ctx *p, const cJSON *root, task_spec *t)
     if (p->rc)
         return;
     bool rolling = t->output == OUT_ROLLING;
-    t->doc_to_text = get_str(p, root, "doc_to_text", "doc_to_text", true, NULL);
+    t->doc_to_text = get_str(p, root, "doc_to_text", "doc_to_text", t->output != OUT_CLASSIFICATION, NULL);
     t->doc_to_target = get_str(p, root, "doc_to_target", "doc_to_target", !rolling, NULL);
     t->doc_to_choice = get_strings(p, root, "doc_to_choice", "doc_to_choice", &t->nchoices);
     if (!p->rc && t->output == OUT_MULTIPLE_CHOICE && t->nchoices < 2)
         bad(p, "doc_to_choice", "multiple_choice needs at least two choices");
+    if (!p->rc)
+        parse_classification(p, root, t);
+    size_t nclasses = t->nchoices ? t->nchoices : t->ncls_labels;
     const cJSON *lm = cJSON_GetObjectItemCaseSensitive(root, "label_map");
     if (lm) {
         if (!cJSON_IsObject(lm)) {
@@ -375,7 +419,7 @@ static void parse_task(parse_ctx *p, const cJSON *root, task_spec *t)
             cJSON_ArrayForEach(it, lm) {
                 char key[256];
                 snprintf(key, sizeof key, "label_map.%s", it->string);
-                if (!cJSON_IsNumber(it) || it->valueint < 0 || (size_t)it->valueint >= (t->nchoices ? t->nchoices : 1) ||
+                if (!cJSON_IsNumber(it) || it->valueint < 0 || (size_t)it->valueint >= (nclasses ? nclasses : 1) ||
                     it->valuedouble != (double)it->valueint) {
                     bad(p, key, "must be the index of a choice in doc_to_choice");
                     break;
@@ -459,7 +503,7 @@ int task_load(const char *path, task_spec **out, ys_error *err)
         static const char *known[] = {"name", "version", "description", "dataset", "output_type", "doc_to_text",
                                       "doc_to_choice", "doc_to_target", "label_map", "target_delimiter",
                                       "fewshot_delimiter", "num_fewshot", "generation", "filters", "metrics",
-                                      "group", "aggregate", NULL};
+                                      "group", "aggregate", "classification", NULL};
         const cJSON *it;
         cJSON_ArrayForEach(it, root) {
             if (!in_set(it->string, known)) {

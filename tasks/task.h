@@ -39,8 +39,22 @@
  *     "filters": [{"regex": "answer is (\\w+)", "group": 1}, "strip", "lower"],
  *                                        generate_until: applied in order to
  *                                        the generated text
- *     "metrics": [{"metric": "acc", "higher_is_better": true}, ...]
+ *     "metrics": [{"metric": "acc", "higher_is_better": true}, ...],
+ *     "classification": {                 how an encoder classifier (BERT-style,
+ *       "text": "{{sentence1}}",          fine-tuned head) reads the document:
+ *       "text_pair": "{{sentence2}}",     one text or a pair, no prompt words
+ *       "labels": ["entailment", ...],    the task's classes by gold index;
+ *                                         absent = regression (STS-B)
+ *       "match": "auto"                   model id2label → class: "name"
+ *     }                                   (case-insensitive, '-'/' ' = '_'),
+ *                                         "index", or "auto" (names when all
+ *                                         match, else index)
  *   }
+ * A multiple_choice task with a "classification" block runs as
+ * classification on a classifier checkpoint and as multiple choice on a
+ * language model, with the same gold labels (the block's labels are in the
+ * order of doc_to_choice); output_type "classification" needs the block and
+ * a classifier.
  *
  * Templates substitute {{field}} from the document, with filters chained by
  * "|": strip, lower, upper (ASCII letters), lower_first (first character lower-cased),
@@ -55,6 +69,8 @@
  *                         the expected choice index under the choice
  *                         probabilities, against a numeric target)
  *   loglikelihood_rolling word_perplexity, byte_perplexity, bits_per_byte
+ *   classification        acc, f1, f1_macro, mcc (of the predicted class),
+ *                         pearson, spearmanr (of a regression head's score)
  *   generate_until        exact_match, squad_exact_match, squad_f1, bleu,
  *                         chrf, meteor, rouge1, rouge2, rougeL, rougeLsum
  * A group spec is {"name": "glue", "group": ["cola", "sst2", ...],
@@ -122,6 +138,12 @@ typedef struct {
     size_t nfilters;
     task_metric *metrics;
     size_t nmetrics;
+    /* "classification": how an encoder classifier sees the task */
+    bool has_cls;
+    char *cls_text, *cls_text_pair; /* templates; text_pair may be NULL */
+    char **cls_labels;              /* class names by gold index; none = regression */
+    size_t ncls_labels;
+    char *cls_match;                /* "auto", "name" or "index" */
 } task_spec;
 
 /* Parse and validate one spec file. */

@@ -18,7 +18,7 @@ static int setup(void **state)
     if (ts_scratch_setup(state) != 0)
         return -1;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s/specs %s/samples/t", ts_scratch(), ts_scratch());
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/specs %s/samples/t %s/samples/c", ts_scratch(), ts_scratch(), ts_scratch());
     return system(cmd);
 }
 
@@ -154,6 +154,70 @@ static void test_fewshot_is_seeded(void **state)
     task_free(t);
 }
 
+/* The "classification" block: parsed, validated, rendered per document,
+ * and the gold class found by label name (classification-only tasks) or by
+ * the multiple-choice rules (tasks that run both ways). */
+static void test_classification_block(void **state)
+{
+    (void)state;
+    static const char *spec =
+        "{\"name\": \"c\", \"dataset\": {\"format\": \"jsonl\", \"eval_split\": \"validation\",\n"
+        " \"files\": {\"validation\": \"c/val.jsonl\"}, \"samples\": {\"validation\": \"c/val.jsonl\"}},\n"
+        " \"output_type\": \"classification\", \"doc_to_target\": \"{{label}}\",\n"
+        " \"classification\": {\"text\": \"{{premise|strip}}\", \"text_pair\": \"{{hypothesis}}\",\n"
+        "   \"labels\": [\"entailment\", \"neutral\", \"contradiction\"], \"match\": \"name\"},\n"
+        " \"metrics\": [{\"metric\": \"acc\"}, {\"metric\": \"f1_macro\"}]}\n";
+    ts_write_file(ts_path("specs/c.json"), spec);
+    ts_write_file(ts_path("samples/c/val.jsonl"),
+                  "{\"premise\": \" A dog runs. \", \"hypothesis\": \"An animal moves.\", \"label\": \"entailment\"}\n"
+                  "{\"premise\": \"It rains.\", \"hypothesis\": \"It is dry.\", \"label\": 2}\n"
+                  "{\"premise\": \"x\", \"hypothesis\": \"y\", \"label\": \"maybe\"}\n");
+    task_spec *t;
+    ys_error err = {0};
+    assert_int_equal(task_load(ts_path("specs/c.json"), &t, &err), 0);
+    assert_true(t->has_cls);
+    assert_int_equal((int)t->ncls_labels, 3);
+    assert_string_equal(t->cls_match, "name");
+    task_docs docs;
+    assert_int_equal(task_docs_load(t, "validation", NULL, ts_path("samples"), 0, false, &docs, &err), 0);
+    task_prompt p;
+    uint64_t rng = 1;
+    assert_int_equal(task_prompt_build(t, &docs.docs[0], NULL, SIZE_MAX, 0, &rng, &p, &err), 0);
+    assert_string_equal(p.cls_text, "A dog runs.");
+    assert_string_equal(p.cls_pair, "An animal moves.");
+    assert_string_equal(p.context, "A dog runs."); /* no doc_to_text: the text stands in */
+    assert_int_equal(p.gold, 0);
+    task_prompt_free(&p);
+    assert_int_equal(task_prompt_build(t, &docs.docs[1], NULL, SIZE_MAX, 0, &rng, &p, &err), 0);
+    assert_int_equal(p.gold, 2);
+    task_prompt_free(&p);
+    assert_true(task_prompt_build(t, &docs.docs[2], NULL, SIZE_MAX, 0, &rng, &p, &err) < 0);
+    assert_non_null(strstr(err.msg, "'maybe' is not a class index"));
+    task_docs_free(&docs);
+    task_free(t);
+    /* validation: the block is required, its keys checked, classes match choices */
+    expect_spec_error("{\"name\": \"t\", \"dataset\": {\"format\": \"jsonl\", \"eval_split\": \"v\", \"files\": {\"v\": \"a\"}, "
+                      "\"samples\": {\"v\": \"a\"}}, \"output_type\": \"classification\", \"doc_to_target\": \"x\", "
+                      "\"metrics\": [{\"metric\": \"acc\"}]}",
+                      "classification: output_type classification needs");
+    expect_spec_error("{\"name\": \"t\", \"dataset\": {\"format\": \"jsonl\", \"eval_split\": \"v\", \"files\": {\"v\": \"a\"}, "
+                      "\"samples\": {\"v\": \"a\"}}, \"output_type\": \"classification\", \"doc_to_target\": \"x\", "
+                      "\"classification\": {\"text\": \"a\", \"labels\": [\"a\", \"b\"], \"matches\": \"name\"}, "
+                      "\"metrics\": [{\"metric\": \"acc\"}]}",
+                      "classification.matches: unknown key");
+    expect_spec_error("{\"name\": \"t\", \"dataset\": {\"format\": \"jsonl\", \"eval_split\": \"v\", \"files\": {\"v\": \"a\"}, "
+                      "\"samples\": {\"v\": \"a\"}}, \"output_type\": \"multiple_choice\", \"doc_to_text\": \"q\", "
+                      "\"doc_to_choice\": [\"no\", \"yes\"], \"doc_to_target\": \"x\", "
+                      "\"classification\": {\"text\": \"a\", \"labels\": [\"a\", \"b\", \"c\"]}, "
+                      "\"metrics\": [{\"metric\": \"acc\"}]}",
+                      "classification.labels: must name one class per choice");
+    expect_spec_error("{\"name\": \"t\", \"dataset\": {\"format\": \"jsonl\", \"eval_split\": \"v\", \"files\": {\"v\": \"a\"}, "
+                      "\"samples\": {\"v\": \"a\"}}, \"output_type\": \"classification\", \"doc_to_target\": \"x\", "
+                      "\"classification\": {\"text\": \"a\", \"labels\": [\"a\", \"b\"]}, "
+                      "\"metrics\": [{\"metric\": \"acc_norm\"}]}",
+                      "metrics[0].metric");
+}
+
 static void test_sha256_vectors(void **state)
 {
     (void)state;
@@ -213,7 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_validation), cmocka_unit_test(test_templates),
         cmocka_unit_test(test_fewshot_is_seeded), cmocka_unit_test(test_sha256_vectors),
-        cmocka_unit_test(test_registry_suggests),
+        cmocka_unit_test(test_registry_suggests), cmocka_unit_test(test_classification_block),
     };
     return cmocka_run_group_tests(tests, setup, ts_scratch_teardown);
 }
