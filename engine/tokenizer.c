@@ -54,19 +54,13 @@ typedef struct {
     size_t nparts, cparts;
     tok_buf wp;          /* WordPiece scratch */
     tok_uni_scratch uni; /* Unigram scratch */
-    /* HF's early stop under truncation: once the sequence (ids from
-     * seq_start on) has limit tokens, the remaining pre-tokenized words and
-     * added tokens are not tokenized; the first one always is */
+    /* HF's early stop under truncation (tokenize_with_limit): once a word
+     * brings the sequence (ids from seq_start on) to limit tokens, the
+     * remaining words and added tokens are dropped. Only words run through
+     * the model trigger it; added tokens just count. */
     size_t limit, seq_start;
-    bool any;
+    bool stopped;
 } ctx;
-
-static bool at_limit(ctx *c)
-{
-    if (c->any && c->ids.n - c->seq_start >= c->limit) return true;
-    c->any = true;
-    return false;
-}
 
 static char *arena_alloc(ctx *c, size_t n)
 {
@@ -321,13 +315,14 @@ static int model_piece(const tok_tokenizer *t, ctx *c, const char *s, size_t n, 
     }
     for (size_t i = 0; i < c->w[cur].n; i++) {
         const word *w = &c->w[cur].v[i];
-        if (at_limit(c)) return 0;
+        if (c->stopped) return 0;
         int rc;
         if (t->model == M_WORDPIECE) rc = tok_wp_word(t->wp, w->p, w->n, &c->wp, &c->ids);
         else if (t->model == M_UNIGRAM) rc = tok_uni_word(t->uni, w->p, w->n, &c->uni, &c->ids);
         else rc = tok_bpe_word(t->bpe, w->p, w->n, &c->bpe, &c->ids);
         if (rc == YS_EINPUT) return ys_fail(err, YS_EINPUT, "tokenizer: unknown piece and the Unigram model has no unk_id");
         if (rc) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        if (c->ids.n - c->seq_start >= c->limit) c->stopped = true;
     }
     return 0;
 }
@@ -501,7 +496,7 @@ static int split_added(const tok_tokenizer *t, ctx *c, const trie *tr, const cha
                     stop += l;
                 }
             if (start > start_off && (rc = fn(t, c, s + start_off, start - start_off, base + start_off, err))) return rc;
-            if (at_limit(c)) return 0;
+            if (c->stopped) return 0;
             if (tok_ivec_push(&c->ids, a->id)) return YS_ENOMEM;
             start_off = stop;
             i = next > stop ? next : stop;
@@ -574,7 +569,7 @@ int tok_encode_pair(const tok_tokenizer *t, const char *a, size_t alen, const ch
     size_t na = c.ids.n, nb = 0;
     if (!rc && b) {
         c.seq_start = na;
-        c.any = false;
+        c.stopped = false;
         rc = split_added(t, &c, &t->raw, blen ? b : "", blen, 0, raw_piece, err);
         nb = c.ids.n - na;
     }

@@ -206,9 +206,13 @@ static void test_api(void **s)
     char *d2 = make_dir("bad");
     char path[512];
     snprintf(path, sizeof path, "%s/tokenizer.json", d2);
-    ts_write_file(path, "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{}}}");
+    ts_write_file(path, "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}}}");
     assert_int_equal(tok_load(d2, &t, &err), YS_EINPUT);
-    assert_non_null(strstr(err.msg, "WordPiece"));
+    assert_non_null(strstr(err.msg, "WordLevel"));
+    /* WordPiece whose unk token is not in the vocabulary */
+    ts_write_file(path, "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"a\":0}}}");
+    assert_int_equal(tok_load(d2, &t, &err), YS_EINPUT);
+    assert_non_null(strstr(err.msg, "[UNK]"));
     remove_dir(d2);
     free(d2);
 }
