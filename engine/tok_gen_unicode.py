@@ -9,9 +9,11 @@ Run:  /usr/bin/python3 engine/tok_gen_unicode.py > engine/tok_unicode_tables.c
 Why the versions differ per table (HF tokenizers 0.23 takes each class from a
 different Rust crate):
 - control (Cc|Cf|Co), punctuation (P*) and non-spacing marks (Mn) come from
-  the unicode_categories crate 0.1, whose tables are Unicode 9.0: we keep the
-  Unicode 15 category of the code points assigned in 9.0 or earlier
-  (DerivedAge.txt), so characters added later are in none of the classes.
+  the unicode_categories crate 0.1.1, whose tables are Unicode 8.0: we keep
+  the code points assigned in 8.0 or earlier (DerivedAge.txt), with their
+  8.0 category (the Unicode 15 one except for the six code points in
+  UNICODE8_CATEGORY), so characters added later are in none of the classes.
+  (Checked: these sets equal the crate's tables.)
 - lowercase follows Rust's char::to_lowercase (UnicodeData simple mapping,
   replaced by SpecialCasing's unconditional full mapping): Unicode 15 here,
   the Rust standard library may be newer.
@@ -42,7 +44,7 @@ def parse_ranges(path, want=None):
 age_ok = bytearray(MAXCP)
 for lo, hi, v in parse_ranges(UCD + 'DerivedAge.txt'):
     major, minor = (int(x) for x in v.split('.'))
-    if (major, minor) <= (9, 0):
+    if (major, minor) <= (8, 0):
         for c in range(lo, hi + 1):
             age_ok[c] = 1
 
@@ -73,6 +75,13 @@ for line in open(UCD + 'SpecialCasing.txt', encoding='utf-8'):
     low = [int(x, 16) for x in f[1].split()]
     if low != [cp]:
         lower[cp] = low
+
+
+# General categories that changed between Unicode 8.0 and 15.0 for code
+# points of these classes (UnicodeData.txt 8.0.0 vs 15.0.0)
+UNICODE8_CATEGORY = {0x1734: 'Mn', 0x111C9: 'Po', 0x166D: 'Po', 0x1885: 'Mc', 0x1886: 'Mc', 0xA9BD: 'Mc'}
+for c, k in UNICODE8_CATEGORY.items():
+    cat[c] = k
 
 
 def ranges_of(pred):
