@@ -14,6 +14,7 @@ struct tok_wp {
     size_t nids;
     char *prefix;
     size_t prefix_n, max_chars;
+    size_t longest; /* bytes of the longest piece: longer candidates are not looked up */
     int32_t unk;
 };
 
@@ -50,6 +51,7 @@ int tok_wp_add_piece(tok_wp *m, const char *piece, size_t n, int32_t id)
         }
         m->nids = nn;
     }
+    if (n > m->longest) m->longest = n;
     m->off[id] = (uint32_t)m->pool.n;
     m->len[id] = (uint32_t)n;
     if (tok_buf_put(&m->pool, piece, n) || tok_buf_put(&m->pool, "", 1)) return YS_ENOMEM;
@@ -105,6 +107,10 @@ int tok_wp_word(const tok_wp *m, const char *w, size_t n, tok_buf *scratch, tok_
         }
         size_t end = n;
         int32_t id = -1;
+        if (extra + end - start > m->longest) {
+            end = start + (m->longest > extra ? m->longest - extra : 0);
+            while (end > start && ((unsigned char)w[end] & 0xC0) == 0x80) end--;
+        }
         while (start < end) {
             id = tok_smap_get(&m->vocab, cand, extra + end - start);
             if (id >= 0) break;
