@@ -39,22 +39,6 @@ typedef struct enc_layer {
     const float *ln2_w, *ln2_b;    /* after the MLP */
 } enc_layer;
 
-/* An executor is a pool plus the per-thread buffers a forward pass needs.
- * The model has one with all its threads (a lone sequence is spread over
- * its tiles) and one single-thread executor per thread (a batch runs one
- * sequence per thread, each calling kn_proj_run on its own 1-thread pool,
- * which runs the tiles inline). The tiles are the same either way, so the
- * bits are too. */
-typedef struct exec {
-    kn_pool *pool;
-    int nthreads;
-    float **scratch;     /* per pool thread: KN_ROWS * KN_COLS (kn_proj_run) */
-    float **scores;      /* per pool thread: KN_ROWS * max_positions (attention) */
-    float *ws;           /* activations of one sequence, grown on demand and kept:
-                            first-touch page faults are slow in VMs */
-    size_t ws_cap;
-} exec;
-
 struct enc_model {
     ckpt *ck;
     enc_info info;
@@ -71,8 +55,16 @@ struct enc_model {
     const char **labels;
     char *label_names;     /* "LABEL_i" storage when config.json has no id2label */
     eng_blas blas;
-    exec shared;
-    exec *solo;            /* shared.nthreads of them */
+    /* threads (see "execution" below) */
+    kn_pool *pool;         /* nthreads threads: hands out work items */
+    int nthreads;
+    kn_pool **tile_pool;   /* per pool thread: a 1-thread pool, so kn_proj_run runs one tile inline */
+    float **scratch;       /* per pool thread: KN_ROWS * KN_COLS floats (kn_proj_run) */
+    float **scores;        /* per pool thread: KN_ROWS * max_positions (attention) */
+    /* activations of one chunk of sequences, grown on demand and kept
+     * (first-touch page faults are slow in VMs) */
+    float *ws;
+    size_t ws_cap;
 };
 
 /* ---- architecture lookup (also enc_supports) ------------------------------ */
@@ -391,83 +383,48 @@ static int bind(enc_model *m, ys_error *err)
     return 0;
 }
 
-/* ---- executors ------------------------------------------------------------ */
+/* ---- threads ---------------------------------------------------------------- */
 
-static void exec_free(exec *e)
+static void free_threads(enc_model *m)
 {
-    for (int i = 0; i < e->nthreads; i++) {
-        if (e->scratch)
-            free(e->scratch[i]);
-        if (e->scores)
-            free(e->scores[i]);
+    for (int i = 0; i < m->nthreads; i++) {
+        if (m->tile_pool)
+            kn_pool_free(m->tile_pool[i]);
+        if (m->scratch)
+            free(m->scratch[i]);
+        if (m->scores)
+            free(m->scores[i]);
     }
-    free(e->scratch);
-    free(e->scores);
-    free(e->ws);
-    kn_pool_free(e->pool);
-    memset(e, 0, sizeof *e);
+    free(m->tile_pool);
+    free(m->scratch);
+    free(m->scores);
+    kn_pool_free(m->pool);
+    m->tile_pool = NULL;
+    m->scratch = m->scores = NULL;
+    m->pool = NULL;
+    m->nthreads = 0;
 }
 
-static int exec_init(exec *e, int threads, const eng_blas *blas, size_t max_positions)
-{
-    memset(e, 0, sizeof *e);
-    if (kn_pool_new(threads, blas, &e->pool))
-        return YS_ENOMEM;
-    e->nthreads = kn_pool_threads(e->pool);
-    e->scratch = calloc((size_t)e->nthreads, sizeof *e->scratch);
-    e->scores = calloc((size_t)e->nthreads, sizeof *e->scores);
-    if (!e->scratch || !e->scores)
-        return YS_ENOMEM;
-    for (int i = 0; i < e->nthreads; i++)
-        if (!(e->scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float))) ||
-            !(e->scores[i] = malloc(KN_ROWS * max_positions * sizeof(float))))
-            return YS_ENOMEM;
-    return 0;
-}
-
-static void free_execs(enc_model *m)
-{
-    for (int i = 0; m->solo && i < m->shared.nthreads; i++)
-        exec_free(&m->solo[i]);
-    free(m->solo);
-    m->solo = NULL;
-    exec_free(&m->shared);
-}
-
-static int alloc_execs(enc_model *m, int threads, ys_error *err)
+static int alloc_threads(enc_model *m, int threads, ys_error *err)
 {
     if (threads < 1)
         threads = eng_default_threads();
-    free_execs(m);
-    size_t P = (size_t)m->info.max_positions;
-    int rc = exec_init(&m->shared, threads, &m->blas, P);
-    if (rc == 0 && !(m->solo = calloc((size_t)m->shared.nthreads, sizeof *m->solo)))
-        rc = YS_ENOMEM;
-    for (int i = 0; rc == 0 && i < m->shared.nthreads; i++)
-        rc = exec_init(&m->solo[i], 1, &m->blas, P);
-    if (rc) {
-        free_execs(m);
+    free_threads(m);
+    if (kn_pool_new(threads, &m->blas, &m->pool))
+        return ys_fail(err, YS_ENOMEM, "out of memory for %d threads", threads);
+    int n = m->nthreads = kn_pool_threads(m->pool);
+    m->tile_pool = calloc((size_t)n, sizeof *m->tile_pool);
+    m->scratch = calloc((size_t)n, sizeof *m->scratch);
+    m->scores = calloc((size_t)n, sizeof *m->scores);
+    int ok = m->tile_pool && m->scratch && m->scores;
+    for (int i = 0; ok && i < n; i++)
+        ok = kn_pool_new(1, &m->blas, &m->tile_pool[i]) == 0 &&
+             (m->scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float))) &&
+             (m->scores[i] = malloc(KN_ROWS * (size_t)m->info.max_positions * sizeof(float)));
+    if (!ok) {
+        free_threads(m);
         return ys_fail(err, YS_ENOMEM, "out of memory for %d threads", threads);
     }
-    return 0;
-}
-
-/* Activations of a T-token sequence: x, q, k, v, att [T, H], h [T, F],
- * pooled [H]. */
-static size_t ws_floats(const enc_model *m, size_t T)
-{
-    return T * (5 * (size_t)m->info.hidden + (size_t)m->info.ffn) + (size_t)m->info.hidden;
-}
-
-static int exec_reserve(exec *e, size_t n)
-{
-    if (e->ws_cap >= n)
-        return 0;
-    free(e->ws);
-    e->ws_cap = 0;
-    if (!(e->ws = malloc(n * sizeof *e->ws)))
-        return YS_ENOMEM;
-    e->ws_cap = n;
     return 0;
 }
 
@@ -506,7 +463,7 @@ int enc_load(const char *dir, enc_model **out, ys_error *err)
     if (rc == 0)
         rc = eng_blas_open(&m->blas, err);
     if (rc == 0)
-        rc = alloc_execs(m, 0, err);
+        rc = alloc_threads(m, 0, err);
     if (rc != 0) {
         enc_free(m);
         return rc;
@@ -519,7 +476,8 @@ void enc_free(enc_model *m)
 {
     if (!m)
         return;
-    free_execs(m);
+    free_threads(m);
+    free(m->ws);
     eng_blas_close(&m->blas);
     free(m->layers);
     free(m->labels);
@@ -530,58 +488,112 @@ void enc_free(enc_model *m)
 
 const enc_info *enc_get_info(const enc_model *m) { return &m->info; }
 
-int enc_set_threads(enc_model *m, int n, ys_error *err) { return alloc_execs(m, n, err); }
+int enc_set_threads(enc_model *m, int n, ys_error *err) { return alloc_threads(m, n, err); }
 
-/* ---- forward pass ------------------------------------------------------------ */
+/* ---- execution ----------------------------------------------------------------
+ * A batch is cut into chunks of whole sequences (about CHUNK_TOKENS tokens)
+ * that go through the network together, layer by layer, so that each weight
+ * tile, once in cache, serves every row tile of the chunk: a weight tile is
+ * re-packed by every sgemm call, and packing it from cache instead of
+ * memory is most of the difference between 64-row tiles and one big GEMM
+ * (about 95 against 65 GFLOP/s per thread here).
+ *
+ * The work items are still kernels.h's tiles: rows [64i, 64i+64) of ONE
+ * sequence times columns [256j, 256j+256) of one weight, each one
+ * kn_proj_run call on a single-thread pool (so it runs inline as exactly
+ * that sgemm), handed out by the model's pool column tile by column tile.
+ * Attention is per (sequence, head, row tile), LayerNorm per row. Nothing a
+ * sequence's numbers go through depends on the other sequences or on the
+ * thread count. */
 
-/* y[n, out] (+)= act(x[n, k] W^T + b) for nn.Linear W, as kn_proj_run tiles. */
-static void linear(exec *e, const float *x, size_t ldx, const float *w, const float *b, float *y, size_t ldy,
-                   size_t n, size_t k, size_t out, int accumulate, kn_act act)
+#define CHUNK_TOKENS 1024
+
+/* Rows [r0, r1) of sequence s of the chunk. */
+typedef struct row_tile { size_t s, r0, r1; } row_tile;
+
+typedef struct chunk {
+    const enc_model *m;
+    size_t nseq;
+    const int32_t *const *ids, *const *tt;
+    const size_t *lens, *off;    /* tokens, and first row in the activations */
+    float *const *logits;
+    float *x, *q, *k, *v, *att, *h, *pooled;
+    const row_tile *rows;        /* the rows the current step works on */
+    size_t nrows;
+} chunk;
+
+/* One projection over the chunk's current rows: y (+)= act(x W^T + b). */
+typedef struct proj_job {
+    const chunk *c;
+    const float *x, *w, *b;
+    float *y;
+    size_t ldx, ldy, k, out;
+    int accumulate, relu;
+    kn_act act;
+} proj_job;
+
+static void proj_item(void *vctx, size_t item, int worker)
 {
-    kn_proj p = {.x = x, .ldx = ldx, .w = w, .ldw = k, .layout = KN_OUT_IN, .bias = b, .y = y, .ldy = ldy,
-                 .n = n, .k = k, .out = out, .accumulate = accumulate, .act = act};
-    kn_proj_run(e->pool, &p, e->scratch);
+    const proj_job *p = vctx;
+    const chunk *c = p->c;
+    const row_tile *rt = &c->rows[item % c->nrows];
+    size_t c0 = item / c->nrows * KN_COLS, row = c->off[rt->s] + rt->r0;
+    kn_proj kp = {.x = p->x + row * p->ldx, .ldx = p->ldx, .w = p->w + c0 * p->k, .ldw = p->k,
+                  .layout = KN_OUT_IN, .bias = p->b ? p->b + c0 : NULL, .y = p->y + row * p->ldy + c0,
+                  .ldy = p->ldy, .n = rt->r1 - rt->r0, .k = p->k,
+                  .out = p->out - c0 < KN_COLS ? p->out - c0 : KN_COLS, .accumulate = p->accumulate,
+                  .act = p->act};
+    kn_proj_run(c->m->tile_pool[worker], &kp, &c->m->scratch[worker]);
+    if (p->relu)
+        for (size_t i = 0; i < kp.n; i++)
+            for (size_t j = 0; j < kp.out; j++)
+                kp.y[i * kp.ldy + j] = kp.y[i * kp.ldy + j] > 0 ? kp.y[i * kp.ldy + j] : 0.0f;
 }
 
-/* LayerNorm in place over rows, 8 rows per work item. */
-typedef struct { float *x; size_t rows, H; const float *w, *b; double eps; } ln_ctx;
+static void linear(const chunk *c, const float *x, size_t ldx, const float *w, const float *b, float *y,
+                   size_t ldy, size_t k, size_t out, int accumulate, kn_act act, int relu)
+{
+    proj_job p = {c, x, w, b, y, ldx, ldy, k, out, accumulate, relu, act};
+    /* column tile major: the threads work through one weight tile at a time */
+    kn_pool_run(c->m->pool, (out + KN_COLS - 1) / KN_COLS * c->nrows, proj_item, &p);
+}
 
-static void ln_rows(void *vctx, size_t item, int worker)
+/* LayerNorm in place over the current rows. */
+typedef struct { const chunk *c; const float *w, *b; } ln_job;
+
+static void ln_item(void *vctx, size_t item, int worker)
 {
     (void)worker;
-    const ln_ctx *c = vctx;
-    for (size_t r = item * 8; r < c->rows && r < item * 8 + 8; r++)
-        kn_layernorm(c->x + r * c->H, c->x + r * c->H, c->w, c->b, c->H, c->eps);
+    const ln_job *j = vctx;
+    const chunk *c = j->c;
+    const row_tile *rt = &c->rows[item];
+    size_t H = (size_t)c->m->info.hidden;
+    for (size_t r = c->off[rt->s] + rt->r0; r < c->off[rt->s] + rt->r1; r++)
+        kn_layernorm(c->x + r * H, c->x + r * H, j->w, j->b, H, c->m->eps);
 }
 
-static void layernorm(const enc_model *m, exec *e, float *x, size_t rows, const float *w, const float *b)
+static void layernorm(const chunk *c, const float *w, const float *b)
 {
-    ln_ctx c = {x, rows, (size_t)m->info.hidden, w, b, m->eps};
-    kn_pool_run(e->pool, (rows + 7) / 8, ln_rows, &c);
+    ln_job j = {c, w, b};
+    kn_pool_run(c->m->pool, c->nrows, ln_item, &j);
 }
 
-/* Self-attention, no mask. One work item = one head x one tile of KN_ROWS
- * query rows (of the first nq): S = Q K^T / sqrt(hd) over all T keys (one
- * sgemm), softmax per row, out = P V (one sgemm). */
-typedef struct attn_ctx {
-    const enc_model *m;
-    const float *q, *k, *v;
-    float *out;
-    size_t T, nq, nrt;
-    float **scores;
-} attn_ctx;
-
-static void attn_tile(void *vctx, size_t item, int worker)
+/* Self-attention, no mask: one item = one query row tile x one head.
+ * S = Q K^T / sqrt(hd) over the sequence's T keys (one sgemm), softmax per
+ * row, out = P V (one sgemm). */
+static void attn_item(void *vctx, size_t item, int worker)
 {
-    const attn_ctx *c = vctx;
+    const chunk *c = vctx;
     const enc_model *m = c->m;
-    size_t H = (size_t)m->info.hidden, hd = H / (size_t)m->info.heads, h = item / c->nrt;
-    size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->nq ? r0 + KN_ROWS : c->nq, T = c->T;
-    float *S = c->scores[worker];
-    m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)T, (int)hd,
-                  (float)(1.0 / sqrt((double)hd)), c->q + r0 * H + h * hd, (int)H, c->k + h * hd, (int)H, 0.0f,
-                  S, (int)T);
-    for (size_t i = 0; i < r1 - r0; i++) {
+    size_t nh = (size_t)m->info.heads, H = (size_t)m->info.hidden, hd = H / nh, h = item % nh;
+    const row_tile *rt = &c->rows[item / nh];
+    size_t T = c->lens[rt->s], base = c->off[rt->s], rows = rt->r1 - rt->r0;
+    const float *q = c->q + (base + rt->r0) * H + h * hd, *k = c->k + base * H + h * hd,
+                *v = c->v + base * H + h * hd;
+    float *S = m->scores[worker], *o = c->att + (base + rt->r0) * H + h * hd;
+    m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)T, (int)hd,
+                  (float)(1.0 / sqrt((double)hd)), q, (int)H, k, (int)H, 0.0f, S, (int)T);
+    for (size_t i = 0; i < rows; i++) {
         float *s = S + i * T, mx = s[0];
         for (size_t j = 1; j < T; j++)
             mx = s[j] > mx ? s[j] : mx;
@@ -594,23 +606,28 @@ static void attn_tile(void *vctx, size_t item, int worker)
         for (size_t j = 0; j < T; j++)
             s[j] *= inv;
     }
-    m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)hd, (int)T, 1.0f, S, (int)T,
-                  c->v + h * hd, (int)H, 0.0f, c->out + r0 * H + h * hd, (int)H);
+    m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)T, 1.0f, S, (int)T, v,
+                  (int)H, 0.0f, o, (int)H);
 }
 
 /* x[t] = word[id] (+ type[tt]) + position, as HF adds them (token type
- * first, then position). RoBERTa's position of token t is pad + (number of
- * non-pad tokens in 0..t), and pad itself for a pad token (HF's
- * create_position_ids_from_input_ids). */
-static void embed(const enc_model *m, const int32_t *ids, const int32_t *tt, size_t T, float *x)
+ * first, then position), then (separately) the embedding LayerNorm.
+ * RoBERTa's position of token t is pad + (number of non-pad tokens in
+ * 0..t), and pad itself for a pad token (HF's
+ * create_position_ids_from_input_ids). One item = one sequence. */
+static void embed_item(void *vctx, size_t s, int worker)
 {
+    (void)worker;
+    const chunk *c = vctx;
+    const enc_model *m = c->m;
+    const int32_t *ids = c->ids[s], *tt = c->tt ? c->tt[s] : NULL;
     size_t H = (size_t)m->info.hidden, seen = 0;
-    for (size_t t = 0; t < T; t++) {
+    for (size_t t = 0; t < c->lens[s]; t++) {
         size_t p = t;
         if (m->fam == FAM_ROBERTA)
             p = ids[t] == m->info.pad_id ? (size_t)m->info.pad_id : (size_t)m->info.pad_id + ++seen;
         const float *w = m->word + (size_t)ids[t] * H, *pe = m->pos + p * H;
-        float *row = x + t * H;
+        float *row = c->x + (c->off[s] + t) * H;
         if (m->type) {
             const float *ty = m->type + (size_t)(tt ? tt[t] : 0) * H;
             for (size_t i = 0; i < H; i++)
@@ -622,62 +639,59 @@ static void embed(const enc_model *m, const int32_t *ids, const int32_t *tt, siz
     }
 }
 
-/* One sequence through embeddings, encoder and head into out[L]. */
-static void forward(const enc_model *m, exec *e, const int32_t *ids, const int32_t *tt, size_t T, float *out)
+/* The classification head on the first token of sequence s: BERT pooler /
+ * RoBERTa classifier.dense + tanh, DistilBERT pre_classifier + ReLU, then
+ * the label projection (each a one-row kn_proj_run). */
+static void head_item(void *vctx, size_t s, int worker)
 {
-    const enc_info *mi = &m->info;
-    size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn;
-    float *x = e->ws, *q = x + T * H, *k = q + T * H, *v = k + T * H, *att = v + T * H, *h = att + T * H;
-    float *pooled = h + T * F;
-    embed(m, ids, tt, T, x);
-    layernorm(m, e, x, T, m->emb_ln_w, m->emb_ln_b);
-    for (int l = 0; l < mi->layers; l++) {
-        const enc_layer *Y = &m->layers[l];
-        /* only the first token leaves the last layer (the heads read
-         * [CLS] / <s>): its queries, output projection, norms and MLP are
-         * computed for that row alone; keys and values still cover all */
-        size_t nq = l == mi->layers - 1 ? 1 : T;
-        linear(e, x, H, Y->wq, Y->bq, q, H, nq, H, H, 0, KN_ACT_NONE);
-        linear(e, x, H, Y->wk, Y->bk, k, H, T, H, H, 0, KN_ACT_NONE);
-        linear(e, x, H, Y->wv, Y->bv, v, H, T, H, H, 0, KN_ACT_NONE);
-        size_t nrt = (nq + KN_ROWS - 1) / KN_ROWS;
-        attn_ctx ac = {m, q, k, v, att, T, nq, nrt, e->scores};
-        kn_pool_run(e->pool, (size_t)mi->heads * nrt, attn_tile, &ac);
-        /* post-LN: x = LN(x + attention), x = LN(x + MLP(x)) */
-        linear(e, att, H, Y->wo, Y->bo, x, H, nq, H, H, 1, KN_ACT_NONE);
-        layernorm(m, e, x, nq, Y->ln1_w, Y->ln1_b);
-        linear(e, x, H, Y->w1, Y->b1, h, F, nq, H, F, 0, m->act);
-        if (m->relu)
-            for (size_t i = 0; i < nq * F; i++)
-                h[i] = h[i] > 0 ? h[i] : 0.0f;
-        linear(e, h, F, Y->w2, Y->b2, x, H, nq, F, H, 1, KN_ACT_NONE);
-        layernorm(m, e, x, nq, Y->ln2_w, Y->ln2_b);
-    }
-    /* BERT pooler / RoBERTa classifier.dense: tanh; DistilBERT
-     * pre_classifier: ReLU. Then the label projection. */
-    linear(e, x, H, m->head_w, m->head_b, pooled, H, 1, H, H, 0, KN_ACT_NONE);
+    const chunk *c = vctx;
+    const enc_model *m = c->m;
+    size_t H = (size_t)m->info.hidden, L = (size_t)m->info.num_labels;
+    float *pooled = c->pooled + s * H;
+    kn_proj p = {.x = c->x + c->off[s] * H, .ldx = H, .w = m->head_w, .ldw = H, .layout = KN_OUT_IN,
+                 .bias = m->head_b, .y = pooled, .ldy = H, .n = 1, .k = H, .out = H};
+    kn_proj_run(m->tile_pool[worker], &p, &m->scratch[worker]);
     for (size_t i = 0; i < H; i++)
         pooled[i] = m->fam == FAM_DISTIL ? (pooled[i] > 0 ? pooled[i] : 0.0f) : tanhf(pooled[i]);
-    linear(e, pooled, H, m->cls_w, m->cls_b, out, (size_t)mi->num_labels, 1, H, (size_t)mi->num_labels, 0,
-           KN_ACT_NONE);
+    kn_proj o = {.x = pooled, .ldx = H, .w = m->cls_w, .ldw = H, .layout = KN_OUT_IN, .bias = m->cls_b,
+                 .y = c->logits[s], .ldy = L, .n = 1, .k = H, .out = L};
+    kn_proj_run(m->tile_pool[worker], &o, &m->scratch[worker]);
+}
+
+/* The chunk's sequences through embeddings, encoder and head. rows_all
+ * lists every row tile of the chunk, rows_first the first row of each
+ * sequence. */
+static void forward(chunk *c, const row_tile *rows_all, size_t nall, const row_tile *rows_first)
+{
+    const enc_model *m = c->m;
+    const enc_info *mi = &m->info;
+    size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn;
+    kn_pool_run(m->pool, c->nseq, embed_item, c);
+    c->rows = rows_all, c->nrows = nall;
+    layernorm(c, m->emb_ln_w, m->emb_ln_b);
+    for (int l = 0; l < mi->layers; l++) {
+        const enc_layer *Y = &m->layers[l];
+        /* keys and values for every row; the rest only for the rows that
+         * go on: in the last layer that is each sequence's first token,
+         * the one the head reads */
+        c->rows = rows_all, c->nrows = nall;
+        linear(c, c->x, H, Y->wk, Y->bk, c->k, H, H, H, 0, KN_ACT_NONE, 0);
+        linear(c, c->x, H, Y->wv, Y->bv, c->v, H, H, H, 0, KN_ACT_NONE, 0);
+        if (l == mi->layers - 1)
+            c->rows = rows_first, c->nrows = c->nseq;
+        linear(c, c->x, H, Y->wq, Y->bq, c->q, H, H, H, 0, KN_ACT_NONE, 0);
+        kn_pool_run(m->pool, c->nrows * (size_t)mi->heads, attn_item, c);
+        /* post-LN: x = LN(x + attention), x = LN(x + MLP(x)) */
+        linear(c, c->att, H, Y->wo, Y->bo, c->x, H, H, H, 1, KN_ACT_NONE, 0);
+        layernorm(c, Y->ln1_w, Y->ln1_b);
+        linear(c, c->x, H, Y->w1, Y->b1, c->h, F, H, F, 0, m->act, m->relu);
+        linear(c, c->h, F, Y->w2, Y->b2, c->x, H, F, H, 1, KN_ACT_NONE, 0);
+        layernorm(c, Y->ln2_w, Y->ln2_b);
+    }
+    kn_pool_run(m->pool, c->nseq, head_item, c);
 }
 
 /* ---- classification ------------------------------------------------------------ */
-
-typedef struct batch_ctx {
-    const enc_model *m;
-    const int32_t *const *ids, *const *type_ids;
-    const size_t *lens, *order;
-    float *const *logits;
-} batch_ctx;
-
-static void batch_seq(void *vctx, size_t item, int worker)
-{
-    const batch_ctx *c = vctx;
-    size_t s = c->order[item];
-    forward(c->m, &c->m->solo[worker], c->ids[s], c->type_ids ? c->type_ids[s] : NULL, c->lens[s],
-            c->logits[s]);
-}
 
 static int check_seq(const enc_model *m, size_t s, const int32_t *ids, const int32_t *tt, size_t n, ys_error *err)
 {
@@ -701,60 +715,60 @@ static int check_seq(const enc_model *m, size_t s, const int32_t *ids, const int
     return 0;
 }
 
-/* longest first, so the last sequences handed out are the short ones */
-typedef struct { size_t len, idx; } len_idx;
-
-static int by_len_desc(const void *a, const void *b)
-{
-    const len_idx *x = a, *y = b;
-    if (x->len != y->len)
-        return x->len > y->len ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 int enc_classify(enc_model *m, const int32_t *const *ids, const int32_t *const *type_ids,
                  const size_t *lens, size_t nseq, float *const *logits, ys_error *err)
 {
-    size_t maxlen = 0;
+    size_t total = 0;
     for (size_t s = 0; s < nseq; s++) {
         int rc = check_seq(m, s, ids[s], type_ids ? type_ids[s] : NULL, lens[s], err);
         if (rc)
             return rc;
-        maxlen = lens[s] > maxlen ? lens[s] : maxlen;
+        total += lens[s];
     }
     if (nseq == 0)
         return 0;
     m->blas.set_num_threads(1);
-    int nthr = m->shared.nthreads;
-    size_t need = ws_floats(m, maxlen);
-    /* A batch of at least two sequences per thread runs one sequence per
-     * thread (no synchronisation inside a forward pass); fewer are spread
-     * over their tiles. Same tiles, same bits (see the executors). */
-    if (nthr > 1 && nseq >= 2 * (size_t)nthr) {
-        for (int i = 0; i < nthr; i++)
-            if (exec_reserve(&m->solo[i], need))
-                return ys_fail(err, YS_ENOMEM, "out of memory for %zu-token sequences", maxlen);
-        len_idx *li = malloc(nseq * sizeof *li);
-        size_t *order = malloc(nseq * sizeof *order);
-        if (!li || !order) {
-            free(li);
-            free(order);
-            return ys_fail(err, YS_ENOMEM, "out of memory");
-        }
-        for (size_t s = 0; s < nseq; s++)
-            li[s] = (len_idx){lens[s], s};
-        qsort(li, nseq, sizeof *li, by_len_desc);
-        for (size_t s = 0; s < nseq; s++)
-            order[s] = li[s].idx;
-        free(li);
-        batch_ctx c = {m, ids, type_ids, lens, order, logits};
-        kn_pool_run(m->shared.pool, nseq, batch_seq, &c);
-        free(order);
-        return 0;
+    size_t H = (size_t)m->info.hidden, F = (size_t)m->info.ffn, P = (size_t)m->info.max_positions;
+    /* a chunk holds at most max(CHUNK_TOKENS, max_positions) tokens and at
+     * most that many sequences */
+    size_t cap = CHUNK_TOKENS > P ? CHUNK_TOKENS : P;
+    if (total < cap)
+        cap = total;
+    size_t need = cap * (5 * H + F + H);
+    if (m->ws_cap < need) {
+        free(m->ws);
+        m->ws_cap = 0;
+        if (!(m->ws = malloc(need * sizeof *m->ws)))
+            return ys_fail(err, YS_ENOMEM, "out of memory for %zu tokens of activations", cap);
+        m->ws_cap = need;
     }
-    if (exec_reserve(&m->shared, need))
-        return ys_fail(err, YS_ENOMEM, "out of memory for %zu-token sequences", maxlen);
-    for (size_t s = 0; s < nseq; s++)
-        forward(m, &m->shared, ids[s], type_ids ? type_ids[s] : NULL, lens[s], logits[s]);
+    size_t *off = malloc(cap * sizeof *off);
+    row_tile *rows_all = malloc((cap + cap / KN_ROWS + 1) * sizeof *rows_all);
+    row_tile *rows_first = malloc(cap * sizeof *rows_first);
+    if (!off || !rows_all || !rows_first) {
+        free(off), free(rows_all), free(rows_first);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    for (size_t s0 = 0; s0 < nseq;) {
+        /* the next chunk: sequences s0 .. s1-1 */
+        size_t s1 = s0, tok = 0, nall = 0;
+        while (s1 < nseq && (s1 == s0 || tok + lens[s1] <= cap))
+            tok += lens[s1++];
+        for (size_t s = s0, o = 0; s < s1; o += lens[s++]) {
+            size_t i = s - s0;
+            off[i] = o;
+            rows_first[i] = (row_tile){i, 0, 1};
+            for (size_t r0 = 0; r0 < lens[s]; r0 += KN_ROWS)
+                rows_all[nall++] = (row_tile){i, r0, r0 + KN_ROWS < lens[s] ? r0 + KN_ROWS : lens[s]};
+        }
+        float *w = m->ws;
+        chunk c = {.m = m, .nseq = s1 - s0, .ids = ids + s0, .tt = type_ids ? type_ids + s0 : NULL,
+                   .lens = lens + s0, .off = off, .logits = logits + s0};
+        c.x = w, c.q = w + cap * H, c.k = c.q + cap * H, c.v = c.k + cap * H, c.att = c.v + cap * H;
+        c.h = c.att + cap * H, c.pooled = c.h + cap * F;
+        forward(&c, rows_all, nall, rows_first);
+        s0 = s1;
+    }
+    free(off), free(rows_all), free(rows_first);
     return 0;
 }
