@@ -288,7 +288,9 @@ class Hyps:
         return self.worst >= best
 
 
-def beam_search(W, cfg, src, g):
+def beam_search(W, cfg, src, g, rank_rule=True):
+    """rank_rule=False drops HF's "an EOS ranked num_beams or worse is not a
+    hypothesis" rule: only used to check the cases exercise it."""
     enc = encode(W, cfg, src)
     nb, V, eos = g["num_beams"], cfg["vocab_size"], g["eos"]
     max_length = g["max_new"] + 1
@@ -312,7 +314,7 @@ def beam_search(W, cfg, src, g):
         for rank, (s, idx) in enumerate(top):
             b, t = divmod(idx, V)
             if t == eos:
-                if rank >= nb:
+                if rank >= nb and rank_rule:
                     continue
                 hyps.add(list(beams[b]), s, cur_len - 1)
             else:
@@ -520,18 +522,22 @@ def main():
                 n = int(torch.randint(4, 13, (1,), generator=sg))
                 yield torch.randint(0, V, (n,), generator=sg).tolist() + [cfg["eos_token_id"]]
         srcs = sources()
-        gens, worst, eos_finished = [], math.inf, 0
+        gens, worst, eos_finished, rank_sensitive = [], math.inf, 0, 0
 
-        def case(label, opts, want_n=1):
-            nonlocal worst, eos_finished
+        def case(label, opts, want_n=1, rank_case=False):
+            nonlocal worst, eos_finished, rank_sensitive
             got = 0
-            for _ in range(200):
+            for _ in range(400 if rank_case else 200):
                 src = next(srcs)
                 out, m = run(W, cfg, src, opts)
                 if m < MARGIN:
                     continue
+                if rank_case and beam_search(W, cfg, src, opts, rank_rule=False)[0] == out:
+                    continue
                 worst = min(worst, m)
                 eos_finished += out[-1] == cfg["eos_token_id"]
+                if opts["num_beams"] > 1:
+                    rank_sensitive += beam_search(W, cfg, src, opts, rank_rule=False)[0] != out
                 gens.append({"label": label, "src": src, "defaults": label == "defaults",
                              "opts": {k: opts[k] for k in ("max_new", "min_new", "num_beams", "length_penalty",
                                                            "early_stopping", "no_repeat_ngram_size",
@@ -540,6 +546,9 @@ def main():
                 got += 1
                 if got == want_n:
                     return
+            if rank_case:
+                print(f"{name}: no source found where the EOS-rank rule matters for {label}")
+                return
             sys.exit(f"{name}: no source for {label} clears the {MARGIN} margin")
 
         case("defaults", base, 3)
@@ -550,6 +559,13 @@ def main():
             case(f"beam{nb} lp{lpen} es={es} ngram{ng} min{mn} max{mx}",
                  dict(base, num_beams=nb, length_penalty=lpen, early_stopping=es, no_repeat_ngram_size=ng,
                       min_new=mn, max_new=mx), 2)
+        # sources where an EOS ranked num_beams or worse would change the
+        # result if it were (wrongly) kept as a hypothesis
+        # (found for early_stopping=True, where an extra hypothesis ends the search early)
+        for nb, lpen, es in ((2, 1.0, True),):
+            case(f"eos-rank beam{nb} lp{lpen} es={es}",
+                 dict(base, num_beams=nb, length_penalty=lpen, early_stopping=es, no_repeat_ngram_size=0,
+                      min_new=0, max_new=10), 1, rank_case=True)
 
         exp = {"model": name, "reference": f"float64 PyTorch {torch.__version__} (gen_seq2seq_models.py), "
                                           "HF transformers 4.40-4.47 semantics",
@@ -563,7 +579,7 @@ def main():
         print(f"{name}: {sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))} bytes, "
               f"mean lp {sum(sum(p['logprobs']) for p in pairs) / ntok:.3f}, {len(gens)} generations "
               f"({eos_finished} end in EOS, mean length {sum(len(x['tokens']) for x in gens) / len(gens):.1f}), "
-              f"min margin {worst:.4f}")
+              f"min margin {worst:.4f}, {rank_sensitive} beam outputs depend on the EOS-rank rule")
 
 
 if __name__ == "__main__":
