@@ -107,6 +107,77 @@ int tok_bpe_word(const tok_bpe *m, const char *w, size_t n, tok_bpe_scratch *s, 
 uint32_t tok_byte_to_cp(unsigned b);
 int tok_cp_to_byte(uint32_t cp); /* -1 if cp is not in the alphabet */
 
+/* ---- Unicode classes (tok_unicode.c, tables from tok_gen_unicode.py) -- */
+extern const tok_range tok_uc_other[], tok_uc_punct[], tok_uc_mn[];
+extern const size_t tok_uc_other_n, tok_uc_punct_n, tok_uc_mn_n;
+extern const tok_decomp tok_uc_lower[];
+extern const size_t tok_uc_lower_n;
+extern const uint32_t tok_uc_lower_pool[];
+extern const tok_ccc_range tok_uc_gcb[];
+extern const size_t tok_uc_gcb_n;
+bool tok_uc_in(const tok_range *r, size_t n, uint32_t cp);
+/* BERT's notion of punctuation: ASCII punctuation or a Unicode P* char. */
+bool tok_is_bert_punct(uint32_t cp);
+/* Append NFD(s) to out (canonical decomposition + canonical ordering). */
+int tok_nfd_append(tok_buf *out, const char *s, size_t n);
+/* Byte length of the extended grapheme cluster starting at s[i] (valid UTF-8). */
+size_t tok_grapheme_len(const char *s, size_t n, size_t i);
+
+/* BertNormalizer options and the pass itself (into out, which is reset). */
+typedef struct {
+    bool clean_text, chinese, strip_accents, lowercase;
+} tok_bert_norm;
+int tok_bert_normalize(const tok_bert_norm *o, const char *s, size_t n, tok_buf *out);
+
+/* ---- SentencePiece precompiled charsmap (tok_unigram.c) --------------- */
+typedef struct {
+    uint32_t *units;
+    size_t nunits;
+    char *norm;   /* the NUL-separated replacement strings */
+    size_t nnorm;
+} tok_charsmap;
+/* Parse the base64 text of precompiled_charsmap. */
+int tok_charsmap_load(tok_charsmap *m, const char *b64, ys_error *err);
+void tok_charsmap_free(tok_charsmap *m);
+/* Append the normalization of s (valid UTF-8) to out, as HF's Precompiled
+ * normalizer does (per grapheme, see tok_unigram.c). */
+int tok_charsmap_apply(const tok_charsmap *m, const char *s, size_t n, tok_buf *out);
+
+/* ---- WordPiece and Unigram models (tok_wordpiece.c, tok_unigram.c) ---- */
+typedef struct tok_wp tok_wp;
+tok_wp *tok_wp_new(const char *prefix, size_t max_chars);
+int tok_wp_add_piece(tok_wp *m, const char *piece, size_t n, int32_t id);
+/* unk must be in the vocabulary once all pieces are added */
+int tok_wp_finish(tok_wp *m, const char *unk, ys_error *err);
+void tok_wp_free(tok_wp *m);
+int32_t tok_wp_n_ids(const tok_wp *m);
+const char *tok_wp_piece(const tok_wp *m, int32_t id, size_t *len);
+int32_t tok_wp_lookup(const tok_wp *m, const char *piece, size_t n);
+/* Tokenize one word, appending ids; scratch is a caller-kept buffer. */
+int tok_wp_word(const tok_wp *m, const char *w, size_t n, tok_buf *scratch, tok_ivec *out);
+
+typedef struct tok_uni tok_uni;
+/* The double serde_json's default parser gives for the JSON number whose
+ * correctly rounded value is d (see tok_unigram.c). */
+double tok_serde_f64(double d);
+tok_uni *tok_uni_new(int32_t unk_id, bool byte_fallback);
+/* pieces are added in id order (the id is the position) */
+int tok_uni_add_piece(tok_uni *m, const char *piece, size_t n, double score);
+int tok_uni_finish(tok_uni *m, ys_error *err);
+void tok_uni_free(tok_uni *m);
+int32_t tok_uni_n_ids(const tok_uni *m);
+const char *tok_uni_piece(const tok_uni *m, int32_t id, size_t *len);
+int32_t tok_uni_lookup(const tok_uni *m, const char *piece, size_t n);
+typedef struct {
+    double *score;
+    int32_t *id;
+    uint32_t *from;
+    uint32_t *seg; /* backtracked pieces: start, end, is_unk triples */
+    size_t cap;
+} tok_uni_scratch;
+void tok_uni_scratch_free(tok_uni_scratch *s);
+int tok_uni_word(const tok_uni *m, const char *w, size_t n, tok_uni_scratch *s, tok_ivec *out);
+
 /* ---- tokenizer components (built by tok_load.c, run by tokenizer.c) --- */
 #ifndef PCRE2_CODE_UNIT_WIDTH
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -114,16 +185,18 @@ int tok_cp_to_byte(uint32_t cp); /* -1 if cp is not in the alphabet */
 #include <pcre2.h>
 
 /* ------------------------------------------------------------ components */
-enum { N_PREPEND, N_REPLACE, N_NFC, N_STRIP };
+enum { N_PREPEND, N_REPLACE, N_NFC, N_STRIP, N_BERT, N_PRECOMPILED, N_NFD, N_NFKC, N_NFKD, N_LOWERCASE, N_STRIP_ACCENTS };
 typedef struct {
     int kind;
     char *a, *b; /* prepend text / replace pattern -> content */
     size_t an, bn;
     bool left, right;
+    tok_bert_norm bert;
+    tok_charsmap *cmap;
 } norm_op;
 
 enum { B_REMOVED, B_ISOLATED, B_MERGED_PREV, B_MERGED_NEXT, B_CONTIGUOUS };
-enum { P_SPLIT, P_BYTELEVEL, P_METASPACE };
+enum { P_SPLIT, P_BYTELEVEL, P_METASPACE, P_BERT, P_WSSPLIT };
 enum { PS_ALWAYS, PS_FIRST, PS_NEVER };
 typedef struct {
     int kind;
@@ -138,7 +211,7 @@ typedef struct {
     bool split;
 } pre_op;
 
-enum { D_BYTELEVEL, D_REPLACE, D_BYTEFALLBACK, D_FUSE, D_STRIP, D_METASPACE };
+enum { D_BYTELEVEL, D_REPLACE, D_BYTEFALLBACK, D_FUSE, D_STRIP, D_METASPACE, D_WORDPIECE };
 typedef struct {
     int kind;
     char *a, *b;
@@ -147,6 +220,7 @@ typedef struct {
     size_t chn;
     int start, stop;
     int prepend;
+    bool cleanup;
 } dec_op;
 
 typedef struct {
@@ -166,8 +240,27 @@ typedef struct {
     uint8_t first[32]; /* bitmap of first bytes */
 } trie;
 
+/* One post-processor template: the pieces in order. seq is 0 (sequence A),
+ * 1 (sequence B) or -1 (a special token id). */
+typedef struct {
+    int32_t id;
+    int8_t seq;
+    int8_t type_id;
+} tmpl_piece;
+typedef struct {
+    tmpl_piece *v;
+    size_t n;
+    size_t nspecial;
+} tmpl;
+
+enum { M_BPE, M_WORDPIECE, M_UNIGRAM };
 struct tok_tokenizer {
+    int model;
     tok_bpe *bpe;
+    tok_wp *wp;
+    tok_uni *uni;
+    tmpl single, pair; /* post-processor; also used without special tokens for the type ids */
+    int32_t pad;
     bool byte_level;
     norm_op *norms;
     size_t nnorm;

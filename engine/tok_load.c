@@ -167,11 +167,16 @@ int tok_trie_add(trie *t, const char *s, size_t n, int32_t tok)
     return 0;
 }
 
+static void tmpl_free(tmpl *tp);
+
 void tok_free(tok_tokenizer *t)
 {
     if (!t) return;
     tok_bpe_free(t->bpe);
-    for (size_t i = 0; i < t->nnorm; i++) free(t->norms[i].a), free(t->norms[i].b);
+    for (size_t i = 0; i < t->nnorm; i++) {
+        free(t->norms[i].a), free(t->norms[i].b);
+        if (t->norms[i].cmap) tok_charsmap_free(t->norms[i].cmap), free(t->norms[i].cmap);
+    }
     free(t->norms);
     for (size_t i = 0; i < t->npre; i++)
         if (t->pres[i].re) pcre2_code_free(t->pres[i].re);
@@ -182,8 +187,10 @@ void tok_free(tok_tokenizer *t)
     free(t->added);
     free(t->raw.nodes);
     free(t->normed.nodes);
-    free(t->pre_ids.v);
-    free(t->post_ids.v);
+    tmpl_free(&t->single);
+    tmpl_free(&t->pair);
+    tok_wp_free(t->wp);
+    tok_uni_free(t->uni);
     free(t->added_of_id);
     free(t);
 }
@@ -225,6 +232,30 @@ static int load_normalizer(tok_tokenizer *t, const cJSON *n, ys_error *err)
         op.bn = strlen(content);
     } else if (!strcmp(type, "NFC")) {
         op.kind = N_NFC;
+    } else if (!strcmp(type, "NFD")) {
+        op.kind = N_NFD;
+    } else if (!strcmp(type, "Lowercase")) {
+        op.kind = N_LOWERCASE;
+    } else if (!strcmp(type, "StripAccents")) {
+        op.kind = N_STRIP_ACCENTS;
+    } else if (!strcmp(type, "BertNormalizer")) {
+        op.kind = N_BERT;
+        op.bert.clean_text = jbool(n, "clean_text", true);
+        op.bert.chinese = jbool(n, "handle_chinese_chars", true);
+        op.bert.lowercase = jbool(n, "lowercase", true);
+        /* strip_accents null (or absent) follows lowercase, as in HF */
+        op.bert.strip_accents = jbool(n, "strip_accents", op.bert.lowercase);
+    } else if (!strcmp(type, "Precompiled")) {
+        const char *b64 = jstr(n, "precompiled_charsmap");
+        if (!b64) return ys_fail(err, YS_EINPUT, "tokenizer: Precompiled normalizer without precompiled_charsmap");
+        op.kind = N_PRECOMPILED;
+        op.cmap = malloc(sizeof *op.cmap);
+        if (!op.cmap) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        int rc = tok_charsmap_load(op.cmap, b64, err);
+        if (rc) {
+            free(op.cmap);
+            return rc;
+        }
     } else if (!strcmp(type, "Strip")) {
         op.kind = N_STRIP;
         op.left = jbool(n, "strip_left", true);
@@ -239,6 +270,7 @@ static int load_normalizer(tok_tokenizer *t, const cJSON *n, ys_error *err)
     norm_op *p = realloc(t->norms, (t->nnorm + 1) * sizeof *p);
     if (!p) {
         free(op.a), free(op.b);
+        if (op.cmap) tok_charsmap_free(op.cmap), free(op.cmap);
         return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
     }
     t->norms = p;
@@ -298,6 +330,10 @@ static int load_pretok(tok_tokenizer *t, const cJSON *n, ys_error *err)
         else if (!strcmp(beh, "Contiguous")) op.behavior = B_CONTIGUOUS;
         else return ys_fail(err, YS_EINPUT, "tokenizer: Split behavior '%s' is not supported", beh);
         if ((rc = compile_re(&op, re ? re : str, !re, err))) return rc;
+    } else if (!strcmp(type, "BertPreTokenizer")) {
+        op.kind = P_BERT;
+    } else if (!strcmp(type, "WhitespaceSplit")) {
+        op.kind = P_WSSPLIT;
     } else if (!strcmp(type, "ByteLevel")) {
         op.kind = P_BYTELEVEL;
         op.add_prefix_space = jbool(n, "add_prefix_space", true);
@@ -351,6 +387,14 @@ static int load_decoder(tok_tokenizer *t, const cJSON *n, ys_error *err)
     if (!strcmp(type, "ByteLevel")) op.kind = D_BYTELEVEL;
     else if (!strcmp(type, "ByteFallback")) op.kind = D_BYTEFALLBACK;
     else if (!strcmp(type, "Fuse")) op.kind = D_FUSE;
+    else if (!strcmp(type, "WordPiece")) {
+        const char *pre = jstr(n, "prefix");
+        op.kind = D_WORDPIECE;
+        op.a = strdup(pre ? pre : "##");
+        if (!op.a) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        op.an = strlen(op.a);
+        op.cleanup = jbool(n, "cleanup", true);
+    }
     else if (!strcmp(type, "Replace")) {
         const char *s = jstr(cJSON_GetObjectItemCaseSensitive(n, "pattern"), "String"), *content = jstr(n, "content");
         if (!s || !content) return ys_fail(err, YS_EINPUT, "tokenizer: decoder Replace with a Regex pattern is not supported");
@@ -391,7 +435,65 @@ static int32_t lookup_any(const tok_tokenizer *t, const char *s)
     return s ? tok_token_id(t, s) : -1;
 }
 
-static int load_post(tok_tokenizer *t, const cJSON *n, ys_error *err)
+static int tmpl_add(tmpl *tp, int32_t id, int seq, int type_id)
+{
+    tmpl_piece *v = realloc(tp->v, (tp->n + 1) * sizeof *v);
+    if (!v) return YS_ENOMEM;
+    tp->v = v;
+    tp->v[tp->n++] = (tmpl_piece){id, (int8_t)seq, (int8_t)type_id};
+    if (seq < 0) tp->nspecial++;
+    return 0;
+}
+
+static void tmpl_free(tmpl *tp)
+{
+    free(tp->v);
+    memset(tp, 0, sizeof *tp);
+}
+
+/* TemplateProcessing's "single" or "pair" list */
+static int load_template(tmpl *tp, const cJSON *list, const cJSON *specials, ys_error *err)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list)
+    {
+        const cJSON *sq = cJSON_GetObjectItemCaseSensitive(it, "Sequence");
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(it, "SpecialToken");
+        const cJSON *x = sq ? sq : sp;
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(x, "type_id");
+        int type_id = cJSON_IsNumber(ty) ? ty->valueint : 0;
+        const char *name = jstr(x, "id");
+        if (!name) return ys_fail(err, YS_EINPUT, "tokenizer: TemplateProcessing piece without an id");
+        if (sq) {
+            if (strcmp(name, "A") && strcmp(name, "B"))
+                return ys_fail(err, YS_EINPUT, "tokenizer: TemplateProcessing sequence '%s' (only A, B)", name);
+            if (tmpl_add(tp, -1, name[0] == 'B', type_id)) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+            continue;
+        }
+        const cJSON *def = cJSON_GetObjectItemCaseSensitive(specials, name);
+        const cJSON *idl = cJSON_GetObjectItemCaseSensitive(def, "ids");
+        if (!cJSON_IsArray(idl))
+            return ys_fail(err, YS_EINPUT, "tokenizer: TemplateProcessing special token '%s' has no ids", name);
+        const cJSON *id;
+        cJSON_ArrayForEach(id, idl) if (tmpl_add(tp, (int32_t)id->valuedouble, -1, type_id))
+            return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    }
+    return 0;
+}
+
+/* Post-processors become two templates (single, pair); ByteLevel only trims
+ * offsets, so a Sequence may hold ByteLevel plus one template-like one. */
+/* without a post-processor HF concatenates A and B, B with type id 1 */
+static int default_templates(tok_tokenizer *t, ys_error *err)
+{
+    tmpl_free(&t->single);
+    tmpl_free(&t->pair);
+    if (tmpl_add(&t->single, -1, 0, 0) || tmpl_add(&t->pair, -1, 0, 0) || tmpl_add(&t->pair, -1, 1, 1))
+        return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    return 0;
+}
+
+static int load_post(tok_tokenizer *t, const cJSON *n, bool *have, ys_error *err)
 {
     if (!n || cJSON_IsNull(n)) return 0;
     const char *type = jstr(n, "type");
@@ -400,59 +502,38 @@ static int load_post(tok_tokenizer *t, const cJSON *n, ys_error *err)
         const cJSON *it;
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(n, "processors"))
         {
-            int rc = load_post(t, it, err);
+            int rc = load_post(t, it, have, err);
             if (rc) return rc;
         }
         return 0;
     }
     if (!strcmp(type, "ByteLevel")) return 0; /* only trims offsets */
-    tok_ivec pre = {0}, post = {0};
+    if (*have) return ys_fail(err, YS_EINPUT, "tokenizer: a Sequence of several template post-processors is not supported");
+    *have = true;
+    tmpl_free(&t->single);
+    tmpl_free(&t->pair);
     int rc = 0;
     if (!strcmp(type, "TemplateProcessing")) {
-        const cJSON *single = cJSON_GetObjectItemCaseSensitive(n, "single");
         const cJSON *specials = cJSON_GetObjectItemCaseSensitive(n, "special_tokens");
-        bool seen_seq = false;
-        const cJSON *it;
-        cJSON_ArrayForEach(it, single)
-        {
-            const cJSON *sp = cJSON_GetObjectItemCaseSensitive(it, "SpecialToken");
-            if (cJSON_GetObjectItemCaseSensitive(it, "Sequence")) {
-                seen_seq = true;
-                continue;
-            }
-            const char *name = jstr(sp, "id");
-            const cJSON *def = name ? cJSON_GetObjectItemCaseSensitive(specials, name) : NULL;
-            const cJSON *idl = cJSON_GetObjectItemCaseSensitive(def, "ids");
-            if (!cJSON_IsArray(idl)) {
-                rc = ys_fail(err, YS_EINPUT, "tokenizer: TemplateProcessing special token '%s' has no ids", name ? name : "?");
-                break;
-            }
-            const cJSON *x;
-            cJSON_ArrayForEach(x, idl) rc |= tok_ivec_push(seen_seq ? &post : &pre, (int32_t)x->valuedouble);
-        }
-    } else if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
+        rc = load_template(&t->single, cJSON_GetObjectItemCaseSensitive(n, "single"), specials, err);
+        if (!rc) rc = load_template(&t->pair, cJSON_GetObjectItemCaseSensitive(n, "pair"), specials, err);
+        return rc;
+    }
+    if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(n, "cls"), *sep = cJSON_GetObjectItemCaseSensitive(n, "sep");
         if (cJSON_GetArraySize(cls) != 2 || cJSON_GetArraySize(sep) != 2)
-            rc = ys_fail(err, YS_EINPUT, "tokenizer: %s without cls/sep", type);
-        else {
-            rc |= tok_ivec_push(&pre, (int32_t)cJSON_GetArrayItem(cls, 1)->valuedouble);
-            rc |= tok_ivec_push(&post, (int32_t)cJSON_GetArrayItem(sep, 1)->valuedouble);
-        }
-    } else {
-        rc = ys_fail(err, YS_EINPUT, "tokenizer: post-processor '%s' is not supported", type);
+            return ys_fail(err, YS_EINPUT, "tokenizer: %s without cls/sep", type);
+        int32_t c = (int32_t)cJSON_GetArrayItem(cls, 1)->valuedouble, sp = (int32_t)cJSON_GetArrayItem(sep, 1)->valuedouble;
+        /* BERT: [CLS] A [SEP] B [SEP], B and its [SEP] of type 1;
+         * RoBERTa: <s> A </s></s> B </s>, every type id 0 */
+        bool bert = type[0] == 'B';
+        rc = tmpl_add(&t->single, c, -1, 0) || tmpl_add(&t->single, -1, 0, 0) || tmpl_add(&t->single, sp, -1, 0) ||
+             tmpl_add(&t->pair, c, -1, 0) || tmpl_add(&t->pair, -1, 0, 0) || tmpl_add(&t->pair, sp, -1, 0) ||
+             (!bert && tmpl_add(&t->pair, sp, -1, 0)) || tmpl_add(&t->pair, -1, 1, bert) ||
+             tmpl_add(&t->pair, sp, -1, bert);
+        return rc ? ys_fail(err, YS_ENOMEM, "tokenizer: out of memory") : 0;
     }
-    /* a later processor wraps the result of the earlier ones */
-    for (size_t i = 0; !rc && i < t->pre_ids.n; i++) rc = tok_ivec_push(&pre, t->pre_ids.v[i]);
-    for (size_t i = 0; !rc && i < post.n; i++) rc = tok_ivec_push(&t->post_ids, post.v[i]);
-    if (!rc) {
-        free(t->pre_ids.v);
-        t->pre_ids = pre;
-        pre.v = NULL;
-    }
-    free(pre.v);
-    free(post.v);
-    if (rc == YS_ENOMEM) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
-    return rc;
+    return ys_fail(err, YS_EINPUT, "tokenizer: post-processor '%s' is not supported", type);
 }
 
 static int add_added(tok_tokenizer *t, const char *content, int32_t id, bool lstrip, bool rstrip, bool single,
@@ -474,7 +555,8 @@ static int add_added(tok_tokenizer *t, const char *content, int32_t id, bool lst
 /* build tries and the id -> added map once the model and normalizer exist */
 static int finish_added(tok_tokenizer *t, ys_error *err)
 {
-    size_t nids = (size_t)tok_bpe_n_ids(t->bpe);
+    size_t nids = (size_t)(t->model == M_WORDPIECE ? tok_wp_n_ids(t->wp)
+                           : t->model == M_UNIGRAM ? tok_uni_n_ids(t->uni) : tok_bpe_n_ids(t->bpe));
     for (size_t i = 0; i < t->nadded; i++)
         if ((size_t)t->added[i].id + 1 > nids) nids = (size_t)t->added[i].id + 1;
     t->nids = nids;
@@ -511,11 +593,20 @@ static int32_t config_token(const tok_tokenizer *t, const cJSON *cfg, const char
     return -1;
 }
 
+static void load_config_file(tok_tokenizer *t, const char *dir, bool legacy);
 static void load_config(tok_tokenizer *t, const char *dir, bool legacy)
+{
+    load_config_file(t, dir, legacy);
+    /* no padding config and no pad_token: the usual names */
+    if (t->pad < 0) t->pad = lookup_any(t, "[PAD]");
+    if (t->pad < 0) t->pad = lookup_any(t, "<pad>");
+}
+
+static void load_config_file(tok_tokenizer *t, const char *dir, bool legacy)
 {
     t->bos = t->eos = -1;
     bool have_bos = false, have_eos = false;
-    if (t->pre_ids.n) t->bos = t->pre_ids.v[0];
+    if (t->single.n && t->single.v[0].seq < 0) t->bos = t->single.v[0].id;
     if (legacy) {
         t->bos = t->eos = lookup_any(t, "<|endoftext|>");
     }
@@ -532,9 +623,46 @@ static void load_config(tok_tokenizer *t, const char *dir, bool legacy)
     if (!cfg) return;
     int32_t b = config_token(t, cfg, "bos_token", &have_bos);
     int32_t e = config_token(t, cfg, "eos_token", &have_eos);
+    bool have_pad;
+    int32_t p = config_token(t, cfg, "pad_token", &have_pad);
     if (have_bos) t->bos = b;
     if (have_eos) t->eos = e;
+    if (t->pad < 0 && have_pad) t->pad = p;
     cJSON_Delete(cfg);
+}
+
+static int load_wordpiece(tok_tokenizer *t, const cJSON *model, const cJSON *vocab, const char *path, ys_error *err)
+{
+    const char *prefix = jstr(model, "continuing_subword_prefix"), *unk = jstr(model, "unk_token");
+    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
+    t->wp = tok_wp_new(prefix ? prefix : "##", cJSON_IsNumber(mx) ? (size_t)mx->valuedouble : 100);
+    if (!t->wp) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vocab)
+    {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0)
+            return ys_fail(err, YS_EINPUT, "%s: vocab entry '%s' is not a valid id", path, it->string);
+        if (tok_wp_add_piece(t->wp, it->string, strlen(it->string), (int32_t)it->valuedouble))
+            return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    }
+    return tok_wp_finish(t->wp, unk ? unk : "[UNK]", err);
+}
+
+static int load_unigram(tok_tokenizer *t, const cJSON *model, const cJSON *vocab, const char *path, ys_error *err)
+{
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_id");
+    t->uni = tok_uni_new(cJSON_IsNumber(unk) ? (int32_t)unk->valuedouble : -1, jbool(model, "byte_fallback", false));
+    if (!t->uni) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vocab)
+    {
+        const cJSON *p = cJSON_GetArrayItem(it, 0), *sc = cJSON_GetArrayItem(it, 1);
+        if (!cJSON_IsArray(it) || !cJSON_IsString(p) || !cJSON_IsNumber(sc))
+            return ys_fail(err, YS_EINPUT, "%s: Unigram vocab entries must be [piece, score]", path);
+        if (tok_uni_add_piece(t->uni, p->valuestring, strlen(p->valuestring), tok_serde_f64(sc->valuedouble)))
+            return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    }
+    return tok_uni_finish(t->uni, err);
 }
 
 static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
@@ -550,15 +678,29 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
     const char *mtype = jstr(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    /* files written by old versions have no model type: HF then tries BPE
+     * (needs merges), WordPiece (vocab object + its options), Unigram
+     * (vocab as [piece, score] pairs) */
     if (!cJSON_IsObject(model)) rc = ys_fail(err, YS_EINPUT, "%s: no 'model'", path);
-    else if (mtype && strcmp(mtype, "BPE"))
-        rc = ys_fail(err, YS_EINPUT, "%s: model type '%s' is not supported (only BPE)", path, mtype);
-    else if (!mtype && !cJSON_IsArray(merges))
-        rc = ys_fail(err, YS_EINPUT, "%s: model without a type and without merges is not supported (only BPE)", path);
-    else if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges))
-        rc = ys_fail(err, YS_EINPUT, "%s: BPE model needs 'vocab' (object) and 'merges' (array)", path);
+    else if (mtype) {
+        if (!strcmp(mtype, "BPE")) t->model = M_BPE;
+        else if (!strcmp(mtype, "WordPiece")) t->model = M_WORDPIECE;
+        else if (!strcmp(mtype, "Unigram")) t->model = M_UNIGRAM;
+        else rc = ys_fail(err, YS_EINPUT, "%s: model type '%s' is not supported (BPE, WordPiece, Unigram)", path, mtype);
+    } else if (cJSON_IsArray(merges)) t->model = M_BPE;
+    else if (cJSON_IsObject(vocab) && cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix"))
+        t->model = M_WORDPIECE;
+    else if (cJSON_IsArray(vocab)) t->model = M_UNIGRAM;
+    else rc = ys_fail(err, YS_EINPUT, "%s: model without a type is neither BPE, WordPiece nor Unigram", path);
     if (rc) goto done;
-    {
+    if (t->model == M_BPE && (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges)))
+        rc = ys_fail(err, YS_EINPUT, "%s: BPE model needs 'vocab' (object) and 'merges' (array)", path);
+    else if (t->model == M_WORDPIECE && !cJSON_IsObject(vocab))
+        rc = ys_fail(err, YS_EINPUT, "%s: WordPiece model needs 'vocab' (object)", path);
+    else if (t->model == M_UNIGRAM && !cJSON_IsArray(vocab))
+        rc = ys_fail(err, YS_EINPUT, "%s: Unigram model needs 'vocab' ([piece, score] pairs)", path);
+    if (rc) goto done;
+    if (t->model == M_BPE) {
         const cJSON *drop = cJSON_GetObjectItemCaseSensitive(model, "dropout");
         const char *pre = jstr(model, "continuing_subword_prefix"), *suf = jstr(model, "end_of_word_suffix");
         if (cJSON_IsNumber(drop) && drop->valuedouble > 0) {
@@ -574,7 +716,11 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
     if ((rc = load_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err))) goto done;
     if ((rc = load_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), err))) goto done;
     if ((rc = load_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), err))) goto done;
-    {
+    if (t->model == M_WORDPIECE) {
+        if ((rc = load_wordpiece(t, model, vocab, path, err))) goto done;
+    } else if (t->model == M_UNIGRAM) {
+        if ((rc = load_unigram(t, model, vocab, path, err))) goto done;
+    } else {
         tok_bpe_opts o = {-1, jbool(model, "fuse_unk", false), jbool(model, "byte_fallback", false),
                           jbool(model, "ignore_merges", false), t->byte_level};
         const char *unk = jstr(model, "unk_token");
@@ -638,7 +784,14 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
                 goto done;
         }
     }
-    if ((rc = load_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err))) goto done;
+    {
+        bool have = false;
+        if ((rc = load_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), &have, err))) goto done;
+        if (!have && (rc = default_templates(t, err))) goto done;
+        const cJSON *pad = cJSON_GetObjectItemCaseSensitive(root, "padding");
+        const cJSON *pid = cJSON_GetObjectItemCaseSensitive(pad, "pad_id");
+        if (cJSON_IsNumber(pid)) t->pad = (int32_t)pid->valuedouble;
+    }
     rc = finish_added(t, err);
 done:
     cJSON_Delete(root);
@@ -703,6 +856,7 @@ static int load_legacy(tok_tokenizer *t, const char *vocab_path, const char *mer
     if (rc || (rc = tok_bpe_finish(t->bpe, err))) return rc;
     int32_t eot = tok_bpe_lookup(t->bpe, "<|endoftext|>", 13);
     if (eot >= 0 && (rc = add_added(t, "<|endoftext|>", eot, false, false, false, true, true, err))) return rc;
+    if ((rc = default_templates(t, err))) return rc;
     return finish_added(t, err);
 }
 
@@ -713,6 +867,7 @@ int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
     if (stat(dir_or_file, &st) != 0) return ys_fail(err, YS_EIO, "%s: %s", dir_or_file, strerror(errno));
     tok_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    t->pad = -1;
     size_t dl = strlen(dir_or_file);
     char *dir = malloc(dl + 32), *a = malloc(dl + 32), *b = malloc(dl + 32);
     int rc = 0;

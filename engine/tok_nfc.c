@@ -84,9 +84,9 @@ bool tok_nfc_may_change(const char *s, size_t n)
     return false;
 }
 
-int tok_nfc_append(tok_buf *out, const char *s, size_t n)
+/* NFD, then (when compose) canonical composition: NFC */
+static int normal_form(tok_buf *out, const char *s, size_t n, bool compose_too)
 {
-    if (!tok_nfc_may_change(s, n)) return tok_buf_put(out, s, n);
     /* decompose: at most 4 code points per input code point (Hangul 3,
      * tables up to 4); the input has at most n code points */
     uint32_t *cp = malloc((4 * n + 1) * sizeof *cp);
@@ -125,8 +125,8 @@ int tok_nfc_append(tok_buf *out, const char *s, size_t n)
         cp[j] = x;
     }
     /* canonical composition */
-    size_t w = 0;
-    if (m) {
+    size_t w = m;
+    if (m && compose_too) {
         size_t starter = 0;
         int last = ccc(cp[0]) ? 256 : 0;
         bool have_starter = ccc(cp[0]) == 0;
@@ -151,4 +151,19 @@ int tok_nfc_append(tok_buf *out, const char *s, size_t n)
     }
     free(cp);
     return rc;
+}
+
+int tok_nfc_append(tok_buf *out, const char *s, size_t n)
+{
+    if (!tok_nfc_may_change(s, n)) return tok_buf_put(out, s, n);
+    return normal_form(out, s, n, true);
+}
+
+int tok_nfd_append(tok_buf *out, const char *s, size_t n)
+{
+    /* nothing below U+00C0 decomposes or has a combining class */
+    size_t i = 0;
+    while (i < n && (unsigned char)s[i] < 0xC3) i++;
+    if (i == n) return tok_buf_put(out, s, n);
+    return normal_form(out, s, n, false);
 }

@@ -52,6 +52,14 @@ typedef struct {
     tok_ivec ids;
     size_t *parts; /* split scratch: start, end, is_match triples */
     size_t nparts, cparts;
+    tok_buf wp;          /* WordPiece scratch */
+    tok_uni_scratch uni; /* Unigram scratch */
+    /* HF's early stop under truncation (tokenize_with_limit): once a word
+     * brings the sequence (ids from seq_start on) to limit tokens, the
+     * remaining words and added tokens are dropped. Only words run through
+     * the model trigger it; added tokens just count. */
+    size_t limit, seq_start;
+    bool stopped;
 } ctx;
 
 static char *arena_alloc(ctx *c, size_t n)
@@ -81,6 +89,8 @@ static void ctx_free(ctx *c)
     free(c->w[1].v);
     if (c->md) pcre2_match_data_free(c->md);
     tok_bpe_scratch_free(&c->bpe);
+    tok_buf_free(&c->wp);
+    tok_uni_scratch_free(&c->uni);
     free(c->ids.v);
     free(c->parts);
 }
@@ -207,9 +217,34 @@ static int split_word(const pre_op *op, ctx *c, const word *w, int behavior, boo
     return 0;
 }
 
+/* WhitespaceSplit (whitespace removed) and BertPreTokenizer (whitespace
+ * removed, then every punctuation character a word of its own) */
+static int split_ws_punct(const word *w, bool punct, words *out)
+{
+    const unsigned char *u = (const unsigned char *)w->p;
+    size_t start = 0, i = 0;
+    while (i < w->n) {
+        uint32_t cp;
+        size_t l = tok_utf8_dec(u + i, &cp);
+        bool ws = tok_is_rust_whitespace(cp), pu = !ws && punct && tok_is_bert_punct(cp);
+        if (ws || pu) {
+            if (i > start && words_push(out, w->p + start, i - start, w->at_start && start == 0)) return YS_ENOMEM;
+            if (pu && words_push(out, w->p + i, l, w->at_start && i == 0)) return YS_ENOMEM;
+            start = i + l;
+        }
+        i += l;
+    }
+    if (w->n > start && words_push(out, w->p + start, w->n - start, w->at_start && start == 0)) return YS_ENOMEM;
+    return 0;
+}
+
 static int apply_pre(const tok_tokenizer *t, ctx *c, const pre_op *op, const word *w, words *out, ys_error *err)
 {
     switch (op->kind) {
+    case P_BERT:
+        return split_ws_punct(w, true, out);
+    case P_WSSPLIT:
+        return split_ws_punct(w, false, out);
     case P_SPLIT:
         return split_word(op, c, w, op->behavior, op->invert, out, err);
     case P_BYTELEVEL: {
@@ -280,7 +315,14 @@ static int model_piece(const tok_tokenizer *t, ctx *c, const char *s, size_t n, 
     }
     for (size_t i = 0; i < c->w[cur].n; i++) {
         const word *w = &c->w[cur].v[i];
-        if (tok_bpe_word(t->bpe, w->p, w->n, &c->bpe, &c->ids)) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        if (c->stopped) return 0;
+        int rc;
+        if (t->model == M_WORDPIECE) rc = tok_wp_word(t->wp, w->p, w->n, &c->wp, &c->ids);
+        else if (t->model == M_UNIGRAM) rc = tok_uni_word(t->uni, w->p, w->n, &c->uni, &c->ids);
+        else rc = tok_bpe_word(t->bpe, w->p, w->n, &c->bpe, &c->ids);
+        if (rc == YS_EINPUT) return ys_fail(err, YS_EINPUT, "tokenizer: unknown piece and the Unigram model has no unk_id");
+        if (rc) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        if (c->ids.n - c->seq_start >= c->limit) c->stopped = true;
     }
     return 0;
 }
@@ -317,6 +359,29 @@ int tok_normalize_buf(const tok_tokenizer *t, const char *s, size_t n, tok_buf *
         }
         case N_NFC:
             rc = tok_buf_put(&nxt, "", 0) || tok_nfc_append(&nxt, cur.p, cur.n);
+            break;
+        case N_NFD:
+            rc = tok_buf_put(&nxt, "", 0) || tok_nfd_append(&nxt, cur.p, cur.n);
+            break;
+        case N_BERT:
+            rc = tok_bert_normalize(&op->bert, cur.p, cur.n, &nxt);
+            break;
+        case N_LOWERCASE: {
+            tok_bert_norm lc = {false, false, false, true};
+            rc = tok_bert_normalize(&lc, cur.p, cur.n, &nxt);
+            break;
+        }
+        case N_STRIP_ACCENTS: /* drops non-spacing marks; no NFD of its own */
+            rc = tok_buf_put(&nxt, "", 0);
+            for (size_t i = 0; i < cur.n && !rc;) {
+                uint32_t cp;
+                size_t l = tok_utf8_dec((const unsigned char *)cur.p + i, &cp);
+                if (!tok_uc_in(tok_uc_mn, tok_uc_mn_n, cp)) rc = tok_buf_put(&nxt, cur.p + i, l);
+                i += l;
+            }
+            break;
+        case N_PRECOMPILED:
+            rc = tok_charsmap_apply(op->cmap, cur.p, cur.n, &nxt);
             break;
         case N_STRIP: {
             size_t a = 0, b = cur.n;
@@ -431,6 +496,7 @@ static int split_added(const tok_tokenizer *t, ctx *c, const trie *tr, const cha
                     stop += l;
                 }
             if (start > start_off && (rc = fn(t, c, s + start_off, start - start_off, base + start_off, err))) return rc;
+            if (c->stopped) return 0;
             if (tok_ivec_push(&c->ids, a->id)) return YS_ENOMEM;
             start_off = stop;
             i = next > stop ? next : stop;
@@ -455,37 +521,126 @@ static int raw_piece(const tok_tokenizer *t, ctx *c, const char *s, size_t n, si
     return split_added(t, c, &t->normed, ns, nn, off + cut, normed_piece, err);
 }
 
-int tok_encode(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens, int32_t **ids,
-               size_t *n, ys_error *err)
+/* HF's TruncationStrategy::LongestFirst for a pair, m tokens in all: the
+ * shorter side keeps what it can up to half, the longer one the rest */
+static void longest_first(size_t *na, size_t *nb, size_t m)
 {
-    *ids = NULL;
-    *n = 0;
-    if (!text && len) return ys_fail(err, YS_EUSAGE, "tok_encode: text is NULL");
-    size_t bad = tok_utf8_invalid_at(text ? text : "", len);
-    if (bad != (size_t)-1) return ys_fail(err, YS_EINPUT, "tok_encode: invalid UTF-8 at byte %zu", bad);
-    ctx c;
-    memset(&c, 0, sizeof c);
-    c.md = pcre2_match_data_create(2, NULL);
-    int rc = c.md ? 0 : ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
-    if (!rc && add_special_tokens)
-        for (size_t i = 0; i < t->pre_ids.n && !rc; i++) rc = tok_ivec_push(&c.ids, t->pre_ids.v[i]);
-    if (!rc) rc = split_added(t, &c, &t->raw, text ? text : "", len, 0, raw_piece, err);
-    if (!rc && add_special_tokens)
-        for (size_t i = 0; i < t->post_ids.n && !rc; i++) rc = tok_ivec_push(&c.ids, t->post_ids.v[i]);
-    if (!rc && !c.ids.v) rc = tok_ivec_push(&c.ids, 0), c.ids.n = 0;
-    if (rc) {
-        if (rc == YS_ENOMEM) ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
-        ctx_free(&c);
-        return rc;
+    size_t n1 = *na, n2 = *nb;
+    bool swap = n1 > n2;
+    if (swap) n1 = *nb, n2 = *na;
+    n2 = n1 > m ? n1 : (n1 > m - n1 ? n1 : m - n1);
+    if (n1 + n2 > m) {
+        n1 = m / 2;
+        n2 = n1 + m % 2;
     }
-    *ids = c.ids.v;
-    *n = c.ids.n;
-    c.ids.v = NULL;
-    ctx_free(&c);
+    if (swap) {
+        size_t x = n1;
+        n1 = n2;
+        n2 = x;
+    }
+    if (*na > n1) *na = n1;
+    if (*nb > n2) *nb = n2;
+}
+
+static int check_text(const char *s, size_t len, const char *what, ys_error *err)
+{
+    if (!s && len) return ys_fail(err, YS_EUSAGE, "tok_encode: %s is NULL", what);
+    size_t bad = tok_utf8_invalid_at(s ? s : "", len);
+    if (bad != (size_t)-1) return ys_fail(err, YS_EINPUT, "tok_encode: invalid UTF-8 in %s at byte %zu", what, bad);
     return 0;
 }
 
+int tok_encode_pair(const tok_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,
+                    bool add_special_tokens, size_t max_length, int32_t **ids, int32_t **type_ids, size_t *n,
+                    ys_error *err)
+{
+    *ids = NULL;
+    if (type_ids) *type_ids = NULL;
+    *n = 0;
+    int rc = check_text(a, alen, "text", err);
+    if (!rc && b) rc = check_text(b, blen, "second text", err);
+    if (rc) return rc;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.limit = max_length ? max_length : SIZE_MAX;
+    c.md = pcre2_match_data_create(2, NULL);
+    rc = c.md ? 0 : ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    if (!rc) rc = split_added(t, &c, &t->raw, a ? a : "", alen, 0, raw_piece, err);
+    size_t na = c.ids.n, nb = 0;
+    if (!rc && b) {
+        c.seq_start = na;
+        c.stopped = false;
+        rc = split_added(t, &c, &t->raw, blen ? b : "", blen, 0, raw_piece, err);
+        nb = c.ids.n - na;
+    }
+    const tmpl *tp = b ? &t->pair : &t->single;
+    if (!rc && max_length) {
+        /* room left for the sequences once the special tokens are counted;
+         * when the specials alone exceed max_length HF's unsigned
+         * subtraction wraps around and nothing more is cut (the early stop
+         * above still applied), which we reproduce */
+        size_t added = add_special_tokens ? tp->nspecial : 0;
+        if (added <= max_length) {
+            size_t m = max_length - added;
+            if (m == 0) na = nb = 0;
+            else if (na + nb > m) {
+                if (b) longest_first(&na, &nb, m);
+                else na = m;
+            }
+        }
+    }
+    int32_t *out = NULL, *ty = NULL;
+    size_t k = 0;
+    if (!rc) {
+        size_t cap = na + nb + tp->nspecial + 1;
+        out = malloc(cap * sizeof *out);
+        ty = malloc(cap * sizeof *ty);
+        if (!out || !ty) rc = ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    }
+    for (size_t i = 0; !rc && i < tp->n; i++) {
+        const tmpl_piece *p = &tp->v[i];
+        if (p->seq < 0) {
+            if (!add_special_tokens) continue;
+            out[k] = p->id;
+            ty[k++] = p->type_id;
+            continue;
+        }
+        const int32_t *src = c.ids.v + (p->seq ? c.seq_start : 0);
+        size_t len = p->seq ? nb : na;
+        for (size_t j = 0; j < len; j++) {
+            out[k] = src[j];
+            ty[k++] = p->type_id;
+        }
+    }
+    if (rc) {
+        if (rc == YS_ENOMEM) ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        free(out);
+        free(ty);
+        ctx_free(&c);
+        return rc;
+    }
+    ctx_free(&c);
+    *ids = out;
+    *n = k;
+    if (type_ids) *type_ids = ty;
+    else free(ty);
+    return 0;
+}
+
+int tok_encode(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens, int32_t **ids,
+               size_t *n, ys_error *err)
+{
+    return tok_encode_pair(t, text, len, NULL, 0, add_special_tokens, 0, ids, NULL, n, err);
+}
+
 /* ---------------------------------------------------------------- decode */
+static const char *model_piece_str(const tok_tokenizer *t, int32_t id, size_t *len)
+{
+    if (t->model == M_WORDPIECE) return tok_wp_piece(t->wp, id, len);
+    if (t->model == M_UNIGRAM) return tok_uni_piece(t->uni, id, len);
+    return tok_bpe_piece(t->bpe, id, len);
+}
+
 typedef struct {
     tok_buf *t;
     size_t n, cap;
@@ -626,6 +781,32 @@ static int decode_step(const dec_op *op, toks *in, toks *out)
             rc = toks_add(out, p + a, b - a);
         }
         return rc;
+    case D_WORDPIECE:
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            tok_buf x = {0}, y = {0};
+            const char *p = in->t[i].p;
+            size_t len = in->t[i].n;
+            if (i && len >= op->an && memcmp(p, op->a, op->an) == 0) rc = tok_buf_put(&x, p + op->an, len - op->an);
+            else rc = tok_buf_put(&x, i ? " " : "", i ? 1 : 0) || tok_buf_put(&x, p, len);
+            if (!rc && op->cleanup) {
+                /* HF's cleanup, the same replacements in the same order */
+                static const char *const rep[][2] = {{" .", "."},     {" ?", "?"},   {" !", "!"},     {" ,", ","},
+                                                     {" ' ", "'"},    {" n't", "n't"}, {" 'm", "'m"},
+                                                     {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"},
+                                                     {" 're", "'re"}};
+                for (size_t r = 0; r < sizeof rep / sizeof rep[0] && !rc; r++) {
+                    y.n = 0;
+                    rc = replace_all(&y, x.p, x.n, rep[r][0], strlen(rep[r][0]), rep[r][1], strlen(rep[r][1]));
+                    tok_buf tmp = x;
+                    x = y;
+                    y = tmp;
+                }
+            }
+            if (!rc) rc = toks_add(out, x.p, x.n);
+            tok_buf_free(&x);
+            tok_buf_free(&y);
+        }
+        return rc;
     case D_METASPACE:
         for (size_t i = 0; i < in->n && !rc; i++) {
             tok_buf b = {0};
@@ -664,7 +845,7 @@ int tok_decode_len(const tok_tokenizer *t, const int32_t *ids, size_t n, bool sk
             rc = toks_add(&a, t->added[k].content, t->added[k].len);
         } else {
             size_t len;
-            const char *p = tok_bpe_piece(t->bpe, id, &len);
+            const char *p = model_piece_str(t, id, &len);
             if (p) rc = toks_add(&a, p, len);
         }
     }
@@ -699,7 +880,7 @@ const char *tok_piece(const tok_tokenizer *t, int32_t id)
 {
     if (id < 0 || (size_t)id >= t->nids) return NULL;
     if (t->added_of_id[id] >= 0) return t->added[t->added_of_id[id]].content;
-    return tok_bpe_piece(t->bpe, id, NULL);
+    return model_piece_str(t, id, NULL);
 }
 
 int32_t tok_token_id(const tok_tokenizer *t, const char *piece)
@@ -707,12 +888,15 @@ int32_t tok_token_id(const tok_tokenizer *t, const char *piece)
     size_t n = strlen(piece);
     for (size_t i = 0; i < t->nadded; i++)
         if (t->added[i].len == n && memcmp(t->added[i].content, piece, n) == 0) return t->added[i].id;
+    if (t->model == M_WORDPIECE) return tok_wp_lookup(t->wp, piece, n);
+    if (t->model == M_UNIGRAM) return tok_uni_lookup(t->uni, piece, n);
     return tok_bpe_lookup(t->bpe, piece, n);
 }
 
 size_t tok_vocab_size(const tok_tokenizer *t) { return t->nids; }
 int32_t tok_bos_id(const tok_tokenizer *t) { return t->bos; }
 int32_t tok_eos_id(const tok_tokenizer *t) { return t->eos; }
+int32_t tok_pad_id(const tok_tokenizer *t) { return t->pad; }
 
 bool tok_is_special(const tok_tokenizer *t, int32_t id)
 {

@@ -1,13 +1,17 @@
 /* tokenizer.h — Hugging Face tokenizers (tokenizer.json) in C: the same ids
  * and the same decoded text as the Rust library (tokenizers 0.23).
  *
- * Supported: model BPE (byte-level GPT-2/Llama 3/Qwen/o200k style, and
- * SentencePiece style with byte_fallback, unk fusing, ignore_merges);
- * normalizers Sequence, NFC, Prepend, Replace (string pattern), Strip;
- * pre-tokenizers Sequence, Split (regex run by PCRE2, or string),
- * ByteLevel, Metaspace; post-processors TemplateProcessing, ByteLevel,
- * Roberta/Bert (single sequence), Sequence; decoders ByteLevel, Replace,
- * ByteFallback, Fuse, Strip, Metaspace, Sequence; added tokens matched
+ * Supported: models BPE (byte-level GPT-2/Llama 3/Qwen/o200k style, and
+ * SentencePiece style with byte_fallback, unk fusing, ignore_merges),
+ * WordPiece (BERT) and Unigram (T5; old files without a model type too);
+ * normalizers Sequence, NFC, NFD, Lowercase, StripAccents, Prepend, Replace
+ * (string pattern), Strip, BertNormalizer, Precompiled (SentencePiece
+ * charsmap); pre-tokenizers Sequence, Split (regex run by PCRE2, or
+ * string), ByteLevel, Metaspace, BertPreTokenizer, WhitespaceSplit;
+ * post-processors TemplateProcessing, ByteLevel, RobertaProcessing,
+ * BertProcessing, Sequence (ByteLevel + one of those); decoders ByteLevel,
+ * Replace, ByteFallback, Fuse, Strip, Metaspace, WordPiece, Sequence;
+ * single texts and pairs, longest-first truncation; added tokens matched
  * before the model with their lstrip/rstrip/normalized/special flags; the
  * legacy GPT-2 pair vocab.json + merges.txt. Anything else fails to load
  * with YS_EINPUT and a message naming the component.
@@ -45,6 +49,19 @@ void tok_free(tok_tokenizer *t);
 
 int tok_encode(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens,
                int32_t **ids, size_t *n, ys_error *err);
+/* Encode one text or a pair (b == NULL: single). add_special_tokens applies the
+ * post-processor's single or pair template. max_length > 0 truncates longest-first
+ * (HF TruncationStrategy::LongestFirst, stride 0, direction right) so that the
+ * result including special tokens has at most max_length tokens; 0 = no truncation.
+ * *ids and *type_ids are malloc'd, caller frees both (type_ids may be NULL to skip).
+ * As HF: type ids come from the template even without special tokens; when
+ * the special tokens alone exceed max_length the sequences are only cut
+ * to about max_length tokens each, at word boundaries (HF's early stop),
+ * so the result can be longer than max_length. tok_encode(t, s, n, add,
+ * ...) is tok_encode_pair(t, s, n, NULL, 0, add, 0, ...). */
+int tok_encode_pair(const tok_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,
+                    bool add_special_tokens, size_t max_length,
+                    int32_t **ids, int32_t **type_ids, size_t *n, ys_error *err);
 int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
                char **text, ys_error *err);
 /* The same, also giving the length (the text may contain U+0000). */
@@ -63,6 +80,10 @@ size_t tok_vocab_size(const tok_tokenizer *t);
  * template (BOS) or GPT-2's <|endoftext|> for the legacy files; -1 if none. */
 int32_t tok_bos_id(const tok_tokenizer *t);
 int32_t tok_eos_id(const tok_tokenizer *t);
+/* The padding token: tokenizer.json's padding.pad_id, else
+ * tokenizer_config.json's pad_token, else a "[PAD]" or "<pad>" token; -1 if
+ * none. Encoding never pads: the caller pads with this id (type id 0). */
+int32_t tok_pad_id(const tok_tokenizer *t);
 /* Is id an added token flagged special (skipped by skip_special)? */
 bool tok_is_special(const tok_tokenizer *t, int32_t id);
 

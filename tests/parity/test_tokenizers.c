@@ -160,6 +160,8 @@ static void test_o200k(void **s) { (void)s; family_test("o200k", false, "o200k")
 static void test_mistral(void **s) { (void)s; family_test("mistral", false, "mistral"); }
 static void test_mistral_legacy(void **s) { (void)s; family_test("mistral_legacy", false, "mistral_legacy"); }
 static void test_phi3(void **s) { (void)s; family_test("phi3", false, "phi3"); }
+static void test_bert(void **s) { (void)s; family_test("bert", false, "bert"); }
+static void test_t5(void **s) { (void)s; family_test("t5", false, "t5"); }
 
 /* API details: ids of special tokens, skip_special decode, errors. */
 static void test_api(void **s)
@@ -204,9 +206,13 @@ static void test_api(void **s)
     char *d2 = make_dir("bad");
     char path[512];
     snprintf(path, sizeof path, "%s/tokenizer.json", d2);
-    ts_write_file(path, "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{}}}");
+    ts_write_file(path, "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}}}");
     assert_int_equal(tok_load(d2, &t, &err), YS_EINPUT);
-    assert_non_null(strstr(err.msg, "WordPiece"));
+    assert_non_null(strstr(err.msg, "WordLevel"));
+    /* WordPiece whose unk token is not in the vocabulary */
+    ts_write_file(path, "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"a\":0}}}");
+    assert_int_equal(tok_load(d2, &t, &err), YS_EINPUT);
+    assert_non_null(strstr(err.msg, "[UNK]"));
     remove_dir(d2);
     free(d2);
 }
@@ -262,7 +268,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2),   cmocka_unit_test(test_gpt2_legacy),   cmocka_unit_test(test_llama3),
         cmocka_unit_test(test_qwen3),  cmocka_unit_test(test_o200k),         cmocka_unit_test(test_mistral),
-        cmocka_unit_test(test_mistral_legacy), cmocka_unit_test(test_phi3), cmocka_unit_test(test_api),
+        cmocka_unit_test(test_mistral_legacy), cmocka_unit_test(test_phi3), cmocka_unit_test(test_bert),
+        cmocka_unit_test(test_t5), cmocka_unit_test(test_api),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

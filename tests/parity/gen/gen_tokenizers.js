@@ -38,7 +38,39 @@ const FAMILIES = {
   qwen3: ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>',
           '<tool_call>', '<|fim_prefix|>'],
   o200k: ['<|endoftext|>', '<|endofprompt|>'],
+  bert: ['[CLS]', '[SEP]', '[PAD]', '[MASK]', '[UNK]'],
+  t5: ['</s>', '<pad>', '<unk>', '<extra_id_0>', '<extra_id_99>'],
 };
+
+// Extra cases for the WordPiece / Unigram families (BERT's normalizer and
+// pre-tokenizer, SentencePiece's precompiled charsmap applied per grapheme).
+// Characters assigned after Unicode 9.0 are avoided where BERT's classes
+// matter (HF's unicode_categories tables are Unicode 9.0).
+const EXTRA = [
+  'Caf\u00e9 CAF\u00c9 na\u00efve \u00c5ngstr\u00f6m \u00d8re \u0141\u00f3d\u017a \u00c6sir \u0152uvre',
+  'e\u0301 E\u0301 a\u030a n\u0303 o\u0308\u0304 u\u0308\u0301 i\u0307 \u0130 \u0131',
+  '\u00e9\u0301 \u00df\u0301 \u00fc\u0323 a\u20d7 \u0391\u0301 \u03b1\u0313\u0301 \u0436\u0306',
+  '\uff21\u0301 \u2460\u0301 \ufb01\u0301 \u2126\u0301 \u212b \u00bd\u0301 \u3000\u0301',
+  '\uff28\uff45\uff4c\uff4c\uff4f\uff01 \uff11\uff12\uff13 \uff76\uff9e \uff8a\uff9f \u2162 \u2103 \u338f \u3392 \u2122 \u00aa',
+  '\u1100\u1161\u11a8 \u1100\u1161 \ud55c\uae00 \u3131\u314f',
+  'a\r\nb \r\n \r\r\n\n',
+  '\u4e2d\u6587\u5b57 \u4e2dx\u6587 abc\u4e2d\u6587def \u3400\u4e00\u9fa5 \uf900\ufa0b \ud840\udc00\ud840\udc01 \u3042\u30a2\uac00',
+  '\u201c\u201d\u2018\u2019\u00ab\u00bb \u2014\u2013\u2026 \u00bf\u00a1 \u3001\u3002 \uff0c\uff01\uff1f \u00a7\u00b6 \u2020\u2021 \u2030',
+  '$ + < = > ^ ` | ~ \u00a2 \u00a3 \u00a5 \u20ac \u00b0 \u00b1 \u00d7 \u00f7 \u00a9 \u00ae',
+  '...!!!???,,,;;;:::---___ a.b.c (a)[b]{c} "q" \'s\' 1,234.56 e.g. U.S.A. don\'t I\'m we\'re',
+  'ctrl\u0001\u0002\u0007\u0008\u001b\u007f\u0080\u009f end', 'fmt\u00ad\u200b\u200c\u200d\u200e\u2060\ufeff\u2061 end',
+  'priv\ue000\uf8ff\udb80\udc00 end', 'rep\ufffd\ufffdlacement', '\t\ttabs\tand\vvt\fff\u0085nel\u2028ls\u2029ps',
+  'nb\u00a0sp \u1680ogham \u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a \u202f\u205f\u3000 x',
+  '\u00a0', '\u3000', ' \u00a0 ', '\u2009\u2009',
+  '\ud83d\ude00 \ud83d\udc4d\ud83c\udffd \ud83d\udc68\u200d\ud83d\udc69\u200d\ud83d\udc67 \ud83c\uddfa\ud83c\uddf8 \u2764\ufe0f \u0031\ufe0f\u20e3 #\ufe0f\u20e3',
+  '\u0915\u094d\u0937 \u0928\u092e\u0938\u094d\u0924\u0947 \u0e01\u0e33 \u0627\u064e\u0644\u0652',
+  'a'.repeat(100), 'a'.repeat(101), 'b'.repeat(99) + '\u00e9', '\u00e9'.repeat(101), 'x ' + 'y'.repeat(150) + ' z',
+  'unaffable unbelievably antidisestablishmentarianism xyzzyqwv qqqqqqqq zzzzzzzz',
+  'HELLO World hElLo', '\u0130stanbul \u03a3\u039f\u03a6\u039f\u03a3 \u0394\u0399\u0391 \u1e9e\u00df',
+  '   ', '\t\n', '\n', ' x ', '  two  spaces  ',
+  '\u2581 \u2581\u2581 a\u2581b ##ing ## #',
+  '<unk> <pad> [UNK] [unk] [PAD]x x[SEP] <extra_id_5>y',
+];
 
 // Hand-written cases shared by every family.
 const FIXED = [
@@ -178,7 +210,8 @@ async function main() {
     if (!fs.existsSync(file)) { console.error(`skip ${fam}: no ${file}`); continue; }
     const tok = Tokenizer.fromFile(file);
     const specials = FAMILIES[fam];
-    const texts = [...FIXED, ...specialCases(specials), ...prose(), ...randomTexts(160, 7 + fam.length, specials)];
+    const extra = (fam === 'bert' || fam === 't5') ? EXTRA : [];
+    const texts = [...FIXED, ...extra, ...specialCases(specials), ...prose(), ...randomTexts(160, 7 + fam.length, specials)];
     const lines = [];
     for (let i = 0; i < texts.length; i++) {
       const text = texts[i];

@@ -1,0 +1,774 @@
+/* encoder.c — BERT, RoBERTa and DistilBERT sequence classifiers in fp32,
+ * meant to be read top to bottom: configuration and labels, weight binding,
+ * executors (where a forward pass runs), the forward pass, classification.
+ * The arithmetic building blocks (tiled sgemm, LayerNorm, the pool) are
+ * kernels.c's, used exactly as model.c uses them.
+ *
+ * Shapes: T = tokens of one sequence, H = hidden, nh = heads, hd = H / nh,
+ * F = MLP width, L = labels. Activations are row-major [T, width]. */
+#include "encoder.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "checkpoint.h"
+#include "kernels.h"
+#include "threads.h"
+
+typedef enum { FAM_BERT, FAM_ROBERTA, FAM_DISTIL } family;
+
+static const struct { const char *name; family fam; } ARCHS[] = {
+    {"BertForSequenceClassification", FAM_BERT},
+    {"RobertaForSequenceClassification", FAM_ROBERTA},
+    {"DistilBertForSequenceClassification", FAM_DISTIL},
+};
+#define NARCHS (sizeof ARCHS / sizeof ARCHS[0])
+
+static const char SUPPORTED[] =
+    "BertForSequenceClassification, RobertaForSequenceClassification, DistilBertForSequenceClassification";
+
+typedef struct enc_layer {
+    const float *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;   /* nn.Linear [out, in] */
+    const float *ln1_w, *ln1_b;    /* after attention (BERT attention.output.LayerNorm) */
+    const float *w1, *b1, *w2, *b2;
+    const float *ln2_w, *ln2_b;    /* after the MLP */
+} enc_layer;
+
+struct enc_model {
+    ckpt *ck;
+    enc_info info;
+    family fam;
+    char arch[64];
+    double eps;
+    kn_act act;            /* fused into the MLP's first projection */
+    int relu;              /* hidden_act relu: applied after it instead */
+    int pos_rows;          /* rows of the position table (max_position_embeddings) */
+    const float *word, *pos, *type, *emb_ln_w, *emb_ln_b;
+    enc_layer *layers;
+    const float *head_w, *head_b;  /* [H, H]: BERT pooler, RoBERTa classifier.dense, DistilBERT pre_classifier */
+    const float *cls_w, *cls_b;    /* [L, H] */
+    const char **labels;
+    char *label_names;     /* "LABEL_i" storage when config.json has no id2label */
+    eng_blas blas;
+    /* threads (see "execution" below) */
+    kn_pool *pool;         /* nthreads threads: hands out work items */
+    int nthreads;
+    kn_pool **tile_pool;   /* per pool thread: a 1-thread pool, so kn_proj_run runs one tile inline */
+    float **scratch;       /* per pool thread: KN_ROWS * KN_COLS floats (kn_proj_run) */
+    float **scores;        /* per pool thread: KN_ROWS * max_positions (attention) */
+    /* activations of one chunk of sequences, grown on demand and kept
+     * (first-touch page faults are slow in VMs) */
+    float *ws;
+    size_t ws_cap;
+};
+
+/* ---- architecture lookup (also enc_supports) ------------------------------ */
+
+static const char *arch_name(const cJSON *cfg)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
+    return cJSON_IsString(first) ? first->valuestring : NULL;
+}
+
+static int arch_index(const char *name)
+{
+    for (size_t i = 0; name && i < NARCHS; i++)
+        if (strcmp(name, ARCHS[i].name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int enc_supports(const char *dir, ys_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ys_fail(err, YS_EIO, "%s: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0, n;
+    do {
+        if (len + 4096 + 1 > cap) {
+            char *t = realloc(text, cap = cap * 2 + 8192);
+            if (!t) {
+                free(text);
+                fclose(f);
+                return ys_fail(err, YS_ENOMEM, "out of memory");
+            }
+            text = t;
+        }
+        len += n = fread(text + len, 1, 4096, f);
+    } while (n > 0);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(text);
+        return ys_fail(err, YS_EIO, "%s: read error", path);
+    }
+    text[len] = '\0';
+    cJSON *cfg = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        return ys_fail(err, YS_EINPUT, "%s: not a JSON object", path);
+    }
+    int ok = arch_index(arch_name(cfg)) >= 0;
+    cJSON_Delete(cfg);
+    return ok;
+}
+
+/* ---- configuration --------------------------------------------------------- */
+
+/* A required positive integer (or `dflt` when dflt > 0 and it is absent). */
+static int cfg_dim(enc_model *m, const char *key, long dflt, int *out, ys_error *err)
+{
+    long v;
+    int rc = ckpt_config_int(m->ck, key, dflt, &v, err);
+    if (rc < 0)
+        return rc;
+    if (v <= 0 || v > (1L << 24))
+        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" %s", ckpt_dir(m->ck), key,
+                       rc == 1 ? "is missing" : "must be a positive integer below 2^24");
+    *out = (int)v;
+    return 0;
+}
+
+static int config_act(enc_model *m, const char *key, ys_error *err)
+{
+    const char *act;
+    int rc = ckpt_config_str(m->ck, key, "gelu", &act, err);
+    if (rc < 0)
+        return rc;
+    m->act = KN_ACT_NONE;
+    if (!strcmp(act, "gelu"))
+        m->act = KN_ACT_GELU_ERF;
+    else if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_fast"))
+        m->act = KN_ACT_GELU_TANH;   /* three spellings of the same tanh approximation */
+    else if (!strcmp(act, "relu"))
+        m->relu = 1;
+    else
+        return ys_fail(err, YS_EINPUT, "%s/config.json: %s \"%.40s\" is not supported "
+                       "(gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)", ckpt_dir(m->ck), key, act);
+    return 0;
+}
+
+/* pad_token_id: absent = the family's HF default, JSON null = none (-1). */
+static int config_pad(enc_model *m, ys_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ckpt_config(m->ck), "pad_token_id");
+    long pad;
+    int rc;
+    if (cJSON_IsNull(v))
+        pad = -1;
+    else if ((rc = ckpt_config_int(m->ck, "pad_token_id", m->fam == FAM_ROBERTA ? 1 : 0, &pad, err)) < 0)
+        return rc;
+    if (pad < -1 || pad >= m->info.vocab)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: pad_token_id %ld outside the vocabulary",
+                       ckpt_dir(m->ck), pad);
+    m->info.pad_id = (int32_t)pad;
+    return 0;
+}
+
+static int config_bert(enc_model *m, ys_error *err)
+{
+    enc_info *mi = &m->info;
+    const char *dir = ckpt_dir(m->ck), *pet;
+    int rc;
+    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "hidden_size", 0, &mi->hidden, err)) ||
+        (rc = cfg_dim(m, "num_hidden_layers", 0, &mi->layers, err)) ||
+        (rc = cfg_dim(m, "num_attention_heads", 0, &mi->heads, err)) ||
+        (rc = cfg_dim(m, "intermediate_size", 0, &mi->ffn, err)) ||
+        (rc = cfg_dim(m, "max_position_embeddings", 512, &m->pos_rows, err)) ||
+        (rc = cfg_dim(m, "type_vocab_size", 2, &mi->type_vocab, err)) ||
+        (rc = config_act(m, "hidden_act", err)) || (rc = config_pad(m, err)))
+        return rc;
+    if ((rc = ckpt_config_num(m->ck, "layer_norm_eps", 1e-12, &m->eps, err)) < 0 ||
+        (rc = ckpt_config_str(m->ck, "position_embedding_type", "absolute", &pet, err)) < 0)
+        return rc;
+    if (strcmp(pet, "absolute") != 0)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: position_embedding_type \"%.40s\" is not supported "
+                       "(absolute)", dir, pet);
+    mi->max_positions = m->pos_rows;
+    if (m->fam == FAM_ROBERTA) {
+        /* positions run pad+1, pad+2, ...: the table's first pad+1 rows are
+         * never a real token's */
+        if (mi->pad_id < 0)
+            return ys_fail(err, YS_EINPUT, "%s/config.json: RoBERTa needs a pad_token_id (its positions "
+                           "start after it)", dir);
+        if (mi->pad_id + 1 >= m->pos_rows)
+            return ys_fail(err, YS_EINPUT, "%s/config.json: max_position_embeddings %d leaves no position "
+                           "after pad_token_id %d", dir, m->pos_rows, (int)mi->pad_id);
+        mi->max_positions = m->pos_rows - mi->pad_id - 1;
+    }
+    return 0;
+}
+
+static int config_distil(enc_model *m, ys_error *err)
+{
+    enc_info *mi = &m->info;
+    int rc;
+    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "dim", 0, &mi->hidden, err)) ||
+        (rc = cfg_dim(m, "n_layers", 0, &mi->layers, err)) || (rc = cfg_dim(m, "n_heads", 0, &mi->heads, err)) ||
+        (rc = cfg_dim(m, "hidden_dim", 0, &mi->ffn, err)) ||
+        (rc = cfg_dim(m, "max_position_embeddings", 512, &m->pos_rows, err)) ||
+        (rc = config_act(m, "activation", err)) || (rc = config_pad(m, err)))
+        return rc;
+    m->eps = 1e-12;       /* fixed in DistilBERT's modeling code, not configurable */
+    mi->max_positions = m->pos_rows;
+    mi->type_vocab = 0;
+    return 0;
+}
+
+/* id2label (its length is num_labels, as in HF's PretrainedConfig), else
+ * num_labels with names LABEL_i, else 2. */
+static int config_labels(enc_model *m, ys_error *err)
+{
+    const char *dir = ckpt_dir(m->ck);
+    const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(ckpt_config(m->ck), "id2label");
+    long n;
+    int rc;
+    if (id2 && !cJSON_IsNull(id2)) {
+        if (!cJSON_IsObject(id2))
+            return ys_fail(err, YS_EINPUT, "%s/config.json: \"id2label\" must be an object", dir);
+        n = cJSON_GetArraySize(id2);
+    } else if ((rc = ckpt_config_int(m->ck, "num_labels", 2, &n, err)) < 0) {
+        return rc;
+    }
+    if (n < 1 || n > (1L << 20))
+        return ys_fail(err, YS_EINPUT, "%s/config.json: %ld labels (need 1 .. 2^20)", dir, n);
+    m->info.num_labels = (int)n;
+    m->labels = calloc((size_t)n, sizeof *m->labels);
+    if (!m->labels)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    if (id2 && !cJSON_IsNull(id2)) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, id2) {
+            char *end;
+            errno = 0;
+            long i = strtol(e->string, &end, 10);
+            if (end == e->string || *end || errno || i < 0 || i >= n || m->labels[i] || !cJSON_IsString(e))
+                return ys_fail(err, YS_EINPUT, "%s/config.json: id2label entry \"%.40s\" is not a distinct "
+                               "label index in [0, %ld) with a string name", dir, e->string, n);
+            m->labels[i] = e->valuestring;
+        }
+    } else {
+        size_t w = 24;
+        if (!(m->label_names = malloc((size_t)n * w)))
+            return ys_fail(err, YS_ENOMEM, "out of memory");
+        for (int i = 0; i < (int)n; i++) {
+            snprintf(m->label_names + (size_t)i * w, w, "LABEL_%d", i);
+            m->labels[i] = m->label_names + (size_t)i * w;
+        }
+    }
+    m->info.labels = m->labels;
+    return 0;
+}
+
+/* ---- weights ----------------------------------------------------------------
+ * Every tensor the forward pass reads is bound here, with the shape the
+ * configuration implies; a missing or misshapen one fails the load, naming
+ * it. Tensors the forward pass does not read (RoBERTa's unused pooler, an
+ * old position_ids buffer) are ignored. */
+
+static int need(enc_model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out,
+                ys_error *err)
+{
+    int64_t shape[2] = {d0, d1};
+    const ckpt_tensor *t;
+    int rc = ckpt_require(m->ck, name, ndim, shape, &t, err);
+    *out = t ? t->data : NULL;
+    return rc;
+}
+
+/* A LayerNorm's weight and bias at `base`, under today's names or the
+ * gamma/beta of checkpoints converted from TensorFlow long ago. */
+static int need_ln(enc_model *m, const char *base, const float **w, const float **b, ys_error *err)
+{
+    char n[300], alt[300];
+    int64_t H = m->info.hidden;
+    snprintf(n, sizeof n, "%s.weight", base);
+    snprintf(alt, sizeof alt, "%s.gamma", base);
+    int rc = need(m, !ckpt_get(m->ck, n) && ckpt_get(m->ck, alt) ? alt : n, 1, H, 0, w, err);
+    if (rc)
+        return rc;
+    snprintf(n, sizeof n, "%s.bias", base);
+    snprintf(alt, sizeof alt, "%s.beta", base);
+    return need(m, !ckpt_get(m->ck, n) && ckpt_get(m->ck, alt) ? alt : n, 1, H, 0, b, err);
+}
+
+/* nn.Linear: "<base>.weight" [out, in] and "<base>.bias" [out]. */
+static int need_linear(enc_model *m, const char *base, int64_t out, int64_t in, const float **w, const float **b,
+                       ys_error *err)
+{
+    char n[300];
+    snprintf(n, sizeof n, "%s.weight", base);
+    int rc = need(m, n, 2, out, in, w, err);
+    if (rc)
+        return rc;
+    snprintf(n, sizeof n, "%s.bias", base);
+    return need(m, n, 1, out, 0, b, err);
+}
+
+static int bind(enc_model *m, ys_error *err)
+{
+    const enc_info *mi = &m->info;
+    int64_t H = mi->hidden, F = mi->ffn, L = mi->num_labels;
+    const char *pre = m->fam == FAM_BERT ? "bert" : m->fam == FAM_ROBERTA ? "roberta" : "distilbert";
+    char n[256];
+    int rc;
+    snprintf(n, sizeof n, "%s.embeddings.word_embeddings.weight", pre);
+    if ((rc = need(m, n, 2, mi->vocab, H, &m->word, err)))
+        return rc;
+    snprintf(n, sizeof n, "%s.embeddings.position_embeddings.weight", pre);
+    if ((rc = need(m, n, 2, m->pos_rows, H, &m->pos, err)))
+        return rc;
+    if (mi->type_vocab) {
+        snprintf(n, sizeof n, "%s.embeddings.token_type_embeddings.weight", pre);
+        if ((rc = need(m, n, 2, mi->type_vocab, H, &m->type, err)))
+            return rc;
+    }
+    snprintf(n, sizeof n, "%s.embeddings.LayerNorm", pre);
+    if ((rc = need_ln(m, n, &m->emb_ln_w, &m->emb_ln_b, err)))
+        return rc;
+    for (int l = 0; l < mi->layers; l++) {
+        enc_layer *Y = &m->layers[l];
+        char p[128];
+#define LIN(suffix, out, in, w, b) \
+    (snprintf(n, sizeof n, "%s%s", p, suffix), (rc = need_linear(m, n, out, in, w, b, err)) != 0)
+#define LN(suffix, w, b) (snprintf(n, sizeof n, "%s%s", p, suffix), (rc = need_ln(m, n, w, b, err)) != 0)
+        if (m->fam == FAM_DISTIL) {
+            snprintf(p, sizeof p, "%s.transformer.layer.%d.", pre, l);
+            if (LIN("attention.q_lin", H, H, &Y->wq, &Y->bq) || LIN("attention.k_lin", H, H, &Y->wk, &Y->bk) ||
+                LIN("attention.v_lin", H, H, &Y->wv, &Y->bv) || LIN("attention.out_lin", H, H, &Y->wo, &Y->bo) ||
+                LN("sa_layer_norm", &Y->ln1_w, &Y->ln1_b) || LIN("ffn.lin1", F, H, &Y->w1, &Y->b1) ||
+                LIN("ffn.lin2", H, F, &Y->w2, &Y->b2) || LN("output_layer_norm", &Y->ln2_w, &Y->ln2_b))
+                return rc;
+        } else {
+            snprintf(p, sizeof p, "%s.encoder.layer.%d.", pre, l);
+            if (LIN("attention.self.query", H, H, &Y->wq, &Y->bq) ||
+                LIN("attention.self.key", H, H, &Y->wk, &Y->bk) ||
+                LIN("attention.self.value", H, H, &Y->wv, &Y->bv) ||
+                LIN("attention.output.dense", H, H, &Y->wo, &Y->bo) ||
+                LN("attention.output.LayerNorm", &Y->ln1_w, &Y->ln1_b) ||
+                LIN("intermediate.dense", F, H, &Y->w1, &Y->b1) || LIN("output.dense", H, F, &Y->w2, &Y->b2) ||
+                LN("output.LayerNorm", &Y->ln2_w, &Y->ln2_b))
+                return rc;
+        }
+#undef LIN
+#undef LN
+    }
+    switch (m->fam) {
+    case FAM_BERT:
+        if ((rc = need_linear(m, "bert.pooler.dense", H, H, &m->head_w, &m->head_b, err)) ||
+            (rc = need_linear(m, "classifier", L, H, &m->cls_w, &m->cls_b, err)))
+            return rc;
+        break;
+    case FAM_ROBERTA:
+        if ((rc = need_linear(m, "classifier.dense", H, H, &m->head_w, &m->head_b, err)) ||
+            (rc = need_linear(m, "classifier.out_proj", L, H, &m->cls_w, &m->cls_b, err)))
+            return rc;
+        break;
+    case FAM_DISTIL:
+        if ((rc = need_linear(m, "pre_classifier", H, H, &m->head_w, &m->head_b, err)) ||
+            (rc = need_linear(m, "classifier", L, H, &m->cls_w, &m->cls_b, err)))
+            return rc;
+        break;
+    }
+    return 0;
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+static void free_threads(enc_model *m)
+{
+    for (int i = 0; i < m->nthreads; i++) {
+        if (m->tile_pool)
+            kn_pool_free(m->tile_pool[i]);
+        if (m->scratch)
+            free(m->scratch[i]);
+        if (m->scores)
+            free(m->scores[i]);
+    }
+    free(m->tile_pool);
+    free(m->scratch);
+    free(m->scores);
+    kn_pool_free(m->pool);
+    m->tile_pool = NULL;
+    m->scratch = m->scores = NULL;
+    m->pool = NULL;
+    m->nthreads = 0;
+}
+
+static int alloc_threads(enc_model *m, int threads, ys_error *err)
+{
+    if (threads < 1)
+        threads = eng_default_threads();
+    free_threads(m);
+    if (kn_pool_new(threads, &m->blas, &m->pool))
+        return ys_fail(err, YS_ENOMEM, "out of memory for %d threads", threads);
+    int n = m->nthreads = kn_pool_threads(m->pool);
+    m->tile_pool = calloc((size_t)n, sizeof *m->tile_pool);
+    m->scratch = calloc((size_t)n, sizeof *m->scratch);
+    m->scores = calloc((size_t)n, sizeof *m->scores);
+    int ok = m->tile_pool && m->scratch && m->scores;
+    for (int i = 0; ok && i < n; i++)
+        ok = kn_pool_new(1, &m->blas, &m->tile_pool[i]) == 0 &&
+             (m->scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float))) &&
+             (m->scores[i] = malloc(KN_ROWS * (size_t)m->info.max_positions * sizeof(float)));
+    if (!ok) {
+        free_threads(m);
+        return ys_fail(err, YS_ENOMEM, "out of memory for %d threads", threads);
+    }
+    return 0;
+}
+
+/* ---- load / free ----------------------------------------------------------- */
+
+int enc_load(const char *dir, enc_model **out, ys_error *err)
+{
+    *out = NULL;
+    enc_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    int rc = ckpt_open(dir, &m->ck, err);
+    if (rc == 0) {
+        const char *name = arch_name(ckpt_config(m->ck));
+        int i = arch_index(name);
+        if (i < 0) {
+            rc = ys_fail(err, YS_EINPUT, "%s/config.json: architecture \"%.60s\" is not a supported encoder "
+                         "classifier (supported: %s)", dir, name ? name : "(none)", SUPPORTED);
+        } else {
+            m->fam = ARCHS[i].fam;
+            snprintf(m->arch, sizeof m->arch, "%s", ARCHS[i].name);
+            m->info.arch = m->arch;
+        }
+    }
+    if (rc == 0)
+        rc = m->fam == FAM_DISTIL ? config_distil(m, err) : config_bert(m, err);
+    if (rc == 0 && m->info.hidden % m->info.heads)
+        rc = ys_fail(err, YS_EINPUT, "%s/config.json: hidden size %d is not a multiple of %d heads", dir,
+                     m->info.hidden, m->info.heads);
+    if (rc == 0)
+        rc = config_labels(m, err);
+    if (rc == 0 && !(m->layers = calloc((size_t)m->info.layers, sizeof *m->layers)))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = bind(m, err);
+    if (rc == 0)
+        rc = eng_blas_open(&m->blas, err);
+    if (rc == 0)
+        rc = alloc_threads(m, 0, err);
+    if (rc != 0) {
+        enc_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void enc_free(enc_model *m)
+{
+    if (!m)
+        return;
+    free_threads(m);
+    free(m->ws);
+    eng_blas_close(&m->blas);
+    free(m->layers);
+    free(m->labels);
+    free(m->label_names);
+    ckpt_close(m->ck);
+    free(m);
+}
+
+const enc_info *enc_get_info(const enc_model *m) { return &m->info; }
+
+int enc_set_threads(enc_model *m, int n, ys_error *err) { return alloc_threads(m, n, err); }
+
+/* ---- execution ----------------------------------------------------------------
+ * A batch is cut into chunks of whole sequences (about CHUNK_TOKENS tokens)
+ * that go through the network together, layer by layer, so that each weight
+ * tile, once in cache, serves every row tile of the chunk: a weight tile is
+ * re-packed by every sgemm call, and packing it from cache instead of
+ * memory is most of the difference between 64-row tiles and one big GEMM
+ * (about 95 against 65 GFLOP/s per thread here).
+ *
+ * The work items are still kernels.h's tiles: rows [64i, 64i+64) of ONE
+ * sequence times columns [256j, 256j+256) of one weight, each one
+ * kn_proj_run call on a single-thread pool (so it runs inline as exactly
+ * that sgemm), handed out by the model's pool column tile by column tile.
+ * Attention is per (sequence, head, row tile), LayerNorm per row. Nothing a
+ * sequence's numbers go through depends on the other sequences or on the
+ * thread count. */
+
+#define CHUNK_TOKENS 1024
+
+/* Rows [r0, r1) of sequence s of the chunk. */
+typedef struct row_tile { size_t s, r0, r1; } row_tile;
+
+typedef struct chunk {
+    const enc_model *m;
+    size_t nseq;
+    const int32_t *const *ids, *const *tt;
+    const size_t *lens, *off;    /* tokens, and first row in the activations */
+    float *const *logits;
+    float *x, *q, *k, *v, *att, *h, *pooled;
+    const row_tile *rows;        /* the rows the current step works on */
+    size_t nrows;
+} chunk;
+
+/* One projection over the chunk's current rows: y (+)= act(x W^T + b). */
+typedef struct proj_job {
+    const chunk *c;
+    const float *x, *w, *b;
+    float *y;
+    size_t ldx, ldy, k, out;
+    int accumulate, relu;
+    kn_act act;
+} proj_job;
+
+static void proj_item(void *vctx, size_t item, int worker)
+{
+    const proj_job *p = vctx;
+    const chunk *c = p->c;
+    const row_tile *rt = &c->rows[item % c->nrows];
+    size_t c0 = item / c->nrows * KN_COLS, row = c->off[rt->s] + rt->r0;
+    kn_proj kp = {.x = p->x + row * p->ldx, .ldx = p->ldx, .w = p->w + c0 * p->k, .ldw = p->k,
+                  .layout = KN_OUT_IN, .bias = p->b ? p->b + c0 : NULL, .y = p->y + row * p->ldy + c0,
+                  .ldy = p->ldy, .n = rt->r1 - rt->r0, .k = p->k,
+                  .out = p->out - c0 < KN_COLS ? p->out - c0 : KN_COLS, .accumulate = p->accumulate,
+                  .act = p->act};
+    kn_proj_run(c->m->tile_pool[worker], &kp, &c->m->scratch[worker]);
+    if (p->relu)
+        for (size_t i = 0; i < kp.n; i++)
+            for (size_t j = 0; j < kp.out; j++)
+                kp.y[i * kp.ldy + j] = kp.y[i * kp.ldy + j] > 0 ? kp.y[i * kp.ldy + j] : 0.0f;
+}
+
+static void linear(const chunk *c, const float *x, size_t ldx, const float *w, const float *b, float *y,
+                   size_t ldy, size_t k, size_t out, int accumulate, kn_act act, int relu)
+{
+    proj_job p = {c, x, w, b, y, ldx, ldy, k, out, accumulate, relu, act};
+    /* column tile major: the threads work through one weight tile at a time */
+    kn_pool_run(c->m->pool, (out + KN_COLS - 1) / KN_COLS * c->nrows, proj_item, &p);
+}
+
+/* LayerNorm in place over the current rows. */
+typedef struct { const chunk *c; const float *w, *b; } ln_job;
+
+static void ln_item(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const ln_job *j = vctx;
+    const chunk *c = j->c;
+    const row_tile *rt = &c->rows[item];
+    size_t H = (size_t)c->m->info.hidden;
+    for (size_t r = c->off[rt->s] + rt->r0; r < c->off[rt->s] + rt->r1; r++)
+        kn_layernorm(c->x + r * H, c->x + r * H, j->w, j->b, H, c->m->eps);
+}
+
+static void layernorm(const chunk *c, const float *w, const float *b)
+{
+    ln_job j = {c, w, b};
+    kn_pool_run(c->m->pool, c->nrows, ln_item, &j);
+}
+
+/* Self-attention, no mask: one item = one query row tile x one head.
+ * S = Q K^T / sqrt(hd) over the sequence's T keys (one sgemm), softmax per
+ * row, out = P V (one sgemm). */
+static void attn_item(void *vctx, size_t item, int worker)
+{
+    const chunk *c = vctx;
+    const enc_model *m = c->m;
+    size_t nh = (size_t)m->info.heads, H = (size_t)m->info.hidden, hd = H / nh, h = item % nh;
+    const row_tile *rt = &c->rows[item / nh];
+    size_t T = c->lens[rt->s], base = c->off[rt->s], rows = rt->r1 - rt->r0;
+    const float *q = c->q + (base + rt->r0) * H + h * hd, *k = c->k + base * H + h * hd,
+                *v = c->v + base * H + h * hd;
+    float *S = m->scores[worker], *o = c->att + (base + rt->r0) * H + h * hd;
+    m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)T, (int)hd,
+                  (float)(1.0 / sqrt((double)hd)), q, (int)H, k, (int)H, 0.0f, S, (int)T);
+    for (size_t i = 0; i < rows; i++) {
+        float *s = S + i * T, mx = s[0];
+        for (size_t j = 1; j < T; j++)
+            mx = s[j] > mx ? s[j] : mx;
+        double sum = 0;
+        for (size_t j = 0; j < T; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t j = 0; j < T; j++)
+            s[j] *= inv;
+    }
+    m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)T, 1.0f, S, (int)T, v,
+                  (int)H, 0.0f, o, (int)H);
+}
+
+/* x[t] = word[id] (+ type[tt]) + position, as HF adds them (token type
+ * first, then position), then (separately) the embedding LayerNorm.
+ * RoBERTa's position of token t is pad + (number of non-pad tokens in
+ * 0..t), and pad itself for a pad token (HF's
+ * create_position_ids_from_input_ids). One item = one sequence. */
+static void embed_item(void *vctx, size_t s, int worker)
+{
+    (void)worker;
+    const chunk *c = vctx;
+    const enc_model *m = c->m;
+    const int32_t *ids = c->ids[s], *tt = c->tt ? c->tt[s] : NULL;
+    size_t H = (size_t)m->info.hidden, seen = 0;
+    for (size_t t = 0; t < c->lens[s]; t++) {
+        size_t p = t;
+        if (m->fam == FAM_ROBERTA)
+            p = ids[t] == m->info.pad_id ? (size_t)m->info.pad_id : (size_t)m->info.pad_id + ++seen;
+        const float *w = m->word + (size_t)ids[t] * H, *pe = m->pos + p * H;
+        float *row = c->x + (c->off[s] + t) * H;
+        if (m->type) {
+            const float *ty = m->type + (size_t)(tt ? tt[t] : 0) * H;
+            for (size_t i = 0; i < H; i++)
+                row[i] = (w[i] + ty[i]) + pe[i];
+        } else {
+            for (size_t i = 0; i < H; i++)
+                row[i] = w[i] + pe[i];
+        }
+    }
+}
+
+/* The classification head on the first token of sequence s: BERT pooler /
+ * RoBERTa classifier.dense + tanh, DistilBERT pre_classifier + ReLU, then
+ * the label projection (each a one-row kn_proj_run). */
+static void head_item(void *vctx, size_t s, int worker)
+{
+    const chunk *c = vctx;
+    const enc_model *m = c->m;
+    size_t H = (size_t)m->info.hidden, L = (size_t)m->info.num_labels;
+    float *pooled = c->pooled + s * H;
+    kn_proj p = {.x = c->x + c->off[s] * H, .ldx = H, .w = m->head_w, .ldw = H, .layout = KN_OUT_IN,
+                 .bias = m->head_b, .y = pooled, .ldy = H, .n = 1, .k = H, .out = H};
+    kn_proj_run(m->tile_pool[worker], &p, &m->scratch[worker]);
+    for (size_t i = 0; i < H; i++)
+        pooled[i] = m->fam == FAM_DISTIL ? (pooled[i] > 0 ? pooled[i] : 0.0f) : tanhf(pooled[i]);
+    kn_proj o = {.x = pooled, .ldx = H, .w = m->cls_w, .ldw = H, .layout = KN_OUT_IN, .bias = m->cls_b,
+                 .y = c->logits[s], .ldy = L, .n = 1, .k = H, .out = L};
+    kn_proj_run(m->tile_pool[worker], &o, &m->scratch[worker]);
+}
+
+/* The chunk's sequences through embeddings, encoder and head. rows_all
+ * lists every row tile of the chunk, rows_first the first row of each
+ * sequence. */
+static void forward(chunk *c, const row_tile *rows_all, size_t nall, const row_tile *rows_first)
+{
+    const enc_model *m = c->m;
+    const enc_info *mi = &m->info;
+    size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn;
+    kn_pool_run(m->pool, c->nseq, embed_item, c);
+    c->rows = rows_all, c->nrows = nall;
+    layernorm(c, m->emb_ln_w, m->emb_ln_b);
+    for (int l = 0; l < mi->layers; l++) {
+        const enc_layer *Y = &m->layers[l];
+        /* keys and values for every row; the rest only for the rows that
+         * go on: in the last layer that is each sequence's first token,
+         * the one the head reads */
+        c->rows = rows_all, c->nrows = nall;
+        linear(c, c->x, H, Y->wk, Y->bk, c->k, H, H, H, 0, KN_ACT_NONE, 0);
+        linear(c, c->x, H, Y->wv, Y->bv, c->v, H, H, H, 0, KN_ACT_NONE, 0);
+        if (l == mi->layers - 1)
+            c->rows = rows_first, c->nrows = c->nseq;
+        linear(c, c->x, H, Y->wq, Y->bq, c->q, H, H, H, 0, KN_ACT_NONE, 0);
+        kn_pool_run(m->pool, c->nrows * (size_t)mi->heads, attn_item, c);
+        /* post-LN: x = LN(x + attention), x = LN(x + MLP(x)) */
+        linear(c, c->att, H, Y->wo, Y->bo, c->x, H, H, H, 1, KN_ACT_NONE, 0);
+        layernorm(c, Y->ln1_w, Y->ln1_b);
+        linear(c, c->x, H, Y->w1, Y->b1, c->h, F, H, F, 0, m->act, m->relu);
+        linear(c, c->h, F, Y->w2, Y->b2, c->x, H, F, H, 1, KN_ACT_NONE, 0);
+        layernorm(c, Y->ln2_w, Y->ln2_b);
+    }
+    kn_pool_run(m->pool, c->nseq, head_item, c);
+}
+
+/* ---- classification ------------------------------------------------------------ */
+
+static int check_seq(const enc_model *m, size_t s, const int32_t *ids, const int32_t *tt, size_t n, ys_error *err)
+{
+    const enc_info *mi = &m->info;
+    if (n == 0)
+        return ys_fail(err, YS_EINPUT, "sequence %zu: empty", s);
+    if (n > (size_t)mi->max_positions)
+        return ys_fail(err, YS_EINPUT, "sequence %zu: %zu tokens exceed the model's %d positions", s, n,
+                       mi->max_positions);
+    for (size_t t = 0; t < n; t++) {
+        if (ids[t] < 0 || ids[t] >= mi->vocab)
+            return ys_fail(err, YS_EINPUT, "sequence %zu position %zu: token id %d outside the vocabulary [0, %d)",
+                           s, t, (int)ids[t], mi->vocab);
+        if (tt && tt[t] != 0 && (tt[t] < 0 || tt[t] >= mi->type_vocab))
+            return mi->type_vocab
+                       ? ys_fail(err, YS_EINPUT, "sequence %zu position %zu: token type id %d outside [0, %d)",
+                                 s, t, (int)tt[t], mi->type_vocab)
+                       : ys_fail(err, YS_EINPUT, "sequence %zu position %zu: token type id %d, but %s has no "
+                                 "token types", s, t, (int)tt[t], mi->arch);
+    }
+    return 0;
+}
+
+int enc_classify(enc_model *m, const int32_t *const *ids, const int32_t *const *type_ids,
+                 const size_t *lens, size_t nseq, float *const *logits, ys_error *err)
+{
+    size_t total = 0;
+    for (size_t s = 0; s < nseq; s++) {
+        int rc = check_seq(m, s, ids[s], type_ids ? type_ids[s] : NULL, lens[s], err);
+        if (rc)
+            return rc;
+        total += lens[s];
+    }
+    if (nseq == 0)
+        return 0;
+    m->blas.set_num_threads(1);
+    size_t H = (size_t)m->info.hidden, F = (size_t)m->info.ffn, P = (size_t)m->info.max_positions;
+    /* a chunk holds at most max(CHUNK_TOKENS, max_positions) tokens and at
+     * most that many sequences */
+    size_t cap = CHUNK_TOKENS > P ? CHUNK_TOKENS : P;
+    if (total < cap)
+        cap = total;
+    size_t need = cap * (5 * H + F + H);
+    if (m->ws_cap < need) {
+        free(m->ws);
+        m->ws_cap = 0;
+        if (!(m->ws = malloc(need * sizeof *m->ws)))
+            return ys_fail(err, YS_ENOMEM, "out of memory for %zu tokens of activations", cap);
+        m->ws_cap = need;
+    }
+    size_t *off = malloc(cap * sizeof *off);
+    row_tile *rows_all = malloc((cap + cap / KN_ROWS + 1) * sizeof *rows_all);
+    row_tile *rows_first = malloc(cap * sizeof *rows_first);
+    if (!off || !rows_all || !rows_first) {
+        free(off), free(rows_all), free(rows_first);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    for (size_t s0 = 0; s0 < nseq;) {
+        /* the next chunk: sequences s0 .. s1-1 */
+        size_t s1 = s0, tok = 0, nall = 0;
+        while (s1 < nseq && (s1 == s0 || tok + lens[s1] <= cap))
+            tok += lens[s1++];
+        for (size_t s = s0, o = 0; s < s1; o += lens[s++]) {
+            size_t i = s - s0;
+            off[i] = o;
+            rows_first[i] = (row_tile){i, 0, 1};
+            for (size_t r0 = 0; r0 < lens[s]; r0 += KN_ROWS)
+                rows_all[nall++] = (row_tile){i, r0, r0 + KN_ROWS < lens[s] ? r0 + KN_ROWS : lens[s]};
+        }
+        float *w = m->ws;
+        chunk c = {.m = m, .nseq = s1 - s0, .ids = ids + s0, .tt = type_ids ? type_ids + s0 : NULL,
+                   .lens = lens + s0, .off = off, .logits = logits + s0};
+        c.x = w, c.q = w + cap * H, c.k = c.q + cap * H, c.v = c.k + cap * H, c.att = c.v + cap * H;
+        c.h = c.att + cap * H, c.pooled = c.h + cap * F;
+        forward(&c, rows_all, nall, rows_first);
+        s0 = s1;
+    }
+    free(off), free(rows_all), free(rows_first);
+    return 0;
+}

@@ -1,0 +1,1056 @@
+/* seq2seq.c — T5, BART and Marian encoder-decoders in fp32: configuration
+ * and weight binding, the encoder, the decoder (one forward pass shared by
+ * scoring and generation, always through a self-attention KV cache, with
+ * the cross-attention K/V of the source computed once), then scoring. The
+ * decoding strategies (greedy, beam search, logits processors) are in
+ * seq2seq_gen.c; the shared internals in seq2seq_internal.h.
+ *
+ * Shapes: S = source tokens, T = decoder tokens in this call, d = d_model,
+ * nh heads of hd dims, inner = nh*hd (T5's d_kv may make inner != d),
+ * F = MLP width, V = vocabulary. Activations are row-major [rows, width].
+ * What the three families share is one block structure; they differ in
+ * where the norm sits (T5 before each sub-layer, BART/Marian after the
+ * residual add), in the embedding (positions, scaling) and in T5's
+ * relative position bias. */
+#include "seq2seq_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threads.h"
+
+static const char SUPPORTED[] = "T5ForConditionalGeneration, BartForConditionalGeneration, MarianMTModel";
+
+static const struct { const char *arch, *type; s2s_arch a; } ARCHS[] = {
+    {"T5ForConditionalGeneration", "t5", ARCH_T5},
+    {"BartForConditionalGeneration", "bart", ARCH_BART},
+    {"MarianMTModel", "marian", ARCH_MARIAN},
+};
+#define NARCHS (sizeof ARCHS / sizeof ARCHS[0])
+
+/* ---- configuration ------------------------------------------------------- */
+
+/* The architecture named by a parsed config.json: 0 and *a set, 1 when it is
+ * not one of ours (*name = what it says, for the message). */
+static int arch_of(const cJSON *cfg, s2s_arch *a, const char **name)
+{
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
+    *name = "(none)";
+    if (cJSON_IsArray(archs) && cJSON_IsString(cJSON_GetArrayItem(archs, 0))) {
+        *name = cJSON_GetArrayItem(archs, 0)->valuestring;
+        for (size_t i = 0; i < NARCHS; i++)
+            if (!strcmp(*name, ARCHS[i].arch))
+                return *a = ARCHS[i].a, 0;
+        return 1;
+    }
+    if (cJSON_IsString(type)) {
+        *name = type->valuestring;
+        for (size_t i = 0; i < NARCHS; i++)
+            if (!strcmp(*name, ARCHS[i].type))
+                return *a = ARCHS[i].a, 0;
+    }
+    return 1;
+}
+
+static cJSON *read_json(const char *path, int *missing)
+{
+    FILE *f = fopen(path, "rb");
+    *missing = f == NULL;
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            char *nb = realloc(buf, cap = 2 * cap + 8192);
+            if (!nb)
+                break;
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, 4096, f);
+        n += r;
+        if (r < 4096)
+            break;
+    }
+    fclose(f);
+    if (!buf)
+        return NULL;
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    return j;
+}
+
+int s2s_supports(const char *dir, ys_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int missing;
+    cJSON *cfg = read_json(path, &missing);
+    if (!cfg)
+        return ys_fail(err, missing ? YS_EIO : YS_EINPUT, "%s: %s", path,
+                       missing ? "cannot be opened" : "is not valid JSON");
+    s2s_arch a;
+    const char *name;
+    int rc = arch_of(cfg, &a, &name) == 0;
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+/* A required positive integer (or dflt when dflt > 0 and it is absent). */
+static int cfg_dim(s2s_model *m, const char *key, long dflt, int *out, ys_error *err)
+{
+    long v;
+    int rc = ckpt_config_int(m->ck, key, dflt, &v, err);
+    if (rc < 0)
+        return rc;
+    if (v <= 0 || v > (1L << 24))
+        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" %s", ckpt_dir(m->ck), key,
+                       rc == 1 ? "is missing" : "must be a positive integer below 2^24");
+    *out = (int)v;
+    return 0;
+}
+
+static int cfg_id(s2s_model *m, const char *key, long dflt, int32_t *out, ys_error *err)
+{
+    long v;
+    int rc = ckpt_config_int(m->ck, key, dflt, &v, err);
+    if (rc < 0)
+        return rc;
+    if (v < -1 || v >= m->info.vocab)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" %ld outside the vocabulary [0, %d)",
+                       ckpt_dir(m->ck), key, v, m->info.vocab);
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int config_t5(s2s_model *m, ys_error *err)
+{
+    s2s_info *mi = &m->info;
+    const char *dir = ckpt_dir(m->ck), *ff;
+    int rc;
+    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "d_model", 0, &mi->d_model, err)) ||
+        (rc = cfg_dim(m, "num_layers", 0, &mi->enc_layers, err)) ||
+        (rc = cfg_dim(m, "num_decoder_layers", mi->enc_layers, &mi->dec_layers, err)) ||
+        (rc = cfg_dim(m, "num_heads", 0, &mi->heads, err)) || (rc = cfg_dim(m, "d_ff", 0, &mi->ffn, err)) ||
+        (rc = cfg_dim(m, "d_kv", mi->d_model / mi->heads, &m->hd, err)) ||
+        (rc = cfg_dim(m, "relative_attention_num_buckets", 32, &m->nbuckets, err)) ||
+        (rc = cfg_dim(m, "relative_attention_max_distance", 128, &m->maxdist, err)))
+        return rc;
+    if ((rc = ckpt_config_num(m->ck, "layer_norm_epsilon", 1e-6, &m->eps, err)) < 0 ||
+        (rc = ckpt_config_str(m->ck, "feed_forward_proj", "relu", &ff, err)) < 0 ||
+        (rc = ckpt_config_bool(m->ck, "tie_word_embeddings", 1, &m->tied, err)) < 0)
+        return rc;
+    if (!strcmp(ff, "relu"))
+        m->act = ACT_RELU;
+    else if (!strcmp(ff, "gated-gelu"))
+        m->act = ACT_GELU_TANH, m->gated = 1;   /* HF maps gated-gelu to gelu_new */
+    else
+        return ys_fail(err, YS_EINPUT, "%s/config.json: feed_forward_proj \"%.40s\" is not supported "
+                       "(relu, gated-gelu)", dir, ff);
+    if (m->nbuckets < 4 || m->maxdist < m->nbuckets / 4 + 1)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: relative_attention_num_buckets %d / max_distance %d "
+                       "out of range", dir, m->nbuckets, m->maxdist);
+    m->embed_scale = 1.0f;
+    m->out_scale = m->tied ? (float)(1.0 / sqrt((double)mi->d_model)) : 1.0f;
+    mi->max_source_positions = 0;
+    int32_t pad;
+    if ((rc = cfg_id(m, "pad_token_id", 0, &pad, err)) || (rc = cfg_id(m, "eos_token_id", 1, &mi->eos_id, err)) ||
+        (rc = cfg_id(m, "decoder_start_token_id", pad, &mi->decoder_start_id, err)))
+        return rc;
+    mi->pad_id = pad;
+    return 0;
+}
+
+static int config_bart(s2s_model *m, ys_error *err)
+{
+    s2s_info *mi = &m->info;
+    const char *dir = ckpt_dir(m->ck), *act;
+    int rc, dheads, dffn, scale, norm_before;
+    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "d_model", 0, &mi->d_model, err)) ||
+        (rc = cfg_dim(m, "encoder_layers", 0, &mi->enc_layers, err)) ||
+        (rc = cfg_dim(m, "decoder_layers", 0, &mi->dec_layers, err)) ||
+        (rc = cfg_dim(m, "encoder_attention_heads", 0, &mi->heads, err)) ||
+        (rc = cfg_dim(m, "decoder_attention_heads", 0, &dheads, err)) ||
+        (rc = cfg_dim(m, "encoder_ffn_dim", 0, &mi->ffn, err)) ||
+        (rc = cfg_dim(m, "decoder_ffn_dim", 0, &dffn, err)) ||
+        (rc = cfg_dim(m, "max_position_embeddings", 0, &mi->max_source_positions, err)))
+        return rc;
+    if (dheads != mi->heads || dffn != mi->ffn)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: encoder and decoder with different head counts or "
+                       "ffn widths are not supported", dir);
+    if (mi->d_model % mi->heads)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: d_model %d is not a multiple of %d heads", dir,
+                       mi->d_model, mi->heads);
+    m->hd = mi->d_model / mi->heads;
+    m->eps = 1e-5;   /* nn.LayerNorm's default; BART does not configure it */
+    if ((rc = ckpt_config_str(m->ck, "activation_function", "gelu", &act, err)) < 0 ||
+        (rc = ckpt_config_bool(m->ck, "scale_embedding", 0, &scale, err)) < 0 ||
+        (rc = ckpt_config_bool(m->ck, "normalize_before", 0, &norm_before, err)) < 0 ||
+        (rc = ckpt_config_bool(m->ck, "tie_word_embeddings", 1, &m->tied, err)) < 0)
+        return rc;
+    if (!strcmp(act, "gelu"))
+        m->act = ACT_GELU_ERF;
+    else if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_fast"))
+        m->act = ACT_GELU_TANH;
+    else if (!strcmp(act, "relu"))
+        m->act = ACT_RELU;
+    else if (!strcmp(act, "swish") || !strcmp(act, "silu"))
+        m->act = ACT_SILU;
+    else
+        return ys_fail(err, YS_EINPUT, "%s/config.json: activation_function \"%.40s\" is not supported "
+                       "(gelu, gelu_new, relu, swish)", dir, act);
+    if (norm_before)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: normalize_before (pre-LN, mBART-style) is not supported",
+                       dir);
+    m->embed_scale = scale ? (float)sqrt((double)mi->d_model) : 1.0f;
+    m->out_scale = 1.0f;
+    int32_t pad;
+    if ((rc = cfg_id(m, "pad_token_id", 1, &pad, err)) ||
+        (rc = cfg_id(m, "eos_token_id", 2, &mi->eos_id, err)) ||
+        (rc = cfg_id(m, "decoder_start_token_id", m->arch == ARCH_BART ? 2 : pad, &mi->decoder_start_id, err)))
+        return rc;
+    mi->pad_id = pad;
+    return 0;
+}
+
+/* ---- generation defaults ----------------------------------------------------
+ * HF uses generation_config.json when the folder has one and otherwise the
+ * generation keys of config.json, then GenerationConfig's own defaults. */
+
+static int gen_int(const cJSON *src, const char *file, const char *key, long dflt, long *out, ys_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, key);
+    if (!v || cJSON_IsNull(v))
+        return *out = dflt, 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble || fabs(v->valuedouble) > 1e9)
+        return ys_fail(err, YS_EINPUT, "%s: \"%s\" must be an integer", file, key);
+    *out = (long)v->valuedouble;
+    return 0;
+}
+
+static int load_gen_defaults(s2s_model *m, ys_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/generation_config.json", ckpt_dir(m->ck));
+    int missing, rc = 0;
+    cJSON *own = read_json(path, &missing);
+    if (!own && !missing)
+        return ys_fail(err, YS_EINPUT, "%s: not valid JSON", path);
+    const cJSON *src = own ? own : ckpt_config(m->ck);
+    if (!own)
+        snprintf(path, sizeof path, "%s/config.json", ckpt_dir(m->ck));
+    s2s_gen_opts *g = &m->gen;
+    long max_new, max_len, min_new, min_len, beams, ngram, bos, eos;
+    if ((rc = gen_int(src, path, "max_new_tokens", 0, &max_new, err)) ||
+        (rc = gen_int(src, path, "max_length", 20, &max_len, err)) ||
+        (rc = gen_int(src, path, "min_new_tokens", 0, &min_new, err)) ||
+        (rc = gen_int(src, path, "min_length", 0, &min_len, err)) ||
+        (rc = gen_int(src, path, "num_beams", 1, &beams, err)) ||
+        (rc = gen_int(src, path, "no_repeat_ngram_size", 0, &ngram, err)) ||
+        (rc = gen_int(src, path, "forced_bos_token_id", -1, &bos, err)) ||
+        (rc = gen_int(src, path, "forced_eos_token_id", -1, &eos, err)))
+        goto out;
+    /* lengths count the decoder start token in HF (max_length, min_length) */
+    g->max_new_tokens = max_new > 0 ? (size_t)max_new : max_len > 1 ? (size_t)(max_len - 1) : 0;
+    g->min_new_tokens = min_new > 0 ? (size_t)min_new : min_len > 1 ? (size_t)(min_len - 1) : 0;
+    g->num_beams = beams < 1 ? 1 : (int)beams;
+    g->no_repeat_ngram_size = ngram < 0 ? 0 : (int)ngram;
+    if (bos >= m->info.vocab || eos >= m->info.vocab || bos < -1 || eos < -1) {
+        rc = ys_fail(err, YS_EINPUT, "%s: forced_bos/eos_token_id outside the vocabulary", path);
+        goto out;
+    }
+    g->forced_bos_id = (int32_t)bos;
+    g->forced_eos_id = (int32_t)eos;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, "length_penalty");
+    g->length_penalty = cJSON_IsNumber(v) ? v->valuedouble : 1.0;
+    v = cJSON_GetObjectItemCaseSensitive(src, "early_stopping");
+    g->early_stopping = cJSON_IsTrue(v) ? 1 : cJSON_IsString(v) && !strcmp(v->valuestring, "never") ? 2 : 0;
+    g->stop = NULL;
+    g->stop_user = NULL;
+
+    /* bad_words_ids: [[id], ...]; longer entries (multi-token phrases) are
+     * remembered so generation can refuse rather than ignore them */
+    const cJSON *bw = cJSON_GetObjectItemCaseSensitive(src, "bad_words_ids"), *e;
+    if (cJSON_IsArray(bw)) {
+        m->bad = calloc((size_t)cJSON_GetArraySize(bw) + 1, sizeof *m->bad);
+        if (!m->bad) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            goto out;
+        }
+        cJSON_ArrayForEach(e, bw) {
+            const cJSON *id = cJSON_GetArrayItem(e, 0);
+            if (!cJSON_IsArray(e) || !cJSON_IsNumber(id) || id->valuedouble < 0 ||
+                id->valuedouble >= m->info.vocab) {
+                rc = ys_fail(err, YS_EINPUT, "%s: bad_words_ids must list token ids in the vocabulary", path);
+                goto out;
+            }
+            if (cJSON_GetArraySize(e) == 1)
+                m->bad[m->nbad++] = (int32_t)id->valuedouble;
+            else
+                m->bad_multi = 1;
+        }
+    }
+out:
+    cJSON_Delete(own);
+    return rc;
+}
+
+/* ---- weights --------------------------------------------------------------- */
+
+static int need(s2s_model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out,
+                ys_error *err)
+{
+    int64_t shape[2] = {d0, d1};
+    const ckpt_tensor *t;
+    int rc = ckpt_require(m->ck, name, ndim, shape, &t, err);
+    *out = t ? t->data : NULL;
+    return rc;
+}
+
+#define NEED(ndim, d0, d1, dst, ...) \
+    (snprintf(n, sizeof n, __VA_ARGS__), (rc = need(m, n, ndim, d0, d1, dst, err)) != 0)
+
+static int bind_t5_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
+{
+    int64_t d = m->info.d_model, in = m->inner;
+    char n[256];
+    int rc;
+    if (NEED(2, in, d, &a->wq, "%s.q.weight", p) || NEED(2, in, d, &a->wk, "%s.k.weight", p) ||
+        NEED(2, in, d, &a->wv, "%s.v.weight", p) || NEED(2, d, in, &a->wo, "%s.o.weight", p))
+        return rc;
+    return 0;
+}
+
+static int bind_t5_ff(s2s_model *m, block *B, const char *p, ys_error *err)
+{
+    int64_t d = m->info.d_model, F = m->info.ffn;
+    char n[256];
+    int rc;
+    if (m->gated ? (NEED(2, F, d, &B->fc1, "%s.wi_0.weight", p) || NEED(2, F, d, &B->fc1_gate, "%s.wi_1.weight", p))
+                 : NEED(2, F, d, &B->fc1, "%s.wi.weight", p))
+        return rc;
+    if (NEED(2, d, F, &B->fc2, "%s.wo.weight", p))
+        return rc;
+    return 0;
+}
+
+static int bind_t5(s2s_model *m, ys_error *err)
+{
+    const s2s_info *mi = &m->info;
+    int64_t d = mi->d_model;
+    char n[256], p[256];
+    int rc;
+    const char *emb = ckpt_get(m->ck, "shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
+    if (NEED(2, mi->vocab, d, &m->embed, "%s", emb) ||
+        NEED(1, d, 0, &m->enc_final.w, "encoder.final_layer_norm.weight") ||
+        NEED(1, d, 0, &m->dec_final.w, "decoder.final_layer_norm.weight") ||
+        NEED(2, m->nbuckets, mi->heads, &m->enc_rel,
+             "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight") ||
+        NEED(2, m->nbuckets, mi->heads, &m->dec_rel,
+             "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"))
+        return rc;
+    m->lm_head = m->embed;
+    if (!m->tied && NEED(2, mi->vocab, d, &m->lm_head, "lm_head.weight"))
+        return rc;
+    for (int l = 0; l < mi->enc_layers; l++) {
+        block *B = &m->enc[l];
+        snprintf(p, sizeof p, "encoder.block.%d.layer.0.SelfAttention", l);
+        if ((rc = bind_t5_attn(m, &B->self, p, err)))
+            return rc;
+        snprintf(p, sizeof p, "encoder.block.%d.layer.1.DenseReluDense", l);
+        if ((rc = bind_t5_ff(m, B, p, err)) ||
+            NEED(1, d, 0, &B->ln_self.w, "encoder.block.%d.layer.0.layer_norm.weight", l) ||
+            NEED(1, d, 0, &B->ln_ff.w, "encoder.block.%d.layer.1.layer_norm.weight", l))
+            return rc;
+    }
+    for (int l = 0; l < mi->dec_layers; l++) {
+        block *B = &m->dec[l];
+        snprintf(p, sizeof p, "decoder.block.%d.layer.0.SelfAttention", l);
+        if ((rc = bind_t5_attn(m, &B->self, p, err)))
+            return rc;
+        snprintf(p, sizeof p, "decoder.block.%d.layer.1.EncDecAttention", l);
+        if ((rc = bind_t5_attn(m, &B->cross, p, err)))
+            return rc;
+        snprintf(p, sizeof p, "decoder.block.%d.layer.2.DenseReluDense", l);
+        if ((rc = bind_t5_ff(m, B, p, err)) ||
+            NEED(1, d, 0, &B->ln_self.w, "decoder.block.%d.layer.0.layer_norm.weight", l) ||
+            NEED(1, d, 0, &B->ln_cross.w, "decoder.block.%d.layer.1.layer_norm.weight", l) ||
+            NEED(1, d, 0, &B->ln_ff.w, "decoder.block.%d.layer.2.layer_norm.weight", l))
+            return rc;
+    }
+    return 0;
+}
+
+static int bind_bart_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
+{
+    int64_t d = m->info.d_model;
+    char n[256];
+    int rc;
+    if (NEED(2, d, d, &a->wq, "%s.q_proj.weight", p) || NEED(1, d, 0, &a->bq, "%s.q_proj.bias", p) ||
+        NEED(2, d, d, &a->wk, "%s.k_proj.weight", p) || NEED(1, d, 0, &a->bk, "%s.k_proj.bias", p) ||
+        NEED(2, d, d, &a->wv, "%s.v_proj.weight", p) || NEED(1, d, 0, &a->bv, "%s.v_proj.bias", p) ||
+        NEED(2, d, d, &a->wo, "%s.out_proj.weight", p) || NEED(1, d, 0, &a->bo, "%s.out_proj.bias", p))
+        return rc;
+    return 0;
+}
+
+static int bind_ln(s2s_model *m, norm_w *w, const char *p, ys_error *err)
+{
+    int64_t d = m->info.d_model;
+    char n[256];
+    int rc;
+    if (NEED(1, d, 0, &w->w, "%s.weight", p) || NEED(1, d, 0, &w->b, "%s.bias", p))
+        return rc;
+    return 0;
+}
+
+/* Marian's sinusoids (HF's layout): column j < ceil(d/2) is sin(pos * f_j),
+ * the rest cos(pos * f_(j - ceil(d/2))), f_i = 10000^(-2i/d); computed in
+ * double and rounded once, as HF builds it with numpy then stores fp32. */
+static float *sinusoids(size_t npos, size_t d)
+{
+    float *t = malloc(npos * d * sizeof *t);
+    size_t half = (d + 1) / 2;
+    for (size_t p = 0; t && p < npos; p++)
+        for (size_t j = 0; j < d; j++) {
+            size_t i = j < half ? j : j - half;   /* angle index: even column 2i / odd column 2i+1 */
+            double a = (double)p / pow(10000.0, (double)(2 * i) / (double)d);
+            t[p * d + j] = (float)(j < half ? sin(a) : cos(a));
+        }
+    return t;
+}
+
+static int bind_bart(s2s_model *m, ys_error *err)
+{
+    const s2s_info *mi = &m->info;
+    int64_t d = mi->d_model, F = mi->ffn, P = mi->max_source_positions;
+    char n[256], p[256];
+    int rc;
+    const char *emb = ckpt_get(m->ck, "model.shared.weight") ? "model.shared.weight"
+                                                             : "model.encoder.embed_tokens.weight";
+    if (NEED(2, mi->vocab, d, &m->embed, "%s", emb))
+        return rc;
+    m->lm_head = m->embed;
+    if (!m->tied && NEED(2, mi->vocab, d, &m->lm_head, "lm_head.weight"))
+        return rc;
+    if (ckpt_get(m->ck, "final_logits_bias") && NEED(2, 1, mi->vocab, &m->logits_bias, "final_logits_bias"))
+        return rc;
+    if (m->arch == ARCH_BART) {
+        /* learned positions, rows offset by 2 (a quirk of the original
+         * fairseq model HF preserves) */
+        if (NEED(2, P + 2, d, &m->enc_pos, "model.encoder.embed_positions.weight") ||
+            NEED(2, P + 2, d, &m->dec_pos, "model.decoder.embed_positions.weight") ||
+            (rc = bind_ln(m, &m->enc_ln_emb, "model.encoder.layernorm_embedding", err)) ||
+            (rc = bind_ln(m, &m->dec_ln_emb, "model.decoder.layernorm_embedding", err)))
+            return rc;
+        m->pos_offset = 2;
+    } else {
+        const char *which[2] = {"model.encoder.embed_positions.weight", "model.decoder.embed_positions.weight"};
+        const float **dst[2] = {&m->enc_pos, &m->dec_pos};
+        for (int i = 0; i < 2; i++) {
+            if (ckpt_get(m->ck, which[i])) {
+                if (NEED(2, P, d, dst[i], "%s", which[i]))
+                    return rc;
+                continue;
+            }
+            if (!m->sin_pos && !(m->sin_pos = sinusoids((size_t)P, (size_t)d)))
+                return ys_fail(err, YS_ENOMEM, "out of memory");
+            *dst[i] = m->sin_pos;
+        }
+    }
+    for (int side = 0; side < 2; side++) {
+        const char *s = side ? "decoder" : "encoder";
+        for (int l = 0; l < (side ? mi->dec_layers : mi->enc_layers); l++) {
+            block *B = side ? &m->dec[l] : &m->enc[l];
+            snprintf(p, sizeof p, "model.%s.layers.%d.self_attn", s, l);
+            if ((rc = bind_bart_attn(m, &B->self, p, err)))
+                return rc;
+            snprintf(p, sizeof p, "model.%s.layers.%d.self_attn_layer_norm", s, l);
+            if ((rc = bind_ln(m, &B->ln_self, p, err)))
+                return rc;
+            if (side) {
+                snprintf(p, sizeof p, "model.%s.layers.%d.encoder_attn", s, l);
+                if ((rc = bind_bart_attn(m, &B->cross, p, err)))
+                    return rc;
+                snprintf(p, sizeof p, "model.%s.layers.%d.encoder_attn_layer_norm", s, l);
+                if ((rc = bind_ln(m, &B->ln_cross, p, err)))
+                    return rc;
+            }
+            snprintf(p, sizeof p, "model.%s.layers.%d.final_layer_norm", s, l);
+            if ((rc = bind_ln(m, &B->ln_ff, p, err)) ||
+                NEED(2, F, d, &B->fc1, "model.%s.layers.%d.fc1.weight", s, l) ||
+                NEED(1, F, 0, &B->fc1_b, "model.%s.layers.%d.fc1.bias", s, l) ||
+                NEED(2, d, F, &B->fc2, "model.%s.layers.%d.fc2.weight", s, l) ||
+                NEED(1, d, 0, &B->fc2_b, "model.%s.layers.%d.fc2.bias", s, l))
+                return rc;
+        }
+    }
+    return 0;
+}
+#undef NEED
+
+static int alloc_pool(s2s_model *m, int threads, ys_error *err)
+{
+    if (threads < 1)
+        threads = eng_default_threads();
+    kn_pool *pool;
+    if (kn_pool_new(threads, &m->blas, &pool) != 0)
+        return ys_fail(err, YS_ENOMEM, "out of memory creating %d threads", threads);
+    int n = kn_pool_threads(pool);
+    float **scratch = calloc((size_t)n, sizeof *scratch);
+    for (int i = 0; scratch && i < n; i++)
+        if (!(scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float)))) {
+            for (int j = 0; j < i; j++)
+                free(scratch[j]);
+            free(scratch);
+            scratch = NULL;
+        }
+    if (!scratch) {
+        kn_pool_free(pool);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
+        free(m->scratch[i]);
+    free(m->scratch);
+    kn_pool_free(m->pool);
+    m->pool = pool;
+    m->scratch = scratch;
+    return 0;
+}
+
+int s2s_load(const char *dir, s2s_model **out, ys_error *err)
+{
+    *out = NULL;
+    s2s_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    int rc = ckpt_open(dir, &m->ck, err);
+    const char *name;
+    if (rc == 0 && arch_of(ckpt_config(m->ck), &m->arch, &name) != 0)
+        rc = ys_fail(err, YS_EINPUT, "%s/config.json: architecture \"%.60s\" is not a supported "
+                     "encoder-decoder (supported: %s)", dir, name, SUPPORTED);
+    if (rc == 0) {
+        snprintf(m->archname, sizeof m->archname, "%s", ARCHS[m->arch].arch);
+        m->info.arch = m->archname;
+        rc = m->arch == ARCH_T5 ? config_t5(m, err) : config_bart(m, err);
+    }
+    if (rc == 0) {
+        m->inner = m->info.heads * m->hd;
+        m->enc = calloc((size_t)m->info.enc_layers, sizeof *m->enc);
+        m->dec = calloc((size_t)m->info.dec_layers, sizeof *m->dec);
+        if (!m->enc || !m->dec)
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    if (rc == 0)
+        rc = m->arch == ARCH_T5 ? bind_t5(m, err) : bind_bart(m, err);
+    if (rc == 0)
+        rc = load_gen_defaults(m, err);
+    if (rc == 0)
+        rc = eng_blas_open(&m->blas, err);
+    if (rc == 0)
+        rc = alloc_pool(m, 0, err);
+    if (rc != 0) {
+        s2s_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void s2s_free(s2s_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
+        free(m->scratch[i]);
+    free(m->scratch);
+    kn_pool_free(m->pool);
+    if (m->blas.handle)
+        eng_blas_close(&m->blas);
+    free(m->enc);
+    free(m->dec);
+    free(m->sin_pos);
+    free(m->bad);
+    ckpt_close(m->ck);
+    free(m);
+}
+
+const s2s_info *s2s_get_info(const s2s_model *m) { return &m->info; }
+
+int s2s_set_threads(s2s_model *m, int n, ys_error *err) { return alloc_pool(m, n, err); }
+
+void s2s_gen_defaults(const s2s_model *m, s2s_gen_opts *o) { *o = m->gen; }
+
+/* ---- building blocks ----------------------------------------------------- */
+
+/* y[n, out] (+)= act(x[n, k] W^T + b) for an nn.Linear weight W [out, k]. */
+static void linear(s2s_model *m, const float *x, size_t n, size_t k, const float *w, const float *b, size_t out,
+                   float *y, int acc, kn_act act)
+{
+    kn_proj p = {.x = x, .ldx = k, .w = w, .ldw = k, .layout = KN_OUT_IN, .bias = b, .y = y, .ldy = out,
+                 .n = n, .k = k, .out = out, .accumulate = acc, .act = act};
+    kn_proj_run(m->pool, &p, m->scratch);
+}
+
+/* T5's norm (RMS, no bias) or BART's LayerNorm, row by row; out may be x. */
+static void norm_rows(const s2s_model *m, float *out, const float *x, size_t T, const norm_w *w)
+{
+    size_t d = (size_t)m->info.d_model;
+    for (size_t t = 0; t < T; t++) {
+        if (m->arch == ARCH_T5)
+            kn_rmsnorm(out + t * d, x + t * d, w->w, d, m->eps);
+        else
+            kn_layernorm(out + t * d, x + t * d, w->w, w->b, d, m->eps);
+    }
+}
+
+/* HF's _relative_position_bucket for rel = key - query, in float32 where HF
+ * is (its bucket boundaries follow that rounding). */
+static int t5_bucket(long rel, int bidirectional, int nb, int maxdist)
+{
+    int ret = 0;
+    long n;
+    if (bidirectional) {
+        nb /= 2;
+        if (rel > 0)
+            ret = nb;
+        n = rel < 0 ? -rel : rel;
+    } else {
+        n = rel < 0 ? -rel : 0;
+    }
+    int exact = nb / 2;
+    if (n < exact)
+        return ret + (int)n;
+    float f = logf((float)n / (float)exact) / (float)log((double)maxdist / exact) * (float)(nb - exact);
+    long large = exact + (long)f;
+    return ret + (int)(large < nb - 1 ? large : nb - 1);
+}
+
+/* The bias table for queries at positions [q0, q0 + Tq) against keys
+ * [0, Tk): pb[h * len + (key - query + off)], off = q0 + Tq - 1. */
+static float *t5_bias_table(const s2s_model *m, const float *rel_w, int bidirectional, size_t q0, size_t Tq,
+                            size_t Tk, size_t *len, long *off)
+{
+    int nh = m->info.heads;
+    *off = (long)(q0 + Tq - 1);
+    *len = (size_t)*off + Tk;
+    float *pb = malloc((size_t)nh * *len * sizeof *pb);
+    for (size_t i = 0; pb && i < *len; i++) {
+        int b = t5_bucket((long)i - *off, bidirectional, m->nbuckets, m->maxdist);
+        for (int h = 0; h < nh; h++)
+            pb[(size_t)h * *len + i] = rel_w[(size_t)b * nh + h];
+    }
+    return pb;
+}
+
+/* ---- attention --------------------------------------------------------------
+ * One work item = one head x one tile of KN_ROWS query rows: scores =
+ * scale * Q K^T (one sgemm), plus T5's position bias, causal mask, softmax
+ * (masked weights exactly 0), out = P V (one sgemm). */
+
+typedef struct attn_ctx {
+    s2s_model *m;
+    const float *q, *k, *v;   /* q [Tq, inner]; k, v [Tk, inner] */
+    float *out;               /* [Tq, inner] */
+    size_t Tq, Tk, q0, nrt;   /* query i sits at position q0 + i */
+    int causal;
+    float scale;
+    const float *pb;          /* T5 bias table or NULL */
+    size_t pb_len;
+    long pb_off;
+    float **scores;           /* per worker: KN_ROWS * Tk */
+} attn_ctx;
+
+static void attn_tile(void *vctx, size_t item, int worker)
+{
+    const attn_ctx *c = vctx;
+    size_t hd = (size_t)c->m->hd, inner = (size_t)c->m->inner, h = item / c->nrt;
+    size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->Tq ? r0 + KN_ROWS : c->Tq;
+    size_t rows = r1 - r0, nk = c->causal ? c->q0 + r1 : c->Tk;
+    float *S = c->scores[worker];
+    c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd, c->scale,
+                     c->q + r0 * inner + h * hd, (int)inner, c->k + h * hd, (int)inner, 0.0f, S, (int)nk);
+    for (size_t i = 0; i < rows; i++) {
+        float *s = S + i * nk;
+        size_t pos = c->q0 + r0 + i, hi = c->causal ? pos + 1 : nk;   /* keys [0, hi) visible */
+        if (c->pb) {
+            const float *b = c->pb + h * c->pb_len + (c->pb_off - (long)pos);
+            for (size_t j = 0; j < hi; j++)
+                s[j] += b[j];
+        }
+        float mx = s[0];
+        for (size_t j = 1; j < hi; j++)
+            mx = s[j] > mx ? s[j] : mx;
+        double sum = 0;
+        for (size_t j = 0; j < hi; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t j = 0; j < nk; j++)
+            s[j] = j < hi ? s[j] * inv : 0.0f;
+    }
+    c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk, 1.0f, S, (int)nk,
+                     c->v + h * hd, (int)inner, 0.0f, c->out + r0 * inner + h * hd, (int)inner);
+}
+
+static int attend(s2s_model *m, const float *q, const float *k, const float *v, float *out, size_t Tq, size_t Tk,
+                  size_t q0, int causal, const float *pb, size_t pb_len, long pb_off)
+{
+    size_t nthr = (size_t)kn_pool_threads(m->pool);
+    float *buf = malloc(nthr * KN_ROWS * Tk * sizeof *buf);
+    float *scores[64];
+    if (!buf || nthr > 64) {
+        free(buf);
+        return YS_ENOMEM;
+    }
+    for (size_t i = 0; i < nthr; i++)
+        scores[i] = buf + i * KN_ROWS * Tk;
+    size_t nrt = (Tq + KN_ROWS - 1) / KN_ROWS;
+    /* T5 folds the 1/sqrt(d) scaling into its weights; BART scales q */
+    float scale = m->arch == ARCH_T5 ? 1.0f : (float)(1.0 / sqrt((double)m->hd));
+    attn_ctx c = {m, q, k, v, out, Tq, Tk, q0, nrt, causal, scale, pb, pb_len, pb_off, scores};
+    kn_pool_run(m->pool, (size_t)m->info.heads * nrt, attn_tile, &c);
+    free(buf);
+    return 0;
+}
+
+/* The MLP of block B on xin [T, d], added into x: x += W2 act(W1 xin + b1) + b2
+ * (T5 v1.1: x += Wo (gelu_new(Wi0 xin) * Wi1 xin)). hb, hb2: [T, F]. */
+static void ffn(s2s_model *m, const block *B, const float *xin, size_t T, float *x, float *hb, float *hb2)
+{
+    size_t d = (size_t)m->info.d_model, F = (size_t)m->info.ffn;
+    kn_act ka = m->act == ACT_GELU_TANH ? KN_ACT_GELU_TANH : m->act == ACT_GELU_ERF ? KN_ACT_GELU_ERF : KN_ACT_NONE;
+    linear(m, xin, T, d, B->fc1, B->fc1_b, F, hb, 0, ka);
+    if (m->act == ACT_RELU)
+        for (size_t i = 0; i < T * F; i++)
+            hb[i] = hb[i] > 0.0f ? hb[i] : 0.0f;
+    else if (m->act == ACT_SILU)
+        for (size_t i = 0; i < T * F; i++)
+            hb[i] = hb[i] / (1.0f + expf(-hb[i]));
+    if (m->gated) {
+        linear(m, xin, T, d, B->fc1_gate, NULL, F, hb2, 0, KN_ACT_NONE);
+        for (size_t i = 0; i < T * F; i++)
+            hb[i] *= hb2[i];
+    }
+    linear(m, hb, T, F, B->fc2, B->fc2_b, d, x, 1, KN_ACT_NONE);
+}
+
+/* x [T, d] = embed(ids) * scale + positions [p0, p0 + T), then BART's
+ * layernorm_embedding. */
+static int embed(s2s_model *m, const int32_t *ids, size_t T, size_t p0, const float *pos, const norm_w *ln,
+                 float *x, const char *what, ys_error *err)
+{
+    size_t d = (size_t)m->info.d_model;
+    for (size_t t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= m->info.vocab)
+            return ys_fail(err, YS_EINPUT, "%s token %zu: id %d outside the vocabulary [0, %d)", what, p0 + t,
+                           (int)ids[t], m->info.vocab);
+    if (m->info.max_source_positions && p0 + T > (size_t)m->info.max_source_positions)
+        return ys_fail(err, YS_EINPUT, "%s of %zu tokens exceeds the model's %d positions", what, p0 + T,
+                       m->info.max_source_positions);
+    for (size_t t = 0; t < T; t++) {
+        const float *e = m->embed + (size_t)ids[t] * d;
+        for (size_t i = 0; i < d; i++)
+            x[t * d + i] = e[i] * m->embed_scale;
+        if (pos)
+            for (size_t i = 0; i < d; i++)
+                x[t * d + i] += pos[(p0 + t + (size_t)m->pos_offset) * d + i];
+    }
+    if (ln && ln->w)
+        norm_rows(m, x, x, T, ln);
+    return 0;
+}
+
+/* ---- encoder --------------------------------------------------------------- */
+
+int s2s_encode(s2s_model *m, const int32_t *src, size_t S, float **enc_out, ys_error *err)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
+    *enc_out = NULL;
+    if (S == 0)
+        return ys_fail(err, YS_EINPUT, "empty source sequence");
+    m->blas.set_num_threads(1);
+    float *x = malloc(S * d * sizeof *x), *xb = malloc(S * d * sizeof *xb);
+    float *q = malloc(S * in * sizeof *q), *k = malloc(S * in * sizeof *k), *v = malloc(S * in * sizeof *v);
+    float *att = malloc(S * in * sizeof *att), *hb = malloc(S * F * sizeof *hb);
+    float *hb2 = m->gated ? malloc(S * F * sizeof *hb2) : NULL, *pb = NULL;
+    size_t pb_len = 0;
+    long pb_off = 0;
+    int rc = 0;
+    if (m->arch == ARCH_T5 && !(pb = t5_bias_table(m, m->enc_rel, 1, 0, S, S, &pb_len, &pb_off)))
+        rc = YS_ENOMEM;
+    if (!x || !xb || !q || !k || !v || !att || !hb || (m->gated && !hb2) || rc)
+        rc = ys_fail(err, YS_ENOMEM, "out of memory encoding %zu tokens", S);
+    if (rc == 0)
+        rc = embed(m, src, S, 0, m->enc_pos, &m->enc_ln_emb, x, "source", err);
+    for (int l = 0; rc == 0 && l < m->info.enc_layers; l++) {
+        const block *B = &m->enc[l];
+        const float *h = x;
+        if (m->arch == ARCH_T5) {
+            norm_rows(m, xb, x, S, &B->ln_self);
+            h = xb;
+        }
+        linear(m, h, S, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
+        linear(m, h, S, d, B->self.wk, B->self.bk, in, k, 0, KN_ACT_NONE);
+        linear(m, h, S, d, B->self.wv, B->self.bv, in, v, 0, KN_ACT_NONE);
+        if (attend(m, q, k, v, att, S, S, 0, 0, pb, pb_len, pb_off)) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            break;
+        }
+        linear(m, att, S, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
+        if (m->arch == ARCH_T5) {
+            norm_rows(m, xb, x, S, &B->ln_ff);
+            ffn(m, B, xb, S, x, hb, hb2);
+        } else {
+            norm_rows(m, x, x, S, &B->ln_self);
+            ffn(m, B, x, S, x, hb, hb2);
+            norm_rows(m, x, x, S, &B->ln_ff);
+        }
+    }
+    if (rc == 0 && m->arch == ARCH_T5)
+        norm_rows(m, x, x, S, &m->enc_final);
+    free(xb), free(q), free(k), free(v), free(att), free(hb), free(hb2), free(pb);
+    if (rc) {
+        free(x);
+        return rc;
+    }
+    *enc_out = x;
+    return 0;
+}
+
+/* ---- decoder ----------------------------------------------------------------- */
+
+int s2s_state_new(s2s_model *m, const float *enc, size_t S, size_t cap, s2s_state **out, ys_error *err)
+{
+    size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner, d = (size_t)m->info.d_model;
+    *out = NULL;
+    s2s_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    st->S = S;
+    st->cap = cap ? cap : 1;
+    st->ck = malloc(L * S * in * sizeof(float));
+    st->cv = malloc(L * S * in * sizeof(float));
+    st->sk = malloc(L * st->cap * in * sizeof(float));
+    st->sv = malloc(L * st->cap * in * sizeof(float));
+    st->owns_cross = 1;
+    if (!st->ck || !st->cv || !st->sk || !st->sv) {
+        s2s_state_free(st);
+        return ys_fail(err, YS_ENOMEM, "out of memory for a decoder cache of %zu positions", cap);
+    }
+    m->blas.set_num_threads(1);
+    for (size_t l = 0; l < L; l++) {
+        const block *B = &m->dec[l];
+        linear(m, enc, S, d, B->cross.wk, B->cross.bk, in, st->ck + l * S * in, 0, KN_ACT_NONE);
+        linear(m, enc, S, d, B->cross.wv, B->cross.bv, in, st->cv + l * S * in, 0, KN_ACT_NONE);
+    }
+    *out = st;
+    return 0;
+}
+
+int s2s_state_fork(const s2s_model *m, const s2s_state *src, s2s_state **out, ys_error *err)
+{
+    size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner;
+    *out = NULL;
+    s2s_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    *st = *src;
+    st->owns_cross = 0;
+    st->sk = malloc(L * st->cap * in * sizeof(float));
+    st->sv = malloc(L * st->cap * in * sizeof(float));
+    if (!st->sk || !st->sv) {
+        s2s_state_free(st);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    s2s_state_copy(m, st, src);
+    *out = st;
+    return 0;
+}
+
+void s2s_state_copy(const s2s_model *m, s2s_state *dst, const s2s_state *src)
+{
+    size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner;
+    for (size_t l = 0; l < L; l++) {
+        memcpy(dst->sk + l * dst->cap * in, src->sk + l * src->cap * in, src->len * in * sizeof(float));
+        memcpy(dst->sv + l * dst->cap * in, src->sv + l * src->cap * in, src->len * in * sizeof(float));
+    }
+    dst->len = src->len;
+}
+
+void s2s_state_free(s2s_state *st)
+{
+    if (!st)
+        return;
+    if (st->owns_cross) {
+        free(st->ck);
+        free(st->cv);
+    }
+    free(st->sk);
+    free(st->sv);
+    free(st);
+}
+
+int s2s_decode(s2s_model *m, s2s_state *st, const int32_t *ids, size_t T, float **hidden, ys_error *err)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
+    size_t p0 = st->len, S = st->S, cap = st->cap;
+    *hidden = NULL;
+    if (T == 0)
+        return ys_fail(err, YS_EINPUT, "empty decoder sequence");
+    if (T > cap - p0)
+        return ys_fail(err, YS_EINPUT, "%zu tokens do not fit the decoder cache (%zu of %zu used)", T, p0, cap);
+    m->blas.set_num_threads(1);
+    float *x = malloc(T * d * sizeof *x), *xb = malloc(T * d * sizeof *xb);
+    float *q = malloc(T * in * sizeof *q), *att = malloc(T * in * sizeof *att);
+    float *hb = malloc(T * F * sizeof *hb), *hb2 = m->gated ? malloc(T * F * sizeof *hb2) : NULL, *pb = NULL;
+    size_t pb_len = 0;
+    long pb_off = 0;
+    int rc = 0;
+    if (m->arch == ARCH_T5 && !(pb = t5_bias_table(m, m->dec_rel, 0, p0, T, p0 + T, &pb_len, &pb_off)))
+        rc = YS_ENOMEM;
+    if (!x || !xb || !q || !att || !hb || (m->gated && !hb2) || rc)
+        rc = ys_fail(err, YS_ENOMEM, "out of memory decoding %zu tokens", T);
+    if (rc == 0)
+        rc = embed(m, ids, T, p0, m->dec_pos, &m->dec_ln_emb, x, "decoder", err);
+    for (int l = 0; rc == 0 && l < m->info.dec_layers; l++) {
+        const block *B = &m->dec[l];
+        float *kc = st->sk + (size_t)l * cap * in, *vc = st->sv + (size_t)l * cap * in;
+        int t5 = m->arch == ARCH_T5;
+        /* self-attention; k and v go straight into the cache rows p0.. */
+        const float *h = x;
+        if (t5) {
+            norm_rows(m, xb, x, T, &B->ln_self);
+            h = xb;
+        }
+        linear(m, h, T, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
+        linear(m, h, T, d, B->self.wk, B->self.bk, in, kc + p0 * in, 0, KN_ACT_NONE);
+        linear(m, h, T, d, B->self.wv, B->self.bv, in, vc + p0 * in, 0, KN_ACT_NONE);
+        if (attend(m, q, kc, vc, att, T, p0 + T, p0, 1, pb, pb_len, pb_off)) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            break;
+        }
+        linear(m, att, T, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
+        if (!t5)
+            norm_rows(m, x, x, T, &B->ln_self);
+        /* cross-attention over the source's precomputed K/V */
+        h = x;
+        if (t5) {
+            norm_rows(m, xb, x, T, &B->ln_cross);
+            h = xb;
+        }
+        linear(m, h, T, d, B->cross.wq, B->cross.bq, in, q, 0, KN_ACT_NONE);
+        if (attend(m, q, st->ck + (size_t)l * S * in, st->cv + (size_t)l * S * in, att, T, S, 0, 0, NULL, 0, 0)) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            break;
+        }
+        linear(m, att, T, in, B->cross.wo, B->cross.bo, d, x, 1, KN_ACT_NONE);
+        if (t5) {
+            norm_rows(m, xb, x, T, &B->ln_ff);
+            ffn(m, B, xb, T, x, hb, hb2);
+        } else {
+            norm_rows(m, x, x, T, &B->ln_cross);
+            ffn(m, B, x, T, x, hb, hb2);
+            norm_rows(m, x, x, T, &B->ln_ff);
+        }
+    }
+    if (rc == 0 && m->arch == ARCH_T5) {
+        norm_rows(m, x, x, T, &m->dec_final);
+        if (m->out_scale != 1.0f)   /* tied T5 head: d_model^-0.5 before lm_head */
+            for (size_t i = 0; i < T * d; i++)
+                x[i] *= m->out_scale;
+    }
+    free(xb), free(q), free(att), free(hb), free(hb2), free(pb);
+    if (rc) {
+        free(x);
+        return rc;
+    }
+    st->len = p0 + T;
+    *hidden = x;
+    return 0;
+}
+
+/* logits[rows, V] = hidden[rows, d] lm_head^T + final_logits_bias. */
+void s2s_vocab_proj(s2s_model *m, const float *hidden, size_t rows, float *logits)
+{
+    linear(m, hidden, rows, (size_t)m->info.d_model, m->lm_head, m->logits_bias, (size_t)m->info.vocab, logits, 0,
+           KN_ACT_NONE);
+}
+
+/* ---- scoring ------------------------------------------------------------------
+ * Per pair: encoder, cross K/V, decoder over the whole target with a fresh
+ * cache, then the vocabulary projection one 64-row tile at a time and a
+ * log-softmax per row (as model.c). */
+
+typedef struct lsm_ctx {
+    const float *logits;
+    const int32_t *ids;
+    size_t r0, V;
+    double *lp;
+    uint8_t *greedy;
+} lsm_ctx;
+
+static void logsoftmax_row(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const lsm_ctx *c = vctx;
+    size_t t = c->r0 + item;                    /* decoder row: predicts ids[t + 1] */
+    const float *z = c->logits + item * c->V;
+    size_t arg = 0;
+    for (size_t j = 1; j < c->V; j++)
+        if (z[j] > z[arg])
+            arg = j;
+    double sum = 0;
+    for (size_t j = 0; j < c->V; j++)
+        sum += exp((double)z[j] - (double)z[arg]);
+    int32_t next = c->ids[t + 1];
+    c->lp[t] = (double)z[next] - (double)z[arg] - log(sum);
+    if (c->greedy)
+        c->greedy[t] = (size_t)next == arg;
+}
+
+int s2s_logprobs(s2s_model *m, const int32_t *const *src, const size_t *src_lens, const int32_t *const *dec,
+                 const size_t *dec_lens, size_t n, double *const *logprobs, uint8_t *const *greedy, ys_error *err)
+{
+    size_t V = (size_t)m->info.vocab, d = (size_t)m->info.d_model;
+    float *buf = malloc(KN_ROWS * V * sizeof *buf);
+    if (!buf)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t s = 0; s < n && rc == 0; s++) {
+        size_t T = dec_lens[s];
+        if (T == 0) {
+            rc = ys_fail(err, YS_EINPUT, "pair %zu: empty decoder sequence", s);
+            break;
+        }
+        float *enc = NULL, *hidden = NULL;
+        s2s_state *st = NULL;
+        rc = s2s_encode(m, src[s], src_lens[s], &enc, err);
+        if (rc == 0)
+            rc = s2s_state_new(m, enc, src_lens[s], T, &st, err);
+        if (rc == 0)
+            rc = s2s_decode(m, st, dec[s], T, &hidden, err);
+        for (size_t r0 = 0; rc == 0 && r0 + 1 < T; r0 += KN_ROWS) {
+            size_t r1 = r0 + KN_ROWS < T ? r0 + KN_ROWS : T;   /* rows [r0, r1), wanted up to T-2 */
+            s2s_vocab_proj(m, hidden + r0 * d, r1 - r0, buf);
+            size_t want = (r1 < T ? r1 : T - 1) - r0;
+            lsm_ctx c = {buf, dec[s], r0, V, logprobs[s], greedy ? greedy[s] : NULL};
+            kn_pool_run(m->pool, want, logsoftmax_row, &c);
+        }
+        if (rc) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+            rc = ys_fail(err, rc, "pair %zu: %s", s, msg);
+        }
+        free(enc);
+        free(hidden);
+        s2s_state_free(st);
+    }
+    free(buf);
+    return rc;
+}

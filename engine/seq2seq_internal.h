@@ -1,0 +1,73 @@
+/* seq2seq_internal.h — what seq2seq.c (model, encoder, decoder, scoring)
+ * shares with seq2seq_gen.c (greedy and beam search). Not a public API. */
+#ifndef YS_ENGINE_SEQ2SEQ_INTERNAL_H
+#define YS_ENGINE_SEQ2SEQ_INTERNAL_H
+
+#include "checkpoint.h"
+#include "kernels.h"
+#include "seq2seq.h"
+
+typedef enum { ARCH_T5, ARCH_BART, ARCH_MARIAN } s2s_arch;
+typedef enum { ACT_RELU, ACT_GELU_ERF, ACT_GELU_TANH, ACT_SILU } s2s_act;
+
+typedef struct attn_w { const float *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo; } attn_w;   /* biases: BART only */
+typedef struct norm_w { const float *w, *b; } norm_w;                                   /* b NULL: T5 RMS */
+
+typedef struct block {
+    attn_w self, cross;             /* cross: decoder blocks only */
+    norm_w ln_self, ln_cross, ln_ff;
+    const float *fc1, *fc1_b, *fc1_gate, *fc2, *fc2_b;   /* T5: wi (wi_0), wi_1, wo */
+} block;
+
+struct s2s_model {
+    ckpt *ck;
+    s2s_info info;
+    s2s_arch arch;
+    char archname[64];
+    int hd, inner;                  /* head dim, heads * hd */
+    double eps;
+    s2s_act act;
+    int gated, tied;
+    int nbuckets, maxdist;          /* T5 relative positions */
+    float embed_scale, out_scale;
+    const float *embed, *lm_head, *logits_bias;
+    const float *enc_pos, *dec_pos; /* BART: learned [P+2, d]; Marian: sinusoids [P, d] */
+    float *sin_pos;                 /* computed Marian table (owned) */
+    int pos_offset;
+    norm_w enc_ln_emb, dec_ln_emb, enc_final, dec_final;
+    const float *enc_rel, *dec_rel; /* T5 [nbuckets, heads] */
+    block *enc, *dec;
+    s2s_gen_opts gen;               /* the folder's defaults */
+    int32_t *bad;                   /* single-token bad_words_ids */
+    size_t nbad;
+    int bad_multi;                  /* a multi-token entry exists (unsupported) */
+    eng_blas blas;
+    kn_pool *pool;
+    float **scratch;
+};
+
+/* Decoder state of one sequence (or beam): the source's cross-attention K/V
+ * per layer (shared between forks) and a self-attention cache. */
+typedef struct s2s_state {
+    size_t S;
+    float *ck, *cv;                 /* [layers][S][inner] */
+    int owns_cross;
+    size_t cap, len;
+    float *sk, *sv;                 /* [layers][cap][inner] */
+} s2s_state;
+
+/* Encoder output [S, d], malloc'd. */
+int s2s_encode(s2s_model *m, const int32_t *src, size_t S, float **enc_out, ys_error *err);
+/* A state for a source encoded as enc [S, d], with room for cap decoder tokens. */
+int s2s_state_new(s2s_model *m, const float *enc, size_t S, size_t cap, s2s_state **out, ys_error *err);
+/* A copy sharing src's cross K/V. */
+int s2s_state_fork(const s2s_model *m, const s2s_state *src, s2s_state **out, ys_error *err);
+/* dst's self cache := src's (same capacity, same source). */
+void s2s_state_copy(const s2s_model *m, s2s_state *dst, const s2s_state *src);
+void s2s_state_free(s2s_state *st);
+/* Append ids[0..T) and leave the final hidden states (T5: rescaled when
+ * tied) in *hidden [T, d], malloc'd. */
+int s2s_decode(s2s_model *m, s2s_state *st, const int32_t *ids, size_t T, float **hidden, ys_error *err);
+void s2s_vocab_proj(s2s_model *m, const float *hidden, size_t rows, float *logits);
+
+#endif
