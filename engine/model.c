@@ -10,6 +10,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,10 +635,15 @@ static void vocab_proj(model *m, const float *hidden, size_t rows, float *logits
 }
 
 /* ---- scoring ---------------------------------------------------------------
- * Per sequence: forward over the whole sequence with a fresh cache, then the
- * vocabulary projection one row tile at a time (tile r = rows [64r, 64r+64)
- * of the sequence, computed whole even where only some rows are wanted, so
- * a row's bits do not depend on `from`), then log-softmax per row. */
+ * Per sequence scored from f (f > 1): two forward calls, the prefix
+ * [0, f-1) and then the rest [f-1, n), through one KV cache. The split is a
+ * function of the sequence and f alone, so the bits are too (kernels.h);
+ * and when the previous sequence of the call had the same f and the same
+ * prefix (the choices of one multiple-choice question, sorted together by
+ * the runner) the prefix is already in the cache and is not recomputed —
+ * with the same bits as if it were. f == 1 is one call over the whole
+ * sequence. Then the vocabulary projection, one tile of KN_ROWS rows at a
+ * time from row f-1, and log-softmax per row. */
 
 typedef struct lsm_ctx {
     const float *logits;   /* [rows, V] for sequence rows r0.. */
@@ -690,6 +696,7 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         free(buf);
         return rc;
     }
+    size_t cached = 0;   /* sequence whose prefix the cache holds, +1 (0: none) */
     for (size_t s = 0; s < nseq && rc == 0; s++) {
         size_t n = lens[s], f = from && from[s] > 1 ? from[s] : 1;
         if (n == 0 || f > n) {
@@ -698,23 +705,34 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         }
         if (f == n)
             continue;   /* nothing to score (e.g. a one-token sequence) */
-        float *hidden;
-        model_kv_truncate(kv, 0);
-        rc = forward(m, kv, seqs[s], n, &hidden, err);
+        size_t p = f - 1;   /* prefix tokens; hidden row 0 is sequence row p */
+        const size_t c = cached ? cached - 1 : 0;
+        bool shared = cached && p > 0 && from && from[c] == f && !memcmp(seqs[c], seqs[s], p * sizeof *seqs[s]);
+        float *hidden = NULL;
+        model_kv_truncate(kv, shared ? p : 0);
+        if (p == 0)
+            cached = 0;
+        if (p > 0 && !shared) {
+            rc = forward(m, kv, seqs[s], p, &hidden, err);
+            free(hidden);
+            hidden = NULL;
+            cached = rc == 0 ? s + 1 : 0;
+        }
+        if (rc == 0)
+            rc = forward(m, kv, seqs[s] + p, n - p, &hidden, err);
         if (rc) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
             rc = ys_fail(err, rc, "sequence %zu: %s", s, msg);
             break;
         }
-        /* wanted rows: f-1 .. n-2 (row t predicts token t+1) */
-        for (size_t r0 = (f - 1) / KN_ROWS * KN_ROWS; r0 <= n - 2; r0 += KN_ROWS) {
-            size_t r1 = r0 + KN_ROWS < n ? r0 + KN_ROWS : n;
-            vocab_proj(m, hidden + r0 * (size_t)m->info.hidden, r1 - r0, buf);
-            size_t first = r0 > f - 1 ? r0 : f - 1, last = r1 - 1 < n - 2 ? r1 - 1 : n - 2;
-            lsm_ctx c = {buf, seqs[s], r0, first, last, V, f, logprobs[s],
-                         greedy ? greedy[s] : NULL, logits ? logits[s] : NULL};
-            kn_pool_run(m->pool, last - first + 1, logsoftmax_row, &c);
+        /* wanted sequence rows p .. n-2 (row t predicts token t+1) */
+        for (size_t r0 = p; r0 <= n - 2; r0 += KN_ROWS) {
+            size_t r1 = r0 + KN_ROWS < n - 1 ? r0 + KN_ROWS : n - 1;
+            vocab_proj(m, hidden + (r0 - p) * (size_t)m->info.hidden, r1 - r0, buf);
+            lsm_ctx lc = {buf, seqs[s], r0, r0, r1 - 1, V, f, logprobs[s],
+                          greedy ? greedy[s] : NULL, logits ? logits[s] : NULL};
+            kn_pool_run(m->pool, r1 - r0, logsoftmax_row, &lc);
         }
         free(hidden);
     }

@@ -15,7 +15,10 @@
  *
  * Determinism: a sequence's log-probabilities and logits are bitwise the
  * same whatever batch it is scored in, whichever sequences share the batch,
- * and whatever thread count the model uses (see kernels.h: every sgemm is a
+ * and whatever thread count the model uses (for a given `from`: scoring
+ * from f computes the prefix [0, f-1) and the rest as separate passes,
+ * which is what lets sequences with a common prefix share it, see
+ * model_logprobs) (see kernels.h: every sgemm is a
  * fixed tile of one sequence, OpenBLAS runs single-threaded, our pool only
  * schedules tiles). They may differ in the last bits between scoring and
  * KV-cached generation, and between CPUs (OpenBLAS picks kernels per CPU).
@@ -63,7 +66,11 @@ int model_set_threads(model *m, int n, ys_error *err);
  *                  index wins ties, as torch.argmax), else 0
  *   logits[s]    = (lens[s]-f) x vocab floats, the raw logits for the same
  *                  positions
- * Sequences are scored independently (see Determinism). A token id outside
+ * Sequences are scored independently (see Determinism), except that a
+ * sequence with the same `from` and the same first from-1 tokens as the one
+ * before it reuses that prefix's keys and values instead of recomputing
+ * them (the choices of a multiple-choice question: pass them adjacently).
+ * A token id outside
  * the vocabulary, an empty sequence, or a GPT-2 sequence longer than
  * n_positions is a YS_EINPUT naming the sequence and position. */
 int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq,

@@ -53,5 +53,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_logprobs(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 
 #endif

@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "encoder.h"
 #include "model.h"
+#include "seq2seq.h"
 #include "perplexity.h"
 #include "tokenizer.h"
 #include "ys_unicode.h"
@@ -75,9 +77,10 @@ static void print_num(double v)
 
 typedef struct {
     const char *model, *file, *jsonl, *text, *ids, *prompt, *prompt_ids;
-    bool json, ignore_eos, no_special;
-    long max_tokens, ctx, stride, threads, top_k;
-    double temperature, top_p;
+    const char *text_pair, *type_ids, *source_ids, *early_stopping;
+    bool json, ignore_eos, no_special, max_tokens_set;
+    long max_tokens, ctx, stride, threads, top_k, num_beams, no_repeat, from;
+    double temperature, top_p, length_penalty;
     long seed;
     const char *stops[16];
     int nstops;
@@ -92,6 +95,7 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const char *
     a->max_tokens = 64;
     a->threads = 0;
     a->top_p = 1.0;
+    a->num_beams = -1, a->no_repeat = -1, a->length_penalty = NAN; /* -1/NAN: the model's default */
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         const char *arg = argv[i];
@@ -124,6 +128,14 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const char *
         else if (!strcmp(name, "--ids")) a->ids = v;
         else if (!strcmp(name, "--prompt")) a->prompt = v;
         else if (!strcmp(name, "--prompt-ids")) a->prompt_ids = v;
+        else if (!strcmp(name, "--text-pair")) a->text_pair = v;
+        else if (!strcmp(name, "--token-type-ids")) a->type_ids = v;
+        else if (!strcmp(name, "--source-ids")) a->source_ids = v;
+        else if (!strcmp(name, "--early-stopping")) {
+            if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "never"))
+                return cli_usage_error(cmd, "--early-stopping takes true, false or never");
+            a->early_stopping = v;
+        }
         else if (!strcmp(name, "--json")) a->json = true;
         else if (!strcmp(name, "--ignore-eos")) a->ignore_eos = true;
         else if (!strcmp(name, "--no-special-tokens")) a->no_special = true;
@@ -135,14 +147,21 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const char *
             if (cli_parse_double(v, &d) < 0 || d < 0)
                 return cli_usage_error(cmd, "%s needs a non-negative number", name);
             *(name[2] == 't' && name[3] == 'e' ? &a->temperature : &a->top_p) = d;
+        } else if (!strcmp(name, "--length-penalty")) {
+            if (cli_parse_double(v, &d) < 0)
+                return cli_usage_error(cmd, "%s needs a number", name);
+            a->length_penalty = d;
         } else {
             if (cli_parse_int(v, 0, 1L << 40, &n) < 0)
                 return cli_usage_error(cmd, "%s needs a non-negative integer", name);
-            if (!strcmp(name, "--max-tokens")) a->max_tokens = n;
+            if (!strcmp(name, "--max-tokens")) a->max_tokens = n, a->max_tokens_set = true;
+            else if (!strcmp(name, "--num-beams")) a->num_beams = n;
+            else if (!strcmp(name, "--no-repeat-ngram-size")) a->no_repeat = n;
             else if (!strcmp(name, "--ctx")) a->ctx = n;
             else if (!strcmp(name, "--stride")) a->stride = n;
             else if (!strcmp(name, "--threads")) a->threads = n;
             else if (!strcmp(name, "--top-k")) a->top_k = n;
+            else if (!strcmp(name, "--from")) a->from = n;
             else if (!strcmp(name, "--seed")) a->seed = n;
         }
     }
@@ -285,117 +304,210 @@ int cmd_tokenize(int argc, char **argv)
 
 /* ---- logprobs ------------------------------------------------------------ */
 
-static const char logprobs_help[] =
-    "usage: yardstick logprobs --model DIR (--text F | --ids F) [--json] [--threads N]\n"
-    "\n"
-    "For each line of F (a text, or whitespace-separated token ids), the log-probability\n"
-    "of every next token given the tokens before it, their sum, the count and the\n"
-    "perplexity exp(-sum/count). Texts are tokenized with the tokenizer's special\n"
-    "tokens (e.g. Llama's BOS). All lines are scored as one batch; --json prints\n"
-    "{\"logprobs\": [...], \"sum\": ..., \"count\": ..., \"perplexity\": ...} per line.\n";
+/* One id sequence per non-empty line of `path`: the line's text encoded
+ * with special tokens when t is given, else whitespace-separated ids. The
+ * arrays are malloc'd; free with free_id_lines. */
+typedef struct {
+    int32_t **seqs;
+    size_t *lens;
+    size_t n;
+} id_lines;
 
-int cmd_logprobs(int argc, char **argv)
+static void free_id_lines(id_lines *l)
 {
-    model_args a;
-    int rc = parse_model_args("logprobs", argc, argv, logprobs_help, " --model --json --text --ids --threads ", &a);
-    if (rc)
-        return rc;
-    if (!!a.text + !!a.ids != 1)
-        return cli_usage_error("logprobs", "give exactly one of --text F or --ids F");
-    ys_error err = {0};
-    const char *path = a.text ? a.text : a.ids;
-    char *data = cli_read_file(path, NULL, &err);
+    for (size_t s = 0; s < l->n; s++)
+        free(l->seqs[s]);
+    free(l->seqs), free(l->lens);
+    memset(l, 0, sizeof *l);
+}
+
+static int read_id_lines(const char *path, const tok_tokenizer *t, size_t min_len, const char *why, id_lines *out,
+                         ys_error *err)
+{
+    memset(out, 0, sizeof *out);
+    char *data = cli_read_file(path, NULL, err);
     if (!data)
-        return cli_fail(&err);
-    tok_tokenizer *t = NULL;
-    if (a.text && tok_load(a.model, &t, &err) < 0) {
-        free(data);
-        return cli_fail(&err);
-    }
-    /* one sequence per non-empty line */
-    size_t cap = 16, nseq = 0;
-    int32_t **seqs = calloc(cap, sizeof *seqs);
-    size_t *lens = calloc(cap, sizeof *lens);
+        return -1;
+    size_t cap = 16;
+    out->seqs = calloc(cap, sizeof *out->seqs);
+    out->lens = calloc(cap, sizeof *out->lens);
     long lineno = 0;
-    rc = seqs && lens ? 0 : ys_fail(&err, YS_ENOMEM, "out of memory");
+    int rc = out->seqs && out->lens ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
     for (char *line = data; rc == 0 && *line;) {
         char *nl = strchr(line, '\n');
         if (nl)
             *nl = 0;
         lineno++;
         if (*line) {
-            if (nseq == cap) {
+            if (out->n == cap) {
                 cap *= 2;
-                int32_t **s2 = realloc(seqs, cap * sizeof *s2);
-                size_t *l2 = s2 ? realloc(lens, cap * sizeof *l2) : NULL;
+                int32_t **s2 = realloc(out->seqs, cap * sizeof *s2);
                 if (s2)
-                    seqs = s2;
+                    out->seqs = s2;
+                size_t *l2 = s2 ? realloc(out->lens, cap * sizeof *l2) : NULL;
                 if (l2)
-                    lens = l2;
+                    out->lens = l2;
                 if (!s2 || !l2) {
-                    rc = ys_fail(&err, YS_ENOMEM, "out of memory");
+                    rc = ys_fail(err, YS_ENOMEM, "out of memory");
                     break;
                 }
             }
             char where[600];
             snprintf(where, sizeof where, "%s:%ld", path, lineno);
+            size_t k = out->n++;
+            out->seqs[k] = NULL;
             if (t) {
-                rc = tok_encode(t, line, strlen(line), true, &seqs[nseq], &lens[nseq], &err);
+                rc = tok_encode(t, line, strlen(line), true, &out->seqs[k], &out->lens[k], err);
             } else {
-                long n = parse_ids(line, &seqs[nseq], where, &err);
+                long n = parse_ids(line, &out->seqs[k], where, err);
                 rc = n < 0 ? -1 : 0;
-                lens[nseq] = n < 0 ? 0 : (size_t)n;
+                out->lens[k] = n < 0 ? 0 : (size_t)n;
             }
-            if (rc == 0 && lens[nseq] < 2)
-                rc = ys_fail(&err, YS_EINPUT, "%s: needs at least two tokens to score a next token", where);
-            nseq++;
+            if (rc == 0 && out->lens[k] < min_len)
+                rc = ys_fail(err, YS_EINPUT, "%s: %s", where, why);
         }
         line = nl ? nl + 1 : line + strlen(line);
     }
-    if (rc == 0 && nseq == 0)
-        rc = ys_fail(&err, YS_EINPUT, "%s: no sequences", path);
+    if (rc == 0 && out->n == 0)
+        rc = ys_fail(err, YS_EINPUT, "%s: no sequences", path);
+    free(data);
+    if (rc < 0)
+        free_id_lines(out);
+    return rc;
+}
+
+static void print_logprob_line(const model_args *a, const double *lp, size_t count)
+{
+    double sum = 0;
+    for (size_t i = 0; i < count; i++)
+        sum += lp[i];
+    double ppl = exp(-sum / (double)count);
+    if (a->json) {
+        fputs("{\"logprobs\": [", stdout);
+        for (size_t i = 0; i < count; i++) {
+            if (i)
+                fputs(", ", stdout);
+            print_num(lp[i]);
+        }
+        fputs("], \"sum\": ", stdout);
+        print_num(sum);
+        printf(", \"count\": %zu, \"perplexity\": ", count);
+        print_num(ppl);
+        fputs("}\n", stdout);
+    } else {
+        printf("sum %.6f  count %zu  perplexity %.4f\n", sum, count, ppl);
+    }
+}
+
+static const char logprobs_help[] =
+    "usage: yardstick logprobs --model DIR (--text F | --ids F) [--from N] [--json] [--threads N]\n"
+    "       yardstick logprobs --model DIR --source-ids F --ids F [--json] [--threads N]\n"
+    "\n"
+    "For each line of F (a text, or whitespace-separated token ids), the log-probability\n"
+    "of every next token given the tokens before it, their sum, the count and the\n"
+    "perplexity exp(-sum/count). Texts are tokenized with the tokenizer's special\n"
+    "tokens (e.g. Llama's BOS). All lines are scored as one batch; --json prints\n"
+    "{\"logprobs\": [...], \"sum\": ..., \"count\": ..., \"perplexity\": ...} per line.\n"
+    "--from N scores only tokens N.. of each line given all before them, as `run`\n"
+    "scores a continuation after its context (the engine computes tokens before N-1\n"
+    "as a separate pass, so the figures can differ from a whole-line run in the last\n"
+    "digits).\n"
+    "\n"
+    "Encoder-decoder models (T5, BART, Marian) need --source-ids: line i of it is the\n"
+    "encoder input of line i of --ids, whose ids are decoder inputs starting with the\n"
+    "model's decoder_start_token_id; every id after the first is scored.\n";
+
+static int logprobs_s2s(const model_args *a, ys_error *err)
+{
+    id_lines src, dec;
+    int rc = read_id_lines(a->source_ids, NULL, 1, "no tokens", &src, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = read_id_lines(a->ids, NULL, 2, "needs the start token and at least one token to score", &dec, err)) < 0) {
+        free_id_lines(&src);
+        return rc;
+    }
+    if (src.n != dec.n)
+        rc = ys_fail(err, YS_EINPUT, "%s has %zu sequences, %s has %zu: give one source line per decoder line",
+                     a->source_ids, src.n, a->ids, dec.n);
+    s2s_model *m = NULL;
+    double **lp = NULL;
+    if (rc == 0 && (rc = s2s_load(a->model, &m, err)) == 0 && a->threads > 0)
+        rc = s2s_set_threads(m, (int)a->threads, err);
+    if (rc == 0 && !(lp = calloc(dec.n, sizeof *lp)))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t s = 0; rc == 0 && s < dec.n; s++)
+        if (!(lp[s] = malloc(dec.lens[s] * sizeof **lp)))
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = s2s_logprobs(m, (const int32_t *const *)src.seqs, src.lens, (const int32_t *const *)dec.seqs, dec.lens,
+                          dec.n, lp, NULL, err);
+    for (size_t s = 0; rc == 0 && s < dec.n; s++)
+        print_logprob_line(a, lp[s], dec.lens[s] - 1);
+    for (size_t s = 0; lp && s < dec.n; s++)
+        free(lp[s]);
+    free(lp);
+    s2s_free(m);
+    free_id_lines(&src), free_id_lines(&dec);
+    return rc;
+}
+
+int cmd_logprobs(int argc, char **argv)
+{
+    model_args a;
+    int rc = parse_model_args("logprobs", argc, argv, logprobs_help,
+                              " --model --json --text --ids --source-ids --threads --from ", &a);
+    if (rc)
+        return rc;
+    if (!!a.text + !!a.ids != 1)
+        return cli_usage_error("logprobs", "give exactly one of --text F or --ids F");
+    ys_error err = {0};
+    int s2s = s2s_supports(a.model, &err);
+    if (s2s < 0)
+        return cli_fail(&err);
+    if (s2s && a.from)
+        return cli_usage_error("logprobs", "--from is for decoder-only models");
+    if (s2s && (!a.source_ids || !a.ids))
+        return cli_usage_error("logprobs", "%s is an encoder-decoder model: give --source-ids F and --ids F", a.model);
+    if (!s2s && a.source_ids)
+        return cli_usage_error("logprobs", "--source-ids is for encoder-decoder models; %s is not one", a.model);
+    if (s2s)
+        return logprobs_s2s(&a, &err) < 0 ? cli_fail(&err) : EXIT_OK;
+    const char *path = a.text ? a.text : a.ids;
+    tok_tokenizer *t = NULL;
+    if (a.text && tok_load(a.model, &t, &err) < 0)
+        return cli_fail(&err);
+    id_lines in;
+    size_t from = a.from > 1 ? (size_t)a.from : 1;
+    char why[96];
+    snprintf(why, sizeof why, "needs at least %zu tokens to score from token %zu", from + 1, from);
+    rc = read_id_lines(path, t, from + 1, from > 1 ? why : "needs at least two tokens to score a next token", &in, &err);
+    size_t *froms = rc == 0 ? malloc(in.n * sizeof *froms) : NULL;
+    if (rc == 0 && !froms)
+        rc = ys_fail(&err, YS_ENOMEM, "out of memory");
+    for (size_t s = 0; rc == 0 && s < in.n; s++)
+        froms[s] = from;
     model *m = NULL;
     double **lp = NULL;
     if (rc == 0)
         rc = load_model(&a, &m, &err);
     if (rc == 0) {
-        lp = calloc(nseq, sizeof *lp);
-        for (size_t s = 0; lp && s < nseq; s++)
-            if (!(lp[s] = malloc(lens[s] * sizeof **lp)))
+        lp = calloc(in.n, sizeof *lp);
+        for (size_t s = 0; lp && s < in.n; s++)
+            if (!(lp[s] = malloc(in.lens[s] * sizeof **lp)))
                 rc = ys_fail(&err, YS_ENOMEM, "out of memory");
         if (!lp)
             rc = ys_fail(&err, YS_ENOMEM, "out of memory");
     }
     if (rc == 0)
-        rc = model_logprobs(m, (const int32_t *const *)seqs, lens, nseq, NULL, lp, NULL, NULL, &err);
-    for (size_t s = 0; rc == 0 && s < nseq; s++) {
-        size_t count = lens[s] - 1;
-        double sum = 0;
-        for (size_t i = 0; i < count; i++)
-            sum += lp[s][i];
-        double ppl = exp(-sum / (double)count);
-        if (a.json) {
-            fputs("{\"logprobs\": [", stdout);
-            for (size_t i = 0; i < count; i++) {
-                if (i)
-                    fputs(", ", stdout);
-                print_num(lp[s][i]);
-            }
-            fputs("], \"sum\": ", stdout);
-            print_num(sum);
-            printf(", \"count\": %zu, \"perplexity\": ", count);
-            print_num(ppl);
-            fputs("}\n", stdout);
-        } else {
-            printf("sum %.6f  count %zu  perplexity %.4f\n", sum, count, ppl);
-        }
-    }
-    for (size_t s = 0; s < nseq; s++) {
-        free(seqs[s]);
-        if (lp)
-            free(lp[s]);
-    }
-    free(seqs), free(lens), free(lp), free(data);
+        rc = model_logprobs(m, (const int32_t *const *)in.seqs, in.lens, in.n, froms, lp, NULL, NULL, &err);
+    for (size_t s = 0; rc == 0 && s < in.n; s++)
+        print_logprob_line(&a, lp[s], in.lens[s] - from);
+    free(froms);
+    for (size_t s = 0; lp && s < in.n; s++)
+        free(lp[s]);
+    free(lp);
+    free_id_lines(&in);
     model_free(m);
     tok_free(t);
     return rc < 0 ? cli_fail(&err) : EXIT_OK;
@@ -411,7 +523,14 @@ static const char generate_help[] =
     "Continue the prompt with the KV cache: greedy by default, seeded sampling with\n"
     "--temperature. Stops at the end-of-sequence token (unless --ignore-eos), at\n"
     "--max-tokens (64), or when the text contains a --stop string (the text is cut\n"
-    "before it). --json prints {\"ids\": [generated ids], \"text\": ...}.\n";
+    "before it). --json prints {\"ids\": [generated ids], \"text\": ...}.\n"
+    "\n"
+    "Encoder-decoder models (T5, BART, Marian) take the prompt as the encoder input and\n"
+    "decode from decoder_start_token_id with the settings of the model folder's\n"
+    "generation_config.json / config.json (as Hugging Face generate does), overridden by\n"
+    "  --num-beams N  --length-penalty X  --early-stopping true|false|never\n"
+    "  --no-repeat-ngram-size N  --max-tokens N\n"
+    "--stop strings end greedy decoding early; with beams the text is cut after it.\n";
 
 typedef struct {
     const tok_tokenizer *t;
@@ -419,6 +538,7 @@ typedef struct {
     int32_t eos;
     size_t cut; /* bytes of text to keep when a stop string matched */
     bool stopped;
+    bool skip_special; /* encoder-decoders: text without </s>, <pad> */
 } gen_ctx;
 
 static int gen_stop(const int32_t *ids, size_t n, void *user)
@@ -429,7 +549,7 @@ static int gen_stop(const int32_t *ids, size_t n, void *user)
     if (!g->t || !g->a->nstops)
         return 0;
     char *text = NULL;
-    if (tok_decode(g->t, ids, n, false, &text, NULL) < 0)
+    if (tok_decode(g->t, ids, n, g->skip_special, &text, NULL) < 0)
         return 0;
     for (int k = 0; k < g->a->nstops; k++) {
         const char *hit = strstr(text, g->a->stops[k]);
@@ -447,7 +567,8 @@ int cmd_generate(int argc, char **argv)
     model_args a;
     int rc = parse_model_args("generate", argc, argv, generate_help,
                               " --model --json --prompt --prompt-ids --max-tokens --stop --ignore-eos --temperature "
-                              "--seed --top-k --top-p --threads ",
+                              "--seed --top-k --top-p --threads --num-beams --length-penalty --early-stopping "
+                              "--no-repeat-ngram-size ",
                               &a);
     if (rc)
         return rc;
@@ -474,18 +595,57 @@ int cmd_generate(int argc, char **argv)
     if (rc == 0 && np == 0)
         rc = ys_fail(&err, YS_EINPUT, "the prompt has no tokens");
     model *m = NULL;
-    if (rc == 0)
+    s2s_model *sm = NULL;
+    gen_ctx g = {t, &a, t ? tok_eos_id(t) : -1, 0, false, false};
+    int s2s = rc == 0 ? s2s_supports(a.model, &err) : 0;
+    bool beam_flags = a.num_beams >= 0 || a.no_repeat >= 0 || !isnan(a.length_penalty) || a.early_stopping;
+    if (s2s < 0)
+        rc = -1;
+    else if (s2s && (a.temperature > 0 || a.ignore_eos))
+        rc = ys_fail(&err, YS_EUSAGE, "encoder-decoder models decode greedily or with beams: --temperature and "
+                                      "--ignore-eos are for decoder-only models");
+    else if (!s2s && beam_flags)
+        rc = ys_fail(&err, YS_EUSAGE, "beam-search options are for encoder-decoder models; %s is not one", a.model);
+    if (rc == 0 && s2s) {
+        if ((rc = s2s_load(a.model, &sm, &err)) == 0 && a.threads > 0)
+            rc = s2s_set_threads(sm, (int)a.threads, &err);
+        s2s_gen_opts o;
+        if (rc == 0) {
+            s2s_gen_defaults(sm, &o);
+            if (a.max_tokens_set)
+                o.max_new_tokens = (size_t)a.max_tokens;
+            if (a.num_beams >= 0)
+                o.num_beams = a.num_beams > 0 ? (int)a.num_beams : 1;
+            if (a.no_repeat >= 0)
+                o.no_repeat_ngram_size = (int)a.no_repeat;
+            if (!isnan(a.length_penalty))
+                o.length_penalty = a.length_penalty;
+            if (a.early_stopping)
+                o.early_stopping = !strcmp(a.early_stopping, "true") ? 1 : !strcmp(a.early_stopping, "never") ? 2 : 0;
+            g.eos = -1; /* the model ends at its own EOS */
+            g.skip_special = true;
+            o.stop = a.nstops ? gen_stop : NULL;
+            o.stop_user = &g;
+            int32_t *res = NULL;
+            rc = s2s_generate(sm, prompt, np, &o, &res, &nout, &err);
+            out = res;
+            /* with beams nothing stopped early: find the cut afterwards */
+            for (size_t j = 1; rc == 0 && a.nstops && !g.stopped && j <= nout; j++)
+                if (gen_stop(out, j, &g))
+                    break;
+        }
+    } else if (rc == 0) {
         rc = load_model(&a, &m, &err);
-    if (rc == 0 && !(out = malloc((size_t)(a.max_tokens ? a.max_tokens : 1) * sizeof *out)))
-        rc = ys_fail(&err, YS_ENOMEM, "out of memory");
-    gen_ctx g = {t, &a, t ? tok_eos_id(t) : -1, 0, false};
-    model_sampling smp = {(float)a.temperature, (int)a.top_k, (float)a.top_p, (uint64_t)a.seed};
-    if (rc == 0)
-        rc = model_generate(m, prompt, np, (size_t)a.max_tokens, a.temperature > 0 ? &smp : NULL, gen_stop, &g, out,
-                            &nout, &err);
+        if (rc == 0 && !(out = malloc((size_t)(a.max_tokens ? a.max_tokens : 1) * sizeof *out)))
+            rc = ys_fail(&err, YS_ENOMEM, "out of memory");
+        model_sampling smp = {(float)a.temperature, (int)a.top_k, (float)a.top_p, (uint64_t)a.seed};
+        if (rc == 0)
+            rc = model_generate(m, prompt, np, (size_t)a.max_tokens, a.temperature > 0 ? &smp : NULL, gen_stop, &g,
+                                out, &nout, &err);
+    }
     char *text = NULL;
     if (rc == 0 && t) {
-        rc = tok_decode(t, out, nout, false, &text, &err);
+        rc = tok_decode(t, out, nout, g.skip_special, &text, &err);
         if (rc == 0 && g.stopped)
             text[g.cut] = 0;
     }
@@ -509,6 +669,7 @@ int cmd_generate(int argc, char **argv)
     }
     free(text), free(prompt), free(out);
     model_free(m);
+    s2s_free(sm);
     tok_free(t);
     return rc < 0 ? cli_fail(&err) : EXIT_OK;
 }
@@ -613,6 +774,125 @@ int cmd_perplexity(int argc, char **argv)
     }
     free(lp), free(ids), free(data);
     model_free(m);
+    tok_free(t);
+    return rc < 0 ? cli_fail(&err) : EXIT_OK;
+}
+
+/* ---- classify ------------------------------------------------------------ */
+
+static const char classify_help[] =
+    "usage: yardstick classify --model DIR --text T [--text-pair T2] [--json] [--threads N]\n"
+    "       yardstick classify --model DIR --ids F [--token-type-ids F] [--json] [--threads N]\n"
+    "\n"
+    "Run a fine-tuned encoder classifier (BertForSequenceClassification,\n"
+    "RobertaForSequenceClassification, DistilBertForSequenceClassification). --text\n"
+    "(and --text-pair) are tokenized as the model's tokenizer.json builds a pair,\n"
+    "truncated longest-first to the model's positions. --ids F holds one input per\n"
+    "line (whitespace-separated ids, special tokens included); --token-type-ids F the\n"
+    "matching type ids, line for line (default all 0). Prints per input the label\n"
+    "(the id2label name of the largest logit; a regression head's score) and the\n"
+    "logits; --json prints {\"logits\": [...], \"label\": ...} per input.\n";
+
+int cmd_classify(int argc, char **argv)
+{
+    model_args a;
+    int rc = parse_model_args("classify", argc, argv, classify_help,
+                              " --model --json --text --text-pair --ids --token-type-ids --threads ", &a);
+    if (rc)
+        return rc;
+    if (!!a.text + !!a.ids != 1)
+        return cli_usage_error("classify", "give exactly one of --text T or --ids F");
+    if (a.text_pair && !a.text)
+        return cli_usage_error("classify", "--text-pair goes with --text");
+    if (a.type_ids && !a.ids)
+        return cli_usage_error("classify", "--token-type-ids goes with --ids");
+    ys_error err = {0};
+    int ok = enc_supports(a.model, &err);
+    if (ok < 0)
+        return cli_fail(&err);
+    if (!ok)
+        return cli_usage_error("classify", "%s is not an encoder classifier (supported: BertForSequenceClassification, "
+                               "RobertaForSequenceClassification, DistilBertForSequenceClassification)", a.model);
+    enc_model *m = NULL;
+    if ((rc = enc_load(a.model, &m, &err)) == 0 && a.threads > 0)
+        rc = enc_set_threads(m, (int)a.threads, &err);
+    const enc_info *info = rc == 0 ? enc_get_info(m) : NULL;
+    id_lines in = {0}, types = {0};
+    tok_tokenizer *t = NULL;
+    if (rc == 0 && a.text) {
+        /* one input: the tokenizer's own pair template and truncation */
+        in.seqs = calloc(1, sizeof *in.seqs);
+        in.lens = calloc(1, sizeof *in.lens);
+        types.seqs = calloc(1, sizeof *types.seqs);
+        types.lens = calloc(1, sizeof *types.lens);
+        if (!in.seqs || !in.lens || !types.seqs || !types.lens)
+            rc = ys_fail(&err, YS_ENOMEM, "out of memory");
+        if (rc == 0 && (rc = tok_load(a.model, &t, &err)) == 0)
+            rc = tok_encode_pair(t, a.text, strlen(a.text), a.text_pair, a.text_pair ? strlen(a.text_pair) : 0, true,
+                                 (size_t)info->max_positions, &in.seqs[0], &types.seqs[0], &in.lens[0], &err);
+        if (rc == 0)
+            in.n = types.n = 1, types.lens[0] = in.lens[0];
+    } else if (rc == 0) {
+        rc = read_id_lines(a.ids, NULL, 1, "no tokens", &in, &err);
+        if (rc == 0 && a.type_ids &&
+            (rc = read_id_lines(a.type_ids, NULL, 1, "no token type ids", &types, &err)) == 0) {
+            if (types.n != in.n)
+                rc = ys_fail(&err, YS_EINPUT, "%s has %zu lines of ids, %s has %zu of type ids", a.ids, in.n, a.type_ids,
+                             types.n);
+            for (size_t s = 0; rc == 0 && s < in.n; s++)
+                if (types.lens[s] != in.lens[s])
+                    rc = ys_fail(&err, YS_EINPUT, "%s: input %zu has %zu ids but %zu type ids", a.type_ids, s + 1,
+                                 in.lens[s], types.lens[s]);
+        }
+    }
+    float *logits = NULL;
+    float **rows = NULL;
+    if (rc == 0) {
+        size_t nl = (size_t)info->num_labels;
+        logits = malloc(in.n * nl * sizeof *logits);
+        rows = malloc(in.n * sizeof *rows);
+        if (!logits || !rows)
+            rc = ys_fail(&err, YS_ENOMEM, "out of memory");
+        for (size_t s = 0; rc == 0 && s < in.n; s++)
+            rows[s] = logits + s * nl;
+    }
+    /* a model without token types (DistilBERT) is not given the
+     * tokenizer's; ids files given by the user are checked by the engine */
+    bool use_types = types.n && (a.type_ids || info->type_vocab > 0);
+    if (rc == 0)
+        rc = enc_classify(m, (const int32_t *const *)in.seqs, use_types ? (const int32_t *const *)types.seqs : NULL,
+                          in.lens, in.n, rows, &err);
+    for (size_t s = 0; rc == 0 && s < in.n; s++) {
+        int nl = info->num_labels, best = 0;
+        for (int c = 1; c < nl; c++)
+            if (rows[s][c] > rows[s][best])
+                best = c;
+        if (a.json) {
+            fputs("{\"logits\": [", stdout);
+            for (int c = 0; c < nl; c++) {
+                if (c)
+                    fputs(", ", stdout);
+                print_num(rows[s][c]);
+            }
+            fputs("], \"label\": ", stdout);
+            if (nl == 1)
+                print_num(rows[s][0]);
+            else
+                print_json_string(info->labels[best]);
+            fputs("}\n", stdout);
+        } else {
+            if (nl == 1)
+                printf("%.6g", rows[s][0]);
+            else
+                printf("%s", info->labels[best]);
+            for (int c = 0; c < nl; c++)
+                printf("%s%.6g", c ? " " : "\t", rows[s][c]);
+            printf("\n");
+        }
+    }
+    free(logits), free(rows);
+    free_id_lines(&in), free_id_lines(&types);
+    enc_free(m);
     tok_free(t);
     return rc < 0 ? cli_fail(&err) : EXIT_OK;
 }

@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     {"tokenize", cmd_tokenize, "token ids and pieces of a text (Hugging Face tokenizer.json)"},
     {"logprobs", cmd_logprobs, "per-token log-probabilities of texts or id sequences"},
     {"generate", cmd_generate, "continue a prompt (greedy or seeded sampling, KV cache)"},
+    {"classify", cmd_classify, "labels and logits of a fine-tuned encoder classifier (BERT, RoBERTa, DistilBERT)"},
     {"perplexity", cmd_perplexity, "sliding-window perplexity of a text file"},
     {"runs", cmd_runs, "list, show or delete runs in the results store"},
     {"report", cmd_report, "the leaderboard: models x tasks (md, html, csv, json)"},

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encoder.h"
 #include "model.h"
+#include "seq2seq.h"
 #include "prompt.h"
 #include "runner.h"
 #include "store.h"
@@ -40,7 +42,18 @@ typedef struct {
     size_t nresults;
     char **sample_metrics; /* per document: JSON object text */
     char **predictions;    /* per document */
+    /* classifier: per document the encoded text (pair), its type ids, and
+     * the model's logits; cls_map[model label] = the task's class or -1 */
+    int32_t **cls_ids, **cls_types;
+    size_t *cls_lens;
+    float *cls_logits;     /* n x num_labels */
+    int *cls_map;
+    bool cls;              /* this task runs as classification */
 } task_run;
+
+/* What kind of checkpoint the run scores: it decides how requests reach
+ * the engine (see runner.c). */
+typedef enum { RN_DECODER, RN_CLASSIFIER, RN_SEQ2SEQ } rn_kind;
 
 /* One log-likelihood request: score ids[from..len) given ids[0..from). */
 typedef struct {
@@ -56,7 +69,14 @@ typedef struct {
 typedef struct {
     const run_options *o;
     tok_tokenizer *tok;
-    model *m;
+    rn_kind kind;
+    model *m;              /* exactly one of these three is loaded */
+    enc_model *enc;
+    s2s_model *s2s;
+    s2s_gen_opts gen;      /* encoder-decoder: the folder's decoding settings */
+    char gen_config_hash[65]; /* ... and the hash of the files they come from */
+    int num_labels;        /* classifier */
+    char **label_names;    /* classifier: id2label (from the model, or config.json when rescoring) */
     size_t max_len;
     int32_t eot;
     task_run *tasks;
@@ -85,6 +105,7 @@ int rn_apply_filters(const task_spec *s, char **text, ys_error *err);
 int rn_score_mc(const run_state *st, task_run *t, ys_error *err);
 int rn_score_rolling(task_run *t, ys_error *err);
 int rn_score_generate(task_run *t, uint64_t seed, ys_error *err);
+int rn_score_cls(const run_state *st, task_run *t, ys_error *err);
 
 /* runner_store.c */
 double rn_group_score(const run_state *st, size_t g);

@@ -135,6 +135,55 @@ static double boot_se(boot_cls *c, size_t n, uint64_t seed)
     return e.stderr_;
 }
 
+/* The task's metrics from per-document predictions: pred/gold class
+ * indices and acc (1/0) for the label metrics, ev (a predicted number) and
+ * gnum (the gold number) for the correlations; accn may be NULL when the
+ * task has no length-normalised accuracy (classifiers), which then skips
+ * acc_norm. */
+static int class_metrics(const run_state *st, task_run *t, const int *pred, const int *gold, const double *acc,
+                         const double *accn, const double *ev, const double *gnum, int k, ys_error *err)
+{
+    const task_spec *s = t->spec;
+    size_t n = t->n;
+    int rc = 0;
+    for (size_t m = 0; m < s->nmetrics && rc == 0; m++) {
+        const char *name = s->metrics[m].name;
+        bool hib = s->metrics[m].higher_is_better;
+        boot_estimate e;
+        if (!strcmp(name, "acc_norm") && !accn) {
+            continue;
+        } else if (!strcmp(name, "acc") || !strcmp(name, "acc_norm")) {
+            boot_mean(!strcmp(name, "acc") ? acc : accn, n, &e);
+            add_result(t, name, e.value, e.stderr_, hib);
+        } else if (!strcmp(name, "f1")) {
+            double p, r, f;
+            rc = cls_prf(pred, gold, n, k, CLS_BINARY, 1, &p, &r, &f, err);
+            boot_cls c = {(int *)pred, (int *)gold, NULL, NULL, 0, 2};
+            add_result(t, name, f, boot_se(&c, n, st->o->seed), hib);
+        } else if (!strcmp(name, "f1_macro")) {
+            double p, r, f;
+            rc = cls_prf(pred, gold, n, k, CLS_MACRO, 1, &p, &r, &f, err);
+            boot_cls c = {(int *)pred, (int *)gold, NULL, NULL, 4, k};
+            add_result(t, name, f, boot_se(&c, n, st->o->seed), hib);
+        } else if (!strcmp(name, "mcc")) {
+            double v;
+            rc = cls_matthews(pred, gold, n, k, &v, err);
+            boot_cls c = {(int *)pred, (int *)gold, NULL, NULL, 1, k};
+            add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
+        } else {
+            bool sp = !strcmp(name, "spearmanr");
+            double v = NAN;
+            if (sp)
+                rc = cls_spearman(ev, gnum, n, &v, err);
+            else
+                v = cls_pearson(ev, gnum, n);
+            boot_cls c = {NULL, NULL, (double *)ev, (double *)gnum, sp ? 3 : 2, 0};
+            add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
+        }
+    }
+    return rc;
+}
+
 int rn_score_mc(const run_state *st, task_run *t, ys_error *err)
 {
     const task_spec *s = t->spec;
@@ -182,40 +231,7 @@ int rn_score_mc(const run_state *st, task_run *t, ys_error *err)
         t->sample_metrics[d] = strdup(buf);
         t->predictions[d] = strdup(t->prompts[d].choices[best] + strlen(s->target_delimiter));
     }
-    int rc = 0;
-    for (size_t m = 0; m < s->nmetrics && rc == 0; m++) {
-        const char *name = s->metrics[m].name;
-        bool hib = s->metrics[m].higher_is_better;
-        boot_estimate e;
-        if (!strcmp(name, "acc") || !strcmp(name, "acc_norm")) {
-            boot_mean(!strcmp(name, "acc") ? acc : accn, n, &e);
-            add_result(t, name, e.value, e.stderr_, hib);
-        } else if (!strcmp(name, "f1")) {
-            double p, r, f;
-            rc = cls_prf(pred, gold, n, (int)k, CLS_BINARY, 1, &p, &r, &f, err);
-            boot_cls c = {pred, gold, NULL, NULL, 0, 2};
-            add_result(t, name, f, boot_se(&c, n, st->o->seed), hib);
-        } else if (!strcmp(name, "f1_macro")) {
-            double p, r, f;
-            rc = cls_prf(pred, gold, n, (int)k, CLS_MACRO, 1, &p, &r, &f, err);
-            boot_cls c = {pred, gold, NULL, NULL, 4, (int)k};
-            add_result(t, name, f, boot_se(&c, n, st->o->seed), hib);
-        } else if (!strcmp(name, "mcc")) {
-            double v;
-            rc = cls_matthews(pred, gold, n, (int)k, &v, err);
-            boot_cls c = {pred, gold, NULL, NULL, 1, (int)k};
-            add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
-        } else {
-            bool sp = !strcmp(name, "spearmanr");
-            double v = NAN;
-            if (sp)
-                rc = cls_spearman(ev, gnum, n, &v, err);
-            else
-                v = cls_pearson(ev, gnum, n);
-            boot_cls c = {NULL, NULL, ev, gnum, sp ? 3 : 2, 0};
-            add_result(t, name, v, boot_se(&c, n, st->o->seed), hib);
-        }
-    }
+    int rc = class_metrics(st, t, pred, gold, acc, accn, ev, gnum, (int)k, err);
     free(pred), free(gold), free(acc), free(accn), free(ev), free(gnum);
     return rc;
 }
@@ -297,5 +313,50 @@ int rn_score_generate(task_run *t, uint64_t seed, ys_error *err)
     }
     free(json);
     scorer_free(sc);
+    return rc;
+}
+
+/* Classifier outputs → the same metrics as multiple choice: the predicted
+ * class is the task class of the largest logit among the labels mapped to
+ * a class; a regression head's score is the prediction for pearson and
+ * spearmanr. */
+int rn_score_cls(const run_state *st, task_run *t, ys_error *err)
+{
+    size_t n = t->n, nl = (size_t)st->num_labels;
+    int k = t->spec->ncls_labels ? (int)t->spec->ncls_labels : 1;
+    int *pred = rn_calloc(n, sizeof *pred), *gold = rn_calloc(n, sizeof *gold);
+    double *acc = rn_calloc(n, sizeof *acc), *ev = rn_calloc(n, sizeof *ev), *gnum = rn_calloc(n, sizeof *gnum);
+    t->sample_metrics = rn_calloc(n, sizeof *t->sample_metrics);
+    t->predictions = rn_calloc(n, sizeof *t->predictions);
+    if (!pred || !gold || !acc || !ev || !gnum || !t->sample_metrics || !t->predictions) {
+        free(pred), free(gold), free(acc), free(ev), free(gnum);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    for (size_t d = 0; d < n; d++) {
+        const float *row = &t->cls_logits[d * nl];
+        char buf[160];
+        gold[d] = t->prompts[d].gold;
+        gnum[d] = t->prompts[d].gold_number;
+        if (nl == 1) {
+            ev[d] = row[0];
+            pred[d] = -1;
+            snprintf(buf, sizeof buf, "%.9g", ev[d]);
+            t->predictions[d] = strdup(buf);
+            snprintf(buf, sizeof buf, "{\"score\": %.9g}", ev[d]);
+        } else {
+            int best = -1;
+            for (size_t c = 0; c < nl; c++)
+                if (t->cls_map[c] >= 0 && (best < 0 || row[c] > row[best]))
+                    best = (int)c;
+            pred[d] = t->cls_map[best];
+            acc[d] = gold[d] >= 0 && pred[d] == gold[d];
+            ev[d] = pred[d];
+            snprintf(buf, sizeof buf, "{\"acc\": %g, \"pred\": %d, \"logit\": %.9g}", acc[d], pred[d], (double)row[best]);
+            t->predictions[d] = strdup(t->spec->cls_labels[pred[d]]);
+        }
+        t->sample_metrics[d] = strdup(buf);
+    }
+    int rc = class_metrics(st, t, pred, gold, acc, NULL, ev, gnum, k, err);
+    free(pred), free(gold), free(acc), free(ev), free(gnum);
     return rc;
 }

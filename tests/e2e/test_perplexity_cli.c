@@ -27,42 +27,35 @@ static void test_sliding_window(void **state)
     int *v = malloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++)
         v[i] = cJSON_GetArrayItem(ids, i)->valueint;
-    /* the windows, one per line, and which positions of each are scored */
-    FILE *f = fopen(ts_path("win.ids"), "w");
-    int begins[64], froms[64], lens[64], nw = 0, prev_end = 0;
+    /* each window through `logprobs --from`, the way perplexity scores it:
+     * the tokens new to the window given everything before them in it */
+    double ll = 0;
+    long scored = 0;
+    int prev_end = 0;
+    char *out_w;
     for (int begin = 0; prev_end < n; begin += stride) {
         int end = begin + ctx < n ? begin + ctx : n;
         int from = prev_end > begin ? prev_end - begin : 1;
-        begins[nw] = begin, froms[nw] = from, lens[nw] = end - begin;
+        FILE *f = fopen(ts_path("win.ids"), "w");
         for (int i = begin; i < end; i++)
             fprintf(f, "%d ", v[i]);
         fprintf(f, "\n");
-        nw++;
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "%s logprobs --model %s/tests/data/models/tiny --ids %s --from %d --json", YS_BINARY,
+                 YS_SOURCE_DIR, ts_path("win.ids"), from);
+        assert_int_equal(ts_run(cmd, &out_w), 0);
+        cJSON *j = cJSON_Parse(out_w);
+        const cJSON *lp = cJSON_GetObjectItem(j, "logprobs");
+        assert_int_equal(cJSON_GetArraySize(lp), end - begin - from);
+        for (int p = 0; p < end - begin - from; p++)
+            ll += cJSON_GetArrayItem(lp, p)->valuedouble;
+        scored += end - begin - from;
+        cJSON_Delete(j);
+        free(out_w);
         prev_end = end;
         if (end == n)
             break;
     }
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "%s logprobs --model %s/tests/data/models/tiny --ids %s --json", YS_BINARY, YS_SOURCE_DIR,
-             ts_path("win.ids"));
-    assert_int_equal(ts_run(cmd, &out), 0);
-    double ll = 0;
-    long scored = 0;
-    char *line = out;
-    for (int w = 0; w < nw; w++) {
-        char *nl = strchr(line, '\n');
-        *nl = 0;
-        cJSON *j = cJSON_Parse(line);
-        const cJSON *lp = cJSON_GetObjectItem(j, "logprobs");
-        /* logprobs[i] is the log-probability of token i+1 of the window */
-        for (int p = froms[w]; p < lens[w]; p++)
-            ll += cJSON_GetArrayItem(lp, p - 1)->valuedouble;
-        scored += lens[w] - froms[w];
-        cJSON_Delete(j);
-        line = nl + 1;
-    }
-    free(out);
-    (void)begins;
     snprintf(cmd, sizeof cmd, "%s perplexity --model %s/tests/data/models/tiny --text %s --ctx %d --stride %d --json",
              YS_BINARY, YS_SOURCE_DIR, ts_path("doc.txt"), ctx, stride);
     assert_int_equal(ts_run(cmd, &out), 0);

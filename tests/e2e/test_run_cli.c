@@ -192,11 +192,14 @@ static void test_loglikelihood_matches_logprobs_command(void **state)
     fprintf(f, "\n");
     fclose(f);
     free(out);
-    snprintf(args, sizeof args, "logprobs --model %s/tests/data/models/tiny --ids %s --json", YS_SOURCE_DIR, path);
+    /* the continuation given the context: tokens nctx.. of the whole */
+    snprintf(args, sizeof args, "logprobs --model %s/tests/data/models/tiny --ids %s --from %d --json", YS_SOURCE_DIR,
+             path, nctx);
     assert_int_equal(ys(args, &out), 0);
     cJSON *lp = cJSON_Parse(out);
     double got = 0;
-    for (int i = nctx - 1; i < nall - 1; i++)
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(lp, "logprobs")), nall - nctx);
+    for (int i = 0; i < nall - nctx; i++)
         got += cJSON_GetArrayItem(cJSON_GetObjectItem(lp, "logprobs"), i)->valuedouble;
     ts_close(got, want, 1e-9, "continuation log-likelihood", NULL);
     cJSON_Delete(lp), cJSON_Delete(ca), cJSON_Delete(cb), cJSON_Delete(a), cJSON_Delete(b);
