@@ -79,7 +79,7 @@ typedef struct {
     const char *model, *file, *jsonl, *text, *ids, *prompt, *prompt_ids;
     const char *text_pair, *type_ids, *source_ids, *early_stopping;
     bool json, ignore_eos, no_special, max_tokens_set;
-    long max_tokens, ctx, stride, threads, top_k, num_beams, no_repeat, from;
+    long max_tokens, ctx, stride, threads, top_k, num_beams, no_repeat, from, min_tokens;
     double temperature, top_p, length_penalty;
     long seed;
     const char *stops[16];
@@ -95,7 +95,7 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const char *
     a->max_tokens = 64;
     a->threads = 0;
     a->top_p = 1.0;
-    a->num_beams = -1, a->no_repeat = -1, a->length_penalty = NAN; /* -1/NAN: the model's default */
+    a->num_beams = -1, a->no_repeat = -1, a->min_tokens = -1, a->length_penalty = NAN; /* -1/NAN: the model's default */
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         const char *arg = argv[i];
@@ -162,6 +162,7 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const char *
             else if (!strcmp(name, "--threads")) a->threads = n;
             else if (!strcmp(name, "--top-k")) a->top_k = n;
             else if (!strcmp(name, "--from")) a->from = n;
+            else if (!strcmp(name, "--min-tokens")) a->min_tokens = n;
             else if (!strcmp(name, "--seed")) a->seed = n;
         }
     }
@@ -529,7 +530,7 @@ static const char generate_help[] =
     "decode from decoder_start_token_id with the settings of the model folder's\n"
     "generation_config.json / config.json (as Hugging Face generate does), overridden by\n"
     "  --num-beams N  --length-penalty X  --early-stopping true|false|never\n"
-    "  --no-repeat-ngram-size N  --max-tokens N\n"
+    "  --no-repeat-ngram-size N  --max-tokens N  --min-tokens N (EOS suppressed before)\n"
     "--stop strings end greedy decoding early; with beams the text is cut after it.\n";
 
 typedef struct {
@@ -568,7 +569,7 @@ int cmd_generate(int argc, char **argv)
     int rc = parse_model_args("generate", argc, argv, generate_help,
                               " --model --json --prompt --prompt-ids --max-tokens --stop --ignore-eos --temperature "
                               "--seed --top-k --top-p --threads --num-beams --length-penalty --early-stopping "
-                              "--no-repeat-ngram-size ",
+                              "--no-repeat-ngram-size --min-tokens ",
                               &a);
     if (rc)
         return rc;
@@ -598,7 +599,8 @@ int cmd_generate(int argc, char **argv)
     s2s_model *sm = NULL;
     gen_ctx g = {t, &a, t ? tok_eos_id(t) : -1, 0, false, false};
     int s2s = rc == 0 ? s2s_supports(a.model, &err) : 0;
-    bool beam_flags = a.num_beams >= 0 || a.no_repeat >= 0 || !isnan(a.length_penalty) || a.early_stopping;
+    bool beam_flags = a.num_beams >= 0 || a.no_repeat >= 0 || a.min_tokens >= 0 || !isnan(a.length_penalty) ||
+                      a.early_stopping;
     if (s2s < 0)
         rc = -1;
     else if (s2s && (a.temperature > 0 || a.ignore_eos))
@@ -618,6 +620,8 @@ int cmd_generate(int argc, char **argv)
                 o.num_beams = a.num_beams > 0 ? (int)a.num_beams : 1;
             if (a.no_repeat >= 0)
                 o.no_repeat_ngram_size = (int)a.no_repeat;
+            if (a.min_tokens >= 0)
+                o.min_new_tokens = (size_t)a.min_tokens;
             if (!isnan(a.length_penalty))
                 o.length_penalty = a.length_penalty;
             if (a.early_stopping)

@@ -784,7 +784,8 @@ static int run_generations(run_state *st, double *engine_s, ys_error *err)
                 p += n - keep, n = keep;
             if (n == 0)
                 p[0] = st->eot, n = 1;
-            gen_stop_ctx g = {st->tok, s, st->eot, 0, false};
+            /* an encoder-decoder stops at its own EOS (the engine knows it) */
+            gen_stop_ctx g = {st->tok, s, s2s ? -1 : st->eot, 0, false};
             size_t nout = 0;
             /* the cache key covers the prompt ids and the stopping rules */
             char key[65], *cached_resp = NULL;

@@ -148,7 +148,18 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
             cJSON_AddStringToObject(s, "target", p->target ? p->target : "");
             cJSON *args = cJSON_AddArrayToObject(s, "arguments"), *resps = cJSON_AddArrayToObject(s, "resps");
             cJSON *filt = cJSON_AddArrayToObject(s, "filtered_resps");
-            if (t->spec->output == OUT_MULTIPLE_CHOICE) {
+            if (t->cls) {
+                /* the classifier's input and its logits */
+                cJSON *pair = cJSON_CreateArray(), *lg = cJSON_CreateArray();
+                cJSON_AddItemToArray(pair, cJSON_CreateString(p->cls_text));
+                if (p->cls_pair)
+                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->cls_pair));
+                cJSON_AddItemToArray(args, pair);
+                for (int c = 0; c < st->num_labels; c++)
+                    cJSON_AddItemToArray(lg, cJSON_CreateNumber(t->cls_logits[d * (size_t)st->num_labels + (size_t)c]));
+                cJSON_AddItemToArray(resps, lg);
+                cJSON_AddItemToArray(filt, cJSON_CreateString(t->predictions[d]));
+            } else if (t->spec->output == OUT_MULTIPLE_CHOICE) {
                 for (size_t c = 0; c < p->nchoices; c++) {
                     cJSON *pair = cJSON_CreateArray();
                     cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
@@ -283,6 +294,18 @@ int rn_begin_run(run_state *st, ys_error *err)
     return rc;
 }
 
+/* ["text"] or ["text", "text_pair"], malloc'd (NULL when out of memory). */
+static char *cls_input_json(const task_prompt *p)
+{
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, cJSON_CreateString(p->cls_text));
+    if (p->cls_pair)
+        cJSON_AddItemToArray(a, cJSON_CreateString(p->cls_pair));
+    char *s = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    return s;
+}
+
 /* Samples and results of every task, then the run is complete. Samples
  * replace by (run, task, doc): a resumed run never doubles them. */
 int rn_store_run(const run_state *st, ys_error *err)
@@ -295,8 +318,13 @@ int rn_store_run(const run_state *st, ys_error *err)
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
+        /* a classifier's input is a text or a pair: stored as a JSON array */
+        char **cls_in = t->cls ? rn_calloc(t->n, sizeof *cls_in) : NULL;
+        for (size_t d = 0; cls_in && d < t->n; d++)
+            cls_in[d] = cls_input_json(&t->prompts[d]);
         for (size_t d = 0; d < t->n; d++)
-            smp[d] = (rs_sample){.task = t->spec->name, .doc_id = (int64_t)d, .prompt = t->prompts[d].context,
+            smp[d] = (rs_sample){.task = t->spec->name, .doc_id = (int64_t)d,
+                                 .prompt = cls_in && cls_in[d] ? cls_in[d] : t->prompts[d].context,
                                  .prediction = t->predictions ? t->predictions[d] : NULL,
                                  .target = t->prompts[d].target, .metrics_json = t->sample_metrics[d]};
         /* batches of 256 samples: short transactions */
@@ -314,17 +342,18 @@ int rn_store_run(const run_state *st, ys_error *err)
             /* provenance: the first prompt exactly as the model saw it */
             size_t cap = 16 + 12 * t->nfirst;
             char *ids = malloc(cap);
-            if (!ids) {
-                rc = ys_fail(err, YS_ENOMEM, "out of memory");
-                break;
-            }
-            size_t len = (size_t)snprintf(ids, cap, "[");
-            for (size_t k = 0; k < t->nfirst; k++)
+            size_t len = ids ? (size_t)snprintf(ids, cap, "[") : 0;
+            for (size_t k = 0; ids && k < t->nfirst; k++)
                 len += (size_t)snprintf(ids + len, cap - len, "%s%d", k ? ", " : "", t->first_ids[k]);
-            snprintf(ids + len, cap - len, "]");
-            rc = rs_prompt_put(st->store, st->run_id, t->spec->name, t->prompts[0].context, ids, err);
+            if (ids)
+                snprintf(ids + len, cap - len, "]");
+            rc = !ids ? ys_fail(err, YS_ENOMEM, "out of memory") : rs_prompt_put(st->store, st->run_id, t->spec->name,
+                               cls_in && cls_in[0] ? cls_in[0] : t->prompts[0].context, ids, err);
             free(ids);
         }
+        for (size_t d = 0; cls_in && d < t->n; d++)
+            free(cls_in[d]);
+        free(cls_in);
     }
     for (size_t g = 0; g < st->ngroups && rc == 0; g++) {
         rs_result gr = {.task = st->groups[g], .metric = "score", .value = rn_group_score(st, g), .stderr_ = NAN,

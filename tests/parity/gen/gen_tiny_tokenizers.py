@@ -10,7 +10,7 @@ fit, so these are made-up vocabularies in the real file layouts:
   BertPreTokenizer, WordPiece model with "##" continuation pieces,
   TemplateProcessing [CLS] A [SEP] (B [SEP]) with type ids 0/1, WordPiece
   decoder.
-- Unigram (t5): WhitespaceSplit + Metaspace pre-tokenizer, Unigram model with
+- Unigram (t5, t5v11): WhitespaceSplit + Metaspace pre-tokenizer, Unigram model with
   log-probability scores, TemplateProcessing A </s> (B </s>), Metaspace
   decoder.
 
@@ -110,4 +110,5 @@ def write(model, tok):
 if __name__ == "__main__":
     for m in ("bert_cls", "bert_stsb", "distilbert_cls"):
         write(m, wordpiece())
-    write("t5", unigram())
+    for m in ("t5", "t5v11"):
+        write(m, unigram())
