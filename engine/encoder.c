@@ -1,11 +1,12 @@
 /* encoder.c — BERT, RoBERTa and DistilBERT sequence classifiers in fp32,
  * meant to be read top to bottom: configuration and labels, weight binding,
- * executors (where a forward pass runs), the forward pass, classification.
+ * threads, the forward pass over a chunk of sequences, classification.
  * The arithmetic building blocks (tiled sgemm, LayerNorm, the pool) are
  * kernels.c's, used exactly as model.c uses them.
  *
  * Shapes: T = tokens of one sequence, H = hidden, nh = heads, hd = H / nh,
- * F = MLP width, L = labels. Activations are row-major [T, width]. */
+ * F = MLP width, L = labels. Activations are row-major [tokens, width], the
+ * sequences of a chunk one after another. */
 #include "encoder.h"
 
 #include <errno.h>
@@ -506,7 +507,7 @@ int enc_set_threads(enc_model *m, int n, ys_error *err) { return alloc_threads(m
  * sequence's numbers go through depends on the other sequences or on the
  * thread count. */
 
-#define CHUNK_TOKENS 1024
+#define CHUNK_TOKENS 1024   /* any value gives the same bits; this is memory vs cache reuse */
 
 /* Rows [r0, r1) of sequence s of the chunk. */
 typedef struct row_tile { size_t s, r0, r1; } row_tile;
