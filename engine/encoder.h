@@ -24,9 +24,10 @@
  * whatever batch it is in and whatever thread count the model uses — every
  * projection is a fixed kn_proj_run tile of one sequence (kernels.h),
  * attention is per (sequence, head, row tile). A batch runs in chunks of
- * ~1024 tokens, layer by layer, the threads sharing out those tiles (so
- * each weight tile is reused from cache across the chunk); which chunk or
- * thread runs a tile does not change its bits.
+ * ~512 tokens, layer by layer (so each weight tile is reused from cache
+ * across the chunk), the threads sharing out a chunk's tiles or, with
+ * enough chunks, taking whole chunks; which chunk or thread runs a tile
+ * does not change its bits.
  *
  * Threads and ownership as model.h: the model owns a pool (default
  * eng_default_threads()); calls on one model must not overlap. enc_load
