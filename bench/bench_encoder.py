@@ -20,6 +20,8 @@ the same BERT-base-shaped weights, in one run on one machine.
               with freed memory kept in the heap (see TORCH_MALLOC_ENV), and
               again with glibc's defaults unless --skip-default-malloc.
   check       max |logit difference| between the two on every sequence
+  CPU time    the least process CPU time of a batch (all threads) for each:
+              what the work costs when other processes take cores away
 
 Usage (from the repository root, after a Release build):
   cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release && cmake --build build-rel -j2 --target enc_throughput
@@ -291,6 +293,9 @@ def main():
     print(f"| achieved GFLOP/s ({flops / 1e9:.2f} GFLOP per sequence) | {flops * e['examples_per_s'] / 1e9:.1f} | "
           f"{flops * t['examples_per_s'] / 1e9:.1f} | |")
     print(f"| seconds per batch (best) | {e['best_s']:.3f} | {t['best_s']:.3f} | |")
+    ce, ct = min(x["best_cpu_s"] for x in eng), min(x["best_cpu_s"] for x in tor)
+    print(f"| process CPU seconds per batch, all threads (least; robust to other load) | {ce:.2f} | {ct:.2f} | "
+          f"{ct / ce:.2f}x |")
     print(f"\nmax |logit diff| yardstick vs PyTorch fp32: {diff:.2e}; engine load {e['load_s']:.3f} s; "
           f"CPU busy before runs: {', '.join(f'{b:.0%}' for b in busy)}")
     print(f"target >= 1.5x PyTorch: {'met' if ratio >= 1.5 else 'missed'} ({ratio:.2f}x)")

@@ -1,11 +1,12 @@
 /* encoder.c — BERT, RoBERTa and DistilBERT sequence classifiers in fp32,
  * meant to be read top to bottom: configuration and labels, weight binding,
- * executors (where a forward pass runs), the forward pass, classification.
+ * threads, the forward pass over a chunk of sequences, classification.
  * The arithmetic building blocks (tiled sgemm, LayerNorm, the pool) are
  * kernels.c's, used exactly as model.c uses them.
  *
  * Shapes: T = tokens of one sequence, H = hidden, nh = heads, hd = H / nh,
- * F = MLP width, L = labels. Activations are row-major [T, width]. */
+ * F = MLP width, L = labels. Activations are row-major [tokens, width], the
+ * sequences of a chunk one after another. */
 #include "encoder.h"
 
 #include <errno.h>
@@ -61,10 +62,10 @@ struct enc_model {
     kn_pool **tile_pool;   /* per pool thread: a 1-thread pool, so kn_proj_run runs one tile inline */
     float **scratch;       /* per pool thread: KN_ROWS * KN_COLS floats (kn_proj_run) */
     float **scores;        /* per pool thread: KN_ROWS * max_positions (attention) */
-    /* activations of one chunk of sequences, grown on demand and kept
-     * (first-touch page faults are slow in VMs) */
-    float *ws;
-    size_t ws_cap;
+    /* per pool thread: activations of one chunk of sequences, grown on
+     * demand and kept (first-touch page faults are slow in VMs) */
+    float **ws;
+    size_t *ws_cap;
 };
 
 /* ---- architecture lookup (also enc_supports) ------------------------------ */
@@ -394,10 +395,16 @@ static void free_threads(enc_model *m)
             free(m->scratch[i]);
         if (m->scores)
             free(m->scores[i]);
+        if (m->ws)
+            free(m->ws[i]);
     }
     free(m->tile_pool);
     free(m->scratch);
     free(m->scores);
+    free(m->ws);
+    free(m->ws_cap);
+    m->ws = NULL;
+    m->ws_cap = NULL;
     kn_pool_free(m->pool);
     m->tile_pool = NULL;
     m->scratch = m->scores = NULL;
@@ -416,7 +423,9 @@ static int alloc_threads(enc_model *m, int threads, ys_error *err)
     m->tile_pool = calloc((size_t)n, sizeof *m->tile_pool);
     m->scratch = calloc((size_t)n, sizeof *m->scratch);
     m->scores = calloc((size_t)n, sizeof *m->scores);
-    int ok = m->tile_pool && m->scratch && m->scores;
+    m->ws = calloc((size_t)n, sizeof *m->ws);
+    m->ws_cap = calloc((size_t)n, sizeof *m->ws_cap);
+    int ok = m->tile_pool && m->scratch && m->scores && m->ws && m->ws_cap;
     for (int i = 0; ok && i < n; i++)
         ok = kn_pool_new(1, &m->blas, &m->tile_pool[i]) == 0 &&
              (m->scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float))) &&
@@ -477,7 +486,6 @@ void enc_free(enc_model *m)
     if (!m)
         return;
     free_threads(m);
-    free(m->ws);
     eng_blas_close(&m->blas);
     free(m->layers);
     free(m->labels);
@@ -492,27 +500,31 @@ int enc_set_threads(enc_model *m, int n, ys_error *err) { return alloc_threads(m
 
 /* ---- execution ----------------------------------------------------------------
  * A batch is cut into chunks of whole sequences (about CHUNK_TOKENS tokens)
- * that go through the network together, layer by layer, so that each weight
- * tile, once in cache, serves every row tile of the chunk: a weight tile is
- * re-packed by every sgemm call, and packing it from cache instead of
- * memory is most of the difference between 64-row tiles and one big GEMM
- * (about 95 against 65 GFLOP/s per thread here).
+ * that go through the network together, layer by layer, column tile by
+ * column tile, so that each weight tile, once in cache, serves every row
+ * tile of the chunk: a weight tile is re-packed by every sgemm call, and
+ * packing it from cache rather than memory is much of the difference
+ * between 64-row tiles and one big GEMM.
  *
  * The work items are still kernels.h's tiles: rows [64i, 64i+64) of ONE
  * sequence times columns [256j, 256j+256) of one weight, each one
  * kn_proj_run call on a single-thread pool (so it runs inline as exactly
- * that sgemm), handed out by the model's pool column tile by column tile.
- * Attention is per (sequence, head, row tile), LayerNorm per row. Nothing a
- * sequence's numbers go through depends on the other sequences or on the
- * thread count. */
+ * that sgemm). Attention is per (sequence, head, row tile), LayerNorm per
+ * row. With enough chunks, each thread runs whole chunks on its own
+ * (nothing to wait for between steps, which matters on shared cores);
+ * otherwise the model's pool shares out the items of one chunk at a time.
+ * Nothing a sequence's numbers go through depends on the other sequences,
+ * the chunking or the thread count. */
 
-#define CHUNK_TOKENS 1024
+#define CHUNK_TOKENS 512    /* any value gives the same bits; this is memory vs cache reuse */
 
 /* Rows [r0, r1) of sequence s of the chunk. */
 typedef struct row_tile { size_t s, r0, r1; } row_tile;
 
 typedef struct chunk {
     const enc_model *m;
+    kn_pool *pool;               /* runs the chunk's work items */
+    int wbase;                   /* per-thread buffers of item worker w: index wbase + w */
     size_t nseq;
     const int32_t *const *ids, *const *tt;
     const size_t *lens, *off;    /* tokens, and first row in the activations */
@@ -543,7 +555,8 @@ static void proj_item(void *vctx, size_t item, int worker)
                   .ldy = p->ldy, .n = rt->r1 - rt->r0, .k = p->k,
                   .out = p->out - c0 < KN_COLS ? p->out - c0 : KN_COLS, .accumulate = p->accumulate,
                   .act = p->act};
-    kn_proj_run(c->m->tile_pool[worker], &kp, &c->m->scratch[worker]);
+    int w = c->wbase + worker;
+    kn_proj_run(c->m->tile_pool[w], &kp, &c->m->scratch[w]);
     if (p->relu)
         for (size_t i = 0; i < kp.n; i++)
             for (size_t j = 0; j < kp.out; j++)
@@ -555,7 +568,7 @@ static void linear(const chunk *c, const float *x, size_t ldx, const float *w, c
 {
     proj_job p = {c, x, w, b, y, ldx, ldy, k, out, accumulate, relu, act};
     /* column tile major: the threads work through one weight tile at a time */
-    kn_pool_run(c->m->pool, (out + KN_COLS - 1) / KN_COLS * c->nrows, proj_item, &p);
+    kn_pool_run(c->pool, (out + KN_COLS - 1) / KN_COLS * c->nrows, proj_item, &p);
 }
 
 /* LayerNorm in place over the current rows. */
@@ -575,7 +588,7 @@ static void ln_item(void *vctx, size_t item, int worker)
 static void layernorm(const chunk *c, const float *w, const float *b)
 {
     ln_job j = {c, w, b};
-    kn_pool_run(c->m->pool, c->nrows, ln_item, &j);
+    kn_pool_run(c->pool, c->nrows, ln_item, &j);
 }
 
 /* Self-attention, no mask: one item = one query row tile x one head.
@@ -590,7 +603,7 @@ static void attn_item(void *vctx, size_t item, int worker)
     size_t T = c->lens[rt->s], base = c->off[rt->s], rows = rt->r1 - rt->r0;
     const float *q = c->q + (base + rt->r0) * H + h * hd, *k = c->k + base * H + h * hd,
                 *v = c->v + base * H + h * hd;
-    float *S = m->scores[worker], *o = c->att + (base + rt->r0) * H + h * hd;
+    float *S = m->scores[c->wbase + worker], *o = c->att + (base + rt->r0) * H + h * hd;
     m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)T, (int)hd,
                   (float)(1.0 / sqrt((double)hd)), q, (int)H, k, (int)H, 0.0f, S, (int)T);
     for (size_t i = 0; i < rows; i++) {
@@ -650,12 +663,13 @@ static void head_item(void *vctx, size_t s, int worker)
     float *pooled = c->pooled + s * H;
     kn_proj p = {.x = c->x + c->off[s] * H, .ldx = H, .w = m->head_w, .ldw = H, .layout = KN_OUT_IN,
                  .bias = m->head_b, .y = pooled, .ldy = H, .n = 1, .k = H, .out = H};
-    kn_proj_run(m->tile_pool[worker], &p, &m->scratch[worker]);
+    int w = c->wbase + worker;
+    kn_proj_run(m->tile_pool[w], &p, &m->scratch[w]);
     for (size_t i = 0; i < H; i++)
         pooled[i] = m->fam == FAM_DISTIL ? (pooled[i] > 0 ? pooled[i] : 0.0f) : tanhf(pooled[i]);
     kn_proj o = {.x = pooled, .ldx = H, .w = m->cls_w, .ldw = H, .layout = KN_OUT_IN, .bias = m->cls_b,
                  .y = c->logits[s], .ldy = L, .n = 1, .k = H, .out = L};
-    kn_proj_run(m->tile_pool[worker], &o, &m->scratch[worker]);
+    kn_proj_run(m->tile_pool[w], &o, &m->scratch[w]);
 }
 
 /* The chunk's sequences through embeddings, encoder and head. rows_all
@@ -666,7 +680,7 @@ static void forward(chunk *c, const row_tile *rows_all, size_t nall, const row_t
     const enc_model *m = c->m;
     const enc_info *mi = &m->info;
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn;
-    kn_pool_run(m->pool, c->nseq, embed_item, c);
+    kn_pool_run(c->pool, c->nseq, embed_item, c);
     c->rows = rows_all, c->nrows = nall;
     layernorm(c, m->emb_ln_w, m->emb_ln_b);
     for (int l = 0; l < mi->layers; l++) {
@@ -680,7 +694,7 @@ static void forward(chunk *c, const row_tile *rows_all, size_t nall, const row_t
         if (l == mi->layers - 1)
             c->rows = rows_first, c->nrows = c->nseq;
         linear(c, c->x, H, Y->wq, Y->bq, c->q, H, H, H, 0, KN_ACT_NONE, 0);
-        kn_pool_run(m->pool, c->nrows * (size_t)mi->heads, attn_item, c);
+        kn_pool_run(c->pool, c->nrows * (size_t)mi->heads, attn_item, c);
         /* post-LN: x = LN(x + attention), x = LN(x + MLP(x)) */
         linear(c, c->att, H, Y->wo, Y->bo, c->x, H, H, H, 1, KN_ACT_NONE, 0);
         layernorm(c, Y->ln1_w, Y->ln1_b);
@@ -688,7 +702,7 @@ static void forward(chunk *c, const row_tile *rows_all, size_t nall, const row_t
         linear(c, c->h, F, Y->w2, Y->b2, c->x, H, F, H, 1, KN_ACT_NONE, 0);
         layernorm(c, Y->ln2_w, Y->ln2_b);
     }
-    kn_pool_run(m->pool, c->nseq, head_item, c);
+    kn_pool_run(c->pool, c->nseq, head_item, c);
 }
 
 /* ---- classification ------------------------------------------------------------ */
@@ -715,6 +729,41 @@ static int check_seq(const enc_model *m, size_t s, const int32_t *ids, const int
     return 0;
 }
 
+/* The batch cut into chunks: chunk i holds sequences [first[i], first[i+1])
+ * and their row tiles rows_all[rbeg[i] .. rbeg[i+1]). */
+typedef struct plan {
+    const enc_model *m;
+    const int32_t *const *ids, *const *tt;
+    const size_t *lens;
+    float *const *logits;
+    size_t cap;                  /* tokens a workspace holds */
+    size_t *first, *rbeg, *off;  /* off: a sequence's first row in its chunk */
+    row_tile *rows_all, *rows_first;
+} plan;
+
+/* Chunk i on `pool`, with the buffers of thread wbase (and up). */
+static void run_chunk(const plan *pl, size_t i, kn_pool *pool, int wbase)
+{
+    const enc_model *m = pl->m;
+    size_t s0 = pl->first[i], s1 = pl->first[i + 1], cap = pl->cap;
+    size_t H = (size_t)m->info.hidden, F = (size_t)m->info.ffn;
+    float *w = m->ws[wbase];
+    chunk c = {.m = m, .pool = pool, .wbase = wbase, .nseq = s1 - s0, .ids = pl->ids + s0,
+               .tt = pl->tt ? pl->tt + s0 : NULL, .lens = pl->lens + s0, .off = pl->off + s0,
+               .logits = pl->logits + s0};
+    c.x = w, c.q = w + cap * H, c.k = c.q + cap * H, c.v = c.k + cap * H, c.att = c.v + cap * H;
+    c.h = c.att + cap * H, c.pooled = c.h + cap * F;
+    forward(&c, pl->rows_all + pl->rbeg[i], pl->rbeg[i + 1] - pl->rbeg[i], pl->rows_first + s0);
+}
+
+/* One whole chunk on one thread: its tiles run inline on that thread's
+ * 1-thread pool. */
+static void chunk_item(void *vctx, size_t i, int worker)
+{
+    const plan *pl = vctx;
+    run_chunk(pl, i, pl->m->tile_pool[worker], worker);
+}
+
 int enc_classify(enc_model *m, const int32_t *const *ids, const int32_t *const *type_ids,
                  const size_t *lens, size_t nseq, float *const *logits, ys_error *err)
 {
@@ -729,46 +778,56 @@ int enc_classify(enc_model *m, const int32_t *const *ids, const int32_t *const *
         return 0;
     m->blas.set_num_threads(1);
     size_t H = (size_t)m->info.hidden, F = (size_t)m->info.ffn, P = (size_t)m->info.max_positions;
-    /* a chunk holds at most max(CHUNK_TOKENS, max_positions) tokens and at
-     * most that many sequences */
-    size_t cap = CHUNK_TOKENS > P ? CHUNK_TOKENS : P;
-    if (total < cap)
-        cap = total;
-    size_t need = cap * (5 * H + F + H);
-    if (m->ws_cap < need) {
-        free(m->ws);
-        m->ws_cap = 0;
-        if (!(m->ws = malloc(need * sizeof *m->ws)))
-            return ys_fail(err, YS_ENOMEM, "out of memory for %zu tokens of activations", cap);
-        m->ws_cap = need;
-    }
-    size_t *off = malloc(cap * sizeof *off);
-    row_tile *rows_all = malloc((cap + cap / KN_ROWS + 1) * sizeof *rows_all);
-    row_tile *rows_first = malloc(cap * sizeof *rows_first);
-    if (!off || !rows_all || !rows_first) {
-        free(off), free(rows_all), free(rows_first);
-        return ys_fail(err, YS_ENOMEM, "out of memory");
-    }
-    for (size_t s0 = 0; s0 < nseq;) {
-        /* the next chunk: sequences s0 .. s1-1 */
-        size_t s1 = s0, tok = 0, nall = 0;
-        while (s1 < nseq && (s1 == s0 || tok + lens[s1] <= cap))
-            tok += lens[s1++];
-        for (size_t s = s0, o = 0; s < s1; o += lens[s++]) {
-            size_t i = s - s0;
-            off[i] = o;
-            rows_first[i] = (row_tile){i, 0, 1};
+    /* a chunk holds whole sequences, at most max(CHUNK_TOKENS, max_positions) tokens */
+    plan pl = {.m = m, .ids = ids, .tt = type_ids, .lens = lens, .logits = logits};
+    pl.cap = CHUNK_TOKENS > P ? CHUNK_TOKENS : P;
+    if (total < pl.cap)
+        pl.cap = total;
+    pl.first = malloc((nseq + 1) * sizeof *pl.first);
+    pl.rbeg = malloc((nseq + 1) * sizeof *pl.rbeg);
+    pl.off = malloc(nseq * sizeof *pl.off);
+    pl.rows_first = malloc(nseq * sizeof *pl.rows_first);
+    pl.rows_all = malloc((nseq + total / KN_ROWS + 1) * sizeof *pl.rows_all);
+    int rc = 0;
+    if (!pl.first || !pl.rbeg || !pl.off || !pl.rows_first || !pl.rows_all)
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    size_t nch = 0, nr = 0;
+    for (size_t s = 0; rc == 0 && s < nseq; nch++) {
+        size_t tok = 0;
+        pl.first[nch] = s;
+        pl.rbeg[nch] = nr;
+        for (; s < nseq && (tok == 0 || tok + lens[s] <= pl.cap); tok += lens[s++]) {
+            size_t i = s - pl.first[nch];
+            pl.off[s] = tok;
+            pl.rows_first[s] = (row_tile){i, 0, 1};
             for (size_t r0 = 0; r0 < lens[s]; r0 += KN_ROWS)
-                rows_all[nall++] = (row_tile){i, r0, r0 + KN_ROWS < lens[s] ? r0 + KN_ROWS : lens[s]};
+                pl.rows_all[nr++] = (row_tile){i, r0, r0 + KN_ROWS < lens[s] ? r0 + KN_ROWS : lens[s]};
         }
-        float *w = m->ws;
-        chunk c = {.m = m, .nseq = s1 - s0, .ids = ids + s0, .tt = type_ids ? type_ids + s0 : NULL,
-                   .lens = lens + s0, .off = off, .logits = logits + s0};
-        c.x = w, c.q = w + cap * H, c.k = c.q + cap * H, c.v = c.k + cap * H, c.att = c.v + cap * H;
-        c.h = c.att + cap * H, c.pooled = c.h + cap * F;
-        forward(&c, rows_all, nall, rows_first);
-        s0 = s1;
     }
-    free(off), free(rows_all), free(rows_first);
-    return 0;
+    if (rc == 0) {
+        pl.first[nch] = nseq;
+        pl.rbeg[nch] = nr;
+    }
+    /* Enough chunks for every thread to take several: each thread runs
+     * whole chunks (no waiting on the others between steps, which matters
+     * when the cores are shared). Otherwise the threads share each step of
+     * one chunk at a time. The tiles are the same either way. */
+    int per_thread = m->nthreads > 1 && nch >= 2 * (size_t)m->nthreads;
+    size_t need = pl.cap * (6 * H + F);
+    for (int w = 0; rc == 0 && w < (per_thread ? m->nthreads : 1); w++) {
+        if (m->ws_cap[w] >= need)
+            continue;
+        free(m->ws[w]);
+        m->ws_cap[w] = 0;
+        if (!(m->ws[w] = malloc(need * sizeof **m->ws)))
+            rc = ys_fail(err, YS_ENOMEM, "out of memory for %zu tokens of activations", pl.cap);
+        else
+            m->ws_cap[w] = need;
+    }
+    if (rc == 0 && per_thread)
+        kn_pool_run(m->pool, nch, chunk_item, &pl);
+    for (size_t i = 0; rc == 0 && !per_thread && i < nch; i++)
+        run_chunk(&pl, i, m->pool, 0);
+    free(pl.first), free(pl.rbeg), free(pl.off), free(pl.rows_first), free(pl.rows_all);
+    return rc;
 }

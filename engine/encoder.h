@@ -23,9 +23,11 @@
  * Determinism (as model.h): a sequence's logits are bitwise the same
  * whatever batch it is in and whatever thread count the model uses — every
  * projection is a fixed kn_proj_run tile of one sequence (kernels.h),
- * attention is per (sequence, head, row tile). A batch of several sequences
- * is spread over the threads one sequence per thread, a lone sequence over
- * its tiles; both run the same tiles.
+ * attention is per (sequence, head, row tile). A batch runs in chunks of
+ * ~512 tokens, layer by layer (so each weight tile is reused from cache
+ * across the chunk), the threads sharing out a chunk's tiles or, with
+ * enough chunks, taking whole chunks; which chunk or thread runs a tile
+ * does not change its bits.
  *
  * Threads and ownership as model.h: the model owns a pool (default
  * eng_default_threads()); calls on one model must not overlap. enc_load

@@ -231,6 +231,37 @@ static void test_determinism(void **state)
             if (memcmp(got[nbig - 1 - probe], ref[0], L) || memcmp(got[nbig - 1 - shortp], ref[1], L))
                 fail_msg("%s: batch of %zu differs with %d threads", f.name, nbig, threads);
         }
+        /* a batch of many chunks (encoder.c runs ~512 tokens at a time;
+         * with at least two chunks per thread each thread takes whole
+         * chunks): 150 sequences cycling through the fixtures, so copies
+         * of the probe land at different places in different chunks */
+        size_t nhuge = 150, L2 = (size_t)f.num_labels;
+        const int32_t **hids = calloc(nhuge, sizeof *hids), **htt = calloc(nhuge, sizeof *htt);
+        size_t *hlens = calloc(nhuge, sizeof *hlens), tokens = 0;
+        float **hout = alloc_out(nhuge, f.num_labels);
+        for (size_t i = 0; i < nhuge; i++) {
+            const seq *s = &f.s[(i * 3) % f.nseq];
+            hids[i] = s->ids, htt[i] = s->tt, hlens[i] = s->n;
+            tokens += s->n;
+        }
+        assert_true(tokens > 3 * 1024);
+        for (int threads = 1; threads <= 3; threads++) {
+            assert_int_equal(enc_set_threads(f.m, threads, &err), 0);
+            assert_int_equal(enc_classify(f.m, hids, htt, hlens, nhuge, hout, &err), 0);
+            for (size_t i = 0; i < nhuge; i++) {
+                size_t which = (i * 3) % f.nseq;
+                float one[8];
+                float *po[] = {one};
+                classify(&f, &which, 1, po);
+                if (memcmp(one, hout[i], L2 * sizeof(float)))
+                    fail_msg("%s: sequence %zu of the large batch differs from alone (%d threads)", f.name, i,
+                             threads);
+            }
+        }
+        free(hids);
+        free(htt);
+        free(hlens);
+        free_out(hout, nhuge);
         free_out(ref, 2);
         free_out(got, MAXSEQ);
         free_fixture(&f);
