@@ -165,9 +165,17 @@ static double pow10_exact(int e)
 double tok_serde_f64(double d)
 {
     if (d == 0 || !isfinite(d)) return d;
-    /* fewest significant digits that round-trip (monotonic in p) */
+    /* fewest significant digits that round-trip (monotonic in p); with 15
+     * or fewer and a power of ten of at most 22 (exact in a double), serde's
+     * one rounding is the correct one: d itself */
     char buf[40];
+    double ad = fabs(d);
     int lo = 1, hi = 17;
+    if (ad >= 1e-7 && ad < 1e15) {
+        snprintf(buf, sizeof buf, "%.*e", 14, d);
+        if (strtod(buf, NULL) == d) return d;
+        lo = 16;
+    }
     while (lo < hi) {
         int mid = (lo + hi) / 2;
         snprintf(buf, sizeof buf, "%.*e", mid - 1, d);
