@@ -65,7 +65,10 @@ typedef struct {
 static char *arena_alloc(ctx *c, size_t n)
 {
     if (!c->arena || c->arena->cap - c->arena->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
+        /* blocks start small (most calls encode a short text) and double */
+        size_t cap = c->arena ? 2 * c->arena->cap : 1024;
+        if (cap > (1u << 20)) cap = 1u << 20;
+        if (cap < n) cap = n;
         arena_blk *b = malloc(sizeof *b + cap);
         if (!b) return NULL;
         b->next = c->arena;
