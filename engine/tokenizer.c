@@ -374,12 +374,12 @@ int tok_normalize_buf(const tok_tokenizer *t, const char *s, size_t n, tok_buf *
             rc = tok_bert_normalize(&lc, cur.p, cur.n, &nxt);
             break;
         }
-        case N_STRIP_ACCENTS: /* drops non-spacing marks; no NFD of its own */
+        case N_STRIP_ACCENTS: /* drops every combining mark (M*); no NFD of its own */
             rc = tok_buf_put(&nxt, "", 0);
             for (size_t i = 0; i < cur.n && !rc;) {
                 uint32_t cp;
                 size_t l = tok_utf8_dec((const unsigned char *)cur.p + i, &cp);
-                if (!tok_uc_in(tok_uc_mn, tok_uc_mn_n, cp)) rc = tok_buf_put(&nxt, cur.p + i, l);
+                if (!tok_uc_in(tok_uc_mark, tok_uc_mark_n, cp)) rc = tok_buf_put(&nxt, cur.p + i, l);
                 i += l;
             }
             break;

@@ -2,8 +2,10 @@
  * truncation) against vectors from the Rust HF tokenizers library
  * (tests/parity/gen/gen_tokenizers_pairs.js): BERT's and T5's templates,
  * GPT-2 without a template, a small RoBERTa-style tokenizer (RobertaProcessing,
- * <mask> with lstrip) and a small Unigram one with byte_fallback, both
- * committed with the vectors; the decoded text too. bert, t5 and
+ * <mask> with lstrip), a small Unigram one with byte_fallback and a small
+ * WordPiece one (NFD/Lowercase/StripAccents, WhitespaceSplit,
+ * BertProcessing), committed with the vectors; the decoded text too.
+ * bert, t5 and
  * gpt2 read ../shared/tokenizers and skip when it is absent. Also the
  * padding id of each family and the API's edge cases. */
 #include "testsupport.h"
@@ -140,6 +142,7 @@ static void test_t5_pairs(void **s) { (void)s; run_pairs("t5"); }
 static void test_gpt2_pairs(void **s) { (void)s; run_pairs("gpt2"); }
 static void test_roberta_pairs(void **s) { (void)s; run_pairs("roberta_tiny"); }
 static void test_unigram_pairs(void **s) { (void)s; run_pairs("unigram_tiny"); }
+static void test_wordpiece_pairs(void **s) { (void)s; run_pairs("wordpiece_tiny"); }
 
 /* Padding ids, and the documented API behaviour of tok_encode_pair. */
 static void test_api(void **s)
@@ -202,7 +205,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bert_pairs),    cmocka_unit_test(test_t5_pairs), cmocka_unit_test(test_gpt2_pairs),
-        cmocka_unit_test(test_roberta_pairs), cmocka_unit_test(test_unigram_pairs), cmocka_unit_test(test_api),
+        cmocka_unit_test(test_roberta_pairs), cmocka_unit_test(test_unigram_pairs),
+        cmocka_unit_test(test_wordpiece_pairs), cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

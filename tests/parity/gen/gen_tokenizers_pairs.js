@@ -12,9 +12,10 @@
 // small RoBERTa-style tokenizer derived from GPT-2's tokenizer.json (byte
 // level BPE, the first 3000 merges and the pieces they need, <s> <pad> </s>
 // <unk> at ids 0-3 as in roberta-base, <mask> with lstrip, RobertaProcessing).
-// And unigram_tiny/tokenizer.json (see buildUnigramTiny). Then writes
+// And unigram_tiny/ and wordpiece_tiny/tokenizer.json (see buildUnigramTiny,
+// buildWordPieceTiny). Then writes
 // tests/parity/vectors/tokenizers/<family>_pairs.jsonl for bert, t5, gpt2
-// (no template: B gets type id 1), roberta_tiny and unigram_tiny; one line
+// (no template: B gets type id 1) and the three tiny files; one line
 // per case: {"a", "b" (null: single), "add_special_tokens", "max_length" (0:
 // no truncation), "ids", "type_ids", "decoded" (decode(ids, false))}.
 // Deterministic.
@@ -92,6 +93,25 @@ function buildUnigramTiny() {
   };
 }
 
+// A WordPiece tokenizer with the stand-alone normalizers and pieces BERT
+// files do not use: bert-base-uncased's first 6000 pieces, Sequence[NFD,
+// Lowercase, StripAccents], WhitespaceSplit, BertProcessing, a WordPiece
+// decoder without cleanup, max_input_chars_per_word 12.
+function buildWordPieceTiny() {
+  const src = JSON.parse(fs.readFileSync(path.join(filesDir, 'bert', 'tokenizer.json'), 'utf8'));
+  const vocab = {};
+  for (const [p, id] of Object.entries(src.model.vocab)) if (id < 6000) vocab[p] = id;
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: src.added_tokens,
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'Lowercase' }, { type: 'StripAccents' }] },
+    pre_tokenizer: { type: 'WhitespaceSplit' },
+    post_processor: { type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: false },
+    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 12, vocab },
+  };
+}
+
 const TEXTS = [
   '',
   'Hello world!',
@@ -108,6 +128,7 @@ const SPECIAL_TEXT = {
   gpt2: 'end<|endoftext|>start again',
   roberta_tiny: 'the <mask> sat on the </s> mat',
   unigram_tiny: 'bytes \u00fe\u4e2d\u6587\ud83d\ude00 <s> and \u0416\u0436 back',
+  wordpiece_tiny: 'CAF\u00c9 \u1e9b\u0323 n\u0303o \u0915\u093f [SEP] uncharacteristically , don\'t .',
 };
 const MAX_LENGTHS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 32, 512];
 
@@ -118,12 +139,16 @@ async function main() {
   const uniDir = path.join(vecDir, 'unigram_tiny');
   fs.mkdirSync(uniDir, { recursive: true });
   fs.writeFileSync(path.join(uniDir, 'tokenizer.json'), JSON.stringify(buildUnigramTiny()) + '\n');
+  const wpDir = path.join(vecDir, 'wordpiece_tiny');
+  fs.mkdirSync(wpDir, { recursive: true });
+  fs.writeFileSync(path.join(wpDir, 'tokenizer.json'), JSON.stringify(buildWordPieceTiny()) + '\n');
   const files = {
     bert: path.join(filesDir, 'bert', 'tokenizer.json'),
     t5: path.join(filesDir, 't5', 'tokenizer.json'),
     gpt2: path.join(filesDir, 'gpt2', 'tokenizer.json'),
     roberta_tiny: path.join(tinyDir, 'tokenizer.json'),
     unigram_tiny: path.join(uniDir, 'tokenizer.json'),
+    wordpiece_tiny: path.join(wpDir, 'tokenizer.json'),
   };
   for (const [fam, file] of Object.entries(files)) {
     const texts = [...TEXTS, SPECIAL_TEXT[fam]];
