@@ -710,10 +710,10 @@ static int attend(s2s_model *m, const s2s_exe *ex, const float *q, const float *
                   size_t q0, int causal, const float *pb, size_t pb_len, long pb_off)
 {
     size_t nthr = (size_t)kn_pool_threads(ex->pool);
-    float *buf = malloc(nthr * KN_ROWS * Tk * sizeof *buf);
-    float *scores[64];
-    if (!buf || nthr > 64) {
+    float *buf = malloc(nthr * KN_ROWS * Tk * sizeof *buf), **scores = malloc(nthr * sizeof *scores);
+    if (!buf || !scores) {
         free(buf);
+        free(scores);
         return YS_ENOMEM;
     }
     for (size_t i = 0; i < nthr; i++)
@@ -724,6 +724,7 @@ static int attend(s2s_model *m, const s2s_exe *ex, const float *q, const float *
     attn_ctx c = {m, q, k, v, out, Tq, Tk, q0, nrt, causal, scale, pb, pb_len, pb_off, scores};
     kn_pool_run(ex->pool, (size_t)m->info.heads * nrt, attn_tile, &c);
     free(buf);
+    free(scores);
     return 0;
 }
 
