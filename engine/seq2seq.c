@@ -169,7 +169,7 @@ static int config_bart(s2s_model *m, ys_error *err)
 {
     s2s_info *mi = &m->info;
     const char *dir = ckpt_dir(m->ck), *act;
-    int rc, dheads, dffn, scale, norm_before;
+    int rc, dheads = 0, dffn = 0, scale, norm_before;
     if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "d_model", 0, &mi->d_model, err)) ||
         (rc = cfg_dim(m, "encoder_layers", 0, &mi->enc_layers, err)) ||
         (rc = cfg_dim(m, "decoder_layers", 0, &mi->dec_layers, err)) ||
@@ -244,7 +244,7 @@ static int load_gen_defaults(s2s_model *m, ys_error *err)
     if (!own)
         snprintf(path, sizeof path, "%s/config.json", ckpt_dir(m->ck));
     s2s_gen_opts *g = &m->gen;
-    long max_new, max_len, min_new, min_len, beams, ngram, bos, eos;
+    long max_new = 0, max_len = 0, min_new = 0, min_len = 0, beams = 1, ngram = 0, bos = -1, eos = -1;
     if ((rc = gen_int(src, path, "max_new_tokens", 0, &max_new, err)) ||
         (rc = gen_int(src, path, "max_length", 20, &max_len, err)) ||
         (rc = gen_int(src, path, "min_new_tokens", 0, &min_new, err)) ||
@@ -493,32 +493,43 @@ static int bind_bart(s2s_model *m, ys_error *err)
 }
 #undef NEED
 
-static int alloc_pool(s2s_model *m, int threads, ys_error *err)
+static void free_exes(s2s_model *m)
 {
-    if (threads < 1)
-        threads = eng_default_threads();
-    kn_pool *pool;
-    if (kn_pool_new(threads, &m->blas, &pool) != 0)
-        return ys_fail(err, YS_ENOMEM, "out of memory creating %d threads", threads);
-    int n = kn_pool_threads(pool);
-    float **scratch = calloc((size_t)n, sizeof *scratch);
-    for (int i = 0; scratch && i < n; i++)
-        if (!(scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float)))) {
-            for (int j = 0; j < i; j++)
-                free(scratch[j]);
-            free(scratch);
-            scratch = NULL;
-        }
-    if (!scratch) {
-        kn_pool_free(pool);
-        return ys_fail(err, YS_ENOMEM, "out of memory");
-    }
     for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
         free(m->scratch[i]);
     free(m->scratch);
     kn_pool_free(m->pool);
-    m->pool = pool;
-    m->scratch = scratch;
+    for (int i = 0; m->solo && i < m->nsolo; i++)
+        kn_pool_free(m->solo[i].pool);
+    free(m->solo);
+    m->scratch = NULL, m->pool = NULL, m->solo = NULL, m->nsolo = 0;
+}
+
+/* The pool of `threads` threads with a KN_ROWS x KN_COLS scratch each, and
+ * one single-thread pool per thread sharing that thread's scratch. */
+static int alloc_pool(s2s_model *m, int threads, ys_error *err)
+{
+    if (threads < 1)
+        threads = eng_default_threads();
+    free_exes(m);
+    int rc = kn_pool_new(threads, &m->blas, &m->pool);
+    int n = rc == 0 ? kn_pool_threads(m->pool) : 0;
+    if (rc == 0 && (m->scratch = calloc((size_t)n, sizeof *m->scratch)) && (m->solo = calloc((size_t)n, sizeof *m->solo))) {
+        m->nsolo = n;
+        for (int i = 0; i < n && rc == 0; i++) {
+            if (!(m->scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float))) ||
+                kn_pool_new(1, &m->blas, &m->solo[i].pool))
+                rc = YS_ENOMEM;
+            m->solo[i].scratch = &m->scratch[i];
+        }
+    } else {
+        rc = YS_ENOMEM;
+    }
+    if (rc) {
+        free_exes(m);
+        return ys_fail(err, YS_ENOMEM, "out of memory creating %d threads", threads);
+    }
+    m->exe = (s2s_exe){m->pool, m->scratch};
     return 0;
 }
 
@@ -565,10 +576,7 @@ void s2s_free(s2s_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
-        free(m->scratch[i]);
-    free(m->scratch);
-    kn_pool_free(m->pool);
+    free_exes(m);
     if (m->blas.handle)
         eng_blas_close(&m->blas);
     free(m->enc);
@@ -588,12 +596,12 @@ void s2s_gen_defaults(const s2s_model *m, s2s_gen_opts *o) { *o = m->gen; }
 /* ---- building blocks ----------------------------------------------------- */
 
 /* y[n, out] (+)= act(x[n, k] W^T + b) for an nn.Linear weight W [out, k]. */
-static void linear(s2s_model *m, const float *x, size_t n, size_t k, const float *w, const float *b, size_t out,
+static void linear(const s2s_exe *ex, const float *x, size_t n, size_t k, const float *w, const float *b, size_t out,
                    float *y, int acc, kn_act act)
 {
     kn_proj p = {.x = x, .ldx = k, .w = w, .ldw = k, .layout = KN_OUT_IN, .bias = b, .y = y, .ldy = out,
                  .n = n, .k = k, .out = out, .accumulate = acc, .act = act};
-    kn_proj_run(m->pool, &p, m->scratch);
+    kn_proj_run(ex->pool, &p, ex->scratch);
 }
 
 /* T5's norm (RMS, no bias) or BART's LayerNorm, row by row; out may be x. */
@@ -698,14 +706,14 @@ static void attn_tile(void *vctx, size_t item, int worker)
                      c->v + h * hd, (int)inner, 0.0f, c->out + r0 * inner + h * hd, (int)inner);
 }
 
-static int attend(s2s_model *m, const float *q, const float *k, const float *v, float *out, size_t Tq, size_t Tk,
+static int attend(s2s_model *m, const s2s_exe *ex, const float *q, const float *k, const float *v, float *out, size_t Tq, size_t Tk,
                   size_t q0, int causal, const float *pb, size_t pb_len, long pb_off)
 {
-    size_t nthr = (size_t)kn_pool_threads(m->pool);
-    float *buf = malloc(nthr * KN_ROWS * Tk * sizeof *buf);
-    float *scores[64];
-    if (!buf || nthr > 64) {
+    size_t nthr = (size_t)kn_pool_threads(ex->pool);
+    float *buf = malloc(nthr * KN_ROWS * Tk * sizeof *buf), **scores = malloc(nthr * sizeof *scores);
+    if (!buf || !scores) {
         free(buf);
+        free(scores);
         return YS_ENOMEM;
     }
     for (size_t i = 0; i < nthr; i++)
@@ -714,18 +722,19 @@ static int attend(s2s_model *m, const float *q, const float *k, const float *v, 
     /* T5 folds the 1/sqrt(d) scaling into its weights; BART scales q */
     float scale = m->arch == ARCH_T5 ? 1.0f : (float)(1.0 / sqrt((double)m->hd));
     attn_ctx c = {m, q, k, v, out, Tq, Tk, q0, nrt, causal, scale, pb, pb_len, pb_off, scores};
-    kn_pool_run(m->pool, (size_t)m->info.heads * nrt, attn_tile, &c);
+    kn_pool_run(ex->pool, (size_t)m->info.heads * nrt, attn_tile, &c);
     free(buf);
+    free(scores);
     return 0;
 }
 
 /* The MLP of block B on xin [T, d], added into x: x += W2 act(W1 xin + b1) + b2
  * (T5 v1.1: x += Wo (gelu_new(Wi0 xin) * Wi1 xin)). hb, hb2: [T, F]. */
-static void ffn(s2s_model *m, const block *B, const float *xin, size_t T, float *x, float *hb, float *hb2)
+static void ffn(s2s_model *m, const s2s_exe *ex, const block *B, const float *xin, size_t T, float *x, float *hb, float *hb2)
 {
     size_t d = (size_t)m->info.d_model, F = (size_t)m->info.ffn;
     kn_act ka = m->act == ACT_GELU_TANH ? KN_ACT_GELU_TANH : m->act == ACT_GELU_ERF ? KN_ACT_GELU_ERF : KN_ACT_NONE;
-    linear(m, xin, T, d, B->fc1, B->fc1_b, F, hb, 0, ka);
+    linear(ex, xin, T, d, B->fc1, B->fc1_b, F, hb, 0, ka);
     if (m->act == ACT_RELU)
         for (size_t i = 0; i < T * F; i++)
             hb[i] = hb[i] > 0.0f ? hb[i] : 0.0f;
@@ -733,11 +742,11 @@ static void ffn(s2s_model *m, const block *B, const float *xin, size_t T, float 
         for (size_t i = 0; i < T * F; i++)
             hb[i] = hb[i] / (1.0f + expf(-hb[i]));
     if (m->gated) {
-        linear(m, xin, T, d, B->fc1_gate, NULL, F, hb2, 0, KN_ACT_NONE);
+        linear(ex, xin, T, d, B->fc1_gate, NULL, F, hb2, 0, KN_ACT_NONE);
         for (size_t i = 0; i < T * F; i++)
             hb[i] *= hb2[i];
     }
-    linear(m, hb, T, F, B->fc2, B->fc2_b, d, x, 1, KN_ACT_NONE);
+    linear(ex, hb, T, F, B->fc2, B->fc2_b, d, x, 1, KN_ACT_NONE);
 }
 
 /* x [T, d] = embed(ids) * scale + positions [p0, p0 + T), then BART's
@@ -768,13 +777,12 @@ static int embed(s2s_model *m, const int32_t *ids, size_t T, size_t p0, const fl
 
 /* ---- encoder --------------------------------------------------------------- */
 
-int s2s_encode(s2s_model *m, const int32_t *src, size_t S, float **enc_out, ys_error *err)
+int s2s_encode(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, float **enc_out, ys_error *err)
 {
     size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
     *enc_out = NULL;
     if (S == 0)
         return ys_fail(err, YS_EINPUT, "empty source sequence");
-    m->blas.set_num_threads(1);
     float *x = malloc(S * d * sizeof *x), *xb = malloc(S * d * sizeof *xb);
     float *q = malloc(S * in * sizeof *q), *k = malloc(S * in * sizeof *k), *v = malloc(S * in * sizeof *v);
     float *att = malloc(S * in * sizeof *att), *hb = malloc(S * F * sizeof *hb);
@@ -795,20 +803,20 @@ int s2s_encode(s2s_model *m, const int32_t *src, size_t S, float **enc_out, ys_e
             norm_rows(m, xb, x, S, &B->ln_self);
             h = xb;
         }
-        linear(m, h, S, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
-        linear(m, h, S, d, B->self.wk, B->self.bk, in, k, 0, KN_ACT_NONE);
-        linear(m, h, S, d, B->self.wv, B->self.bv, in, v, 0, KN_ACT_NONE);
-        if (attend(m, q, k, v, att, S, S, 0, 0, pb, pb_len, pb_off)) {
+        linear(ex, h, S, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
+        linear(ex, h, S, d, B->self.wk, B->self.bk, in, k, 0, KN_ACT_NONE);
+        linear(ex, h, S, d, B->self.wv, B->self.bv, in, v, 0, KN_ACT_NONE);
+        if (attend(m, ex, q, k, v, att, S, S, 0, 0, pb, pb_len, pb_off)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(m, att, S, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, S, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
         if (m->arch == ARCH_T5) {
             norm_rows(m, xb, x, S, &B->ln_ff);
-            ffn(m, B, xb, S, x, hb, hb2);
+            ffn(m, ex, B, xb, S, x, hb, hb2);
         } else {
             norm_rows(m, x, x, S, &B->ln_self);
-            ffn(m, B, x, S, x, hb, hb2);
+            ffn(m, ex, B, x, S, x, hb, hb2);
             norm_rows(m, x, x, S, &B->ln_ff);
         }
     }
@@ -825,7 +833,7 @@ int s2s_encode(s2s_model *m, const int32_t *src, size_t S, float **enc_out, ys_e
 
 /* ---- decoder ----------------------------------------------------------------- */
 
-int s2s_state_new(s2s_model *m, const float *enc, size_t S, size_t cap, s2s_state **out, ys_error *err)
+int s2s_state_new(s2s_model *m, const s2s_exe *ex, const float *enc, size_t S, size_t cap, s2s_state **out, ys_error *err)
 {
     size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner, d = (size_t)m->info.d_model;
     *out = NULL;
@@ -843,11 +851,10 @@ int s2s_state_new(s2s_model *m, const float *enc, size_t S, size_t cap, s2s_stat
         s2s_state_free(st);
         return ys_fail(err, YS_ENOMEM, "out of memory for a decoder cache of %zu positions", cap);
     }
-    m->blas.set_num_threads(1);
     for (size_t l = 0; l < L; l++) {
         const block *B = &m->dec[l];
-        linear(m, enc, S, d, B->cross.wk, B->cross.bk, in, st->ck + l * S * in, 0, KN_ACT_NONE);
-        linear(m, enc, S, d, B->cross.wv, B->cross.bv, in, st->cv + l * S * in, 0, KN_ACT_NONE);
+        linear(ex, enc, S, d, B->cross.wk, B->cross.bk, in, st->ck + l * S * in, 0, KN_ACT_NONE);
+        linear(ex, enc, S, d, B->cross.wv, B->cross.bv, in, st->cv + l * S * in, 0, KN_ACT_NONE);
     }
     *out = st;
     return 0;
@@ -896,7 +903,7 @@ void s2s_state_free(s2s_state *st)
     free(st);
 }
 
-int s2s_decode(s2s_model *m, s2s_state *st, const int32_t *ids, size_t T, float **hidden, ys_error *err)
+int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *ids, size_t T, float **hidden, ys_error *err)
 {
     size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
     size_t p0 = st->len, S = st->S, cap = st->cap;
@@ -905,7 +912,6 @@ int s2s_decode(s2s_model *m, s2s_state *st, const int32_t *ids, size_t T, float 
         return ys_fail(err, YS_EINPUT, "empty decoder sequence");
     if (T > cap - p0)
         return ys_fail(err, YS_EINPUT, "%zu tokens do not fit the decoder cache (%zu of %zu used)", T, p0, cap);
-    m->blas.set_num_threads(1);
     float *x = malloc(T * d * sizeof *x), *xb = malloc(T * d * sizeof *xb);
     float *q = malloc(T * in * sizeof *q), *att = malloc(T * in * sizeof *att);
     float *hb = malloc(T * F * sizeof *hb), *hb2 = m->gated ? malloc(T * F * sizeof *hb2) : NULL, *pb = NULL;
@@ -928,14 +934,14 @@ int s2s_decode(s2s_model *m, s2s_state *st, const int32_t *ids, size_t T, float 
             norm_rows(m, xb, x, T, &B->ln_self);
             h = xb;
         }
-        linear(m, h, T, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
-        linear(m, h, T, d, B->self.wk, B->self.bk, in, kc + p0 * in, 0, KN_ACT_NONE);
-        linear(m, h, T, d, B->self.wv, B->self.bv, in, vc + p0 * in, 0, KN_ACT_NONE);
-        if (attend(m, q, kc, vc, att, T, p0 + T, p0, 1, pb, pb_len, pb_off)) {
+        linear(ex, h, T, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
+        linear(ex, h, T, d, B->self.wk, B->self.bk, in, kc + p0 * in, 0, KN_ACT_NONE);
+        linear(ex, h, T, d, B->self.wv, B->self.bv, in, vc + p0 * in, 0, KN_ACT_NONE);
+        if (attend(m, ex, q, kc, vc, att, T, p0 + T, p0, 1, pb, pb_len, pb_off)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(m, att, T, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, T, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
         if (!t5)
             norm_rows(m, x, x, T, &B->ln_self);
         /* cross-attention over the source's precomputed K/V */
@@ -944,18 +950,18 @@ int s2s_decode(s2s_model *m, s2s_state *st, const int32_t *ids, size_t T, float 
             norm_rows(m, xb, x, T, &B->ln_cross);
             h = xb;
         }
-        linear(m, h, T, d, B->cross.wq, B->cross.bq, in, q, 0, KN_ACT_NONE);
-        if (attend(m, q, st->ck + (size_t)l * S * in, st->cv + (size_t)l * S * in, att, T, S, 0, 0, NULL, 0, 0)) {
+        linear(ex, h, T, d, B->cross.wq, B->cross.bq, in, q, 0, KN_ACT_NONE);
+        if (attend(m, ex, q, st->ck + (size_t)l * S * in, st->cv + (size_t)l * S * in, att, T, S, 0, 0, NULL, 0, 0)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(m, att, T, in, B->cross.wo, B->cross.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, T, in, B->cross.wo, B->cross.bo, d, x, 1, KN_ACT_NONE);
         if (t5) {
             norm_rows(m, xb, x, T, &B->ln_ff);
-            ffn(m, B, xb, T, x, hb, hb2);
+            ffn(m, ex, B, xb, T, x, hb, hb2);
         } else {
             norm_rows(m, x, x, T, &B->ln_cross);
-            ffn(m, B, x, T, x, hb, hb2);
+            ffn(m, ex, B, x, T, x, hb, hb2);
             norm_rows(m, x, x, T, &B->ln_ff);
         }
     }
@@ -976,9 +982,9 @@ int s2s_decode(s2s_model *m, s2s_state *st, const int32_t *ids, size_t T, float 
 }
 
 /* logits[rows, V] = hidden[rows, d] lm_head^T + final_logits_bias. */
-void s2s_vocab_proj(s2s_model *m, const float *hidden, size_t rows, float *logits)
+void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t rows, float *logits)
 {
-    linear(m, hidden, rows, (size_t)m->info.d_model, m->lm_head, m->logits_bias, (size_t)m->info.vocab, logits, 0,
+    linear(ex, hidden, rows, (size_t)m->info.d_model, m->lm_head, m->logits_bias, (size_t)m->info.vocab, logits, 0,
            KN_ACT_NONE);
 }
 
@@ -1014,43 +1020,79 @@ static void logsoftmax_row(void *vctx, size_t item, int worker)
         c->greedy[t] = (size_t)next == arg;
 }
 
+static int score_pair(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, const int32_t *dec, size_t T,
+                      double *lp, uint8_t *greedy, ys_error *err)
+{
+    size_t V = (size_t)m->info.vocab, d = (size_t)m->info.d_model;
+    if (T == 0)
+        return ys_fail(err, YS_EINPUT, "empty decoder sequence");
+    float *buf = malloc(KN_ROWS * V * sizeof *buf), *enc = NULL, *hidden = NULL;
+    s2s_state *st = NULL;
+    int rc = buf ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = s2s_encode(m, ex, src, S, &enc, err);
+    if (rc == 0)
+        rc = s2s_state_new(m, ex, enc, S, T, &st, err);
+    if (rc == 0)
+        rc = s2s_decode(m, ex, st, dec, T, &hidden, err);
+    for (size_t r0 = 0; rc == 0 && r0 + 1 < T; r0 += KN_ROWS) {
+        size_t r1 = r0 + KN_ROWS < T ? r0 + KN_ROWS : T;   /* rows [r0, r1); wanted up to T-2 */
+        s2s_vocab_proj(m, ex, hidden + r0 * d, r1 - r0, buf);
+        lsm_ctx c = {buf, dec, r0, V, lp, greedy};
+        kn_pool_run(ex->pool, (r1 < T ? r1 : T - 1) - r0, logsoftmax_row, &c);
+    }
+    free(buf);
+    free(enc);
+    free(hidden);
+    s2s_state_free(st);
+    return rc;
+}
+
+typedef struct score_job {
+    s2s_model *m;
+    const int32_t *const *src, *const *dec;
+    const size_t *src_lens, *dec_lens;
+    double *const *logprobs;
+    uint8_t *const *greedy;
+    int *rc;
+    ys_error *errs;
+} score_job;
+
+static void score_item(void *vctx, size_t s, int worker)
+{
+    const score_job *j = vctx;
+    j->rc[s] = score_pair(j->m, &j->m->solo[worker], j->src[s], j->src_lens[s], j->dec[s], j->dec_lens[s],
+                          j->logprobs[s], j->greedy ? j->greedy[s] : NULL, &j->errs[s]);
+}
+
+/* Several pairs: one pair per pool thread at a time, each computed
+ * single-threaded (no synchronisation inside a pair); one pair: the pool
+ * works inside it. The sgemm calls are the same either way. */
 int s2s_logprobs(s2s_model *m, const int32_t *const *src, const size_t *src_lens, const int32_t *const *dec,
                  const size_t *dec_lens, size_t n, double *const *logprobs, uint8_t *const *greedy, ys_error *err)
 {
-    size_t V = (size_t)m->info.vocab, d = (size_t)m->info.d_model;
-    float *buf = malloc(KN_ROWS * V * sizeof *buf);
-    if (!buf)
-        return ys_fail(err, YS_ENOMEM, "out of memory");
+    m->blas.set_num_threads(1);
     int rc = 0;
-    for (size_t s = 0; s < n && rc == 0; s++) {
-        size_t T = dec_lens[s];
-        if (T == 0) {
-            rc = ys_fail(err, YS_EINPUT, "pair %zu: empty decoder sequence", s);
-            break;
+    if (n >= 2 && m->nsolo > 1) {
+        int *rcs = calloc(n, sizeof *rcs);
+        ys_error *errs = calloc(n, sizeof *errs);
+        if (!rcs || !errs) {
+            free(rcs), free(errs);
+            return ys_fail(err, YS_ENOMEM, "out of memory");
         }
-        float *enc = NULL, *hidden = NULL;
-        s2s_state *st = NULL;
-        rc = s2s_encode(m, src[s], src_lens[s], &enc, err);
-        if (rc == 0)
-            rc = s2s_state_new(m, enc, src_lens[s], T, &st, err);
-        if (rc == 0)
-            rc = s2s_decode(m, st, dec[s], T, &hidden, err);
-        for (size_t r0 = 0; rc == 0 && r0 + 1 < T; r0 += KN_ROWS) {
-            size_t r1 = r0 + KN_ROWS < T ? r0 + KN_ROWS : T;   /* rows [r0, r1), wanted up to T-2 */
-            s2s_vocab_proj(m, hidden + r0 * d, r1 - r0, buf);
-            size_t want = (r1 < T ? r1 : T - 1) - r0;
-            lsm_ctx c = {buf, dec[s], r0, V, logprobs[s], greedy ? greedy[s] : NULL};
-            kn_pool_run(m->pool, want, logsoftmax_row, &c);
-        }
-        if (rc) {
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-            rc = ys_fail(err, rc, "pair %zu: %s", s, msg);
-        }
-        free(enc);
-        free(hidden);
-        s2s_state_free(st);
+        score_job j = {m, src, dec, src_lens, dec_lens, logprobs, greedy, rcs, errs};
+        kn_pool_run(m->pool, n, score_item, &j);
+        for (size_t s = 0; s < n && rc == 0; s++)
+            if (rcs[s])
+                rc = ys_fail(err, rcs[s], "pair %zu: %s", s, errs[s].msg);
+        free(rcs), free(errs);
+        return rc;
     }
-    free(buf);
+    for (size_t s = 0; s < n && rc == 0; s++) {
+        ys_error e = {0};
+        if ((rc = score_pair(m, &m->exe, src[s], src_lens[s], dec[s], dec_lens[s], logprobs[s],
+                             greedy ? greedy[s] : NULL, &e)))
+            rc = ys_fail(err, rc, "pair %zu: %s", s, e.msg);
+    }
     return rc;
 }

@@ -19,11 +19,15 @@
  * and the logits processors no_repeat_ngram_size, bad_words_ids (single
  * tokens), min length, forced BOS/EOS. Defaults come from the folder's
  * generation_config.json when present, else from config.json (as HF).
+ * The folder's single-token bad_words_ids (Marian's [[pad]]) always apply;
+ * generation refuses (YS_EUSAGE) a folder with multi-token ones.
  *
  * Determinism: as model.h — a pair's log-probabilities are bitwise the same
  * whatever batch it is scored in and whatever thread count is used; each
  * beam is decoded on its own (1-row products), so beams do not perturb
- * each other either.
+ * each other either. With several pairs (or beams) the pool runs one pair
+ * per thread, single-threaded inside; with one, the pool works inside it;
+ * both issue the same sgemm calls (kernels.h), hence the same numbers.
  *
  * Threads, ownership: as model.h. s2s_load returns a model freed with
  * s2s_free; a model is used by one thread at a time. Output buffers are the

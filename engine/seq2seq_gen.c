@@ -28,13 +28,13 @@
 #include <string.h>
 
 /* Feed tok to st and write the next token's logits. */
-static int next_logits(s2s_model *m, s2s_state *st, int32_t tok, float *logits, ys_error *err)
+static int next_logits(s2s_model *m, const s2s_exe *ex, s2s_state *st, int32_t tok, float *logits, ys_error *err)
 {
     float *h;
-    int rc = s2s_decode(m, st, &tok, 1, &h, err);
+    int rc = s2s_decode(m, ex, st, &tok, 1, &h, err);
     if (rc)
         return rc;
-    s2s_vocab_proj(m, h, 1, logits);
+    s2s_vocab_proj(m, ex, h, 1, logits);
     free(h);
     return 0;
 }
@@ -76,7 +76,7 @@ static int greedy(s2s_model *m, s2s_state *st, const s2s_gen_opts *o, int32_t *s
     if (!z || !s)
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     while (rc == 0 && cur - 1 < o->max_new_tokens) {
-        if ((rc = next_logits(m, st, seq[cur - 1], z, err)))
+        if ((rc = next_logits(m, &m->exe, st, seq[cur - 1], z, err)))
             break;
         for (size_t j = 0; j < V; j++)
             s[j] = z[j];
@@ -149,6 +149,41 @@ static int hyps_done(const hyps *H, const s2s_gen_opts *o, double best_sum, size
     return H->worst >= best_sum / pow(den, o->length_penalty);
 }
 
+/* One beam's next-token log-probabilities, processed, on the solo pool of
+ * the thread that runs it: beams are decoded side by side. */
+typedef struct beam_job {
+    s2s_model *m;
+    const s2s_gen_opts *o;
+    s2s_state **st;
+    const int32_t *seq;
+    size_t max_len, cur;
+    double *lp;
+    float *z;
+    int *rc;
+    ys_error *errs;
+} beam_job;
+
+static void beam_item(void *vctx, size_t b, int worker)
+{
+    const beam_job *j = vctx;
+    size_t V = (size_t)j->m->info.vocab;
+    const int32_t *seq = j->seq + b * j->max_len;
+    float *z = j->z + b * V;
+    double *l = j->lp + b * V;
+    if ((j->rc[b] = next_logits(j->m, &j->m->solo[worker], j->st[b], seq[j->cur - 1], z, &j->errs[b])))
+        return;
+    size_t a = 0;
+    for (size_t i = 1; i < V; i++)
+        a = z[i] > z[a] ? i : a;
+    double sum = 0;
+    for (size_t i = 0; i < V; i++)
+        sum += exp((double)z[i] - (double)z[a]);
+    double lse = (double)z[a] + log(sum);
+    for (size_t i = 0; i < V; i++)
+        l[i] = (double)z[i] - lse;
+    process(j->m, j->o, seq, j->cur, l);
+}
+
 static int better(const cand *a, const cand *b) { return a->s > b->s || (a->s == b->s && a->idx < b->idx); }
 
 static int beam_search(s2s_model *m, s2s_state *st0, const s2s_gen_opts *o, int32_t *out, size_t *n_out,
@@ -160,11 +195,13 @@ static int beam_search(s2s_model *m, s2s_state *st0, const s2s_gen_opts *o, int3
     s2s_state **st = calloc(nb, sizeof *st), **spare = calloc(nb, sizeof *spare);
     int32_t *seq = malloc(nb * max_len * sizeof *seq), *nseq = malloc(nb * max_len * sizeof *nseq);
     double *score = malloc(nb * sizeof *score), *lp = malloc(nb * V * sizeof *lp);
-    float *z = malloc(V * sizeof *z);
+    float *z = malloc(nb * V * sizeof *z);
+    int *rcs = calloc(nb, sizeof *rcs);
+    ys_error *errs = calloc(nb, sizeof *errs);
     cand *top = malloc(K * sizeof *top), *nxt = malloc(nb * sizeof *nxt);
     hyps H = {0, nb, max_len, 1e9, malloc((nb + 1) * sizeof(double)), calloc(nb + 1, sizeof(int32_t *)),
               malloc((nb + 1) * sizeof(size_t))};
-    int ok = st && spare && seq && nseq && score && lp && z && top && nxt && H.score && H.toks && H.len;
+    int ok = st && spare && seq && nseq && score && lp && z && rcs && errs && top && nxt && H.score && H.toks && H.len;
     for (size_t i = 0; ok && i <= nb; i++)
         ok = (H.toks[i] = malloc(max_len * sizeof(int32_t))) != NULL;
     if (!ok)
@@ -178,26 +215,16 @@ static int beam_search(s2s_model *m, s2s_state *st0, const s2s_gen_opts *o, int3
     size_t cur = 1;
     int done = 0;
     while (rc == 0) {
-        for (size_t b = 0; b < nb && rc == 0; b++) {
-            double *l = lp + b * V;
-            if (cur == 1 && b > 0) {
-                /* every beam is the start token alone: same numbers as beam 0 */
-                memcpy(l, lp, V * sizeof *l);
-                s2s_state_copy(m, st[b], st[0]);
-            } else {
-                if ((rc = next_logits(m, st[b], seq[b * max_len + cur - 1], z, err)))
-                    break;
-                size_t a = 0;
-                for (size_t j = 1; j < V; j++)
-                    a = z[j] > z[a] ? j : a;
-                double sum = 0;
-                for (size_t j = 0; j < V; j++)
-                    sum += exp((double)z[j] - (double)z[a]);
-                double lse = (double)z[a] + log(sum);
-                for (size_t j = 0; j < V; j++)
-                    l[j] = (double)z[j] - lse;
-                process(m, o, seq + b * max_len, cur, l);
-            }
+        /* every beam is the start token alone at the first step: beam 0's
+         * numbers serve all */
+        beam_job job = {m, o, st, seq, max_len, cur, lp, z, rcs, errs};
+        kn_pool_run(m->pool, cur == 1 ? 1 : nb, beam_item, &job);
+        for (size_t b = 0; b < (cur == 1 ? 1 : nb) && rc == 0; b++)
+            if (rcs[b])
+                rc = ys_fail(err, rcs[b], "beam %zu: %s", b, errs[b].msg);
+        for (size_t b = 1; rc == 0 && cur == 1 && b < nb; b++) {
+            memcpy(lp + b * V, lp, V * sizeof *lp);
+            s2s_state_copy(m, st[b], st[0]);
         }
         if (rc)
             break;
@@ -267,6 +294,7 @@ static int beam_search(s2s_model *m, s2s_state *st0, const s2s_gen_opts *o, int3
     for (size_t i = 0; H.toks && i <= nb; i++)
         free(H.toks[i]);
     free(st), free(spare), free(seq), free(nseq), free(score), free(lp), free(z), free(top), free(nxt);
+    free(rcs), free(errs);
     free(H.score), free(H.toks), free(H.len);
     return rc;
 }
@@ -295,9 +323,10 @@ int s2s_generate(s2s_model *m, const int32_t *src, size_t n_src, const s2s_gen_o
     if (!seq)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     seq[0] = m->info.decoder_start_id;
-    int rc = s2s_encode(m, src, n_src, &enc, err);
+    m->blas.set_num_threads(1);
+    int rc = s2s_encode(m, &m->exe, src, n_src, &enc, err);
     if (rc == 0)
-        rc = s2s_state_new(m, enc, n_src, opt.max_new_tokens + 1, &st, err);
+        rc = s2s_state_new(m, &m->exe, enc, n_src, opt.max_new_tokens + 1, &st, err);
     size_t n = 0;
     if (rc == 0 && opt.max_new_tokens > 0) {
         if (opt.num_beams == 1) {

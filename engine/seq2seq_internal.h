@@ -19,6 +19,16 @@ typedef struct block {
     const float *fc1, *fc1_b, *fc1_gate, *fc2, *fc2_b;   /* T5: wi (wi_0), wi_1, wo */
 } block;
 
+/* Where projections and attention run: a pool and its per-thread scratch.
+ * The model's own pool parallelises inside one sequence; the "solo" ones
+ * (one thread each, run inline) let whole sequences or beams run side by
+ * side, one per pool thread. Either way every sgemm call is the same, so
+ * the numbers are too (kernels.h). */
+typedef struct s2s_exe {
+    kn_pool *pool;
+    float **scratch;
+} s2s_exe;
+
 struct s2s_model {
     ckpt *ck;
     s2s_info info;
@@ -44,6 +54,9 @@ struct s2s_model {
     eng_blas blas;
     kn_pool *pool;
     float **scratch;
+    s2s_exe exe;                    /* {pool, scratch} */
+    s2s_exe *solo;                  /* one per pool thread */
+    int nsolo;
 };
 
 /* Decoder state of one sequence (or beam): the source's cross-attention K/V
@@ -57,9 +70,9 @@ typedef struct s2s_state {
 } s2s_state;
 
 /* Encoder output [S, d], malloc'd. */
-int s2s_encode(s2s_model *m, const int32_t *src, size_t S, float **enc_out, ys_error *err);
+int s2s_encode(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, float **enc_out, ys_error *err);
 /* A state for a source encoded as enc [S, d], with room for cap decoder tokens. */
-int s2s_state_new(s2s_model *m, const float *enc, size_t S, size_t cap, s2s_state **out, ys_error *err);
+int s2s_state_new(s2s_model *m, const s2s_exe *ex, const float *enc, size_t S, size_t cap, s2s_state **out, ys_error *err);
 /* A copy sharing src's cross K/V. */
 int s2s_state_fork(const s2s_model *m, const s2s_state *src, s2s_state **out, ys_error *err);
 /* dst's self cache := src's (same capacity, same source). */
@@ -67,7 +80,7 @@ void s2s_state_copy(const s2s_model *m, s2s_state *dst, const s2s_state *src);
 void s2s_state_free(s2s_state *st);
 /* Append ids[0..T) and leave the final hidden states (T5: rescaled when
  * tied) in *hidden [T, d], malloc'd. */
-int s2s_decode(s2s_model *m, s2s_state *st, const int32_t *ids, size_t T, float **hidden, ys_error *err);
-void s2s_vocab_proj(s2s_model *m, const float *hidden, size_t rows, float *logits);
+int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *ids, size_t T, float **hidden, ys_error *err);
+void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t rows, float *logits);
 
 #endif

@@ -14,6 +14,10 @@ different Rust crate):
   8.0 category (the Unicode 15 one except for the six code points in
   UNICODE8_CATEGORY), so characters added later are in none of the classes.
   (Checked: these sets equal the crate's tables.)
+- combining marks (M*, the StripAccents normalizer) come from
+  unicode-normalization-alignments 0.1.12, Unicode 9.0: code points
+  assigned by 9.0 with their 9.0 category (UNICODE9_CATEGORY). (Checked
+  against the crate's table.)
 - lowercase follows Rust's char::to_lowercase (UnicodeData simple mapping,
   replaced by SpecialCasing's unconditional full mapping): Unicode 15 here,
   the Rust standard library may be newer.
@@ -41,12 +45,15 @@ def parse_ranges(path, want=None):
             yield lo, hi, f[1]
 
 
-age_ok = bytearray(MAXCP)
+age_ok = bytearray(MAXCP)   # assigned in Unicode 8.0 or earlier
+age9_ok = bytearray(MAXCP)  # in 9.0 or earlier
 for lo, hi, v in parse_ranges(UCD + 'DerivedAge.txt'):
     major, minor = (int(x) for x in v.split('.'))
-    if (major, minor) <= (8, 0):
-        for c in range(lo, hi + 1):
+    for c in range(lo, hi + 1):
+        if (major, minor) <= (8, 0):
             age_ok[c] = 1
+        if (major, minor) <= (9, 0):
+            age9_ok[c] = 1
 
 cat = ['Cn'] * MAXCP
 lower = {}
@@ -80,8 +87,13 @@ for line in open(UCD + 'SpecialCasing.txt', encoding='utf-8'):
 # General categories that changed between Unicode 8.0 and 15.0 for code
 # points of these classes (UnicodeData.txt 8.0.0 vs 15.0.0)
 UNICODE8_CATEGORY = {0x1734: 'Mn', 0x111C9: 'Po', 0x166D: 'Po', 0x1885: 'Mc', 0x1886: 'Mc', 0xA9BD: 'Mc'}
+# ... and between 9.0 and 15.0 for the marks (UnicodeData.txt 9.0.0)
+UNICODE9_CATEGORY = {0x111C9: 'Po', 0x1CF2: 'Mc', 0x1CF3: 'Mc'}
+cat9 = list(cat)
 for c, k in UNICODE8_CATEGORY.items():
     cat[c] = k
+for c, k in UNICODE9_CATEGORY.items():
+    cat9[c] = k
 
 
 def ranges_of(pred):
@@ -109,6 +121,7 @@ print('#include "tok_internal.h"\n')
 emit_ranges('tok_uc_other', ranges_of(lambda c: age_ok[c] and cat[c] in ('Cc', 'Cf', 'Co')))
 emit_ranges('tok_uc_punct', ranges_of(lambda c: age_ok[c] and cat[c].startswith('P')))
 emit_ranges('tok_uc_mn', ranges_of(lambda c: age_ok[c] and cat[c] == 'Mn'))
+emit_ranges('tok_uc_mark', ranges_of(lambda c: age9_ok[c] and cat9[c] in ('Mn', 'Mc', 'Me')))
 
 # lowercase: cp -> code points
 pool = []

@@ -108,8 +108,8 @@ uint32_t tok_byte_to_cp(unsigned b);
 int tok_cp_to_byte(uint32_t cp); /* -1 if cp is not in the alphabet */
 
 /* ---- Unicode classes (tok_unicode.c, tables from tok_gen_unicode.py) -- */
-extern const tok_range tok_uc_other[], tok_uc_punct[], tok_uc_mn[];
-extern const size_t tok_uc_other_n, tok_uc_punct_n, tok_uc_mn_n;
+extern const tok_range tok_uc_other[], tok_uc_punct[], tok_uc_mn[], tok_uc_mark[];
+extern const size_t tok_uc_other_n, tok_uc_punct_n, tok_uc_mn_n, tok_uc_mark_n;
 extern const tok_decomp tok_uc_lower[];
 extern const size_t tok_uc_lower_n;
 extern const uint32_t tok_uc_lower_pool[];

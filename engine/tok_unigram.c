@@ -165,9 +165,17 @@ static double pow10_exact(int e)
 double tok_serde_f64(double d)
 {
     if (d == 0 || !isfinite(d)) return d;
-    /* fewest significant digits that round-trip (monotonic in p) */
+    /* fewest significant digits that round-trip (monotonic in p); with 15
+     * or fewer and a power of ten of at most 22 (exact in a double), serde's
+     * one rounding is the correct one: d itself */
     char buf[40];
+    double ad = fabs(d);
     int lo = 1, hi = 17;
+    if (ad >= 1e-7 && ad < 1e15) {
+        snprintf(buf, sizeof buf, "%.*e", 14, d);
+        if (strtod(buf, NULL) == d) return d;
+        lo = 16;
+    }
     while (lo < hi) {
         int mid = (lo + hi) / 2;
         snprintf(buf, sizeof buf, "%.*e", mid - 1, d);
@@ -201,8 +209,10 @@ double tok_serde_f64(double d)
 
 /* ------------------------------------------------------------------ model */
 struct tok_uni {
-    tok_smap vocab;  /* piece -> id (a repeated piece maps to its last id) */
-    tok_smap prefix; /* every character-boundary prefix of every piece */
+    /* piece -> id (a repeated piece maps to its last id); also every
+     * character-boundary prefix of a piece that is no piece itself -> -2,
+     * so the Viterbi scan stops extending a candidate at the first miss */
+    tok_smap vocab;
     tok_buf pool;
     uint32_t *off, *len;
     double *score;
@@ -242,10 +252,11 @@ int tok_uni_add_piece(tok_uni *m, const char *piece, size_t n, double score)
     m->score[m->n] = score;
     if (score < m->min_score) m->min_score = score;
     if (tok_buf_put(&m->pool, piece, n) || tok_buf_put(&m->pool, "", 1)) return YS_ENOMEM;
-    if (tok_smap_put(&m->vocab, piece, n, (int32_t)m->n)) return YS_ENOMEM;
-    for (size_t k = 1; k <= n; k++)
-        if ((k == n || ((unsigned char)piece[k] & 0xC0) != 0x80) && tok_smap_put(&m->prefix, piece, k, 1))
+    for (size_t k = 1; k < n; k++)
+        if (((unsigned char)piece[k] & 0xC0) != 0x80 && tok_smap_get(&m->vocab, piece, k) == -1 &&
+            tok_smap_put(&m->vocab, piece, k, -2))
             return YS_ENOMEM;
+    if (tok_smap_put(&m->vocab, piece, n, (int32_t)m->n)) return YS_ENOMEM;
     m->n++;
     return 0;
 }
@@ -262,7 +273,6 @@ void tok_uni_free(tok_uni *m)
 {
     if (!m) return;
     tok_smap_free(&m->vocab);
-    tok_smap_free(&m->prefix);
     tok_buf_free(&m->pool);
     free(m->off);
     free(m->len);
@@ -279,7 +289,11 @@ const char *tok_uni_piece(const tok_uni *m, int32_t id, size_t *len)
     return m->pool.p + m->off[id];
 }
 
-int32_t tok_uni_lookup(const tok_uni *m, const char *piece, size_t n) { return tok_smap_get(&m->vocab, piece, n); }
+int32_t tok_uni_lookup(const tok_uni *m, const char *piece, size_t n)
+{
+    int32_t id = tok_smap_get(&m->vocab, piece, n);
+    return id >= 0 ? id : -1;
+}
 
 void tok_uni_scratch_free(tok_uni_scratch *s)
 {
@@ -315,19 +329,19 @@ static int scratch_grow(tok_uni_scratch *s, size_t n)
 
 static int emit(const tok_uni *m, const char *s, size_t n, tok_ivec *out)
 {
-    int32_t id = tok_smap_get(&m->vocab, s, n);
+    int32_t id = tok_uni_lookup(m, s, n);
     if (id >= 0) return tok_ivec_push(out, id);
     if (m->byte_fallback) {
         bool all = true;
         char name[8];
         for (size_t i = 0; i < n && all; i++) {
             snprintf(name, sizeof name, "<0x%02X>", (unsigned char)s[i]);
-            all = tok_smap_get(&m->vocab, name, 6) >= 0;
+            all = tok_uni_lookup(m, name, 6) >= 0;
         }
         if (all) {
             for (size_t i = 0; i < n; i++) {
                 snprintf(name, sizeof name, "<0x%02X>", (unsigned char)s[i]);
-                if (tok_ivec_push(out, tok_smap_get(&m->vocab, name, 6))) return YS_ENOMEM;
+                if (tok_ivec_push(out, tok_uni_lookup(m, name, 6))) return YS_ENOMEM;
             }
             return 0;
         }
@@ -348,8 +362,8 @@ int tok_uni_word(const tok_uni *m, const char *w, size_t n, tok_uni_scratch *s, 
         while (at + mblen < n && ((unsigned char)w[at + mblen] & 0xC0) == 0x80) mblen++;
         bool single = false;
         for (size_t end = at + mblen; end <= n;) {
-            if (tok_smap_get(&m->prefix, w + at, end - at) < 0) break;
             int32_t id = tok_smap_get(&m->vocab, w + at, end - at);
+            if (id == -1) break;
             if (id >= 0) {
                 double cand = m->score[id] + here;
                 if (s->from[end] == NONE || cand > s->score[end]) {

@@ -11,7 +11,7 @@ struct tok_wp {
     tok_smap vocab;
     tok_buf pool;          /* piece strings, id order of insertion */
     uint32_t *off, *len;   /* id -> piece in pool (len UINT32_MAX: none) */
-    size_t nids;
+    size_t nids, cap;
     char *prefix;
     size_t prefix_n, max_chars;
     size_t longest; /* bytes of the longest piece: longer candidates are not looked up */
@@ -37,9 +37,9 @@ int tok_wp_add_piece(tok_wp *m, const char *piece, size_t n, int32_t id)
 {
     if (id < 0) return YS_EINPUT;
     if ((size_t)id >= m->nids) {
-        size_t nn = (size_t)id + 1, cap = m->nids;
-        if (nn > cap) {
-            size_t c2 = cap ? cap : 1024;
+        size_t nn = (size_t)id + 1;
+        if (nn > m->cap) {
+            size_t c2 = m->cap ? m->cap : 1024;
             while (c2 < nn) c2 *= 2;
             uint32_t *o = realloc(m->off, c2 * sizeof *o);
             if (!o) return YS_ENOMEM;
@@ -47,7 +47,8 @@ int tok_wp_add_piece(tok_wp *m, const char *piece, size_t n, int32_t id)
             uint32_t *l = realloc(m->len, c2 * sizeof *l);
             if (!l) return YS_ENOMEM;
             m->len = l;
-            for (size_t i = m->nids; i < c2; i++) m->len[i] = UINT32_MAX;
+            for (size_t i = m->cap; i < c2; i++) m->len[i] = UINT32_MAX;
+            m->cap = c2;
         }
         m->nids = nn;
     }

@@ -65,7 +65,10 @@ typedef struct {
 static char *arena_alloc(ctx *c, size_t n)
 {
     if (!c->arena || c->arena->cap - c->arena->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
+        /* blocks start small (most calls encode a short text) and double */
+        size_t cap = c->arena ? 2 * c->arena->cap : 1024;
+        if (cap > (1u << 20)) cap = 1u << 20;
+        if (cap < n) cap = n;
         arena_blk *b = malloc(sizeof *b + cap);
         if (!b) return NULL;
         b->next = c->arena;
@@ -371,12 +374,12 @@ int tok_normalize_buf(const tok_tokenizer *t, const char *s, size_t n, tok_buf *
             rc = tok_bert_normalize(&lc, cur.p, cur.n, &nxt);
             break;
         }
-        case N_STRIP_ACCENTS: /* drops non-spacing marks; no NFD of its own */
+        case N_STRIP_ACCENTS: /* drops every combining mark (M*); no NFD of its own */
             rc = tok_buf_put(&nxt, "", 0);
             for (size_t i = 0; i < cur.n && !rc;) {
                 uint32_t cp;
                 size_t l = tok_utf8_dec((const unsigned char *)cur.p + i, &cp);
-                if (!tok_uc_in(tok_uc_mn, tok_uc_mn_n, cp)) rc = tok_buf_put(&nxt, cur.p + i, l);
+                if (!tok_uc_in(tok_uc_mark, tok_uc_mark_n, cp)) rc = tok_buf_put(&nxt, cur.p + i, l);
                 i += l;
             }
             break;

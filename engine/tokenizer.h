@@ -19,7 +19,7 @@
  * Contract:
  * - tok_load reads a tokenizer.json file, or a directory holding
  *   tokenizer.json (else vocab.json + merges.txt); tokenizer_config.json
- *   next to it, when present, names bos/eos. *out is owned by the caller
+ *   next to it, when present, names bos/eos/pad. *out is owned by the caller
  *   and released with tok_free.
  * - A loaded tokenizer is immutable: any number of threads may call
  *   tok_encode/tok_decode/tok_piece on it concurrently (each call keeps its

@@ -381,6 +381,24 @@ static void test_errors(void **state)
     assert_int_equal(s2s_load(v, &m, &err), YS_EINPUT);
     assert_non_null(strstr(err.msg, "feed_forward_proj"));
 
+    /* without its generation_config.json, marian's defaults come from
+     * config.json (num_beams 6, max_length 40); a multi-token bad word is
+     * refused at generation rather than ignored */
+    v = make_variant("marian_badwords", "marian", "bad_words_ids", "[[99], [5, 6]]");
+    assert_int_equal(s2s_load(v, &m, &err), 0);
+    s2s_gen_opts dflt;
+    s2s_gen_defaults(m, &dflt);
+    assert_int_equal(dflt.num_beams, 6);
+    assert_int_equal(dflt.max_new_tokens, 39);
+    assert_int_equal(dflt.forced_eos_id, 0);
+    int32_t one[2] = {5, 0}, *gen = NULL;
+    size_t ngen;
+    assert_int_equal(s2s_generate(m, one, 2, NULL, &gen, &ngen, &err), YS_EUSAGE);
+    assert_non_null(strstr(err.msg, "bad_words_ids"));
+    assert_null(gen);
+    s2s_free(m);
+    m = NULL;
+
     /* bad ids */
     snprintf(dir, sizeof dir, "%s/tests/data/models/bart", YS_SOURCE_DIR);
     assert_int_equal(s2s_load(dir, &m, &err), 0);

@@ -1,8 +1,11 @@
 /* test_tokenizers_pairs.c — tok_encode_pair (pairs, type ids, longest-first
  * truncation) against vectors from the Rust HF tokenizers library
  * (tests/parity/gen/gen_tokenizers_pairs.js): BERT's and T5's templates,
- * GPT-2 without a template, and a small RoBERTa-style tokenizer committed
- * with the vectors (RobertaProcessing, <mask> with lstrip). bert, t5 and
+ * GPT-2 without a template, a small RoBERTa-style tokenizer (RobertaProcessing,
+ * <mask> with lstrip), a small Unigram one with byte_fallback and a small
+ * WordPiece one (NFD/Lowercase/StripAccents, WhitespaceSplit,
+ * BertProcessing), committed with the vectors; the decoded text too.
+ * bert, t5 and
  * gpt2 read ../shared/tokenizers and skip when it is absent. Also the
  * padding id of each family and the API's edge cases. */
 #include "testsupport.h"
@@ -34,10 +37,11 @@ static tok_tokenizer *load(const char *family)
 {
     tok_tokenizer *t = NULL;
     ys_error err = {0};
-    if (!strcmp(family, "roberta_tiny")) {
+    if (strstr(family, "_tiny")) { /* committed with the vectors */
         char path[1024];
-        snprintf(path, sizeof path, "%s", ts_vector("tokenizers/roberta_tiny/tokenizer.json"));
-        if (tok_load(path, &t, &err)) fail_msg("roberta_tiny: tok_load: %s", err.msg);
+        snprintf(path, sizeof path, "tokenizers/%s/tokenizer.json", family);
+        snprintf(path, sizeof path, "%s", ts_vector(path));
+        if (tok_load(path, &t, &err)) fail_msg("%s: tok_load: %s", family, err.msg);
         return t;
     }
     if (!ts_have_shared()) return NULL;
@@ -100,18 +104,30 @@ static void run_pairs(const char *family)
             continue;
         }
         if (ml && n <= ml) truncated++;
-        if (!same_ids(want, ids, n) || !same_ids(want_ty, ty, n)) {
+        const cJSON *jdec = cJSON_GetObjectItem(v, "decoded");
+        char *dec = NULL;
+        bool dec_ok = true;
+        if (cJSON_IsString(jdec)) {
+            size_t wn = (size_t)cJSON_GetArraySize(want);
+            int32_t *wids = malloc((wn + 1) * sizeof *wids);
+            for (size_t i = 0; i < wn; i++) wids[i] = (int32_t)cJSON_GetArrayItem(want, (int)i)->valuedouble;
+            dec_ok = tok_decode(t, wids, wn, false, &dec, &err) == 0 && strcmp(dec, jdec->valuestring) == 0;
+            free(wids);
+        }
+        if (!same_ids(want, ids, n) || !same_ids(want_ty, ty, n) || !dec_ok) {
             if (failures < 10) {
                 char *w = cJSON_PrintUnformatted(v);
                 print_error("%s: differs: %s\n", family, w);
                 print_ids("got ids", ids, n);
                 print_ids("got type_ids", ty, n);
+                if (!dec_ok) print_error("  decoded %s\n", dec ? dec : err.msg);
                 free(w);
             }
             failures++;
         }
         free(ids);
         free(ty);
+        free(dec);
     }
     cJSON_Delete(all);
     print_message("%s: %d pair/truncation vectors (%d with max_length and within it), %d failures\n", family, count,
@@ -125,6 +141,8 @@ static void test_bert_pairs(void **s) { (void)s; run_pairs("bert"); }
 static void test_t5_pairs(void **s) { (void)s; run_pairs("t5"); }
 static void test_gpt2_pairs(void **s) { (void)s; run_pairs("gpt2"); }
 static void test_roberta_pairs(void **s) { (void)s; run_pairs("roberta_tiny"); }
+static void test_unigram_pairs(void **s) { (void)s; run_pairs("unigram_tiny"); }
+static void test_wordpiece_pairs(void **s) { (void)s; run_pairs("wordpiece_tiny"); }
 
 /* Padding ids, and the documented API behaviour of tok_encode_pair. */
 static void test_api(void **s)
@@ -187,7 +205,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bert_pairs),    cmocka_unit_test(test_t5_pairs), cmocka_unit_test(test_gpt2_pairs),
-        cmocka_unit_test(test_roberta_pairs), cmocka_unit_test(test_api),
+        cmocka_unit_test(test_roberta_pairs), cmocka_unit_test(test_unigram_pairs),
+        cmocka_unit_test(test_wordpiece_pairs), cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

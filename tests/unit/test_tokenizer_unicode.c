@@ -82,6 +82,11 @@ static void test_bert_classes(void **state)
     assert_true(tok_uc_in(tok_uc_mn, tok_uc_mn_n, 0x0301));
     assert_false(tok_uc_in(tok_uc_mn, tok_uc_mn_n, 0x0903)); /* Mc */
     assert_false(tok_uc_in(tok_uc_mn, tok_uc_mn_n, 0x11CAF)); /* Mn, assigned in 9.0 */
+    /* combining marks (StripAccents): Mn, Mc and Me of Unicode 9.0 */
+    assert_true(tok_uc_in(tok_uc_mark, tok_uc_mark_n, 0x0903));  /* Mc */
+    assert_true(tok_uc_in(tok_uc_mark, tok_uc_mark_n, 0x20DD));  /* Me */
+    assert_true(tok_uc_in(tok_uc_mark, tok_uc_mark_n, 0x11CAF)); /* Mn, 9.0 */
+    assert_false(tok_uc_in(tok_uc_mark, tok_uc_mark_n, 0x1E94B)); /* Mn, 12.0 */
     /* control / format / private use */
     assert_true(tok_uc_in(tok_uc_other, tok_uc_other_n, 0x200B));
     assert_true(tok_uc_in(tok_uc_other, tok_uc_other_n, 0x0007));

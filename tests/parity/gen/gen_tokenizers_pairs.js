@@ -12,10 +12,13 @@
 // small RoBERTa-style tokenizer derived from GPT-2's tokenizer.json (byte
 // level BPE, the first 3000 merges and the pieces they need, <s> <pad> </s>
 // <unk> at ids 0-3 as in roberta-base, <mask> with lstrip, RobertaProcessing).
-// Then writes tests/parity/vectors/tokenizers/<family>_pairs.jsonl for bert,
-// t5, gpt2 (no template: B gets type id 1) and roberta_tiny; one line per
-// case: {"a", "b" (null: single), "add_special_tokens", "max_length" (0: no
-// truncation), "ids", "type_ids"}. Deterministic.
+// And unigram_tiny/ and wordpiece_tiny/tokenizer.json (see buildUnigramTiny,
+// buildWordPieceTiny). Then writes
+// tests/parity/vectors/tokenizers/<family>_pairs.jsonl for bert, t5, gpt2
+// (no template: B gets type id 1) and the three tiny files; one line
+// per case: {"a", "b" (null: single), "add_special_tokens", "max_length" (0:
+// no truncation), "ids", "type_ids", "decoded" (decode(ids, false))}.
+// Deterministic.
 'use strict';
 const path = require('path');
 const fs = require('fs');
@@ -60,6 +63,55 @@ function buildRobertaTiny() {
   };
 }
 
+// A small SentencePiece-style Unigram tokenizer with byte_fallback (none of
+// the real files has one): t5-small's first 3000 pieces and scores plus the
+// 256 <0xNN> byte pieces, Metaspace (prepend_scheme first), Llama-style
+// decoder, a "<s> A" / "<s> A <s> B" template with type ids 0 / 1.
+function buildUnigramTiny() {
+  const src = JSON.parse(fs.readFileSync(path.join(filesDir, 't5', 'tokenizer.json'), 'utf8'));
+  const vocab = [['<unk>', 0.0], ['<s>', 0.0], ['</s>', 0.0]];
+  for (let b = 0; b < 256; b++) vocab.push([`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, 0.0]);
+  for (const [p, sc] of src.model.vocab.slice(3, 3000)) vocab.push([p, sc]);
+  const added = (id, content) => ({ id, content, single_word: false, lstrip: false, rstrip: false,
+                                    normalized: false, special: true });
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>')],
+    normalizer: null,
+    pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: true },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } },
+             { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+    },
+    decoder: { type: 'Sequence', decoders: [
+      { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' },
+      { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+    model: { type: 'Unigram', unk_id: 0, vocab, byte_fallback: true },
+  };
+}
+
+// A WordPiece tokenizer with the stand-alone normalizers and pieces BERT
+// files do not use: bert-base-uncased's first 6000 pieces, Sequence[NFD,
+// Lowercase, StripAccents], WhitespaceSplit, BertProcessing, a WordPiece
+// decoder without cleanup, max_input_chars_per_word 12.
+function buildWordPieceTiny() {
+  const src = JSON.parse(fs.readFileSync(path.join(filesDir, 'bert', 'tokenizer.json'), 'utf8'));
+  const vocab = {};
+  for (const [p, id] of Object.entries(src.model.vocab)) if (id < 6000) vocab[p] = id;
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: src.added_tokens,
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'Lowercase' }, { type: 'StripAccents' }] },
+    pre_tokenizer: { type: 'WhitespaceSplit' },
+    post_processor: { type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: false },
+    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 12, vocab },
+  };
+}
+
 const TEXTS = [
   '',
   'Hello world!',
@@ -75,6 +127,8 @@ const SPECIAL_TEXT = {
   t5: 'translate <extra_id_0> this </s> now',
   gpt2: 'end<|endoftext|>start again',
   roberta_tiny: 'the <mask> sat on the </s> mat',
+  unigram_tiny: 'bytes \u00fe\u4e2d\u6587\ud83d\ude00 <s> and \u0416\u0436 back',
+  wordpiece_tiny: 'CAF\u00c9 \u1e9b\u0323 n\u0303o \u0915\u093f [SEP] uncharacteristically , don\'t .',
 };
 const MAX_LENGTHS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 32, 512];
 
@@ -82,11 +136,19 @@ async function main() {
   const tinyDir = path.join(vecDir, 'roberta_tiny');
   fs.mkdirSync(tinyDir, { recursive: true });
   fs.writeFileSync(path.join(tinyDir, 'tokenizer.json'), JSON.stringify(buildRobertaTiny()) + '\n');
+  const uniDir = path.join(vecDir, 'unigram_tiny');
+  fs.mkdirSync(uniDir, { recursive: true });
+  fs.writeFileSync(path.join(uniDir, 'tokenizer.json'), JSON.stringify(buildUnigramTiny()) + '\n');
+  const wpDir = path.join(vecDir, 'wordpiece_tiny');
+  fs.mkdirSync(wpDir, { recursive: true });
+  fs.writeFileSync(path.join(wpDir, 'tokenizer.json'), JSON.stringify(buildWordPieceTiny()) + '\n');
   const files = {
     bert: path.join(filesDir, 'bert', 'tokenizer.json'),
     t5: path.join(filesDir, 't5', 'tokenizer.json'),
     gpt2: path.join(filesDir, 'gpt2', 'tokenizer.json'),
     roberta_tiny: path.join(tinyDir, 'tokenizer.json'),
+    unigram_tiny: path.join(uniDir, 'tokenizer.json'),
+    wordpiece_tiny: path.join(wpDir, 'tokenizer.json'),
   };
   for (const [fam, file] of Object.entries(files)) {
     const texts = [...TEXTS, SPECIAL_TEXT[fam]];
@@ -100,8 +162,9 @@ async function main() {
       for (const [a, b] of cases) {
         for (const add of [true, false]) {
           const enc = await tok.encode(a, b, { addSpecialTokens: add });
-          lines.push(JSON.stringify({ a, b, add_special_tokens: add, max_length: ml,
-                                      ids: Array.from(enc.getIds()), type_ids: Array.from(enc.getTypeIds()) }));
+          const ids = Array.from(enc.getIds());
+          lines.push(JSON.stringify({ a, b, add_special_tokens: add, max_length: ml, ids,
+                                      type_ids: Array.from(enc.getTypeIds()), decoded: await tok.decode(ids, false) }));
         }
       }
     }
