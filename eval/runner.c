@@ -459,6 +459,15 @@ static void sort_idx(size_t *idx, size_t *tmp, size_t n, const ll_req *r)
 
 static double now_s(void);
 
+/* Time spent in the store (cache look-ups and writes, samples, results):
+ * the run summary reports its share of the wall time. */
+#define STORE_CALL(st, rc, call)                                                                                       \
+    do {                                                                                                               \
+        double t0_ = now_s();                                                                                          \
+        (rc) = (call);                                                                                                 \
+        (st)->store_s += now_s() - t0_;                                                                                \
+    } while (0)
+
 static void progress(const run_state *st, const char *what, size_t done, size_t total, double t0)
 {
     if (!st->o->progress)
@@ -552,7 +561,7 @@ static int run_classifications(run_state *st, double *engine_s, ys_error *err)
                     memcpy(both + n, t->cls_types[d], n * sizeof *both);
                     cache_key(st, "cls", both, 2 * n, n, nl, keys[k]);
                     free(both);
-                    rc = rs_cache_get(st->store, keys[k], &resp, err);
+                    STORE_CALL(st, rc, rs_cache_get(st->store, keys[k], &resp, err));
                 }
                 size_t got = 0;
                 for (char *q = resp, *end; q && got < nl; q = end, got++) {
@@ -592,7 +601,7 @@ static int run_classifications(run_state *st, double *engine_s, ys_error *err)
                     kp[k] = keys[todo[k]];
                 }
                 if (rc == 0)
-                    rc = rs_cache_put_many(st->store, kp, (const char *const *)vp, ntodo, err);
+                    STORE_CALL(st, rc, rs_cache_put_many(st->store, kp, (const char *const *)vp, ntodo, err));
                 for (size_t k = 0; k < ntodo; k++)
                     free(vp[k]);
             }
@@ -639,7 +648,7 @@ static int run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
         char *resp = NULL;
         if (st->store) {
             cache_key(st, "ll", r->ids, r->len, r->from, 0, keys[u]);
-            rc = rs_cache_get(st->store, keys[u], &resp, err);
+            STORE_CALL(st, rc, rs_cache_get(st->store, keys[u], &resp, err));
         }
         double ll;
         int greedy;
@@ -704,7 +713,7 @@ static int run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
                 snprintf(vals[k], sizeof vals[k], "%.17g %d", r->ll, r->greedy);
                 kp[k] = keys[b + k], vp[k] = vals[k];
             }
-            rc = rs_cache_put_many(st->store, kp, vp, nb, err);
+            STORE_CALL(st, rc, rs_cache_put_many(st->store, kp, vp, nb, err));
         }
         progress(st, "log-likelihoods", b + nb, nuniq, t0);
     }
@@ -799,7 +808,7 @@ static int run_generations(run_state *st, double *engine_s, ys_error *err)
                     sha256_update(&c, st->gen_config_hash, 64);
                 sha256_final_hex(&c, until_hash);
                 cache_key(st, until_hash, p, n, maxnew, 0, key);
-                rc = rs_cache_get(st->store, key, &cached_resp, err);
+                STORE_CALL(st, rc, rs_cache_get(st->store, key, &cached_resp, err));
             }
             if (rc == 0 && cached_resp) {
                 /* "n id id ..." */
@@ -845,7 +854,7 @@ static int run_generations(run_state *st, double *engine_s, ys_error *err)
                         size_t len = (size_t)snprintf(v, cap, "%zu", nout);
                         for (size_t j = 0; j < nout; j++)
                             len += (size_t)snprintf(v + len, cap - len, " %d", out[j]);
-                        rc = rs_cache_put(st->store, key, v, err);
+                        STORE_CALL(st, rc, rs_cache_put(st->store, key, v, err));
                         free(v);
                     }
                 }
@@ -1100,7 +1109,7 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
             st.eot = 0;
     }
     if (rc == 0 && o->db && (rc = rn_model_hashes(&st, err)) == 0)
-        rc = rn_begin_run(&st, err);
+        STORE_CALL(&st, rc, rn_begin_run(&st, err));
     for (size_t i = 0; i < st.ntasks && rc == 0; i++)
         rc = prepare_task(&st, &st.tasks[i], err);
     /* a doubled BOS (template text plus tokenizer) is a classic wrong score */
@@ -1124,7 +1133,7 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
                                                     : rn_score_generate(t, o->seed, err);
     }
     if (rc == 0 && st.store)
-        rc = rn_store_run(&st, err);
+        STORE_CALL(&st, rc, rn_store_run(&st, err));
     else if (st.store && st.run_id > 0)
         rs_run_end(st.store, st.run_id, "failed", NULL);
     *run_id = st.run_id;

@@ -94,6 +94,7 @@ typedef struct {
     int64_t run_id;
     char weights_hash[65], tok_hash[65];
     size_t cached; /* responses served from the cache */
+    double store_s; /* seconds spent in the store */
     char arch[64];
 } run_state;
 

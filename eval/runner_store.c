@@ -381,7 +381,7 @@ void rn_print_summary(const run_state *st, double wall, double engine)
     for (size_t g = 0; g < st->ngroups; g++)
         printf("%-18s %-18s %12.4f\n", st->groups[g], st->group_aggregate[g][0] == 'g' ? "glue score" : "mean",
                rn_group_score(st, g));
-    fprintf(stderr, "wall %.2fs, engine %.2fs (%.1f%% outside the engine)\n", wall, engine,
-            wall > 0 ? 100.0 * (wall - engine) / wall : 0.0);
+    fprintf(stderr, "wall %.2fs, engine %.2fs (%.1f%% outside the engine), store %.3fs (%.2f%%)\n", wall, engine,
+            wall > 0 ? 100.0 * (wall - engine) / wall : 0.0, st->store_s, wall > 0 ? 100.0 * st->store_s / wall : 0.0);
 }
 
