@@ -86,10 +86,11 @@ static int encode_pair(run_state *st, const char *context, const char *cont, int
     return 0;
 }
 
-/* Encoder-decoder: lm-evaluation-harness's seq2seq branch encodes context
- * and continuation separately, each with the tokenizer's special tokens
- * (T5 appends </s> to both); the context feeds the encoder and the
- * continuation is scored after decoder_start_token_id. One request holds
+/* Encoder-decoder: lm-evaluation-harness's seq2seq branch (model.py
+ * _encode_pair) encodes context and continuation separately, the context
+ * with the tokenizer's special tokens (T5 appends </s>), the continuation
+ * without; the context feeds the encoder and the continuation is scored
+ * after decoder_start_token_id. One request holds
  * both: ids = context ++ continuation, from = the context's length. */
 static int encode_pair_s2s(run_state *st, const char *context, const char *cont, int32_t **seq, size_t *len,
                            size_t *from, ys_error *err)
@@ -107,7 +108,7 @@ static int encode_pair_s2s(run_state *st, const char *context, const char *cont,
     size_t nc = 0, nk = 0;
     int rc = tok_encode(st->tok, context, cl - spaces, true, &c, &nc, err);
     if (rc == 0)
-        rc = tok_encode(st->tok, moved, spaces + contl, true, &k, &nk, err);
+        rc = tok_encode(st->tok, moved, spaces + contl, false, &k, &nk, err);
     free(moved);
     if (rc == 0 && nk == 0)
         rc = ys_fail(err, YS_EINPUT, "a continuation encodes to no tokens");

@@ -296,7 +296,7 @@ static void test_run_classifier(void **state)
 }
 
 /* `run` on an encoder-decoder: a multiple-choice log-likelihood is the
- * decoder's score of the continuation (with its special tokens, after
+ * decoder's score of the continuation (without special tokens, after
  * decoder_start_token_id) given the context (with its special tokens) as
  * encoder input — checked against `tokenize` + `logprobs --source-ids`;
  * a generation is what `generate --prompt` gives for the same prompt. */
@@ -325,6 +325,7 @@ static void test_run_seq2seq(void **state)
     cJSON *a = cJSON_CreateObject(), *b = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "text", context);
     cJSON_AddStringToObject(b, "text", cont);
+    cJSON_AddFalseToObject(b, "add_special_tokens"); /* the continuation has none */
     char *la = cJSON_PrintUnformatted(a), *lb = cJSON_PrintUnformatted(b), text[8192];
     snprintf(text, sizeof text, "%s\n%s\n", la, lb);
     ts_write_file(ts_path("tok.jsonl"), text);
