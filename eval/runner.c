@@ -27,8 +27,16 @@ static int encode(run_state *st, const char *s, int32_t **ids, size_t *n, ys_err
 /* Context and continuation → one sequence and where the continuation
  * starts. Trailing spaces of the context move to the continuation; the
  * pair is encoded together and split at the context's own length. */
-static int encode_pair(run_state *st, const char *context, const char *cont, int32_t **seq, size_t *len,
-                       size_t *from, ys_error *err)
+/* The context's own encoding, shared by the choices of one document (each
+ * choice would otherwise encode the same context again). */
+typedef struct {
+    int32_t *ids;
+    size_t n;
+    bool done;
+} ctx_cache;
+
+static int encode_pair(run_state *st, const char *context, const char *cont, ctx_cache *cc, int32_t **seq,
+                       size_t *len, size_t *from, ys_error *err)
 {
     size_t cl = strlen(context), spaces = 0;
     while (spaces < cl && context[cl - 1 - spaces] == ' ')
@@ -40,21 +48,22 @@ static int encode_pair(run_state *st, const char *context, const char *cont, int
         return ys_fail(err, YS_ENOMEM, "out of memory");
     }
     snprintf(whole, wl + 1, "%s%s", context, cont);
-    int32_t *w = NULL, *c = NULL;
-    size_t nw = 0, nc = 0;
+    int32_t *w = NULL;
+    size_t nw = 0;
     int rc = encode(st, whole, &w, &nw, err);
-    if (rc == 0)
-        rc = encode(st, ctx, &c, &nc, err);
+    if (rc == 0 && !cc->done && (rc = encode(st, ctx, &cc->ids, &cc->n, err)) == 0)
+        cc->done = true;
     free(whole), free(ctx);
     if (rc < 0) {
-        free(w), free(c);
+        free(w);
         return rc;
     }
+    size_t nc = cc->n;
     if (nc > nw)
         nc = nw;
     size_t ncont = nw - nc;
     if (ncont == 0) {
-        free(w), free(c);
+        free(w);
         return ys_fail(err, YS_EINPUT, "a continuation encodes to no tokens");
     }
     /* an empty context predicts from the end-of-text token */
@@ -63,7 +72,7 @@ static int encode_pair(run_state *st, const char *context, const char *cont, int
     if (nc == 0) {
         full = malloc((nw + 1) * sizeof *full);
         if (!full) {
-            free(w), free(c);
+            free(w);
             return ys_fail(err, YS_ENOMEM, "out of memory");
         }
         full[0] = st->eot;
@@ -71,7 +80,6 @@ static int encode_pair(run_state *st, const char *context, const char *cont, int
         nfull = nw + 1;
         free(w);
     }
-    free(c);
     /* keep at most max_len + 1 tokens: the model sees max_len */
     if (nfull > st->max_len + 1) {
         size_t cut = nfull - (st->max_len + 1);
@@ -92,8 +100,8 @@ static int encode_pair(run_state *st, const char *context, const char *cont, int
  * without; the context feeds the encoder and the continuation is scored
  * after decoder_start_token_id. One request holds
  * both: ids = context ++ continuation, from = the context's length. */
-static int encode_pair_s2s(run_state *st, const char *context, const char *cont, int32_t **seq, size_t *len,
-                           size_t *from, ys_error *err)
+static int encode_pair_s2s(run_state *st, const char *context, const char *cont, ctx_cache *cc, int32_t **seq,
+                           size_t *len, size_t *from, ys_error *err)
 {
     size_t cl = strlen(context), spaces = 0;
     while (spaces < cl && context[cl - 1 - spaces] == ' ')
@@ -104,9 +112,13 @@ static int encode_pair_s2s(run_state *st, const char *context, const char *cont,
         return ys_fail(err, YS_ENOMEM, "out of memory");
     memset(moved, ' ', spaces);
     memcpy(moved + spaces, cont, contl + 1);
-    int32_t *c = NULL, *k = NULL;
-    size_t nc = 0, nk = 0;
-    int rc = tok_encode(st->tok, context, cl - spaces, true, &c, &nc, err);
+    int32_t *k = NULL;
+    size_t nk = 0;
+    int rc = 0;
+    if (!cc->done && (rc = tok_encode(st->tok, context, cl - spaces, true, &cc->ids, &cc->n, err)) == 0)
+        cc->done = true;
+    const int32_t *c = cc->ids;
+    size_t nc = cc->n;
     if (rc == 0)
         rc = tok_encode(st->tok, moved, spaces + contl, false, &k, &nk, err);
     free(moved);
@@ -124,7 +136,7 @@ static int encode_pair_s2s(run_state *st, const char *context, const char *cont,
         *len = nc - cut + nk;
         *from = nc - cut;
     }
-    free(c), free(k);
+    free(k);
     return rc;
 }
 
@@ -378,18 +390,21 @@ static int prepare_task(run_state *st, task_run *t, ys_error *err)
         t->greedy = rn_calloc(t->n * s->nchoices, sizeof *t->greedy);
         if (!t->ll || !t->greedy)
             return ys_fail(err, YS_ENOMEM, "out of memory");
-        for (size_t d = 0; d < t->n && rc == 0; d++)
+        for (size_t d = 0; d < t->n && rc == 0; d++) {
+            ctx_cache cc = {NULL, 0, false};
             for (size_t c = 0; c < s->nchoices && rc == 0; c++) {
                 int32_t *ids = NULL;
                 size_t len = 0, from = 0;
                 rc = (st->kind == RN_SEQ2SEQ ? encode_pair_s2s : encode_pair)(st, t->prompts[d].context,
-                                                                              t->prompts[d].choices[c], &ids, &len,
-                                                                              &from, err);
+                                                                              t->prompts[d].choices[c], &cc, &ids,
+                                                                              &len, &from, err);
                 if (rc == 0) {
                     t->greedy[d * s->nchoices + c] = 1;
                     rc = add_req(st, ids, len, from, &t->ll[d * s->nchoices + c], &t->greedy[d * s->nchoices + c], err);
                 }
             }
+            free(cc.ids);
+        }
     } else if (s->output == OUT_ROLLING) {
         t->doc_ll = rn_calloc(t->n, sizeof *t->doc_ll);
         if (!t->doc_ll)
