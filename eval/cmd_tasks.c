@@ -1,4 +1,5 @@
 /* yardstick tasks list | show NAME | validate FILE... */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,16 @@ static int show(const taskdirs *dirs, const char *name, const char *data_dir, in
                     printf("\n# choice %zu%s: \"%s\"", c, (int)c == p.gold ? " (gold)" : "", p.choices[c]);
                 if (p.nrefs)
                     printf("\n# reference: %s", p.refs[0]);
+                if (p.cls_text) {
+                    /* what an encoder classifier reads instead (classification block) */
+                    printf("\n# classifier input: \"%s\"", p.cls_text);
+                    if (p.cls_pair)
+                        printf(" / \"%s\"", p.cls_pair);
+                    if (t->ncls_labels && p.gold >= 0 && (size_t)p.gold < t->ncls_labels)
+                        printf("\n# classifier gold class: %s", t->cls_labels[p.gold]);
+                    else if (!t->ncls_labels && !isnan(p.gold_number))
+                        printf("\n# classifier gold score: %g", p.gold_number);
+                }
                 printf("\n");
                 task_prompt_free(&p);
             }

@@ -43,6 +43,12 @@ static void test_show_and_unknown(void **state)
     assert_non_null(strstr(out, "SAMPLE data"));
     assert_non_null(strstr(out, "Question: Is this sentence positive or negative?\nAnswer:"));
     free(out);
+    /* a task with a classification block shows the classifier's input */
+    snprintf(cmd, sizeof cmd, "%s tasks show mrpc", YS_BINARY);
+    assert_int_equal(ts_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "# classifier input: \"The city council approved"));
+    assert_non_null(strstr(out, "# classifier gold class: equivalent"));
+    free(out);
     snprintf(cmd, sizeof cmd, "%s tasks show colaa 2>&1", YS_BINARY);
     assert_int_equal(ts_run(cmd, &out), 2);
     assert_non_null(strstr(out, "did you mean cola"));
