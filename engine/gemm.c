@@ -188,23 +188,37 @@ static float gelu_tanh(float x)
     return x / (1.0f + expf(-1.5957691216057308f * (x + 0.044715f * x * x * x)));
 }
 
-static void epilogue(const gm_call *c, const float *tile, size_t row, int mr, size_t col, size_t ncols)
+/* The steps are separate loops over the micro-tile, each simple enough
+ * for the compiler to vectorise (bias, accumulate: plain fp32 additions,
+ * the same bits vectorised or not); the switch is outside them. */
+static void epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t col, size_t ncols)
 {
     for (int r = 0; r < mr; r++) {
-        const float *t = tile + r * GM_NR;
-        float *y = c->y + (row + (size_t)r) * c->ldy + col;
-        for (size_t j = 0; j < ncols; j++) {
-            float v = t[j];
-            if (c->bias)
-                v = v + c->bias[col + j];
-            switch (c->act) {
-            case GM_ACT_NONE: break;
-            case GM_ACT_GELU_ERF: v = gelu_erf(v); break;
-            case GM_ACT_GELU_TANH: v = gelu_tanh(v); break;
-            case GM_ACT_RELU: v = v > 0.0f ? v : 0.0f; break;
-            }
-            y[j] = c->accumulate ? y[j] + v : v;
+        float *t = tile + r * GM_NR, *y = c->y + (row + (size_t)r) * c->ldy + col;
+        if (c->bias)
+            for (size_t j = 0; j < ncols; j++)
+                t[j] = t[j] + c->bias[col + j];
+        switch (c->act) {
+        case GM_ACT_NONE:
+            break;
+        case GM_ACT_GELU_ERF:
+            for (size_t j = 0; j < ncols; j++)
+                t[j] = gelu_erf(t[j]);
+            break;
+        case GM_ACT_GELU_TANH:
+            for (size_t j = 0; j < ncols; j++)
+                t[j] = gelu_tanh(t[j]);
+            break;
+        case GM_ACT_RELU:
+            for (size_t j = 0; j < ncols; j++)
+                t[j] = t[j] > 0.0f ? t[j] : 0.0f;
+            break;
         }
+        if (c->accumulate)
+            for (size_t j = 0; j < ncols; j++)
+                y[j] = y[j] + t[j];
+        else
+            memcpy(y, t, ncols * sizeof *y);
     }
 }
 
