@@ -39,7 +39,8 @@ int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t
      * runs in (1.3 s for BERT-base's 340 MB), and the kernels stream whole
      * panels (fewer TLB misses). madvise failing only loses that. */
     size_t huge = (size_t)2 << 20;
-    if (bytes && posix_memalign(&mem, bytes >= huge ? huge : 64, bytes) != 0)
+    /* (k = 0 or out = 0 still gets a buffer: panels is never NULL) */
+    if (posix_memalign(&mem, bytes >= huge ? huge : 64, bytes ? bytes : 64) != 0)
         return YS_ENOMEM;
 #ifdef MADV_HUGEPAGE
     if (bytes >= huge)
@@ -277,7 +278,7 @@ void gm_run(kn_pool *pool, const gm_call *c)
     run_ctx rc = {.c = c, .kern = kern_scalar, .mr = 4};
     gm_isa isa = c->isa;
 #ifdef GM_X86
-    if (isa == GM_ISA_AUTO)
+    if (isa == GM_ISA_AUTO || !gm_isa_supported(isa))   /* never an illegal instruction */
         isa = gm_isa_supported(GM_ISA_AVX512) ? GM_ISA_AVX512
               : gm_isa_supported(GM_ISA_AVX2) ? GM_ISA_AVX2 : GM_ISA_SCALAR;
     if (isa == GM_ISA_AVX512)

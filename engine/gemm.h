@@ -43,8 +43,8 @@ void gm_free(gm_weights *pw);   /* idempotent; leaves *pw zeroed */
 typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_act;
 
 /* Which kernel runs. GM_ISA_AUTO (0) picks the best the CPU has; the
- * others force a path (tests, benchmarks) and must be gm_isa_supported.
- * All give the same bits. */
+ * others force a path (tests, benchmarks); a path the CPU lacks
+ * (!gm_isa_supported) falls back to AUTO. All give the same bits. */
 typedef enum { GM_ISA_AUTO, GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512 } gm_isa;
 int gm_isa_supported(gm_isa isa);
 

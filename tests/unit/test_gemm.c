@@ -257,6 +257,16 @@ static void test_accumulate_strides(void **state)
     gm_run(NULL, &c1);
     assert_true(y1[0] == 3.0f && y1[1] == 0.0f && y1[2] == 1.5f);
     gm_free(&one);
+    /* k = 0: the empty sum is 0, y = bias */
+    gm_weights empty;
+    float bias5[5] = {1, -2, 3, -4, 5}, y5[3 * 5];
+    assert_int_equal(gm_pack(&empty, NULL, 0, KN_OUT_IN, 0, 5), 0);
+    assert_non_null(empty.panels);
+    gm_call c0 = {.x = x1, .ldx = 0, .w = &empty, .bias = bias5, .y = y5, .ldy = 5, .n = 3};
+    gm_run(NULL, &c0);
+    for (size_t i = 0; i < 3; i++)
+        assert_memory_equal(y5 + i * 5, bias5, sizeof bias5);
+    gm_free(&empty);
     gm_free(&pw);
     free(x), free(w), free(b), free(y0), free(y);
 }
