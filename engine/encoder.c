@@ -1,8 +1,9 @@
 /* encoder.c — BERT, RoBERTa and DistilBERT sequence classifiers in fp32,
  * meant to be read top to bottom: configuration and labels, weight binding,
  * threads, the forward pass over a chunk of sequences, classification.
- * The arithmetic building blocks (tiled sgemm, LayerNorm, the pool) are
- * kernels.c's, used exactly as model.c uses them.
+ * The projections are gemm.h's packed GEMM (weights packed at load), run
+ * over all the rows of a chunk at once; LayerNorm, the pool and the
+ * attention's per-head sgemm tiles are kernels.c's.
  *
  * Shapes: T = tokens of one sequence, H = hidden, nh = heads, hd = H / nh,
  * F = MLP width, L = labels. Activations are row-major [tokens, width], the
@@ -18,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "checkpoint.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "threads.h"
 
@@ -30,6 +32,8 @@ static const struct { const char *name; family fam; } ARCHS[] = {
 };
 #define NARCHS (sizeof ARCHS / sizeof ARCHS[0])
 
+#define GATHER_ROWS 64      /* rows per gm_run when a step works on scattered rows (see linear) */
+
 static const char SUPPORTED[] =
     "BertForSequenceClassification, RobertaForSequenceClassification, DistilBertForSequenceClassification";
 
@@ -38,6 +42,7 @@ typedef struct enc_layer {
     const float *ln1_w, *ln1_b;    /* after attention (BERT attention.output.LayerNorm) */
     const float *w1, *b1, *w2, *b2;
     const float *ln2_w, *ln2_b;    /* after the MLP */
+    gm_weights pq, pk, pv, po, p1, p2;   /* wq ... w2 packed for gm_run (owned) */
 } enc_layer;
 
 struct enc_model {
@@ -46,21 +51,21 @@ struct enc_model {
     family fam;
     char arch[64];
     double eps;
-    kn_act act;            /* fused into the MLP's first projection */
-    int relu;              /* hidden_act relu: applied after it instead */
+    gm_act act;            /* fused into the MLP's first projection */
     int pos_rows;          /* rows of the position table (max_position_embeddings) */
     const float *word, *pos, *type, *emb_ln_w, *emb_ln_b;
     enc_layer *layers;
     const float *head_w, *head_b;  /* [H, H]: BERT pooler, RoBERTa classifier.dense, DistilBERT pre_classifier */
     const float *cls_w, *cls_b;    /* [L, H] */
+    gm_weights phead, pcls;        /* head_w, cls_w packed (owned) */
     const char **labels;
     char *label_names;     /* "LABEL_i" storage when config.json has no id2label */
     eng_blas blas;
     /* threads (see "execution" below) */
     kn_pool *pool;         /* nthreads threads: hands out work items */
     int nthreads;
-    kn_pool **tile_pool;   /* per pool thread: a 1-thread pool, so kn_proj_run runs one tile inline */
-    float **scratch;       /* per pool thread: KN_ROWS * KN_COLS floats (kn_proj_run) */
+    kn_pool **tile_pool;   /* per pool thread: a 1-thread pool, to run a whole chunk inline */
+    float **gather;        /* per pool thread: 2 * GATHER_ROWS * max(H, F) floats (linear, sparse rows) */
     float **scores;        /* per pool thread: KN_ROWS * max_positions (attention) */
     /* per pool thread: activations of one chunk of sequences, grown on
      * demand and kept (first-touch page faults are slow in VMs) */
@@ -146,13 +151,13 @@ static int config_act(enc_model *m, const char *key, ys_error *err)
     int rc = ckpt_config_str(m->ck, key, "gelu", &act, err);
     if (rc < 0)
         return rc;
-    m->act = KN_ACT_NONE;
+    m->act = GM_ACT_NONE;
     if (!strcmp(act, "gelu"))
-        m->act = KN_ACT_GELU_ERF;
+        m->act = GM_ACT_GELU_ERF;
     else if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_fast"))
-        m->act = KN_ACT_GELU_TANH;   /* three spellings of the same tanh approximation */
+        m->act = GM_ACT_GELU_TANH;   /* three spellings of the same tanh approximation */
     else if (!strcmp(act, "relu"))
-        m->relu = 1;
+        m->act = GM_ACT_RELU;
     else
         return ys_fail(err, YS_EINPUT, "%s/config.json: %s \"%.40s\" is not supported "
                        "(gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)", ckpt_dir(m->ck), key, act);
@@ -384,6 +389,34 @@ static int bind(enc_model *m, ys_error *err)
     return 0;
 }
 
+/* Every projection weight packed once for gm_run (gemm.h): a second copy of
+ * ~all the model's weights but the embeddings (BERT-base: 340 MB next to
+ * the 438 MB mapped checkpoint, whose pages the kernel may then reclaim as
+ * they are clean and no longer read). */
+static int pack_weights(enc_model *m, ys_error *err)
+{
+    size_t H = (size_t)m->info.hidden, F = (size_t)m->info.ffn, L = (size_t)m->info.num_labels;
+    int bad = 0;
+    for (int l = 0; l < m->info.layers && !bad; l++) {
+        enc_layer *Y = &m->layers[l];
+        bad = gm_pack(&Y->pq, Y->wq, H, KN_OUT_IN, H, H) || gm_pack(&Y->pk, Y->wk, H, KN_OUT_IN, H, H) ||
+              gm_pack(&Y->pv, Y->wv, H, KN_OUT_IN, H, H) || gm_pack(&Y->po, Y->wo, H, KN_OUT_IN, H, H) ||
+              gm_pack(&Y->p1, Y->w1, H, KN_OUT_IN, H, F) || gm_pack(&Y->p2, Y->w2, F, KN_OUT_IN, F, H);
+    }
+    if (!bad)
+        bad = gm_pack(&m->phead, m->head_w, H, KN_OUT_IN, H, H) || gm_pack(&m->pcls, m->cls_w, H, KN_OUT_IN, H, L);
+    return bad ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
+}
+
+static void free_packed(enc_model *m)
+{
+    for (int l = 0; m->layers && l < m->info.layers; l++) {
+        enc_layer *Y = &m->layers[l];
+        gm_free(&Y->pq), gm_free(&Y->pk), gm_free(&Y->pv), gm_free(&Y->po), gm_free(&Y->p1), gm_free(&Y->p2);
+    }
+    gm_free(&m->phead), gm_free(&m->pcls);
+}
+
 /* ---- threads ---------------------------------------------------------------- */
 
 static void free_threads(enc_model *m)
@@ -391,15 +424,15 @@ static void free_threads(enc_model *m)
     for (int i = 0; i < m->nthreads; i++) {
         if (m->tile_pool)
             kn_pool_free(m->tile_pool[i]);
-        if (m->scratch)
-            free(m->scratch[i]);
+        if (m->gather)
+            free(m->gather[i]);
         if (m->scores)
             free(m->scores[i]);
         if (m->ws)
             free(m->ws[i]);
     }
     free(m->tile_pool);
-    free(m->scratch);
+    free(m->gather);
     free(m->scores);
     free(m->ws);
     free(m->ws_cap);
@@ -407,7 +440,7 @@ static void free_threads(enc_model *m)
     m->ws_cap = NULL;
     kn_pool_free(m->pool);
     m->tile_pool = NULL;
-    m->scratch = m->scores = NULL;
+    m->gather = m->scores = NULL;
     m->pool = NULL;
     m->nthreads = 0;
 }
@@ -421,14 +454,15 @@ static int alloc_threads(enc_model *m, int threads, ys_error *err)
         return ys_fail(err, YS_ENOMEM, "out of memory for %d threads", threads);
     int n = m->nthreads = kn_pool_threads(m->pool);
     m->tile_pool = calloc((size_t)n, sizeof *m->tile_pool);
-    m->scratch = calloc((size_t)n, sizeof *m->scratch);
+    m->gather = calloc((size_t)n, sizeof *m->gather);
     m->scores = calloc((size_t)n, sizeof *m->scores);
     m->ws = calloc((size_t)n, sizeof *m->ws);
     m->ws_cap = calloc((size_t)n, sizeof *m->ws_cap);
-    int ok = m->tile_pool && m->scratch && m->scores && m->ws && m->ws_cap;
+    int ok = m->tile_pool && m->gather && m->scores && m->ws && m->ws_cap;
+    size_t wide = (size_t)(m->info.ffn > m->info.hidden ? m->info.ffn : m->info.hidden);
     for (int i = 0; ok && i < n; i++)
         ok = kn_pool_new(1, &m->blas, &m->tile_pool[i]) == 0 &&
-             (m->scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float))) &&
+             (m->gather[i] = malloc(2 * GATHER_ROWS * wide * sizeof(float))) &&
              (m->scores[i] = malloc(KN_ROWS * (size_t)m->info.max_positions * sizeof(float)));
     if (!ok) {
         free_threads(m);
@@ -470,6 +504,8 @@ int enc_load(const char *dir, enc_model **out, ys_error *err)
     if (rc == 0)
         rc = bind(m, err);
     if (rc == 0)
+        rc = pack_weights(m, err);
+    if (rc == 0)
         rc = eng_blas_open(&m->blas, err);
     if (rc == 0)
         rc = alloc_threads(m, 0, err);
@@ -487,6 +523,7 @@ void enc_free(enc_model *m)
         return;
     free_threads(m);
     eng_blas_close(&m->blas);
+    free_packed(m);
     free(m->layers);
     free(m->labels);
     free(m->label_names);
@@ -500,21 +537,22 @@ int enc_set_threads(enc_model *m, int n, ys_error *err) { return alloc_threads(m
 
 /* ---- execution ----------------------------------------------------------------
  * A batch is cut into chunks of whole sequences (about CHUNK_TOKENS tokens)
- * that go through the network together, layer by layer, column tile by
- * column tile, so that each weight tile, once in cache, serves every row
- * tile of the chunk: a weight tile is re-packed by every sgemm call, and
- * packing it from cache rather than memory is much of the difference
- * between 64-row tiles and one big GEMM.
+ * that go through the network together, layer by layer. A chunk's rows are
+ * its sequences' tokens one after another, and each projection is ONE
+ * gm_run over all of them: gemm.h computes every output element with the
+ * same fixed fma sequence whatever the other rows, so concatenating
+ * sequences cannot change any sequence's bits (batch independence by
+ * construction, not by tiling), and the packed weights are streamed once
+ * per block of rows rather than re-packed per 64-row tile.
  *
- * The work items are still kernels.h's tiles: rows [64i, 64i+64) of ONE
- * sequence times columns [256j, 256j+256) of one weight, each one
- * kn_proj_run call on a single-thread pool (so it runs inline as exactly
- * that sgemm). Attention is per (sequence, head, row tile), LayerNorm per
- * row. With enough chunks, each thread runs whole chunks on its own
- * (nothing to wait for between steps, which matters on shared cores);
- * otherwise the model's pool shares out the items of one chunk at a time.
- * Nothing a sequence's numbers go through depends on the other sequences,
- * the chunking or the thread count. */
+ * Attention is per (sequence, head, row tile of KN_ROWS queries): two
+ * single-threaded OpenBLAS sgemm calls whose operands are one sequence's
+ * rows, tiled as kernels.h explains; LayerNorm per row. With enough
+ * chunks, each thread runs whole chunks on its own (nothing to wait for
+ * between steps, which matters on shared cores); otherwise the model's pool
+ * shares out the items of one chunk at a time (gm_run's row x column
+ * blocks, the attention items). Nothing a sequence's numbers go through
+ * depends on the other sequences, the chunking or the thread count. */
 
 #define CHUNK_TOKENS 512    /* any value gives the same bits; this is memory vs cache reuse */
 
@@ -525,50 +563,48 @@ typedef struct chunk {
     const enc_model *m;
     kn_pool *pool;               /* runs the chunk's work items */
     int wbase;                   /* per-thread buffers of item worker w: index wbase + w */
-    size_t nseq;
+    size_t nseq, ntok;
     const int32_t *const *ids, *const *tt;
     const size_t *lens, *off;    /* tokens, and first row in the activations */
     float *const *logits;
     float *x, *q, *k, *v, *att, *h, *pooled;
     const row_tile *rows;        /* the rows the current step works on */
     size_t nrows;
+    int all_rows;                /* rows covers every token of the chunk, rows 0 .. ntok-1 */
 } chunk;
 
-/* One projection over the chunk's current rows: y (+)= act(x W^T + b). */
-typedef struct proj_job {
-    const chunk *c;
-    const float *x, *w, *b;
-    float *y;
-    size_t ldx, ldy, k, out;
-    int accumulate, relu;
-    kn_act act;
-} proj_job;
-
-static void proj_item(void *vctx, size_t item, int worker)
+/* y (+)= act(x W^T + b) over the chunk's current rows. All rows: one
+ * gm_run. Scattered rows (the last layer's first tokens): gathered into
+ * contiguous blocks, computed, scattered back — the same bits as in place,
+ * since gm_run's result for a row does not depend on where it sits. */
+static void linear(const chunk *c, const float *x, size_t ldx, const gm_weights *w, const float *b, float *y,
+                   size_t ldy, int accumulate, gm_act act)
 {
-    const proj_job *p = vctx;
-    const chunk *c = p->c;
-    const row_tile *rt = &c->rows[item % c->nrows];
-    size_t c0 = item / c->nrows * KN_COLS, row = c->off[rt->s] + rt->r0;
-    kn_proj kp = {.x = p->x + row * p->ldx, .ldx = p->ldx, .w = p->w + c0 * p->k, .ldw = p->k,
-                  .layout = KN_OUT_IN, .bias = p->b ? p->b + c0 : NULL, .y = p->y + row * p->ldy + c0,
-                  .ldy = p->ldy, .n = rt->r1 - rt->r0, .k = p->k,
-                  .out = p->out - c0 < KN_COLS ? p->out - c0 : KN_COLS, .accumulate = p->accumulate,
-                  .act = p->act};
-    int w = c->wbase + worker;
-    kn_proj_run(c->m->tile_pool[w], &kp, &c->m->scratch[w]);
-    if (p->relu)
-        for (size_t i = 0; i < kp.n; i++)
-            for (size_t j = 0; j < kp.out; j++)
-                kp.y[i * kp.ldy + j] = kp.y[i * kp.ldy + j] > 0 ? kp.y[i * kp.ldy + j] : 0.0f;
-}
-
-static void linear(const chunk *c, const float *x, size_t ldx, const float *w, const float *b, float *y,
-                   size_t ldy, size_t k, size_t out, int accumulate, kn_act act, int relu)
-{
-    proj_job p = {c, x, w, b, y, ldx, ldy, k, out, accumulate, relu, act};
-    /* column tile major: the threads work through one weight tile at a time */
-    kn_pool_run(c->pool, (out + KN_COLS - 1) / KN_COLS * c->nrows, proj_item, &p);
+    gm_call g = {.x = x, .ldx = ldx, .w = w, .bias = b, .y = y, .ldy = ldy, .n = c->ntok,
+                 .accumulate = accumulate, .act = act};
+    if (c->all_rows) {
+        gm_run(c->pool, &g);
+        return;
+    }
+    size_t k = w->k, out = w->out, n = 0;
+    float *gx = c->m->gather[c->wbase], *gy = gx + GATHER_ROWS * k;
+    size_t rows[GATHER_ROWS];
+    for (size_t t = 0; t < c->nrows; t++)
+        for (size_t r = c->off[c->rows[t].s] + c->rows[t].r0; r < c->off[c->rows[t].s] + c->rows[t].r1; r++) {
+            rows[n] = r;
+            memcpy(gx + n * k, x + r * ldx, k * sizeof *gx);
+            if (accumulate)
+                memcpy(gy + n * out, y + r * ldy, out * sizeof *gy);
+            int last = t + 1 == c->nrows && r + 1 == c->off[c->rows[t].s] + c->rows[t].r1;
+            if (++n < GATHER_ROWS && !last)
+                continue;
+            g = (gm_call){.x = gx, .ldx = k, .w = w, .bias = b, .y = gy, .ldy = out, .n = n,
+                          .accumulate = accumulate, .act = act};
+            gm_run(c->pool, &g);
+            for (size_t i = 0; i < n; i++)
+                memcpy(y + rows[i] * ldy, gy + i * out, out * sizeof *gy);
+            n = 0;
+        }
 }
 
 /* LayerNorm in place over the current rows. */
@@ -654,22 +690,22 @@ static void embed_item(void *vctx, size_t s, int worker)
 
 /* The classification head on the first token of sequence s: BERT pooler /
  * RoBERTa classifier.dense + tanh, DistilBERT pre_classifier + ReLU, then
- * the label projection (each a one-row kn_proj_run). */
+ * the label projection (each a one-row gm_run on this thread). */
 static void head_item(void *vctx, size_t s, int worker)
 {
+    (void)worker;
     const chunk *c = vctx;
     const enc_model *m = c->m;
     size_t H = (size_t)m->info.hidden, L = (size_t)m->info.num_labels;
     float *pooled = c->pooled + s * H;
-    kn_proj p = {.x = c->x + c->off[s] * H, .ldx = H, .w = m->head_w, .ldw = H, .layout = KN_OUT_IN,
-                 .bias = m->head_b, .y = pooled, .ldy = H, .n = 1, .k = H, .out = H};
-    int w = c->wbase + worker;
-    kn_proj_run(m->tile_pool[w], &p, &m->scratch[w]);
-    for (size_t i = 0; i < H; i++)
-        pooled[i] = m->fam == FAM_DISTIL ? (pooled[i] > 0 ? pooled[i] : 0.0f) : tanhf(pooled[i]);
-    kn_proj o = {.x = pooled, .ldx = H, .w = m->cls_w, .ldw = H, .layout = KN_OUT_IN, .bias = m->cls_b,
-                 .y = c->logits[s], .ldy = L, .n = 1, .k = H, .out = L};
-    kn_proj_run(m->tile_pool[w], &o, &m->scratch[w]);
+    gm_call p = {.x = c->x + c->off[s] * H, .ldx = H, .w = &m->phead, .bias = m->head_b, .y = pooled, .ldy = H,
+                 .n = 1, .act = m->fam == FAM_DISTIL ? GM_ACT_RELU : GM_ACT_NONE};
+    gm_run(NULL, &p);
+    if (m->fam != FAM_DISTIL)
+        for (size_t i = 0; i < H; i++)
+            pooled[i] = tanhf(pooled[i]);
+    gm_call o = {.x = pooled, .ldx = H, .w = &m->pcls, .bias = m->cls_b, .y = c->logits[s], .ldy = L, .n = 1};
+    gm_run(NULL, &o);
 }
 
 /* The chunk's sequences through embeddings, encoder and head. rows_all
@@ -681,25 +717,25 @@ static void forward(chunk *c, const row_tile *rows_all, size_t nall, const row_t
     const enc_info *mi = &m->info;
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn;
     kn_pool_run(c->pool, c->nseq, embed_item, c);
-    c->rows = rows_all, c->nrows = nall;
+    c->rows = rows_all, c->nrows = nall, c->all_rows = 1;
     layernorm(c, m->emb_ln_w, m->emb_ln_b);
     for (int l = 0; l < mi->layers; l++) {
         const enc_layer *Y = &m->layers[l];
         /* keys and values for every row; the rest only for the rows that
          * go on: in the last layer that is each sequence's first token,
          * the one the head reads */
-        c->rows = rows_all, c->nrows = nall;
-        linear(c, c->x, H, Y->wk, Y->bk, c->k, H, H, H, 0, KN_ACT_NONE, 0);
-        linear(c, c->x, H, Y->wv, Y->bv, c->v, H, H, H, 0, KN_ACT_NONE, 0);
+        c->rows = rows_all, c->nrows = nall, c->all_rows = 1;
+        linear(c, c->x, H, &Y->pk, Y->bk, c->k, H, 0, GM_ACT_NONE);
+        linear(c, c->x, H, &Y->pv, Y->bv, c->v, H, 0, GM_ACT_NONE);
         if (l == mi->layers - 1)
-            c->rows = rows_first, c->nrows = c->nseq;
-        linear(c, c->x, H, Y->wq, Y->bq, c->q, H, H, H, 0, KN_ACT_NONE, 0);
+            c->rows = rows_first, c->nrows = c->nseq, c->all_rows = 0;
+        linear(c, c->x, H, &Y->pq, Y->bq, c->q, H, 0, GM_ACT_NONE);
         kn_pool_run(c->pool, c->nrows * (size_t)mi->heads, attn_item, c);
         /* post-LN: x = LN(x + attention), x = LN(x + MLP(x)) */
-        linear(c, c->att, H, Y->wo, Y->bo, c->x, H, H, H, 1, KN_ACT_NONE, 0);
+        linear(c, c->att, H, &Y->po, Y->bo, c->x, H, 1, GM_ACT_NONE);
         layernorm(c, Y->ln1_w, Y->ln1_b);
-        linear(c, c->x, H, Y->w1, Y->b1, c->h, F, H, F, 0, m->act, m->relu);
-        linear(c, c->h, F, Y->w2, Y->b2, c->x, H, F, H, 1, KN_ACT_NONE, 0);
+        linear(c, c->x, H, &Y->p1, Y->b1, c->h, F, 0, m->act);
+        linear(c, c->h, F, &Y->p2, Y->b2, c->x, H, 1, GM_ACT_NONE);
         layernorm(c, Y->ln2_w, Y->ln2_b);
     }
     kn_pool_run(c->pool, c->nseq, head_item, c);
@@ -751,13 +787,14 @@ static void run_chunk(const plan *pl, size_t i, kn_pool *pool, int wbase)
     chunk c = {.m = m, .pool = pool, .wbase = wbase, .nseq = s1 - s0, .ids = pl->ids + s0,
                .tt = pl->tt ? pl->tt + s0 : NULL, .lens = pl->lens + s0, .off = pl->off + s0,
                .logits = pl->logits + s0};
+    c.ntok = pl->off[s1 - 1] + pl->lens[s1 - 1];
     c.x = w, c.q = w + cap * H, c.k = c.q + cap * H, c.v = c.k + cap * H, c.att = c.v + cap * H;
     c.h = c.att + cap * H, c.pooled = c.h + cap * F;
     forward(&c, pl->rows_all + pl->rbeg[i], pl->rbeg[i + 1] - pl->rbeg[i], pl->rows_first + s0);
 }
 
-/* One whole chunk on one thread: its tiles run inline on that thread's
- * 1-thread pool. */
+/* One whole chunk on one thread: its work items run inline on that
+ * thread's 1-thread pool. */
 static void chunk_item(void *vctx, size_t i, int worker)
 {
     const plan *pl = vctx;
@@ -811,7 +848,7 @@ int enc_classify(enc_model *m, const int32_t *const *ids, const int32_t *const *
     /* Enough chunks for every thread to take several: each thread runs
      * whole chunks (no waiting on the others between steps, which matters
      * when the cores are shared). Otherwise the threads share each step of
-     * one chunk at a time. The tiles are the same either way. */
+     * one chunk at a time. The numbers are the same either way. */
     int per_thread = m->nthreads > 1 && nch >= 2 * (size_t)m->nthreads;
     size_t need = pl.cap * (6 * H + F);
     for (int w = 0; rc == 0 && w < (per_thread ? m->nthreads : 1); w++) {

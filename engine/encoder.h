@@ -22,18 +22,20 @@
  *
  * Determinism (as model.h): a sequence's logits are bitwise the same
  * whatever batch it is in and whatever thread count the model uses — every
- * projection is a fixed kn_proj_run tile of one sequence (kernels.h),
- * attention is per (sequence, head, row tile). A batch runs in chunks of
- * ~512 tokens, layer by layer (so each weight tile is reused from cache
- * across the chunk), the threads sharing out a chunk's tiles or, with
- * enough chunks, taking whole chunks; which chunk or thread runs a tile
- * does not change its bits.
+ * projection is gemm.h's packed GEMM, whose result for a row does not
+ * depend on the other rows it is computed with (a fixed fma order per
+ * element), attention is per (sequence, head, row tile). A batch runs in
+ * chunks of ~512 tokens, layer by layer, each projection one GEMM over all
+ * the chunk's rows, the threads sharing out a chunk's work or, with enough
+ * chunks, taking whole chunks; none of that changes a sequence's bits.
  *
  * Threads and ownership as model.h: the model owns a pool (default
  * eng_default_threads()); calls on one model must not overlap. enc_load
  * returns a model the caller frees with enc_free; it keeps the checkpoint
- * mapped until then. The info (labels included) lives as long as the model.
- * Output buffers are the caller's.
+ * mapped until then, and also holds a packed copy of every projection
+ * weight (all but the embeddings: ~340 MB more for BERT-base), made at
+ * load. The info (labels included) lives as long as the model. Output
+ * buffers are the caller's.
  */
 #ifndef YS_ENGINE_ENCODER_H
 #define YS_ENGINE_ENCODER_H

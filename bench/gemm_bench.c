@@ -1,0 +1,127 @@
+/* gemm_bench — engine/gemm.h against OpenBLAS, in the same run.
+ *
+ *   gemm_bench [THREADS [REPEAT [ROWS]]]     defaults 2, 3, 4096
+ *
+ * For each BERT-base projection shape (ROWS x out x k: 768 x 768, 3072 x
+ * 768, 768 x 3072; W as nn.Linear's [out, k]) it times, best of REPEAT:
+ *   gm_avx512 / gm_avx2  gm_run over all rows on a THREADS-thread kn_pool
+ *                        (each path the CPU supports)
+ *   blas_full            one cblas_sgemm of the whole shape (through the
+ *                        engine's eng_blas), THREADS OpenBLAS threads: the
+ *                        call PyTorch makes
+ *   blas_tiles           kn_proj_run: the engine's 64 x 256 single-threaded
+ *                        sgemm tiles on the same pool (what the encoder did)
+ * and prints, as one JSON object per line, GFLOP/s (wall clock, best
+ * call) and GFLOP per CPU-second (process CPU time of all threads, best
+ * call: what load from other processes on shared cores distorts least —
+ * the pool's idle threads sleep, OpenBLAS's spin a little). Packing is done
+ * once, outside the timing (it happens at model load). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blas.h"
+#include "gemm.h"
+#include "kernels.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static float *frand(size_t n, uint32_t seed)
+{
+    float *p = malloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+    }
+    return p;
+}
+
+typedef struct shape { size_t out, k; } shape;
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 2, repeat = argc > 2 ? atoi(argv[2]) : 3;
+    size_t rows = argc > 3 ? (size_t)atol(argv[3]) : 4096;
+    if (threads < 1 || repeat < 1 || rows < 1) {
+        fprintf(stderr, "usage: gemm_bench [THREADS [REPEAT [ROWS]]]\n");
+        return 2;
+    }
+    ys_error err = {0};
+    eng_blas blas;
+    if (eng_blas_open(&blas, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    kn_pool *pool;
+    if (kn_pool_new(threads, &blas, &pool)) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    const shape shapes[] = {{768, 768}, {3072, 768}, {768, 3072}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        size_t out = shapes[si].out, k = shapes[si].k;
+        float *x = frand(rows * k, 1), *w = frand(out * k, 2), *b = frand(out, 3), *y = frand(rows * out, 4);
+        gm_weights pw;
+        if (gm_pack(&pw, w, k, KN_OUT_IN, k, out)) {
+            fprintf(stderr, "out of memory\n");
+            return 1;
+        }
+        double flop = 2.0 * (double)rows * (double)out * (double)k;
+        printf("{\"rows\": %zu, \"out\": %zu, \"k\": %zu, \"threads\": %d", rows, out, k, threads);
+        const struct { const char *name; gm_isa isa; } paths[] = {{"gm_avx512", GM_ISA_AVX512},
+                                                                  {"gm_avx2", GM_ISA_AVX2}};
+        for (int method = 0; method < 4; method++) {
+            if (method < 2 && !gm_isa_supported(paths[method].isa))
+                continue;
+            double best = 1e30, best_cpu = 1e30;
+            for (int r = 0; r < repeat; r++) {
+                double t0 = now(), c0 = cpu_now();
+                if (method < 2) {
+                    gm_call c = {.x = x, .ldx = k, .w = &pw, .bias = b, .y = y, .ldy = out, .n = rows,
+                                 .isa = paths[method].isa};
+                    gm_run(pool, &c);
+                } else if (method == 2) {
+                    blas.set_num_threads(threads);
+                    blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)k, 1.0f, x,
+                               (int)k, w, (int)k, 0.0f, y, (int)out);
+                } else {
+                    blas.set_num_threads(1);
+                    kn_proj p = {.x = x, .ldx = k, .w = w, .ldw = k, .layout = KN_OUT_IN, .bias = b, .y = y,
+                                 .ldy = out, .n = rows, .k = k, .out = out};
+                    kn_proj_run(pool, &p, NULL);
+                }
+                double t = now() - t0, ct = cpu_now() - c0;
+                best = t < best ? t : best;
+                best_cpu = ct < best_cpu ? ct : best_cpu;
+            }
+            static const char *names[] = {"gm_avx512", "gm_avx2", "blas_full", "blas_tiles"};
+            printf(", \"%s_gflops\": %.1f, \"%s_gflop_per_cpu_s\": %.1f", names[method], flop / best * 1e-9,
+                   names[method], flop / best_cpu * 1e-9);
+        }
+        printf("}\n");
+        fflush(stdout);
+        gm_free(&pw);
+        free(x), free(w), free(b), free(y);
+    }
+    kn_pool_free(pool);
+    eng_blas_close(&blas);
+    return 0;
+}

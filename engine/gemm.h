@@ -1,0 +1,66 @@
+/* gemm.h — y[n, out] (=|+=) act(x[n, k] W^T + bias) with W packed once.
+ *
+ * Determinism by construction. Every output element is the same fixed
+ * sequence of fp32 operations whatever n, whatever the other rows, the
+ * thread count, the blocking or the instruction set:
+ *     acc = 0; for kk = 0 .. k-1: acc = fma(x[i,kk], W[j,kk], acc);
+ *     t = acc + bias[j] (if bias); t = act(t); y[i,j] = accumulate ? y[i,j] + t : t
+ * The vector kernels broadcast x[i,kk] and FMA it into accumulators that
+ * each hold 16 (AVX-512) or 8 (AVX2) columns j, which is that sequence per
+ * lane; the scalar fallback spells it with fmaf(); the epilogue (bias,
+ * activation, accumulate) is one scalar routine shared by all paths. So a
+ * row's bits depend only on that row and W: rows of many sequences can go
+ * through one call without changing any sequence's numbers (unlike
+ * OpenBLAS, kernels.h). There is no split-k and no reassociation.
+ *
+ * Ownership: gm_pack allocates the packed copy (about k * out * 4 bytes,
+ * `out` rounded up to GM_NR) into *pw; the caller owns it (typically its
+ * model) and releases it with gm_free. The source weight is only read
+ * during gm_pack. gm_run borrows everything it is given.
+ * Errors: gm_pack returns 0 or YS_ENOMEM; gm_run cannot fail.
+ */
+#ifndef YS_ENGINE_GEMM_H
+#define YS_ENGINE_GEMM_H
+
+#include <stddef.h>
+
+#include "kernels.h"
+
+#define GM_NR 32    /* output columns per packed panel */
+
+/* W packed as ceil(out / GM_NR) column panels; panel p holds, for kk
+ * ascending, the GM_NR weights W[p*GM_NR + j, kk] (zero past `out`). */
+typedef struct gm_weights {
+    float *panels;
+    size_t k, out;
+} gm_weights;
+
+/* w is nn.Linear's [out, k] (KN_OUT_IN) or Conv1D's [k, out] (KN_IN_OUT),
+ * row stride ldw. */
+int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t k, size_t out);
+void gm_free(gm_weights *pw);   /* idempotent; leaves *pw zeroed */
+
+typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_act;
+
+/* Which kernel runs. GM_ISA_AUTO (0) picks the best the CPU has; the
+ * others force a path (tests, benchmarks); a path the CPU lacks
+ * (!gm_isa_supported) falls back to AUTO. All give the same bits. */
+typedef enum { GM_ISA_AUTO, GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512 } gm_isa;
+int gm_isa_supported(gm_isa isa);
+
+typedef struct gm_call {
+    const float *x; size_t ldx;     /* [n, w->k], row stride ldx */
+    const gm_weights *w;
+    const float *bias;              /* [w->out] or NULL */
+    float *y; size_t ldy;           /* [n, w->out], row stride ldy; must not overlap x */
+    size_t n;
+    int accumulate;                 /* 1: y += result (a residual stream) */
+    gm_act act;
+    gm_isa isa;
+} gm_call;
+
+/* Runs the product, sharing (row block, column block) items over pool's
+ * threads; pool NULL runs it all on the calling thread. */
+void gm_run(kn_pool *pool, const gm_call *c);
+
+#endif

@@ -1,0 +1,283 @@
+/* test_gemm.c — engine/gemm.h: a row's result is bitwise the same whatever
+ * rows it is computed with, on any thread count and any instruction set
+ * path; it is exactly the documented fma sequence; it is accurate against a
+ * double-precision product; both weight layouts, accumulate, bias and the
+ * activations; sizes that are not multiples of the vector widths. */
+#include "testsupport.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "kernels.h"
+
+#define NROWS 1000
+
+static float *frand(size_t n, uint32_t seed)
+{
+    float *p = malloc(n * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 2.0f;
+    }
+    return p;
+}
+
+static const gm_isa ISAS[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512};
+static const char *const ISA_NAMES[] = {"scalar", "avx2", "avx512"};
+#define NISAS (sizeof ISAS / sizeof ISAS[0])
+
+/* The contract of gemm.h, written out independently: acc = 0, fma over k
+ * ascending, + bias, act (NONE / RELU here), then = or +=. */
+static float expect_one(const float *x, const float *w, size_t k, const float *bias, size_t j, gm_act act,
+                        float prev, int accumulate)
+{
+    float acc = 0.0f;
+    for (size_t kk = 0; kk < k; kk++)
+        acc = fmaf(x[kk], w[j * k + kk], acc);
+    if (bias)
+        acc = acc + bias[j];
+    if (act == GM_ACT_RELU)
+        acc = acc > 0.0f ? acc : 0.0f;
+    return accumulate ? prev + acc : acc;
+}
+
+/* Every row of x[0..NROWS) computed through every (isa, threads, n,
+ * offset) combination must equal the same row computed alone (n = 1, no
+ * pool, scalar path), bit for bit. */
+static void check_invariance(size_t k, size_t out, gm_act act, int use_bias)
+{
+    float *x = frand(NROWS * k, 11), *w = frand(out * k, 12), *b = frand(out, 13);
+    gm_weights pw;
+    assert_int_equal(gm_pack(&pw, w, k, KN_OUT_IN, k, out), 0);
+    float *ref = calloc(NROWS * out, sizeof *ref), *y = calloc(NROWS * out, sizeof *y);
+    assert_non_null(ref);
+    assert_non_null(y);
+    for (size_t i = 0; i < NROWS; i++) {
+        gm_call c = {.x = x + i * k, .ldx = k, .w = &pw, .bias = use_bias ? b : NULL, .y = ref + i * out,
+                     .ldy = out, .n = 1, .act = act, .isa = GM_ISA_SCALAR};
+        gm_run(NULL, &c);
+    }
+    /* the single-row scalar result is the documented sequence itself */
+    if (act == GM_ACT_NONE || act == GM_ACT_RELU)
+        for (size_t i = 0; i < NROWS; i += 37)
+            for (size_t j = 0; j < out; j++) {
+                float e = expect_one(x + i * k, w, k, use_bias ? b : NULL, j, act, 0.0f, 0);
+                assert_memory_equal(&e, &ref[i * out + j], sizeof e);
+            }
+    eng_blas noblas = {0};   /* the pool only borrows it; gemm never calls BLAS */
+    kn_pool *pools[2];
+    assert_int_equal(kn_pool_new(1, &noblas, &pools[0]), 0);
+    assert_int_equal(kn_pool_new(2, &noblas, &pools[1]), 0);
+    static const size_t ns[] = {1, 7, 64, 200, 1000};
+    static const size_t offs[] = {0, 1, 5, 13};
+    int cases = 0;
+    for (size_t is = 0; is < NISAS; is++) {
+        if (!gm_isa_supported(ISAS[is])) {
+            print_message("gemm: %s path not available on this CPU, not checked\n", ISA_NAMES[is]);
+            continue;
+        }
+        for (int t = 0; t < 2; t++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+                for (size_t oi = 0; oi < sizeof offs / sizeof offs[0]; oi++) {
+                    size_t n = ns[ni], off = offs[oi];
+                    if (off + n > NROWS)
+                        off = NROWS - n;
+                    memset(y, 0xff, NROWS * out * sizeof *y);   /* NaNs: unwritten rows would show */
+                    gm_call c = {.x = x + off * k, .ldx = k, .w = &pw, .bias = use_bias ? b : NULL,
+                                 .y = y + off * out, .ldy = out, .n = n, .act = act, .isa = ISAS[is]};
+                    gm_run(pools[t], &c);
+                    for (size_t i = off; i < off + n; i++)
+                        if (memcmp(y + i * out, ref + i * out, out * sizeof *y) != 0)
+                            fail_msg("row %zu differs: isa %s, %d threads, n %zu, offset %zu, k %zu, out %zu",
+                                     i, ISA_NAMES[is], t + 1, n, off, k, out);
+                    cases++;
+                }
+    }
+    assert_true(cases >= 40);
+    kn_pool_free(pools[0]);
+    kn_pool_free(pools[1]);
+    gm_free(&pw);
+    free(x), free(w), free(b), free(ref), free(y);
+}
+
+static void test_invariance_odd(void **state)
+{
+    (void)state;
+    check_invariance(77, 70, GM_ACT_NONE, 1);     /* neither a multiple of 8, 16 nor 32 */
+}
+
+static void test_invariance_gelu(void **state)
+{
+    (void)state;
+    check_invariance(130, 45, GM_ACT_GELU_ERF, 1);
+    check_invariance(33, 100, GM_ACT_GELU_TANH, 0);
+    check_invariance(64, 33, GM_ACT_RELU, 1);
+}
+
+/* One shape where every path runs full micro-tiles and several items. */
+static void test_invariance_wide(void **state)
+{
+    (void)state;
+    check_invariance(256, 320, GM_ACT_NONE, 1);
+}
+
+/* |y - exact| <= k * 2^-24 * sum |x w| (the standard bound for a
+ * recursive sum of k rounded products; an fma rounds once per step). */
+static void test_accuracy(void **state)
+{
+    (void)state;
+    static const size_t shapes[][3] = {{37, 1, 1}, {50, 768, 96}, {9, 3072, 40}, {20, 5, 300}};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t n = shapes[s][0], k = shapes[s][1], out = shapes[s][2];
+        float *x = frand(n * k, 21), *w = frand(out * k, 22), *b = frand(out, 23), *y = malloc(n * out * 4);
+        assert_non_null(y);
+        gm_weights pw;
+        assert_int_equal(gm_pack(&pw, w, k, KN_OUT_IN, k, out), 0);
+        gm_call c = {.x = x, .ldx = k, .w = &pw, .bias = b, .y = y, .ldy = out, .n = n};
+        gm_run(NULL, &c);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < out; j++) {
+                double exact = 0, mag = 0;
+                for (size_t kk = 0; kk < k; kk++) {
+                    exact += (double)x[i * k + kk] * w[j * k + kk];
+                    mag += fabs((double)x[i * k + kk] * w[j * k + kk]);
+                }
+                double d = fabs((double)y[i * out + j] - (exact + b[j]));
+                double bound = (double)k * 0x1p-24 * mag + 0x1p-24 * fabs(exact + b[j]) * 2;
+                if (d > bound)
+                    fail_msg("n %zu k %zu out %zu: y[%zu,%zu] off by %g (bound %g)", n, k, out, i, j, d, bound);
+                if (mag > 0 && d / mag > worst)
+                    worst = d / mag;
+            }
+        gm_free(&pw);
+        free(x), free(w), free(b), free(y);
+    }
+    print_message("gemm: worst |error| / sum|x w| = %.3g\n", worst);
+}
+
+/* GELU against the double-precision function (fp32 erff/expf: a few ulps). */
+static void test_gelu_values(void **state)
+{
+    (void)state;
+    size_t n = 64, k = 1, out = 1;
+    float x[64], w = 1.0f, y[64];
+    for (size_t i = 0; i < n; i++)
+        x[i] = -6.0f + 12.0f * (float)i / 63.0f;
+    gm_weights pw;
+    assert_int_equal(gm_pack(&pw, &w, 1, KN_OUT_IN, k, out), 0);
+    gm_call c = {.x = x, .ldx = 1, .w = &pw, .y = y, .ldy = 1, .n = n, .act = GM_ACT_GELU_ERF};
+    gm_run(NULL, &c);
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i], want = 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+        ts_close(y[i], want, 1e-6 + 1e-6 * fabs(want), "gelu_erf", "");
+    }
+    c.act = GM_ACT_GELU_TANH;
+    gm_run(NULL, &c);
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i], want = 0.5 * v * (1.0 + tanh(sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+        ts_close(y[i], want, 1e-6 + 1e-6 * fabs(want), "gelu_tanh", "");
+    }
+    gm_free(&pw);
+}
+
+/* Conv1D's [k, out] layout, and nn.Linear's from inside a wider tensor
+ * (ldw > k), pack to the same panels as the plain [out, k] tensor. */
+static void test_layouts(void **state)
+{
+    (void)state;
+    size_t k = 45, out = 71, ld = 60;
+    float *w = frand(out * k, 31), *wt = malloc(k * out * 4), *wide = frand(out * ld, 32);
+    assert_non_null(wt);
+    for (size_t j = 0; j < out; j++)
+        for (size_t kk = 0; kk < k; kk++) {
+            wt[kk * out + j] = w[j * k + kk];
+            wide[j * ld + 7 + kk] = w[j * k + kk];
+        }
+    gm_weights a, b2, c2;
+    assert_int_equal(gm_pack(&a, w, k, KN_OUT_IN, k, out), 0);
+    assert_int_equal(gm_pack(&b2, wt, out, KN_IN_OUT, k, out), 0);
+    assert_int_equal(gm_pack(&c2, wide + 7, ld, KN_OUT_IN, k, out), 0);
+    size_t np = (out + GM_NR - 1) / GM_NR;
+    assert_int_equal(a.k, k);
+    assert_int_equal(a.out, out);
+    assert_memory_equal(a.panels, b2.panels, np * k * GM_NR * sizeof(float));
+    assert_memory_equal(a.panels, c2.panels, np * k * GM_NR * sizeof(float));
+    /* and a product through the packed panels is W's, not W^T's */
+    float x[45], y[71];
+    for (size_t kk = 0; kk < k; kk++)
+        x[kk] = kk == 3 ? 1.0f : 0.0f;
+    gm_call c = {.x = x, .ldx = k, .w = &b2, .y = y, .ldy = out, .n = 1};
+    gm_run(NULL, &c);
+    for (size_t j = 0; j < out; j++)
+        assert_true(y[j] == w[j * k + 3]);
+    gm_free(&a), gm_free(&b2), gm_free(&c2);
+    gm_free(&a);   /* idempotent */
+    assert_null(a.panels);
+    free(w), free(wt), free(wide);
+}
+
+/* accumulate: y = y + (acc + bias), exactly; strided x and y; n = 0 writes
+ * nothing. */
+static void test_accumulate_strides(void **state)
+{
+    (void)state;
+    size_t n = 19, k = 23, out = 40, ldx = 30, ldy = 50;
+    float *x = frand(n * ldx, 41), *w = frand(out * k, 42), *b = frand(out, 43), *y0 = frand(n * ldy, 44);
+    float *y = malloc(n * ldy * 4);
+    assert_non_null(y);
+    memcpy(y, y0, n * ldy * 4);
+    gm_weights pw;
+    assert_int_equal(gm_pack(&pw, w, k, KN_OUT_IN, k, out), 0);
+    for (size_t is = 0; is < NISAS; is++) {
+        if (!gm_isa_supported(ISAS[is]))
+            continue;
+        memcpy(y, y0, n * ldy * 4);
+        gm_call c = {.x = x, .ldx = ldx, .w = &pw, .bias = b, .y = y, .ldy = ldy, .n = n, .accumulate = 1,
+                     .isa = ISAS[is]};
+        gm_run(NULL, &c);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < ldy; j++) {
+                float e = j < out ? expect_one(x + i * ldx, w, k, b, j, GM_ACT_NONE, y0[i * ldy + j], 1)
+                                  : y0[i * ldy + j];   /* columns past out untouched */
+                assert_memory_equal(&e, &y[i * ldy + j], sizeof e);
+            }
+        c.n = 0;
+        gm_run(NULL, &c);
+    }
+    /* k = 1, out = 1 */
+    gm_weights one;
+    float w1 = 3.0f, x1[3] = {1.0f, -2.0f, 0.5f}, y1[3];
+    assert_int_equal(gm_pack(&one, &w1, 1, KN_IN_OUT, 1, 1), 0);
+    gm_call c1 = {.x = x1, .ldx = 1, .w = &one, .y = y1, .ldy = 1, .n = 3, .act = GM_ACT_RELU};
+    gm_run(NULL, &c1);
+    assert_true(y1[0] == 3.0f && y1[1] == 0.0f && y1[2] == 1.5f);
+    gm_free(&one);
+    /* k = 0: the empty sum is 0, y = bias */
+    gm_weights empty;
+    float bias5[5] = {1, -2, 3, -4, 5}, y5[3 * 5];
+    assert_int_equal(gm_pack(&empty, NULL, 0, KN_OUT_IN, 0, 5), 0);
+    assert_non_null(empty.panels);
+    gm_call c0 = {.x = x1, .ldx = 0, .w = &empty, .bias = bias5, .y = y5, .ldy = 5, .n = 3};
+    gm_run(NULL, &c0);
+    for (size_t i = 0; i < 3; i++)
+        assert_memory_equal(y5 + i * 5, bias5, sizeof bias5);
+    gm_free(&empty);
+    gm_free(&pw);
+    free(x), free(w), free(b), free(y0), free(y);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_invariance_odd),   cmocka_unit_test(test_invariance_gelu),
+        cmocka_unit_test(test_invariance_wide),  cmocka_unit_test(test_accuracy),
+        cmocka_unit_test(test_gelu_values),      cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_accumulate_strides),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
