@@ -375,6 +375,39 @@ static void test_run_seq2seq(void **state)
     cJSON_Delete(samples);
 }
 
+/* A classifier run and an encoder-decoder run go into the store, and
+ * `rescore` recomputes both from the cached responses (logits, decoder
+ * log-likelihoods, generations) to the same results JSON. */
+static void test_store_and_rescore(void **state)
+{
+    (void)state;
+    static const char *runs[][2] = {{"bert_cls", "mnli,cb"}, {"t5v11", "copa,translation_de_en"}};
+    for (int r = 0; r < 2; r++) {
+        char args[2048], *out;
+        snprintf(args, sizeof args, "run --model %s/tests/data/models/%s --tasks %s --db s.db --output a%d.json --limit 6",
+                 YS_SOURCE_DIR, runs[r][0], runs[r][1], r);
+        assert_int_equal(ys(args, &out), 0);
+        free(out);
+        snprintf(args, sizeof args, "rescore %d --db s.db --output b%d.json", r + 1, r);
+        if (ys(args, &out) != 0) {
+            char *e = ts_read_file(ts_path("stderr.txt"), NULL);
+            fail_msg("rescore of the %s run failed: %s", runs[r][0], e ? e : "");
+        }
+        free(out);
+        char a[64], b[64];
+        snprintf(a, sizeof a, "a%d.json", r);
+        snprintf(b, sizeof b, "b%d.json", r);
+        char *ta = ts_read_file(ts_path(a), NULL), *tb = ts_read_file(ts_path(b), NULL);
+        cJSON *ja = cJSON_Parse(ta), *jb = cJSON_Parse(tb);
+        assert_non_null(ja);
+        assert_non_null(jb);
+        if (!cJSON_Compare(cJSON_GetObjectItem(ja, "results"), cJSON_GetObjectItem(jb, "results"), 1))
+            fail_msg("%s: rescored results differ from the run's", runs[r][0]);
+        cJSON_Delete(ja), cJSON_Delete(jb);
+        free(ta), free(tb);
+    }
+}
+
 static void expect_fail(const char *args, int code, const char *msg)
 {
     char *out;
@@ -428,7 +461,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify_ids),     cmocka_unit_test(test_seq2seq_logprobs),
         cmocka_unit_test(test_seq2seq_generate), cmocka_unit_test(test_run_classifier),
-        cmocka_unit_test(test_run_seq2seq),
+        cmocka_unit_test(test_run_seq2seq),      cmocka_unit_test(test_store_and_rescore),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, ts_scratch_teardown);
