@@ -210,15 +210,15 @@ static size_t pass_digit_dash(const char *s, size_t n, char *o)
 /* The regex substitutions of sacrebleu's TokenizerRegexp. They only look
  * at ASCII bytes, and a multi-byte code point never contains one, so a byte
  * scan gives the same result as Python's code point scan. The text moves
- * between the scratch buffers a and b; the result lands in sc->out. */
-static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len)
+ * between the scratch buffers a and b. This stops before the final
+ * ' '.join(split()): the result is in *res (sc->a or sc->b), *out_len bytes. */
+static int tok_13a_unjoined(mtok_scratch *sc, const char *line, size_t n, const char **res, size_t *out_len)
 {
     /* f' {line} ' with punctuation spaced is at most 3n + 6 bytes; passes
      * 2-4 add two spaces per '.', ',' (each of two passes) or '-', so the
      * text never exceeds 7n + 6 bytes. */
     size_t big = 7 * n + 16;
-    if (ys_reserve((void **)&sc->a, &sc->a_cap, big, 1) < 0 || ys_reserve((void **)&sc->b, &sc->b_cap, big, 1) < 0 ||
-        ys_reserve((void **)&sc->out, &sc->out_cap, big, 1) < 0)
+    if (ys_reserve((void **)&sc->a, &sc->a_cap, big, 1) < 0 || ys_reserve((void **)&sc->b, &sc->b_cap, big, 1) < 0)
         return -1;
     char *a = sc->a, *b = sc->b, *t;
     const char *cur = line;
@@ -244,9 +244,14 @@ static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len
     /* Pass 1: ' ' + line + ' ', then punctuation gets spaces around it. The
      * surrounding spaces are themselves in the class: 3 on each side. */
     size_t m = 0;
+    /* Passes 2-4 run only when their trigger bytes occur: noted in the same
+     * loop (branch-free flags) rather than by more scans. */
+    unsigned dotcomma = 0, dash = 0;
     a[m++] = ' ', a[m++] = ' ', a[m++] = ' ';
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)cur[i];
+        dotcomma |= (c == '.') | (c == ',');
+        dash |= c == '-';
         if (is_13a_punct(c)) {
             a[m++] = ' ';
             a[m++] = (char)c;
@@ -256,15 +261,26 @@ static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len
         }
     }
     a[m++] = ' ', a[m++] = ' ', a[m++] = ' ';
-    /* Passes 2-4, skipped when their trigger bytes are absent. */
-    if (memchr(a, '.', m) || memchr(a, ',', m)) {
+    if (dotcomma) {
         m = pass_nondigit_dot(a, m, b);
         m = pass_dot_nondigit(b, m, a);
     }
-    if (memchr(a, '-', m)) {
+    if (dash) {
         m = pass_digit_dash(a, m, b);
         t = a, a = b, b = t;
     }
+    /* a may be sc->a or sc->b; the caller reads it before the next call. */
+    *res = a;
+    *out_len = m;
+    return 0;
+}
+
+static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len)
+{
+    const char *a;
+    size_t m;
+    if (tok_13a_unjoined(sc, line, n, &a, &m) < 0 || ys_reserve((void **)&sc->out, &sc->out_cap, m + 1, 1) < 0)
+        return -1;
     *out_len = join_split(sc->out, a, m);
     return 0;
 }
@@ -364,6 +380,24 @@ size_t mtok_apply_scratch(mtok_kind kind, const char *s, size_t n, mtok_scratch 
         break;
     }
     return rc < 0 ? (size_t)-1 : len;
+}
+
+const char *mtok_apply_unjoined(mtok_kind kind, const char *s, size_t n, mtok_scratch *sc, size_t *len)
+{
+    const char *res = NULL;
+    switch (kind) {
+    case MTOK_13A:
+        if (tok_13a_unjoined(sc, s, n, &res, len) < 0)
+            return NULL;
+        return res;
+    case MTOK_NONE: /* split(' '.join(s.split())) is s.split() */
+        *len = n;
+        return s;
+    default: /* the joined text is also a valid unjoined one */
+        if ((*len = mtok_apply_scratch(kind, s, n, sc)) == (size_t)-1)
+            return NULL;
+        return sc->out;
+    }
 }
 
 void mtok_scratch_free(mtok_scratch *sc)
