@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "ys_reserve.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "ys_unicode.h"
 
 size_t mtok_space_at(const char *s, size_t n)
@@ -207,6 +210,22 @@ static size_t pass_digit_dash(const char *s, size_t n, char *o)
     return len + n - done;
 }
 
+#if defined(__SSE2__)
+/* Whether none of the 16 bytes at p is one pass 1 must space out or that
+ * passes 2-4 look at: 13a's punctuation apart from the space, and '.', ','
+ * and '-'. Together they are the four ranges below; letters, digits, the
+ * space, control bytes and UTF-8 bytes (negative as int8) fall outside. */
+static int chunk_plain(const char *p)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)p);
+#define IN(lo, hi) _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))), \
+                                 _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
+    __m128i m = _mm_or_si128(_mm_or_si128(IN(0x21, 0x2F), IN(0x3A, 0x40)), _mm_or_si128(IN(0x5B, 0x60), IN(0x7B, 0x7E)));
+#undef IN
+    return _mm_movemask_epi8(m) == 0;
+}
+#endif
+
 /* The regex substitutions of sacrebleu's TokenizerRegexp. They only look
  * at ASCII bytes, and a multi-byte code point never contains one, so a byte
  * scan gives the same result as Python's code point scan. The text moves
@@ -248,16 +267,31 @@ static int tok_13a_unjoined(mtok_scratch *sc, const char *line, size_t n, const 
      * loop (branch-free flags) rather than by more scans. */
     unsigned dotcomma = 0, dash = 0;
     a[m++] = ' ', a[m++] = ' ', a[m++] = ' ';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)cur[i];
-        dotcomma |= (c == '.') | (c == ',');
-        dash |= c == '-';
-        if (is_13a_punct(c)) {
-            a[m++] = ' ';
-            a[m++] = (char)c;
-            a[m++] = ' ';
-        } else {
-            a[m++] = (char)c;
+    for (size_t i = 0; i < len;) {
+        size_t stop = len - i < 16 ? len : i + 16;
+#if defined(__SSE2__)
+        /* Most 16-byte runs hold only letters and spaces: copied whole.
+         * Their spaces are not tripled as the byte loop does: that only
+         * changes the length of runs of spaces, which the later passes
+         * cannot tell (a match takes at most the one space next to its
+         * '.' or ',') and the final split removes. */
+        if (stop == i + 16 && chunk_plain(cur + i)) {
+            memcpy(a + m, cur + i, 16);
+            m += 16, i += 16;
+            continue;
+        }
+#endif
+        for (; i < stop; i++) {
+            unsigned char c = (unsigned char)cur[i];
+            dotcomma |= (c == '.') | (c == ',');
+            dash |= c == '-';
+            if (is_13a_punct(c)) {
+                a[m++] = ' ';
+                a[m++] = (char)c;
+                a[m++] = ' ';
+            } else {
+                a[m++] = (char)c;
+            }
         }
     }
     a[m++] = ' ', a[m++] = ' ', a[m++] = ' ';
