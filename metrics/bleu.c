@@ -19,6 +19,7 @@
  * key in `grams`. */
 typedef struct {
     const char *key;  /* the word, in the hypothesis's tokenized text */
+    uint64_t head;    /* its first 8 bytes, zero-padded */
     uint32_t len, id;
 } vocab_slot;
 
@@ -48,6 +49,7 @@ struct bleu_ctx {
     const char **tok;     /* start of each token of the text being counted */
     uint32_t *len;        /* its length */
     uint64_t *hash;       /* its hash */
+    uint64_t *head;       /* its first 8 bytes (fewer: zero-padded) */
     size_t cap;
 };
 
@@ -79,6 +81,7 @@ void bleu_ctx_free(bleu_ctx *c)
     free(c->tok);
     free(c->len);
     free(c->hash);
+    free(c->head);
     free(c);
 }
 
@@ -97,7 +100,10 @@ static int reserve_tokens(bleu_ctx *c, size_t need)
     uint64_t *h = realloc(c->hash, cap * sizeof *h);
     if (h)
         c->hash = h;
-    if (!t || !l || !h)
+    uint64_t *hd = realloc(c->head, cap * sizeof *hd);
+    if (hd)
+        c->head = hd;
+    if (!t || !l || !h || !hd)
         return -1;
     c->cap = cap;
     return 0;
@@ -122,6 +128,40 @@ static const char *next_unusual(const char *p, const char *end)
     while (p < end && (unsigned char)*p > ' ' && (unsigned char)*p < 0x80)
         p++;
     return p;
+}
+
+/* The hash of the n > 0 bytes at s (any function of them will do: the
+ * n-gram tables are only ever probed with hashes made here), and in *head
+ * its first 8 bytes, zero-padded. When 8 bytes can be read (up to `end`),
+ * the last step loads them whole and masks off what follows the word:
+ * byte by byte, the loop's end would be mispredicted on every word. */
+static uint64_t word_hash(const char *s, size_t n, const char *end, uint64_t *head)
+{
+    uint64_t h = 0x243F6A8885A308D3ULL ^ (uint64_t)n, w = 0;
+    const char *first = s;
+    while (n > 8) {
+        memcpy(&w, s, 8);
+        h = ng_hash_step(h, w);
+        s += 8;
+        n -= 8;
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - s >= 8) {
+        memcpy(&w, s, 8);
+        w &= ~0ULL >> (64 - 8 * n);
+    } else
+#endif
+    {
+        w = 0;
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
+    if (s == first) {
+        *head = w;
+    } else {
+        memcpy(head, first, 8);
+    }
+    return ng_hash_step(h, w);
 }
 
 /* Lower-case, rstrip and tokenize one segment (sacrebleu's
@@ -189,7 +229,7 @@ static long preprocess(bleu_ctx *c, const bleu_options *o, const char *s, mtok_s
         }
         c->tok[k] = t;
         c->len[k] = (uint32_t)(p - t);
-        c->hash[k] = ng_hash(t, (size_t)(p - t));
+        c->hash[k] = word_hash(t, (size_t)(p - t), end, &c->head[k]);
         k++;
     }
     return (long)k;
@@ -253,15 +293,17 @@ static uint32_t word_id(bleu_ctx *c, size_t i, int add)
     size_t mask = c->vocab_cap - 1, j = (size_t)h & mask;
     const char *key = c->tok[i];
     uint32_t len = c->len[i];
+    uint64_t head = c->head[i];
     for (uint32_t g; (g = c->vocab_tag[j]) != 0; j = (j + 1) & mask) {
         const vocab_slot *v = &c->vocab[j];
-        if (g == tag && v->len == len && memcmp(v->key, key, len) == 0)
+        /* words of up to 8 bytes are equal when their heads are */
+        if (g == tag && v->len == len && v->head == head && (len <= 8 || memcmp(v->key, key, len) == 0))
             return v->id;
     }
     if (!add)
         return 0;
     c->vocab_tag[j] = tag;
-    c->vocab[j] = (vocab_slot){key, len, (uint32_t)c->vocab_live + 1};
+    c->vocab[j] = (vocab_slot){key, head, len, (uint32_t)c->vocab_live + 1};
     c->live[c->vocab_live++] = (uint32_t)j;
     return (uint32_t)c->vocab_live;
 }
