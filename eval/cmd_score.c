@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "glue.h"
+#include "jsonl_line.h"
 #include "mtok.h"
 #include "scorer.h"
 #include "ys_unicode.h"
@@ -284,8 +285,8 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
     FILE *f = strcmp(a->input, "-") == 0 ? stdin : fopen(a->input, "rb");
     if (!f)
         return ys_fail(err, YS_EIO, "%s: cannot open: %s", a->input, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
+    char *line = NULL, *scan_buf = NULL;
+    size_t cap = 0, scan_cap = 0;
     ssize_t len;
     long lineno = 0;
     int rc = 0;
@@ -301,6 +302,29 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
             rc = ys_fail(err, YS_EINPUT, "NUL byte in line");
             break;
         }
+        char *sj = NULL;
+        /* The usual line shape without cJSON's tree (jsonl_line.h); any
+         * other line, and every error, goes through cJSON below. */
+        if ((size_t)len + 1 > scan_cap) {
+            char *nb = realloc(scan_buf, (size_t)len + 1);
+            if (!nb) {
+                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+                break;
+            }
+            scan_buf = nb;
+            scan_cap = (size_t)len + 1;
+        }
+        jl_sample js;
+        if (jl_scan(line, (size_t)len, a->pred_field, a->refs_field, a->ref_field, scan_buf, &js)) {
+            scorer_value pred = {SV_TEXT, js.pred, 0}, refs[JL_MAX_REFS];
+            for (size_t k = 0; k < js.nrefs; k++)
+                refs[k] = (scorer_value){SV_TEXT, js.refs[k], 0};
+            rc = scorer_add(s, &pred, refs, js.nrefs, per ? &sj : NULL, err);
+            if (rc == 0 && per)
+                fprintf(per, "%s\n", sj);
+            free(sj);
+            continue;
+        }
         const char *end = NULL;
         cJSON *obj = cJSON_ParseWithOpts(line, &end, 1);
         if (!obj) {
@@ -308,7 +332,6 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
             rc = ys_fail(err, YS_EINPUT, "malformed JSON near column %ld", at ? (long)(at - line) + 1 : 1L);
             break;
         }
-        char *sj = NULL;
         rc = score_object(a, s, obj, per ? &sj : NULL, err);
         if (rc == 0 && per)
             fprintf(per, "%s\n", sj);
@@ -318,6 +341,7 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
     if (rc < 0 && err->code != YS_EIO)
         prefix_error(err, a->input, lineno);
     free(line);
+    free(scan_buf);
     if (f != stdin)
         fclose(f);
     if (rc == 0 && scorer_count(s) == 0)
