@@ -140,6 +140,16 @@ static int is_dotcomma(unsigned char c) { return c == '.' || c == ','; }
 /* Next position >= i holding '.' or ',' (n when none). */
 static size_t next_dotcomma(const char *s, size_t n, size_t i)
 {
+#if defined(__SSE2__)
+    /* sixteen bytes at a time: the marks are a few per sentence */
+    const __m128i dot = _mm_set1_epi8('.'), comma = _mm_set1_epi8(',');
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, dot), _mm_cmpeq_epi8(x, comma)));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+#endif
     while (i < n && !is_dotcomma((unsigned char)s[i]))
         i++;
     return i;
