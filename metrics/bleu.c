@@ -11,9 +11,6 @@
 #endif
 #include "ys_unicode.h"
 
-/* Scratch memory reused from sample to sample. The hypothesis's tokenized
- * text must outlive the reference passes (the n-gram table's keys point
- * into it), so it has its own tokenizer scratch. */
 /* The fast path (see count_fast): hypothesis words get small integer ids
  * in `vocab`, and an n-gram is its ids packed 16 bits each into one 64-bit
  * key in `grams`. */
@@ -31,6 +28,9 @@ typedef struct {
     uint32_t stamp;   /* which reference ref_cur belongs to */
 } gram_slot;
 
+/* Scratch memory reused from sample to sample. The hypothesis's tokenized
+ * text must outlive the reference passes (the n-gram table's keys point
+ * into it), so it has its own tokenizer scratch. */
 struct bleu_ctx {
     ng_table table;
     vocab_slot *vocab;
