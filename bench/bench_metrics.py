@@ -8,7 +8,8 @@ reference (sacrebleu's CLI; small Python drivers around rouge-score, NLTK
 and the official SQuAD script) and with `yardstick score`, takes the best
 wall time of --repeat runs of each, and reports the ratio and each process's
 peak RSS. It then scores 10x the data with yardstick to show memory stays
-flat. The references are found through environment variables (see
+flat, and last measures the process-start floor (/bin/true, `yardstick
+--version`, and scoring one pair). The references are found through environment variables (see
 tests/parity/gen/README.md for setting them up):
 
   SACREBLEU_DIR  ROUGE_SCORE_DIR  SQUAD_EVAL  NLTK_DATA
@@ -189,6 +190,14 @@ def main():
         _, ybm = best(ybig, 1)
         print(f"| {name} | {refname} | {rt:.3f} | {yt:.4f} | {rt / yt:.0f}x | {rm:.0f} | {ym:.1f} | {ybm:.1f} |",
               flush=True)
+    # The floor under every yardstick figure: starting a process at all.
+    # /bin/true is a minimal dynamically linked C program; `--version` adds
+    # loading yardstick and its libraries; one pair adds scoring setup.
+    one = write(1, "one")
+    floor = [("/bin/true", ["/bin/true"]), ("yardstick --version", [ys, "--version"]),
+             ("yardstick score bleu, 1 pair", [ys, "score", "bleu", "-i", one["hyp"], "-r", one["ref"]])]
+    print("\nprocess start (best of %d): " % (args.repeat * 4) +
+          ", ".join(f"{label} {min(run(cmd) for _ in range(args.repeat * 4)) * 1e3:.1f} ms" for label, cmd in floor))
 
 
 if __name__ == "__main__":

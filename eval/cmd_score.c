@@ -11,12 +11,14 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "glue.h"
+#include "jsonl_line.h"
 #include "mtok.h"
 #include "scorer.h"
 #include "ys_unicode.h"
@@ -255,9 +257,18 @@ static int score_object(const score_args *a, scorer *s, const cJSON *obj, char *
 
 static int check_utf8(const char *line, size_t len, ys_error *err)
 {
-    size_t bad = uni_invalid_at(line, len);
+    /* ASCII cannot be invalid: skip it eight bytes at a time (most lines
+     * are all ASCII), and decode only from the first byte >= 0x80 on. */
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, line + i, 8);
+        if (w & 0x8080808080808080ULL)
+            break;
+    }
+    size_t bad = uni_invalid_at(line + i, len - i);
     if (bad != (size_t)-1)
-        return ys_fail(err, YS_EINPUT, "invalid UTF-8 at byte %zu", bad + 1);
+        return ys_fail(err, YS_EINPUT, "invalid UTF-8 at byte %zu", i + bad + 1);
     return 0;
 }
 
@@ -274,8 +285,8 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
     FILE *f = strcmp(a->input, "-") == 0 ? stdin : fopen(a->input, "rb");
     if (!f)
         return ys_fail(err, YS_EIO, "%s: cannot open: %s", a->input, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
+    char *line = NULL, *scan_buf = NULL;
+    size_t cap = 0, scan_cap = 0;
     ssize_t len;
     long lineno = 0;
     int rc = 0;
@@ -291,6 +302,29 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
             rc = ys_fail(err, YS_EINPUT, "NUL byte in line");
             break;
         }
+        char *sj = NULL;
+        /* The usual line shape without cJSON's tree (jsonl_line.h); any
+         * other line, and every error, goes through cJSON below. */
+        if ((size_t)len + 1 > scan_cap) {
+            char *nb = realloc(scan_buf, (size_t)len + 1);
+            if (!nb) {
+                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+                break;
+            }
+            scan_buf = nb;
+            scan_cap = (size_t)len + 1;
+        }
+        jl_sample js;
+        if (jl_scan(line, (size_t)len, a->pred_field, a->refs_field, a->ref_field, scan_buf, &js)) {
+            scorer_value pred = {SV_TEXT, js.pred, 0}, refs[JL_MAX_REFS];
+            for (size_t k = 0; k < js.nrefs; k++)
+                refs[k] = (scorer_value){SV_TEXT, js.refs[k], 0};
+            rc = scorer_add(s, &pred, refs, js.nrefs, per ? &sj : NULL, err);
+            if (rc == 0 && per)
+                fprintf(per, "%s\n", sj);
+            free(sj);
+            continue;
+        }
         const char *end = NULL;
         cJSON *obj = cJSON_ParseWithOpts(line, &end, 1);
         if (!obj) {
@@ -298,7 +332,6 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
             rc = ys_fail(err, YS_EINPUT, "malformed JSON near column %ld", at ? (long)(at - line) + 1 : 1L);
             break;
         }
-        char *sj = NULL;
         rc = score_object(a, s, obj, per ? &sj : NULL, err);
         if (rc == 0 && per)
             fprintf(per, "%s\n", sj);
@@ -308,6 +341,7 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
     if (rc < 0 && err->code != YS_EIO)
         prefix_error(err, a->input, lineno);
     free(line);
+    free(scan_buf);
     if (f != stdin)
         fclose(f);
     if (rc == 0 && scorer_count(s) == 0)

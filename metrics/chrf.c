@@ -229,6 +229,26 @@ static int prepare(chrf_ctx *c, const chrf_options *o, const char *text, side *s
     bool in_word = false;
     int rc = 0;
     sd->nwords = 0;
+    if (!words) {
+        /* chrF without word n-grams (the default): only the code points
+         * matter, and an ASCII byte is stored and then kept or dropped
+         * without a branch to mispredict at every space. */
+        for (size_t i = 0; i < n;) {
+            unsigned char b = (unsigned char)text[i];
+            if (b < 0x80) {
+                sd->chars[k] = b;
+                k += o->whitespace || !uni_ascii_space(b);
+                i++;
+                continue;
+            }
+            uint32_t u;
+            i += unit_at(text + i, n - i, &u);
+            if (o->whitespace || !(u < 0x80000000u && uni_is_space(u)))
+                sd->chars[k++] = u;
+        }
+        sd->nchars = k;
+        return 0;
+    }
     for (size_t i = 0; i < n;) {
         uint32_t u;
         size_t m = unit_at(text + i, n - i, &u);

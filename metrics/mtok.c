@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "ys_reserve.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "ys_unicode.h"
 
 size_t mtok_space_at(const char *s, size_t n)
@@ -137,6 +140,16 @@ static int is_dotcomma(unsigned char c) { return c == '.' || c == ','; }
 /* Next position >= i holding '.' or ',' (n when none). */
 static size_t next_dotcomma(const char *s, size_t n, size_t i)
 {
+#if defined(__SSE2__)
+    /* sixteen bytes at a time: the marks are a few per sentence */
+    const __m128i dot = _mm_set1_epi8('.'), comma = _mm_set1_epi8(',');
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, dot), _mm_cmpeq_epi8(x, comma)));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+#endif
     while (i < n && !is_dotcomma((unsigned char)s[i]))
         i++;
     return i;
@@ -207,18 +220,34 @@ static size_t pass_digit_dash(const char *s, size_t n, char *o)
     return len + n - done;
 }
 
+#if defined(__SSE2__)
+/* Whether none of the 16 bytes at p is one pass 1 must space out or that
+ * passes 2-4 look at: 13a's punctuation apart from the space, and '.', ','
+ * and '-'. Together they are the four ranges below; letters, digits, the
+ * space, control bytes and UTF-8 bytes (negative as int8) fall outside. */
+static int chunk_plain(const char *p)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)p);
+#define IN(lo, hi) _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))), \
+                                 _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
+    __m128i m = _mm_or_si128(_mm_or_si128(IN(0x21, 0x2F), IN(0x3A, 0x40)), _mm_or_si128(IN(0x5B, 0x60), IN(0x7B, 0x7E)));
+#undef IN
+    return _mm_movemask_epi8(m) == 0;
+}
+#endif
+
 /* The regex substitutions of sacrebleu's TokenizerRegexp. They only look
  * at ASCII bytes, and a multi-byte code point never contains one, so a byte
  * scan gives the same result as Python's code point scan. The text moves
- * between the scratch buffers a and b; the result lands in sc->out. */
-static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len)
+ * between the scratch buffers a and b. This stops before the final
+ * ' '.join(split()): the result is in *res (sc->a or sc->b), *out_len bytes. */
+static int tok_13a_unjoined(mtok_scratch *sc, const char *line, size_t n, const char **res, size_t *out_len)
 {
     /* f' {line} ' with punctuation spaced is at most 3n + 6 bytes; passes
      * 2-4 add two spaces per '.', ',' (each of two passes) or '-', so the
      * text never exceeds 7n + 6 bytes. */
     size_t big = 7 * n + 16;
-    if (ys_reserve((void **)&sc->a, &sc->a_cap, big, 1) < 0 || ys_reserve((void **)&sc->b, &sc->b_cap, big, 1) < 0 ||
-        ys_reserve((void **)&sc->out, &sc->out_cap, big, 1) < 0)
+    if (ys_reserve((void **)&sc->a, &sc->a_cap, big, 1) < 0 || ys_reserve((void **)&sc->b, &sc->b_cap, big, 1) < 0)
         return -1;
     char *a = sc->a, *b = sc->b, *t;
     const char *cur = line;
@@ -244,27 +273,58 @@ static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len
     /* Pass 1: ' ' + line + ' ', then punctuation gets spaces around it. The
      * surrounding spaces are themselves in the class: 3 on each side. */
     size_t m = 0;
+    /* Passes 2-4 run only when their trigger bytes occur: noted in the same
+     * loop (branch-free flags) rather than by more scans. */
+    unsigned dotcomma = 0, dash = 0;
     a[m++] = ' ', a[m++] = ' ', a[m++] = ' ';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)cur[i];
-        if (is_13a_punct(c)) {
-            a[m++] = ' ';
-            a[m++] = (char)c;
-            a[m++] = ' ';
-        } else {
-            a[m++] = (char)c;
+    for (size_t i = 0; i < len;) {
+        size_t stop = len - i < 16 ? len : i + 16;
+#if defined(__SSE2__)
+        /* Most 16-byte runs hold only letters and spaces: copied whole.
+         * Their spaces are not tripled as the byte loop does: that only
+         * changes the length of runs of spaces, which the later passes
+         * cannot tell (a match takes at most the one space next to its
+         * '.' or ',') and the final split removes. */
+        if (stop == i + 16 && chunk_plain(cur + i)) {
+            memcpy(a + m, cur + i, 16);
+            m += 16, i += 16;
+            continue;
+        }
+#endif
+        for (; i < stop; i++) {
+            unsigned char c = (unsigned char)cur[i];
+            dotcomma |= (c == '.') | (c == ',');
+            dash |= c == '-';
+            if (is_13a_punct(c)) {
+                a[m++] = ' ';
+                a[m++] = (char)c;
+                a[m++] = ' ';
+            } else {
+                a[m++] = (char)c;
+            }
         }
     }
     a[m++] = ' ', a[m++] = ' ', a[m++] = ' ';
-    /* Passes 2-4, skipped when their trigger bytes are absent. */
-    if (memchr(a, '.', m) || memchr(a, ',', m)) {
+    if (dotcomma) {
         m = pass_nondigit_dot(a, m, b);
         m = pass_dot_nondigit(b, m, a);
     }
-    if (memchr(a, '-', m)) {
+    if (dash) {
         m = pass_digit_dash(a, m, b);
         t = a, a = b, b = t;
     }
+    /* a may be sc->a or sc->b; the caller reads it before the next call. */
+    *res = a;
+    *out_len = m;
+    return 0;
+}
+
+static int tok_13a(mtok_scratch *sc, const char *line, size_t n, size_t *out_len)
+{
+    const char *a;
+    size_t m;
+    if (tok_13a_unjoined(sc, line, n, &a, &m) < 0 || ys_reserve((void **)&sc->out, &sc->out_cap, m + 1, 1) < 0)
+        return -1;
     *out_len = join_split(sc->out, a, m);
     return 0;
 }
@@ -364,6 +424,24 @@ size_t mtok_apply_scratch(mtok_kind kind, const char *s, size_t n, mtok_scratch 
         break;
     }
     return rc < 0 ? (size_t)-1 : len;
+}
+
+const char *mtok_apply_unjoined(mtok_kind kind, const char *s, size_t n, mtok_scratch *sc, size_t *len)
+{
+    const char *res = NULL;
+    switch (kind) {
+    case MTOK_13A:
+        if (tok_13a_unjoined(sc, s, n, &res, len) < 0)
+            return NULL;
+        return res;
+    case MTOK_NONE: /* split(' '.join(s.split())) is s.split() */
+        *len = n;
+        return s;
+    default: /* the joined text is also a valid unjoined one */
+        if ((*len = mtok_apply_scratch(kind, s, n, sc)) == (size_t)-1)
+            return NULL;
+        return sc->out;
+    }
 }
 
 void mtok_scratch_free(mtok_scratch *sc)

@@ -33,6 +33,13 @@ typedef struct {
  * sc->out, valid until the next call with sc. Returns its length, or
  * (size_t)-1 when memory runs out. */
 size_t mtok_apply_scratch(mtok_kind kind, const char *s, size_t n, mtok_scratch *sc);
+/* For callers that split the result on white space anyway (BLEU): the
+ * tokenizer's text before its final ' '.join(text.split()), so tokens may
+ * be separated by runs of (Unicode) white space, with some before and
+ * after. Returns a pointer into sc (or s itself for `none`) with *len
+ * bytes, not NUL-terminated, valid until the next call with sc; NULL when
+ * memory runs out. */
+const char *mtok_apply_unjoined(mtok_kind kind, const char *s, size_t n, mtok_scratch *sc, size_t *len);
 void mtok_scratch_free(mtok_scratch *sc);
 /* "13a" / "intl" / "char" / "none" → kind; returns -1 for an unknown name. */
 int mtok_parse(const char *name, mtok_kind *kind);
