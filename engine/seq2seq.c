@@ -493,6 +493,52 @@ static int bind_bart(s2s_model *m, ys_error *err)
 }
 #undef NEED
 
+/* Every projection packed once for gm_run (gemm.h): a second copy of all
+ * weights but the embeddings and norms (T5-small: ~240 MB next to the
+ * mapped checkpoint, whose clean pages the kernel may then reclaim; the
+ * tied head is packed too, as gemm.h reads only its packed form). */
+static int pack_attn(attn_w *a, size_t d, size_t in)
+{
+    return gm_pack(&a->pq, a->wq, d, KN_OUT_IN, d, in) || gm_pack(&a->pk, a->wk, d, KN_OUT_IN, d, in) ||
+           gm_pack(&a->pv, a->wv, d, KN_OUT_IN, d, in) || gm_pack(&a->po, a->wo, in, KN_OUT_IN, in, d);
+}
+
+static int pack_block(block *B, int cross, int gated, size_t d, size_t in, size_t F)
+{
+    return pack_attn(&B->self, d, in) || (cross && pack_attn(&B->cross, d, in)) ||
+           gm_pack(&B->p1, B->fc1, d, KN_OUT_IN, d, F) ||
+           (gated && gm_pack(&B->pgate, B->fc1_gate, d, KN_OUT_IN, d, F)) ||
+           gm_pack(&B->p2, B->fc2, F, KN_OUT_IN, F, d);
+}
+
+static int pack_weights(s2s_model *m, ys_error *err)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
+    int bad = gm_pack(&m->phead, m->lm_head, d, KN_OUT_IN, d, (size_t)m->info.vocab);
+    for (int l = 0; !bad && l < m->info.enc_layers; l++)
+        bad = pack_block(&m->enc[l], 0, m->gated, d, in, F);
+    for (int l = 0; !bad && l < m->info.dec_layers; l++)
+        bad = pack_block(&m->dec[l], 1, m->gated, d, in, F);
+    return bad ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
+}
+
+static void free_block(block *B)
+{
+    attn_w *a[2] = {&B->self, &B->cross};
+    for (int i = 0; i < 2; i++)
+        gm_free(&a[i]->pq), gm_free(&a[i]->pk), gm_free(&a[i]->pv), gm_free(&a[i]->po);
+    gm_free(&B->p1), gm_free(&B->pgate), gm_free(&B->p2);
+}
+
+static void free_packed(s2s_model *m)
+{
+    for (int l = 0; m->enc && l < m->info.enc_layers; l++)
+        free_block(&m->enc[l]);
+    for (int l = 0; m->dec && l < m->info.dec_layers; l++)
+        free_block(&m->dec[l]);
+    gm_free(&m->phead);
+}
+
 static void free_exes(s2s_model *m)
 {
     for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
@@ -559,6 +605,8 @@ int s2s_load(const char *dir, s2s_model **out, ys_error *err)
     if (rc == 0)
         rc = m->arch == ARCH_T5 ? bind_t5(m, err) : bind_bart(m, err);
     if (rc == 0)
+        rc = pack_weights(m, err);
+    if (rc == 0)
         rc = load_gen_defaults(m, err);
     if (rc == 0)
         rc = eng_blas_open(&m->blas, err);
@@ -577,6 +625,7 @@ void s2s_free(s2s_model *m)
     if (!m)
         return;
     free_exes(m);
+    free_packed(m);
     if (m->blas.handle)
         eng_blas_close(&m->blas);
     free(m->enc);
@@ -595,23 +644,34 @@ void s2s_gen_defaults(const s2s_model *m, s2s_gen_opts *o) { *o = m->gen; }
 
 /* ---- building blocks ----------------------------------------------------- */
 
-/* y[n, out] (+)= act(x[n, k] W^T + b) for an nn.Linear weight W [out, k]. */
-static void linear(const s2s_exe *ex, const float *x, size_t n, size_t k, const float *w, const float *b, size_t out,
-                   float *y, int acc, kn_act act)
+/* y[n, w->out] (+)= act(x[n, w->k] W^T + b) through gemm.h: each element is
+ * a fixed fma sequence whatever n and the pool, so a row's numbers do not
+ * depend on how many rows (tokens, sequences, beams) share the call. */
+static void linear(const s2s_exe *ex, const float *x, size_t n, const gm_weights *w, const float *b, float *y,
+                   int acc, gm_act act)
 {
-    kn_proj p = {.x = x, .ldx = k, .w = w, .ldw = k, .layout = KN_OUT_IN, .bias = b, .y = y, .ldy = out,
-                 .n = n, .k = k, .out = out, .accumulate = acc, .act = act};
-    kn_proj_run(ex->pool, &p, ex->scratch);
+    gm_call g = {.x = x, .ldx = w->k, .w = w, .bias = b, .y = y, .ldy = w->out, .n = n, .accumulate = acc,
+                 .act = act};
+    gm_run(ex->pool, &g);
 }
 
-/* T5's norm (RMS, no bias) or BART's LayerNorm, row by row; out may be x. */
+/* T5's norm (RMS, no bias) or BART's LayerNorm, row by row; out may be x.
+ * The RMS norm rounds x * inv * w once (kn_rmsnorm rounds x * inv, then
+ * the product with w): one rounding fewer on the input of every T5
+ * projection. */
 static void norm_rows(const s2s_model *m, float *out, const float *x, size_t T, const norm_w *w)
 {
     size_t d = (size_t)m->info.d_model;
     for (size_t t = 0; t < T; t++) {
-        if (m->arch == ARCH_T5)
-            kn_rmsnorm(out + t * d, x + t * d, w->w, d, m->eps);
-        else
+        if (m->arch == ARCH_T5) {
+            const float *r = x + t * d;
+            double ss = 0;
+            for (size_t i = 0; i < d; i++)
+                ss += (double)r[i] * r[i];
+            double inv = 1.0 / sqrt(ss / (double)d + m->eps);
+            for (size_t i = 0; i < d; i++)
+                out[t * d + i] = (float)((double)r[i] * inv * w->w[i]);
+        } else
             kn_layernorm(out + t * d, x + t * d, w->w, w->b, d, m->eps);
     }
 }
@@ -732,21 +792,19 @@ static int attend(s2s_model *m, const s2s_exe *ex, const float *q, const float *
  * (T5 v1.1: x += Wo (gelu_new(Wi0 xin) * Wi1 xin)). hb, hb2: [T, F]. */
 static void ffn(s2s_model *m, const s2s_exe *ex, const block *B, const float *xin, size_t T, float *x, float *hb, float *hb2)
 {
-    size_t d = (size_t)m->info.d_model, F = (size_t)m->info.ffn;
-    kn_act ka = m->act == ACT_GELU_TANH ? KN_ACT_GELU_TANH : m->act == ACT_GELU_ERF ? KN_ACT_GELU_ERF : KN_ACT_NONE;
-    linear(ex, xin, T, d, B->fc1, B->fc1_b, F, hb, 0, ka);
-    if (m->act == ACT_RELU)
-        for (size_t i = 0; i < T * F; i++)
-            hb[i] = hb[i] > 0.0f ? hb[i] : 0.0f;
-    else if (m->act == ACT_SILU)
+    size_t F = (size_t)m->info.ffn;
+    gm_act ga = m->act == ACT_GELU_TANH ? GM_ACT_GELU_TANH : m->act == ACT_GELU_ERF ? GM_ACT_GELU_ERF
+              : m->act == ACT_RELU ? GM_ACT_RELU : GM_ACT_NONE;
+    linear(ex, xin, T, &B->p1, B->fc1_b, hb, 0, ga);
+    if (m->act == ACT_SILU)   /* not among gemm.h's activations */
         for (size_t i = 0; i < T * F; i++)
             hb[i] = hb[i] / (1.0f + expf(-hb[i]));
     if (m->gated) {
-        linear(ex, xin, T, d, B->fc1_gate, NULL, F, hb2, 0, KN_ACT_NONE);
+        linear(ex, xin, T, &B->pgate, NULL, hb2, 0, GM_ACT_NONE);
         for (size_t i = 0; i < T * F; i++)
             hb[i] *= hb2[i];
     }
-    linear(ex, hb, T, F, B->fc2, B->fc2_b, d, x, 1, KN_ACT_NONE);
+    linear(ex, hb, T, &B->p2, B->fc2_b, x, 1, GM_ACT_NONE);
 }
 
 /* x [T, d] = embed(ids) * scale + positions [p0, p0 + T), then BART's
@@ -803,14 +861,14 @@ int s2s_encode(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, fl
             norm_rows(m, xb, x, S, &B->ln_self);
             h = xb;
         }
-        linear(ex, h, S, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
-        linear(ex, h, S, d, B->self.wk, B->self.bk, in, k, 0, KN_ACT_NONE);
-        linear(ex, h, S, d, B->self.wv, B->self.bv, in, v, 0, KN_ACT_NONE);
+        linear(ex, h, S, &B->self.pq, B->self.bq, q, 0, GM_ACT_NONE);
+        linear(ex, h, S, &B->self.pk, B->self.bk, k, 0, GM_ACT_NONE);
+        linear(ex, h, S, &B->self.pv, B->self.bv, v, 0, GM_ACT_NONE);
         if (attend(m, ex, q, k, v, att, S, S, 0, 0, pb, pb_len, pb_off)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(ex, att, S, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, S, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (m->arch == ARCH_T5) {
             norm_rows(m, xb, x, S, &B->ln_ff);
             ffn(m, ex, B, xb, S, x, hb, hb2);
@@ -835,7 +893,7 @@ int s2s_encode(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, fl
 
 int s2s_state_new(s2s_model *m, const s2s_exe *ex, const float *enc, size_t S, size_t cap, s2s_state **out, ys_error *err)
 {
-    size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner, d = (size_t)m->info.d_model;
+    size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner;
     *out = NULL;
     s2s_state *st = calloc(1, sizeof *st);
     if (!st)
@@ -853,8 +911,8 @@ int s2s_state_new(s2s_model *m, const s2s_exe *ex, const float *enc, size_t S, s
     }
     for (size_t l = 0; l < L; l++) {
         const block *B = &m->dec[l];
-        linear(ex, enc, S, d, B->cross.wk, B->cross.bk, in, st->ck + l * S * in, 0, KN_ACT_NONE);
-        linear(ex, enc, S, d, B->cross.wv, B->cross.bv, in, st->cv + l * S * in, 0, KN_ACT_NONE);
+        linear(ex, enc, S, &B->cross.pk, B->cross.bk, st->ck + l * S * in, 0, GM_ACT_NONE);
+        linear(ex, enc, S, &B->cross.pv, B->cross.bv, st->cv + l * S * in, 0, GM_ACT_NONE);
     }
     *out = st;
     return 0;
@@ -934,14 +992,14 @@ int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *id
             norm_rows(m, xb, x, T, &B->ln_self);
             h = xb;
         }
-        linear(ex, h, T, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
-        linear(ex, h, T, d, B->self.wk, B->self.bk, in, kc + p0 * in, 0, KN_ACT_NONE);
-        linear(ex, h, T, d, B->self.wv, B->self.bv, in, vc + p0 * in, 0, KN_ACT_NONE);
+        linear(ex, h, T, &B->self.pq, B->self.bq, q, 0, GM_ACT_NONE);
+        linear(ex, h, T, &B->self.pk, B->self.bk, kc + p0 * in, 0, GM_ACT_NONE);
+        linear(ex, h, T, &B->self.pv, B->self.bv, vc + p0 * in, 0, GM_ACT_NONE);
         if (attend(m, ex, q, kc, vc, att, T, p0 + T, p0, 1, pb, pb_len, pb_off)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(ex, att, T, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, T, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (!t5)
             norm_rows(m, x, x, T, &B->ln_self);
         /* cross-attention over the source's precomputed K/V */
@@ -950,12 +1008,12 @@ int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *id
             norm_rows(m, xb, x, T, &B->ln_cross);
             h = xb;
         }
-        linear(ex, h, T, d, B->cross.wq, B->cross.bq, in, q, 0, KN_ACT_NONE);
+        linear(ex, h, T, &B->cross.pq, B->cross.bq, q, 0, GM_ACT_NONE);
         if (attend(m, ex, q, st->ck + (size_t)l * S * in, st->cv + (size_t)l * S * in, att, T, S, 0, 0, NULL, 0, 0)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(ex, att, T, in, B->cross.wo, B->cross.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, T, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
         if (t5) {
             norm_rows(m, xb, x, T, &B->ln_ff);
             ffn(m, ex, B, xb, T, x, hb, hb2);
@@ -984,28 +1042,39 @@ int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *id
 /* logits[rows, V] = hidden[rows, d] lm_head^T + final_logits_bias. */
 void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t rows, float *logits)
 {
-    linear(ex, hidden, rows, (size_t)m->info.d_model, m->lm_head, m->logits_bias, (size_t)m->info.vocab, logits, 0,
-           KN_ACT_NONE);
+    linear(ex, hidden, rows, &m->phead, m->logits_bias, logits, 0, GM_ACT_NONE);
 }
 
 /* ---- scoring ------------------------------------------------------------------
- * Per pair: encoder, cross K/V, decoder over the whole target with a fresh
- * cache, then the vocabulary projection one 64-row tile at a time and a
- * log-softmax per row (as model.c). */
+ * Pairs go in groups of up to SCORE_ROWS source tokens. The rows of all the
+ * group's sources pass through each encoder projection as one gm_run, the
+ * rows of all its targets through each decoder one (whole targets at once,
+ * causal mask, no cache: the products s2s_decode makes over a fresh state),
+ * so each weight is streamed once per group instead of once per pair.
+ * Attention stays per pair (its own sgemm calls, as s2s_encode/s2s_decode).
+ * Then the vocabulary projection over HEAD_ROWS wanted rows at a time and a
+ * log-softmax per row. gm_run computes a row from that row alone and a
+ * pair's attention calls do not depend on the group or on which thread
+ * runs them, so a pair's numbers are the same in any batch, with any thread
+ * count (seq2seq.h). */
+
+#define SCORE_ROWS 4096
+#define HEAD_ROWS 256
 
 typedef struct lsm_ctx {
     const float *logits;
-    const int32_t *ids;
-    size_t r0, V;
-    double *lp;
-    uint8_t *greedy;
+    size_t V;
+    const size_t *pair, *pos;       /* row i: pair, decoder position t (predicts dec[t + 1]) */
+    const int32_t *const *dec;
+    double *const *lp;
+    uint8_t *const *greedy;
 } lsm_ctx;
 
 static void logsoftmax_row(void *vctx, size_t item, int worker)
 {
     (void)worker;
     const lsm_ctx *c = vctx;
-    size_t t = c->r0 + item;                    /* decoder row: predicts ids[t + 1] */
+    size_t s = c->pair[item], t = c->pos[item];
     const float *z = c->logits + item * c->V;
     size_t arg = 0;
     for (size_t j = 1; j < c->V; j++)
@@ -1014,85 +1083,215 @@ static void logsoftmax_row(void *vctx, size_t item, int worker)
     double sum = 0;
     for (size_t j = 0; j < c->V; j++)
         sum += exp((double)z[j] - (double)z[arg]);
-    int32_t next = c->ids[t + 1];
-    c->lp[t] = (double)z[next] - (double)z[arg] - log(sum);
-    if (c->greedy)
-        c->greedy[t] = (size_t)next == arg;
+    int32_t next = c->dec[s][t + 1];
+    c->lp[s][t] = (double)z[next] - (double)z[arg] - log(sum);
+    if (c->greedy && c->greedy[s])
+        c->greedy[s][t] = (size_t)next == arg;
 }
 
-static int score_pair(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, const int32_t *dec, size_t T,
-                      double *lp, uint8_t *greedy, ys_error *err)
+/* Scratch of one group: R source rows, RT target rows, n pairs. */
+typedef struct group {
+    size_t n, R, RT, *so, *to;      /* row offsets [n + 1] */
+    float *e, *y, *xb, *q, *k, *v, *att, *hb, *hb2;
+    float **pbe, **pbd;             /* T5 bias tables per pair (encoder, decoder) */
+    size_t *pble, *pbld;
+    long *pboe, *pbod;
+} group;
+
+static void group_free(group *g)
 {
-    size_t V = (size_t)m->info.vocab, d = (size_t)m->info.d_model;
-    if (T == 0)
-        return ys_fail(err, YS_EINPUT, "empty decoder sequence");
-    float *buf = malloc(KN_ROWS * V * sizeof *buf), *enc = NULL, *hidden = NULL;
-    s2s_state *st = NULL;
-    int rc = buf ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = s2s_encode(m, ex, src, S, &enc, err);
-    if (rc == 0)
-        rc = s2s_state_new(m, ex, enc, S, T, &st, err);
-    if (rc == 0)
-        rc = s2s_decode(m, ex, st, dec, T, &hidden, err);
-    for (size_t r0 = 0; rc == 0 && r0 + 1 < T; r0 += KN_ROWS) {
-        size_t r1 = r0 + KN_ROWS < T ? r0 + KN_ROWS : T;   /* rows [r0, r1); wanted up to T-2 */
-        s2s_vocab_proj(m, ex, hidden + r0 * d, r1 - r0, buf);
-        lsm_ctx c = {buf, dec, r0, V, lp, greedy};
-        kn_pool_run(ex->pool, (r1 < T ? r1 : T - 1) - r0, logsoftmax_row, &c);
+    for (size_t i = 0; g->pbe && i < g->n; i++)
+        free(g->pbe[i]), free(g->pbd[i]);
+    free(g->so), free(g->e), free(g->y), free(g->xb), free(g->q), free(g->k), free(g->v), free(g->att);
+    free(g->hb), free(g->hb2), free(g->pbe), free(g->pbd), free(g->pble), free(g->pboe);
+}
+
+static int group_alloc(s2s_model *m, group *g, const size_t *S, const size_t *T, size_t n)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
+    memset(g, 0, sizeof *g);
+    g->n = n;
+    if (!(g->so = calloc(2 * (n + 1), sizeof *g->so)))
+        return YS_ENOMEM;
+    g->to = g->so + n + 1;
+    for (size_t i = 0; i < n; i++)
+        g->so[i + 1] = g->so[i] + S[i], g->to[i + 1] = g->to[i] + T[i];
+    g->R = g->so[n], g->RT = g->to[n];
+    size_t RM = g->R > g->RT ? g->R : g->RT;
+    g->e = malloc(g->R * d * sizeof(float)), g->y = malloc(g->RT * d * sizeof(float));
+    g->xb = malloc(RM * d * sizeof(float)), g->q = malloc(RM * in * sizeof(float));
+    g->k = malloc(RM * in * sizeof(float)), g->v = malloc(RM * in * sizeof(float));
+    g->att = malloc(RM * in * sizeof(float)), g->hb = malloc(RM * F * sizeof(float));
+    g->hb2 = m->gated ? malloc(RM * F * sizeof(float)) : NULL;
+    g->pbe = calloc(n, sizeof *g->pbe), g->pbd = calloc(n, sizeof *g->pbd);
+    g->pble = calloc(2 * n, sizeof *g->pble), g->pboe = calloc(2 * n, sizeof *g->pboe);
+    if (!g->e || !g->y || !g->xb || !g->q || !g->k || !g->v || !g->att || !g->hb || (m->gated && !g->hb2) ||
+        !g->pbe || !g->pbd || !g->pble || !g->pboe)
+        return YS_ENOMEM;
+    g->pbld = g->pble + n, g->pbod = g->pboe + n;
+    for (size_t i = 0; m->arch == ARCH_T5 && i < n; i++)
+        if (!(g->pbe[i] = t5_bias_table(m, m->enc_rel, 1, 0, S[i], S[i], &g->pble[i], &g->pboe[i])) ||
+            !(g->pbd[i] = t5_bias_table(m, m->dec_rel, 0, 0, T[i], T[i], &g->pbld[i], &g->pbod[i])))
+            return YS_ENOMEM;
+    return 0;
+}
+
+/* g->e := the encoder output of every source (embedded there already). */
+static int group_encode(s2s_model *m, const s2s_exe *ex, group *g, const size_t *S)
+{
+    size_t in = (size_t)m->inner, R = g->R;
+    float *x = g->e;
+    for (int l = 0; l < m->info.enc_layers; l++) {
+        const block *B = &m->enc[l];
+        const float *h = x;
+        if (m->arch == ARCH_T5) {
+            norm_rows(m, g->xb, x, R, &B->ln_self);
+            h = g->xb;
+        }
+        linear(ex, h, R, &B->self.pq, B->self.bq, g->q, 0, GM_ACT_NONE);
+        linear(ex, h, R, &B->self.pk, B->self.bk, g->k, 0, GM_ACT_NONE);
+        linear(ex, h, R, &B->self.pv, B->self.bv, g->v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < g->n; i++) {
+            size_t o = g->so[i] * in;
+            if (attend(m, ex, g->q + o, g->k + o, g->v + o, g->att + o, S[i], S[i], 0, 0, g->pbe[i], g->pble[i],
+                       g->pboe[i]))
+                return YS_ENOMEM;
+        }
+        linear(ex, g->att, R, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
+        if (m->arch == ARCH_T5) {
+            norm_rows(m, g->xb, x, R, &B->ln_ff);
+            ffn(m, ex, B, g->xb, R, x, g->hb, g->hb2);
+        } else {
+            norm_rows(m, x, x, R, &B->ln_self);
+            ffn(m, ex, B, x, R, x, g->hb, g->hb2);
+            norm_rows(m, x, x, R, &B->ln_ff);
+        }
     }
-    free(buf);
-    free(enc);
-    free(hidden);
-    s2s_state_free(st);
+    if (m->arch == ARCH_T5)
+        norm_rows(m, x, x, R, &m->enc_final);
+    return 0;
+}
+
+/* g->y := the final decoder hidden states of every target (embedded there
+ * already) against the encoder output g->e. */
+static int group_decode(s2s_model *m, const s2s_exe *ex, group *g, const size_t *S, const size_t *T)
+{
+    size_t in = (size_t)m->inner, d = (size_t)m->info.d_model, R = g->R, RT = g->RT;
+    float *x = g->y;
+    int t5 = m->arch == ARCH_T5;
+    for (int l = 0; l < m->info.dec_layers; l++) {
+        const block *B = &m->dec[l];
+        const float *h = x;
+        if (t5) {
+            norm_rows(m, g->xb, x, RT, &B->ln_self);
+            h = g->xb;
+        }
+        linear(ex, h, RT, &B->self.pq, B->self.bq, g->q, 0, GM_ACT_NONE);
+        linear(ex, h, RT, &B->self.pk, B->self.bk, g->k, 0, GM_ACT_NONE);
+        linear(ex, h, RT, &B->self.pv, B->self.bv, g->v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < g->n; i++) {
+            size_t o = g->to[i] * in;
+            if (attend(m, ex, g->q + o, g->k + o, g->v + o, g->att + o, T[i], T[i], 0, 1, g->pbd[i], g->pbld[i],
+                       g->pbod[i]))
+                return YS_ENOMEM;
+        }
+        linear(ex, g->att, RT, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
+        if (!t5)
+            norm_rows(m, x, x, RT, &B->ln_self);
+        h = x;
+        if (t5) {
+            norm_rows(m, g->xb, x, RT, &B->ln_cross);
+            h = g->xb;
+        }
+        /* cross-attention: this layer's K/V of every source, then per pair */
+        linear(ex, h, RT, &B->cross.pq, B->cross.bq, g->q, 0, GM_ACT_NONE);
+        linear(ex, g->e, R, &B->cross.pk, B->cross.bk, g->k, 0, GM_ACT_NONE);
+        linear(ex, g->e, R, &B->cross.pv, B->cross.bv, g->v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < g->n; i++) {
+            size_t o = g->to[i] * in, os = g->so[i] * in;
+            if (attend(m, ex, g->q + o, g->k + os, g->v + os, g->att + o, T[i], S[i], 0, 0, NULL, 0, 0))
+                return YS_ENOMEM;
+        }
+        linear(ex, g->att, RT, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
+        if (t5) {
+            norm_rows(m, g->xb, x, RT, &B->ln_ff);
+            ffn(m, ex, B, g->xb, RT, x, g->hb, g->hb2);
+        } else {
+            norm_rows(m, x, x, RT, &B->ln_cross);
+            ffn(m, ex, B, x, RT, x, g->hb, g->hb2);
+            norm_rows(m, x, x, RT, &B->ln_ff);
+        }
+    }
+    if (t5) {
+        norm_rows(m, x, x, RT, &m->dec_final);
+        if (m->out_scale != 1.0f)   /* tied T5 head: d_model^-0.5 before lm_head */
+            for (size_t i = 0; i < RT * d; i++)
+                x[i] *= m->out_scale;
+    }
+    return 0;
+}
+
+/* Pairs [first, first + n) as one group; errors name the pair. */
+static int score_group(s2s_model *m, size_t first, const int32_t *const *src, const size_t *S,
+                       const int32_t *const *dec, const size_t *T, size_t n, double *const *lp,
+                       uint8_t *const *greedy, ys_error *err)
+{
+    const s2s_exe *ex = &m->exe;
+    size_t d = (size_t)m->info.d_model, V = (size_t)m->info.vocab;
+    group g = {0};
+    ys_error e = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (T[i] == 0 || S[i] == 0)
+            rc = ys_fail(err, YS_EINPUT, "pair %zu: empty %s sequence", first + i, T[i] ? "source" : "decoder");
+    if (rc)
+        return rc;
+    float *hrows = malloc(HEAD_ROWS * (d + V) * sizeof *hrows);
+    size_t *pair = malloc(2 * HEAD_ROWS * sizeof *pair);
+    if (!hrows || !pair || group_alloc(m, &g, S, T, n)) {
+        free(hrows), free(pair);
+        if (g.so)
+            group_free(&g);
+        return ys_fail(err, YS_ENOMEM, "out of memory scoring pairs %zu-%zu", first, first + n - 1);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((rc = embed(m, src[i], S[i], 0, m->enc_pos, &m->enc_ln_emb, g.e + g.so[i] * d, "source", &e)) ||
+            (rc = embed(m, dec[i], T[i], 0, m->dec_pos, &m->dec_ln_emb, g.y + g.to[i] * d, "decoder", &e)))
+            rc = ys_fail(err, rc, "pair %zu: %s", first + i, e.msg);
+    if (rc == 0 && (group_encode(m, ex, &g, S) || group_decode(m, ex, &g, S, T)))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    /* the wanted rows (every target position but the last), HEAD_ROWS at a time */
+    float *logits = hrows + HEAD_ROWS * d;
+    size_t *pos = pair + HEAD_ROWS, nr = 0, left = g.RT - n;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        for (size_t t = 0; t + 1 < T[i]; t++) {
+            memcpy(hrows + nr * d, g.y + (g.to[i] + t) * d, d * sizeof *hrows);
+            pair[nr] = i, pos[nr] = t;
+            left--;
+            if (++nr < HEAD_ROWS && left > 0)
+                continue;
+            s2s_vocab_proj(m, ex, hrows, nr, logits);
+            lsm_ctx c = {logits, V, pair, pos, dec, lp, greedy};
+            kn_pool_run(ex->pool, nr, logsoftmax_row, &c);
+            nr = 0;
+        }
+    free(hrows), free(pair);
+    group_free(&g);
     return rc;
 }
 
-typedef struct score_job {
-    s2s_model *m;
-    const int32_t *const *src, *const *dec;
-    const size_t *src_lens, *dec_lens;
-    double *const *logprobs;
-    uint8_t *const *greedy;
-    int *rc;
-    ys_error *errs;
-} score_job;
-
-static void score_item(void *vctx, size_t s, int worker)
-{
-    const score_job *j = vctx;
-    j->rc[s] = score_pair(j->m, &j->m->solo[worker], j->src[s], j->src_lens[s], j->dec[s], j->dec_lens[s],
-                          j->logprobs[s], j->greedy ? j->greedy[s] : NULL, &j->errs[s]);
-}
-
-/* Several pairs: one pair per pool thread at a time, each computed
- * single-threaded (no synchronisation inside a pair); one pair: the pool
- * works inside it. The sgemm calls are the same either way. */
 int s2s_logprobs(s2s_model *m, const int32_t *const *src, const size_t *src_lens, const int32_t *const *dec,
                  const size_t *dec_lens, size_t n, double *const *logprobs, uint8_t *const *greedy, ys_error *err)
 {
     m->blas.set_num_threads(1);
     int rc = 0;
-    if (n >= 2 && m->nsolo > 1) {
-        int *rcs = calloc(n, sizeof *rcs);
-        ys_error *errs = calloc(n, sizeof *errs);
-        if (!rcs || !errs) {
-            free(rcs), free(errs);
-            return ys_fail(err, YS_ENOMEM, "out of memory");
-        }
-        score_job j = {m, src, dec, src_lens, dec_lens, logprobs, greedy, rcs, errs};
-        kn_pool_run(m->pool, n, score_item, &j);
-        for (size_t s = 0; s < n && rc == 0; s++)
-            if (rcs[s])
-                rc = ys_fail(err, rcs[s], "pair %zu: %s", s, errs[s].msg);
-        free(rcs), free(errs);
-        return rc;
-    }
-    for (size_t s = 0; s < n && rc == 0; s++) {
-        ys_error e = {0};
-        if ((rc = score_pair(m, &m->exe, src[s], src_lens[s], dec[s], dec_lens[s], logprobs[s],
-                             greedy ? greedy[s] : NULL, &e)))
-            rc = ys_fail(err, rc, "pair %zu: %s", s, e.msg);
+    for (size_t s = 0; s < n && rc == 0;) {
+        size_t e = s + 1, rows = src_lens[s];
+        while (e < n && rows + src_lens[e] <= SCORE_ROWS)
+            rows += src_lens[e++];
+        rc = score_group(m, s, src + s, src_lens + s, dec + s, dec_lens + s, e - s, logprobs + s,
+                         greedy ? greedy + s : NULL, err);
+        s = e;
     }
     return rc;
 }
