@@ -25,10 +25,10 @@ typedef struct block {
 } block;
 
 /* Where projections and attention run: a pool and its per-thread scratch.
- * The model's own pool parallelises inside one sequence; the "solo" ones
- * (one thread each, run inline) let whole sequences or beams run side by
- * side, one per pool thread. Either way every sgemm call is the same, so
- * the numbers are too (kernels.h). */
+ * The model's own pool parallelises inside one call (scoring, greedy); the
+ * "solo" ones (one thread each, run inline) let beams run side by side,
+ * one per pool thread. Either way the gm_run results and the attention
+ * sgemm calls are the same, so the numbers are too (gemm.h, kernels.h). */
 typedef struct s2s_exe {
     kn_pool *pool;
     float **scratch;
