@@ -1100,7 +1100,7 @@ typedef struct group {
 
 static void group_free(group *g)
 {
-    for (size_t i = 0; g->pbe && i < g->n; i++)
+    for (size_t i = 0; g->pbe && g->pbd && i < g->n; i++)
         free(g->pbe[i]), free(g->pbd[i]);
     free(g->so), free(g->e), free(g->y), free(g->xb), free(g->q), free(g->k), free(g->v), free(g->att);
     free(g->hb), free(g->hb2), free(g->pbe), free(g->pbd), free(g->pble), free(g->pboe);
