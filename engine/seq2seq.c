@@ -1046,7 +1046,7 @@ void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t
 }
 
 /* ---- scoring ------------------------------------------------------------------
- * Pairs go in groups of up to SCORE_ROWS source tokens. The rows of all the
+ * Pairs go in groups of up to SCORE_ROWS source and target tokens. The rows of all the
  * group's sources pass through each encoder projection as one gm_run, the
  * rows of all its targets through each decoder one (whole targets at once,
  * causal mask, no cache: the products s2s_decode makes over a fresh state),
@@ -1286,9 +1286,9 @@ int s2s_logprobs(s2s_model *m, const int32_t *const *src, const size_t *src_lens
     m->blas.set_num_threads(1);
     int rc = 0;
     for (size_t s = 0; s < n && rc == 0;) {
-        size_t e = s + 1, rows = src_lens[s];
-        while (e < n && rows + src_lens[e] <= SCORE_ROWS)
-            rows += src_lens[e++];
+        size_t e = s + 1, rows = src_lens[s], trows = dec_lens[s];
+        while (e < n && rows + src_lens[e] <= SCORE_ROWS && trows + dec_lens[e] <= SCORE_ROWS)
+            rows += src_lens[e], trows += dec_lens[e++];
         rc = score_group(m, s, src + s, src_lens + s, dec + s, dec_lens + s, e - s, logprobs + s,
                          greedy ? greedy + s : NULL, err);
         s = e;
