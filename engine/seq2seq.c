@@ -1,8 +1,9 @@
 /* seq2seq.c — T5, BART and Marian encoder-decoders in fp32: configuration
- * and weight binding, the encoder, the decoder (one forward pass shared by
- * scoring and generation, always through a self-attention KV cache, with
- * the cross-attention K/V of the source computed once), then scoring. The
- * decoding strategies (greedy, beam search, logits processors) are in
+ * and weight binding (every projection packed for gemm.h), the encoder and
+ * the decoder of one sequence for generation (a self-attention KV cache,
+ * the cross-attention K/V of the source computed once), then scoring, which
+ * runs the same layers over the rows of many pairs at once. The decoding
+ * strategies (greedy, beam search, logits processors) are in
  * seq2seq_gen.c; the shared internals in seq2seq_internal.h.
  *
  * Shapes: S = source tokens, T = decoder tokens in this call, d = d_model,
@@ -1046,11 +1047,12 @@ void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t
 }
 
 /* ---- scoring ------------------------------------------------------------------
- * Pairs go in groups of up to SCORE_ROWS source and target tokens. The rows of all the
- * group's sources pass through each encoder projection as one gm_run, the
- * rows of all its targets through each decoder one (whole targets at once,
- * causal mask, no cache: the products s2s_decode makes over a fresh state),
- * so each weight is streamed once per group instead of once per pair.
+ * Pairs go in groups of up to SCORE_ROWS source (and target) tokens. The
+ * rows of all the group's sources pass through each encoder projection as
+ * one gm_run, the rows of all its targets through each decoder one (whole
+ * targets at once, causal mask, no cache: the products s2s_decode makes
+ * over a fresh state), so each weight is streamed once per group instead
+ * of once per pair.
  * Attention stays per pair (its own sgemm calls, as s2s_encode/s2s_decode).
  * Then the vocabulary projection over HEAD_ROWS wanted rows at a time and a
  * log-softmax per row. gm_run computes a row from that row alone and a
