@@ -542,41 +542,19 @@ static void free_packed(s2s_model *m)
 
 static void free_exes(s2s_model *m)
 {
-    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
-        free(m->scratch[i]);
-    free(m->scratch);
     kn_pool_free(m->pool);
-    for (int i = 0; m->solo && i < m->nsolo; i++)
-        kn_pool_free(m->solo[i].pool);
-    free(m->solo);
-    m->scratch = NULL, m->pool = NULL, m->solo = NULL, m->nsolo = 0;
+    m->pool = NULL;
 }
 
-/* The pool of `threads` threads with a KN_ROWS x KN_COLS scratch each, and
- * one single-thread pool per thread sharing that thread's scratch. */
+/* The pool of `threads` threads (gm_run and attention share out its work). */
 static int alloc_pool(s2s_model *m, int threads, ys_error *err)
 {
     if (threads < 1)
         threads = eng_default_threads();
     free_exes(m);
-    int rc = kn_pool_new(threads, &m->blas, &m->pool);
-    int n = rc == 0 ? kn_pool_threads(m->pool) : 0;
-    if (rc == 0 && (m->scratch = calloc((size_t)n, sizeof *m->scratch)) && (m->solo = calloc((size_t)n, sizeof *m->solo))) {
-        m->nsolo = n;
-        for (int i = 0; i < n && rc == 0; i++) {
-            if (!(m->scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float))) ||
-                kn_pool_new(1, &m->blas, &m->solo[i].pool))
-                rc = YS_ENOMEM;
-            m->solo[i].scratch = &m->scratch[i];
-        }
-    } else {
-        rc = YS_ENOMEM;
-    }
-    if (rc) {
-        free_exes(m);
+    if (kn_pool_new(threads, &m->blas, &m->pool))
         return ys_fail(err, YS_ENOMEM, "out of memory creating %d threads", threads);
-    }
-    m->exe = (s2s_exe){m->pool, m->scratch};
+    m->exe = (s2s_exe){m->pool};
     return 0;
 }
 
@@ -1036,6 +1014,103 @@ int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *id
         return rc;
     }
     st->len = p0 + T;
+    *hidden = x;
+    return 0;
+}
+
+/* One token for each of n states (beams): s2s_decode with T = 1, but the
+ * n rows share every projection (one gm_run each); attention and the cache
+ * stay per state. Each state's numbers are those s2s_decode gives it alone
+ * (gm_run rows are independent; the attention calls are the same). */
+int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const int32_t *ids, size_t n,
+                    float **hidden, ys_error *err)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
+    int t5 = m->arch == ARCH_T5;
+    *hidden = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (st[i]->len >= st[i]->cap)
+            return ys_fail(err, YS_EINPUT, "1 token does not fit the decoder cache (%zu of %zu used)", st[i]->len,
+                           st[i]->cap);
+    float *x = malloc(n * d * sizeof *x), *xb = malloc(n * d * sizeof *xb);
+    float *q = malloc(n * in * sizeof *q), *k = malloc(n * in * sizeof *k), *v = malloc(n * in * sizeof *v);
+    float *att = malloc(n * in * sizeof *att), *hb = malloc(n * F * sizeof *hb);
+    float *hb2 = m->gated ? malloc(n * F * sizeof *hb2) : NULL;
+    float **pb = calloc(n, sizeof *pb);
+    size_t *pb_len = calloc(n, sizeof *pb_len);
+    long *pb_off = calloc(n, sizeof *pb_off);
+    int rc = 0;
+    if (!x || !xb || !q || !k || !v || !att || !hb || (m->gated && !hb2) || !pb || !pb_len || !pb_off)
+        rc = YS_ENOMEM;
+    for (size_t i = 0; rc == 0 && t5 && i < n; i++)
+        if (!(pb[i] = t5_bias_table(m, m->dec_rel, 0, st[i]->len, 1, st[i]->len + 1, &pb_len[i], &pb_off[i])))
+            rc = YS_ENOMEM;
+    if (rc)
+        rc = ys_fail(err, YS_ENOMEM, "out of memory decoding %zu beams", n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = embed(m, &ids[i], 1, st[i]->len, m->dec_pos, &m->dec_ln_emb, x + i * d, "decoder", err);
+    for (int l = 0; rc == 0 && l < m->info.dec_layers; l++) {
+        const block *B = &m->dec[l];
+        const float *h = x;
+        if (t5) {
+            norm_rows(m, xb, x, n, &B->ln_self);
+            h = xb;
+        }
+        linear(ex, h, n, &B->self.pq, B->self.bq, q, 0, GM_ACT_NONE);
+        linear(ex, h, n, &B->self.pk, B->self.bk, k, 0, GM_ACT_NONE);
+        linear(ex, h, n, &B->self.pv, B->self.bv, v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            size_t p0 = st[i]->len, cap = st[i]->cap;
+            float *kc = st[i]->sk + (size_t)l * cap * in, *vc = st[i]->sv + (size_t)l * cap * in;
+            memcpy(kc + p0 * in, k + i * in, in * sizeof *k);
+            memcpy(vc + p0 * in, v + i * in, in * sizeof *v);
+            if (attend(m, ex, q + i * in, kc, vc, att + i * in, 1, p0 + 1, p0, 1, pb[i], pb_len[i], pb_off[i]))
+                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        }
+        if (rc)
+            break;
+        linear(ex, att, n, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
+        if (!t5)
+            norm_rows(m, x, x, n, &B->ln_self);
+        h = x;
+        if (t5) {
+            norm_rows(m, xb, x, n, &B->ln_cross);
+            h = xb;
+        }
+        linear(ex, h, n, &B->cross.pq, B->cross.bq, q, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            size_t S = st[i]->S;
+            if (attend(m, ex, q + i * in, st[i]->ck + (size_t)l * S * in, st[i]->cv + (size_t)l * S * in,
+                       att + i * in, 1, S, 0, 0, NULL, 0, 0))
+                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        }
+        if (rc)
+            break;
+        linear(ex, att, n, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
+        if (t5) {
+            norm_rows(m, xb, x, n, &B->ln_ff);
+            ffn(m, ex, B, xb, n, x, hb, hb2);
+        } else {
+            norm_rows(m, x, x, n, &B->ln_cross);
+            ffn(m, ex, B, x, n, x, hb, hb2);
+            norm_rows(m, x, x, n, &B->ln_ff);
+        }
+    }
+    if (rc == 0 && t5) {
+        norm_rows(m, x, x, n, &m->dec_final);
+        if (m->out_scale != 1.0f)
+            for (size_t i = 0; i < n * d; i++)
+                x[i] *= m->out_scale;
+    }
+    for (size_t i = 0; pb && i < n; i++)
+        free(pb[i]);
+    free(xb), free(q), free(k), free(v), free(att), free(hb), free(hb2), free(pb), free(pb_len), free(pb_off);
+    if (rc) {
+        free(x);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        st[i]->len++;
     *hidden = x;
     return 0;
 }

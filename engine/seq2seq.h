@@ -28,8 +28,8 @@
  * at load), whose result for a row depends on that row alone: scoring puts
  * the rows of all pairs of a group through each projection together;
  * attention runs per pair (or beam), the same sgemm calls whichever thread
- * runs them. Decoding is one row per step (per beam); beams are decoded
- * side by side, one per pool thread, so they do not perturb each other.
+ * runs them. Decoding is one row per step, or one per beam, the beams'
+ * rows sharing each projection without perturbing each other.
  *
  * Threads, ownership: as model.h. s2s_load returns a model freed with
  * s2s_free; a model is used by one thread at a time. Output buffers are the

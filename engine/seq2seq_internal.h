@@ -24,14 +24,12 @@ typedef struct block {
     gm_weights p1, pgate, p2;                            /* fc1, fc1_gate, fc2 packed (owned) */
 } block;
 
-/* Where projections and attention run: a pool and its per-thread scratch.
- * The model's own pool parallelises inside one call (scoring, greedy); the
- * "solo" ones (one thread each, run inline) let beams run side by side,
- * one per pool thread. Either way the gm_run results and the attention
- * sgemm calls are the same, so the numbers are too (gemm.h, kernels.h). */
+/* Where projections and attention run: the model's pool. Work is shared
+ * inside each call (a group of scored pairs, a greedy step, the beams of a
+ * step); gm_run results and the attention sgemm calls do not depend on the
+ * thread count, so neither do the numbers (gemm.h, kernels.h). */
 typedef struct s2s_exe {
     kn_pool *pool;
-    float **scratch;
 } s2s_exe;
 
 struct s2s_model {
@@ -59,10 +57,7 @@ struct s2s_model {
     int bad_multi;                  /* a multi-token entry exists (unsupported) */
     eng_blas blas;
     kn_pool *pool;
-    float **scratch;
-    s2s_exe exe;                    /* {pool, scratch} */
-    s2s_exe *solo;                  /* one per pool thread */
-    int nsolo;
+    s2s_exe exe;                    /* {pool} */
 };
 
 /* Decoder state of one sequence (or beam): the source's cross-attention K/V
@@ -87,6 +82,10 @@ void s2s_state_free(s2s_state *st);
 /* Append ids[0..T) and leave the final hidden states (T5: rescaled when
  * tied) in *hidden [T, d], malloc'd. */
 int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *ids, size_t T, float **hidden, ys_error *err);
+/* s2s_decode of one token ids[i] for each of st[0..n), the n rows sharing
+ * each projection; *hidden [n, d], malloc'd. */
+int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const int32_t *ids, size_t n,
+                    float **hidden, ys_error *err);
 void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t rows, float *logits);
 
 #endif
