@@ -605,6 +605,7 @@ void s2s_free(s2s_model *m)
         return;
     free_exes(m);
     free_packed(m);
+    free(m->ws);
     if (m->blas.handle)
         eng_blas_close(&m->blas);
     free(m->enc);
@@ -1179,11 +1180,25 @@ static void group_free(group *g)
 {
     for (size_t i = 0; g->pbe && g->pbd && i < g->n; i++)
         free(g->pbe[i]), free(g->pbd[i]);
-    free(g->so), free(g->e), free(g->y), free(g->xb), free(g->q), free(g->k), free(g->v), free(g->att);
-    free(g->hb), free(g->hb2), free(g->pbe), free(g->pbd), free(g->pble), free(g->pboe);
+    free(g->so), free(g->pbe), free(g->pbd), free(g->pble), free(g->pboe);
 }
 
-static int group_alloc(s2s_model *m, group *g, const size_t *S, const size_t *T, size_t n)
+/* n floats of the model's scoring workspace, which is kept between calls:
+ * fresh buffers would have their pages faulted in and zeroed by the kernel
+ * on every call (~100 MB for 32 T5-small pairs, several percent of the
+ * time). NULL when out of memory. */
+static float *workspace(s2s_model *m, size_t n)
+{
+    if (n > m->ws_cap) {
+        free(m->ws);
+        m->ws_cap = (m->ws = malloc(n * sizeof *m->ws)) ? n : 0;
+    }
+    return m->ws;
+}
+
+/* The group's offsets, bias tables and activation buffers; the latter and
+ * *head (HEAD_ROWS * (d + V) floats) come from the model's workspace. */
+static int group_alloc(s2s_model *m, group *g, const size_t *S, const size_t *T, size_t n, float **head)
 {
     size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
     memset(g, 0, sizeof *g);
@@ -1194,16 +1209,24 @@ static int group_alloc(s2s_model *m, group *g, const size_t *S, const size_t *T,
     for (size_t i = 0; i < n; i++)
         g->so[i + 1] = g->so[i] + S[i], g->to[i + 1] = g->to[i] + T[i];
     g->R = g->so[n], g->RT = g->to[n];
-    size_t RM = g->R > g->RT ? g->R : g->RT;
-    g->e = malloc(g->R * d * sizeof(float)), g->y = malloc(g->RT * d * sizeof(float));
-    g->xb = malloc(RM * d * sizeof(float)), g->q = malloc(RM * in * sizeof(float));
-    g->k = malloc(RM * in * sizeof(float)), g->v = malloc(RM * in * sizeof(float));
-    g->att = malloc(RM * in * sizeof(float)), g->hb = malloc(RM * F * sizeof(float));
-    g->hb2 = m->gated ? malloc(RM * F * sizeof(float)) : NULL;
+    size_t RM = g->R > g->RT ? g->R : g->RT, nf = m->gated ? 2 : 1;
+    float *w = workspace(m, (g->R + g->RT) * d + RM * (d + 4 * in + nf * F) + HEAD_ROWS * (d + (size_t)m->info.vocab));
+    if (!w)
+        return YS_ENOMEM;
+    g->e = w, w += g->R * d;
+    g->y = w, w += g->RT * d;
+    g->xb = w, w += RM * d;
+    g->q = w, w += RM * in;
+    g->k = w, w += RM * in;
+    g->v = w, w += RM * in;
+    g->att = w, w += RM * in;
+    g->hb = w, w += RM * F;
+    if (m->gated)
+        g->hb2 = w, w += RM * F;
+    *head = w;
     g->pbe = calloc(n, sizeof *g->pbe), g->pbd = calloc(n, sizeof *g->pbd);
     g->pble = calloc(2 * n, sizeof *g->pble), g->pboe = calloc(2 * n, sizeof *g->pboe);
-    if (!g->e || !g->y || !g->xb || !g->q || !g->k || !g->v || !g->att || !g->hb || (m->gated && !g->hb2) ||
-        !g->pbe || !g->pbd || !g->pble || !g->pboe)
+    if (!g->pbe || !g->pbd || !g->pble || !g->pboe)
         return YS_ENOMEM;
     g->pbld = g->pble + n, g->pbod = g->pboe + n;
     for (size_t i = 0; m->arch == ARCH_T5 && i < n; i++)
@@ -1323,12 +1346,11 @@ static int score_group(s2s_model *m, size_t first, const int32_t *const *src, co
             rc = ys_fail(err, YS_EINPUT, "pair %zu: empty %s sequence", first + i, T[i] ? "source" : "decoder");
     if (rc)
         return rc;
-    float *hrows = malloc(HEAD_ROWS * (d + V) * sizeof *hrows);
+    float *hrows = NULL;
     size_t *pair = malloc(2 * HEAD_ROWS * sizeof *pair);
-    if (!hrows || !pair || group_alloc(m, &g, S, T, n)) {
-        free(hrows), free(pair);
-        if (g.so)
-            group_free(&g);
+    if (!pair || group_alloc(m, &g, S, T, n, &hrows)) {
+        free(pair);
+        group_free(&g);
         return ys_fail(err, YS_ENOMEM, "out of memory scoring pairs %zu-%zu", first, first + n - 1);
     }
     for (size_t i = 0; i < n && rc == 0; i++)
@@ -1352,7 +1374,7 @@ static int score_group(s2s_model *m, size_t first, const int32_t *const *src, co
             kn_pool_run(ex->pool, nr, logsoftmax_row, &c);
             nr = 0;
         }
-    free(hrows), free(pair);
+    free(pair);
     group_free(&g);
     return rc;
 }

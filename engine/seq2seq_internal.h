@@ -58,6 +58,8 @@ struct s2s_model {
     eng_blas blas;
     kn_pool *pool;
     s2s_exe exe;                    /* {pool} */
+    float *ws;                      /* scoring workspace, kept between calls (owned) */
+    size_t ws_cap;                  /* its size in floats */
 };
 
 /* Decoder state of one sequence (or beam): the source's cross-attention K/V
