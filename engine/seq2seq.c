@@ -696,76 +696,107 @@ static float *t5_bias_table(const s2s_model *m, const float *rel_w, int bidirect
 }
 
 /* ---- attention --------------------------------------------------------------
- * One work item = one head x one tile of KN_ROWS query rows: scores =
- * scale * Q K^T (one sgemm), plus T5's position bias, causal mask, softmax
- * (masked weights exactly 0), out = P V (one sgemm). */
+ * One work item = one sequence x one head x one tile of KN_ROWS query rows:
+ * scores = scale * Q K^T (one sgemm), plus T5's position bias, causal mask,
+ * softmax (masked weights exactly 0), out = P V (one sgemm). The items of
+ * several sequences (the pairs of a scoring group) share one pool run; a
+ * sequence's items are the same calls whatever else runs with them. */
 
-typedef struct attn_ctx {
-    s2s_model *m;
+typedef struct attn_seq {
     const float *q, *k, *v;   /* q [Tq, inner]; k, v [Tk, inner] */
     float *out;               /* [Tq, inner] */
-    size_t Tq, Tk, q0, nrt;   /* query i sits at position q0 + i */
-    int causal;
-    float scale;
+    size_t Tq, Tk, q0;        /* query i sits at position q0 + i */
     const float *pb;          /* T5 bias table or NULL */
     size_t pb_len;
     long pb_off;
-    float **scores;           /* per worker: KN_ROWS * Tk */
+} attn_seq;
+
+typedef struct attn_ctx {
+    s2s_model *m;
+    const attn_seq *seq;
+    const size_t *first;      /* [nseq + 1]: sequence i owns items [first[i], first[i + 1]) */
+    size_t nseq;
+    int causal;
+    float scale;
+    float **scores;           /* per worker: KN_ROWS * max Tk */
 } attn_ctx;
 
 static void attn_tile(void *vctx, size_t item, int worker)
 {
     const attn_ctx *c = vctx;
-    size_t hd = (size_t)c->m->hd, inner = (size_t)c->m->inner, h = item / c->nrt;
-    size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->Tq ? r0 + KN_ROWS : c->Tq;
-    size_t rows = r1 - r0, nk = c->causal ? c->q0 + r1 : c->Tk;
+    size_t lo = 0, hi = c->nseq;   /* the sequence owning item: first[lo] <= item < first[lo + 1] */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (c->first[mid] <= item)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const attn_seq *a = &c->seq[lo];
+    item -= c->first[lo];
+    size_t nrt = (a->Tq + KN_ROWS - 1) / KN_ROWS;
+    size_t hd = (size_t)c->m->hd, inner = (size_t)c->m->inner, h = item / nrt;
+    size_t r0 = (item % nrt) * KN_ROWS, r1 = r0 + KN_ROWS < a->Tq ? r0 + KN_ROWS : a->Tq;
+    size_t rows = r1 - r0, nk = c->causal ? a->q0 + r1 : a->Tk;
     float *S = c->scores[worker];
     c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd, c->scale,
-                     c->q + r0 * inner + h * hd, (int)inner, c->k + h * hd, (int)inner, 0.0f, S, (int)nk);
+                     a->q + r0 * inner + h * hd, (int)inner, a->k + h * hd, (int)inner, 0.0f, S, (int)nk);
     for (size_t i = 0; i < rows; i++) {
         float *s = S + i * nk;
-        size_t pos = c->q0 + r0 + i, hi = c->causal ? pos + 1 : nk;   /* keys [0, hi) visible */
-        if (c->pb) {
-            const float *b = c->pb + h * c->pb_len + (c->pb_off - (long)pos);
-            for (size_t j = 0; j < hi; j++)
+        size_t pos = a->q0 + r0 + i, vis = c->causal ? pos + 1 : nk;   /* keys [0, vis) visible */
+        if (a->pb) {
+            const float *b = a->pb + h * a->pb_len + (a->pb_off - (long)pos);
+            for (size_t j = 0; j < vis; j++)
                 s[j] += b[j];
         }
         float mx = s[0];
-        for (size_t j = 1; j < hi; j++)
+        for (size_t j = 1; j < vis; j++)
             mx = s[j] > mx ? s[j] : mx;
         double sum = 0;
-        for (size_t j = 0; j < hi; j++) {
+        for (size_t j = 0; j < vis; j++) {
             s[j] = expf(s[j] - mx);
             sum += s[j];
         }
         float inv = (float)(1.0 / sum);
         for (size_t j = 0; j < nk; j++)
-            s[j] = j < hi ? s[j] * inv : 0.0f;
+            s[j] = j < vis ? s[j] * inv : 0.0f;
     }
     c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk, 1.0f, S, (int)nk,
-                     c->v + h * hd, (int)inner, 0.0f, c->out + r0 * inner + h * hd, (int)inner);
+                     a->v + h * hd, (int)inner, 0.0f, a->out + r0 * inner + h * hd, (int)inner);
 }
 
-static int attend(s2s_model *m, const s2s_exe *ex, const float *q, const float *k, const float *v, float *out, size_t Tq, size_t Tk,
-                  size_t q0, int causal, const float *pb, size_t pb_len, long pb_off)
+/* The attention of n sequences in one pool run. */
+static int attend_many(s2s_model *m, const s2s_exe *ex, const attn_seq *seq, size_t n, int causal)
 {
-    size_t nthr = (size_t)kn_pool_threads(ex->pool);
-    float *buf = malloc(nthr * KN_ROWS * Tk * sizeof *buf), **scores = malloc(nthr * sizeof *scores);
+    size_t nthr = (size_t)kn_pool_threads(ex->pool), maxk = 1;
+    size_t *first = malloc((n + 1) * sizeof *first);
+    if (!first)
+        return YS_ENOMEM;
+    first[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        first[i + 1] = first[i] + (size_t)m->info.heads * ((seq[i].Tq + KN_ROWS - 1) / KN_ROWS);
+        maxk = seq[i].Tk > maxk ? seq[i].Tk : maxk;
+    }
+    float *buf = malloc(nthr * KN_ROWS * maxk * sizeof *buf), **scores = malloc(nthr * sizeof *scores);
     if (!buf || !scores) {
-        free(buf);
-        free(scores);
+        free(first), free(buf), free(scores);
         return YS_ENOMEM;
     }
     for (size_t i = 0; i < nthr; i++)
-        scores[i] = buf + i * KN_ROWS * Tk;
-    size_t nrt = (Tq + KN_ROWS - 1) / KN_ROWS;
+        scores[i] = buf + i * KN_ROWS * maxk;
     /* T5 folds the 1/sqrt(d) scaling into its weights; BART scales q */
     float scale = m->arch == ARCH_T5 ? 1.0f : (float)(1.0 / sqrt((double)m->hd));
-    attn_ctx c = {m, q, k, v, out, Tq, Tk, q0, nrt, causal, scale, pb, pb_len, pb_off, scores};
-    kn_pool_run(ex->pool, (size_t)m->info.heads * nrt, attn_tile, &c);
-    free(buf);
-    free(scores);
+    attn_ctx c = {m, seq, first, n, causal, scale, scores};
+    kn_pool_run(ex->pool, first[n], attn_tile, &c);
+    free(first), free(buf), free(scores);
     return 0;
+}
+
+static int attend(s2s_model *m, const s2s_exe *ex, const float *q, const float *k, const float *v, float *out,
+                  size_t Tq, size_t Tk, size_t q0, int causal, const float *pb, size_t pb_len, long pb_off)
+{
+    attn_seq a = {q, k, v, out, Tq, Tk, q0, pb, pb_len, pb_off};
+    return attend_many(m, ex, &a, 1, causal);
 }
 
 /* The MLP of block B on xin [T, d], added into x: x += W2 act(W1 xin + b1) + b2
@@ -1040,8 +1071,9 @@ int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const
     float **pb = calloc(n, sizeof *pb);
     size_t *pb_len = calloc(n, sizeof *pb_len);
     long *pb_off = calloc(n, sizeof *pb_off);
+    attn_seq *as = malloc(n * sizeof *as);
     int rc = 0;
-    if (!x || !xb || !q || !k || !v || !att || !hb || (m->gated && !hb2) || !pb || !pb_len || !pb_off)
+    if (!x || !xb || !q || !k || !v || !att || !hb || (m->gated && !hb2) || !pb || !pb_len || !pb_off || !as)
         rc = YS_ENOMEM;
     for (size_t i = 0; rc == 0 && t5 && i < n; i++)
         if (!(pb[i] = t5_bias_table(m, m->dec_rel, 0, st[i]->len, 1, st[i]->len + 1, &pb_len[i], &pb_off[i])))
@@ -1060,16 +1092,17 @@ int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const
         linear(ex, h, n, &B->self.pq, B->self.bq, q, 0, GM_ACT_NONE);
         linear(ex, h, n, &B->self.pk, B->self.bk, k, 0, GM_ACT_NONE);
         linear(ex, h, n, &B->self.pv, B->self.bv, v, 0, GM_ACT_NONE);
-        for (size_t i = 0; i < n && rc == 0; i++) {
+        for (size_t i = 0; i < n; i++) {
             size_t p0 = st[i]->len, cap = st[i]->cap;
             float *kc = st[i]->sk + (size_t)l * cap * in, *vc = st[i]->sv + (size_t)l * cap * in;
             memcpy(kc + p0 * in, k + i * in, in * sizeof *k);
             memcpy(vc + p0 * in, v + i * in, in * sizeof *v);
-            if (attend(m, ex, q + i * in, kc, vc, att + i * in, 1, p0 + 1, p0, 1, pb[i], pb_len[i], pb_off[i]))
-                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            as[i] = (attn_seq){q + i * in, kc, vc, att + i * in, 1, p0 + 1, p0, pb[i], pb_len[i], pb_off[i]};
         }
-        if (rc)
+        if (attend_many(m, ex, as, n, 1)) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
+        }
         linear(ex, att, n, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (!t5)
             norm_rows(m, x, x, n, &B->ln_self);
@@ -1079,14 +1112,15 @@ int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const
             h = xb;
         }
         linear(ex, h, n, &B->cross.pq, B->cross.bq, q, 0, GM_ACT_NONE);
-        for (size_t i = 0; i < n && rc == 0; i++) {
+        for (size_t i = 0; i < n; i++) {
             size_t S = st[i]->S;
-            if (attend(m, ex, q + i * in, st[i]->ck + (size_t)l * S * in, st[i]->cv + (size_t)l * S * in,
-                       att + i * in, 1, S, 0, 0, NULL, 0, 0))
-                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            as[i] = (attn_seq){q + i * in, st[i]->ck + (size_t)l * S * in, st[i]->cv + (size_t)l * S * in,
+                               att + i * in, 1, S, 0, NULL, 0, 0};
         }
-        if (rc)
+        if (attend_many(m, ex, as, n, 0)) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
+        }
         linear(ex, att, n, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
         if (t5) {
             norm_rows(m, xb, x, n, &B->ln_ff);
@@ -1106,6 +1140,7 @@ int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const
     for (size_t i = 0; pb && i < n; i++)
         free(pb[i]);
     free(xb), free(q), free(k), free(v), free(att), free(hb), free(hb2), free(pb), free(pb_len), free(pb_off);
+    free(as);
     if (rc) {
         free(x);
         return rc;
@@ -1174,13 +1209,14 @@ typedef struct group {
     float **pbe, **pbd;             /* T5 bias tables per pair (encoder, decoder) */
     size_t *pble, *pbld;
     long *pboe, *pbod;
+    attn_seq *as;                   /* [n]: one attention's sequences */
 } group;
 
 static void group_free(group *g)
 {
     for (size_t i = 0; g->pbe && g->pbd && i < g->n; i++)
         free(g->pbe[i]), free(g->pbd[i]);
-    free(g->so), free(g->pbe), free(g->pbd), free(g->pble), free(g->pboe);
+    free(g->so), free(g->pbe), free(g->pbd), free(g->pble), free(g->pboe), free(g->as);
 }
 
 /* n floats of the model's scoring workspace, which is kept between calls:
@@ -1226,7 +1262,8 @@ static int group_alloc(s2s_model *m, group *g, const size_t *S, const size_t *T,
     *head = w;
     g->pbe = calloc(n, sizeof *g->pbe), g->pbd = calloc(n, sizeof *g->pbd);
     g->pble = calloc(2 * n, sizeof *g->pble), g->pboe = calloc(2 * n, sizeof *g->pboe);
-    if (!g->pbe || !g->pbd || !g->pble || !g->pboe)
+    g->as = malloc(n * sizeof *g->as);
+    if (!g->pbe || !g->pbd || !g->pble || !g->pboe || !g->as)
         return YS_ENOMEM;
     g->pbld = g->pble + n, g->pbod = g->pboe + n;
     for (size_t i = 0; m->arch == ARCH_T5 && i < n; i++)
@@ -1253,10 +1290,11 @@ static int group_encode(s2s_model *m, const s2s_exe *ex, group *g, const size_t 
         linear(ex, h, R, &B->self.pv, B->self.bv, g->v, 0, GM_ACT_NONE);
         for (size_t i = 0; i < g->n; i++) {
             size_t o = g->so[i] * in;
-            if (attend(m, ex, g->q + o, g->k + o, g->v + o, g->att + o, S[i], S[i], 0, 0, g->pbe[i], g->pble[i],
-                       g->pboe[i]))
-                return YS_ENOMEM;
+            g->as[i] = (attn_seq){g->q + o, g->k + o, g->v + o, g->att + o, S[i], S[i], 0, g->pbe[i], g->pble[i],
+                                  g->pboe[i]};
         }
+        if (attend_many(m, ex, g->as, g->n, 0))
+            return YS_ENOMEM;
         linear(ex, g->att, R, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (m->arch == ARCH_T5) {
             norm_rows(m, g->xb, x, R, &B->ln_ff);
@@ -1291,10 +1329,11 @@ static int group_decode(s2s_model *m, const s2s_exe *ex, group *g, const size_t 
         linear(ex, h, RT, &B->self.pv, B->self.bv, g->v, 0, GM_ACT_NONE);
         for (size_t i = 0; i < g->n; i++) {
             size_t o = g->to[i] * in;
-            if (attend(m, ex, g->q + o, g->k + o, g->v + o, g->att + o, T[i], T[i], 0, 1, g->pbd[i], g->pbld[i],
-                       g->pbod[i]))
-                return YS_ENOMEM;
+            g->as[i] = (attn_seq){g->q + o, g->k + o, g->v + o, g->att + o, T[i], T[i], 0, g->pbd[i], g->pbld[i],
+                                  g->pbod[i]};
         }
+        if (attend_many(m, ex, g->as, g->n, 1))
+            return YS_ENOMEM;
         linear(ex, g->att, RT, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (!t5)
             norm_rows(m, x, x, RT, &B->ln_self);
@@ -1309,9 +1348,10 @@ static int group_decode(s2s_model *m, const s2s_exe *ex, group *g, const size_t 
         linear(ex, g->e, R, &B->cross.pv, B->cross.bv, g->v, 0, GM_ACT_NONE);
         for (size_t i = 0; i < g->n; i++) {
             size_t o = g->to[i] * in, os = g->so[i] * in;
-            if (attend(m, ex, g->q + o, g->k + os, g->v + os, g->att + o, T[i], S[i], 0, 0, NULL, 0, 0))
-                return YS_ENOMEM;
+            g->as[i] = (attn_seq){g->q + o, g->k + os, g->v + os, g->att + o, T[i], S[i], 0, NULL, 0, 0};
         }
+        if (attend_many(m, ex, g->as, g->n, 0))
+            return YS_ENOMEM;
         linear(ex, g->att, RT, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
         if (t5) {
             norm_rows(m, g->xb, x, RT, &B->ln_ff);
