@@ -656,6 +656,33 @@ static void norm_rows(const s2s_model *m, float *out, const float *x, size_t T, 
     }
 }
 
+/* norm_rows over many rows, shared over the pool in blocks of NORM_ROWS
+ * (each row's result is the same whoever computes it). */
+#define NORM_ROWS 64
+
+typedef struct norm_ctx {
+    const s2s_model *m;
+    float *out;
+    const float *x;
+    size_t T;
+    const norm_w *w;
+} norm_ctx;
+
+static void norm_item(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const norm_ctx *c = vctx;
+    size_t d = (size_t)c->m->info.d_model, r0 = item * NORM_ROWS;
+    size_t r1 = r0 + NORM_ROWS < c->T ? r0 + NORM_ROWS : c->T;
+    norm_rows(c->m, c->out + r0 * d, c->x + r0 * d, r1 - r0, c->w);
+}
+
+static void norm_pool(const s2s_model *m, const s2s_exe *ex, float *out, const float *x, size_t T, const norm_w *w)
+{
+    norm_ctx c = {m, out, x, T, w};
+    kn_pool_run(ex->pool, (T + NORM_ROWS - 1) / NORM_ROWS, norm_item, &c);
+}
+
 /* HF's _relative_position_bucket for rel = key - query, in float32 where HF
  * is (its bucket boundaries follow that rounding). */
 static int t5_bucket(long rel, int bidirectional, int nb, int maxdist)
@@ -1282,7 +1309,7 @@ static int group_encode(s2s_model *m, const s2s_exe *ex, group *g, const size_t 
         const block *B = &m->enc[l];
         const float *h = x;
         if (m->arch == ARCH_T5) {
-            norm_rows(m, g->xb, x, R, &B->ln_self);
+            norm_pool(m, ex, g->xb, x, R, &B->ln_self);
             h = g->xb;
         }
         linear(ex, h, R, &B->self.pq, B->self.bq, g->q, 0, GM_ACT_NONE);
@@ -1297,16 +1324,16 @@ static int group_encode(s2s_model *m, const s2s_exe *ex, group *g, const size_t 
             return YS_ENOMEM;
         linear(ex, g->att, R, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (m->arch == ARCH_T5) {
-            norm_rows(m, g->xb, x, R, &B->ln_ff);
+            norm_pool(m, ex, g->xb, x, R, &B->ln_ff);
             ffn(m, ex, B, g->xb, R, x, g->hb, g->hb2);
         } else {
-            norm_rows(m, x, x, R, &B->ln_self);
+            norm_pool(m, ex, x, x, R, &B->ln_self);
             ffn(m, ex, B, x, R, x, g->hb, g->hb2);
-            norm_rows(m, x, x, R, &B->ln_ff);
+            norm_pool(m, ex, x, x, R, &B->ln_ff);
         }
     }
     if (m->arch == ARCH_T5)
-        norm_rows(m, x, x, R, &m->enc_final);
+        norm_pool(m, ex, x, x, R, &m->enc_final);
     return 0;
 }
 
@@ -1321,7 +1348,7 @@ static int group_decode(s2s_model *m, const s2s_exe *ex, group *g, const size_t 
         const block *B = &m->dec[l];
         const float *h = x;
         if (t5) {
-            norm_rows(m, g->xb, x, RT, &B->ln_self);
+            norm_pool(m, ex, g->xb, x, RT, &B->ln_self);
             h = g->xb;
         }
         linear(ex, h, RT, &B->self.pq, B->self.bq, g->q, 0, GM_ACT_NONE);
@@ -1336,10 +1363,10 @@ static int group_decode(s2s_model *m, const s2s_exe *ex, group *g, const size_t 
             return YS_ENOMEM;
         linear(ex, g->att, RT, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (!t5)
-            norm_rows(m, x, x, RT, &B->ln_self);
+            norm_pool(m, ex, x, x, RT, &B->ln_self);
         h = x;
         if (t5) {
-            norm_rows(m, g->xb, x, RT, &B->ln_cross);
+            norm_pool(m, ex, g->xb, x, RT, &B->ln_cross);
             h = g->xb;
         }
         /* cross-attention: this layer's K/V of every source, then per pair */
@@ -1354,16 +1381,16 @@ static int group_decode(s2s_model *m, const s2s_exe *ex, group *g, const size_t 
             return YS_ENOMEM;
         linear(ex, g->att, RT, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
         if (t5) {
-            norm_rows(m, g->xb, x, RT, &B->ln_ff);
+            norm_pool(m, ex, g->xb, x, RT, &B->ln_ff);
             ffn(m, ex, B, g->xb, RT, x, g->hb, g->hb2);
         } else {
-            norm_rows(m, x, x, RT, &B->ln_cross);
+            norm_pool(m, ex, x, x, RT, &B->ln_cross);
             ffn(m, ex, B, x, RT, x, g->hb, g->hb2);
-            norm_rows(m, x, x, RT, &B->ln_ff);
+            norm_pool(m, ex, x, x, RT, &B->ln_ff);
         }
     }
     if (t5) {
-        norm_rows(m, x, x, RT, &m->dec_final);
+        norm_pool(m, ex, x, x, RT, &m->dec_final);
         if (m->out_scale != 1.0f)   /* tied T5 head: d_model^-0.5 before lm_head */
             for (size_t i = 0; i < RT * d; i++)
                 x[i] *= m->out_scale;
