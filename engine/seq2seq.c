@@ -1,8 +1,9 @@
 /* seq2seq.c — T5, BART and Marian encoder-decoders in fp32: configuration
- * and weight binding, the encoder, the decoder (one forward pass shared by
- * scoring and generation, always through a self-attention KV cache, with
- * the cross-attention K/V of the source computed once), then scoring. The
- * decoding strategies (greedy, beam search, logits processors) are in
+ * and weight binding (every projection packed for gemm.h), the encoder and
+ * the decoder of one sequence for generation (a self-attention KV cache,
+ * the cross-attention K/V of the source computed once), then scoring, which
+ * runs the same layers over the rows of many pairs at once. The decoding
+ * strategies (greedy, beam search, logits processors) are in
  * seq2seq_gen.c; the shared internals in seq2seq_internal.h.
  *
  * Shapes: S = source tokens, T = decoder tokens in this call, d = d_model,
@@ -493,43 +494,67 @@ static int bind_bart(s2s_model *m, ys_error *err)
 }
 #undef NEED
 
-static void free_exes(s2s_model *m)
+/* Every projection packed once for gm_run (gemm.h): a second copy of all
+ * weights but the embeddings and norms (T5-small: ~240 MB next to the
+ * mapped checkpoint, whose clean pages the kernel may then reclaim; the
+ * tied head is packed too, as gemm.h reads only its packed form). */
+static int pack_attn(attn_w *a, size_t d, size_t in)
 {
-    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
-        free(m->scratch[i]);
-    free(m->scratch);
-    kn_pool_free(m->pool);
-    for (int i = 0; m->solo && i < m->nsolo; i++)
-        kn_pool_free(m->solo[i].pool);
-    free(m->solo);
-    m->scratch = NULL, m->pool = NULL, m->solo = NULL, m->nsolo = 0;
+    return gm_pack(&a->pq, a->wq, d, KN_OUT_IN, d, in) || gm_pack(&a->pk, a->wk, d, KN_OUT_IN, d, in) ||
+           gm_pack(&a->pv, a->wv, d, KN_OUT_IN, d, in) || gm_pack(&a->po, a->wo, in, KN_OUT_IN, in, d);
 }
 
-/* The pool of `threads` threads with a KN_ROWS x KN_COLS scratch each, and
- * one single-thread pool per thread sharing that thread's scratch. */
+static int pack_block(block *B, int cross, int gated, size_t d, size_t in, size_t F)
+{
+    return pack_attn(&B->self, d, in) || (cross && pack_attn(&B->cross, d, in)) ||
+           gm_pack(&B->p1, B->fc1, d, KN_OUT_IN, d, F) ||
+           (gated && gm_pack(&B->pgate, B->fc1_gate, d, KN_OUT_IN, d, F)) ||
+           gm_pack(&B->p2, B->fc2, F, KN_OUT_IN, F, d);
+}
+
+static int pack_weights(s2s_model *m, ys_error *err)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
+    int bad = gm_pack(&m->phead, m->lm_head, d, KN_OUT_IN, d, (size_t)m->info.vocab);
+    for (int l = 0; !bad && l < m->info.enc_layers; l++)
+        bad = pack_block(&m->enc[l], 0, m->gated, d, in, F);
+    for (int l = 0; !bad && l < m->info.dec_layers; l++)
+        bad = pack_block(&m->dec[l], 1, m->gated, d, in, F);
+    return bad ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
+}
+
+static void free_block(block *B)
+{
+    attn_w *a[2] = {&B->self, &B->cross};
+    for (int i = 0; i < 2; i++)
+        gm_free(&a[i]->pq), gm_free(&a[i]->pk), gm_free(&a[i]->pv), gm_free(&a[i]->po);
+    gm_free(&B->p1), gm_free(&B->pgate), gm_free(&B->p2);
+}
+
+static void free_packed(s2s_model *m)
+{
+    for (int l = 0; m->enc && l < m->info.enc_layers; l++)
+        free_block(&m->enc[l]);
+    for (int l = 0; m->dec && l < m->info.dec_layers; l++)
+        free_block(&m->dec[l]);
+    gm_free(&m->phead);
+}
+
+static void free_exes(s2s_model *m)
+{
+    kn_pool_free(m->pool);
+    m->pool = NULL;
+}
+
+/* The pool of `threads` threads (gm_run and attention share out its work). */
 static int alloc_pool(s2s_model *m, int threads, ys_error *err)
 {
     if (threads < 1)
         threads = eng_default_threads();
     free_exes(m);
-    int rc = kn_pool_new(threads, &m->blas, &m->pool);
-    int n = rc == 0 ? kn_pool_threads(m->pool) : 0;
-    if (rc == 0 && (m->scratch = calloc((size_t)n, sizeof *m->scratch)) && (m->solo = calloc((size_t)n, sizeof *m->solo))) {
-        m->nsolo = n;
-        for (int i = 0; i < n && rc == 0; i++) {
-            if (!(m->scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float))) ||
-                kn_pool_new(1, &m->blas, &m->solo[i].pool))
-                rc = YS_ENOMEM;
-            m->solo[i].scratch = &m->scratch[i];
-        }
-    } else {
-        rc = YS_ENOMEM;
-    }
-    if (rc) {
-        free_exes(m);
+    if (kn_pool_new(threads, &m->blas, &m->pool))
         return ys_fail(err, YS_ENOMEM, "out of memory creating %d threads", threads);
-    }
-    m->exe = (s2s_exe){m->pool, m->scratch};
+    m->exe = (s2s_exe){m->pool};
     return 0;
 }
 
@@ -559,6 +584,8 @@ int s2s_load(const char *dir, s2s_model **out, ys_error *err)
     if (rc == 0)
         rc = m->arch == ARCH_T5 ? bind_t5(m, err) : bind_bart(m, err);
     if (rc == 0)
+        rc = pack_weights(m, err);
+    if (rc == 0)
         rc = load_gen_defaults(m, err);
     if (rc == 0)
         rc = eng_blas_open(&m->blas, err);
@@ -577,6 +604,8 @@ void s2s_free(s2s_model *m)
     if (!m)
         return;
     free_exes(m);
+    free_packed(m);
+    free(m->ws);
     if (m->blas.handle)
         eng_blas_close(&m->blas);
     free(m->enc);
@@ -595,25 +624,63 @@ void s2s_gen_defaults(const s2s_model *m, s2s_gen_opts *o) { *o = m->gen; }
 
 /* ---- building blocks ----------------------------------------------------- */
 
-/* y[n, out] (+)= act(x[n, k] W^T + b) for an nn.Linear weight W [out, k]. */
-static void linear(const s2s_exe *ex, const float *x, size_t n, size_t k, const float *w, const float *b, size_t out,
-                   float *y, int acc, kn_act act)
+/* y[n, w->out] (+)= act(x[n, w->k] W^T + b) through gemm.h: each element is
+ * a fixed fma sequence whatever n and the pool, so a row's numbers do not
+ * depend on how many rows (tokens, sequences, beams) share the call. */
+static void linear(const s2s_exe *ex, const float *x, size_t n, const gm_weights *w, const float *b, float *y,
+                   int acc, gm_act act)
 {
-    kn_proj p = {.x = x, .ldx = k, .w = w, .ldw = k, .layout = KN_OUT_IN, .bias = b, .y = y, .ldy = out,
-                 .n = n, .k = k, .out = out, .accumulate = acc, .act = act};
-    kn_proj_run(ex->pool, &p, ex->scratch);
+    gm_call g = {.x = x, .ldx = w->k, .w = w, .bias = b, .y = y, .ldy = w->out, .n = n, .accumulate = acc,
+                 .act = act};
+    gm_run(ex->pool, &g);
 }
 
-/* T5's norm (RMS, no bias) or BART's LayerNorm, row by row; out may be x. */
+/* T5's norm (RMS, no bias) or BART's LayerNorm, row by row; out may be x.
+ * The RMS norm rounds x * inv * w once (kn_rmsnorm rounds x * inv, then
+ * the product with w): one rounding fewer on the input of every T5
+ * projection. */
 static void norm_rows(const s2s_model *m, float *out, const float *x, size_t T, const norm_w *w)
 {
     size_t d = (size_t)m->info.d_model;
     for (size_t t = 0; t < T; t++) {
-        if (m->arch == ARCH_T5)
-            kn_rmsnorm(out + t * d, x + t * d, w->w, d, m->eps);
-        else
+        if (m->arch == ARCH_T5) {
+            const float *r = x + t * d;
+            double ss = 0;
+            for (size_t i = 0; i < d; i++)
+                ss += (double)r[i] * r[i];
+            double inv = 1.0 / sqrt(ss / (double)d + m->eps);
+            for (size_t i = 0; i < d; i++)
+                out[t * d + i] = (float)((double)r[i] * inv * w->w[i]);
+        } else
             kn_layernorm(out + t * d, x + t * d, w->w, w->b, d, m->eps);
     }
+}
+
+/* norm_rows over many rows, shared over the pool in blocks of NORM_ROWS
+ * (each row's result is the same whoever computes it). */
+#define NORM_ROWS 64
+
+typedef struct norm_ctx {
+    const s2s_model *m;
+    float *out;
+    const float *x;
+    size_t T;
+    const norm_w *w;
+} norm_ctx;
+
+static void norm_item(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const norm_ctx *c = vctx;
+    size_t d = (size_t)c->m->info.d_model, r0 = item * NORM_ROWS;
+    size_t r1 = r0 + NORM_ROWS < c->T ? r0 + NORM_ROWS : c->T;
+    norm_rows(c->m, c->out + r0 * d, c->x + r0 * d, r1 - r0, c->w);
+}
+
+static void norm_pool(const s2s_model *m, const s2s_exe *ex, float *out, const float *x, size_t T, const norm_w *w)
+{
+    norm_ctx c = {m, out, x, T, w};
+    kn_pool_run(ex->pool, (T + NORM_ROWS - 1) / NORM_ROWS, norm_item, &c);
 }
 
 /* HF's _relative_position_bucket for rel = key - query, in float32 where HF
@@ -656,97 +723,126 @@ static float *t5_bias_table(const s2s_model *m, const float *rel_w, int bidirect
 }
 
 /* ---- attention --------------------------------------------------------------
- * One work item = one head x one tile of KN_ROWS query rows: scores =
- * scale * Q K^T (one sgemm), plus T5's position bias, causal mask, softmax
- * (masked weights exactly 0), out = P V (one sgemm). */
+ * One work item = one sequence x one head x one tile of KN_ROWS query rows:
+ * scores = scale * Q K^T (one sgemm), plus T5's position bias, causal mask,
+ * softmax (masked weights exactly 0), out = P V (one sgemm). The items of
+ * several sequences (the pairs of a scoring group) share one pool run; a
+ * sequence's items are the same calls whatever else runs with them. */
 
-typedef struct attn_ctx {
-    s2s_model *m;
+typedef struct attn_seq {
     const float *q, *k, *v;   /* q [Tq, inner]; k, v [Tk, inner] */
     float *out;               /* [Tq, inner] */
-    size_t Tq, Tk, q0, nrt;   /* query i sits at position q0 + i */
-    int causal;
-    float scale;
+    size_t Tq, Tk, q0;        /* query i sits at position q0 + i */
     const float *pb;          /* T5 bias table or NULL */
     size_t pb_len;
     long pb_off;
-    float **scores;           /* per worker: KN_ROWS * Tk */
+} attn_seq;
+
+typedef struct attn_ctx {
+    s2s_model *m;
+    const attn_seq *seq;
+    const size_t *first;      /* [nseq + 1]: sequence i owns items [first[i], first[i + 1]) */
+    size_t nseq;
+    int causal;
+    float scale;
+    float **scores;           /* per worker: KN_ROWS * max Tk */
 } attn_ctx;
 
 static void attn_tile(void *vctx, size_t item, int worker)
 {
     const attn_ctx *c = vctx;
-    size_t hd = (size_t)c->m->hd, inner = (size_t)c->m->inner, h = item / c->nrt;
-    size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->Tq ? r0 + KN_ROWS : c->Tq;
-    size_t rows = r1 - r0, nk = c->causal ? c->q0 + r1 : c->Tk;
+    size_t lo = 0, hi = c->nseq;   /* the sequence owning item: first[lo] <= item < first[lo + 1] */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (c->first[mid] <= item)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const attn_seq *a = &c->seq[lo];
+    item -= c->first[lo];
+    size_t nrt = (a->Tq + KN_ROWS - 1) / KN_ROWS;
+    size_t hd = (size_t)c->m->hd, inner = (size_t)c->m->inner, h = item / nrt;
+    size_t r0 = (item % nrt) * KN_ROWS, r1 = r0 + KN_ROWS < a->Tq ? r0 + KN_ROWS : a->Tq;
+    size_t rows = r1 - r0, nk = c->causal ? a->q0 + r1 : a->Tk;
     float *S = c->scores[worker];
     c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd, c->scale,
-                     c->q + r0 * inner + h * hd, (int)inner, c->k + h * hd, (int)inner, 0.0f, S, (int)nk);
+                     a->q + r0 * inner + h * hd, (int)inner, a->k + h * hd, (int)inner, 0.0f, S, (int)nk);
     for (size_t i = 0; i < rows; i++) {
         float *s = S + i * nk;
-        size_t pos = c->q0 + r0 + i, hi = c->causal ? pos + 1 : nk;   /* keys [0, hi) visible */
-        if (c->pb) {
-            const float *b = c->pb + h * c->pb_len + (c->pb_off - (long)pos);
-            for (size_t j = 0; j < hi; j++)
+        size_t pos = a->q0 + r0 + i, vis = c->causal ? pos + 1 : nk;   /* keys [0, vis) visible */
+        if (a->pb) {
+            const float *b = a->pb + h * a->pb_len + (a->pb_off - (long)pos);
+            for (size_t j = 0; j < vis; j++)
                 s[j] += b[j];
         }
         float mx = s[0];
-        for (size_t j = 1; j < hi; j++)
+        for (size_t j = 1; j < vis; j++)
             mx = s[j] > mx ? s[j] : mx;
         double sum = 0;
-        for (size_t j = 0; j < hi; j++) {
+        for (size_t j = 0; j < vis; j++) {
             s[j] = expf(s[j] - mx);
             sum += s[j];
         }
         float inv = (float)(1.0 / sum);
         for (size_t j = 0; j < nk; j++)
-            s[j] = j < hi ? s[j] * inv : 0.0f;
+            s[j] = j < vis ? s[j] * inv : 0.0f;
     }
     c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk, 1.0f, S, (int)nk,
-                     c->v + h * hd, (int)inner, 0.0f, c->out + r0 * inner + h * hd, (int)inner);
+                     a->v + h * hd, (int)inner, 0.0f, a->out + r0 * inner + h * hd, (int)inner);
 }
 
-static int attend(s2s_model *m, const s2s_exe *ex, const float *q, const float *k, const float *v, float *out, size_t Tq, size_t Tk,
-                  size_t q0, int causal, const float *pb, size_t pb_len, long pb_off)
+/* The attention of n sequences in one pool run. */
+static int attend_many(s2s_model *m, const s2s_exe *ex, const attn_seq *seq, size_t n, int causal)
 {
-    size_t nthr = (size_t)kn_pool_threads(ex->pool);
-    float *buf = malloc(nthr * KN_ROWS * Tk * sizeof *buf), **scores = malloc(nthr * sizeof *scores);
+    size_t nthr = (size_t)kn_pool_threads(ex->pool), maxk = 1;
+    size_t *first = malloc((n + 1) * sizeof *first);
+    if (!first)
+        return YS_ENOMEM;
+    first[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        first[i + 1] = first[i] + (size_t)m->info.heads * ((seq[i].Tq + KN_ROWS - 1) / KN_ROWS);
+        maxk = seq[i].Tk > maxk ? seq[i].Tk : maxk;
+    }
+    float *buf = malloc(nthr * KN_ROWS * maxk * sizeof *buf), **scores = malloc(nthr * sizeof *scores);
     if (!buf || !scores) {
-        free(buf);
-        free(scores);
+        free(first), free(buf), free(scores);
         return YS_ENOMEM;
     }
     for (size_t i = 0; i < nthr; i++)
-        scores[i] = buf + i * KN_ROWS * Tk;
-    size_t nrt = (Tq + KN_ROWS - 1) / KN_ROWS;
+        scores[i] = buf + i * KN_ROWS * maxk;
     /* T5 folds the 1/sqrt(d) scaling into its weights; BART scales q */
     float scale = m->arch == ARCH_T5 ? 1.0f : (float)(1.0 / sqrt((double)m->hd));
-    attn_ctx c = {m, q, k, v, out, Tq, Tk, q0, nrt, causal, scale, pb, pb_len, pb_off, scores};
-    kn_pool_run(ex->pool, (size_t)m->info.heads * nrt, attn_tile, &c);
-    free(buf);
-    free(scores);
+    attn_ctx c = {m, seq, first, n, causal, scale, scores};
+    kn_pool_run(ex->pool, first[n], attn_tile, &c);
+    free(first), free(buf), free(scores);
     return 0;
+}
+
+static int attend(s2s_model *m, const s2s_exe *ex, const float *q, const float *k, const float *v, float *out,
+                  size_t Tq, size_t Tk, size_t q0, int causal, const float *pb, size_t pb_len, long pb_off)
+{
+    attn_seq a = {q, k, v, out, Tq, Tk, q0, pb, pb_len, pb_off};
+    return attend_many(m, ex, &a, 1, causal);
 }
 
 /* The MLP of block B on xin [T, d], added into x: x += W2 act(W1 xin + b1) + b2
  * (T5 v1.1: x += Wo (gelu_new(Wi0 xin) * Wi1 xin)). hb, hb2: [T, F]. */
 static void ffn(s2s_model *m, const s2s_exe *ex, const block *B, const float *xin, size_t T, float *x, float *hb, float *hb2)
 {
-    size_t d = (size_t)m->info.d_model, F = (size_t)m->info.ffn;
-    kn_act ka = m->act == ACT_GELU_TANH ? KN_ACT_GELU_TANH : m->act == ACT_GELU_ERF ? KN_ACT_GELU_ERF : KN_ACT_NONE;
-    linear(ex, xin, T, d, B->fc1, B->fc1_b, F, hb, 0, ka);
-    if (m->act == ACT_RELU)
-        for (size_t i = 0; i < T * F; i++)
-            hb[i] = hb[i] > 0.0f ? hb[i] : 0.0f;
-    else if (m->act == ACT_SILU)
+    size_t F = (size_t)m->info.ffn;
+    gm_act ga = m->act == ACT_GELU_TANH ? GM_ACT_GELU_TANH : m->act == ACT_GELU_ERF ? GM_ACT_GELU_ERF
+              : m->act == ACT_RELU ? GM_ACT_RELU : GM_ACT_NONE;
+    linear(ex, xin, T, &B->p1, B->fc1_b, hb, 0, ga);
+    if (m->act == ACT_SILU)   /* not among gemm.h's activations */
         for (size_t i = 0; i < T * F; i++)
             hb[i] = hb[i] / (1.0f + expf(-hb[i]));
     if (m->gated) {
-        linear(ex, xin, T, d, B->fc1_gate, NULL, F, hb2, 0, KN_ACT_NONE);
+        linear(ex, xin, T, &B->pgate, NULL, hb2, 0, GM_ACT_NONE);
         for (size_t i = 0; i < T * F; i++)
             hb[i] *= hb2[i];
     }
-    linear(ex, hb, T, F, B->fc2, B->fc2_b, d, x, 1, KN_ACT_NONE);
+    linear(ex, hb, T, &B->p2, B->fc2_b, x, 1, GM_ACT_NONE);
 }
 
 /* x [T, d] = embed(ids) * scale + positions [p0, p0 + T), then BART's
@@ -803,14 +899,14 @@ int s2s_encode(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, fl
             norm_rows(m, xb, x, S, &B->ln_self);
             h = xb;
         }
-        linear(ex, h, S, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
-        linear(ex, h, S, d, B->self.wk, B->self.bk, in, k, 0, KN_ACT_NONE);
-        linear(ex, h, S, d, B->self.wv, B->self.bv, in, v, 0, KN_ACT_NONE);
+        linear(ex, h, S, &B->self.pq, B->self.bq, q, 0, GM_ACT_NONE);
+        linear(ex, h, S, &B->self.pk, B->self.bk, k, 0, GM_ACT_NONE);
+        linear(ex, h, S, &B->self.pv, B->self.bv, v, 0, GM_ACT_NONE);
         if (attend(m, ex, q, k, v, att, S, S, 0, 0, pb, pb_len, pb_off)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(ex, att, S, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, S, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (m->arch == ARCH_T5) {
             norm_rows(m, xb, x, S, &B->ln_ff);
             ffn(m, ex, B, xb, S, x, hb, hb2);
@@ -835,7 +931,7 @@ int s2s_encode(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, fl
 
 int s2s_state_new(s2s_model *m, const s2s_exe *ex, const float *enc, size_t S, size_t cap, s2s_state **out, ys_error *err)
 {
-    size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner, d = (size_t)m->info.d_model;
+    size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner;
     *out = NULL;
     s2s_state *st = calloc(1, sizeof *st);
     if (!st)
@@ -853,8 +949,8 @@ int s2s_state_new(s2s_model *m, const s2s_exe *ex, const float *enc, size_t S, s
     }
     for (size_t l = 0; l < L; l++) {
         const block *B = &m->dec[l];
-        linear(ex, enc, S, d, B->cross.wk, B->cross.bk, in, st->ck + l * S * in, 0, KN_ACT_NONE);
-        linear(ex, enc, S, d, B->cross.wv, B->cross.bv, in, st->cv + l * S * in, 0, KN_ACT_NONE);
+        linear(ex, enc, S, &B->cross.pk, B->cross.bk, st->ck + l * S * in, 0, GM_ACT_NONE);
+        linear(ex, enc, S, &B->cross.pv, B->cross.bv, st->cv + l * S * in, 0, GM_ACT_NONE);
     }
     *out = st;
     return 0;
@@ -934,14 +1030,14 @@ int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *id
             norm_rows(m, xb, x, T, &B->ln_self);
             h = xb;
         }
-        linear(ex, h, T, d, B->self.wq, B->self.bq, in, q, 0, KN_ACT_NONE);
-        linear(ex, h, T, d, B->self.wk, B->self.bk, in, kc + p0 * in, 0, KN_ACT_NONE);
-        linear(ex, h, T, d, B->self.wv, B->self.bv, in, vc + p0 * in, 0, KN_ACT_NONE);
+        linear(ex, h, T, &B->self.pq, B->self.bq, q, 0, GM_ACT_NONE);
+        linear(ex, h, T, &B->self.pk, B->self.bk, kc + p0 * in, 0, GM_ACT_NONE);
+        linear(ex, h, T, &B->self.pv, B->self.bv, vc + p0 * in, 0, GM_ACT_NONE);
         if (attend(m, ex, q, kc, vc, att, T, p0 + T, p0, 1, pb, pb_len, pb_off)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(ex, att, T, in, B->self.wo, B->self.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, T, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
         if (!t5)
             norm_rows(m, x, x, T, &B->ln_self);
         /* cross-attention over the source's precomputed K/V */
@@ -950,12 +1046,12 @@ int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *id
             norm_rows(m, xb, x, T, &B->ln_cross);
             h = xb;
         }
-        linear(ex, h, T, d, B->cross.wq, B->cross.bq, in, q, 0, KN_ACT_NONE);
+        linear(ex, h, T, &B->cross.pq, B->cross.bq, q, 0, GM_ACT_NONE);
         if (attend(m, ex, q, st->ck + (size_t)l * S * in, st->cv + (size_t)l * S * in, att, T, S, 0, 0, NULL, 0, 0)) {
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
             break;
         }
-        linear(ex, att, T, in, B->cross.wo, B->cross.bo, d, x, 1, KN_ACT_NONE);
+        linear(ex, att, T, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
         if (t5) {
             norm_rows(m, xb, x, T, &B->ln_ff);
             ffn(m, ex, B, xb, T, x, hb, hb2);
@@ -981,31 +1077,144 @@ int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *id
     return 0;
 }
 
+/* One token for each of n states (beams): s2s_decode with T = 1, but the
+ * n rows share every projection (one gm_run each); attention and the cache
+ * stay per state. Each state's numbers are those s2s_decode gives it alone
+ * (gm_run rows are independent; the attention calls are the same). */
+int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const int32_t *ids, size_t n,
+                    float **hidden, ys_error *err)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
+    int t5 = m->arch == ARCH_T5;
+    *hidden = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (st[i]->len >= st[i]->cap)
+            return ys_fail(err, YS_EINPUT, "1 token does not fit the decoder cache (%zu of %zu used)", st[i]->len,
+                           st[i]->cap);
+    float *x = malloc(n * d * sizeof *x), *xb = malloc(n * d * sizeof *xb);
+    float *q = malloc(n * in * sizeof *q), *k = malloc(n * in * sizeof *k), *v = malloc(n * in * sizeof *v);
+    float *att = malloc(n * in * sizeof *att), *hb = malloc(n * F * sizeof *hb);
+    float *hb2 = m->gated ? malloc(n * F * sizeof *hb2) : NULL;
+    float **pb = calloc(n, sizeof *pb);
+    size_t *pb_len = calloc(n, sizeof *pb_len);
+    long *pb_off = calloc(n, sizeof *pb_off);
+    attn_seq *as = malloc(n * sizeof *as);
+    int rc = 0;
+    if (!x || !xb || !q || !k || !v || !att || !hb || (m->gated && !hb2) || !pb || !pb_len || !pb_off || !as)
+        rc = YS_ENOMEM;
+    for (size_t i = 0; rc == 0 && t5 && i < n; i++)
+        if (!(pb[i] = t5_bias_table(m, m->dec_rel, 0, st[i]->len, 1, st[i]->len + 1, &pb_len[i], &pb_off[i])))
+            rc = YS_ENOMEM;
+    if (rc)
+        rc = ys_fail(err, YS_ENOMEM, "out of memory decoding %zu beams", n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = embed(m, &ids[i], 1, st[i]->len, m->dec_pos, &m->dec_ln_emb, x + i * d, "decoder", err);
+    for (int l = 0; rc == 0 && l < m->info.dec_layers; l++) {
+        const block *B = &m->dec[l];
+        const float *h = x;
+        if (t5) {
+            norm_rows(m, xb, x, n, &B->ln_self);
+            h = xb;
+        }
+        linear(ex, h, n, &B->self.pq, B->self.bq, q, 0, GM_ACT_NONE);
+        linear(ex, h, n, &B->self.pk, B->self.bk, k, 0, GM_ACT_NONE);
+        linear(ex, h, n, &B->self.pv, B->self.bv, v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < n; i++) {
+            size_t p0 = st[i]->len, cap = st[i]->cap;
+            float *kc = st[i]->sk + (size_t)l * cap * in, *vc = st[i]->sv + (size_t)l * cap * in;
+            memcpy(kc + p0 * in, k + i * in, in * sizeof *k);
+            memcpy(vc + p0 * in, v + i * in, in * sizeof *v);
+            as[i] = (attn_seq){q + i * in, kc, vc, att + i * in, 1, p0 + 1, p0, pb[i], pb_len[i], pb_off[i]};
+        }
+        if (attend_many(m, ex, as, n, 1)) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            break;
+        }
+        linear(ex, att, n, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
+        if (!t5)
+            norm_rows(m, x, x, n, &B->ln_self);
+        h = x;
+        if (t5) {
+            norm_rows(m, xb, x, n, &B->ln_cross);
+            h = xb;
+        }
+        linear(ex, h, n, &B->cross.pq, B->cross.bq, q, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < n; i++) {
+            size_t S = st[i]->S;
+            as[i] = (attn_seq){q + i * in, st[i]->ck + (size_t)l * S * in, st[i]->cv + (size_t)l * S * in,
+                               att + i * in, 1, S, 0, NULL, 0, 0};
+        }
+        if (attend_many(m, ex, as, n, 0)) {
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            break;
+        }
+        linear(ex, att, n, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
+        if (t5) {
+            norm_rows(m, xb, x, n, &B->ln_ff);
+            ffn(m, ex, B, xb, n, x, hb, hb2);
+        } else {
+            norm_rows(m, x, x, n, &B->ln_cross);
+            ffn(m, ex, B, x, n, x, hb, hb2);
+            norm_rows(m, x, x, n, &B->ln_ff);
+        }
+    }
+    if (rc == 0 && t5) {
+        norm_rows(m, x, x, n, &m->dec_final);
+        if (m->out_scale != 1.0f)
+            for (size_t i = 0; i < n * d; i++)
+                x[i] *= m->out_scale;
+    }
+    for (size_t i = 0; pb && i < n; i++)
+        free(pb[i]);
+    free(xb), free(q), free(k), free(v), free(att), free(hb), free(hb2), free(pb), free(pb_len), free(pb_off);
+    free(as);
+    if (rc) {
+        free(x);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        st[i]->len++;
+    *hidden = x;
+    return 0;
+}
+
 /* logits[rows, V] = hidden[rows, d] lm_head^T + final_logits_bias. */
 void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t rows, float *logits)
 {
-    linear(ex, hidden, rows, (size_t)m->info.d_model, m->lm_head, m->logits_bias, (size_t)m->info.vocab, logits, 0,
-           KN_ACT_NONE);
+    linear(ex, hidden, rows, &m->phead, m->logits_bias, logits, 0, GM_ACT_NONE);
 }
 
 /* ---- scoring ------------------------------------------------------------------
- * Per pair: encoder, cross K/V, decoder over the whole target with a fresh
- * cache, then the vocabulary projection one 64-row tile at a time and a
- * log-softmax per row (as model.c). */
+ * Pairs go in groups of up to SCORE_ROWS source (and target) tokens. The
+ * rows of all the group's sources pass through each encoder projection as
+ * one gm_run, the rows of all its targets through each decoder one (whole
+ * targets at once, causal mask, no cache: the products s2s_decode makes
+ * over a fresh state), so each weight is streamed once per group instead
+ * of once per pair.
+ * Attention stays per pair (its own sgemm calls, as s2s_encode/s2s_decode).
+ * Then the vocabulary projection over HEAD_ROWS wanted rows at a time and a
+ * log-softmax per row. gm_run computes a row from that row alone and a
+ * pair's attention calls do not depend on the group or on which thread
+ * runs them, so a pair's numbers are the same in any batch, with any thread
+ * count (seq2seq.h). */
+
+#define SCORE_ROWS 4096
+#define HEAD_ROWS 256
 
 typedef struct lsm_ctx {
     const float *logits;
-    const int32_t *ids;
-    size_t r0, V;
-    double *lp;
-    uint8_t *greedy;
+    size_t V;
+    const size_t *pair, *pos;       /* row i: pair, decoder position t (predicts dec[t + 1]) */
+    const int32_t *const *dec;
+    double *const *lp;
+    uint8_t *const *greedy;
 } lsm_ctx;
 
 static void logsoftmax_row(void *vctx, size_t item, int worker)
 {
     (void)worker;
     const lsm_ctx *c = vctx;
-    size_t t = c->r0 + item;                    /* decoder row: predicts ids[t + 1] */
+    size_t s = c->pair[item], t = c->pos[item];
     const float *z = c->logits + item * c->V;
     size_t arg = 0;
     for (size_t j = 1; j < c->V; j++)
@@ -1014,85 +1223,241 @@ static void logsoftmax_row(void *vctx, size_t item, int worker)
     double sum = 0;
     for (size_t j = 0; j < c->V; j++)
         sum += exp((double)z[j] - (double)z[arg]);
-    int32_t next = c->ids[t + 1];
-    c->lp[t] = (double)z[next] - (double)z[arg] - log(sum);
-    if (c->greedy)
-        c->greedy[t] = (size_t)next == arg;
+    int32_t next = c->dec[s][t + 1];
+    c->lp[s][t] = (double)z[next] - (double)z[arg] - log(sum);
+    if (c->greedy && c->greedy[s])
+        c->greedy[s][t] = (size_t)next == arg;
 }
 
-static int score_pair(s2s_model *m, const s2s_exe *ex, const int32_t *src, size_t S, const int32_t *dec, size_t T,
-                      double *lp, uint8_t *greedy, ys_error *err)
+/* Scratch of one group: R source rows, RT target rows, n pairs. */
+typedef struct group {
+    size_t n, R, RT, *so, *to;      /* row offsets [n + 1] */
+    float *e, *y, *xb, *q, *k, *v, *att, *hb, *hb2;
+    float **pbe, **pbd;             /* T5 bias tables per pair (encoder, decoder) */
+    size_t *pble, *pbld;
+    long *pboe, *pbod;
+    attn_seq *as;                   /* [n]: one attention's sequences */
+} group;
+
+static void group_free(group *g)
 {
-    size_t V = (size_t)m->info.vocab, d = (size_t)m->info.d_model;
-    if (T == 0)
-        return ys_fail(err, YS_EINPUT, "empty decoder sequence");
-    float *buf = malloc(KN_ROWS * V * sizeof *buf), *enc = NULL, *hidden = NULL;
-    s2s_state *st = NULL;
-    int rc = buf ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = s2s_encode(m, ex, src, S, &enc, err);
-    if (rc == 0)
-        rc = s2s_state_new(m, ex, enc, S, T, &st, err);
-    if (rc == 0)
-        rc = s2s_decode(m, ex, st, dec, T, &hidden, err);
-    for (size_t r0 = 0; rc == 0 && r0 + 1 < T; r0 += KN_ROWS) {
-        size_t r1 = r0 + KN_ROWS < T ? r0 + KN_ROWS : T;   /* rows [r0, r1); wanted up to T-2 */
-        s2s_vocab_proj(m, ex, hidden + r0 * d, r1 - r0, buf);
-        lsm_ctx c = {buf, dec, r0, V, lp, greedy};
-        kn_pool_run(ex->pool, (r1 < T ? r1 : T - 1) - r0, logsoftmax_row, &c);
+    for (size_t i = 0; g->pbe && g->pbd && i < g->n; i++)
+        free(g->pbe[i]), free(g->pbd[i]);
+    free(g->so), free(g->pbe), free(g->pbd), free(g->pble), free(g->pboe), free(g->as);
+}
+
+/* n floats of the model's scoring workspace, which is kept between calls:
+ * fresh buffers would have their pages faulted in and zeroed by the kernel
+ * on every call (~100 MB for 32 T5-small pairs, several percent of the
+ * time). NULL when out of memory. */
+static float *workspace(s2s_model *m, size_t n)
+{
+    if (n > m->ws_cap) {
+        free(m->ws);
+        m->ws_cap = (m->ws = malloc(n * sizeof *m->ws)) ? n : 0;
     }
-    free(buf);
-    free(enc);
-    free(hidden);
-    s2s_state_free(st);
+    return m->ws;
+}
+
+/* The group's offsets, bias tables and activation buffers; the latter and
+ * *head (HEAD_ROWS * (d + V) floats) come from the model's workspace. */
+static int group_alloc(s2s_model *m, group *g, const size_t *S, const size_t *T, size_t n, float **head)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
+    memset(g, 0, sizeof *g);
+    g->n = n;
+    if (!(g->so = calloc(2 * (n + 1), sizeof *g->so)))
+        return YS_ENOMEM;
+    g->to = g->so + n + 1;
+    for (size_t i = 0; i < n; i++)
+        g->so[i + 1] = g->so[i] + S[i], g->to[i + 1] = g->to[i] + T[i];
+    g->R = g->so[n], g->RT = g->to[n];
+    size_t RM = g->R > g->RT ? g->R : g->RT, nf = m->gated ? 2 : 1;
+    float *w = workspace(m, (g->R + g->RT) * d + RM * (d + 4 * in + nf * F) + HEAD_ROWS * (d + (size_t)m->info.vocab));
+    if (!w)
+        return YS_ENOMEM;
+    g->e = w, w += g->R * d;
+    g->y = w, w += g->RT * d;
+    g->xb = w, w += RM * d;
+    g->q = w, w += RM * in;
+    g->k = w, w += RM * in;
+    g->v = w, w += RM * in;
+    g->att = w, w += RM * in;
+    g->hb = w, w += RM * F;
+    if (m->gated)
+        g->hb2 = w, w += RM * F;
+    *head = w;
+    g->pbe = calloc(n, sizeof *g->pbe), g->pbd = calloc(n, sizeof *g->pbd);
+    g->pble = calloc(2 * n, sizeof *g->pble), g->pboe = calloc(2 * n, sizeof *g->pboe);
+    g->as = malloc(n * sizeof *g->as);
+    if (!g->pbe || !g->pbd || !g->pble || !g->pboe || !g->as)
+        return YS_ENOMEM;
+    g->pbld = g->pble + n, g->pbod = g->pboe + n;
+    for (size_t i = 0; m->arch == ARCH_T5 && i < n; i++)
+        if (!(g->pbe[i] = t5_bias_table(m, m->enc_rel, 1, 0, S[i], S[i], &g->pble[i], &g->pboe[i])) ||
+            !(g->pbd[i] = t5_bias_table(m, m->dec_rel, 0, 0, T[i], T[i], &g->pbld[i], &g->pbod[i])))
+            return YS_ENOMEM;
+    return 0;
+}
+
+/* g->e := the encoder output of every source (embedded there already). */
+static int group_encode(s2s_model *m, const s2s_exe *ex, group *g, const size_t *S)
+{
+    size_t in = (size_t)m->inner, R = g->R;
+    float *x = g->e;
+    for (int l = 0; l < m->info.enc_layers; l++) {
+        const block *B = &m->enc[l];
+        const float *h = x;
+        if (m->arch == ARCH_T5) {
+            norm_pool(m, ex, g->xb, x, R, &B->ln_self);
+            h = g->xb;
+        }
+        linear(ex, h, R, &B->self.pq, B->self.bq, g->q, 0, GM_ACT_NONE);
+        linear(ex, h, R, &B->self.pk, B->self.bk, g->k, 0, GM_ACT_NONE);
+        linear(ex, h, R, &B->self.pv, B->self.bv, g->v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < g->n; i++) {
+            size_t o = g->so[i] * in;
+            g->as[i] = (attn_seq){g->q + o, g->k + o, g->v + o, g->att + o, S[i], S[i], 0, g->pbe[i], g->pble[i],
+                                  g->pboe[i]};
+        }
+        if (attend_many(m, ex, g->as, g->n, 0))
+            return YS_ENOMEM;
+        linear(ex, g->att, R, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
+        if (m->arch == ARCH_T5) {
+            norm_pool(m, ex, g->xb, x, R, &B->ln_ff);
+            ffn(m, ex, B, g->xb, R, x, g->hb, g->hb2);
+        } else {
+            norm_pool(m, ex, x, x, R, &B->ln_self);
+            ffn(m, ex, B, x, R, x, g->hb, g->hb2);
+            norm_pool(m, ex, x, x, R, &B->ln_ff);
+        }
+    }
+    if (m->arch == ARCH_T5)
+        norm_pool(m, ex, x, x, R, &m->enc_final);
+    return 0;
+}
+
+/* g->y := the final decoder hidden states of every target (embedded there
+ * already) against the encoder output g->e. */
+static int group_decode(s2s_model *m, const s2s_exe *ex, group *g, const size_t *S, const size_t *T)
+{
+    size_t in = (size_t)m->inner, d = (size_t)m->info.d_model, R = g->R, RT = g->RT;
+    float *x = g->y;
+    int t5 = m->arch == ARCH_T5;
+    for (int l = 0; l < m->info.dec_layers; l++) {
+        const block *B = &m->dec[l];
+        const float *h = x;
+        if (t5) {
+            norm_pool(m, ex, g->xb, x, RT, &B->ln_self);
+            h = g->xb;
+        }
+        linear(ex, h, RT, &B->self.pq, B->self.bq, g->q, 0, GM_ACT_NONE);
+        linear(ex, h, RT, &B->self.pk, B->self.bk, g->k, 0, GM_ACT_NONE);
+        linear(ex, h, RT, &B->self.pv, B->self.bv, g->v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < g->n; i++) {
+            size_t o = g->to[i] * in;
+            g->as[i] = (attn_seq){g->q + o, g->k + o, g->v + o, g->att + o, T[i], T[i], 0, g->pbd[i], g->pbld[i],
+                                  g->pbod[i]};
+        }
+        if (attend_many(m, ex, g->as, g->n, 1))
+            return YS_ENOMEM;
+        linear(ex, g->att, RT, &B->self.po, B->self.bo, x, 1, GM_ACT_NONE);
+        if (!t5)
+            norm_pool(m, ex, x, x, RT, &B->ln_self);
+        h = x;
+        if (t5) {
+            norm_pool(m, ex, g->xb, x, RT, &B->ln_cross);
+            h = g->xb;
+        }
+        /* cross-attention: this layer's K/V of every source, then per pair */
+        linear(ex, h, RT, &B->cross.pq, B->cross.bq, g->q, 0, GM_ACT_NONE);
+        linear(ex, g->e, R, &B->cross.pk, B->cross.bk, g->k, 0, GM_ACT_NONE);
+        linear(ex, g->e, R, &B->cross.pv, B->cross.bv, g->v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < g->n; i++) {
+            size_t o = g->to[i] * in, os = g->so[i] * in;
+            g->as[i] = (attn_seq){g->q + o, g->k + os, g->v + os, g->att + o, T[i], S[i], 0, NULL, 0, 0};
+        }
+        if (attend_many(m, ex, g->as, g->n, 0))
+            return YS_ENOMEM;
+        linear(ex, g->att, RT, &B->cross.po, B->cross.bo, x, 1, GM_ACT_NONE);
+        if (t5) {
+            norm_pool(m, ex, g->xb, x, RT, &B->ln_ff);
+            ffn(m, ex, B, g->xb, RT, x, g->hb, g->hb2);
+        } else {
+            norm_pool(m, ex, x, x, RT, &B->ln_cross);
+            ffn(m, ex, B, x, RT, x, g->hb, g->hb2);
+            norm_pool(m, ex, x, x, RT, &B->ln_ff);
+        }
+    }
+    if (t5) {
+        norm_pool(m, ex, x, x, RT, &m->dec_final);
+        if (m->out_scale != 1.0f)   /* tied T5 head: d_model^-0.5 before lm_head */
+            for (size_t i = 0; i < RT * d; i++)
+                x[i] *= m->out_scale;
+    }
+    return 0;
+}
+
+/* Pairs [first, first + n) as one group; errors name the pair. */
+static int score_group(s2s_model *m, size_t first, const int32_t *const *src, const size_t *S,
+                       const int32_t *const *dec, const size_t *T, size_t n, double *const *lp,
+                       uint8_t *const *greedy, ys_error *err)
+{
+    const s2s_exe *ex = &m->exe;
+    size_t d = (size_t)m->info.d_model, V = (size_t)m->info.vocab;
+    group g = {0};
+    ys_error e = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (T[i] == 0 || S[i] == 0)
+            rc = ys_fail(err, YS_EINPUT, "pair %zu: empty %s sequence", first + i, T[i] ? "source" : "decoder");
+    if (rc)
+        return rc;
+    float *hrows = NULL;
+    size_t *pair = malloc(2 * HEAD_ROWS * sizeof *pair);
+    if (!pair || group_alloc(m, &g, S, T, n, &hrows)) {
+        free(pair);
+        group_free(&g);
+        return ys_fail(err, YS_ENOMEM, "out of memory scoring pairs %zu-%zu", first, first + n - 1);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((rc = embed(m, src[i], S[i], 0, m->enc_pos, &m->enc_ln_emb, g.e + g.so[i] * d, "source", &e)) ||
+            (rc = embed(m, dec[i], T[i], 0, m->dec_pos, &m->dec_ln_emb, g.y + g.to[i] * d, "decoder", &e)))
+            rc = ys_fail(err, rc, "pair %zu: %s", first + i, e.msg);
+    if (rc == 0 && (group_encode(m, ex, &g, S) || group_decode(m, ex, &g, S, T)))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    /* the wanted rows (every target position but the last), HEAD_ROWS at a time */
+    float *logits = hrows + HEAD_ROWS * d;
+    size_t *pos = pair + HEAD_ROWS, nr = 0, left = g.RT - n;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        for (size_t t = 0; t + 1 < T[i]; t++) {
+            memcpy(hrows + nr * d, g.y + (g.to[i] + t) * d, d * sizeof *hrows);
+            pair[nr] = i, pos[nr] = t;
+            left--;
+            if (++nr < HEAD_ROWS && left > 0)
+                continue;
+            s2s_vocab_proj(m, ex, hrows, nr, logits);
+            lsm_ctx c = {logits, V, pair, pos, dec, lp, greedy};
+            kn_pool_run(ex->pool, nr, logsoftmax_row, &c);
+            nr = 0;
+        }
+    free(pair);
+    group_free(&g);
     return rc;
 }
 
-typedef struct score_job {
-    s2s_model *m;
-    const int32_t *const *src, *const *dec;
-    const size_t *src_lens, *dec_lens;
-    double *const *logprobs;
-    uint8_t *const *greedy;
-    int *rc;
-    ys_error *errs;
-} score_job;
-
-static void score_item(void *vctx, size_t s, int worker)
-{
-    const score_job *j = vctx;
-    j->rc[s] = score_pair(j->m, &j->m->solo[worker], j->src[s], j->src_lens[s], j->dec[s], j->dec_lens[s],
-                          j->logprobs[s], j->greedy ? j->greedy[s] : NULL, &j->errs[s]);
-}
-
-/* Several pairs: one pair per pool thread at a time, each computed
- * single-threaded (no synchronisation inside a pair); one pair: the pool
- * works inside it. The sgemm calls are the same either way. */
 int s2s_logprobs(s2s_model *m, const int32_t *const *src, const size_t *src_lens, const int32_t *const *dec,
                  const size_t *dec_lens, size_t n, double *const *logprobs, uint8_t *const *greedy, ys_error *err)
 {
     m->blas.set_num_threads(1);
     int rc = 0;
-    if (n >= 2 && m->nsolo > 1) {
-        int *rcs = calloc(n, sizeof *rcs);
-        ys_error *errs = calloc(n, sizeof *errs);
-        if (!rcs || !errs) {
-            free(rcs), free(errs);
-            return ys_fail(err, YS_ENOMEM, "out of memory");
-        }
-        score_job j = {m, src, dec, src_lens, dec_lens, logprobs, greedy, rcs, errs};
-        kn_pool_run(m->pool, n, score_item, &j);
-        for (size_t s = 0; s < n && rc == 0; s++)
-            if (rcs[s])
-                rc = ys_fail(err, rcs[s], "pair %zu: %s", s, errs[s].msg);
-        free(rcs), free(errs);
-        return rc;
-    }
-    for (size_t s = 0; s < n && rc == 0; s++) {
-        ys_error e = {0};
-        if ((rc = score_pair(m, &m->exe, src[s], src_lens[s], dec[s], dec_lens[s], logprobs[s],
-                             greedy ? greedy[s] : NULL, &e)))
-            rc = ys_fail(err, rc, "pair %zu: %s", s, e.msg);
+    for (size_t s = 0; s < n && rc == 0;) {
+        size_t e = s + 1, rows = src_lens[s], trows = dec_lens[s];
+        while (e < n && rows + src_lens[e] <= SCORE_ROWS && trows + dec_lens[e] <= SCORE_ROWS)
+            rows += src_lens[e], trows += dec_lens[e++];
+        rc = score_group(m, s, src + s, src_lens + s, dec + s, dec_lens + s, e - s, logprobs + s,
+                         greedy ? greedy + s : NULL, err);
+        s = e;
     }
     return rc;
 }

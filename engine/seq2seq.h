@@ -23,11 +23,13 @@
  * generation refuses (YS_EUSAGE) a folder with multi-token ones.
  *
  * Determinism: as model.h — a pair's log-probabilities are bitwise the same
- * whatever batch it is scored in and whatever thread count is used; each
- * beam is decoded on its own (1-row products), so beams do not perturb
- * each other either. With several pairs (or beams) the pool runs one pair
- * per thread, single-threaded inside; with one, the pool works inside it;
- * both issue the same sgemm calls (kernels.h), hence the same numbers.
+ * whatever batch it is scored in and whatever thread count is used, and so
+ * are generated ids. Every projection is a gm_run (gemm.h, weights packed
+ * at load), whose result for a row depends on that row alone: scoring puts
+ * the rows of all pairs of a group through each projection together;
+ * attention runs per pair (or beam), the same sgemm calls whichever thread
+ * runs them. Decoding is one row per step, or one per beam, the beams'
+ * rows sharing each projection without perturbing each other.
  *
  * Threads, ownership: as model.h. s2s_load returns a model freed with
  * s2s_free; a model is used by one thread at a time. Output buffers are the

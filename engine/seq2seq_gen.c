@@ -149,29 +149,24 @@ static int hyps_done(const hyps *H, const s2s_gen_opts *o, double best_sum, size
     return H->worst >= best_sum / pow(den, o->length_penalty);
 }
 
-/* One beam's next-token log-probabilities, processed, on the solo pool of
- * the thread that runs it: beams are decoded side by side. */
+/* Beam b's log-probabilities from its logits z, then processed (HF
+ * normalises first, then masks). */
 typedef struct beam_job {
-    s2s_model *m;
+    const s2s_model *m;
     const s2s_gen_opts *o;
-    s2s_state **st;
     const int32_t *seq;
     size_t max_len, cur;
     double *lp;
-    float *z;
-    int *rc;
-    ys_error *errs;
+    const float *z;
 } beam_job;
 
 static void beam_item(void *vctx, size_t b, int worker)
 {
+    (void)worker;
     const beam_job *j = vctx;
     size_t V = (size_t)j->m->info.vocab;
-    const int32_t *seq = j->seq + b * j->max_len;
-    float *z = j->z + b * V;
+    const float *z = j->z + b * V;
     double *l = j->lp + b * V;
-    if ((j->rc[b] = next_logits(j->m, &j->m->solo[worker], j->st[b], seq[j->cur - 1], z, &j->errs[b])))
-        return;
     size_t a = 0;
     for (size_t i = 1; i < V; i++)
         a = z[i] > z[a] ? i : a;
@@ -181,7 +176,7 @@ static void beam_item(void *vctx, size_t b, int worker)
     double lse = (double)z[a] + log(sum);
     for (size_t i = 0; i < V; i++)
         l[i] = (double)z[i] - lse;
-    process(j->m, j->o, seq, j->cur, l);
+    process(j->m, j->o, j->seq + b * j->max_len, j->cur, l);
 }
 
 static int better(const cand *a, const cand *b) { return a->s > b->s || (a->s == b->s && a->idx < b->idx); }
@@ -196,12 +191,11 @@ static int beam_search(s2s_model *m, s2s_state *st0, const s2s_gen_opts *o, int3
     int32_t *seq = malloc(nb * max_len * sizeof *seq), *nseq = malloc(nb * max_len * sizeof *nseq);
     double *score = malloc(nb * sizeof *score), *lp = malloc(nb * V * sizeof *lp);
     float *z = malloc(nb * V * sizeof *z);
-    int *rcs = calloc(nb, sizeof *rcs);
-    ys_error *errs = calloc(nb, sizeof *errs);
+    int32_t *last = malloc(nb * sizeof *last);
     cand *top = malloc(K * sizeof *top), *nxt = malloc(nb * sizeof *nxt);
     hyps H = {0, nb, max_len, 1e9, malloc((nb + 1) * sizeof(double)), calloc(nb + 1, sizeof(int32_t *)),
               malloc((nb + 1) * sizeof(size_t))};
-    int ok = st && spare && seq && nseq && score && lp && z && rcs && errs && top && nxt && H.score && H.toks && H.len;
+    int ok = st && spare && seq && nseq && score && lp && z && last && top && nxt && H.score && H.toks && H.len;
     for (size_t i = 0; ok && i <= nb; i++)
         ok = (H.toks[i] = malloc(max_len * sizeof(int32_t))) != NULL;
     if (!ok)
@@ -217,11 +211,16 @@ static int beam_search(s2s_model *m, s2s_state *st0, const s2s_gen_opts *o, int3
     while (rc == 0) {
         /* every beam is the start token alone at the first step: beam 0's
          * numbers serve all */
-        beam_job job = {m, o, st, seq, max_len, cur, lp, z, rcs, errs};
-        kn_pool_run(m->pool, cur == 1 ? 1 : nb, beam_item, &job);
-        for (size_t b = 0; b < (cur == 1 ? 1 : nb) && rc == 0; b++)
-            if (rcs[b])
-                rc = ys_fail(err, rcs[b], "beam %zu: %s", b, errs[b].msg);
+        size_t nrun = cur == 1 ? 1 : nb;
+        float *h;
+        for (size_t b = 0; b < nrun; b++)
+            last[b] = seq[b * max_len + cur - 1];
+        if ((rc = s2s_decode_step(m, &m->exe, st, last, nrun, &h, err)))
+            break;
+        s2s_vocab_proj(m, &m->exe, h, nrun, z);
+        free(h);
+        beam_job job = {m, o, seq, max_len, cur, lp, z};
+        kn_pool_run(m->pool, nrun, beam_item, &job);
         for (size_t b = 1; rc == 0 && cur == 1 && b < nb; b++) {
             memcpy(lp + b * V, lp, V * sizeof *lp);
             s2s_state_copy(m, st[b], st[0]);
@@ -294,7 +293,7 @@ static int beam_search(s2s_model *m, s2s_state *st0, const s2s_gen_opts *o, int3
     for (size_t i = 0; H.toks && i <= nb; i++)
         free(H.toks[i]);
     free(st), free(spare), free(seq), free(nseq), free(score), free(lp), free(z), free(top), free(nxt);
-    free(rcs), free(errs);
+    free(last);
     free(H.score), free(H.toks), free(H.len);
     return rc;
 }

@@ -4,29 +4,32 @@
 #define YS_ENGINE_SEQ2SEQ_INTERNAL_H
 
 #include "checkpoint.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "seq2seq.h"
 
 typedef enum { ARCH_T5, ARCH_BART, ARCH_MARIAN } s2s_arch;
 typedef enum { ACT_RELU, ACT_GELU_ERF, ACT_GELU_TANH, ACT_SILU } s2s_act;
 
-typedef struct attn_w { const float *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo; } attn_w;   /* biases: BART only */
+typedef struct attn_w {
+    const float *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo;   /* biases: BART only */
+    gm_weights pq, pk, pv, po;                             /* wq ... wo packed (owned) */
+} attn_w;
 typedef struct norm_w { const float *w, *b; } norm_w;                                   /* b NULL: T5 RMS */
 
 typedef struct block {
     attn_w self, cross;             /* cross: decoder blocks only */
     norm_w ln_self, ln_cross, ln_ff;
     const float *fc1, *fc1_b, *fc1_gate, *fc2, *fc2_b;   /* T5: wi (wi_0), wi_1, wo */
+    gm_weights p1, pgate, p2;                            /* fc1, fc1_gate, fc2 packed (owned) */
 } block;
 
-/* Where projections and attention run: a pool and its per-thread scratch.
- * The model's own pool parallelises inside one sequence; the "solo" ones
- * (one thread each, run inline) let whole sequences or beams run side by
- * side, one per pool thread. Either way every sgemm call is the same, so
- * the numbers are too (kernels.h). */
+/* Where projections and attention run: the model's pool. Work is shared
+ * inside each call (a group of scored pairs, a greedy step, the beams of a
+ * step); gm_run results and the attention sgemm calls do not depend on the
+ * thread count, so neither do the numbers (gemm.h, kernels.h). */
 typedef struct s2s_exe {
     kn_pool *pool;
-    float **scratch;
 } s2s_exe;
 
 struct s2s_model {
@@ -41,6 +44,7 @@ struct s2s_model {
     int nbuckets, maxdist;          /* T5 relative positions */
     float embed_scale, out_scale;
     const float *embed, *lm_head, *logits_bias;
+    gm_weights phead;               /* lm_head packed (owned) */
     const float *enc_pos, *dec_pos; /* BART: learned [P+2, d]; Marian: sinusoids [P, d] */
     float *sin_pos;                 /* computed Marian table (owned) */
     int pos_offset;
@@ -53,10 +57,9 @@ struct s2s_model {
     int bad_multi;                  /* a multi-token entry exists (unsupported) */
     eng_blas blas;
     kn_pool *pool;
-    float **scratch;
-    s2s_exe exe;                    /* {pool, scratch} */
-    s2s_exe *solo;                  /* one per pool thread */
-    int nsolo;
+    s2s_exe exe;                    /* {pool} */
+    float *ws;                      /* scoring workspace, kept between calls (owned) */
+    size_t ws_cap;                  /* its size in floats */
 };
 
 /* Decoder state of one sequence (or beam): the source's cross-attention K/V
@@ -81,6 +84,10 @@ void s2s_state_free(s2s_state *st);
 /* Append ids[0..T) and leave the final hidden states (T5: rescaled when
  * tied) in *hidden [T, d], malloc'd. */
 int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *ids, size_t T, float **hidden, ys_error *err);
+/* s2s_decode of one token ids[i] for each of st[0..n), the n rows sharing
+ * each projection; *hidden [n, d], malloc'd. */
+int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const int32_t *ids, size_t n,
+                    float **hidden, ys_error *err);
 void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t rows, float *logits);
 
 #endif
