@@ -530,6 +530,24 @@ fail:
     return rc;
 }
 
+size_t ckpt_release(const ckpt *c, const float *data, size_t n)
+{
+    const unsigned char *lo = (const unsigned char *)data, *hi = lo + n * sizeof *data;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < c->nfiles; i++) {
+        const ckpt_file *f = &c->files[i];
+        if (!f->map || lo < f->map || hi > f->map + f->size)
+            continue;
+        /* only pages wholly inside the range: the neighbours' bytes are
+         * someone else's (harmless to drop too, but they would fault back) */
+        uintptr_t a = ((uintptr_t)lo + page - 1) / page * page, b = (uintptr_t)hi / page * page;
+        if (b <= a || madvise((void *)a, b - a, MADV_DONTNEED) != 0)
+            return 0;
+        return b - a;
+    }
+    return 0;
+}
+
 void ckpt_close(ckpt *c)
 {
     if (!c)

@@ -99,4 +99,14 @@ int ckpt_config_str(const ckpt *c, const char *key, const char *dflt, const char
 
 const char *ckpt_dtype_name(ckpt_dtype t);
 
+/* Give back the resident memory of n floats at `data` when they lie in a
+ * mapped file (an F32 tensor used in place): the whole pages inside the
+ * range are dropped with madvise(MADV_DONTNEED). The mapping is read-only
+ * and private, so nothing is lost: a later read faults the bytes back in
+ * from the file. For a model that has copied a tensor (e.g. packed it),
+ * this keeps its resident size from doubling. Returns the bytes released
+ * (0 for converted copies, ranges outside the mappings, or when madvise
+ * fails — all harmless). */
+size_t ckpt_release(const ckpt *c, const float *data, size_t n);
+
 #endif

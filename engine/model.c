@@ -2,7 +2,8 @@
  * to bottom: configuration and weight binding, then one forward pass shared
  * by scoring and generation (a KV cache always; scoring uses a fresh one),
  * then log-probabilities, then generation. The arithmetic building blocks
- * (tiled sgemm, norms, the thread pool) are in kernels.c.
+ * are the packed GEMM (gemm.c: every projection, packed at load) and
+ * kernels.c (norms, the thread pool; attention calls OpenBLAS directly).
  *
  * Shapes: T = tokens in this call, H = hidden, nh/nkv = query/key-value
  * heads, hd = head dim, qdim = nh*hd, kvdim = nkv*hd, F = MLP width,
@@ -17,6 +18,7 @@
 
 
 #include "checkpoint.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "threads.h"
 
@@ -29,6 +31,9 @@ typedef struct layer {
     const float *w_gate, *w_up, *w_down;
     /* GPT-2: Conv1D [in, out]; c_attn fuses q|k|v along the columns */
     const float *c_attn, *c_attn_b, *c_proj, *c_proj_b, *c_fc, *c_fc_b, *mlp_proj, *mlp_proj_b;
+    /* the projections packed for gm_run (owned); GPT-2 uses gate for c_fc,
+     * down for its mlp c_proj, q/k/v for c_attn's column ranges */
+    gm_weights pq, pk, pv, po, pgate, pup, pdown;
 } layer;
 
 struct model {
@@ -38,16 +43,17 @@ struct model {
     char arch[64];
     double eps;            /* LayerNorm / RMSNorm epsilon */
     double rope_theta;
-    kn_act mlp_act;        /* GPT-2's activation_function */
+    gm_act mlp_act;        /* GPT-2's activation_function */
     int scale_attn_weights, scale_attn_by_layer;   /* GPT-2 options */
     const float *embed;    /* [V, H] */
     const float *pos_embed;/* GPT-2 wpe [n_positions, H] */
     const float *final_w, *final_b;
     const float *lm_head;  /* [V, H]: embed when tied */
+    gm_weights phead;      /* lm_head packed (owned) */
+    int tied;              /* lm_head is embed: rows are read from phead */
     layer *layers;
-    eng_blas blas;         /* OpenBLAS, opened at load (blas.h) */
+    eng_blas blas;         /* OpenBLAS, opened at load (blas.h); attention */
     kn_pool *pool;
-    float **scratch;       /* per pool thread: KN_ROWS * KN_COLS floats */
 };
 
 struct model_kv {
@@ -135,9 +141,9 @@ static int config_gpt2(model *m, ys_error *err)
         (rc = ckpt_config_bool(m->ck, "scale_attn_by_inverse_layer_idx", 0, &m->scale_attn_by_layer, err)) < 0)
         return rc;
     if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_fast"))
-        m->mlp_act = KN_ACT_GELU_TANH;
+        m->mlp_act = GM_ACT_GELU_TANH;
     else if (!strcmp(act, "gelu"))
-        m->mlp_act = KN_ACT_GELU_ERF;
+        m->mlp_act = GM_ACT_GELU_ERF;
     else
         return ys_fail(err, YS_EINPUT, "%s/config.json: activation_function \"%.40s\" is not supported "
                        "(gelu_new, gelu_pytorch_tanh, gelu_fast, gelu)", ckpt_dir(m->ck), act);
@@ -327,26 +333,55 @@ static int alloc_pool(model *m, int threads, ys_error *err)
     kn_pool *pool;
     if (kn_pool_new(threads, &m->blas, &pool) != 0)
         return ys_fail(err, YS_ENOMEM, "out of memory creating %d threads", threads);
-    int n = kn_pool_threads(pool);
-    float **scratch = calloc((size_t)n, sizeof *scratch);
-    for (int i = 0; scratch && i < n; i++)
-        if (!(scratch[i] = malloc(KN_ROWS * KN_COLS * sizeof(float)))) {
-            for (int j = 0; j < i; j++)
-                free(scratch[j]);
-            free(scratch);
-            scratch = NULL;
-        }
-    if (!scratch) {
-        kn_pool_free(pool);
-        return ys_fail(err, YS_ENOMEM, "out of memory");
-    }
-    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
-        free(m->scratch[i]);
-    free(m->scratch);
     kn_pool_free(m->pool);
     m->pool = pool;
-    m->scratch = scratch;
     return 0;
+}
+
+/* Every projection, and the vocabulary head, packed once for gm_run
+ * (gemm.h), whose per-element operation order makes a row's bits
+ * independent of the other rows in the call. The packed copy replaces the
+ * checkpoint's: ckpt_release gives back the mapped pages of each packed
+ * tensor so the resident size does not double (a tied embedding is then
+ * read from the packed head, see embed_row). */
+static int pack_weights(model *m, ys_error *err)
+{
+    const model_info *mi = &m->info;
+    size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn, V = (size_t)mi->vocab;
+    size_t qd = (size_t)mi->heads * (size_t)mi->head_dim, kvd = (size_t)mi->kv_heads * (size_t)mi->head_dim;
+    int bad = 0;
+    for (int l = 0; l < mi->layers && !bad; l++) {
+        layer *L = &m->layers[l];
+        if (m->fam == FAM_GPT2) {
+            /* c_attn [H, 3H]: columns 0..H are q, H..2H k, 2H..3H v */
+            bad = gm_pack(&L->pq, L->c_attn, 3 * H, KN_IN_OUT, H, H) ||
+                  gm_pack(&L->pk, L->c_attn + H, 3 * H, KN_IN_OUT, H, H) ||
+                  gm_pack(&L->pv, L->c_attn + 2 * H, 3 * H, KN_IN_OUT, H, H) ||
+                  gm_pack(&L->po, L->c_proj, H, KN_IN_OUT, H, H) ||
+                  gm_pack(&L->pgate, L->c_fc, F, KN_IN_OUT, H, F) ||
+                  gm_pack(&L->pdown, L->mlp_proj, H, KN_IN_OUT, F, H);
+            if (!bad) {
+                ckpt_release(m->ck, L->c_attn, 3 * H * H), ckpt_release(m->ck, L->c_proj, H * H);
+                ckpt_release(m->ck, L->c_fc, H * F), ckpt_release(m->ck, L->mlp_proj, F * H);
+            }
+        } else {
+            bad = gm_pack(&L->pq, L->wq, H, KN_OUT_IN, H, qd) || gm_pack(&L->pk, L->wk, H, KN_OUT_IN, H, kvd) ||
+                  gm_pack(&L->pv, L->wv, H, KN_OUT_IN, H, kvd) || gm_pack(&L->po, L->wo, qd, KN_OUT_IN, qd, H) ||
+                  gm_pack(&L->pgate, L->w_gate, H, KN_OUT_IN, H, F) ||
+                  gm_pack(&L->pup, L->w_up, H, KN_OUT_IN, H, F) ||
+                  gm_pack(&L->pdown, L->w_down, F, KN_OUT_IN, F, H);
+            if (!bad) {
+                ckpt_release(m->ck, L->wq, qd * H), ckpt_release(m->ck, L->wk, kvd * H);
+                ckpt_release(m->ck, L->wv, kvd * H), ckpt_release(m->ck, L->wo, H * qd);
+                ckpt_release(m->ck, L->w_gate, F * H), ckpt_release(m->ck, L->w_up, F * H);
+                ckpt_release(m->ck, L->w_down, H * F);
+            }
+        }
+    }
+    if (!bad && !(bad = gm_pack(&m->phead, m->lm_head, H, KN_OUT_IN, H, V)))
+        ckpt_release(m->ck, m->lm_head, V * H);
+    m->tied = m->lm_head == m->embed;
+    return bad ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 
 int model_load(const char *dir, model **out, ys_error *err)
@@ -368,6 +403,8 @@ int model_load(const char *dir, model **out, ys_error *err)
         rc = eng_blas_open(&m->blas, err);
     if (rc == 0)
         rc = alloc_pool(m, 0, err);
+    if (rc == 0)
+        rc = pack_weights(m, err);
     if (rc != 0) {
         model_free(m);
         return rc;
@@ -380,11 +417,14 @@ void model_free(model *m)
 {
     if (!m)
         return;
-    for (int i = 0; m->scratch && i < kn_pool_threads(m->pool); i++)
-        free(m->scratch[i]);
-    free(m->scratch);
     kn_pool_free(m->pool);
     eng_blas_close(&m->blas);
+    for (int l = 0; m->layers && l < m->info.layers; l++) {
+        layer *L = &m->layers[l];
+        gm_free(&L->pq), gm_free(&L->pk), gm_free(&L->pv), gm_free(&L->po);
+        gm_free(&L->pgate), gm_free(&L->pup), gm_free(&L->pdown);
+    }
+    gm_free(&m->phead);
     free(m->layers);
     ckpt_close(m->ck);
     free(m);
@@ -498,6 +538,21 @@ static void rope_rows(float *x, size_t T, size_t ld, int nheads, int hd, size_t 
         }
 }
 
+/* The embedding of token id into x[H]. A tied embedding's mapped pages
+ * were released after packing (pack_weights), so its row is gathered from
+ * the packed head: column id of panel id / GM_NR, stride GM_NR. */
+static void embed_row(const model *m, int32_t id, float *x)
+{
+    size_t H = (size_t)m->info.hidden;
+    if (!m->tied) {
+        memcpy(x, m->embed + (size_t)id * H, H * sizeof *x);
+        return;
+    }
+    const float *p = m->phead.panels + (size_t)id / GM_NR * H * GM_NR + (size_t)id % GM_NR;
+    for (size_t i = 0; i < H; i++)
+        x[i] = p[i * GM_NR];
+}
+
 /* ---- forward ---------------------------------------------------------------
  * Append ids[0..T) at positions kv->len.. and leave the final-norm hidden
  * states in *hidden ([T, H], malloc'd, the caller frees). */
@@ -524,11 +579,12 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
     float *x = malloc(T * H * sizeof *x), *xb = malloc(T * H * sizeof *xb);
     float *q = malloc(T * qdim * sizeof *q), *att = malloc(T * qdim * sizeof *att);
     float *hb = malloc(T * F * sizeof *hb);
+    float *hu = m->fam == FAM_LLAMA ? malloc(T * F * sizeof *hu) : NULL;   /* SwiGLU's up half */
     float *sbuf = malloc(nthr * KN_ROWS * ctx * sizeof *sbuf);
     float **scores = malloc(nthr * sizeof *scores);
     double *inv_freq = malloc(hd / 2 * sizeof *inv_freq + 1);
-    if (!x || !xb || !q || !att || !hb || !sbuf || !scores || !inv_freq) {
-        free(x), free(xb), free(q), free(att), free(hb), free(sbuf), free(scores), free(inv_freq);
+    if (!x || !xb || !q || !att || !hb || (m->fam == FAM_LLAMA && !hu) || !sbuf || !scores || !inv_freq) {
+        free(x), free(xb), free(q), free(att), free(hb), free(hu), free(sbuf), free(scores), free(inv_freq);
         return ys_fail(err, YS_ENOMEM, "out of memory for a forward pass over %zu tokens", T);
     }
     for (size_t i = 0; i < nthr; i++)
@@ -537,7 +593,7 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
         inv_freq[i] = pow(m->rope_theta, -(double)(2 * i) / (double)hd);
 
     for (size_t t = 0; t < T; t++) {
-        memcpy(x + t * H, m->embed + (size_t)ids[t] * H, H * sizeof *x);
+        embed_row(m, ids[t], x + t * H);
         if (m->pos_embed)
             for (size_t i = 0; i < H; i++)
                 x[t * H + i] += m->pos_embed[(pos0 + t) * H + i];
@@ -556,30 +612,22 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
                 kn_rmsnorm(xb + t * H, x + t * H, L->norm1_w, H, m->eps);
         }
         /* q into q, k and v straight into the cache rows pos0.. */
-        kn_proj pq = {.x = xb, .ldx = H, .y = q, .ldy = qdim, .n = T, .k = H, .out = qdim};
-        kn_proj pk = pq, pv = pq;
-        pk.y = kc + pos0 * kvdim, pk.ldy = kvdim, pk.out = kvdim;
-        pv.y = vc + pos0 * kvdim, pv.ldy = kvdim, pv.out = kvdim;
+        const float *bq = L->bq, *bk = L->bk, *bv = L->bv, *bo = L->bo;
         if (m->fam == FAM_GPT2) {
-            /* c_attn [H, 3H]: columns 0..H are q, H..2H k, 2H..3H v */
-            pq.layout = pk.layout = pv.layout = KN_IN_OUT;
-            pq.ldw = pk.ldw = pv.ldw = 3 * H;
-            pq.w = L->c_attn, pk.w = L->c_attn + H, pv.w = L->c_attn + 2 * H;
-            pq.bias = L->c_attn_b, pk.bias = L->c_attn_b + H, pv.bias = L->c_attn_b + 2 * H;
+            bq = L->c_attn_b, bk = L->c_attn_b + H, bv = L->c_attn_b + 2 * H, bo = L->c_proj_b;
             if (m->scale_attn_weights)
                 scale = 1.0f / sqrtf((float)hd);
             if (m->scale_attn_by_layer)
                 scale /= (float)(l + 1);
         } else {
-            pq.layout = pk.layout = pv.layout = KN_OUT_IN;
-            pq.ldw = pk.ldw = pv.ldw = H;
-            pq.w = L->wq, pk.w = L->wk, pv.w = L->wv;
-            pq.bias = L->bq, pk.bias = L->bk, pv.bias = L->bv;
             scale = 1.0f / sqrtf((float)hd);
         }
-        kn_proj_run(m->pool, &pq, m->scratch);
-        kn_proj_run(m->pool, &pk, m->scratch);
-        kn_proj_run(m->pool, &pv, m->scratch);
+        gm_call g = {.x = xb, .ldx = H, .w = &L->pq, .bias = bq, .y = q, .ldy = qdim, .n = T};
+        gm_run(m->pool, &g);
+        g.w = &L->pk, g.bias = bk, g.y = kc + pos0 * kvdim, g.ldy = kvdim;
+        gm_run(m->pool, &g);
+        g.w = &L->pv, g.bias = bv, g.y = vc + pos0 * kvdim;
+        gm_run(m->pool, &g);
         if (m->fam == FAM_LLAMA) {
             rope_rows(q, T, qdim, mi->heads, (int)hd, pos0, inv_freq);
             rope_rows(kc + pos0 * kvdim, T, kvdim, mi->kv_heads, (int)hd, pos0, inv_freq);
@@ -587,12 +635,8 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
         size_t nrt = (T + KN_ROWS - 1) / KN_ROWS;
         attn_ctx ac = {m, q, kc, vc, att, T, pos0, kvdim, qdim, nrt, scale, scores};
         kn_pool_run(m->pool, (size_t)mi->heads * nrt, attn_tile, &ac);
-        kn_proj po = {.x = att, .ldx = qdim, .y = x, .ldy = H, .n = T, .k = qdim, .out = H, .accumulate = 1};
-        if (m->fam == FAM_GPT2)
-            po.w = L->c_proj, po.ldw = H, po.layout = KN_IN_OUT, po.bias = L->c_proj_b;
-        else
-            po.w = L->wo, po.ldw = qdim, po.layout = KN_OUT_IN, po.bias = L->bo;
-        kn_proj_run(m->pool, &po, m->scratch);
+        g = (gm_call){.x = att, .ldx = qdim, .w = &L->po, .bias = bo, .y = x, .ldy = H, .n = T, .accumulate = 1};
+        gm_run(m->pool, &g);
 
         /* MLP block: x += down(act(up(norm2(x)))) */
         for (size_t t = 0; t < T; t++) {
@@ -601,17 +645,22 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
             else
                 kn_rmsnorm(xb + t * H, x + t * H, L->norm2_w, H, m->eps);
         }
-        kn_proj up = {.x = xb, .ldx = H, .y = hb, .ldy = F, .n = T, .k = H, .out = F};
-        kn_proj down = {.x = hb, .ldx = F, .y = x, .ldy = H, .n = T, .k = F, .out = H, .accumulate = 1};
         if (m->fam == FAM_GPT2) {
-            up.w = L->c_fc, up.ldw = F, up.layout = KN_IN_OUT, up.bias = L->c_fc_b, up.act = m->mlp_act;
-            down.w = L->mlp_proj, down.ldw = H, down.layout = KN_IN_OUT, down.bias = L->mlp_proj_b;
+            g = (gm_call){.x = xb, .ldx = H, .w = &L->pgate, .bias = L->c_fc_b, .y = hb, .ldy = F, .n = T,
+                          .act = m->mlp_act};
+            gm_run(m->pool, &g);
         } else {
-            up.w = L->w_gate, up.w_up = L->w_up, up.ldw = H, up.layout = KN_OUT_IN, up.act = KN_SWIGLU;
-            down.w = L->w_down, down.ldw = F, down.layout = KN_OUT_IN;
+            /* SwiGLU: silu(x Wg) * (x Wu), two products then one pass */
+            g = (gm_call){.x = xb, .ldx = H, .w = &L->pgate, .y = hb, .ldy = F, .n = T};
+            gm_run(m->pool, &g);
+            g.w = &L->pup, g.y = hu;
+            gm_run(m->pool, &g);
+            for (size_t i = 0; i < T * F; i++)
+                hb[i] = hb[i] / (1.0f + expf(-hb[i])) * hu[i];
         }
-        kn_proj_run(m->pool, &up, m->scratch);
-        kn_proj_run(m->pool, &down, m->scratch);
+        g = (gm_call){.x = hb, .ldx = F, .w = &L->pdown, .bias = m->fam == FAM_GPT2 ? L->mlp_proj_b : NULL,
+                      .y = x, .ldy = H, .n = T, .accumulate = 1};
+        gm_run(m->pool, &g);
     }
     for (size_t t = 0; t < T; t++) {
         if (m->fam == FAM_GPT2)
@@ -620,30 +669,35 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
             kn_rmsnorm(xb + t * H, x + t * H, m->final_w, H, m->eps);
     }
     kv->len = pos0 + T;
-    free(x), free(q), free(att), free(hb), free(sbuf), free(scores), free(inv_freq);
+    free(x), free(q), free(att), free(hb), free(hu), free(sbuf), free(scores), free(inv_freq);
     *hidden = xb;
     return 0;
 }
 
-/* logits[rows, V] = hidden[rows, H] lm_head^T, as tiles (kernels.h). */
+/* logits[rows, V] = hidden[rows, H] lm_head^T (gemm.h). */
 static void vocab_proj(model *m, const float *hidden, size_t rows, float *logits)
 {
     size_t H = (size_t)m->info.hidden, V = (size_t)m->info.vocab;
-    kn_proj p = {.x = hidden, .ldx = H, .w = m->lm_head, .ldw = H, .layout = KN_OUT_IN,
-                 .y = logits, .ldy = V, .n = rows, .k = H, .out = V};
-    kn_proj_run(m->pool, &p, m->scratch);
+    gm_call g = {.x = hidden, .ldx = H, .w = &m->phead, .y = logits, .ldy = V, .n = rows};
+    gm_run(m->pool, &g);
 }
 
 /* ---- scoring ---------------------------------------------------------------
  * Per sequence scored from f (f > 1): two forward calls, the prefix
  * [0, f-1) and then the rest [f-1, n), through one KV cache. The split is a
- * function of the sequence and f alone, so the bits are too (kernels.h);
+ * function of the sequence and f alone, so the bits are too (the packed
+ * GEMM does not care about the split; attention's OpenBLAS tiles do);
  * and when the previous sequence of the call had the same f and the same
  * prefix (the choices of one multiple-choice question, sorted together by
  * the runner) the prefix is already in the cache and is not recomputed —
  * with the same bits as if it were. f == 1 is one call over the whole
- * sequence. Then the vocabulary projection, one tile of KN_ROWS rows at a
- * time from row f-1, and log-softmax per row. */
+ * sequence. Then the vocabulary projection, LOGIT_ROWS rows at a time
+ * from row f-1, and log-softmax per row. */
+
+/* Rows of logits computed at a time: each pass streams the whole packed
+ * head (V x H floats) once, so more rows per pass means less memory
+ * traffic, at LOGIT_ROWS x V floats of buffer (25 MB for GPT-2). */
+#define LOGIT_ROWS 128
 
 typedef struct lsm_ctx {
     const float *logits;   /* [rows, V] for sequence rows r0.. */
@@ -681,7 +735,7 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
                    float *const *logits, ys_error *err)
 {
     size_t V = (size_t)m->info.vocab;
-    float *buf = malloc(KN_ROWS * V * sizeof *buf);
+    float *buf = malloc(LOGIT_ROWS * V * sizeof *buf);
     if (!buf)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     int rc = 0;
@@ -727,8 +781,8 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
             break;
         }
         /* wanted sequence rows p .. n-2 (row t predicts token t+1) */
-        for (size_t r0 = p; r0 <= n - 2; r0 += KN_ROWS) {
-            size_t r1 = r0 + KN_ROWS < n - 1 ? r0 + KN_ROWS : n - 1;
+        for (size_t r0 = p; r0 <= n - 2; r0 += LOGIT_ROWS) {
+            size_t r1 = r0 + LOGIT_ROWS < n - 1 ? r0 + LOGIT_ROWS : n - 1;
             vocab_proj(m, hidden + (r0 - p) * (size_t)m->info.hidden, r1 - r0, buf);
             lsm_ctx lc = {buf, seqs[s], r0, r0, r1 - 1, V, f, logprobs[s],
                           greedy ? greedy[s] : NULL, logits ? logits[s] : NULL};

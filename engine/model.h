@@ -15,13 +15,19 @@
  *
  * Determinism: a sequence's log-probabilities and logits are bitwise the
  * same whatever batch it is scored in, whichever sequences share the batch,
- * and whatever thread count the model uses (for a given `from`: scoring
- * from f computes the prefix [0, f-1) and the rest as separate passes,
- * which is what lets sequences with a common prefix share it, see
- * model_logprobs) (see kernels.h: every sgemm is a
- * fixed tile of one sequence, OpenBLAS runs single-threaded, our pool only
- * schedules tiles). They may differ in the last bits between scoring and
- * KV-cached generation, and between CPUs (OpenBLAS picks kernels per CPU).
+ * and whatever thread count the model uses: the projections and the
+ * vocabulary head are gemm.h's packed GEMM (weights packed at load), whose
+ * result for a row depends only on that row; attention is per sequence in
+ * fixed tiles of single-threaded OpenBLAS sgemm (kernels.h). For a given
+ * `from` only: scoring from f computes the prefix [0, f-1) and the rest as
+ * separate passes (which lets sequences with a common prefix share it, see
+ * model_logprobs), and the attention tiles follow that split. Results may
+ * differ in the last bits between scoring and KV-cached generation, and
+ * between CPUs (OpenBLAS picks its attention kernels per CPU).
+ *
+ * Memory: packing copies every projection weight; the checkpoint's mapped
+ * pages of the packed tensors are then released (ckpt_release), so the
+ * resident size is about one copy of the weights, not two.
  *
  * Threads: the model owns a pool of `threads` threads (default
  * eng_default_threads()). Entry points call openblas_set_num_threads(1),

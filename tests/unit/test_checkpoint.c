@@ -304,6 +304,51 @@ static void expect_model_fail(const tmp *t, const char *needle1, const char *nee
         fail_msg("message lacks \"%s\"/\"%s\": %s", needle1, needle2 ? needle2 : "", err.msg);
 }
 
+/* ckpt_release drops whole pages of an in-place F32 tensor and the data
+ * reads back unchanged (faulted in again from the file); converted copies
+ * and ranges outside the mappings release nothing. */
+static void test_release(void **state)
+{
+    (void)state;
+    tmp t;
+    tmp_new(&t);
+    write_text(&t, "config.json", CONFIG);
+    enum { N = 20000 };   /* 80 KB: many whole pages */
+    unsigned char *data = malloc(N * 4 + 4);
+    for (uint32_t i = 0; i < N; i++) {
+        float v = (float)i * 0.25f - 7.0f;
+        memcpy(data + 4 * i, &v, 4);
+    }
+    uint16_t h[] = {0x3c00, 0xc100};
+    memcpy(data + N * 4, h, 4);
+    char hdr[256];
+    /* the header is padded to a multiple of 4 so "w" is 4-byte aligned */
+    snprintf(hdr, sizeof hdr, "{\"w\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[0,%d]},"
+             "\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[%d,%d]}}", N, N * 4, N * 4, N * 4 + 4);
+    while (strlen(hdr) % 8)
+        strcat(hdr, " ");
+    write_st(&t, "model.safetensors", hdr, data, N * 4 + 4, 0);
+    ckpt *c;
+    ys_error err = {0};
+    if (ckpt_open(t.dir, &c, &err))
+        fail_msg("%s", err.msg);
+    const ckpt_tensor *w = ckpt_get(c, "w"), *ht = ckpt_get(c, "h");
+    volatile float sum = 0;
+    for (size_t i = 0; i < N; i++)
+        sum += w->data[i];   /* make the pages resident */
+    long page = sysconf(_SC_PAGESIZE);
+    size_t got = ckpt_release(c, w->data, N);
+    assert_true(got > 0 && got % (size_t)page == 0 && got <= (size_t)N * 4);
+    assert_true(got + 2 * (size_t)page > (size_t)N * 4);   /* all but the partial end pages */
+    assert_memory_equal(w->data, data, N * 4);
+    assert_int_equal(ckpt_release(c, ht->data, 2), 0);    /* a converted copy */
+    float other[4096];
+    assert_int_equal(ckpt_release(c, other, 4096), 0);    /* not in the mapping */
+    ckpt_close(c);
+    free(data);
+    tmp_free(&t);
+}
+
 static void test_model_level(void **state)
 {
     (void)state;
@@ -350,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_valid_and_conversion),
         cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_sharded),
+        cmocka_unit_test(test_release),
         cmocka_unit_test(test_model_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
