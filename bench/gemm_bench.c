@@ -9,8 +9,9 @@
  *   blas_full            one cblas_sgemm of the whole shape (through the
  *                        engine's eng_blas), THREADS OpenBLAS threads: the
  *                        call PyTorch makes
- *   blas_tiles           kn_proj_run: the engine's 64 x 256 single-threaded
- *                        sgemm tiles on the same pool (what the encoder did)
+ *   blas_tiles           64 x 256 single-threaded sgemm tiles on the same
+ *                        pool, plus the bias: what the engine's projections
+ *                        did before gemm.h (kernels.h's old kn_proj_run)
  * and prints, as one JSON object per line, GFLOP/s (wall clock, best
  * call) and GFLOP per CPU-second (process CPU time of all threads, best
  * call: what load from other processes on shared cores distorts least —
@@ -55,6 +56,34 @@ static float *frand(size_t n, uint32_t seed)
 }
 
 typedef struct shape { size_t out, k; } shape;
+
+/* The old tiled projection, for comparison: one pool item = one tile of
+ * TILE_ROWS rows x TILE_COLS output columns, one single-threaded sgemm,
+ * then the bias. */
+#define TILE_ROWS 64
+#define TILE_COLS 256
+
+typedef struct {
+    const eng_blas *blas;
+    const float *x, *w, *b;
+    float *y;
+    size_t rows, k, out, ncol;
+} tiles;
+
+static void tile_item(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const tiles *t = vctx;
+    size_t r0 = item / t->ncol * TILE_ROWS, c0 = item % t->ncol * TILE_COLS;
+    size_t r1 = r0 + TILE_ROWS < t->rows ? r0 + TILE_ROWS : t->rows;
+    size_t c1 = c0 + TILE_COLS < t->out ? c0 + TILE_COLS : t->out;
+    t->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)(c1 - c0), (int)t->k, 1.0f,
+                   t->x + r0 * t->k, (int)t->k, t->w + c0 * t->k, (int)t->k, 0.0f, t->y + r0 * t->out + c0,
+                   (int)t->out);
+    for (size_t r = r0; r < r1; r++)
+        for (size_t c = c0; c < c1; c++)
+            t->y[r * t->out + c] += t->b[c];
+}
 
 int main(int argc, char **argv)
 {
@@ -104,9 +133,8 @@ int main(int argc, char **argv)
                                (int)k, w, (int)k, 0.0f, y, (int)out);
                 } else {
                     blas.set_num_threads(1);
-                    kn_proj p = {.x = x, .ldx = k, .w = w, .ldw = k, .layout = KN_OUT_IN, .bias = b, .y = y,
-                                 .ldy = out, .n = rows, .k = k, .out = out};
-                    kn_proj_run(pool, &p, NULL);
+                    tiles t = {&blas, x, w, b, y, rows, k, out, (out + TILE_COLS - 1) / TILE_COLS};
+                    kn_pool_run(pool, (rows + TILE_ROWS - 1) / TILE_ROWS * t.ncol, tile_item, &t);
                 }
                 double t = now() - t0, ct = cpu_now() - c0;
                 best = t < best ? t : best;

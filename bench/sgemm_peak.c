@@ -187,7 +187,7 @@ int main(int argc, char **argv)
         if (g > best)
             best = g;
     }
-    /* the engine's tile (kernels.h: KN_ROWS x KN_COLS), always one thread */
+    /* the engine's former projection tile (64 x 256, before gemm.h), always one thread */
     openblas_set_num_threads(1);
     double t768 = gemm_gflops(64, 256, 768), t3072 = gemm_gflops(64, 256, 3072);
     printf("], \"peak_gflops\": %.2f, \"tile_64x256x768_gflops_1t\": %.2f, \"tile_64x256x3072_gflops_1t\": %.2f}\n",

@@ -203,7 +203,7 @@ static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811
 
 static float gelu_tanh(float x)
 {
-    /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) written as x * sigmoid(2u), as kernels.c does */
+    /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) written as x * sigmoid(2u): one expf instead of tanhf */
     return x / (1.0f + expf(-1.5957691216057308f * (x + 0.044715f * x * x * x)));
 }
 
