@@ -680,3 +680,26 @@ int ckpt_config_str(const ckpt *c, const char *key, const char *dflt, const char
     *out = v->valuestring;
     return 0;
 }
+
+int ckpt_config_dim(const ckpt *c, const char *key, long dflt, int *out, ys_error *err)
+{
+    long v;
+    int rc = ckpt_config_int(c, key, dflt, &v, err);
+    if (rc < 0)
+        return rc;
+    if (v <= 0 || v > (1L << 24))
+        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" %s", ckpt_dir(c), key,
+                       rc == 1 ? "is missing" : "must be a positive integer below 2^24");
+    *out = (int)v;
+    return 0;
+}
+
+int ckpt_need(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1, const float **out,
+              ys_error *err)
+{
+    int64_t shape[2] = {d0, d1};
+    const ckpt_tensor *t = NULL;
+    int rc = ckpt_require(c, name, ndim, shape, &t, err);
+    *out = t ? t->data : NULL;
+    return rc;
+}

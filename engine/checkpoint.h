@@ -93,6 +93,14 @@ const cJSON *ckpt_config(const ckpt *c);
 int ckpt_config_int(const ckpt *c, const char *key, long dflt, long *out, ys_error *err);
 int ckpt_config_num(const ckpt *c, const char *key, double dflt, double *out, ys_error *err);
 int ckpt_config_bool(const ckpt *c, const char *key, int dflt, int *out, ys_error *err);
+/* A dimension: a positive integer below 2^24, or dflt when absent and
+ * dflt > 0. Missing or out of range is YS_EINPUT naming config.json and the
+ * key. */
+int ckpt_config_dim(const ckpt *c, const char *key, long dflt, int *out, ys_error *err);
+/* ckpt_require for a 1-D (d1 ignored) or 2-D tensor, giving its F32 data
+ * (*out NULL on failure). */
+int ckpt_need(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1, const float **out,
+              ys_error *err);
 /* *out points into the config (or is dflt). */
 int ckpt_config_str(const ckpt *c, const char *key, const char *dflt, const char **out,
                     ys_error *err);

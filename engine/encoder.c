@@ -131,20 +131,6 @@ int enc_supports(const char *dir, ys_error *err)
 
 /* ---- configuration --------------------------------------------------------- */
 
-/* A required positive integer (or `dflt` when dflt > 0 and it is absent). */
-static int cfg_dim(enc_model *m, const char *key, long dflt, int *out, ys_error *err)
-{
-    long v;
-    int rc = ckpt_config_int(m->ck, key, dflt, &v, err);
-    if (rc < 0)
-        return rc;
-    if (v <= 0 || v > (1L << 24))
-        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" %s", ckpt_dir(m->ck), key,
-                       rc == 1 ? "is missing" : "must be a positive integer below 2^24");
-    *out = (int)v;
-    return 0;
-}
-
 static int config_act(enc_model *m, const char *key, ys_error *err)
 {
     const char *act;
@@ -186,12 +172,12 @@ static int config_bert(enc_model *m, ys_error *err)
     enc_info *mi = &m->info;
     const char *dir = ckpt_dir(m->ck), *pet;
     int rc;
-    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "hidden_size", 0, &mi->hidden, err)) ||
-        (rc = cfg_dim(m, "num_hidden_layers", 0, &mi->layers, err)) ||
-        (rc = cfg_dim(m, "num_attention_heads", 0, &mi->heads, err)) ||
-        (rc = cfg_dim(m, "intermediate_size", 0, &mi->ffn, err)) ||
-        (rc = cfg_dim(m, "max_position_embeddings", 512, &m->pos_rows, err)) ||
-        (rc = cfg_dim(m, "type_vocab_size", 2, &mi->type_vocab, err)) ||
+    if ((rc = ckpt_config_dim(m->ck, "vocab_size", 0, &mi->vocab, err)) || (rc = ckpt_config_dim(m->ck, "hidden_size", 0, &mi->hidden, err)) ||
+        (rc = ckpt_config_dim(m->ck, "num_hidden_layers", 0, &mi->layers, err)) ||
+        (rc = ckpt_config_dim(m->ck, "num_attention_heads", 0, &mi->heads, err)) ||
+        (rc = ckpt_config_dim(m->ck, "intermediate_size", 0, &mi->ffn, err)) ||
+        (rc = ckpt_config_dim(m->ck, "max_position_embeddings", 512, &m->pos_rows, err)) ||
+        (rc = ckpt_config_dim(m->ck, "type_vocab_size", 2, &mi->type_vocab, err)) ||
         (rc = config_act(m, "hidden_act", err)) || (rc = config_pad(m, err)))
         return rc;
     if ((rc = ckpt_config_num(m->ck, "layer_norm_eps", 1e-12, &m->eps, err)) < 0 ||
@@ -219,10 +205,10 @@ static int config_distil(enc_model *m, ys_error *err)
 {
     enc_info *mi = &m->info;
     int rc;
-    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "dim", 0, &mi->hidden, err)) ||
-        (rc = cfg_dim(m, "n_layers", 0, &mi->layers, err)) || (rc = cfg_dim(m, "n_heads", 0, &mi->heads, err)) ||
-        (rc = cfg_dim(m, "hidden_dim", 0, &mi->ffn, err)) ||
-        (rc = cfg_dim(m, "max_position_embeddings", 512, &m->pos_rows, err)) ||
+    if ((rc = ckpt_config_dim(m->ck, "vocab_size", 0, &mi->vocab, err)) || (rc = ckpt_config_dim(m->ck, "dim", 0, &mi->hidden, err)) ||
+        (rc = ckpt_config_dim(m->ck, "n_layers", 0, &mi->layers, err)) || (rc = ckpt_config_dim(m->ck, "n_heads", 0, &mi->heads, err)) ||
+        (rc = ckpt_config_dim(m->ck, "hidden_dim", 0, &mi->ffn, err)) ||
+        (rc = ckpt_config_dim(m->ck, "max_position_embeddings", 512, &m->pos_rows, err)) ||
         (rc = config_act(m, "activation", err)) || (rc = config_pad(m, err)))
         return rc;
     m->eps = 1e-12;       /* fixed in DistilBERT's modeling code, not configurable */
@@ -282,16 +268,6 @@ static int config_labels(enc_model *m, ys_error *err)
  * it. Tensors the forward pass does not read (RoBERTa's unused pooler, an
  * old position_ids buffer) are ignored. */
 
-static int need(enc_model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out,
-                ys_error *err)
-{
-    int64_t shape[2] = {d0, d1};
-    const ckpt_tensor *t;
-    int rc = ckpt_require(m->ck, name, ndim, shape, &t, err);
-    *out = t ? t->data : NULL;
-    return rc;
-}
-
 /* A LayerNorm's weight and bias at `base`, under today's names or the
  * gamma/beta of checkpoints converted from TensorFlow long ago. */
 static int need_ln(enc_model *m, const char *base, const float **w, const float **b, ys_error *err)
@@ -300,12 +276,12 @@ static int need_ln(enc_model *m, const char *base, const float **w, const float 
     int64_t H = m->info.hidden;
     snprintf(n, sizeof n, "%s.weight", base);
     snprintf(alt, sizeof alt, "%s.gamma", base);
-    int rc = need(m, !ckpt_get(m->ck, n) && ckpt_get(m->ck, alt) ? alt : n, 1, H, 0, w, err);
+    int rc = ckpt_need(m->ck, !ckpt_get(m->ck, n) && ckpt_get(m->ck, alt) ? alt : n, 1, H, 0, w, err);
     if (rc)
         return rc;
     snprintf(n, sizeof n, "%s.bias", base);
     snprintf(alt, sizeof alt, "%s.beta", base);
-    return need(m, !ckpt_get(m->ck, n) && ckpt_get(m->ck, alt) ? alt : n, 1, H, 0, b, err);
+    return ckpt_need(m->ck, !ckpt_get(m->ck, n) && ckpt_get(m->ck, alt) ? alt : n, 1, H, 0, b, err);
 }
 
 /* nn.Linear: "<base>.weight" [out, in] and "<base>.bias" [out]. */
@@ -314,11 +290,11 @@ static int need_linear(enc_model *m, const char *base, int64_t out, int64_t in, 
 {
     char n[300];
     snprintf(n, sizeof n, "%s.weight", base);
-    int rc = need(m, n, 2, out, in, w, err);
+    int rc = ckpt_need(m->ck, n, 2, out, in, w, err);
     if (rc)
         return rc;
     snprintf(n, sizeof n, "%s.bias", base);
-    return need(m, n, 1, out, 0, b, err);
+    return ckpt_need(m->ck, n, 1, out, 0, b, err);
 }
 
 static int bind(enc_model *m, ys_error *err)
@@ -329,14 +305,14 @@ static int bind(enc_model *m, ys_error *err)
     char n[256];
     int rc;
     snprintf(n, sizeof n, "%s.embeddings.word_embeddings.weight", pre);
-    if ((rc = need(m, n, 2, mi->vocab, H, &m->word, err)))
+    if ((rc = ckpt_need(m->ck, n, 2, mi->vocab, H, &m->word, err)))
         return rc;
     snprintf(n, sizeof n, "%s.embeddings.position_embeddings.weight", pre);
-    if ((rc = need(m, n, 2, m->pos_rows, H, &m->pos, err)))
+    if ((rc = ckpt_need(m->ck, n, 2, m->pos_rows, H, &m->pos, err)))
         return rc;
     if (mi->type_vocab) {
         snprintf(n, sizeof n, "%s.embeddings.token_type_embeddings.weight", pre);
-        if ((rc = need(m, n, 2, mi->type_vocab, H, &m->type, err)))
+        if ((rc = ckpt_need(m->ck, n, 2, mi->type_vocab, H, &m->type, err)))
             return rc;
     }
     snprintf(n, sizeof n, "%s.embeddings.LayerNorm", pre);

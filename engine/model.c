@@ -67,20 +67,6 @@ static const char SUPPORTED[] =
 
 /* ---- configuration ------------------------------------------------------- */
 
-/* A required positive integer (or `dflt` when dflt > 0 and it is absent). */
-static int cfg_dim(model *m, const char *key, long dflt, int *out, ys_error *err)
-{
-    long v;
-    int rc = ckpt_config_int(m->ck, key, dflt, &v, err);
-    if (rc < 0)
-        return rc;
-    if (v <= 0 || v > (1L << 24))
-        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" %s", ckpt_dir(m->ck), key,
-                       rc == 1 ? "is missing" : "must be a positive integer below 2^24");
-    *out = (int)v;
-    return 0;
-}
-
 static int resolve_arch(model *m, ys_error *err)
 {
     const cJSON *cfg = ckpt_config(m->ck);
@@ -122,12 +108,12 @@ static int config_gpt2(model *m, ys_error *err)
     model_info *mi = &m->info;
     long n_ctx;
     int rc;
-    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "n_embd", 0, &mi->hidden, err)) ||
-        (rc = cfg_dim(m, "n_layer", 0, &mi->layers, err)) || (rc = cfg_dim(m, "n_head", 0, &mi->heads, err)))
+    if ((rc = ckpt_config_dim(m->ck, "vocab_size", 0, &mi->vocab, err)) || (rc = ckpt_config_dim(m->ck, "n_embd", 0, &mi->hidden, err)) ||
+        (rc = ckpt_config_dim(m->ck, "n_layer", 0, &mi->layers, err)) || (rc = ckpt_config_dim(m->ck, "n_head", 0, &mi->heads, err)))
         return rc;
     if ((rc = ckpt_config_int(m->ck, "n_ctx", 1024, &n_ctx, err)) < 0 ||
-        (rc = cfg_dim(m, "n_positions", n_ctx, &mi->max_positions, err)) ||
-        (rc = cfg_dim(m, "n_inner", 4L * mi->hidden, &mi->ffn, err)))
+        (rc = ckpt_config_dim(m->ck, "n_positions", n_ctx, &mi->max_positions, err)) ||
+        (rc = ckpt_config_dim(m->ck, "n_inner", 4L * mi->hidden, &mi->ffn, err)))
         return rc;
     if (mi->hidden % mi->heads)
         return ys_fail(err, YS_EINPUT, "%s/config.json: n_embd %d is not a multiple of n_head %d",
@@ -155,11 +141,11 @@ static int config_llama(model *m, ys_error *err)
     model_info *mi = &m->info;
     const char *dir = ckpt_dir(m->ck);
     int rc;
-    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "hidden_size", 0, &mi->hidden, err)) ||
-        (rc = cfg_dim(m, "num_hidden_layers", 0, &mi->layers, err)) ||
-        (rc = cfg_dim(m, "num_attention_heads", 0, &mi->heads, err)) ||
-        (rc = cfg_dim(m, "num_key_value_heads", mi->heads, &mi->kv_heads, err)) ||
-        (rc = cfg_dim(m, "intermediate_size", 0, &mi->ffn, err)))
+    if ((rc = ckpt_config_dim(m->ck, "vocab_size", 0, &mi->vocab, err)) || (rc = ckpt_config_dim(m->ck, "hidden_size", 0, &mi->hidden, err)) ||
+        (rc = ckpt_config_dim(m->ck, "num_hidden_layers", 0, &mi->layers, err)) ||
+        (rc = ckpt_config_dim(m->ck, "num_attention_heads", 0, &mi->heads, err)) ||
+        (rc = ckpt_config_dim(m->ck, "num_key_value_heads", mi->heads, &mi->kv_heads, err)) ||
+        (rc = ckpt_config_dim(m->ck, "intermediate_size", 0, &mi->ffn, err)))
         return rc;
     if (mi->heads % mi->kv_heads)
         return ys_fail(err, YS_EINPUT, "%s/config.json: num_attention_heads %d is not a multiple of "
@@ -233,16 +219,6 @@ static int config_llama(model *m, ys_error *err)
  * Every tensor the forward pass reads is bound here, with the shape the
  * configuration implies; a missing or misshapen tensor fails the load. */
 
-static int need(model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out,
-                ys_error *err)
-{
-    int64_t shape[2] = {d0, d1};
-    const ckpt_tensor *t;
-    int rc = ckpt_require(m->ck, name, ndim, shape, &t, err);
-    *out = t ? t->data : NULL;
-    return rc;
-}
-
 static int bind_gpt2(model *m, ys_error *err)
 {
     const model_info *mi = &m->info;
@@ -253,7 +229,7 @@ static int bind_gpt2(model *m, ys_error *err)
     char n[256];
     int rc;
 #define NEED(ndim, d0, d1, dst, ...) \
-    (snprintf(n, sizeof n, __VA_ARGS__), (rc = need(m, n, ndim, d0, d1, dst, err)) != 0)
+    (snprintf(n, sizeof n, __VA_ARGS__), (rc = ckpt_need(m->ck, n, ndim, d0, d1, dst, err)) != 0)
     if (NEED(2, mi->vocab, H, &m->embed, "%swte.weight", pre) ||
         NEED(2, mi->max_positions, H, &m->pos_embed, "%swpe.weight", pre) ||
         NEED(1, H, 0, &m->final_w, "%sln_f.weight", pre) || NEED(1, H, 0, &m->final_b, "%sln_f.bias", pre))

@@ -101,20 +101,6 @@ int s2s_supports(const char *dir, ys_error *err)
     return rc;
 }
 
-/* A required positive integer (or dflt when dflt > 0 and it is absent). */
-static int cfg_dim(s2s_model *m, const char *key, long dflt, int *out, ys_error *err)
-{
-    long v;
-    int rc = ckpt_config_int(m->ck, key, dflt, &v, err);
-    if (rc < 0)
-        return rc;
-    if (v <= 0 || v > (1L << 24))
-        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" %s", ckpt_dir(m->ck), key,
-                       rc == 1 ? "is missing" : "must be a positive integer below 2^24");
-    *out = (int)v;
-    return 0;
-}
-
 static int cfg_id(s2s_model *m, const char *key, long dflt, int32_t *out, ys_error *err)
 {
     long v;
@@ -133,13 +119,13 @@ static int config_t5(s2s_model *m, ys_error *err)
     s2s_info *mi = &m->info;
     const char *dir = ckpt_dir(m->ck), *ff;
     int rc;
-    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "d_model", 0, &mi->d_model, err)) ||
-        (rc = cfg_dim(m, "num_layers", 0, &mi->enc_layers, err)) ||
-        (rc = cfg_dim(m, "num_decoder_layers", mi->enc_layers, &mi->dec_layers, err)) ||
-        (rc = cfg_dim(m, "num_heads", 0, &mi->heads, err)) || (rc = cfg_dim(m, "d_ff", 0, &mi->ffn, err)) ||
-        (rc = cfg_dim(m, "d_kv", mi->d_model / mi->heads, &m->hd, err)) ||
-        (rc = cfg_dim(m, "relative_attention_num_buckets", 32, &m->nbuckets, err)) ||
-        (rc = cfg_dim(m, "relative_attention_max_distance", 128, &m->maxdist, err)))
+    if ((rc = ckpt_config_dim(m->ck, "vocab_size", 0, &mi->vocab, err)) || (rc = ckpt_config_dim(m->ck, "d_model", 0, &mi->d_model, err)) ||
+        (rc = ckpt_config_dim(m->ck, "num_layers", 0, &mi->enc_layers, err)) ||
+        (rc = ckpt_config_dim(m->ck, "num_decoder_layers", mi->enc_layers, &mi->dec_layers, err)) ||
+        (rc = ckpt_config_dim(m->ck, "num_heads", 0, &mi->heads, err)) || (rc = ckpt_config_dim(m->ck, "d_ff", 0, &mi->ffn, err)) ||
+        (rc = ckpt_config_dim(m->ck, "d_kv", mi->d_model / mi->heads, &m->hd, err)) ||
+        (rc = ckpt_config_dim(m->ck, "relative_attention_num_buckets", 32, &m->nbuckets, err)) ||
+        (rc = ckpt_config_dim(m->ck, "relative_attention_max_distance", 128, &m->maxdist, err)))
         return rc;
     if ((rc = ckpt_config_num(m->ck, "layer_norm_epsilon", 1e-6, &m->eps, err)) < 0 ||
         (rc = ckpt_config_str(m->ck, "feed_forward_proj", "relu", &ff, err)) < 0 ||
@@ -171,14 +157,14 @@ static int config_bart(s2s_model *m, ys_error *err)
     s2s_info *mi = &m->info;
     const char *dir = ckpt_dir(m->ck), *act;
     int rc, dheads = 0, dffn = 0, scale, norm_before;
-    if ((rc = cfg_dim(m, "vocab_size", 0, &mi->vocab, err)) || (rc = cfg_dim(m, "d_model", 0, &mi->d_model, err)) ||
-        (rc = cfg_dim(m, "encoder_layers", 0, &mi->enc_layers, err)) ||
-        (rc = cfg_dim(m, "decoder_layers", 0, &mi->dec_layers, err)) ||
-        (rc = cfg_dim(m, "encoder_attention_heads", 0, &mi->heads, err)) ||
-        (rc = cfg_dim(m, "decoder_attention_heads", 0, &dheads, err)) ||
-        (rc = cfg_dim(m, "encoder_ffn_dim", 0, &mi->ffn, err)) ||
-        (rc = cfg_dim(m, "decoder_ffn_dim", 0, &dffn, err)) ||
-        (rc = cfg_dim(m, "max_position_embeddings", 0, &mi->max_source_positions, err)))
+    if ((rc = ckpt_config_dim(m->ck, "vocab_size", 0, &mi->vocab, err)) || (rc = ckpt_config_dim(m->ck, "d_model", 0, &mi->d_model, err)) ||
+        (rc = ckpt_config_dim(m->ck, "encoder_layers", 0, &mi->enc_layers, err)) ||
+        (rc = ckpt_config_dim(m->ck, "decoder_layers", 0, &mi->dec_layers, err)) ||
+        (rc = ckpt_config_dim(m->ck, "encoder_attention_heads", 0, &mi->heads, err)) ||
+        (rc = ckpt_config_dim(m->ck, "decoder_attention_heads", 0, &dheads, err)) ||
+        (rc = ckpt_config_dim(m->ck, "encoder_ffn_dim", 0, &mi->ffn, err)) ||
+        (rc = ckpt_config_dim(m->ck, "decoder_ffn_dim", 0, &dffn, err)) ||
+        (rc = ckpt_config_dim(m->ck, "max_position_embeddings", 0, &mi->max_source_positions, err)))
         return rc;
     if (dheads != mi->heads || dffn != mi->ffn)
         return ys_fail(err, YS_EINPUT, "%s/config.json: encoder and decoder with different head counts or "
@@ -302,18 +288,8 @@ out:
 
 /* ---- weights --------------------------------------------------------------- */
 
-static int need(s2s_model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out,
-                ys_error *err)
-{
-    int64_t shape[2] = {d0, d1};
-    const ckpt_tensor *t;
-    int rc = ckpt_require(m->ck, name, ndim, shape, &t, err);
-    *out = t ? t->data : NULL;
-    return rc;
-}
-
 #define NEED(ndim, d0, d1, dst, ...) \
-    (snprintf(n, sizeof n, __VA_ARGS__), (rc = need(m, n, ndim, d0, d1, dst, err)) != 0)
+    (snprintf(n, sizeof n, __VA_ARGS__), (rc = ckpt_need(m->ck, n, ndim, d0, d1, dst, err)) != 0)
 
 static int bind_t5_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
 {
