@@ -500,17 +500,8 @@ int ckpt_open(const char *dir, ckpt **out, ys_error *err)
     int rc;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *text = read_text(path, NULL);
-    if (!text) {
-        rc = ys_fail(err, YS_EIO, "%s: cannot read: %s", path, strerror(errno));
+    if ((rc = ckpt_read_json(path, &c->config, err)) < 0)
         goto fail;
-    }
-    c->config = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(c->config)) {
-        rc = ys_fail(err, YS_EINPUT, "%s: not a valid JSON object", path);
-        goto fail;
-    }
     if (file_exists(dir, "model.safetensors")) {
         if ((rc = add_file(c, "model.safetensors", err)) != 0 ||
             (rc = load_file(c, &c->files[0], err)) != 0 ||
@@ -702,4 +693,20 @@ int ckpt_need(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1,
     int rc = ckpt_require(c, name, ndim, shape, &t, err);
     *out = t ? t->data : NULL;
     return rc;
+}
+
+int ckpt_read_json(const char *path, cJSON **out, ys_error *err)
+{
+    *out = NULL;
+    char *text = read_text(path, NULL);
+    if (!text)
+        return ys_fail(err, YS_EIO, "%s: cannot read: %s", path, strerror(errno));
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return ys_fail(err, YS_EINPUT, "%s: not a valid JSON object", path);
+    }
+    *out = j;
+    return 0;
 }

@@ -93,6 +93,12 @@ const cJSON *ckpt_config(const ckpt *c);
 int ckpt_config_int(const ckpt *c, const char *key, long dflt, long *out, ys_error *err);
 int ckpt_config_num(const ckpt *c, const char *key, double dflt, double *out, ys_error *err);
 int ckpt_config_bool(const ckpt *c, const char *key, int dflt, int *out, ys_error *err);
+/* Read and parse a JSON file that must hold an object (config.json,
+ * generation_config.json). *out is the caller's (cJSON_Delete). YS_EIO when
+ * it cannot be read, YS_EINPUT when it is not a JSON object; both name the
+ * file. */
+int ckpt_read_json(const char *path, cJSON **out, ys_error *err);
+
 /* A dimension: a positive integer below 2^24, or dflt when absent and
  * dflt > 0. Missing or out of range is YS_EINPUT naming config.json and the
  * key. */

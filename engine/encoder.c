@@ -94,36 +94,10 @@ int enc_supports(const char *dir, ys_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ys_fail(err, YS_EIO, "%s: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0, n;
-    do {
-        if (len + 4096 + 1 > cap) {
-            char *t = realloc(text, cap = cap * 2 + 8192);
-            if (!t) {
-                free(text);
-                fclose(f);
-                return ys_fail(err, YS_ENOMEM, "out of memory");
-            }
-            text = t;
-        }
-        len += n = fread(text + len, 1, 4096, f);
-    } while (n > 0);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(text);
-        return ys_fail(err, YS_EIO, "%s: read error", path);
-    }
-    text[len] = '\0';
-    cJSON *cfg = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(cfg)) {
-        cJSON_Delete(cfg);
-        return ys_fail(err, YS_EINPUT, "%s: not a JSON object", path);
-    }
+    cJSON *cfg;
+    int rc = ckpt_read_json(path, &cfg, err);
+    if (rc < 0)
+        return rc;
     int ok = arch_index(arch_name(cfg)) >= 0;
     cJSON_Delete(cfg);
     return ok;

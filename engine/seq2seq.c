@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "threads.h"
 
@@ -56,44 +57,14 @@ static int arch_of(const cJSON *cfg, s2s_arch *a, const char **name)
     return 1;
 }
 
-static cJSON *read_json(const char *path, int *missing)
-{
-    FILE *f = fopen(path, "rb");
-    *missing = f == NULL;
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            char *nb = realloc(buf, cap = 2 * cap + 8192);
-            if (!nb)
-                break;
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, 4096, f);
-        n += r;
-        if (r < 4096)
-            break;
-    }
-    fclose(f);
-    if (!buf)
-        return NULL;
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
-
 int s2s_supports(const char *dir, ys_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    int missing;
-    cJSON *cfg = read_json(path, &missing);
-    if (!cfg)
-        return ys_fail(err, missing ? YS_EIO : YS_EINPUT, "%s: %s", path,
-                       missing ? "cannot be opened" : "is not valid JSON");
+    cJSON *cfg;
+    int r = ckpt_read_json(path, &cfg, err);
+    if (r < 0)
+        return r;
     s2s_arch a;
     const char *name;
     int rc = arch_of(cfg, &a, &name) == 0;
@@ -223,10 +194,11 @@ static int load_gen_defaults(s2s_model *m, ys_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/generation_config.json", ckpt_dir(m->ck));
-    int missing, rc = 0;
-    cJSON *own = read_json(path, &missing);
-    if (!own && !missing)
-        return ys_fail(err, YS_EINPUT, "%s: not valid JSON", path);
+    /* generation_config.json is optional: without it config.json decides */
+    int rc = 0;
+    cJSON *own = NULL;
+    if (access(path, F_OK) == 0 && (rc = ckpt_read_json(path, &own, err)) < 0)
+        return rc;
     const cJSON *src = own ? own : ckpt_config(m->ck);
     if (!own)
         snprintf(path, sizeof path, "%s/config.json", ckpt_dir(m->ck));
