@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "registry.h"
 #include "runner_internal.h"
 #include "sha256.h"
@@ -1039,16 +1040,10 @@ static int read_limits(run_state *st, ys_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", st->o->model_dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ys_fail(err, YS_EIO, "%s: cannot open", path);
-    char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *c = cJSON_Parse(buf);
-    if (!c)
-        return ys_fail(err, YS_EINPUT, "%s: malformed JSON", path);
+    cJSON *c;
+    int rc0 = ckpt_read_json(path, &c, err);
+    if (rc0 < 0)
+        return rc0;
     const cJSON *arch = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "architectures"), 0);
     const cJSON *npos = cJSON_GetObjectItem(c, "n_positions");
     snprintf(st->arch, sizeof st->arch, "%s", cJSON_IsString(arch) ? arch->valuestring : "");
