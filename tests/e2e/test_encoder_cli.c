@@ -24,11 +24,7 @@ static cJSON *expected(const char *model)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/tests/data/models/%s/expected.json", YS_SOURCE_DIR, model);
-    char *text = ts_read_file(path, NULL);
-    assert_non_null(text);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
+    cJSON *j = ts_load_json(path);
     return j;
 }
 
@@ -59,9 +55,7 @@ static void test_classify_ids(void **state)
         cJSON *want = expected(models[k]);
         char cpath[600];
         snprintf(cpath, sizeof cpath, "%s/tests/data/models/%s/config.json", YS_SOURCE_DIR, models[k]);
-        char *ctext = ts_read_file(cpath, NULL);
-        cJSON *config = cJSON_Parse(ctext);
-        free(ctext);
+        cJSON *config = ts_load_json(cpath);
         FILE *fi = fopen(ts_path("c.ids"), "w"), *ft = fopen(ts_path("c.types"), "w");
         const cJSON *seq;
         int have_types = 0;

@@ -16,11 +16,7 @@ static cJSON *expected(const char *model)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/tests/data/models/%s/expected.json", YS_SOURCE_DIR, model);
-    char *text = ts_read_file(path, NULL);
-    assert_non_null(text);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
+    cJSON *j = ts_load_json(path);
     return j;
 }
 

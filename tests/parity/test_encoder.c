@@ -54,11 +54,7 @@ static void load_fixture(fixture *f, const char *name)
         fail_msg("%s: enc_load: %s", name, err.msg);
     char path[1100];
     snprintf(path, sizeof path, "%s/expected.json", f->dir);
-    char *text = ts_read_file(path, NULL);
-    assert_non_null(text);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
+    cJSON *j = ts_load_json(path);
     f->num_labels = (int)ts_num(j, "num_labels");
     assert_int_equal(enc_get_info(f->m)->num_labels, f->num_labels);
     const cJSON *e;

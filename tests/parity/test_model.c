@@ -45,11 +45,7 @@ static void load_fixture(fixture *f, const char *name)
         fail_msg("%s: model_load: %s", name, err.msg);
     char path[1100];
     snprintf(path, sizeof path, "%s/expected.json", f->dir);
-    char *text = ts_read_file(path, NULL);
-    assert_non_null(text);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
+    cJSON *j = ts_load_json(path);
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "sequences")) {
         assert_true(f->nseq < 16);

@@ -158,3 +158,15 @@ const char *ts_path(const char *name)
     snprintf(buf[k], sizeof buf[k], "%s/%s", scratch_dir, name);
     return buf[k];
 }
+
+cJSON *ts_load_json(const char *path)
+{
+    char *text = ts_read_file(path, NULL);
+    if (!text)
+        fail_msg("%s: cannot read", path);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j)
+        fail_msg("%s: malformed JSON", path);
+    return j;
+}

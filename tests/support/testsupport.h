@@ -18,6 +18,8 @@
 
 /* Parse every line of a JSONL file; fails the test if the file is missing. */
 cJSON *ts_load_jsonl(const char *path);
+/* Parse one whole JSON file; fails the test if it is missing or malformed. */
+cJSON *ts_load_json(const char *path);
 /* Path of a vector file in tests/parity/vectors (static buffer). */
 const char *ts_vector(const char *name);
 /* Number field of obj, failing the test when absent. JSON null gives NAN. */
