@@ -18,7 +18,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "ys_error.h"
 
@@ -28,29 +27,30 @@
 
 /* ---- packing -------------------------------------------------------------- */
 
-int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t k, size_t out)
+int gm_alloc(gm_weights *pw, size_t k, size_t out)
 {
     memset(pw, 0, sizeof *pw);
-    size_t np = (out + GM_NR - 1) / GM_NR, bytes = np * k * GM_NR * sizeof(float);
-    void *mem = NULL;
-    /* 64-byte aligned: the AVX-512 kernel loads whole panel rows. Large
-     * copies go on 2 MB boundaries and ask for transparent huge pages:
-     * first-touch page faults cost ~15 us per 4 KB page in the VMs this
-     * runs in (1.3 s for BERT-base's 340 MB), and the kernels stream whole
-     * panels (fewer TLB misses). madvise failing only loses that. */
-    size_t huge = (size_t)2 << 20;
-    /* (k = 0 or out = 0 still gets a buffer: panels is never NULL) */
-    if (posix_memalign(&mem, bytes >= huge ? huge : 64, bytes ? bytes : 64) != 0)
+    size_t np = (out + GM_NR - 1) / GM_NR;
+    /* 64-byte aligned (the AVX-512 kernel loads whole panel rows), huge
+     * pages for large copies (kn_alloc: fewer first-touch faults, and the
+     * kernels stream whole panels, fewer TLB misses). k = 0 or out = 0
+     * still gets a buffer: panels is never NULL. */
+    if (!(pw->panels = kn_alloc(np * k * GM_NR * sizeof(float))))
         return YS_ENOMEM;
-#ifdef MADV_HUGEPAGE
-    if (bytes >= huge)
-        (void)madvise(mem, bytes / huge * huge, MADV_HUGEPAGE);
-#endif
-    float *dst = mem;
+    pw->k = k;
+    pw->out = out;
+    return 0;
+}
+
+size_t gm_panels(const gm_weights *pw) { return (pw->out + GM_NR - 1) / GM_NR; }
+
+void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1)
+{
+    size_t k = pw->k, out = pw->out;
     /* [out, k] is transposed in blocks of 32 columns x 16 k (a few cache
      * lines each way) */
-    for (size_t p = 0; p < np; p++) {
-        float *d = dst + p * k * GM_NR;
+    for (size_t p = p0; p < p1; p++) {
+        float *d = pw->panels + p * k * GM_NR;
         if (layout == KN_OUT_IN)
             for (size_t k0 = 0; k0 < k; k0 += 16)
                 for (size_t j = 0; j < GM_NR; j++) {
@@ -63,9 +63,13 @@ int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t
                 for (size_t j = 0; j < GM_NR; j++)
                     d[kk * GM_NR + j] = p * GM_NR + j < out ? w[kk * ldw + p * GM_NR + j] : 0.0f;
     }
-    pw->panels = dst;
-    pw->k = k;
-    pw->out = out;
+}
+
+int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t k, size_t out)
+{
+    if (gm_alloc(pw, k, out) != 0)
+        return YS_ENOMEM;
+    gm_pack_panels(pw, w, ldw, layout, 0, gm_panels(pw));
     return 0;
 }
 

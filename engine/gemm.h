@@ -40,6 +40,15 @@ typedef struct gm_weights {
 int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t k, size_t out);
 void gm_free(gm_weights *pw);   /* idempotent; leaves *pw zeroed */
 
+/* gm_pack in steps, for a caller that gives back the source as it goes
+ * (a [out, k] source's panels p0..p1 read only its rows p0*GM_NR ..
+ * p1*GM_NR): gm_alloc allocates the panels (contents undefined, 0 or
+ * YS_ENOMEM); gm_pack_panels fills panels [p0, p1) from w, the whole
+ * source as gm_pack takes it. Every panel must be filled once before use. */
+int gm_alloc(gm_weights *pw, size_t k, size_t out);
+size_t gm_panels(const gm_weights *pw);   /* ceil(out / GM_NR) */
+void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1);
+
 typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_act;
 
 /* Which kernel runs. GM_ISA_AUTO (0) picks the best the CPU has; the

@@ -6,9 +6,23 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 
 #include "ys_error.h"
+
+void *kn_alloc(size_t bytes)
+{
+    size_t huge = (size_t)2 << 20;
+    void *mem = NULL;
+    if (posix_memalign(&mem, bytes >= huge ? huge : 64, bytes ? bytes : 64) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= huge)
+        (void)madvise(mem, bytes / huge * huge, MADV_HUGEPAGE);   /* failing only loses speed */
+#endif
+    return mem;
+}
 
 /* ---- thread pool --------------------------------------------------------- */
 

@@ -354,8 +354,18 @@ static int pack_weights(model *m, ys_error *err)
             }
         }
     }
-    if (!bad && !(bad = gm_pack(&m->phead, m->lm_head, H, KN_OUT_IN, H, V)))
-        ckpt_release(m->ck, m->lm_head, V * H);
+    /* The head is the largest matrix (V x H, 154 MB for GPT-2): packed in
+     * slices of 64 panels, each slice's source rows given back right after,
+     * so the load's peak holds one slice twice instead of the whole head. */
+    if (!bad && !(bad = gm_alloc(&m->phead, H, V))) {
+        size_t np = gm_panels(&m->phead);
+        for (size_t p0 = 0; p0 < np; p0 += 64) {
+            size_t p1 = p0 + 64 < np ? p0 + 64 : np, r1 = p1 * GM_NR < V ? p1 * GM_NR : V;
+            gm_pack_panels(&m->phead, m->lm_head, H, KN_OUT_IN, p0, p1);
+            ckpt_release(m->ck, m->lm_head + p0 * GM_NR * H, (r1 - p0 * GM_NR) * H);
+        }
+        ckpt_release(m->ck, m->lm_head, V * H);   /* the pages straddling two slices */
+    }
     m->tied = m->lm_head == m->embed;
     return bad ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
@@ -422,8 +432,8 @@ int model_kv_new(const model *m, size_t capacity, model_kv **out, ys_error *err)
     kv->layers = m->info.layers;
     kv->kvdim = (size_t)m->info.kv_heads * (size_t)m->info.head_dim;
     size_t n = (size_t)kv->layers * kv->cap * kv->kvdim;
-    if (n / kv->cap / kv->kvdim != (size_t)kv->layers || !(kv->k = malloc(n * sizeof(float))) ||
-        !(kv->v = malloc(n * sizeof(float)))) {
+    if (n / kv->cap / kv->kvdim != (size_t)kv->layers || !(kv->k = kn_alloc(n * sizeof(float))) ||
+        !(kv->v = kn_alloc(n * sizeof(float)))) {
         model_kv_free(kv);
         return ys_fail(err, YS_ENOMEM, "out of memory for a KV cache of %zu positions", capacity);
     }
@@ -461,7 +471,8 @@ typedef struct attn_ctx {
     float *out;            /* [T, qdim] */
     size_t T, pos0, kvdim, qdim, nrt;
     float scale;
-    float **scores;        /* per thread: KN_ROWS * (pos0 + T) */
+    float *scores;         /* per thread (worker w at w * sstride): KN_ROWS x (pos0 + T) */
+    size_t sstride;
 } attn_ctx;
 
 static void attn_tile(void *vctx, size_t item, int worker)
@@ -471,7 +482,7 @@ static void attn_tile(void *vctx, size_t item, int worker)
     int kvh = h / (c->m->info.heads / c->m->info.kv_heads);
     size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->T ? r0 + KN_ROWS : c->T;
     size_t rows = r1 - r0, nk = c->pos0 + r1, win = (size_t)c->m->info.sliding_window;
-    float *S = c->scores[worker];
+    float *S = c->scores + (size_t)worker * c->sstride;
     c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, hd, c->scale,
                 c->q + r0 * c->qdim + (size_t)h * hd, (int)c->qdim, c->kc + (size_t)kvh * hd,
                 (int)c->kvdim, 0.0f, S, (int)nk);
@@ -530,9 +541,65 @@ static void embed_row(const model *m, int32_t id, float *x)
 }
 
 /* ---- forward ---------------------------------------------------------------
- * Append ids[0..T) at positions kv->len.. and leave the final-norm hidden
- * states in *hidden ([T, H], malloc'd, the caller frees). */
-static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float **hidden, ys_error *err)
+ * Scratch of forward passes, kept across the calls of one scoring or
+ * generation request so that its large buffers are allocated, and their
+ * pages faulted in, once per request instead of once per call. Capacity:
+ * T rows per call, ctx visible positions, nthr threads' attention scores.
+ * ks/vs (with scratch_kv) hold one layer's keys and values when a call's
+ * new rows are not kept in the cache (see forward). */
+typedef struct fwd_ws {
+    size_t T, ctx, nthr;
+    int scratch_kv;
+    float *x, *xb, *q, *att, *hb, *hu, *scores, *ks, *vs;
+    double *inv_freq;      /* RoPE's hd/2 frequencies */
+} fwd_ws;
+
+static void ws_free(fwd_ws *w)
+{
+    free(w->x), free(w->xb), free(w->q), free(w->att), free(w->hb), free(w->hu);
+    free(w->scores), free(w->ks), free(w->vs), free(w->inv_freq);
+    memset(w, 0, sizeof *w);
+}
+
+static int ws_reserve(const model *m, fwd_ws *w, size_t T, size_t ctx, int scratch_kv, ys_error *err)
+{
+    size_t nthr = (size_t)kn_pool_threads(m->pool);
+    if (T <= w->T && ctx <= w->ctx && nthr <= w->nthr && (!scratch_kv || w->scratch_kv))
+        return 0;
+    T = T > w->T ? T : w->T, ctx = ctx > w->ctx ? ctx : w->ctx;
+    nthr = nthr > w->nthr ? nthr : w->nthr, scratch_kv |= w->scratch_kv;
+    ws_free(w);
+    const model_info *mi = &m->info;
+    size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn, qdim = (size_t)mi->heads * (size_t)mi->head_dim;
+    size_t kvdim = (size_t)mi->kv_heads * (size_t)mi->head_dim;
+    w->T = T, w->ctx = ctx, w->nthr = nthr, w->scratch_kv = scratch_kv;
+    w->x = kn_alloc(T * H * sizeof(float)), w->xb = kn_alloc(T * H * sizeof(float));
+    w->q = kn_alloc(T * qdim * sizeof(float)), w->att = kn_alloc(T * qdim * sizeof(float));
+    w->hb = kn_alloc(T * F * sizeof(float));
+    w->hu = m->fam == FAM_LLAMA ? kn_alloc(T * F * sizeof(float)) : NULL;   /* SwiGLU's up half */
+    w->scores = kn_alloc(nthr * KN_ROWS * ctx * sizeof(float));
+    w->inv_freq = malloc(((size_t)mi->head_dim / 2 + 1) * sizeof(double));
+    if (scratch_kv)
+        w->ks = kn_alloc(ctx * kvdim * sizeof(float)), w->vs = kn_alloc(ctx * kvdim * sizeof(float));
+    if (!w->x || !w->xb || !w->q || !w->att || !w->hb || (m->fam == FAM_LLAMA && !w->hu) || !w->scores || !w->inv_freq ||
+        (scratch_kv && (!w->ks || !w->vs))) {
+        ws_free(w);
+        return ys_fail(err, YS_ENOMEM, "out of memory for a forward pass over %zu tokens", T);
+    }
+    return 0;
+}
+
+/* Append ids[0..T) at positions kv->len.. and leave the final-norm hidden
+ * states ([T, H]) in *hidden, which points into ws (valid until ws's next
+ * use). keep = 1 stores the new keys and values in kv and advances it;
+ * keep = 0 (the scored part of a sequence, which no later call attends to)
+ * puts them in ws's one-layer scratch behind a copy of the cache's rows, so
+ * the cache only ever holds shared prefixes: a 1024-token GPT-2 window
+ * needs 6 MB of scratch instead of a 75 MB cache. Same keys and values,
+ * same layout: the same bits either way. ws must be reserved for T rows,
+ * kv->len + T positions, and scratch_kv when keep = 0. */
+static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_t T, int keep,
+                   const float **hidden, ys_error *err)
 {
     const model_info *mi = &m->info;
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn, hd = (size_t)mi->head_dim;
@@ -540,7 +607,7 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
     *hidden = NULL;
     if (T == 0)
         return ys_fail(err, YS_EINPUT, "empty token sequence");
-    if (T > kv->cap - pos0)
+    if (keep && T > kv->cap - pos0)
         return ys_fail(err, YS_EINPUT, "%zu tokens do not fit the KV cache (%zu of %zu used)", T, pos0, kv->cap);
     if (mi->max_positions && pos0 + T > (size_t)mi->max_positions)
         return ys_fail(err, YS_EINPUT, "sequence of %zu tokens exceeds the model's %d positions",
@@ -549,22 +616,13 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
         if (ids[t] < 0 || ids[t] >= mi->vocab)
             return ys_fail(err, YS_EINPUT, "token %zu: id %d outside the vocabulary [0, %d)", t,
                            (int)ids[t], mi->vocab);
+    int rc = ws_reserve(m, ws, T, pos0 + T, !keep, err);
+    if (rc)
+        return rc;
     m->blas.set_num_threads(1);
 
-    size_t nthr = (size_t)kn_pool_threads(m->pool), ctx = pos0 + T;
-    float *x = malloc(T * H * sizeof *x), *xb = malloc(T * H * sizeof *xb);
-    float *q = malloc(T * qdim * sizeof *q), *att = malloc(T * qdim * sizeof *att);
-    float *hb = malloc(T * F * sizeof *hb);
-    float *hu = m->fam == FAM_LLAMA ? malloc(T * F * sizeof *hu) : NULL;   /* SwiGLU's up half */
-    float *sbuf = malloc(nthr * KN_ROWS * ctx * sizeof *sbuf);
-    float **scores = malloc(nthr * sizeof *scores);
-    double *inv_freq = malloc(hd / 2 * sizeof *inv_freq + 1);
-    if (!x || !xb || !q || !att || !hb || (m->fam == FAM_LLAMA && !hu) || !sbuf || !scores || !inv_freq) {
-        free(x), free(xb), free(q), free(att), free(hb), free(hu), free(sbuf), free(scores), free(inv_freq);
-        return ys_fail(err, YS_ENOMEM, "out of memory for a forward pass over %zu tokens", T);
-    }
-    for (size_t i = 0; i < nthr; i++)
-        scores[i] = sbuf + i * KN_ROWS * ctx;
+    float *x = ws->x, *xb = ws->xb, *q = ws->q, *att = ws->att, *hb = ws->hb, *hu = ws->hu;
+    double *inv_freq = ws->inv_freq;
     for (size_t i = 0; i < hd / 2; i++)
         inv_freq[i] = pow(m->rope_theta, -(double)(2 * i) / (double)hd);
 
@@ -578,6 +636,11 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
     for (int l = 0; l < mi->layers; l++) {
         const layer *L = &m->layers[l];
         float *kc = kv->k + (size_t)l * kv->cap * kvdim, *vc = kv->v + (size_t)l * kv->cap * kvdim;
+        if (!keep) {
+            memcpy(ws->ks, kc, pos0 * kvdim * sizeof *kc);
+            memcpy(ws->vs, vc, pos0 * kvdim * sizeof *vc);
+            kc = ws->ks, vc = ws->vs;
+        }
         float scale = 1.0f;
 
         /* attention block: x += Wo attention(norm1(x)) */
@@ -587,7 +650,7 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
             else
                 kn_rmsnorm(xb + t * H, x + t * H, L->norm1_w, H, m->eps);
         }
-        /* q into q, k and v straight into the cache rows pos0.. */
+        /* q into q, k and v straight into the key/value rows pos0.. */
         const float *bq = L->bq, *bk = L->bk, *bv = L->bv, *bo = L->bo;
         if (m->fam == FAM_GPT2) {
             bq = L->c_attn_b, bk = L->c_attn_b + H, bv = L->c_attn_b + 2 * H, bo = L->c_proj_b;
@@ -609,7 +672,7 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
             rope_rows(kc + pos0 * kvdim, T, kvdim, mi->kv_heads, (int)hd, pos0, inv_freq);
         }
         size_t nrt = (T + KN_ROWS - 1) / KN_ROWS;
-        attn_ctx ac = {m, q, kc, vc, att, T, pos0, kvdim, qdim, nrt, scale, scores};
+        attn_ctx ac = {m, q, kc, vc, att, T, pos0, kvdim, qdim, nrt, scale, ws->scores, KN_ROWS * ws->ctx};
         kn_pool_run(m->pool, (size_t)mi->heads * nrt, attn_tile, &ac);
         g = (gm_call){.x = att, .ldx = qdim, .w = &L->po, .bias = bo, .y = x, .ldy = H, .n = T, .accumulate = 1};
         gm_run(m->pool, &g);
@@ -644,8 +707,8 @@ static int forward(model *m, model_kv *kv, const int32_t *ids, size_t T, float *
         else
             kn_rmsnorm(xb + t * H, x + t * H, m->final_w, H, m->eps);
     }
-    kv->len = pos0 + T;
-    free(x), free(q), free(att), free(hb), free(hu), free(sbuf), free(scores), free(inv_freq);
+    if (keep)
+        kv->len = pos0 + T;
     *hidden = xb;
     return 0;
 }
@@ -711,21 +774,22 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
                    float *const *logits, ys_error *err)
 {
     size_t V = (size_t)m->info.vocab;
-    float *buf = malloc(LOGIT_ROWS * V * sizeof *buf);
+    /* the cache holds prefixes only (forward's keep): sized for the
+     * longest; the scored rest of every sequence goes through ws */
+    size_t maxlen = 1, maxpre = 1;
+    for (size_t s = 0; s < nseq; s++) {
+        size_t f = from && from[s] > 1 ? from[s] : 1;
+        maxlen = lens[s] > maxlen ? lens[s] : maxlen;
+        maxpre = f - 1 > maxpre && f <= lens[s] ? f - 1 : maxpre;
+    }
+    float *buf = kn_alloc(LOGIT_ROWS * V * sizeof *buf);
     if (!buf)
         return ys_fail(err, YS_ENOMEM, "out of memory");
-    int rc = 0;
-    /* one cache for the whole batch, sized for the longest sequence and
-     * emptied between sequences: a fresh 75 MB cache per GPT-2-small window
-     * costs ~18,000 first-touch page faults */
-    size_t maxlen = 1;
-    for (size_t s = 0; s < nseq; s++)
-        maxlen = lens[s] > maxlen ? lens[s] : maxlen;
     model_kv *kv = NULL;
-    if ((rc = model_kv_new(m, maxlen, &kv, err)) != 0) {
-        free(buf);
-        return rc;
-    }
+    fwd_ws ws = {0};
+    int rc = model_kv_new(m, maxpre, &kv, err);
+    if (rc == 0)
+        rc = ws_reserve(m, &ws, maxlen, maxlen, 1, err);
     size_t cached = 0;   /* sequence whose prefix the cache holds, +1 (0: none) */
     for (size_t s = 0; s < nseq && rc == 0; s++) {
         size_t n = lens[s], f = from && from[s] > 1 ? from[s] : 1;
@@ -738,18 +802,16 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         size_t p = f - 1;   /* prefix tokens; hidden row 0 is sequence row p */
         const size_t c = cached ? cached - 1 : 0;
         bool shared = cached && p > 0 && from && from[c] == f && !memcmp(seqs[c], seqs[s], p * sizeof *seqs[s]);
-        float *hidden = NULL;
+        const float *hidden = NULL;
         model_kv_truncate(kv, shared ? p : 0);
         if (p == 0)
             cached = 0;
         if (p > 0 && !shared) {
-            rc = forward(m, kv, seqs[s], p, &hidden, err);
-            free(hidden);
-            hidden = NULL;
+            rc = forward(m, kv, &ws, seqs[s], p, 1, &hidden, err);
             cached = rc == 0 ? s + 1 : 0;
         }
         if (rc == 0)
-            rc = forward(m, kv, seqs[s] + p, n - p, &hidden, err);
+            rc = forward(m, kv, &ws, seqs[s] + p, n - p, 0, &hidden, err);
         if (rc) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
@@ -764,8 +826,8 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
                           greedy ? greedy[s] : NULL, logits ? logits[s] : NULL};
             kn_pool_run(m->pool, r1 - r0, logsoftmax_row, &lc);
         }
-        free(hidden);
     }
+    ws_free(&ws);
     model_kv_free(kv);
     free(buf);
     return rc;
@@ -773,16 +835,21 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
 
 /* ---- generation ---------------------------------------------------------- */
 
+static int step(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_t n, float *logits, ys_error *err)
+{
+    const float *hidden;
+    int rc = forward(m, kv, ws, ids, n, 1, &hidden, err);
+    if (rc == 0 && logits)
+        vocab_proj(m, hidden + (n - 1) * (size_t)m->info.hidden, 1, logits);
+    return rc;
+}
+
 int model_step(model *m, model_kv *kv, const int32_t *ids, size_t n, float *logits, ys_error *err)
 {
-    float *hidden;
-    int rc = forward(m, kv, ids, n, &hidden, err);
-    if (rc)
-        return rc;
-    if (logits)
-        vocab_proj(m, hidden + (n - 1) * (size_t)m->info.hidden, 1, logits);
-    free(hidden);
-    return 0;
+    fwd_ws ws = {0};
+    int rc = step(m, kv, &ws, ids, n, logits, err);
+    ws_free(&ws);
+    return rc;
 }
 
 /* splitmix64: a tiny, well-mixed generator; the whole stream follows from
@@ -859,20 +926,24 @@ int model_generate(model *m, const int32_t *prompt, size_t n_prompt, size_t max_
     cand *c = sampling ? malloc(V * sizeof *c) : NULL;
     double *p = sampling ? malloc(V * sizeof *p) : NULL;
     model_kv *kv = NULL;
+    fwd_ws ws = {0};   /* sized by the prompt step for the whole generation */
     int rc = 0;
     if (!logits || (sampling && (!c || !p)))
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     if (rc == 0)
         rc = model_kv_new(m, cap, &kv, err);
     if (rc == 0)
-        rc = model_step(m, kv, prompt, n_prompt, logits, err);
+        rc = ws_reserve(m, &ws, n_prompt, cap, 0, err);
+    if (rc == 0)
+        rc = step(m, kv, &ws, prompt, n_prompt, logits, err);
     while (rc == 0 && *n_out < max_new) {
         int32_t tok = sampling ? sample(logits, V, sp, &rng, c, p) : argmax(logits, V);
         out[(*n_out)++] = tok;
         if ((stop && stop(out, *n_out, user)) || *n_out == max_new || model_kv_len(kv) == cap)
             break;
-        rc = model_step(m, kv, &tok, 1, logits, err);
+        rc = step(m, kv, &ws, &tok, 1, logits, err);
     }
+    ws_free(&ws);
     model_kv_free(kv);
     free(logits);
     free(c);

@@ -198,7 +198,7 @@ static void test_layouts(void **state)
             wt[kk * out + j] = w[j * k + kk];
             wide[j * ld + 7 + kk] = w[j * k + kk];
         }
-    gm_weights a, b2, c2;
+    gm_weights a, b2, c2, d2;
     assert_int_equal(gm_pack(&a, w, k, KN_OUT_IN, k, out), 0);
     assert_int_equal(gm_pack(&b2, wt, out, KN_IN_OUT, k, out), 0);
     assert_int_equal(gm_pack(&c2, wide + 7, ld, KN_OUT_IN, k, out), 0);
@@ -207,6 +207,15 @@ static void test_layouts(void **state)
     assert_int_equal(a.out, out);
     assert_memory_equal(a.panels, b2.panels, np * k * GM_NR * sizeof(float));
     assert_memory_equal(a.panels, c2.panels, np * k * GM_NR * sizeof(float));
+    /* packed in steps (the model packs its head so, giving back the
+     * source as it goes), in reverse order: the same panels */
+    assert_int_equal(gm_alloc(&d2, k, out), 0);
+    assert_int_equal(gm_panels(&d2), np);
+    memset(d2.panels, 0xff, np * k * GM_NR * sizeof(float));
+    for (size_t p = np; p-- > 0;)
+        gm_pack_panels(&d2, w, k, KN_OUT_IN, p, p + 1);
+    assert_memory_equal(a.panels, d2.panels, np * k * GM_NR * sizeof(float));
+    gm_free(&d2);
     /* and a product through the packed panels is W's, not W^T's */
     float x[45], y[71];
     for (size_t kk = 0; kk < k; kk++)
