@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmath.h"
 #include "ys_error.h"
 
 #define GM_GROUP 4          /* panels per work item: 128 columns */
@@ -205,12 +206,6 @@ int gm_isa_supported(gm_isa isa)
 
 static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
 
-static float gelu_tanh(float x)
-{
-    /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) written as x * sigmoid(2u): one expf instead of tanhf */
-    return x / (1.0f + expf(-1.5957691216057308f * (x + 0.044715f * x * x * x)));
-}
-
 /* The steps are separate loops over the micro-tile, each simple enough
  * for the compiler to vectorise (bias, accumulate: plain fp32 additions,
  * the same bits vectorised or not); the switch is outside them. */
@@ -229,8 +224,7 @@ static void epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t c
                 t[j] = gelu_erf(t[j]);
             break;
         case GM_ACT_GELU_TANH:
-            for (size_t j = 0; j < ncols; j++)
-                t[j] = gelu_tanh(t[j]);
+            vm_gelu_tanh(c->isa, t, ncols);   /* vectorised, same bits on every path */
             break;
         case GM_ACT_RELU:
             for (size_t j = 0; j < ncols; j++)

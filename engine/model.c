@@ -21,6 +21,7 @@
 #include "gemm.h"
 #include "kernels.h"
 #include "threads.h"
+#include "vmath.h"
 
 typedef enum { FAM_GPT2, FAM_LLAMA } family;
 
@@ -493,14 +494,14 @@ static void attn_tile(void *vctx, size_t item, int worker)
         float mx = s[lo];
         for (size_t j = lo + 1; j <= pos; j++)
             mx = s[j] > mx ? s[j] : mx;
-        double sum = 0;
-        for (size_t j = lo; j <= pos; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
+        double sum = vm_exp_sum(GM_ISA_AUTO, s + lo, s + lo, pos + 1 - lo, mx);
         float inv = (float)(1.0 / sum);
-        for (size_t j = 0; j < nk; j++)
-            s[j] = j >= lo && j <= pos ? s[j] * inv : 0.0f;
+        for (size_t j = 0; j < lo; j++)
+            s[j] = 0.0f;
+        for (size_t j = lo; j <= pos; j++)
+            s[j] = s[j] * inv;
+        for (size_t j = pos + 1; j < nk; j++)
+            s[j] = 0.0f;
     }
     c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)nk, 1.0f, S, (int)nk,
                 c->vc + (size_t)kvh * hd, (int)c->kvdim, 0.0f, c->out + r0 * c->qdim + (size_t)h * hd,
@@ -694,8 +695,7 @@ static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_
             gm_run(m->pool, &g);
             g.w = &L->pup, g.y = hu;
             gm_run(m->pool, &g);
-            for (size_t i = 0; i < T * F; i++)
-                hb[i] = hb[i] / (1.0f + expf(-hb[i])) * hu[i];
+            vm_silu_mul(GM_ISA_AUTO, hb, hu, T * F);
         }
         g = (gm_call){.x = hb, .ldx = F, .w = &L->pdown, .bias = m->fam == FAM_GPT2 ? L->mlp_proj_b : NULL,
                       .y = x, .ldy = H, .n = T, .accumulate = 1};
@@ -757,9 +757,7 @@ static void logsoftmax_row(void *vctx, size_t item, int worker)
     for (size_t j = 1; j < c->V; j++)
         if (z[j] > z[arg])
             arg = j;
-    double sum = 0;
-    for (size_t j = 0; j < c->V; j++)
-        sum += exp((double)z[j] - (double)z[arg]);
+    double sum = vm_exp_sum(GM_ISA_AUTO, NULL, z, c->V, z[arg]);
     size_t o = t + 1 - c->f;                  /* output index */
     int32_t next = c->ids[t + 1];
     c->lp[o] = (double)z[next] - (double)z[arg] - log(sum);

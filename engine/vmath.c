@@ -1,0 +1,284 @@
+/* vmath.c — vectorised exp-based row functions with ISA-independent bits
+ * (vmath.h says which operations, and why they are fixed).
+ *
+ * Each function exists three times, scalar / AVX2 / AVX-512, spelling the
+ * same fp32 operations in the same order; the vector paths are compiled
+ * with target attributes and picked at run time, as in gemm.c. The
+ * constants are shared so that no path can round one differently. */
+#include "vmath.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define X_MAX 88.3762626647949f   /* x * log2(e) stays below 127.5: n <= 127 */
+#define X_MIN -86.0f              /* n >= -125: the exponent add stays normal */
+static const float LOG2E = 1.44269504088896341f;
+static const float LN2_HI = 0.693359375f;      /* 9 significant bits: n * LN2_HI is exact */
+static const float LN2_LO = -2.12194440e-4f;
+/* e^r on |r| <= ln2/2 by its Taylor polynomial of degree 7 (truncation
+ * below 6e-9 relative), highest coefficient first */
+static const float C7 = 1.98412698e-4f, C6 = 1.38888889e-3f, C5 = 8.33333333e-3f, C4 = 4.16666667e-2f,
+                   C3 = 1.66666667e-1f, C2 = 0.5f, C1 = 1.0f, C0 = 1.0f;
+static const float GELU_A = 0.044715f, GELU_B = -1.5957691216057308f;   /* -2 sqrt(2/pi) */
+
+/* ---- scalar (the definition) ------------------------------------------------ */
+
+float vm_expf(float x)
+{
+    if (x != x)
+        return x;
+    if (x > X_MAX)
+        return INFINITY;
+    if (x < X_MIN)
+        return 0.0f;
+    float n = nearbyintf(x * LOG2E);
+    float r = fmaf(n, -LN2_HI, x);
+    r = fmaf(n, -LN2_LO, r);
+    float p = fmaf(C7, r, C6);
+    p = fmaf(p, r, C5), p = fmaf(p, r, C4), p = fmaf(p, r, C3);
+    p = fmaf(p, r, C2), p = fmaf(p, r, C1), p = fmaf(p, r, C0);
+    uint32_t b;
+    memcpy(&b, &p, sizeof b);
+    b += (uint32_t)(int32_t)n << 23;   /* p * 2^n: p in [0.7, 1.5], result normal */
+    memcpy(&p, &b, sizeof p);
+    return p;
+}
+
+static double fold16(double acc[16])
+{
+    for (int w = 8; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            acc[i] += acc[i + w];
+    return acc[0];
+}
+
+static double sum_scalar(float *out, const float *x, size_t n, float shift)
+{
+    double acc[16] = {0};
+    for (size_t j = 0; j < n; j++) {
+        float e = vm_expf(x[j] - shift);
+        if (out)
+            out[j] = e;
+        acc[j % 16] += e;
+    }
+    return fold16(acc);
+}
+
+static float gelu1(float x) { return x / (1.0f + vm_expf(GELU_B * (x + GELU_A * x * x * x))); }
+
+static void gelu_scalar(float *x, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        x[j] = gelu1(x[j]);
+}
+
+static void silu_scalar(float *g, const float *u, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        g[j] = g[j] / (1.0f + vm_expf(-g[j])) * u[j];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define VM_X86 1
+
+/* ---- AVX-512 ----------------------------------------------------------------- */
+
+#define T512 __attribute__((target("avx512f,fma")))
+
+T512 static inline __m512 exp512(__m512 x)
+{
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(X_MIN)), _mm512_set1_ps(X_MAX));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(LOG2E)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_HI), xc);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_LO), r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(C7), r, _mm512_set1_ps(C6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C0));
+    __m512i e = _mm512_slli_epi32(_mm512_cvtps_epi32(n), 23);
+    p = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), e));
+    p = _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(x, _mm512_set1_ps(X_MAX), _CMP_GT_OQ),
+                           _mm512_set1_ps(INFINITY));
+    p = _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(x, _mm512_set1_ps(X_MIN), _CMP_LT_OQ), _mm512_setzero_ps());
+    return _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+T512 static double sum512(float *out, const float *x, size_t n, float shift)
+{
+    __m512d a = _mm512_setzero_pd(), b = _mm512_setzero_pd();   /* lanes 0-7, 8-15 */
+    __m512 sh = _mm512_set1_ps(shift);
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), sh)));
+        if (out)
+            _mm512_mask_storeu_ps(out + j, k, e);
+        /* lanes past n add +0.0: the sums are >= +0, so no bit changes */
+        a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        b = _mm512_add_pd(b, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    __m512d s = _mm512_add_pd(a, b);                                       /* w = 8 */
+    __m256d t = _mm256_add_pd(_mm512_castpd512_pd256(s), _mm512_extractf64x4_pd(s, 1));   /* w = 4 */
+    __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));       /* w = 2 */
+    return _mm_cvtsd_f64(_mm_add_sd(u, _mm_unpackhi_pd(u, u)));                          /* w = 1 */
+}
+
+T512 static void gelu512(float *x, size_t n)
+{
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + j);
+        __m512 c = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(GELU_A), v), v), v);
+        __m512 e = exp512(_mm512_mul_ps(_mm512_set1_ps(GELU_B), _mm512_add_ps(v, c)));
+        _mm512_mask_storeu_ps(x + j, k, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+    }
+}
+
+T512 static void silu512(float *g, const float *u, size_t n)
+{
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, g + j);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        __m512 s = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        _mm512_mask_storeu_ps(g + j, k, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, u + j)));
+    }
+}
+
+/* ---- AVX2 -------------------------------------------------------------------- */
+
+#define T256 __attribute__((target("avx2,fma")))
+
+T256 static inline __m256 exp256(__m256 x)
+{
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(X_MIN)), _mm256_set1_ps(X_MAX));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_HI), xc);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_LO), r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(C7), r, _mm256_set1_ps(C6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C0));
+    __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+    p = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
+    p = _mm256_blendv_ps(p, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(X_MAX), _CMP_GT_OQ));
+    p = _mm256_blendv_ps(p, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(X_MIN), _CMP_LT_OQ));
+    return _mm256_blendv_ps(p, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+/* lanes [0, m) of 8 set, for maskload/maskstore */
+T256 static inline __m256i mask8(size_t m)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(m < 8 ? m : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+T256 static inline __m256 load8(const float *p, size_t m)
+{
+    return m >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask8(m));
+}
+
+T256 static inline void store8(float *p, size_t m, __m256 v)
+{
+    if (m >= 8)
+        _mm256_storeu_ps(p, v);
+    else
+        _mm256_maskstore_ps(p, mask8(m), v);
+}
+
+T256 static double sum256(float *out, const float *x, size_t n, float shift)
+{
+    /* the 16 lanes as four registers: 0-3, 4-7, 8-11, 12-15 */
+    __m256d a[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    __m256 sh = _mm256_set1_ps(shift);
+    for (size_t j = 0; j < n; j += 8) {
+        size_t m = n - j;
+        __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(load8(x + j, m), sh)), _mm256_castsi256_ps(mask8(m)));
+        if (out)
+            store8(out + j, m, e);
+        int h = (int)(j / 8 % 2) * 2;
+        a[h] = _mm256_add_pd(a[h], _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        a[h + 1] = _mm256_add_pd(a[h + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    __m256d s0 = _mm256_add_pd(a[0], a[2]), s1 = _mm256_add_pd(a[1], a[3]);   /* w = 8 */
+    __m256d t = _mm256_add_pd(s0, s1);                                       /* w = 4 */
+    __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));   /* w = 2 */
+    return _mm_cvtsd_f64(_mm_add_sd(u, _mm_unpackhi_pd(u, u)));                      /* w = 1 */
+}
+
+T256 static void gelu256(float *x, size_t n)
+{
+    for (size_t j = 0; j < n; j += 8) {
+        __m256 v = load8(x + j, n - j);
+        __m256 c = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(GELU_A), v), v), v);
+        __m256 e = exp256(_mm256_mul_ps(_mm256_set1_ps(GELU_B), _mm256_add_ps(v, c)));
+        store8(x + j, n - j, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+    }
+}
+
+T256 static void silu256(float *g, const float *u, size_t n)
+{
+    for (size_t j = 0; j < n; j += 8) {
+        __m256 v = load8(g + j, n - j);
+        __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        __m256 s = _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        store8(g + j, n - j, _mm256_mul_ps(s, load8(u + j, n - j)));
+    }
+}
+#endif
+
+/* ---- dispatch ----------------------------------------------------------------- */
+
+static gm_isa pick(gm_isa isa)
+{
+    if (isa == GM_ISA_AUTO || !gm_isa_supported(isa))
+        isa = gm_isa_supported(GM_ISA_AVX512) ? GM_ISA_AVX512
+              : gm_isa_supported(GM_ISA_AVX2) ? GM_ISA_AVX2 : GM_ISA_SCALAR;
+    return isa;
+}
+
+double vm_exp_sum(gm_isa isa, float *out, const float *x, size_t n, float shift)
+{
+#ifdef VM_X86
+    switch (pick(isa)) {
+    case GM_ISA_AVX512: return sum512(out, x, n, shift);
+    case GM_ISA_AVX2: return sum256(out, x, n, shift);
+    default: break;
+    }
+#endif
+    (void)isa;
+    return sum_scalar(out, x, n, shift);
+}
+
+void vm_gelu_tanh(gm_isa isa, float *x, size_t n)
+{
+#ifdef VM_X86
+    switch (pick(isa)) {
+    case GM_ISA_AVX512: gelu512(x, n); return;
+    case GM_ISA_AVX2: gelu256(x, n); return;
+    default: break;
+    }
+#endif
+    (void)isa;
+    gelu_scalar(x, n);
+}
+
+void vm_silu_mul(gm_isa isa, float *g, const float *u, size_t n)
+{
+#ifdef VM_X86
+    switch (pick(isa)) {
+    case GM_ISA_AVX512: silu512(g, u, n); return;
+    case GM_ISA_AVX2: silu256(g, u, n); return;
+    default: break;
+    }
+#endif
+    (void)isa;
+    silu_scalar(g, u, n);
+}
