@@ -577,36 +577,20 @@ static void layernorm(const chunk *c, const float *w, const float *b)
     kn_pool_run(c->pool, c->nrows, ln_item, &j);
 }
 
-/* Self-attention, no mask: one item = one query row tile x one head.
- * S = Q K^T / sqrt(hd) over the sequence's T keys (one sgemm), softmax per
- * row, out = P V (one sgemm). */
+/* Self-attention, no mask (sequences are unpadded): one item = one query
+ * row tile x one head over the sequence's T keys (kn_attn_tile). */
 static void attn_item(void *vctx, size_t item, int worker)
 {
     const chunk *c = vctx;
     const enc_model *m = c->m;
     size_t nh = (size_t)m->info.heads, H = (size_t)m->info.hidden, hd = H / nh, h = item % nh;
     const row_tile *rt = &c->rows[item / nh];
-    size_t T = c->lens[rt->s], base = c->off[rt->s], rows = rt->r1 - rt->r0;
-    const float *q = c->q + (base + rt->r0) * H + h * hd, *k = c->k + base * H + h * hd,
-                *v = c->v + base * H + h * hd;
-    float *S = m->scores[c->wbase + worker], *o = c->att + (base + rt->r0) * H + h * hd;
-    m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)T, (int)hd,
-                  (float)(1.0 / sqrt((double)hd)), q, (int)H, k, (int)H, 0.0f, S, (int)T);
-    for (size_t i = 0; i < rows; i++) {
-        float *s = S + i * T, mx = s[0];
-        for (size_t j = 1; j < T; j++)
-            mx = s[j] > mx ? s[j] : mx;
-        double sum = 0;
-        for (size_t j = 0; j < T; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (size_t j = 0; j < T; j++)
-            s[j] *= inv;
-    }
-    m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)T, 1.0f, S, (int)T, v,
-                  (int)H, 0.0f, o, (int)H);
+    size_t T = c->lens[rt->s], base = c->off[rt->s];
+    kn_attn a = {.q = c->q + (base + rt->r0) * H + h * hd, .k = c->k + base * H + h * hd,
+                 .v = c->v + base * H + h * hd, .out = c->att + (base + rt->r0) * H + h * hd,
+                 .ldq = H, .ldkv = H, .ldo = H, .rows = rt->r1 - rt->r0, .nk = T, .hd = hd,
+                 .scale = (float)(1.0 / sqrt((double)hd))};
+    kn_attn_tile(&m->blas, &a, m->scores[c->wbase + worker]);
 }
 
 /* x[t] = word[id] (+ type[tt]) + position, as HF adds them (token type

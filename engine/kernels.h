@@ -53,6 +53,32 @@ typedef enum { KN_OUT_IN, KN_IN_OUT } kn_layout;
  * Returns NULL when out of memory; the caller frees with free(). */
 void *kn_alloc(size_t bytes);
 
+/* ---- attention tile --------------------------------------------------------
+ * One head's attention for `rows` query rows of one sequence:
+ *   S = scale * Q K^T over keys [0, nk) (one OpenBLAS sgemm), + bias,
+ *   softmax over each row's visible keys (the others get weight exactly 0),
+ *   out = P V (one sgemm).
+ * Row i's visible keys are [lo, hi): hi = nk, or pos0 + i + 1 when causal
+ * (row i is the query at position pos0 + i); lo = 0, or hi - window when
+ * window > 0 and hi > window (Mistral's sliding window). bias (T5's
+ * relative position bias), when not NULL, adds bias[i * bias_ld + j] to
+ * S[i][j] for the visible keys; bias_ld may be negative (T5's bias is
+ * Toeplitz: one row of offsets, shifted by one per query row).
+ * The exp and the row sums go through vmath.h (same bits on every ISA).
+ * scores is the caller's scratch of rows x nk floats. Cannot fail. */
+typedef struct kn_attn {
+    const float *q, *k, *v;   /* q: [rows] stride ldq; k, v: [nk] stride ldkv; one head's columns */
+    float *out;               /* [rows] stride ldo */
+    size_t ldq, ldkv, ldo, rows, nk, hd;
+    float scale;
+    int causal;
+    size_t pos0, window;
+    const float *bias;
+    long bias_ld;
+} kn_attn;
+
+void kn_attn_tile(const eng_blas *blas, const kn_attn *a, float *scores);
+
 /* ---- row kernels (single row, single thread) ---------------------------- */
 void kn_layernorm(float *out, const float *x, const float *w, const float *b, size_t n, double eps);
 void kn_rmsnorm(float *out, const float *x, const float *w, size_t n, double eps);

@@ -460,10 +460,10 @@ void model_kv_truncate(model_kv *kv, size_t n)
 }
 
 /* ---- attention ------------------------------------------------------------
- * One work item = one query head x one tile of KN_ROWS query rows. The tile
- * attends to keys [0, pos0 + r1), the last of which is its last row's own
- * position: scores = scale * Q K^T (one sgemm), causal/window mask and
- * softmax per row (masked weights exactly 0), out = P V (one sgemm). */
+ * One work item = one query head x one tile of KN_ROWS query rows
+ * (kn_attn_tile, kernels.h). The tile attends to keys [0, pos0 + r1), the
+ * last of which is its last row's own position; causal, with Mistral's
+ * sliding window. Grouped-query heads share their key/value head. */
 
 typedef struct attn_ctx {
     const model *m;
@@ -479,33 +479,14 @@ typedef struct attn_ctx {
 static void attn_tile(void *vctx, size_t item, int worker)
 {
     const attn_ctx *c = vctx;
-    int hd = c->m->info.head_dim, h = (int)(item / c->nrt);
-    int kvh = h / (c->m->info.heads / c->m->info.kv_heads);
+    size_t hd = (size_t)c->m->info.head_dim, h = item / c->nrt;
+    size_t kvh = h / (size_t)(c->m->info.heads / c->m->info.kv_heads);
     size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->T ? r0 + KN_ROWS : c->T;
-    size_t rows = r1 - r0, nk = c->pos0 + r1, win = (size_t)c->m->info.sliding_window;
-    float *S = c->scores + (size_t)worker * c->sstride;
-    c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, hd, c->scale,
-                c->q + r0 * c->qdim + (size_t)h * hd, (int)c->qdim, c->kc + (size_t)kvh * hd,
-                (int)c->kvdim, 0.0f, S, (int)nk);
-    for (size_t i = 0; i < rows; i++) {
-        float *s = S + i * nk;
-        size_t pos = c->pos0 + r0 + i;                       /* this query's position */
-        size_t lo = win && pos + 1 > win ? pos + 1 - win : 0; /* keys lo..pos visible */
-        float mx = s[lo];
-        for (size_t j = lo + 1; j <= pos; j++)
-            mx = s[j] > mx ? s[j] : mx;
-        double sum = vm_exp_sum(GM_ISA_AUTO, s + lo, s + lo, pos + 1 - lo, mx);
-        float inv = (float)(1.0 / sum);
-        for (size_t j = 0; j < lo; j++)
-            s[j] = 0.0f;
-        for (size_t j = lo; j <= pos; j++)
-            s[j] = s[j] * inv;
-        for (size_t j = pos + 1; j < nk; j++)
-            s[j] = 0.0f;
-    }
-    c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)nk, 1.0f, S, (int)nk,
-                c->vc + (size_t)kvh * hd, (int)c->kvdim, 0.0f, c->out + r0 * c->qdim + (size_t)h * hd,
-                (int)c->qdim);
+    kn_attn a = {.q = c->q + r0 * c->qdim + h * hd, .k = c->kc + kvh * hd, .v = c->vc + kvh * hd,
+                 .out = c->out + r0 * c->qdim + h * hd, .ldq = c->qdim, .ldkv = c->kvdim, .ldo = c->qdim,
+                 .rows = r1 - r0, .nk = c->pos0 + r1, .hd = hd, .scale = c->scale, .causal = 1,
+                 .pos0 = c->pos0 + r0, .window = (size_t)c->m->info.sliding_window};
+    kn_attn_tile(&c->m->blas, &a, c->scores + (size_t)worker * c->sstride);
 }
 
 /* RoPE, HF layout: dimension i pairs with i + hd/2, angle pos * theta^(-2i/hd).

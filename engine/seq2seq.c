@@ -14,6 +14,7 @@
  * residual add), in the embedding (positions, scaling) and in T5's
  * relative position bias. */
 #include "seq2seq_internal.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -712,32 +713,15 @@ static void attn_tile(void *vctx, size_t item, int worker)
     size_t nrt = (a->Tq + KN_ROWS - 1) / KN_ROWS;
     size_t hd = (size_t)c->m->hd, inner = (size_t)c->m->inner, h = item / nrt;
     size_t r0 = (item % nrt) * KN_ROWS, r1 = r0 + KN_ROWS < a->Tq ? r0 + KN_ROWS : a->Tq;
-    size_t rows = r1 - r0, nk = c->causal ? a->q0 + r1 : a->Tk;
-    float *S = c->scores[worker];
-    c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd, c->scale,
-                     a->q + r0 * inner + h * hd, (int)inner, a->k + h * hd, (int)inner, 0.0f, S, (int)nk);
-    for (size_t i = 0; i < rows; i++) {
-        float *s = S + i * nk;
-        size_t pos = a->q0 + r0 + i, vis = c->causal ? pos + 1 : nk;   /* keys [0, vis) visible */
-        if (a->pb) {
-            const float *b = a->pb + h * a->pb_len + (a->pb_off - (long)pos);
-            for (size_t j = 0; j < vis; j++)
-                s[j] += b[j];
-        }
-        float mx = s[0];
-        for (size_t j = 1; j < vis; j++)
-            mx = s[j] > mx ? s[j] : mx;
-        double sum = 0;
-        for (size_t j = 0; j < vis; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (size_t j = 0; j < nk; j++)
-            s[j] = j < vis ? s[j] * inv : 0.0f;
+    kn_attn t = {.q = a->q + r0 * inner + h * hd, .k = a->k + h * hd, .v = a->v + h * hd,
+                 .out = a->out + r0 * inner + h * hd, .ldq = inner, .ldkv = inner, .ldo = inner,
+                 .rows = r1 - r0, .nk = c->causal ? a->q0 + r1 : a->Tk, .hd = hd, .scale = c->scale,
+                 .causal = c->causal, .pos0 = a->q0 + r0};
+    if (a->pb) {   /* T5: row i (position q0 + r0 + i) reads the bias row at offset pb_off - position */
+        t.bias = a->pb + h * a->pb_len + (a->pb_off - (long)(a->q0 + r0));
+        t.bias_ld = -1;
     }
-    c->m->blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk, 1.0f, S, (int)nk,
-                     a->v + h * hd, (int)inner, 0.0f, a->out + r0 * inner + h * hd, (int)inner);
+    kn_attn_tile(&c->m->blas, &t, c->scores[worker]);
 }
 
 /* The attention of n sequences in one pool run. */
@@ -1168,9 +1152,7 @@ static void logsoftmax_row(void *vctx, size_t item, int worker)
     for (size_t j = 1; j < c->V; j++)
         if (z[j] > z[arg])
             arg = j;
-    double sum = 0;
-    for (size_t j = 0; j < c->V; j++)
-        sum += exp((double)z[j] - (double)z[arg]);
+    double sum = vm_exp_sum(GM_ISA_AUTO, NULL, z, c->V, z[arg]);
     int32_t next = c->dec[s][t + 1];
     c->lp[s][t] = (double)z[next] - (double)z[arg] - log(sum);
     if (c->greedy && c->greedy[s])
