@@ -267,7 +267,7 @@ out:
 static int bind_t5_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
 {
     int64_t d = m->info.d_model, in = m->inner;
-    char n[256];
+    char n[320];   /* p (< 256 bytes) and a suffix */
     int rc;
     if (NEED(2, in, d, &a->wq, "%s.q.weight", p) || NEED(2, in, d, &a->wk, "%s.k.weight", p) ||
         NEED(2, in, d, &a->wv, "%s.v.weight", p) || NEED(2, d, in, &a->wo, "%s.o.weight", p))
@@ -278,7 +278,7 @@ static int bind_t5_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
 static int bind_t5_ff(s2s_model *m, block *B, const char *p, ys_error *err)
 {
     int64_t d = m->info.d_model, F = m->info.ffn;
-    char n[256];
+    char n[320];   /* p (< 256 bytes) and a suffix */
     int rc;
     if (m->gated ? (NEED(2, F, d, &B->fc1, "%s.wi_0.weight", p) || NEED(2, F, d, &B->fc1_gate, "%s.wi_1.weight", p))
                  : NEED(2, F, d, &B->fc1, "%s.wi.weight", p))
@@ -338,7 +338,7 @@ static int bind_t5(s2s_model *m, ys_error *err)
 static int bind_bart_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
 {
     int64_t d = m->info.d_model;
-    char n[256];
+    char n[320];   /* p (< 256 bytes) and a suffix */
     int rc;
     if (NEED(2, d, d, &a->wq, "%s.q_proj.weight", p) || NEED(1, d, 0, &a->bq, "%s.q_proj.bias", p) ||
         NEED(2, d, d, &a->wk, "%s.k_proj.weight", p) || NEED(1, d, 0, &a->bk, "%s.k_proj.bias", p) ||
@@ -351,7 +351,7 @@ static int bind_bart_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
 static int bind_ln(s2s_model *m, norm_w *w, const char *p, ys_error *err)
 {
     int64_t d = m->info.d_model;
-    char n[256];
+    char n[320];   /* p (< 256 bytes) and a suffix */
     int rc;
     if (NEED(1, d, 0, &w->w, "%s.weight", p) || NEED(1, d, 0, &w->b, "%s.bias", p))
         return rc;
