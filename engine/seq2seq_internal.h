@@ -1,5 +1,6 @@
-/* seq2seq_internal.h — what seq2seq.c (model, encoder, decoder, scoring)
- * shares with seq2seq_gen.c (greedy and beam search). Not a public API. */
+/* seq2seq_internal.h — what seq2seq_load.c (loading), seq2seq.c (encoder,
+ * decoder, scoring) and seq2seq_gen.c (greedy and beam search) share. Not a
+ * public API. */
 #ifndef YS_ENGINE_SEQ2SEQ_INTERNAL_H
 #define YS_ENGINE_SEQ2SEQ_INTERNAL_H
 
