@@ -11,9 +11,11 @@ from a reading of modeling_t5.py, modeling_bart.py, modeling_marian.py,
 generation/utils.py, generation/beam_search.py and logits_process.py. See
 README_seq2seq.md.
 
-Run with Debian's interpreter:  /usr/bin/python3 tests/parity/gen/gen_seq2seq_models.py
-Writes tests/data/models/{t5,t5v11,bart,marian}/{config.json,
-[generation_config.json,] model.safetensors, expected.json}. Deterministic.
+Run with Debian's interpreter:
+    /usr/bin/python3 tests/parity/gen/gen_seq2seq_models.py [t5|t5v11|bart|marian ...]
+Writes tests/data/models/<name>/{config.json, [generation_config.json,]
+model.safetensors, expected.json} for the named models (all four when none
+is named). Deterministic: each model has its own seeds.
 """
 import json
 import math
@@ -339,10 +341,18 @@ def beam_search(W, cfg, src, g, rank_rule=True):
 
 # ---------------------------------------------------------------- models
 
-def t5_weights(cfg, g):
+def t5_weights(cfg, g, unit_scores=False):
+    """unit_scores: q ~ N(0, 1/(d_model d_kv)) and k ~ N(0, 1/d_model), the
+    init HF's T5 uses for its unscaled attention (the missing 1/sqrt(d_kv)
+    folded into q), so that the scores q.k have variance about 1. Without
+    it q and k have std 2/sqrt(d_model) and the scores std 2*2*sqrt(d_kv):
+    for d_kv 16 that is 16 (maxima near 90), softmaxes close to one-hot,
+    and the fp32 engine's log-probabilities 6.9e-5 from the float64 ones
+    (2.9e-6 with it). t5 (d_kv 8) predates this and keeps its weights."""
     V, d, L, nh, dk, F = (cfg["vocab_size"], cfg["d_model"], cfg["num_layers"], cfg["num_heads"],
                           cfg["d_kv"], cfg["d_ff"])
     inner, s = nh * dk, 1.0 / math.sqrt(d)
+    q_std, k_std = ((d * dk) ** -0.5, s) if unit_scores else (2 * s, 2 * s)
     gated = cfg["feed_forward_proj"] == "gated-gelu"
     W = {"shared.weight": rnd(g, V, d, std=1.0),
          "encoder.final_layer_norm.weight": rnd(g, d, std=0.1, mean=1.0),
@@ -363,7 +373,7 @@ def t5_weights(cfg, g):
         W[p + "wo.weight"] = rnd(g, d, F, std=1.0 / math.sqrt(F))
 
     def attn(p, rel):
-        W.update({p + "q.weight": rnd(g, inner, d, std=2 * s), p + "k.weight": rnd(g, inner, d, std=2 * s),
+        W.update({p + "q.weight": rnd(g, inner, d, std=q_std), p + "k.weight": rnd(g, inner, d, std=k_std),
                   p + "v.weight": rnd(g, inner, d, std=s), p + "o.weight": rnd(g, d, inner, std=1 / math.sqrt(inner))})
         if rel:
             W[p + "relative_attention_bias.weight"] = rnd(g, nbk, nh, std=1.0)
@@ -452,8 +462,14 @@ MARIAN_CFG = {"architectures": ["MarianMTModel"], "model_type": "marian", "vocab
 MARIAN_GEN = {"bad_words_ids": [[99]], "bos_token_id": 0, "decoder_start_token_id": 99, "eos_token_id": 0,
               "forced_eos_token_id": 0, "max_length": 14, "num_beams": 4, "pad_token_id": 99}
 
-MODELS = [("t5", T5_CFG, t5_weights, None), ("t5v11", T5V11_CFG, t5_weights, None),
+# (name, config, weights, generation_config.json); a model's seed is 4321 +
+# its index here, so the order must not change
+MODELS = [("t5", T5_CFG, t5_weights, None),
+          ("t5v11", T5V11_CFG, lambda cfg, g: t5_weights(cfg, g, unit_scores=True), None),
           ("bart", BART_CFG, bart_weights, None), ("marian", MARIAN_CFG, bart_weights, MARIAN_GEN)]
+# what this script writes in a model's folder (tokenizer.json there comes
+# from gen_tiny_tokenizers.py and is left alone)
+WRITTEN = ("config.json", "generation_config.json", "model.safetensors", "expected.json")
 
 # (source length, decoder length) for the scoring pairs; 70 and 80 cross a
 # 64-row tile
@@ -485,16 +501,24 @@ def run(W, cfg, src, g):
     return greedy(W, cfg, src, g) if g["num_beams"] == 1 else beam_search(W, cfg, src, g)
 
 
-def main():
+def main(argv):
+    names = [m[0] for m in MODELS]
+    want = argv or names
+    for n in want:
+        if n not in names:
+            sys.exit(f"unknown model {n!r}; choose from {' '.join(names)}")
     os.makedirs(OUT, exist_ok=True)
     for mi, (name, cfg, build, gen) in enumerate(MODELS):
+        if name not in want:
+            continue    # every model has its own seeds: skipping one changes no other
         g = torch.Generator().manual_seed(4321 + mi)
         stored = {k: v.to(torch.float32) for k, v in build(cfg, g).items()}
         W = {k: v.to(F64) for k, v in stored.items()}
         d = os.path.join(OUT, name)
         os.makedirs(d, exist_ok=True)
-        for f in os.listdir(d):
-            os.remove(os.path.join(d, f))
+        for f in WRITTEN:
+            if os.path.exists(os.path.join(d, f)):
+                os.remove(os.path.join(d, f))
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
         if gen is not None:
@@ -576,11 +600,12 @@ def main():
         with open(os.path.join(d, "expected.json"), "w") as f:
             json.dump(exp, f, indent=1)
         ntok = sum(len(p["logprobs"]) for p in pairs)
-        print(f"{name}: {sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))} bytes, "
+        size = sum(os.path.getsize(os.path.join(d, f)) for f in WRITTEN if os.path.exists(os.path.join(d, f)))
+        print(f"{name}: {size} bytes, "
               f"mean lp {sum(sum(p['logprobs']) for p in pairs) / ntok:.3f}, {len(gens)} generations "
               f"({eos_finished} end in EOS, mean length {sum(len(x['tokens']) for x in gens) / len(gens):.1f}), "
               f"min margin {worst:.4f}, {rank_sensitive} beam outputs depend on the EOS-rank rule")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
