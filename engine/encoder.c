@@ -339,23 +339,32 @@ static int bind(enc_model *m, ys_error *err)
     return 0;
 }
 
-/* Every projection weight packed once for gm_run (gemm.h): a second copy of
- * ~all the model's weights but the embeddings (BERT-base: 340 MB next to
- * the 438 MB mapped checkpoint, whose pages the kernel may then reclaim as
- * they are clean and no longer read). */
+/* Every projection weight packed once for gm_run (gemm.h), on the pool;
+ * the checkpoint's pages of each packed tensor are given back as soon as
+ * it is packed (ckpt_release), so the resident size stays about one copy
+ * of the weights (BERT-base: 340 MB packed, the embeddings mapped). */
+static void release_source(void *ck, const float *src, size_t n) { ckpt_release(ck, src, n); }
+
 static int pack_weights(enc_model *m, ys_error *err)
 {
-    size_t H = (size_t)m->info.hidden, F = (size_t)m->info.ffn, L = (size_t)m->info.num_labels;
-    int bad = 0;
-    for (int l = 0; l < m->info.layers && !bad; l++) {
+    size_t H = (size_t)m->info.hidden, F = (size_t)m->info.ffn, L = (size_t)m->info.num_labels, n = 0;
+    gm_job *j = malloc(((size_t)m->info.layers * 6 + 2) * sizeof *j);
+    if (!j)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    for (int l = 0; l < m->info.layers; l++) {
         enc_layer *Y = &m->layers[l];
-        bad = gm_pack(&Y->pq, Y->wq, H, KN_OUT_IN, H, H) || gm_pack(&Y->pk, Y->wk, H, KN_OUT_IN, H, H) ||
-              gm_pack(&Y->pv, Y->wv, H, KN_OUT_IN, H, H) || gm_pack(&Y->po, Y->wo, H, KN_OUT_IN, H, H) ||
-              gm_pack(&Y->p1, Y->w1, H, KN_OUT_IN, H, F) || gm_pack(&Y->p2, Y->w2, F, KN_OUT_IN, F, H);
+        j[n++] = (gm_job){&Y->pq, Y->wq, H, KN_OUT_IN, H, H};
+        j[n++] = (gm_job){&Y->pk, Y->wk, H, KN_OUT_IN, H, H};
+        j[n++] = (gm_job){&Y->pv, Y->wv, H, KN_OUT_IN, H, H};
+        j[n++] = (gm_job){&Y->po, Y->wo, H, KN_OUT_IN, H, H};
+        j[n++] = (gm_job){&Y->p1, Y->w1, H, KN_OUT_IN, H, F};
+        j[n++] = (gm_job){&Y->p2, Y->w2, F, KN_OUT_IN, F, H};
     }
-    if (!bad)
-        bad = gm_pack(&m->phead, m->head_w, H, KN_OUT_IN, H, H) || gm_pack(&m->pcls, m->cls_w, H, KN_OUT_IN, H, L);
-    return bad ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
+    j[n++] = (gm_job){&m->phead, m->head_w, H, KN_OUT_IN, H, H};
+    j[n++] = (gm_job){&m->pcls, m->cls_w, H, KN_OUT_IN, H, L};
+    int rc = gm_pack_all(m->pool, j, n, release_source, m->ck);
+    free(j);
+    return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 
 static void free_packed(enc_model *m)
@@ -454,11 +463,11 @@ int enc_load(const char *dir, enc_model **out, ys_error *err)
     if (rc == 0)
         rc = bind(m, err);
     if (rc == 0)
-        rc = pack_weights(m, err);
-    if (rc == 0)
         rc = eng_blas_open(&m->blas, err);
     if (rc == 0)
         rc = alloc_threads(m, 0, err);
+    if (rc == 0)
+        rc = pack_weights(m, err);
     if (rc != 0) {
         enc_free(m);
         return rc;

@@ -74,6 +74,83 @@ int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t
     return 0;
 }
 
+/* Elements from w[0] to the last element a job reads (its rows may be
+ * strided: GPT-2's q, k and v are column ranges of one [k, 3H] tensor). */
+static size_t job_span(const gm_job *j)
+{
+    size_t rows = j->layout == KN_OUT_IN ? j->out : j->k, cols = j->layout == KN_OUT_IN ? j->k : j->out;
+    return rows ? (rows - 1) * j->ldw + cols : 0;
+}
+
+static size_t job_items(const gm_job *j)
+{
+    return j->layout == KN_OUT_IN ? (gm_panels(j->pw) + GM_SLICE - 1) / GM_SLICE : 1;
+}
+
+typedef struct pack_ctx {
+    const gm_job *jobs;
+    size_t n, *first;            /* job i owns items [first[i], first[i + 1]) */
+    gm_release_fn release;
+    void *user;
+} pack_ctx;
+
+static void pack_item(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const pack_ctx *c = vctx;
+    size_t lo = 0, hi = c->n;    /* the job owning item: first[lo] <= item < first[lo + 1] */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (c->first[mid] <= item)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const gm_job *j = &c->jobs[lo];
+    size_t np = gm_panels(j->pw);
+    if (j->layout != KN_OUT_IN) {
+        gm_pack_panels(j->pw, j->w, j->ldw, j->layout, 0, np);
+        if (c->release)
+            c->release(c->user, j->w, job_span(j));
+        return;
+    }
+    size_t p0 = (item - c->first[lo]) * GM_SLICE, p1 = p0 + GM_SLICE < np ? p0 + GM_SLICE : np;
+    size_t r1 = p1 * GM_NR < j->out ? p1 * GM_NR : j->out;
+    gm_pack_panels(j->pw, j->w, j->ldw, j->layout, p0, p1);
+    if (c->release && r1 > p0 * GM_NR)   /* rows p0*GM_NR .. r1 of the source */
+        c->release(c->user, j->w + p0 * GM_NR * j->ldw, (r1 - p0 * GM_NR - 1) * j->ldw + j->k);
+}
+
+int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn release, void *user)
+{
+    size_t *first = malloc((n + 1) * sizeof *first);
+    if (!first)
+        return YS_ENOMEM;
+    size_t done = 0;
+    for (; done < n; done++)
+        if (gm_alloc(jobs[done].pw, jobs[done].k, jobs[done].out) != 0)
+            break;
+    if (done < n) {
+        for (size_t i = 0; i < done; i++)
+            gm_free(jobs[i].pw);
+        free(first);
+        return YS_ENOMEM;
+    }
+    first[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        first[i + 1] = first[i] + job_items(&jobs[i]);
+    pack_ctx c = {jobs, n, first, release, user};
+    if (pool)
+        kn_pool_run(pool, first[n], pack_item, &c);
+    else
+        for (size_t i = 0; i < first[n]; i++)
+            pack_item(&c, i, 0);
+    for (size_t i = 0; release && i < n; i++)
+        release(user, jobs[i].w, job_span(&jobs[i]));
+    free(first);
+    return 0;
+}
+
 void gm_free(gm_weights *pw)
 {
     free(pw->panels);

@@ -49,6 +49,26 @@ int gm_alloc(gm_weights *pw, size_t k, size_t out);
 size_t gm_panels(const gm_weights *pw);   /* ceil(out / GM_NR) */
 void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1);
 
+/* Many tensors packed at once on pool's threads (NULL: the caller's),
+ * e.g. a whole model at load. Every job's panels are allocated first (on
+ * failure nothing stays allocated and YS_ENOMEM is returned, else 0); then
+ * the work is shared out, an [out, k] source in slices of GM_SLICE panels.
+ * When release is not NULL it is called, from any thread, with each span of
+ * a source that has been read for the last time (a slice's rows, or a
+ * whole source), and once more for every whole source at the end (spans of
+ * strided sources may overlap) — so a caller that packs from a memory map
+ * can give the pages back as it goes and the peak holds little twice. */
+typedef struct gm_job {
+    gm_weights *pw;
+    const float *w;
+    size_t ldw;
+    kn_layout layout;
+    size_t k, out;
+} gm_job;
+#define GM_SLICE 64
+typedef void (*gm_release_fn)(void *user, const float *src, size_t nfloats);
+int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn release, void *user);
+
 typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_act;
 
 /* Which kernel runs. GM_ISA_AUTO (0) picks the best the CPU has; the

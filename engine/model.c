@@ -318,93 +318,54 @@ static int alloc_pool(model *m, int threads, ys_error *err)
 /* Every projection, and the vocabulary head, packed once for gm_run
  * (gemm.h), whose per-element operation order makes a row's bits
  * independent of the other rows in the call. The packed copy replaces the
- * checkpoint's: ckpt_release gives back the mapped pages of each packed
- * tensor so the resident size does not double (a tied embedding is then
- * read from the packed head, see embed_row). Packing runs on the pool:
- * most of its time is the kernel zeroing fresh pages, which goes as fast
- * as the cores that touch them. */
-
-typedef struct pack_job {
-    gm_weights *pw;
-    const float *w;
-    size_t ldw;
-    kn_layout layout;
-    size_t k, out;
-} pack_job;
+ * checkpoint's: gm_pack_all hands back each source span it has finished
+ * and ckpt_release gives the mapped pages back, so the resident size does
+ * not double (a tied embedding is then read from the packed head, see
+ * embed_row). Packing runs on the pool: most of its time is the kernel
+ * zeroing fresh pages, which goes as fast as the cores touching them. */
 
 /* A layer's tensors (at most 7). GPT-2's c_attn [H, 3H] is three jobs:
  * columns 0..H are q, H..2H k, 2H..3H v. */
-static size_t layer_jobs(const model *m, layer *L, pack_job *j)
+static size_t layer_jobs(const model *m, layer *L, gm_job *j)
 {
     const model_info *mi = &m->info;
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn;
     size_t qd = (size_t)mi->heads * (size_t)mi->head_dim, kvd = (size_t)mi->kv_heads * (size_t)mi->head_dim;
     if (m->fam == FAM_GPT2) {
-        j[0] = (pack_job){&L->pq, L->c_attn, 3 * H, KN_IN_OUT, H, H};
-        j[1] = (pack_job){&L->pk, L->c_attn + H, 3 * H, KN_IN_OUT, H, H};
-        j[2] = (pack_job){&L->pv, L->c_attn + 2 * H, 3 * H, KN_IN_OUT, H, H};
-        j[3] = (pack_job){&L->po, L->c_proj, H, KN_IN_OUT, H, H};
-        j[4] = (pack_job){&L->pgate, L->c_fc, F, KN_IN_OUT, H, F};
-        j[5] = (pack_job){&L->pdown, L->mlp_proj, H, KN_IN_OUT, F, H};
+        j[0] = (gm_job){&L->pq, L->c_attn, 3 * H, KN_IN_OUT, H, H};
+        j[1] = (gm_job){&L->pk, L->c_attn + H, 3 * H, KN_IN_OUT, H, H};
+        j[2] = (gm_job){&L->pv, L->c_attn + 2 * H, 3 * H, KN_IN_OUT, H, H};
+        j[3] = (gm_job){&L->po, L->c_proj, H, KN_IN_OUT, H, H};
+        j[4] = (gm_job){&L->pgate, L->c_fc, F, KN_IN_OUT, H, F};
+        j[5] = (gm_job){&L->pdown, L->mlp_proj, H, KN_IN_OUT, F, H};
         return 6;
     }
-    j[0] = (pack_job){&L->pq, L->wq, H, KN_OUT_IN, H, qd};
-    j[1] = (pack_job){&L->pk, L->wk, H, KN_OUT_IN, H, kvd};
-    j[2] = (pack_job){&L->pv, L->wv, H, KN_OUT_IN, H, kvd};
-    j[3] = (pack_job){&L->po, L->wo, qd, KN_OUT_IN, qd, H};
-    j[4] = (pack_job){&L->pgate, L->w_gate, H, KN_OUT_IN, H, F};
-    j[5] = (pack_job){&L->pup, L->w_up, H, KN_OUT_IN, H, F};
-    j[6] = (pack_job){&L->pdown, L->w_down, F, KN_OUT_IN, F, H};
+    j[0] = (gm_job){&L->pq, L->wq, H, KN_OUT_IN, H, qd};
+    j[1] = (gm_job){&L->pk, L->wk, H, KN_OUT_IN, H, kvd};
+    j[2] = (gm_job){&L->pv, L->wv, H, KN_OUT_IN, H, kvd};
+    j[3] = (gm_job){&L->po, L->wo, qd, KN_OUT_IN, qd, H};
+    j[4] = (gm_job){&L->pgate, L->w_gate, H, KN_OUT_IN, H, F};
+    j[5] = (gm_job){&L->pup, L->w_up, H, KN_OUT_IN, H, F};
+    j[6] = (gm_job){&L->pdown, L->w_down, F, KN_OUT_IN, F, H};
     return 7;
 }
 
-#define HEAD_SLICE 64   /* head panels per work item (6 MB of GPT-2's head) */
-
-/* Item l < layers: layer l's tensors, then their source pages given back.
- * Later items: one slice of the head, whose source rows are given back
- * right after, so the load's peak holds a slice twice, not the head. */
-static void pack_item(void *vctx, size_t item, int worker)
-{
-    (void)worker;
-    model *m = vctx;
-    size_t layers = (size_t)m->info.layers, H = (size_t)m->info.hidden, V = (size_t)m->info.vocab;
-    if (item < layers) {
-        pack_job j[7];
-        size_t n = layer_jobs(m, &m->layers[item], j);
-        for (size_t i = 0; i < n; i++)
-            gm_pack_panels(j[i].pw, j[i].w, j[i].ldw, j[i].layout, 0, gm_panels(j[i].pw));
-        for (size_t i = 0; i < n; i++) {   /* the span of a (possibly strided) source */
-            size_t rows = j[i].layout == KN_OUT_IN ? j[i].out : j[i].k, cols = j[i].layout == KN_OUT_IN ? j[i].k : j[i].out;
-            ckpt_release(m->ck, j[i].w, (rows - 1) * j[i].ldw + cols);
-        }
-        return;
-    }
-    size_t np = gm_panels(&m->phead), p0 = (item - layers) * HEAD_SLICE;
-    size_t p1 = p0 + HEAD_SLICE < np ? p0 + HEAD_SLICE : np, r1 = p1 * GM_NR < V ? p1 * GM_NR : V;
-    gm_pack_panels(&m->phead, m->lm_head, H, KN_OUT_IN, p0, p1);
-    ckpt_release(m->ck, m->lm_head + p0 * GM_NR * H, (r1 - p0 * GM_NR) * H);
-}
+static void release_source(void *ck, const float *src, size_t n) { ckpt_release(ck, src, n); }
 
 static int pack_weights(model *m, ys_error *err)
 {
     const model_info *mi = &m->info;
-    size_t H = (size_t)mi->hidden, V = (size_t)mi->vocab;
-    int bad = 0;
-    for (int l = 0; l < mi->layers && !bad; l++) {
-        pack_job j[7];
-        size_t n = layer_jobs(m, &m->layers[l], j);
-        for (size_t i = 0; i < n && !bad; i++)
-            bad = gm_alloc(j[i].pw, j[i].k, j[i].out);
-    }
-    if (!bad)
-        bad = gm_alloc(&m->phead, H, V);
-    if (bad)
-        return ys_fail(err, YS_ENOMEM, "out of memory packing the weights");
-    size_t slices = (gm_panels(&m->phead) + HEAD_SLICE - 1) / HEAD_SLICE;
-    kn_pool_run(m->pool, (size_t)mi->layers + slices, pack_item, m);
-    ckpt_release(m->ck, m->lm_head, V * H);   /* the pages straddling two slices */
+    gm_job *jobs = malloc(((size_t)mi->layers * 7 + 1) * sizeof *jobs);
+    if (!jobs)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (int l = 0; l < mi->layers; l++)
+        n += layer_jobs(m, &m->layers[l], jobs + n);
+    jobs[n++] = (gm_job){&m->phead, m->lm_head, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab};
+    int rc = gm_pack_all(m->pool, jobs, n, release_source, m->ck);
+    free(jobs);
     m->tied = m->lm_head == m->embed;
-    return 0;
+    return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 
 int model_load(const char *dir, model **out, ys_error *err)

@@ -437,29 +437,48 @@ static int bind_bart(s2s_model *m, ys_error *err)
  * weights but the embeddings and norms (T5-small: ~240 MB next to the
  * mapped checkpoint, whose clean pages the kernel may then reclaim; the
  * tied head is packed too, as gemm.h reads only its packed form). */
-static int pack_attn(attn_w *a, size_t d, size_t in)
+/* Every projection and the head packed once for gm_run (gemm.h), on the
+ * pool; the checkpoint's pages of each packed tensor are given back as
+ * soon as it is packed (ckpt_release), so the resident size stays about
+ * one copy of the weights. A tied head is also the embedding: its rows
+ * fault back in from the file as tokens use them. */
+static size_t attn_jobs(attn_w *a, size_t d, size_t in, gm_job *j)
 {
-    return gm_pack(&a->pq, a->wq, d, KN_OUT_IN, d, in) || gm_pack(&a->pk, a->wk, d, KN_OUT_IN, d, in) ||
-           gm_pack(&a->pv, a->wv, d, KN_OUT_IN, d, in) || gm_pack(&a->po, a->wo, in, KN_OUT_IN, in, d);
+    j[0] = (gm_job){&a->pq, a->wq, d, KN_OUT_IN, d, in};
+    j[1] = (gm_job){&a->pk, a->wk, d, KN_OUT_IN, d, in};
+    j[2] = (gm_job){&a->pv, a->wv, d, KN_OUT_IN, d, in};
+    j[3] = (gm_job){&a->po, a->wo, in, KN_OUT_IN, in, d};
+    return 4;
 }
 
-static int pack_block(block *B, int cross, int gated, size_t d, size_t in, size_t F)
+static size_t block_jobs(block *B, int cross, int gated, size_t d, size_t in, size_t F, gm_job *j)
 {
-    return pack_attn(&B->self, d, in) || (cross && pack_attn(&B->cross, d, in)) ||
-           gm_pack(&B->p1, B->fc1, d, KN_OUT_IN, d, F) ||
-           (gated && gm_pack(&B->pgate, B->fc1_gate, d, KN_OUT_IN, d, F)) ||
-           gm_pack(&B->p2, B->fc2, F, KN_OUT_IN, F, d);
+    size_t n = attn_jobs(&B->self, d, in, j);
+    if (cross)
+        n += attn_jobs(&B->cross, d, in, j + n);
+    j[n++] = (gm_job){&B->p1, B->fc1, d, KN_OUT_IN, d, F};
+    if (gated)
+        j[n++] = (gm_job){&B->pgate, B->fc1_gate, d, KN_OUT_IN, d, F};
+    j[n++] = (gm_job){&B->p2, B->fc2, F, KN_OUT_IN, F, d};
+    return n;
 }
+
+static void release_source(void *ck, const float *src, size_t n) { ckpt_release(ck, src, n); }
 
 static int pack_weights(s2s_model *m, ys_error *err)
 {
-    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn;
-    int bad = gm_pack(&m->phead, m->lm_head, d, KN_OUT_IN, d, (size_t)m->info.vocab);
-    for (int l = 0; !bad && l < m->info.enc_layers; l++)
-        bad = pack_block(&m->enc[l], 0, m->gated, d, in, F);
-    for (int l = 0; !bad && l < m->info.dec_layers; l++)
-        bad = pack_block(&m->dec[l], 1, m->gated, d, in, F);
-    return bad ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, F = (size_t)m->info.ffn, n = 0;
+    gm_job *j = malloc(((size_t)(m->info.enc_layers + m->info.dec_layers) * 11 + 1) * sizeof *j);
+    if (!j)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    j[n++] = (gm_job){&m->phead, m->lm_head, d, KN_OUT_IN, d, (size_t)m->info.vocab};
+    for (int l = 0; l < m->info.enc_layers; l++)
+        n += block_jobs(&m->enc[l], 0, m->gated, d, in, F, j + n);
+    for (int l = 0; l < m->info.dec_layers; l++)
+        n += block_jobs(&m->dec[l], 1, m->gated, d, in, F, j + n);
+    int rc = gm_pack_all(m->pool, j, n, release_source, m->ck);
+    free(j);
+    return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 
 static void free_block(block *B)
@@ -523,13 +542,13 @@ int s2s_load(const char *dir, s2s_model **out, ys_error *err)
     if (rc == 0)
         rc = m->arch == ARCH_T5 ? bind_t5(m, err) : bind_bart(m, err);
     if (rc == 0)
-        rc = pack_weights(m, err);
-    if (rc == 0)
         rc = load_gen_defaults(m, err);
     if (rc == 0)
         rc = eng_blas_open(&m->blas, err);
     if (rc == 0)
         rc = alloc_pool(m, 0, err);
+    if (rc == 0)
+        rc = pack_weights(m, err);
     if (rc != 0) {
         s2s_free(m);
         return rc;

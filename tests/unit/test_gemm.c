@@ -230,6 +230,74 @@ static void test_layouts(void **state)
     free(w), free(wt), free(wide);
 }
 
+/* gm_pack_all: the same panels as gm_pack for every job (both layouts,
+ * strided sources, a head big enough to be sliced), on no pool and on two
+ * threads; every element a job reads is inside some released span, and no
+ * span leaves the job's own source. */
+typedef struct {
+    const float *lo, *hi;       /* the buffer all sources live in */
+    const float *base[4];       /* each job's source and span */
+    size_t len[4];
+    int covered[4][16000];      /* element released at least once (>= every span) */
+} rel_log;
+
+static void log_release(void *user, const float *src, size_t n)
+{
+    rel_log *r = user;
+    assert_true(src >= r->lo && src + n <= r->hi);
+    for (int b = 0; b < 4; b++)
+        for (size_t i = 0; i < n; i++)
+            if (src + i >= r->base[b] && src + i < r->base[b] + r->len[b])
+                __atomic_store_n(&r->covered[b][src + i - r->base[b]], 1, __ATOMIC_RELAXED);
+}
+
+static void test_pack_all(void **state)
+{
+    (void)state;
+    /* one buffer holding four sources: [out, k] 3000 x 5 (47 panels would
+     * be 1 slice; 3000/32 = 94 panels = 2 slices), a strided [out, k] inside
+     * a wider tensor, and two column ranges of one [k, 3*16] Conv1D tensor */
+    size_t big_out = 3000, big_k = 5, s_out = 40, s_k = 9, s_ld = 12, c_k = 7, c_w = 16;
+    size_t sizes[] = {big_out * big_k, s_out * s_ld, c_k * 3 * c_w};
+    size_t total = sizes[0] + sizes[1] + sizes[2];
+    float *buf = frand(total, 77);
+    const float *big = buf, *str = buf + sizes[0] + 2, *conv = buf + sizes[0] + sizes[1];
+    gm_weights got[4], want[4];
+    gm_job jobs[4] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out},
+                      {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out},
+                      {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w},
+                      {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w}};
+    eng_blas noblas = {0};
+    kn_pool *pool;
+    assert_int_equal(kn_pool_new(2, &noblas, &pool), 0);
+    for (int round = 0; round < 2; round++) {
+        static rel_log r;
+        memset(&r, 0, sizeof r);
+        r.lo = buf, r.hi = buf + total;
+        for (int b = 0; b < 4; b++) {
+            size_t rows = jobs[b].layout == KN_OUT_IN ? jobs[b].out : jobs[b].k;
+            size_t cols = jobs[b].layout == KN_OUT_IN ? jobs[b].k : jobs[b].out;
+            r.base[b] = jobs[b].w, r.len[b] = (rows - 1) * jobs[b].ldw + cols;
+            assert_true(r.len[b] <= sizeof r.covered[b] / sizeof r.covered[b][0]);
+        }
+        assert_int_equal(gm_pack_all(round ? pool : NULL, jobs, 4, log_release, &r), 0);
+        for (int b = 0; b < 4; b++) {
+            assert_int_equal(gm_pack(&want[b], jobs[b].w, jobs[b].ldw, jobs[b].layout, jobs[b].k, jobs[b].out), 0);
+            assert_memory_equal(got[b].panels, want[b].panels, gm_panels(&want[b]) * jobs[b].k * GM_NR * sizeof(float));
+            size_t rows = jobs[b].layout == KN_OUT_IN ? jobs[b].out : jobs[b].k;
+            size_t cols = jobs[b].layout == KN_OUT_IN ? jobs[b].k : jobs[b].out;
+            for (size_t i = 0; i < rows; i++)
+                for (size_t c = 0; c < cols; c++)
+                    if (!r.covered[b][i * jobs[b].ldw + c])
+                        fail_msg("job %d: source element (%zu, %zu) never released", b, i, c);
+            gm_free(&got[b]), gm_free(&want[b]);
+        }
+    }
+    assert_int_equal(gm_pack_all(pool, jobs, 0, NULL, NULL), 0);   /* nothing to do */
+    kn_pool_free(pool);
+    free(buf);
+}
+
 /* accumulate: y = y + (acc + bias), exactly; strided x and y; n = 0 writes
  * nothing. */
 static void test_accumulate_strides(void **state)
@@ -286,7 +354,7 @@ int main(void)
         cmocka_unit_test(test_invariance_odd),   cmocka_unit_test(test_invariance_gelu),
         cmocka_unit_test(test_invariance_wide),  cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_gelu_values),      cmocka_unit_test(test_layouts),
-        cmocka_unit_test(test_accumulate_strides),
+        cmocka_unit_test(test_accumulate_strides), cmocka_unit_test(test_pack_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
