@@ -393,7 +393,11 @@ def fmt(v, d=1):
 
 
 def report(M, Y, T, Lc, s, file_bytes, args):
-    peak2 = M["sgemm_2t"]["peak_gflops"]
+    # The 70% target is judged against the higher of OpenBLAS's peak as the
+    # environment configures it and its unpinned peak: gemm.h picks AVX-512
+    # itself whatever OPENBLAS_CORETYPE says, so the pinned (AVX2) peak alone
+    # would flatter it.
+    peak2 = max(M["sgemm_2t"]["peak_gflops"], M.get("sgemm_2t_unpinned", {}).get("peak_gflops", 0))
     bw2 = M["bw_2t"]["read_gbs"]
     load = Y["load_s"]
     out = {}
@@ -431,7 +435,8 @@ def report(M, Y, T, Lc, s, file_bytes, args):
         targets += [
             (f"scoring {name}: >= 1.5x PyTorch", f"{fmt(r_t, 2)}x", ok(None if r_t is None else r_t >= 1.5)),
             (f"scoring {name}: >= llama.cpp perplexity", f"{fmt(r_l, 2)}x", ok(None if r_l is None else r_l >= 1.0)),
-            (f"scoring {name}: >= 70% of SGEMM peak (2 threads)", f"{o['pct_peak']:.0%}", ok(o["pct_peak"] >= 0.7)),
+            (f"scoring {name}: >= 70% of SGEMM peak (2 threads, the higher of pinned/unpinned: {peak2:.0f} GFLOP/s)",
+             f"{o['pct_peak']:.0%}", ok(o["pct_peak"] >= 0.7)),
         ]
     r_d = ratio(ys_dec, ll_dec)
     targets += [
@@ -465,7 +470,7 @@ def report(M, Y, T, Lc, s, file_bytes, args):
     md.append("")
     md.append("| machine | 1 thread | 2 threads |")
     md.append("|---|---|---|")
-    md.append(f"| OpenBLAS SGEMM peak (GFLOP/s) | {M['sgemm_1t']['peak_gflops']:.1f} | {peak2:.1f} |")
+    md.append(f"| OpenBLAS SGEMM peak (GFLOP/s) | {M['sgemm_1t']['peak_gflops']:.1f} | {M['sgemm_2t']['peak_gflops']:.1f} |")
     md.append(f"| SGEMM on kernels.h's tile 64x256x768 (attention's tiles; projections use gemm.h), 1 thread (GFLOP/s) | "
               f"{M['sgemm_1t']['tile_64x256x768_gflops_1t']:.1f} | |")
     if "sgemm_2t_unpinned" in M:
@@ -478,12 +483,12 @@ def report(M, Y, T, Lc, s, file_bytes, args):
     md.append("|---|---|---|")
     md.append(f"| forward GFLOP per 1024-token window | {forward_flops(s, SEQ) / 1e9:.1f} | |")
     md.append(f"| achieved GFLOP/s (net of load) | {out['b1']['ys_gflops']:.1f} | {out['b4']['ys_gflops']:.1f} |")
-    md.append(f"| % of 2-thread SGEMM peak | {out['b1']['pct_peak']:.0%} | {out['b4']['pct_peak']:.0%} |")
+    pinned = M["sgemm_2t"]["peak_gflops"]
+    md.append(f"| % of the 2-thread SGEMM peak as configured ({pinned:.0f} GFLOP/s) | "
+              f"{out['b1']['ys_gflops'] / pinned:.0%} | {out['b4']['ys_gflops'] / pinned:.0%} |")
     if "sgemm_2t_unpinned" in M:
-        # gemm.h picks AVX-512 itself whatever OPENBLAS_CORETYPE says, so the
-        # unpinned OpenBLAS peak is the like-for-like ceiling for it
         pk = M["sgemm_2t_unpinned"]["peak_gflops"]
-        md.append(f"| % of 2-thread SGEMM peak without OPENBLAS_CORETYPE ({pk:.0f} GFLOP/s) | "
+        md.append(f"| % of the 2-thread SGEMM peak without OPENBLAS_CORETYPE ({pk:.0f} GFLOP/s) | "
                   f"{out['b1']['ys_gflops'] / pk:.0%} | {out['b4']['ys_gflops'] / pk:.0%} |")
     md.append(f"| tok/s including process start + load | {out['b1']['ys_tps_gross']:.1f} | {out['b4']['ys_tps_gross']:.1f} |")
     if "score_b1_wall_s_unpinned" in Y:
