@@ -701,14 +701,16 @@ static void vocab_proj(model *m, const float *hidden, size_t rows, float *logits
 
 /* ---- scoring ---------------------------------------------------------------
  * Per sequence scored from f (f > 1): two forward calls, the prefix
- * [0, f-1) and then the rest [f-1, n), through one KV cache. The split is a
+ * [0, f-1) and then the rest [f-1, n-1) (the last token is only predicted,
+ * never input: a sequence may have max_positions + 1 tokens, as
+ * lm-evaluation-harness's rolling windows do), through one KV cache. The split is a
  * function of the sequence and f alone, so the bits are too (the packed
  * GEMM does not care about the split; attention's OpenBLAS tiles do);
  * and when the previous sequence of the call had the same f and the same
  * prefix (the choices of one multiple-choice question, sorted together by
  * the runner) the prefix is already in the cache and is not recomputed —
- * with the same bits as if it were. f == 1 is one call over the whole
- * sequence. Then the vocabulary projection, LOGIT_ROWS rows at a time
+ * with the same bits as if it were. f == 1 is one call over all but the
+ * last token. Then the vocabulary projection, LOGIT_ROWS rows at a time
  * from row f-1, and log-softmax per row. */
 
 /* Rows of logits computed at a time: each pass streams the whole packed
@@ -773,6 +775,12 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
             rc = ys_fail(err, YS_EINPUT, "sequence %zu: length %zu, scoring from %zu", s, n, f);
             break;
         }
+        for (size_t t = 0; t < n && rc == 0; t++)   /* targets too: forward sees all but the last */
+            if (seqs[s][t] < 0 || seqs[s][t] >= m->info.vocab)
+                rc = ys_fail(err, YS_EINPUT, "sequence %zu: token %zu: id %d outside the vocabulary [0, %d)", s, t,
+                             (int)seqs[s][t], m->info.vocab);
+        if (rc)
+            break;
         if (f == n)
             continue;   /* nothing to score (e.g. a one-token sequence) */
         size_t p = f - 1;   /* prefix tokens; hidden row 0 is sequence row p */
@@ -786,8 +794,10 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
             rc = forward(m, kv, &ws, seqs[s], p, 1, &hidden, err);
             cached = rc == 0 ? s + 1 : 0;
         }
+        /* the last token is only a target: rows p .. n-2 need tokens up
+         * to n-2, so a window of max_positions + 1 tokens fits the model */
         if (rc == 0)
-            rc = forward(m, kv, &ws, seqs[s] + p, n - p, 0, &hidden, err);
+            rc = forward(m, kv, &ws, seqs[s] + p, n - 1 - p, 0, &hidden, err);
         if (rc) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");

@@ -66,7 +66,8 @@ int model_set_threads(model *m, int n, ys_error *err);
 /* Score nseq sequences. For sequence s, with f = from ? from[s] : 1
  * (1 <= f <= lens[s], clamped up to 1):
  *   logprobs[s][i] = log P(seqs[s][f + i] | seqs[s][0 .. f+i-1]), i < lens[s]-f
- * computed as logit - logsumexp(all logits) in double from fp32 logits.
+ * computed from fp32 logits z as z - max - log(sum exp(z - max)): the exps
+ * in fp32 (vmath.h), their sum and the rest in double.
  * Optional outputs (the array, or any entry of it, may be NULL):
  *   greedy[s][i] = 1 when seqs[s][f+i] is the argmax of those logits (first
  *                  index wins ties, as torch.argmax), else 0
@@ -76,9 +77,9 @@ int model_set_threads(model *m, int n, ys_error *err);
  * sequence with the same `from` and the same first from-1 tokens as the one
  * before it reuses that prefix's keys and values instead of recomputing
  * them (the choices of a multiple-choice question: pass them adjacently).
- * A token id outside
- * the vocabulary, an empty sequence, or a GPT-2 sequence longer than
- * n_positions is a YS_EINPUT naming the sequence and position. */
+ * A token id outside the vocabulary, an empty sequence, or a GPT-2
+ * sequence longer than n_positions + 1 (the last token is only predicted,
+ * never input) is a YS_EINPUT naming the sequence and position. */
 int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq,
                    const size_t *from, double *const *logprobs, uint8_t *const *greedy,
                    float *const *logits, ys_error *err);

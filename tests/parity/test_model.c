@@ -317,11 +317,15 @@ static void test_bad_input(void **state)
     double *lp[] = {out};
     assert_int_equal(model_logprobs(f.m, seqs, lens, 1, NULL, lp, NULL, NULL, &err), YS_EINPUT);
     assert_non_null(strstr(err.msg, "outside the vocabulary"));
-    int32_t *longseq = calloc(129, sizeof *longseq);
-    double *out2 = calloc(129, sizeof *out2);
+    /* n_positions + 1 tokens fit (the last is only a target), one more
+     * does not */
+    int32_t *longseq = calloc(130, sizeof *longseq);
+    double *out2 = calloc(130, sizeof *out2);
     seqs[0] = longseq;
     lens[0] = 129;
     lp[0] = out2;
+    assert_int_equal(model_logprobs(f.m, seqs, lens, 1, NULL, lp, NULL, NULL, &err), 0);
+    lens[0] = 130;
     assert_int_equal(model_logprobs(f.m, seqs, lens, 1, NULL, lp, NULL, NULL, &err), YS_EINPUT);
     assert_non_null(strstr(err.msg, "128 positions"));
     free(longseq);
