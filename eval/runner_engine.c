@@ -14,7 +14,10 @@
 /* ---- picking and loading the engine -------------------------------------- */
 
 /* Which engine the checkpoint needs, from config.json alone (before any
- * weights load, and without them when rescoring). */
+ * weights load, and without them when rescoring). Each engine knows its own
+ * architectures and answers for a folder, not a parsed config, so config.json
+ * is read by each question and again by the load: picking from one read
+ * would need engine calls that take the parsed config. */
 int rn_model_kind(run_state *st, ys_error *err)
 {
     int r = enc_supports(st->o->model_dir, err);
