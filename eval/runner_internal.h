@@ -1,7 +1,19 @@
-/* runner_internal.h — what the parts of the runner share: the run's state
- * and the per-task state. runner.c builds and runs the engine requests,
- * runner_score.c turns responses into metrics, runner_store.c writes the
- * store, the results JSON, the sample logs and the summary. */
+/* runner_internal.h — what the parts of the runner share: the run's state,
+ * the per-task state, and each part's entry points. Who owns what:
+ *   runner.c           the run loop: tasks and groups resolved, the passes
+ *                      called in order, the state freed; shared helpers
+ *                      (rn_calloc, the clock, the progress line)
+ *   runner_requests.c  documents → prompts → token ids → log-likelihood
+ *                      requests (context/continuation split, rolling
+ *                      windows), and their engine order and de-duplication
+ *   runner_engine.c    which engine the checkpoint needs, loading it (or its
+ *                      limits when rescoring), the response cache key, the
+ *                      batched log-likelihood calls
+ *   runner_classify.c  the encoder classifier: label mapping, inputs, logits
+ *   runner_generate.c  generations with their stop rules
+ *   runner_score.c     answer filters and metrics from the responses
+ *   runner_store.c     the store, the results JSON, sample logs, summary
+ */
 #ifndef YS_RUNNER_INTERNAL_H
 #define YS_RUNNER_INTERNAL_H
 
@@ -52,7 +64,7 @@ typedef struct {
 } task_run;
 
 /* What kind of checkpoint the run scores: it decides how requests reach
- * the engine (see runner.c). */
+ * the engine (see runner_engine.c). */
 typedef enum { RN_DECODER, RN_CLASSIFIER, RN_SEQ2SEQ } rn_kind;
 
 /* One log-likelihood request: score ids[from..len) given ids[0..from). */
@@ -98,8 +110,44 @@ typedef struct {
     char arch[64];
 } run_state;
 
+/* runner.c */
 /* calloc that never returns NULL for n == 0 */
 void *rn_calloc(size_t n, size_t size);
+/* seconds on the monotonic clock */
+double rn_now_s(void);
+/* the progress line on stderr (with --progress), t0 the pass's start */
+void rn_progress(const run_state *st, const char *what, size_t done, size_t total, double t0);
+
+/* Time spent in the store (cache look-ups and writes, samples, results):
+ * the run summary reports its share of the wall time. */
+#define RN_STORE_CALL(st, rc, call)                                                                                    \
+    do {                                                                                                               \
+        double t0_ = rn_now_s();                                                                                       \
+        (rc) = (call);                                                                                                 \
+        (st)->store_s += rn_now_s() - t0_;                                                                             \
+    } while (0)
+
+/* runner_requests.c */
+int rn_encode_prompt(const run_state *st, const char *s, int32_t **ids, size_t *n, ys_error *err);
+int rn_prepare_task(run_state *st, task_run *t, ys_error *err);
+size_t rn_order_requests(run_state *st, size_t *idx, size_t *tmp);
+bool rn_same_context(const ll_req *x, const ll_req *y);
+
+/* runner_engine.c */
+int rn_model_kind(run_state *st, ys_error *err);
+int rn_check_task_fits(const run_state *st, const task_spec *s, ys_error *err);
+int rn_load_engine(run_state *st, ys_error *err);
+int rn_read_limits(run_state *st, ys_error *err);
+void rn_cache_key(const run_state *st, const char *kind, const int32_t *ids, size_t n, size_t a, size_t b,
+                  char hex[65]);
+int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err);
+
+/* runner_classify.c */
+int rn_prepare_cls(run_state *st, task_run *t, ys_error *err);
+int rn_run_classifications(run_state *st, double *engine_s, ys_error *err);
+
+/* runner_generate.c */
+int rn_run_generations(run_state *st, double *engine_s, ys_error *err);
 
 /* runner_score.c */
 int rn_apply_filters(const task_spec *s, char **text, ys_error *err);

@@ -1,4 +1,4 @@
-/* The runner, part 2: answer filters and per-task metrics from the engine
+/* The runner's scoring: answer filters and per-task metrics from the engine
  * responses (see runner_internal.h). */
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* The runner, part 3: the results store, the lm-evaluation-harness results
+/* The runner's outputs: the results store, the lm-evaluation-harness results
  * JSON, sample logs and the summary table (see runner_internal.h). */
 #include <cjson/cJSON.h>
 #include <dirent.h>
