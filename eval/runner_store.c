@@ -364,23 +364,37 @@ int rn_store_run(const run_state *st, ys_error *err)
         rc = rs_run_end(st->store, st->run_id, "complete", err);
     return rc;
 }
+/* A value in the summary's 12 columns: 4 decimals, or 5 significant
+ * digits once it would not fit (a random model's word perplexity). */
+static void print_value(double v, int width)
+{
+    if (isfinite(v) && fabs(v) >= 1e7)
+        printf("%*.5g", width, v);
+    else
+        printf("%*.4f", width, v);
+}
+
 void rn_print_summary(const run_state *st, double wall, double engine)
 {
     printf("%-18s %-18s %12s %10s %6s  %s\n", "task", "metric", "value", "stderr", "n", "data");
     for (size_t i = 0; i < st->ntasks; i++) {
         const task_run *t = &st->tasks[i];
         for (size_t m = 0; m < t->nresults; m++) {
-            printf("%-18s %-18s %12.4f ", m ? "" : t->spec->name, t->metric_names[m], t->values[m]);
+            printf("%-18s %-18s ", m ? "" : t->spec->name, t->metric_names[m]);
+            print_value(t->values[m], 12);
+            printf(" ");
             if (isnan(t->stderrs[m]))
                 printf("%10s", "N/A");
             else
-                printf("%10.4f", t->stderrs[m]);
+                print_value(t->stderrs[m], 10);
             printf(" %6zu  %s\n", t->n, m ? "" : t->docs.sample ? "SAMPLE data (not the official set)" : t->docs.path);
         }
     }
-    for (size_t g = 0; g < st->ngroups; g++)
-        printf("%-18s %-18s %12.4f\n", st->groups[g], st->group_aggregate[g][0] == 'g' ? "glue score" : "mean",
-               rn_group_score(st, g));
+    for (size_t g = 0; g < st->ngroups; g++) {
+        printf("%-18s %-18s ", st->groups[g], st->group_aggregate[g][0] == 'g' ? "glue score" : "mean");
+        print_value(rn_group_score(st, g), 12);
+        printf("\n");
+    }
     fprintf(stderr, "wall %.2fs, engine %.2fs (%.1f%% outside the engine), store %.3fs (%.2f%%)\n", wall, engine,
             wall > 0 ? 100.0 * (wall - engine) / wall : 0.0, st->store_s, wall > 0 ? 100.0 * st->store_s / wall : 0.0);
 }
