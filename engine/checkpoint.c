@@ -4,6 +4,8 @@
  * outside the mapping. */
 #include "checkpoint.h"
 
+#include "f16.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -75,62 +77,43 @@ static char *xstrdup(const char *s)
 
 /* ---- element conversion -------------------------------------------------- */
 
-/* IEEE binary16 → binary32, exact (every half value is a float). */
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);          /* inf / nan */
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);  /* normal: rebias 15→127 */
-    } else if (man == 0) {
-        bits = sign;                                       /* ±0 */
-    } else {
-        /* subnormal: value = man * 2^-24, exactly representable as a float */
-        float f = (float)man * 0x1p-24f;
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static float bf16_to_float(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-/* Give tensor i an F32 view of `src` (numel elements of its dtype). */
-static int make_f32_view(ckpt *c, size_t i, const unsigned char *src, ys_error *err)
+/* At open: tensor i's stored bytes, and its F32 view when it is F32 and
+ * 4-byte aligned in the file (used in place). Other float dtypes get their
+ * view on first request (to_f32): a model packs most of its weights
+ * straight from the stored bytes (ckpt_need_src), and a float copy made
+ * at open would only be copied again. */
+static void set_raw(ckpt *c, size_t i, const unsigned char *src)
 {
     ckpt_tensor *t = &c->e[i].t;
-    size_t n = t->numel;
-    if (t->dtype == CKPT_F32 && ((uintptr_t)src % sizeof(float)) == 0) {
+    t->raw = src;
+    if (t->dtype == CKPT_F32 && ((uintptr_t)src % sizeof(float)) == 0)
         t->data = (const float *)(const void *)src;
+}
+
+static int is_float(ckpt_dtype d) { return d == CKPT_F32 || d == CKPT_F16 || d == CKPT_BF16 || d == CKPT_F64; }
+
+/* Give tensor t (an entry of c) its converted F32 view, once. */
+static int to_f32(const ckpt *c, ckpt_entry *e, ys_error *err)
+{
+    ckpt_tensor *t = &e->t;
+    if (t->data || !is_float(t->dtype))
         return 0;
-    }
-    if (t->dtype != CKPT_F32 && t->dtype != CKPT_F16 && t->dtype != CKPT_BF16 &&
-        t->dtype != CKPT_F64)
-        return 0; /* integer / F8: no float view */
+    size_t n = t->numel;
     float *dst = malloc(n ? n * sizeof(float) : 1);
     if (!dst)
         return ys_fail(err, YS_ENOMEM, "%s/%s: tensor %s: out of memory converting %zu values",
                        c->dir, t->file, t->name, n);
+    const unsigned char *src = t->raw;
     for (size_t k = 0; k < n; k++) {
         const unsigned char *p = src + k * dtype_size(t->dtype);
         switch (t->dtype) {
         case CKPT_F32: memcpy(&dst[k], p, 4); break;
         case CKPT_F64: { double d; memcpy(&d, p, 8); dst[k] = (float)d; break; }
-        case CKPT_F16: { uint16_t h; memcpy(&h, p, 2); dst[k] = half_to_float(h); break; }
-        default:       { uint16_t h; memcpy(&h, p, 2); dst[k] = bf16_to_float(h); break; }
+        case CKPT_F16: { uint16_t h; memcpy(&h, p, 2); dst[k] = f16_to_f32(h); break; }
+        default:       { uint16_t h; memcpy(&h, p, 2); dst[k] = bf16_to_f32(h); break; }
         }
     }
-    c->e[i].owned = dst;
+    e->owned = dst;
     t->data = dst;
     return 0;
 }
@@ -346,11 +329,8 @@ static int load_file(ckpt *c, ckpt_file *f, ys_error *err)
         }
         prev = &r[i];
     }
-    for (size_t i = 0; i < nr; i++) {
-        rc = make_f32_view(c, r[i].tensor, data + r[i].begin, err);
-        if (rc)
-            goto out;
-    }
+    for (size_t i = 0; i < nr; i++)
+        set_raw(c, r[i].tensor, data + r[i].begin);
 out:
     free(r);
     cJSON_Delete(h);
@@ -521,9 +501,9 @@ fail:
     return rc;
 }
 
-size_t ckpt_release(const ckpt *c, const float *data, size_t n)
+size_t ckpt_release(const ckpt *c, const void *data, size_t bytes)
 {
-    const unsigned char *lo = (const unsigned char *)data, *hi = lo + n * sizeof *data;
+    const unsigned char *lo = data, *hi = lo + bytes;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (size_t i = 0; i < c->nfiles; i++) {
         const ckpt_file *f = &c->files[i];
@@ -607,9 +587,12 @@ int ckpt_require(const ckpt *c, const char *name, int ndim, const int64_t *shape
         return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s has shape %s, config.json implies %s",
                        c->dir, t->file, name, got, want);
     }
-    if (!t->data)
+    if (!is_float(t->dtype))
         return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: dtype %s is not a float type",
                        c->dir, t->file, name, ckpt_dtype_name(t->dtype));
+    int rc = to_f32(c, (ckpt_entry *)(void *)t, err);   /* t is the first member of its entry */
+    if (rc)
+        return rc;
     *out = t;
     return 0;
 }
@@ -692,6 +675,29 @@ int ckpt_need(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1,
     const ckpt_tensor *t = NULL;
     int rc = ckpt_require(c, name, ndim, shape, &t, err);
     *out = t ? t->data : NULL;
+    return rc;
+}
+
+int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1, ckpt_src *out,
+                  ys_error *err)
+{
+    *out = (ckpt_src){NULL, CKPT_F32};
+    const ckpt_tensor *t = ckpt_get(c, name);
+    if (t && (t->dtype == CKPT_F16 || t->dtype == CKPT_BF16)) {
+        /* the shape check of ckpt_require, without the conversion */
+        int64_t shape[2] = {d0, d1};
+        int ok = t->ndim == ndim;
+        for (int i = 0; ok && i < ndim; i++)
+            ok = shape[i] < 0 || shape[i] == t->shape[i];
+        if (ok) {
+            *out = (ckpt_src){t->raw, t->dtype};
+            return 0;
+        }
+    }
+    const float *f;   /* F32 (in place or, unaligned, copied), F64, or an error */
+    int rc = ckpt_need(c, name, ndim, d0, d1, &f, err);
+    if (rc == 0)
+        *out = (ckpt_src){f, CKPT_F32};
     return rc;
 }
 

@@ -5,12 +5,15 @@
  *
  * Loading: every safetensors file is memory-mapped read-only. Tensors stored
  * as F32 (and 4-byte aligned in the file) are used in place, straight from
- * the mapping; F16, BF16 and F64 tensors are converted once, at open, into a
- * malloc'd F32 copy the checkpoint owns. That is the simplest thing that
- * gives the forward pass one element type; it costs 2x the file size in
- * memory for half-precision checkpoints. Integer and F8 dtypes are accepted
- * by the validator (so such a file still opens) but have no F32 view:
- * ckpt_tensor.data is NULL for them, and ckpt_require refuses them.
+ * the mapping. F16, BF16 and F64 tensors get a malloc'd F32 copy, owned by
+ * the checkpoint, the first time ckpt_require/ckpt_need asks for one —
+ * not at open, because the engines pack their big matrices straight from
+ * the stored half-precision bytes (ckpt_need_src, gemm.h) and a float copy
+ * of those would only be copied again (a BF16 GPT-2 small held 4.9x its
+ * file that way). Integer and F8 dtypes are accepted by the validator (so
+ * such a file still opens) but have no F32 view: ckpt_require refuses them.
+ * ckpt_tensor.data is NULL until a view exists; .raw always points at the
+ * stored bytes.
  *
  * Validation at open, before any tensor is used — each failure a YS_EINPUT
  * (YS_EIO for unreadable files) whose message names the file and tensor:
@@ -27,8 +30,9 @@
  *
  * Ownership: ckpt_open returns a checkpoint the caller frees with
  * ckpt_close. Tensors, names and config values point into the checkpoint and
- * live until ckpt_close. A checkpoint is read-only after open, so several
- * threads may read it at once.
+ * live until ckpt_close. ckpt_require and ckpt_need may create a tensor's
+ * F32 view, so call them from one thread at a time (the engines do, while
+ * loading); everything else only reads, from any number of threads.
  *
  * Host byte order must be little-endian (as safetensors is); ckpt_open fails
  * cleanly otherwise.
@@ -59,8 +63,9 @@ typedef struct ckpt_tensor {
     int ndim;
     int64_t shape[CKPT_MAX_DIMS];
     size_t numel;
-    const float *data;    /* F32 view (in place or converted), NULL for
-                             integer/F8 dtypes; numel floats */
+    const float *data;    /* F32 view (in place, or converted by
+                             ckpt_require/ckpt_need), else NULL; numel floats */
+    const void *raw;      /* the stored bytes in the mapping */
 } ckpt_tensor;
 
 typedef struct ckpt ckpt;
@@ -113,14 +118,27 @@ int ckpt_config_str(const ckpt *c, const char *key, const char *dflt, const char
 
 const char *ckpt_dtype_name(ckpt_dtype t);
 
-/* Give back the resident memory of n floats at `data` when they lie in a
- * mapped file (an F32 tensor used in place): the whole pages inside the
+/* A tensor's stored elements for a consumer that converts as it reads (the
+ * engines' weight packing): dtype CKPT_F16 or CKPT_BF16 with p into the
+ * mapping, or CKPT_F32 with p an F32 view (in place, or converted for F64
+ * and unaligned F32). */
+typedef struct ckpt_src {
+    const void *p;
+    ckpt_dtype dtype;
+} ckpt_src;
+
+/* ckpt_need without making an F32 copy of a half-precision tensor. */
+int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1, ckpt_src *out,
+                  ys_error *err);
+
+/* Give back the resident memory of `bytes` at `data` when they lie in a
+ * mapped file (a tensor used or packed from the mapping): the whole pages inside the
  * range are dropped with madvise(MADV_DONTNEED). The mapping is read-only
  * and private, so nothing is lost: a later read faults the bytes back in
  * from the file. For a model that has copied a tensor (e.g. packed it),
  * this keeps its resident size from doubling. Returns the bytes released
  * (0 for converted copies, ranges outside the mappings, or when madvise
  * fails — all harmless). */
-size_t ckpt_release(const ckpt *c, const float *data, size_t n);
+size_t ckpt_release(const ckpt *c, const void *data, size_t bytes);
 
 #endif

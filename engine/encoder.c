@@ -38,9 +38,12 @@ static const char SUPPORTED[] =
     "BertForSequenceClassification, RobertaForSequenceClassification, DistilBertForSequenceClassification";
 
 typedef struct enc_layer {
-    const float *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;   /* nn.Linear [out, in] */
+    /* nn.Linear [out, in] matrices as stored (only read to be packed),
+     * biases and norms as F32 views */
+    ckpt_src wq, wk, wv, wo, w1, w2;
+    const float *bq, *bk, *bv, *bo;
     const float *ln1_w, *ln1_b;    /* after attention (BERT attention.output.LayerNorm) */
-    const float *w1, *b1, *w2, *b2;
+    const float *b1, *b2;
     const float *ln2_w, *ln2_b;    /* after the MLP */
     gm_weights pq, pk, pv, po, p1, p2;   /* wq ... w2 packed for gm_run (owned) */
 } enc_layer;
@@ -55,8 +58,10 @@ struct enc_model {
     int pos_rows;          /* rows of the position table (max_position_embeddings) */
     const float *word, *pos, *type, *emb_ln_w, *emb_ln_b;
     enc_layer *layers;
-    const float *head_w, *head_b;  /* [H, H]: BERT pooler, RoBERTa classifier.dense, DistilBERT pre_classifier */
-    const float *cls_w, *cls_b;    /* [L, H] */
+    ckpt_src head_w;               /* [H, H]: BERT pooler, RoBERTa classifier.dense, DistilBERT pre_classifier */
+    const float *head_b;
+    ckpt_src cls_w;                /* [L, H] */
+    const float *cls_b;
     gm_weights phead, pcls;        /* head_w, cls_w packed (owned) */
     const char **labels;
     char *label_names;     /* "LABEL_i" storage when config.json has no id2label */
@@ -259,12 +264,12 @@ static int need_ln(enc_model *m, const char *base, const float **w, const float 
 }
 
 /* nn.Linear: "<base>.weight" [out, in] and "<base>.bias" [out]. */
-static int need_linear(enc_model *m, const char *base, int64_t out, int64_t in, const float **w, const float **b,
+static int need_linear(enc_model *m, const char *base, int64_t out, int64_t in, ckpt_src *w, const float **b,
                        ys_error *err)
 {
     char n[300];
     snprintf(n, sizeof n, "%s.weight", base);
-    int rc = ckpt_need(m->ck, n, 2, out, in, w, err);
+    int rc = ckpt_need_src(m->ck, n, 2, out, in, w, err);
     if (rc)
         return rc;
     snprintf(n, sizeof n, "%s.bias", base);
@@ -343,7 +348,13 @@ static int bind(enc_model *m, ys_error *err)
  * the checkpoint's pages of each packed tensor are given back as soon as
  * it is packed (ckpt_release), so the resident size stays about one copy
  * of the weights (BERT-base: 340 MB packed, the embeddings mapped). */
-static void release_source(void *ck, const float *src, size_t n) { ckpt_release(ck, src, n); }
+static void release_source(void *ck, const void *src, size_t bytes) { ckpt_release(ck, src, bytes); }
+
+static gm_job job(gm_weights *pw, ckpt_src w, size_t k, size_t out)
+{
+    gm_dtype t = w.dtype == CKPT_F16 ? GM_F16 : w.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
+    return (gm_job){pw, w.p, k, KN_OUT_IN, k, out, t};
+}
 
 static int pack_weights(enc_model *m, ys_error *err)
 {
@@ -353,15 +364,15 @@ static int pack_weights(enc_model *m, ys_error *err)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     for (int l = 0; l < m->info.layers; l++) {
         enc_layer *Y = &m->layers[l];
-        j[n++] = (gm_job){&Y->pq, Y->wq, H, KN_OUT_IN, H, H};
-        j[n++] = (gm_job){&Y->pk, Y->wk, H, KN_OUT_IN, H, H};
-        j[n++] = (gm_job){&Y->pv, Y->wv, H, KN_OUT_IN, H, H};
-        j[n++] = (gm_job){&Y->po, Y->wo, H, KN_OUT_IN, H, H};
-        j[n++] = (gm_job){&Y->p1, Y->w1, H, KN_OUT_IN, H, F};
-        j[n++] = (gm_job){&Y->p2, Y->w2, F, KN_OUT_IN, F, H};
+        j[n++] = job(&Y->pq, Y->wq, H, H);
+        j[n++] = job(&Y->pk, Y->wk, H, H);
+        j[n++] = job(&Y->pv, Y->wv, H, H);
+        j[n++] = job(&Y->po, Y->wo, H, H);
+        j[n++] = job(&Y->p1, Y->w1, H, F);
+        j[n++] = job(&Y->p2, Y->w2, F, H);
     }
-    j[n++] = (gm_job){&m->phead, m->head_w, H, KN_OUT_IN, H, H};
-    j[n++] = (gm_job){&m->pcls, m->cls_w, H, KN_OUT_IN, H, L};
+    j[n++] = job(&m->phead, m->head_w, H, H);
+    j[n++] = job(&m->pcls, m->cls_w, H, L);
     int rc = gm_pack_all(m->pool, j, n, release_source, m->ck);
     free(j);
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;

@@ -16,9 +16,11 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "f16.h"
 #include "vmath.h"
 #include "ys_error.h"
 
@@ -45,7 +47,19 @@ int gm_alloc(gm_weights *pw, size_t k, size_t out)
 
 size_t gm_panels(const gm_weights *pw) { return (pw->out + GM_NR - 1) / GM_NR; }
 
-void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1)
+/* Element i of a source of dtype t, as a float (exact). always_inline: the
+ * packing loops below are instantiated per constant dtype. */
+__attribute__((always_inline)) static inline float src_at(const void *w, gm_dtype t, size_t i)
+{
+    if (t == GM_F32)
+        return ((const float *)w)[i];
+    uint16_t h;
+    memcpy(&h, (const unsigned char *)w + 2 * i, 2);
+    return t == GM_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+__attribute__((always_inline)) static inline void pack_range(gm_weights *pw, const void *w, gm_dtype t, size_t ldw,
+                                                             kn_layout layout, size_t p0, size_t p1)
 {
     size_t k = pw->k, out = pw->out;
     /* [out, k] is transposed in blocks of 32 columns x 16 k (a few cache
@@ -57,13 +71,27 @@ void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout
                 for (size_t j = 0; j < GM_NR; j++) {
                     size_t col = p * GM_NR + j, k1 = k0 + 16 < k ? k0 + 16 : k;
                     for (size_t kk = k0; kk < k1; kk++)
-                        d[kk * GM_NR + j] = col < out ? w[col * ldw + kk] : 0.0f;
+                        d[kk * GM_NR + j] = col < out ? src_at(w, t, col * ldw + kk) : 0.0f;
                 }
         else
             for (size_t kk = 0; kk < k; kk++)
                 for (size_t j = 0; j < GM_NR; j++)
-                    d[kk * GM_NR + j] = p * GM_NR + j < out ? w[kk * ldw + p * GM_NR + j] : 0.0f;
+                    d[kk * GM_NR + j] = p * GM_NR + j < out ? src_at(w, t, kk * ldw + p * GM_NR + j) : 0.0f;
     }
+}
+
+static void pack_any(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, size_t p0, size_t p1)
+{
+    switch (t) {
+    case GM_F16: pack_range(pw, w, GM_F16, ldw, layout, p0, p1); break;
+    case GM_BF16: pack_range(pw, w, GM_BF16, ldw, layout, p0, p1); break;
+    default: pack_range(pw, w, GM_F32, ldw, layout, p0, p1); break;
+    }
+}
+
+void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1)
+{
+    pack_any(pw, w, GM_F32, ldw, layout, p0, p1);
 }
 
 int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t k, size_t out)
@@ -76,10 +104,12 @@ int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t
 
 /* Elements from w[0] to the last element a job reads (its rows may be
  * strided: GPT-2's q, k and v are column ranges of one [k, 3H] tensor). */
-static size_t job_span(const gm_job *j)
+static size_t elem_size(gm_dtype t) { return t == GM_F32 ? 4 : 2; }
+
+static size_t job_span(const gm_job *j)   /* in bytes */
 {
     size_t rows = j->layout == KN_OUT_IN ? j->out : j->k, cols = j->layout == KN_OUT_IN ? j->k : j->out;
-    return rows ? (rows - 1) * j->ldw + cols : 0;
+    return (rows ? (rows - 1) * j->ldw + cols : 0) * elem_size(j->dtype);
 }
 
 static size_t job_items(const gm_job *j)
@@ -109,16 +139,17 @@ static void pack_item(void *vctx, size_t item, int worker)
     const gm_job *j = &c->jobs[lo];
     size_t np = gm_panels(j->pw);
     if (j->layout != KN_OUT_IN) {
-        gm_pack_panels(j->pw, j->w, j->ldw, j->layout, 0, np);
+        pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, 0, np);
         if (c->release)
             c->release(c->user, j->w, job_span(j));
         return;
     }
     size_t p0 = (item - c->first[lo]) * GM_SLICE, p1 = p0 + GM_SLICE < np ? p0 + GM_SLICE : np;
-    size_t r1 = p1 * GM_NR < j->out ? p1 * GM_NR : j->out;
-    gm_pack_panels(j->pw, j->w, j->ldw, j->layout, p0, p1);
+    size_t r1 = p1 * GM_NR < j->out ? p1 * GM_NR : j->out, es = elem_size(j->dtype);
+    pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, p0, p1);
     if (c->release && r1 > p0 * GM_NR)   /* rows p0*GM_NR .. r1 of the source */
-        c->release(c->user, j->w + p0 * GM_NR * j->ldw, (r1 - p0 * GM_NR - 1) * j->ldw + j->k);
+        c->release(c->user, (const unsigned char *)j->w + p0 * GM_NR * j->ldw * es,
+                   ((r1 - p0 * GM_NR - 1) * j->ldw + j->k) * es);
 }
 
 int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn release, void *user)

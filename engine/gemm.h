@@ -55,18 +55,22 @@ void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout
  * the work is shared out, an [out, k] source in slices of GM_SLICE panels.
  * When release is not NULL it is called, from any thread, with each span of
  * a source that has been read for the last time (a slice's rows, or a
- * whole source), and once more for every whole source at the end (spans of
- * strided sources may overlap) — so a caller that packs from a memory map
- * can give the pages back as it goes and the peak holds little twice. */
+ * whole source; in bytes), and once more for every whole source at the end
+ * (spans of strided sources may overlap) — so a caller that packs from a
+ * memory map can give the pages back as it goes and the peak holds little
+ * twice. Half-precision sources are converted as they are packed: no float
+ * copy of them is ever made. */
+typedef enum { GM_F32, GM_F16, GM_BF16 } gm_dtype;   /* a source's element type */
 typedef struct gm_job {
     gm_weights *pw;
-    const float *w;
+    const void *w;        /* elements of `dtype`, converted to float exactly as packed */
     size_t ldw;
     kn_layout layout;
     size_t k, out;
+    gm_dtype dtype;
 } gm_job;
 #define GM_SLICE 64
-typedef void (*gm_release_fn)(void *user, const float *src, size_t nfloats);
+typedef void (*gm_release_fn)(void *user, const void *src, size_t bytes);
 int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn release, void *user);
 
 typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_act;

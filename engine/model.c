@@ -27,11 +27,14 @@ typedef enum { FAM_GPT2, FAM_LLAMA } family;
 
 typedef struct layer {
     const float *norm1_w, *norm1_b, *norm2_w, *norm2_b;
-    /* Llama family: nn.Linear [out, in]; biases optional */
-    const float *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo;
-    const float *w_gate, *w_up, *w_down;
+    /* Llama family: nn.Linear [out, in]; biases optional. The matrices
+     * are only read once, to be packed, so they stay in their stored
+     * dtype (ckpt_src); vectors are F32 views. */
+    ckpt_src wq, wk, wv, wo, w_gate, w_up, w_down;
+    const float *bq, *bk, *bv, *bo;
     /* GPT-2: Conv1D [in, out]; c_attn fuses q|k|v along the columns */
-    const float *c_attn, *c_attn_b, *c_proj, *c_proj_b, *c_fc, *c_fc_b, *mlp_proj, *mlp_proj_b;
+    ckpt_src c_attn, c_proj, c_fc, mlp_proj;
+    const float *c_attn_b, *c_proj_b, *c_fc_b, *mlp_proj_b;
     /* the projections packed for gm_run (owned); GPT-2 uses gate for c_fc,
      * down for its mlp c_proj, q/k/v for c_attn's column ranges */
     gm_weights pq, pk, pv, po, pgate, pup, pdown;
@@ -46,10 +49,11 @@ struct model {
     double rope_theta;
     gm_act mlp_act;        /* GPT-2's activation_function */
     int scale_attn_weights, scale_attn_by_layer;   /* GPT-2 options */
-    const float *embed;    /* [V, H] */
+    ckpt_src wte;          /* the embedding [V, H] as stored */
+    const float *embed;    /* its F32 view, made only when untied (embed_row) */
     const float *pos_embed;/* GPT-2 wpe [n_positions, H] */
     const float *final_w, *final_b;
-    const float *lm_head;  /* [V, H]: embed when tied */
+    ckpt_src lm_head;      /* [V, H]: wte when tied */
     gm_weights phead;      /* lm_head packed (owned) */
     int tied;              /* lm_head is embed: rows are read from phead */
     layer *layers;
@@ -231,7 +235,9 @@ static int bind_gpt2(model *m, ys_error *err)
     int rc;
 #define NEED(ndim, d0, d1, dst, ...) \
     (snprintf(n, sizeof n, __VA_ARGS__), (rc = ckpt_need(m->ck, n, ndim, d0, d1, dst, err)) != 0)
-    if (NEED(2, mi->vocab, H, &m->embed, "%swte.weight", pre) ||
+#define NEED_SRC(ndim, d0, d1, dst, ...) \
+    (snprintf(n, sizeof n, __VA_ARGS__), (rc = ckpt_need_src(m->ck, n, ndim, d0, d1, dst, err)) != 0)
+    if (NEED_SRC(2, mi->vocab, H, &m->wte, "%swte.weight", pre) ||
         NEED(2, mi->max_positions, H, &m->pos_embed, "%swpe.weight", pre) ||
         NEED(1, H, 0, &m->final_w, "%sln_f.weight", pre) || NEED(1, H, 0, &m->final_b, "%sln_f.bias", pre))
         return rc;
@@ -239,23 +245,24 @@ static int bind_gpt2(model *m, ys_error *err)
         layer *L = &m->layers[l];
         if (NEED(1, H, 0, &L->norm1_w, "%sh.%d.ln_1.weight", pre, l) ||
             NEED(1, H, 0, &L->norm1_b, "%sh.%d.ln_1.bias", pre, l) ||
-            NEED(2, H, 3 * H, &L->c_attn, "%sh.%d.attn.c_attn.weight", pre, l) ||
+            NEED_SRC(2, H, 3 * H, &L->c_attn, "%sh.%d.attn.c_attn.weight", pre, l) ||
             NEED(1, 3 * H, 0, &L->c_attn_b, "%sh.%d.attn.c_attn.bias", pre, l) ||
-            NEED(2, H, H, &L->c_proj, "%sh.%d.attn.c_proj.weight", pre, l) ||
+            NEED_SRC(2, H, H, &L->c_proj, "%sh.%d.attn.c_proj.weight", pre, l) ||
             NEED(1, H, 0, &L->c_proj_b, "%sh.%d.attn.c_proj.bias", pre, l) ||
             NEED(1, H, 0, &L->norm2_w, "%sh.%d.ln_2.weight", pre, l) ||
             NEED(1, H, 0, &L->norm2_b, "%sh.%d.ln_2.bias", pre, l) ||
-            NEED(2, H, F, &L->c_fc, "%sh.%d.mlp.c_fc.weight", pre, l) ||
+            NEED_SRC(2, H, F, &L->c_fc, "%sh.%d.mlp.c_fc.weight", pre, l) ||
             NEED(1, F, 0, &L->c_fc_b, "%sh.%d.mlp.c_fc.bias", pre, l) ||
-            NEED(2, F, H, &L->mlp_proj, "%sh.%d.mlp.c_proj.weight", pre, l) ||
+            NEED_SRC(2, F, H, &L->mlp_proj, "%sh.%d.mlp.c_proj.weight", pre, l) ||
             NEED(1, H, 0, &L->mlp_proj_b, "%sh.%d.mlp.c_proj.bias", pre, l))
             return rc;
     }
     int tied;
     if ((rc = ckpt_config_bool(m->ck, "tie_word_embeddings", 1, &tied, err)) < 0)
         return rc;
-    m->lm_head = m->embed;
-    if (!tied && NEED(2, mi->vocab, H, &m->lm_head, "lm_head.weight"))
+    m->lm_head = m->wte;
+    if (!tied && (NEED_SRC(2, mi->vocab, H, &m->lm_head, "lm_head.weight") ||
+                  NEED(2, mi->vocab, H, &m->embed, "%swte.weight", pre)))
         return rc;
     return 0;
 }
@@ -271,24 +278,25 @@ static int bind_llama(model *m, ys_error *err)
         (rc = ckpt_config_bool(m->ck, "tie_word_embeddings", 0, &tied, err)) < 0)
         return rc;
     char n[256];
-    if (NEED(2, mi->vocab, H, &m->embed, "model.embed_tokens.weight") ||
+    if (NEED_SRC(2, mi->vocab, H, &m->wte, "model.embed_tokens.weight") ||
         NEED(1, H, 0, &m->final_w, "model.norm.weight"))
         return rc;
-    m->lm_head = m->embed;
-    if (!tied && NEED(2, mi->vocab, H, &m->lm_head, "lm_head.weight"))
+    m->lm_head = m->wte;
+    if (!tied && (NEED_SRC(2, mi->vocab, H, &m->lm_head, "lm_head.weight") ||
+                  NEED(2, mi->vocab, H, &m->embed, "model.embed_tokens.weight")))
         return rc;
     for (int l = 0; l < mi->layers; l++) {
         layer *L = &m->layers[l];
         const char *p = "model.layers";
         if (NEED(1, H, 0, &L->norm1_w, "%s.%d.input_layernorm.weight", p, l) ||
             NEED(1, H, 0, &L->norm2_w, "%s.%d.post_attention_layernorm.weight", p, l) ||
-            NEED(2, q, H, &L->wq, "%s.%d.self_attn.q_proj.weight", p, l) ||
-            NEED(2, kv, H, &L->wk, "%s.%d.self_attn.k_proj.weight", p, l) ||
-            NEED(2, kv, H, &L->wv, "%s.%d.self_attn.v_proj.weight", p, l) ||
-            NEED(2, H, q, &L->wo, "%s.%d.self_attn.o_proj.weight", p, l) ||
-            NEED(2, F, H, &L->w_gate, "%s.%d.mlp.gate_proj.weight", p, l) ||
-            NEED(2, F, H, &L->w_up, "%s.%d.mlp.up_proj.weight", p, l) ||
-            NEED(2, H, F, &L->w_down, "%s.%d.mlp.down_proj.weight", p, l))
+            NEED_SRC(2, q, H, &L->wq, "%s.%d.self_attn.q_proj.weight", p, l) ||
+            NEED_SRC(2, kv, H, &L->wk, "%s.%d.self_attn.k_proj.weight", p, l) ||
+            NEED_SRC(2, kv, H, &L->wv, "%s.%d.self_attn.v_proj.weight", p, l) ||
+            NEED_SRC(2, H, q, &L->wo, "%s.%d.self_attn.o_proj.weight", p, l) ||
+            NEED_SRC(2, F, H, &L->w_gate, "%s.%d.mlp.gate_proj.weight", p, l) ||
+            NEED_SRC(2, F, H, &L->w_up, "%s.%d.mlp.up_proj.weight", p, l) ||
+            NEED_SRC(2, H, F, &L->w_down, "%s.%d.mlp.down_proj.weight", p, l))
             return rc;
         /* Qwen2 always has q/k/v biases; Llama's attention_bias adds o too */
         if ((qwen2 || attn_bias) &&
@@ -300,6 +308,7 @@ static int bind_llama(model *m, ys_error *err)
             return rc;
     }
 #undef NEED
+#undef NEED_SRC
     return 0;
 }
 
@@ -324,6 +333,14 @@ static int alloc_pool(model *m, int threads, ys_error *err)
  * embed_row). Packing runs on the pool: most of its time is the kernel
  * zeroing fresh pages, which goes as fast as the cores touching them. */
 
+/* A packing job for the matrix src, starting `off` elements in. */
+static gm_job job(gm_weights *pw, ckpt_src src, size_t off, size_t ldw, kn_layout layout, size_t k, size_t out)
+{
+    gm_dtype t = src.dtype == CKPT_F16 ? GM_F16 : src.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
+    size_t es = t == GM_F32 ? 4 : 2;
+    return (gm_job){pw, (const unsigned char *)src.p + off * es, ldw, layout, k, out, t};
+}
+
 /* A layer's tensors (at most 7). GPT-2's c_attn [H, 3H] is three jobs:
  * columns 0..H are q, H..2H k, 2H..3H v. */
 static size_t layer_jobs(const model *m, layer *L, gm_job *j)
@@ -332,25 +349,25 @@ static size_t layer_jobs(const model *m, layer *L, gm_job *j)
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn;
     size_t qd = (size_t)mi->heads * (size_t)mi->head_dim, kvd = (size_t)mi->kv_heads * (size_t)mi->head_dim;
     if (m->fam == FAM_GPT2) {
-        j[0] = (gm_job){&L->pq, L->c_attn, 3 * H, KN_IN_OUT, H, H};
-        j[1] = (gm_job){&L->pk, L->c_attn + H, 3 * H, KN_IN_OUT, H, H};
-        j[2] = (gm_job){&L->pv, L->c_attn + 2 * H, 3 * H, KN_IN_OUT, H, H};
-        j[3] = (gm_job){&L->po, L->c_proj, H, KN_IN_OUT, H, H};
-        j[4] = (gm_job){&L->pgate, L->c_fc, F, KN_IN_OUT, H, F};
-        j[5] = (gm_job){&L->pdown, L->mlp_proj, H, KN_IN_OUT, F, H};
+        j[0] = job(&L->pq, L->c_attn, 0, 3 * H, KN_IN_OUT, H, H);
+        j[1] = job(&L->pk, L->c_attn, H, 3 * H, KN_IN_OUT, H, H);
+        j[2] = job(&L->pv, L->c_attn, 2 * H, 3 * H, KN_IN_OUT, H, H);
+        j[3] = job(&L->po, L->c_proj, 0, H, KN_IN_OUT, H, H);
+        j[4] = job(&L->pgate, L->c_fc, 0, F, KN_IN_OUT, H, F);
+        j[5] = job(&L->pdown, L->mlp_proj, 0, H, KN_IN_OUT, F, H);
         return 6;
     }
-    j[0] = (gm_job){&L->pq, L->wq, H, KN_OUT_IN, H, qd};
-    j[1] = (gm_job){&L->pk, L->wk, H, KN_OUT_IN, H, kvd};
-    j[2] = (gm_job){&L->pv, L->wv, H, KN_OUT_IN, H, kvd};
-    j[3] = (gm_job){&L->po, L->wo, qd, KN_OUT_IN, qd, H};
-    j[4] = (gm_job){&L->pgate, L->w_gate, H, KN_OUT_IN, H, F};
-    j[5] = (gm_job){&L->pup, L->w_up, H, KN_OUT_IN, H, F};
-    j[6] = (gm_job){&L->pdown, L->w_down, F, KN_OUT_IN, F, H};
+    j[0] = job(&L->pq, L->wq, 0, H, KN_OUT_IN, H, qd);
+    j[1] = job(&L->pk, L->wk, 0, H, KN_OUT_IN, H, kvd);
+    j[2] = job(&L->pv, L->wv, 0, H, KN_OUT_IN, H, kvd);
+    j[3] = job(&L->po, L->wo, 0, qd, KN_OUT_IN, qd, H);
+    j[4] = job(&L->pgate, L->w_gate, 0, H, KN_OUT_IN, H, F);
+    j[5] = job(&L->pup, L->w_up, 0, H, KN_OUT_IN, H, F);
+    j[6] = job(&L->pdown, L->w_down, 0, F, KN_OUT_IN, F, H);
     return 7;
 }
 
-static void release_source(void *ck, const float *src, size_t n) { ckpt_release(ck, src, n); }
+static void release_source(void *ck, const void *src, size_t bytes) { ckpt_release(ck, src, bytes); }
 
 static int pack_weights(model *m, ys_error *err)
 {
@@ -361,10 +378,10 @@ static int pack_weights(model *m, ys_error *err)
     size_t n = 0;
     for (int l = 0; l < mi->layers; l++)
         n += layer_jobs(m, &m->layers[l], jobs + n);
-    jobs[n++] = (gm_job){&m->phead, m->lm_head, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab};
+    jobs[n++] = job(&m->phead, m->lm_head, 0, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab);
     int rc = gm_pack_all(m->pool, jobs, n, release_source, m->ck);
     free(jobs);
-    m->tied = m->lm_head == m->embed;
+    m->tied = m->lm_head.p == m->wte.p;
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 

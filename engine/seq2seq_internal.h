@@ -13,7 +13,8 @@ typedef enum { ARCH_T5, ARCH_BART, ARCH_MARIAN } s2s_arch;
 typedef enum { ACT_RELU, ACT_GELU_ERF, ACT_GELU_TANH, ACT_SILU } s2s_act;
 
 typedef struct attn_w {
-    const float *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo;   /* biases: BART only */
+    ckpt_src wq, wk, wv, wo;        /* as stored: only read to be packed */
+    const float *bq, *bk, *bv, *bo;                        /* biases: BART only */
     gm_weights pq, pk, pv, po;                             /* wq ... wo packed (owned) */
 } attn_w;
 typedef struct norm_w { const float *w, *b; } norm_w;                                   /* b NULL: T5 RMS */
@@ -21,7 +22,8 @@ typedef struct norm_w { const float *w, *b; } norm_w;                           
 typedef struct block {
     attn_w self, cross;             /* cross: decoder blocks only */
     norm_w ln_self, ln_cross, ln_ff;
-    const float *fc1, *fc1_b, *fc1_gate, *fc2, *fc2_b;   /* T5: wi (wi_0), wi_1, wo */
+    ckpt_src fc1, fc1_gate, fc2;                         /* T5: wi (wi_0), wi_1, wo; as stored */
+    const float *fc1_b, *fc2_b;
     gm_weights p1, pgate, p2;                            /* fc1, fc1_gate, fc2 packed (owned) */
 } block;
 
@@ -44,7 +46,8 @@ struct s2s_model {
     int gated, tied;
     int nbuckets, maxdist;          /* T5 relative positions */
     float embed_scale, out_scale;
-    const float *embed, *lm_head, *logits_bias;
+    const float *embed, *logits_bias;
+    ckpt_src lm_head;               /* as stored (only packed); the embedding when tied */
     gm_weights phead;               /* lm_head packed (owned) */
     const float *enc_pos, *dec_pos; /* BART: learned [P+2, d]; Marian: sinusoids [P, d] */
     float *sin_pos;                 /* computed Marian table (owned) */

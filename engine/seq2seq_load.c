@@ -253,14 +253,16 @@ out:
 
 #define NEED(ndim, d0, d1, dst, ...) \
     (snprintf(n, sizeof n, __VA_ARGS__), (rc = ckpt_need(m->ck, n, ndim, d0, d1, dst, err)) != 0)
+#define NEED_SRC(ndim, d0, d1, dst, ...) \
+    (snprintf(n, sizeof n, __VA_ARGS__), (rc = ckpt_need_src(m->ck, n, ndim, d0, d1, dst, err)) != 0)
 
 static int bind_t5_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
 {
     int64_t d = m->info.d_model, in = m->inner;
     char n[320];   /* p (< 256 bytes) and a suffix */
     int rc;
-    if (NEED(2, in, d, &a->wq, "%s.q.weight", p) || NEED(2, in, d, &a->wk, "%s.k.weight", p) ||
-        NEED(2, in, d, &a->wv, "%s.v.weight", p) || NEED(2, d, in, &a->wo, "%s.o.weight", p))
+    if (NEED_SRC(2, in, d, &a->wq, "%s.q.weight", p) || NEED_SRC(2, in, d, &a->wk, "%s.k.weight", p) ||
+        NEED_SRC(2, in, d, &a->wv, "%s.v.weight", p) || NEED_SRC(2, d, in, &a->wo, "%s.o.weight", p))
         return rc;
     return 0;
 }
@@ -270,10 +272,10 @@ static int bind_t5_ff(s2s_model *m, block *B, const char *p, ys_error *err)
     int64_t d = m->info.d_model, F = m->info.ffn;
     char n[320];   /* p (< 256 bytes) and a suffix */
     int rc;
-    if (m->gated ? (NEED(2, F, d, &B->fc1, "%s.wi_0.weight", p) || NEED(2, F, d, &B->fc1_gate, "%s.wi_1.weight", p))
-                 : NEED(2, F, d, &B->fc1, "%s.wi.weight", p))
+    if (m->gated ? (NEED_SRC(2, F, d, &B->fc1, "%s.wi_0.weight", p) || NEED_SRC(2, F, d, &B->fc1_gate, "%s.wi_1.weight", p))
+                 : NEED_SRC(2, F, d, &B->fc1, "%s.wi.weight", p))
         return rc;
-    if (NEED(2, d, F, &B->fc2, "%s.wo.weight", p))
+    if (NEED_SRC(2, d, F, &B->fc2, "%s.wo.weight", p))
         return rc;
     return 0;
 }
@@ -293,8 +295,8 @@ static int bind_t5(s2s_model *m, ys_error *err)
         NEED(2, m->nbuckets, mi->heads, &m->dec_rel,
              "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"))
         return rc;
-    m->lm_head = m->embed;
-    if (!m->tied && NEED(2, mi->vocab, d, &m->lm_head, "lm_head.weight"))
+    m->lm_head = (ckpt_src){m->embed, CKPT_F32};   /* tied: the embedding's F32 view, needed anyway */
+    if (!m->tied && NEED_SRC(2, mi->vocab, d, &m->lm_head, "lm_head.weight"))
         return rc;
     for (int l = 0; l < mi->enc_layers; l++) {
         block *B = &m->enc[l];
@@ -330,10 +332,10 @@ static int bind_bart_attn(s2s_model *m, attn_w *a, const char *p, ys_error *err)
     int64_t d = m->info.d_model;
     char n[320];   /* p (< 256 bytes) and a suffix */
     int rc;
-    if (NEED(2, d, d, &a->wq, "%s.q_proj.weight", p) || NEED(1, d, 0, &a->bq, "%s.q_proj.bias", p) ||
-        NEED(2, d, d, &a->wk, "%s.k_proj.weight", p) || NEED(1, d, 0, &a->bk, "%s.k_proj.bias", p) ||
-        NEED(2, d, d, &a->wv, "%s.v_proj.weight", p) || NEED(1, d, 0, &a->bv, "%s.v_proj.bias", p) ||
-        NEED(2, d, d, &a->wo, "%s.out_proj.weight", p) || NEED(1, d, 0, &a->bo, "%s.out_proj.bias", p))
+    if (NEED_SRC(2, d, d, &a->wq, "%s.q_proj.weight", p) || NEED(1, d, 0, &a->bq, "%s.q_proj.bias", p) ||
+        NEED_SRC(2, d, d, &a->wk, "%s.k_proj.weight", p) || NEED(1, d, 0, &a->bk, "%s.k_proj.bias", p) ||
+        NEED_SRC(2, d, d, &a->wv, "%s.v_proj.weight", p) || NEED(1, d, 0, &a->bv, "%s.v_proj.bias", p) ||
+        NEED_SRC(2, d, d, &a->wo, "%s.out_proj.weight", p) || NEED(1, d, 0, &a->bo, "%s.out_proj.bias", p))
         return rc;
     return 0;
 }
@@ -374,8 +376,8 @@ static int bind_bart(s2s_model *m, ys_error *err)
                                                              : "model.encoder.embed_tokens.weight";
     if (NEED(2, mi->vocab, d, &m->embed, "%s", emb))
         return rc;
-    m->lm_head = m->embed;
-    if (!m->tied && NEED(2, mi->vocab, d, &m->lm_head, "lm_head.weight"))
+    m->lm_head = (ckpt_src){m->embed, CKPT_F32};   /* tied: the embedding's F32 view, needed anyway */
+    if (!m->tied && NEED_SRC(2, mi->vocab, d, &m->lm_head, "lm_head.weight"))
         return rc;
     if (ckpt_get(m->ck, "final_logits_bias") && NEED(2, 1, mi->vocab, &m->logits_bias, "final_logits_bias"))
         return rc;
@@ -422,9 +424,9 @@ static int bind_bart(s2s_model *m, ys_error *err)
             }
             snprintf(p, sizeof p, "model.%s.layers.%d.final_layer_norm", s, l);
             if ((rc = bind_ln(m, &B->ln_ff, p, err)) ||
-                NEED(2, F, d, &B->fc1, "model.%s.layers.%d.fc1.weight", s, l) ||
+                NEED_SRC(2, F, d, &B->fc1, "model.%s.layers.%d.fc1.weight", s, l) ||
                 NEED(1, F, 0, &B->fc1_b, "model.%s.layers.%d.fc1.bias", s, l) ||
-                NEED(2, d, F, &B->fc2, "model.%s.layers.%d.fc2.weight", s, l) ||
+                NEED_SRC(2, d, F, &B->fc2, "model.%s.layers.%d.fc2.weight", s, l) ||
                 NEED(1, d, 0, &B->fc2_b, "model.%s.layers.%d.fc2.bias", s, l))
                 return rc;
         }
@@ -442,12 +444,18 @@ static int bind_bart(s2s_model *m, ys_error *err)
  * soon as it is packed (ckpt_release), so the resident size stays about
  * one copy of the weights. A tied head is also the embedding: its rows
  * fault back in from the file as tokens use them. */
+static gm_job job(gm_weights *pw, ckpt_src w, size_t k, size_t out)
+{
+    gm_dtype t = w.dtype == CKPT_F16 ? GM_F16 : w.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
+    return (gm_job){pw, w.p, k, KN_OUT_IN, k, out, t};
+}
+
 static size_t attn_jobs(attn_w *a, size_t d, size_t in, gm_job *j)
 {
-    j[0] = (gm_job){&a->pq, a->wq, d, KN_OUT_IN, d, in};
-    j[1] = (gm_job){&a->pk, a->wk, d, KN_OUT_IN, d, in};
-    j[2] = (gm_job){&a->pv, a->wv, d, KN_OUT_IN, d, in};
-    j[3] = (gm_job){&a->po, a->wo, in, KN_OUT_IN, in, d};
+    j[0] = job(&a->pq, a->wq, d, in);
+    j[1] = job(&a->pk, a->wk, d, in);
+    j[2] = job(&a->pv, a->wv, d, in);
+    j[3] = job(&a->po, a->wo, in, d);
     return 4;
 }
 
@@ -456,14 +464,14 @@ static size_t block_jobs(block *B, int cross, int gated, size_t d, size_t in, si
     size_t n = attn_jobs(&B->self, d, in, j);
     if (cross)
         n += attn_jobs(&B->cross, d, in, j + n);
-    j[n++] = (gm_job){&B->p1, B->fc1, d, KN_OUT_IN, d, F};
+    j[n++] = job(&B->p1, B->fc1, d, F);
     if (gated)
-        j[n++] = (gm_job){&B->pgate, B->fc1_gate, d, KN_OUT_IN, d, F};
-    j[n++] = (gm_job){&B->p2, B->fc2, F, KN_OUT_IN, F, d};
+        j[n++] = job(&B->pgate, B->fc1_gate, d, F);
+    j[n++] = job(&B->p2, B->fc2, F, d);
     return n;
 }
 
-static void release_source(void *ck, const float *src, size_t n) { ckpt_release(ck, src, n); }
+static void release_source(void *ck, const void *src, size_t bytes) { ckpt_release(ck, src, bytes); }
 
 static int pack_weights(s2s_model *m, ys_error *err)
 {
@@ -471,7 +479,7 @@ static int pack_weights(s2s_model *m, ys_error *err)
     gm_job *j = malloc(((size_t)(m->info.enc_layers + m->info.dec_layers) * 11 + 1) * sizeof *j);
     if (!j)
         return ys_fail(err, YS_ENOMEM, "out of memory");
-    j[n++] = (gm_job){&m->phead, m->lm_head, d, KN_OUT_IN, d, (size_t)m->info.vocab};
+    j[n++] = job(&m->phead, m->lm_head, d, (size_t)m->info.vocab);
     for (int l = 0; l < m->info.enc_layers; l++)
         n += block_jobs(&m->enc[l], 0, m->gated, d, in, F, j + n);
     for (int l = 0; l < m->info.dec_layers; l++)

@@ -109,12 +109,26 @@ static void test_valid_and_conversion(void **state)
     assert_non_null(a);
     assert_int_equal(a->dtype, CKPT_F16);
     assert_int_equal(a->ndim, 2);
+    /* half-precision views are made when asked for, not at open; the
+     * stored bytes are there from the start */
+    assert_null(a->data);
+    assert_non_null(a->raw);
+    ckpt_src src;
+    assert_int_equal(ckpt_need_src(c, "a", 2, -1, -1, &src, &err), 0);   /* no conversion either */
+    assert_true(src.p == a->raw && src.dtype == CKPT_F16 && a->data == NULL);
+    const ckpt_tensor *req;
+    int64_t any[2] = {-1, -1};
+    assert_int_equal(ckpt_require(c, "a", 2, any, &req, &err), 0);
+    assert_true(req == a && a->data != NULL);
     assert_true(a->data[0] == 1.0f && a->data[1] == -2.5f && a->data[2] == 0x1p-24f && isinf(a->data[3]));
     const ckpt_tensor *bt = ckpt_get(c, "b");
+    assert_int_equal(ckpt_require(c, "b", bt->ndim, any, &req, &err), 0);
     assert_true(bt->data[0] == 1.0f && bt->data[1] == -3.0f);
     const ckpt_tensor *ct = ckpt_get(c, "c");
+    assert_int_equal(ckpt_require(c, "c", ct->ndim, any, &req, &err), 0);
     assert_true(ct->data[0] == 0.5f && ct->data[1] == -7.0f);
     assert_null(ckpt_get(c, "d")->data);        /* integers: no float view */
+    assert_int_equal(ckpt_require(c, "d", ckpt_get(c, "d")->ndim, any, &req, &err), YS_EINPUT);
     assert_int_equal(ckpt_get(c, "e")->numel, 0);
     assert_null(ckpt_get(c, "zz"));
     const ckpt_tensor *out;
@@ -337,13 +351,16 @@ static void test_release(void **state)
     for (size_t i = 0; i < N; i++)
         sum += w->data[i];   /* make the pages resident */
     long page = sysconf(_SC_PAGESIZE);
-    size_t got = ckpt_release(c, w->data, N);
+    size_t got = ckpt_release(c, w->data, N * 4);
     assert_true(got > 0 && got % (size_t)page == 0 && got <= (size_t)N * 4);
     assert_true(got + 2 * (size_t)page > (size_t)N * 4);   /* all but the partial end pages */
     assert_memory_equal(w->data, data, N * 4);
-    assert_int_equal(ckpt_release(c, ht->data, 2), 0);    /* a converted copy */
+    const float *hv;
+    assert_int_equal(ckpt_need(c, "h", 1, 2, 0, &hv, &err), 0);
+    assert_true(hv == ht->data);
+    assert_int_equal(ckpt_release(c, hv, 2 * 4), 0);      /* a converted copy */
     float other[4096];
-    assert_int_equal(ckpt_release(c, other, 4096), 0);    /* not in the mapping */
+    assert_int_equal(ckpt_release(c, other, sizeof other), 0);   /* not in the mapping */
     ckpt_close(c);
     free(data);
     tmp_free(&t);

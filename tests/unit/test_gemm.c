@@ -231,22 +231,25 @@ static void test_layouts(void **state)
 }
 
 /* gm_pack_all: the same panels as gm_pack for every job (both layouts,
- * strided sources, a head big enough to be sliced), on no pool and on two
- * threads; every element a job reads is inside some released span, and no
- * span leaves the job's own source. */
+ * strided sources, a matrix big enough to be sliced, F16 and BF16 sources
+ * against gm_pack of their exact float values), on no pool and on two
+ * threads; every byte a job reads is inside some released span, and no
+ * span leaves the buffer the sources live in. */
+#define NJOBS 6
 typedef struct {
-    const float *lo, *hi;       /* the buffer all sources live in */
-    const float *base[4];       /* each job's source and span */
-    size_t len[4];
-    int covered[4][16000];      /* element released at least once (>= every span) */
+    const unsigned char *lo, *hi;    /* the buffers the sources live in */
+    const unsigned char *base[NJOBS];
+    size_t len[NJOBS];               /* each job's span in bytes */
+    unsigned char covered[NJOBS][64000];
 } rel_log;
 
-static void log_release(void *user, const float *src, size_t n)
+static void log_release(void *user, const void *vsrc, size_t bytes)
 {
     rel_log *r = user;
-    assert_true(src >= r->lo && src + n <= r->hi);
-    for (int b = 0; b < 4; b++)
-        for (size_t i = 0; i < n; i++)
+    const unsigned char *src = vsrc;
+    assert_true(src >= r->lo && src + bytes <= r->hi);
+    for (int b = 0; b < NJOBS; b++)
+        for (size_t i = 0; i < bytes; i++)
             if (src + i >= r->base[b] && src + i < r->base[b] + r->len[b])
                 __atomic_store_n(&r->covered[b][src + i - r->base[b]], 1, __ATOMIC_RELAXED);
 }
@@ -254,48 +257,69 @@ static void log_release(void *user, const float *src, size_t n)
 static void test_pack_all(void **state)
 {
     (void)state;
-    /* one buffer holding four sources: [out, k] 3000 x 5 (47 panels would
-     * be 1 slice; 3000/32 = 94 panels = 2 slices), a strided [out, k] inside
-     * a wider tensor, and two column ranges of one [k, 3*16] Conv1D tensor */
-    size_t big_out = 3000, big_k = 5, s_out = 40, s_k = 9, s_ld = 12, c_k = 7, c_w = 16;
-    size_t sizes[] = {big_out * big_k, s_out * s_ld, c_k * 3 * c_w};
-    size_t total = sizes[0] + sizes[1] + sizes[2];
-    float *buf = frand(total, 77);
-    const float *big = buf, *str = buf + sizes[0] + 2, *conv = buf + sizes[0] + sizes[1];
-    gm_weights got[4], want[4];
-    gm_job jobs[4] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out},
-                      {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out},
-                      {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w},
-                      {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w}};
+    /* one buffer for every source: [out, k] 3000 x 5 (94 panels = 2
+     * slices), a strided [out, k] inside a wider tensor, two column ranges
+     * of one Conv1D [k, 3 x 16] tensor, then F16 and BF16 halves */
+    size_t big_out = 3000, big_k = 5, s_out = 40, s_k = 9, s_ld = 12, c_k = 7, c_w = 16, h_out = 70, h_k = 11;
+    size_t nf = big_out * big_k + s_out * s_ld + c_k * 3 * c_w, nh = h_out * h_k;
+    unsigned char *buf = malloc(nf * 4 + 2 * nh * 2);
+    float *f = frand(nf, 77), *hf = frand(nh, 78), *hb = frand(nh, 79);
+    assert_non_null(buf);
+    memcpy(buf, f, nf * 4);
+    uint16_t *h16 = (uint16_t *)(void *)(buf + nf * 4), *b16 = h16 + nh;
+    for (size_t i = 0; i < nh; i++) {
+        /* halves with exact float values: F16 from a 10-bit mantissa,
+         * BF16 the top half of a float; the reference packs the floats */
+        int e = (int)(i % 20) - 10;
+        uint16_t m = (uint16_t)((i * 37) % 1024);
+        h16[i] = (uint16_t)((i % 2) << 15 | (uint16_t)(e + 15) << 10 | m);
+        hf[i] = (i % 2 ? -1.0f : 1.0f) * ldexpf(1.0f + (float)m / 1024.0f, e);
+        uint32_t bits;
+        memcpy(&bits, &hb[i], 4);
+        b16[i] = (uint16_t)(bits >> 16);
+        bits &= 0xffff0000u;
+        memcpy(&hb[i], &bits, 4);
+    }
+    const float *big = (const float *)(void *)buf, *str = big + big_out * big_k + 2,
+                *conv = big + big_out * big_k + s_out * s_ld;
+    gm_weights got[NJOBS], want[NJOBS];
+    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32},
+                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32},
+                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32},
+                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32},
+                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16},
+                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16}};
+    const float *ref[NJOBS] = {big, str, conv, conv + c_w, hf, hb};
     eng_blas noblas = {0};
     kn_pool *pool;
     assert_int_equal(kn_pool_new(2, &noblas, &pool), 0);
+    static rel_log r;
     for (int round = 0; round < 2; round++) {
-        static rel_log r;
         memset(&r, 0, sizeof r);
-        r.lo = buf, r.hi = buf + total;
-        for (int b = 0; b < 4; b++) {
+        r.lo = buf, r.hi = buf + nf * 4 + 2 * nh * 2;
+        for (int b = 0; b < NJOBS; b++) {
             size_t rows = jobs[b].layout == KN_OUT_IN ? jobs[b].out : jobs[b].k;
-            size_t cols = jobs[b].layout == KN_OUT_IN ? jobs[b].k : jobs[b].out;
-            r.base[b] = jobs[b].w, r.len[b] = (rows - 1) * jobs[b].ldw + cols;
-            assert_true(r.len[b] <= sizeof r.covered[b] / sizeof r.covered[b][0]);
+            size_t cols = jobs[b].layout == KN_OUT_IN ? jobs[b].k : jobs[b].out, es = jobs[b].dtype == GM_F32 ? 4 : 2;
+            r.base[b] = jobs[b].w, r.len[b] = ((rows - 1) * jobs[b].ldw + cols) * es;
+            assert_true(r.len[b] <= sizeof r.covered[b]);
         }
-        assert_int_equal(gm_pack_all(round ? pool : NULL, jobs, 4, log_release, &r), 0);
-        for (int b = 0; b < 4; b++) {
-            assert_int_equal(gm_pack(&want[b], jobs[b].w, jobs[b].ldw, jobs[b].layout, jobs[b].k, jobs[b].out), 0);
-            assert_memory_equal(got[b].panels, want[b].panels, gm_panels(&want[b]) * jobs[b].k * GM_NR * sizeof(float));
+        assert_int_equal(gm_pack_all(round ? pool : NULL, jobs, NJOBS, log_release, &r), 0);
+        for (int b = 0; b < NJOBS; b++) {
+            assert_int_equal(gm_pack(&want[b], ref[b], jobs[b].ldw, jobs[b].layout, jobs[b].k, jobs[b].out), 0);
+            if (memcmp(got[b].panels, want[b].panels, gm_panels(&want[b]) * jobs[b].k * GM_NR * sizeof(float)))
+                fail_msg("job %d: packed panels differ from gm_pack's", b);
             size_t rows = jobs[b].layout == KN_OUT_IN ? jobs[b].out : jobs[b].k;
-            size_t cols = jobs[b].layout == KN_OUT_IN ? jobs[b].k : jobs[b].out;
+            size_t cols = jobs[b].layout == KN_OUT_IN ? jobs[b].k : jobs[b].out, es = jobs[b].dtype == GM_F32 ? 4 : 2;
             for (size_t i = 0; i < rows; i++)
-                for (size_t c = 0; c < cols; c++)
-                    if (!r.covered[b][i * jobs[b].ldw + c])
-                        fail_msg("job %d: source element (%zu, %zu) never released", b, i, c);
+                for (size_t c = 0; c < cols * es; c++)
+                    if (!r.covered[b][i * jobs[b].ldw * es + c])
+                        fail_msg("job %d: source byte (row %zu, byte %zu) never released", b, i, c);
             gm_free(&got[b]), gm_free(&want[b]);
         }
     }
     assert_int_equal(gm_pack_all(pool, jobs, 0, NULL, NULL), 0);   /* nothing to do */
     kn_pool_free(pool);
-    free(buf);
+    free(buf), free(f), free(hf), free(hb);
 }
 
 /* accumulate: y = y + (acc + bias), exactly; strided x and y; n = 0 writes
