@@ -1,5 +1,5 @@
-/* kernels.c — thread pool, tiled projections, norms. See kernels.h for why
- * every product is cut into fixed tiles. */
+/* kernels.c — large buffers, the thread pool, the attention tile, norms.
+ * See kernels.h for why attention's products are cut into fixed tiles. */
 #include "kernels.h"
 
 #include <math.h>

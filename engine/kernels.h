@@ -1,5 +1,6 @@
 /* kernels.h — the engine's numeric building blocks: a small thread pool,
- * the weight layouts, and row kernels (norms).
+ * large-buffer allocation, the weight layouts, the attention tile shared by
+ * every engine, and row kernels (norms).
  *
  * Determinism contract. Projections go through gemm.h, whose every output
  * element is one fixed sequence of fused multiply-adds, so a row's bits do

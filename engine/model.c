@@ -2,8 +2,9 @@
  * to bottom: configuration and weight binding, then one forward pass shared
  * by scoring and generation (a KV cache always; scoring uses a fresh one),
  * then log-probabilities, then generation. The arithmetic building blocks
- * are the packed GEMM (gemm.c: every projection, packed at load) and
- * kernels.c (norms, the thread pool; attention calls OpenBLAS directly).
+ * are the packed GEMM (gemm.h: every projection, packed at load), the
+ * attention tile, norms, the thread pool and large buffers (kernels.h) and
+ * the vectorised exp (vmath.h).
  *
  * Shapes: T = tokens in this call, H = hidden, nh/nkv = query/key-value
  * heads, hd = head dim, qdim = nh*hd, kvdim = nkv*hd, F = MLP width,
