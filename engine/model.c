@@ -480,27 +480,55 @@ void model_kv_truncate(model_kv *kv, size_t n)
  * last of which is its last row's own position; causal, with Mistral's
  * sliding window. Grouped-query heads share their key/value head. */
 
+/* One sequence's part of a (batched) forward pass: T tokens at positions
+ * pos0.., hidden rows row0.. of the call. Its keys and values for
+ * positions [0, pos0 + T) are at k/v + l * lstride for layer l (row stride
+ * kvdim). When from_k is not NULL, k/v is scratch holding one layer
+ * (lstride 0) and the pos0 prefix rows are copied in before each layer
+ * from from_k/from_v + l * from_lstride (a cached prefix). */
+typedef struct fwd_item {
+    const int32_t *ids;
+    size_t T, pos0, row0;
+    float *k, *v;
+    size_t lstride;
+    const float *from_k, *from_v;
+    size_t from_lstride;
+} fwd_item;
+
 typedef struct attn_ctx {
     const model *m;
-    const float *q;        /* [T, qdim], RoPE applied */
-    const float *kc, *vc;  /* this layer's cache rows [0, pos0 + T) */
-    float *out;            /* [T, qdim] */
-    size_t T, pos0, kvdim, qdim, nrt;
+    const fwd_item *it;
+    size_t n, layer;
+    const size_t *first;   /* item i owns work items [first[i], first[i + 1]) */
+    const float *q;        /* [rows, qdim], RoPE applied */
+    float *out;            /* [rows, qdim] */
+    size_t kvdim, qdim;
     float scale;
-    float *scores;         /* per thread (worker w at w * sstride): KN_ROWS x (pos0 + T) */
+    float *scores;         /* per thread (worker w at w * sstride): KN_ROWS x max positions */
     size_t sstride;
 } attn_ctx;
 
 static void attn_tile(void *vctx, size_t item, int worker)
 {
     const attn_ctx *c = vctx;
-    size_t hd = (size_t)c->m->info.head_dim, h = item / c->nrt;
+    size_t lo = 0, hi = c->n;   /* the sequence owning item: first[lo] <= item < first[lo + 1] */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (c->first[mid] <= item)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const fwd_item *it = &c->it[lo];
+    item -= c->first[lo];
+    size_t nrt = (it->T + KN_ROWS - 1) / KN_ROWS, hd = (size_t)c->m->info.head_dim, h = item / nrt;
     size_t kvh = h / (size_t)(c->m->info.heads / c->m->info.kv_heads);
-    size_t r0 = (item % c->nrt) * KN_ROWS, r1 = r0 + KN_ROWS < c->T ? r0 + KN_ROWS : c->T;
-    kn_attn a = {.q = c->q + r0 * c->qdim + h * hd, .k = c->kc + kvh * hd, .v = c->vc + kvh * hd,
-                 .out = c->out + r0 * c->qdim + h * hd, .ldq = c->qdim, .ldkv = c->kvdim, .ldo = c->qdim,
-                 .rows = r1 - r0, .nk = c->pos0 + r1, .hd = hd, .scale = c->scale, .causal = 1,
-                 .pos0 = c->pos0 + r0, .window = (size_t)c->m->info.sliding_window};
+    size_t r0 = (item % nrt) * KN_ROWS, r1 = r0 + KN_ROWS < it->T ? r0 + KN_ROWS : it->T;
+    const float *kc = it->k + c->layer * it->lstride, *vc = it->v + c->layer * it->lstride;
+    kn_attn a = {.q = c->q + (it->row0 + r0) * c->qdim + h * hd, .k = kc + kvh * hd, .v = vc + kvh * hd,
+                 .out = c->out + (it->row0 + r0) * c->qdim + h * hd, .ldq = c->qdim, .ldkv = c->kvdim,
+                 .ldo = c->qdim, .rows = r1 - r0, .nk = it->pos0 + r1, .hd = hd, .scale = c->scale, .causal = 1,
+                 .pos0 = it->pos0 + r0, .window = (size_t)c->m->info.sliding_window};
     kn_attn_tile(&c->m->blas, &a, c->scores + (size_t)worker * c->sstride);
 }
 
@@ -541,81 +569,85 @@ static void embed_row(const model *m, int32_t id, float *x)
  * Scratch of forward passes, kept across the calls of one scoring or
  * generation request so that its large buffers are allocated, and their
  * pages faulted in, once per request instead of once per call. Capacity:
- * T rows per call, ctx visible positions, nthr threads' attention scores.
- * ks/vs (with scratch_kv) hold one layer's keys and values when a call's
- * new rows are not kept in the cache (see forward). */
+ * T rows per call (all sequences), ctx positions of one sequence, scratch
+ * rows of keys/values for the sequences whose keys are not kept (sum of
+ * their pos0 + T), nthr threads' attention scores. */
 typedef struct fwd_ws {
-    size_t T, ctx, nthr;
-    int scratch_kv;
-    float *x, *xb, *q, *att, *hb, *hu, *scores, *ks, *vs;
+    size_t T, ctx, scratch, nthr;
+    float *x, *xb, *q, *att, *hb, *hu, *kt, *vt, *scores, *ks, *vs;
     double *inv_freq;      /* RoPE's hd/2 frequencies */
 } fwd_ws;
 
 static void ws_free(fwd_ws *w)
 {
-    free(w->x), free(w->xb), free(w->q), free(w->att), free(w->hb), free(w->hu);
+    free(w->x), free(w->xb), free(w->q), free(w->att), free(w->hb), free(w->hu), free(w->kt), free(w->vt);
     free(w->scores), free(w->ks), free(w->vs), free(w->inv_freq);
     memset(w, 0, sizeof *w);
 }
 
-static int ws_reserve(const model *m, fwd_ws *w, size_t T, size_t ctx, int scratch_kv, ys_error *err)
+static int ws_reserve(const model *m, fwd_ws *w, size_t T, size_t ctx, size_t scratch, ys_error *err)
 {
     size_t nthr = (size_t)kn_pool_threads(m->pool);
-    if (T <= w->T && ctx <= w->ctx && nthr <= w->nthr && (!scratch_kv || w->scratch_kv))
+    if (T <= w->T && ctx <= w->ctx && scratch <= w->scratch && nthr <= w->nthr)
         return 0;
     T = T > w->T ? T : w->T, ctx = ctx > w->ctx ? ctx : w->ctx;
-    nthr = nthr > w->nthr ? nthr : w->nthr, scratch_kv |= w->scratch_kv;
+    scratch = scratch > w->scratch ? scratch : w->scratch, nthr = nthr > w->nthr ? nthr : w->nthr;
     ws_free(w);
     const model_info *mi = &m->info;
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn, qdim = (size_t)mi->heads * (size_t)mi->head_dim;
     size_t kvdim = (size_t)mi->kv_heads * (size_t)mi->head_dim;
-    w->T = T, w->ctx = ctx, w->nthr = nthr, w->scratch_kv = scratch_kv;
+    w->T = T, w->ctx = ctx, w->scratch = scratch, w->nthr = nthr;
     w->x = kn_alloc(T * H * sizeof(float)), w->xb = kn_alloc(T * H * sizeof(float));
     w->q = kn_alloc(T * qdim * sizeof(float)), w->att = kn_alloc(T * qdim * sizeof(float));
     w->hb = kn_alloc(T * F * sizeof(float));
     w->hu = m->fam == FAM_LLAMA ? kn_alloc(T * F * sizeof(float)) : NULL;   /* SwiGLU's up half */
+    w->kt = kn_alloc(T * kvdim * sizeof(float)), w->vt = kn_alloc(T * kvdim * sizeof(float));
     w->scores = kn_alloc(nthr * KN_ROWS * ctx * sizeof(float));
     w->inv_freq = malloc(((size_t)mi->head_dim / 2 + 1) * sizeof(double));
-    if (scratch_kv)
-        w->ks = kn_alloc(ctx * kvdim * sizeof(float)), w->vs = kn_alloc(ctx * kvdim * sizeof(float));
-    if (!w->x || !w->xb || !w->q || !w->att || !w->hb || (m->fam == FAM_LLAMA && !w->hu) || !w->scores || !w->inv_freq ||
-        (scratch_kv && (!w->ks || !w->vs))) {
+    if (scratch)
+        w->ks = kn_alloc(scratch * kvdim * sizeof(float)), w->vs = kn_alloc(scratch * kvdim * sizeof(float));
+    if (!w->x || !w->xb || !w->q || !w->att || !w->hb || (m->fam == FAM_LLAMA && !w->hu) || !w->kt || !w->vt ||
+        !w->scores || !w->inv_freq || (scratch && (!w->ks || !w->vs))) {
         ws_free(w);
         return ys_fail(err, YS_ENOMEM, "out of memory for a forward pass over %zu tokens", T);
     }
     return 0;
 }
 
-/* Append ids[0..T) at positions kv->len.. and leave the final-norm hidden
- * states ([T, H]) in *hidden, which points into ws (valid until ws's next
- * use). keep = 1 stores the new keys and values in kv and advances it;
- * keep = 0 (the scored part of a sequence, which no later call attends to)
- * puts them in ws's one-layer scratch behind a copy of the cache's rows, so
- * the cache only ever holds shared prefixes: a 1024-token GPT-2 window
- * needs 6 MB of scratch instead of a 75 MB cache. Same keys and values,
- * same layout: the same bits either way. ws must be reserved for T rows,
- * kv->len + T positions, and scratch_kv when keep = 0. */
-static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_t T, int keep,
-                   const float **hidden, ys_error *err)
+/* The forward pass of n sequences at once (it[i].row0 must be the running
+ * sum of the T's), leaving the final-norm hidden states of all rows
+ * ([rows, H], in item order) in *hidden, which points into ws (valid until
+ * ws's next use). Every projection runs once over the rows of all
+ * sequences — a short sequence alone would stream all the weights for a
+ * few rows — while attention stays within each sequence. gemm.h gives a
+ * row the same bits whatever rows share the call, and attention's tiles
+ * depend only on the sequence, so a sequence's numbers are the same
+ * batched or alone. ws must be reserved (ws_reserve) for the rows, each
+ * sequence's pos0 + T positions and the scratch the items point into. */
+static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, const float **hidden, ys_error *err)
 {
     const model_info *mi = &m->info;
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn, hd = (size_t)mi->head_dim;
-    size_t qdim = (size_t)mi->heads * hd, kvdim = kv->kvdim, pos0 = kv->len;
+    size_t qdim = (size_t)mi->heads * hd, kvdim = (size_t)mi->kv_heads * hd, R = 0;
     *hidden = NULL;
-    if (T == 0)
-        return ys_fail(err, YS_EINPUT, "empty token sequence");
-    if (keep && T > kv->cap - pos0)
-        return ys_fail(err, YS_EINPUT, "%zu tokens do not fit the KV cache (%zu of %zu used)", T, pos0, kv->cap);
-    if (mi->max_positions && pos0 + T > (size_t)mi->max_positions)
-        return ys_fail(err, YS_EINPUT, "sequence of %zu tokens exceeds the model's %d positions",
-                       pos0 + T, mi->max_positions);
-    for (size_t t = 0; t < T; t++)
-        if (ids[t] < 0 || ids[t] >= mi->vocab)
-            return ys_fail(err, YS_EINPUT, "token %zu: id %d outside the vocabulary [0, %d)", t,
-                           (int)ids[t], mi->vocab);
-    int rc = ws_reserve(m, ws, T, pos0 + T, !keep, err);
-    if (rc)
-        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].T == 0)
+            return ys_fail(err, YS_EINPUT, "empty token sequence");
+        if (mi->max_positions && it[i].pos0 + it[i].T > (size_t)mi->max_positions)
+            return ys_fail(err, YS_EINPUT, "sequence of %zu tokens exceeds the model's %d positions",
+                           it[i].pos0 + it[i].T, mi->max_positions);
+        for (size_t t = 0; t < it[i].T; t++)
+            if (it[i].ids[t] < 0 || it[i].ids[t] >= mi->vocab)
+                return ys_fail(err, YS_EINPUT, "token %zu: id %d outside the vocabulary [0, %d)", t,
+                               (int)it[i].ids[t], mi->vocab);
+        R += it[i].T;
+    }
+    size_t *first = malloc((n + 1) * sizeof *first);
+    if (!first)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    first[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        first[i + 1] = first[i] + (size_t)mi->heads * ((it[i].T + KN_ROWS - 1) / KN_ROWS);
     m->blas.set_num_threads(1);
 
     float *x = ws->x, *xb = ws->xb, *q = ws->q, *att = ws->att, *hb = ws->hb, *hu = ws->hu;
@@ -623,31 +655,31 @@ static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_
     for (size_t i = 0; i < hd / 2; i++)
         inv_freq[i] = pow(m->rope_theta, -(double)(2 * i) / (double)hd);
 
-    for (size_t t = 0; t < T; t++) {
-        embed_row(m, ids[t], x + t * H);
-        if (m->pos_embed)
-            for (size_t i = 0; i < H; i++)
-                x[t * H + i] += m->pos_embed[(pos0 + t) * H + i];
-    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < it[i].T; t++) {
+            float *xr = x + (it[i].row0 + t) * H;
+            embed_row(m, it[i].ids[t], xr);
+            if (m->pos_embed)
+                for (size_t e = 0; e < H; e++)
+                    xr[e] += m->pos_embed[(it[i].pos0 + t) * H + e];
+        }
 
     for (int l = 0; l < mi->layers; l++) {
         const layer *L = &m->layers[l];
-        float *kc = kv->k + (size_t)l * kv->cap * kvdim, *vc = kv->v + (size_t)l * kv->cap * kvdim;
-        if (!keep) {
-            memcpy(ws->ks, kc, pos0 * kvdim * sizeof *kc);
-            memcpy(ws->vs, vc, pos0 * kvdim * sizeof *vc);
-            kc = ws->ks, vc = ws->vs;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (it[i].from_k && it[i].pos0) {   /* a cached prefix, copied in front of the scratch rows */
+                memcpy(it[i].k, it[i].from_k + (size_t)l * it[i].from_lstride, it[i].pos0 * kvdim * sizeof(float));
+                memcpy(it[i].v, it[i].from_v + (size_t)l * it[i].from_lstride, it[i].pos0 * kvdim * sizeof(float));
+            }
         float scale = 1.0f;
 
         /* attention block: x += Wo attention(norm1(x)) */
-        for (size_t t = 0; t < T; t++) {
+        for (size_t t = 0; t < R; t++) {
             if (m->fam == FAM_GPT2)
                 kn_layernorm(xb + t * H, x + t * H, L->norm1_w, L->norm1_b, H, m->eps);
             else
                 kn_rmsnorm(xb + t * H, x + t * H, L->norm1_w, H, m->eps);
         }
-        /* q into q, k and v straight into the key/value rows pos0.. */
         const float *bq = L->bq, *bk = L->bk, *bv = L->bv, *bo = L->bo;
         if (m->fam == FAM_GPT2) {
             bq = L->c_attn_b, bk = L->c_attn_b + H, bv = L->c_attn_b + 2 * H, bo = L->c_proj_b;
@@ -658,55 +690,88 @@ static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_
         } else {
             scale = 1.0f / sqrtf((float)hd);
         }
-        gm_call g = {.x = xb, .ldx = H, .w = &L->pq, .bias = bq, .y = q, .ldy = qdim, .n = T};
+        /* q for all rows; k and v for all rows, then to each sequence's
+         * key/value rows pos0.. */
+        gm_call g = {.x = xb, .ldx = H, .w = &L->pq, .bias = bq, .y = q, .ldy = qdim, .n = R};
         gm_run(m->pool, &g);
-        g.w = &L->pk, g.bias = bk, g.y = kc + pos0 * kvdim, g.ldy = kvdim;
+        g.w = &L->pk, g.bias = bk, g.y = ws->kt, g.ldy = kvdim;
         gm_run(m->pool, &g);
-        g.w = &L->pv, g.bias = bv, g.y = vc + pos0 * kvdim;
+        g.w = &L->pv, g.bias = bv, g.y = ws->vt;
         gm_run(m->pool, &g);
-        if (m->fam == FAM_LLAMA) {
-            rope_rows(q, T, qdim, mi->heads, (int)hd, pos0, inv_freq);
-            rope_rows(kc + pos0 * kvdim, T, kvdim, mi->kv_heads, (int)hd, pos0, inv_freq);
+        for (size_t i = 0; i < n; i++) {
+            float *kc = it[i].k + (size_t)l * it[i].lstride + it[i].pos0 * kvdim;
+            float *vc = it[i].v + (size_t)l * it[i].lstride + it[i].pos0 * kvdim;
+            memcpy(kc, ws->kt + it[i].row0 * kvdim, it[i].T * kvdim * sizeof(float));
+            memcpy(vc, ws->vt + it[i].row0 * kvdim, it[i].T * kvdim * sizeof(float));
+            if (m->fam == FAM_LLAMA) {
+                rope_rows(q + it[i].row0 * qdim, it[i].T, qdim, mi->heads, (int)hd, it[i].pos0, inv_freq);
+                rope_rows(kc, it[i].T, kvdim, mi->kv_heads, (int)hd, it[i].pos0, inv_freq);
+            }
         }
-        size_t nrt = (T + KN_ROWS - 1) / KN_ROWS;
-        attn_ctx ac = {m, q, kc, vc, att, T, pos0, kvdim, qdim, nrt, scale, ws->scores, KN_ROWS * ws->ctx};
-        kn_pool_run(m->pool, (size_t)mi->heads * nrt, attn_tile, &ac);
-        g = (gm_call){.x = att, .ldx = qdim, .w = &L->po, .bias = bo, .y = x, .ldy = H, .n = T, .accumulate = 1};
+        attn_ctx ac = {m, it, n, (size_t)l, first, q, att, kvdim, qdim, scale, ws->scores, KN_ROWS * ws->ctx};
+        kn_pool_run(m->pool, first[n], attn_tile, &ac);
+        g = (gm_call){.x = att, .ldx = qdim, .w = &L->po, .bias = bo, .y = x, .ldy = H, .n = R, .accumulate = 1};
         gm_run(m->pool, &g);
 
         /* MLP block: x += down(act(up(norm2(x)))) */
-        for (size_t t = 0; t < T; t++) {
+        for (size_t t = 0; t < R; t++) {
             if (m->fam == FAM_GPT2)
                 kn_layernorm(xb + t * H, x + t * H, L->norm2_w, L->norm2_b, H, m->eps);
             else
                 kn_rmsnorm(xb + t * H, x + t * H, L->norm2_w, H, m->eps);
         }
         if (m->fam == FAM_GPT2) {
-            g = (gm_call){.x = xb, .ldx = H, .w = &L->pgate, .bias = L->c_fc_b, .y = hb, .ldy = F, .n = T,
+            g = (gm_call){.x = xb, .ldx = H, .w = &L->pgate, .bias = L->c_fc_b, .y = hb, .ldy = F, .n = R,
                           .act = m->mlp_act};
             gm_run(m->pool, &g);
         } else {
             /* SwiGLU: silu(x Wg) * (x Wu), two products then one pass */
-            g = (gm_call){.x = xb, .ldx = H, .w = &L->pgate, .y = hb, .ldy = F, .n = T};
+            g = (gm_call){.x = xb, .ldx = H, .w = &L->pgate, .y = hb, .ldy = F, .n = R};
             gm_run(m->pool, &g);
             g.w = &L->pup, g.y = hu;
             gm_run(m->pool, &g);
-            vm_silu_mul(GM_ISA_AUTO, hb, hu, T * F);
+            vm_silu_mul(GM_ISA_AUTO, hb, hu, R * F);
         }
         g = (gm_call){.x = hb, .ldx = F, .w = &L->pdown, .bias = m->fam == FAM_GPT2 ? L->mlp_proj_b : NULL,
-                      .y = x, .ldy = H, .n = T, .accumulate = 1};
+                      .y = x, .ldy = H, .n = R, .accumulate = 1};
         gm_run(m->pool, &g);
     }
-    for (size_t t = 0; t < T; t++) {
+    for (size_t t = 0; t < R; t++) {
         if (m->fam == FAM_GPT2)
             kn_layernorm(xb + t * H, x + t * H, m->final_w, m->final_b, H, m->eps);
         else
             kn_rmsnorm(xb + t * H, x + t * H, m->final_w, H, m->eps);
     }
-    if (keep)
-        kv->len = pos0 + T;
+    free(first);
     *hidden = xb;
     return 0;
+}
+
+/* One sequence: append ids[0..T) to kv at positions kv->len.. (keep = 1,
+ * generation and prefixes), or compute them against kv's rows without
+ * storing them (keep = 0: the scored part of a sequence, which no later
+ * call attends to; its keys go to ws scratch behind a copy of kv's rows, so
+ * the cache only ever holds prefixes: a 1024-token GPT-2 window needs 6 MB
+ * of scratch instead of a 75 MB cache). Same bits either way. */
+static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_t T, int keep,
+                   const float **hidden, ys_error *err)
+{
+    size_t pos0 = kv->len;
+    if (T == 0)
+        return ys_fail(err, YS_EINPUT, "empty token sequence");
+    if (keep && T > kv->cap - pos0)
+        return ys_fail(err, YS_EINPUT, "%zu tokens do not fit the KV cache (%zu of %zu used)", T, pos0, kv->cap);
+    int rc = ws_reserve(m, ws, T, pos0 + T, keep ? 0 : pos0 + T, err);
+    if (rc)
+        return rc;
+    fwd_item it = {.ids = ids, .T = T, .pos0 = pos0, .k = kv->k, .v = kv->v, .lstride = kv->cap * kv->kvdim};
+    if (!keep)
+        it = (fwd_item){.ids = ids, .T = T, .pos0 = pos0, .k = ws->ks, .v = ws->vs, .from_k = kv->k,
+                        .from_v = kv->v, .from_lstride = kv->cap * kv->kvdim};
+    rc = forward_many(m, ws, &it, 1, hidden, err);
+    if (rc == 0 && keep)
+        kv->len = pos0 + T;
+    return rc;
 }
 
 /* logits[rows, V] = hidden[rows, H] lm_head^T (gemm.h). */
@@ -718,122 +783,180 @@ static void vocab_proj(model *m, const float *hidden, size_t rows, float *logits
 }
 
 /* ---- scoring ---------------------------------------------------------------
- * Per sequence scored from f (f > 1): two forward calls, the prefix
- * [0, f-1) and then the rest [f-1, n-1) (the last token is only predicted,
- * never input: a sequence may have max_positions + 1 tokens, as
- * lm-evaluation-harness's rolling windows do), through one KV cache. The split is a
- * function of the sequence and f alone, so the bits are too (the packed
- * GEMM does not care about the split; attention's OpenBLAS tiles do);
- * and when the previous sequence of the call had the same f and the same
- * prefix (the choices of one multiple-choice question, sorted together by
- * the runner) the prefix is already in the cache and is not recomputed —
- * with the same bits as if it were. f == 1 is one call over all but the
- * last token. Then the vocabulary projection, LOGIT_ROWS rows at a time
- * from row f-1, and log-softmax per row. */
+ * Per sequence scored from f (f > 1): the prefix [0, f-1) and then the rest
+ * [f-1, n-1) (the last token is only predicted, never input: a sequence
+ * may have max_positions + 1 tokens, as lm-evaluation-harness's rolling
+ * windows do). The split is a function of the sequence and f alone, so
+ * the bits are too (the packed GEMM does not care about the split;
+ * attention's OpenBLAS tiles do). f == 1 has no prefix.
+ *
+ * Sequences go through in groups (consecutive, up to GROUP_ROWS scored
+ * rows): first one forward pass over the group's distinct prefixes, whose
+ * keys and values are kept (the choices of a multiple-choice question
+ * share theirs: same f and same prefix tokens, sorted together by the
+ * runner), then one over all the rests against them, then the vocabulary
+ * projection LOGIT_ROWS rows at a time across the group, and log-softmax
+ * per row. Batched or alone, a sequence's numbers are the same
+ * (forward_many). */
 
 /* Rows of logits computed at a time: each pass streams the whole packed
  * head (V x H floats) once, so more rows per pass means less memory
  * traffic, at LOGIT_ROWS x V floats of buffer (25 MB for GPT-2). */
 #define LOGIT_ROWS 128
+/* Scored rows per group: short sequences share the weight traffic of one
+ * pass; activations cost rows x (4 H + F) floats (13 MB for GPT-2 at 1024) */
+#define GROUP_ROWS 1024
+/* and the group's kept prefix rows (keys and values of every layer: 75 MB
+ * for GPT-2 at 1024) and scratch rows (one layer: 25 MB at 4096) */
+#define GROUP_PREFIX_ROWS 1024
+#define GROUP_SCRATCH_ROWS 4096
 
 typedef struct lsm_ctx {
-    const float *logits;   /* [rows, V] for sequence rows r0.. */
-    const int32_t *ids;
-    size_t r0, first, last, V, f;   /* rows [first, last] are wanted */
-    double *lp;
-    uint8_t *greedy;
-    float *out_logits;
+    const float *logits;    /* [rows, V]: group rows r0.. */
+    size_t r0, V;
+    const size_t *seq, *pos;  /* per group row: its sequence and position t (predicts t + 1) */
+    const int32_t *const *seqs;
+    const size_t *from;
+    double *const *lp;
+    uint8_t *const *greedy;
+    float *const *out_logits;
 } lsm_ctx;
 
 static void logsoftmax_row(void *vctx, size_t item, int worker)
 {
     (void)worker;
     const lsm_ctx *c = vctx;
-    size_t t = c->first + item;               /* sequence row: predicts ids[t + 1] */
-    const float *z = c->logits + (t - c->r0) * c->V;
+    size_t r = c->r0 + item, s = c->seq[r], t = c->pos[r];
+    const float *z = c->logits + item * c->V;
     size_t arg = 0;
     for (size_t j = 1; j < c->V; j++)
         if (z[j] > z[arg])
             arg = j;
     double sum = vm_exp_sum(GM_ISA_AUTO, NULL, z, c->V, z[arg]);
-    size_t o = t + 1 - c->f;                  /* output index */
-    int32_t next = c->ids[t + 1];
-    c->lp[o] = (double)z[next] - (double)z[arg] - log(sum);
-    if (c->greedy)
-        c->greedy[o] = (size_t)next == arg;
-    if (c->out_logits)
-        memcpy(c->out_logits + o * c->V, z, c->V * sizeof *z);
+    size_t f = c->from && c->from[s] > 1 ? c->from[s] : 1;
+    size_t o = t + 1 - f;                     /* output index */
+    int32_t next = c->seqs[s][t + 1];
+    c->lp[s][o] = (double)z[next] - (double)z[arg] - log(sum);
+    if (c->greedy && c->greedy[s])
+        c->greedy[s][o] = (size_t)next == arg;
+    if (c->out_logits && c->out_logits[s])
+        memcpy(c->out_logits[s] + o * c->V, z, c->V * sizeof *z);
+}
+
+static size_t prefix_of(const size_t *from, size_t s) { return from && from[s] > 1 ? from[s] - 1 : 0; }
+
+/* Sequence s has the same prefix as sequence o (same f, same tokens). */
+static bool same_prefix(const int32_t *const *seqs, const size_t *from, size_t s, size_t o)
+{
+    size_t p = prefix_of(from, s);
+    return p > 0 && prefix_of(from, o) == p && !memcmp(seqs[s], seqs[o], p * sizeof *seqs[s]);
 }
 
 int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq,
                    const size_t *from, double *const *logprobs, uint8_t *const *greedy,
                    float *const *logits, ys_error *err)
 {
-    size_t V = (size_t)m->info.vocab;
-    /* the cache holds prefixes only (forward's keep): sized for the
-     * longest; the scored rest of every sequence goes through ws */
-    size_t maxlen = 1, maxpre = 1;
+    size_t V = (size_t)m->info.vocab, H = (size_t)m->info.hidden, kvdim = (size_t)m->info.kv_heads * (size_t)m->info.head_dim;
     for (size_t s = 0; s < nseq; s++) {
-        size_t f = from && from[s] > 1 ? from[s] : 1;
-        maxlen = lens[s] > maxlen ? lens[s] : maxlen;
-        maxpre = f - 1 > maxpre && f <= lens[s] ? f - 1 : maxpre;
+        size_t n = lens[s], f = from && from[s] > 1 ? from[s] : 1;
+        if (n == 0 || f > n)
+            return ys_fail(err, YS_EINPUT, "sequence %zu: length %zu, scoring from %zu", s, n, f);
+        for (size_t t = 0; t < n; t++)   /* targets too: forward sees all but the last */
+            if (seqs[s][t] < 0 || seqs[s][t] >= m->info.vocab)
+                return ys_fail(err, YS_EINPUT, "sequence %zu: token %zu: id %d outside the vocabulary [0, %d)", s, t,
+                               (int)seqs[s][t], m->info.vocab);
+        if (m->info.max_positions && n - 1 > (size_t)m->info.max_positions)
+            return ys_fail(err, YS_EINPUT, "sequence %zu: sequence of %zu tokens exceeds the model's %d positions",
+                           s, n - 1, m->info.max_positions);
     }
     float *buf = kn_alloc(LOGIT_ROWS * V * sizeof *buf);
-    if (!buf)
-        return ys_fail(err, YS_ENOMEM, "out of memory");
-    model_kv *kv = NULL;
+    fwd_item *items = malloc((nseq + 1) * sizeof *items), *pre = malloc((nseq + 1) * sizeof *pre);
+    size_t *owner = malloc((nseq + 1) * sizeof *owner), *pidx = malloc((nseq + 1) * sizeof *pidx);
+    size_t *rseq = NULL, *rpos = NULL;
     fwd_ws ws = {0};
-    int rc = model_kv_new(m, maxpre, &kv, err);
-    if (rc == 0)
-        rc = ws_reserve(m, &ws, maxlen, maxlen, 1, err);
-    size_t cached = 0;   /* sequence whose prefix the cache holds, +1 (0: none) */
-    for (size_t s = 0; s < nseq && rc == 0; s++) {
-        size_t n = lens[s], f = from && from[s] > 1 ? from[s] : 1;
-        if (n == 0 || f > n) {
-            rc = ys_fail(err, YS_EINPUT, "sequence %zu: length %zu, scoring from %zu", s, n, f);
-            break;
+    model_kv *kv = NULL;
+    int rc = 0;
+    if (!buf || !items || !pre || !owner || !pidx)
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t g0 = 0; g0 < nseq && rc == 0;) {
+        /* the group: sequences g0..g1 with something to score, within the
+         * row budgets (at least one sequence) */
+        size_t g1 = g0, rows = 0, prows = 0, scratch = 0, ctx = 1, npre = 0, nit = 0;
+        for (; g1 < nseq; g1++) {
+            size_t p = prefix_of(from, g1), r = lens[g1] - 1 - p;
+            if (lens[g1] - 1 <= p)
+                continue;   /* nothing to score (f == n, e.g. a one-token sequence) */
+            /* the previous scored sequence's prefix, if it is the same */
+            bool shared = p > 0 && nit > 0 && same_prefix(seqs, from, g1, owner[nit - 1]);
+            size_t newp = p > 0 && !shared ? p : 0;
+            if (nit > 0 && (rows + r > GROUP_ROWS || prows + newp > GROUP_PREFIX_ROWS ||
+                            scratch + p + r > GROUP_SCRATCH_ROWS))
+                break;
+            if (newp) {
+                pre[npre] = (fwd_item){.ids = seqs[g1], .T = p, .row0 = prows};
+                prows += p, npre++;
+            }
+            owner[nit] = g1;
+            pidx[nit] = p > 0 ? npre - 1 : SIZE_MAX;
+            items[nit] = (fwd_item){.ids = seqs[g1] + p, .T = r, .pos0 = p, .row0 = rows};
+            rows += r, scratch += p + r, nit++;
+            ctx = p + r > ctx ? p + r : ctx;
         }
-        for (size_t t = 0; t < n && rc == 0; t++)   /* targets too: forward sees all but the last */
-            if (seqs[s][t] < 0 || seqs[s][t] >= m->info.vocab)
-                rc = ys_fail(err, YS_EINPUT, "sequence %zu: token %zu: id %d outside the vocabulary [0, %d)", s, t,
-                             (int)seqs[s][t], m->info.vocab);
-        if (rc)
+        if (nit == 0)
             break;
-        if (f == n)
-            continue;   /* nothing to score (e.g. a one-token sequence) */
-        size_t p = f - 1;   /* prefix tokens; hidden row 0 is sequence row p */
-        const size_t c = cached ? cached - 1 : 0;
-        bool shared = cached && p > 0 && from && from[c] == f && !memcmp(seqs[c], seqs[s], p * sizeof *seqs[s]);
-        const float *hidden = NULL;
-        model_kv_truncate(kv, shared ? p : 0);
-        if (p == 0)
-            cached = 0;
-        if (p > 0 && !shared) {
-            rc = forward(m, kv, &ws, seqs[s], p, 1, &hidden, err);
-            cached = rc == 0 ? s + 1 : 0;
+        size_t need = rows > prows ? rows : prows;
+        if (!kv || kv->cap < (prows ? prows : 1)) {
+            model_kv_free(kv);
+            kv = NULL;
+            rc = model_kv_new(m, prows ? prows : 1, &kv, err);
         }
-        /* the last token is only a target: rows p .. n-2 need tokens up
-         * to n-2, so a window of max_positions + 1 tokens fits the model */
         if (rc == 0)
-            rc = forward(m, kv, &ws, seqs[s] + p, n - 1 - p, 0, &hidden, err);
+            rc = ws_reserve(m, &ws, need, ctx, scratch, err);
+        size_t *rs = rc == 0 ? realloc(rseq, rows * sizeof *rseq) : NULL;
+        if (rc == 0 && rs)
+            rseq = rs;
+        size_t *rp = rc == 0 && rs ? realloc(rpos, rows * sizeof *rpos) : NULL;
+        if (rc == 0 && rp)
+            rpos = rp;
+        if (rc == 0 && (!rs || !rp))
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        const float *hidden = NULL;
+        /* the distinct prefixes, kept in kv: prefix i at rows row0.. */
+        size_t lstride = kv ? kv->cap * kvdim : 0;
+        for (size_t i = 0; rc == 0 && i < npre; i++)
+            pre[i].k = kv->k + pre[i].row0 * kvdim, pre[i].v = kv->v + pre[i].row0 * kvdim, pre[i].lstride = lstride;
+        if (rc == 0 && npre)
+            rc = forward_many(m, &ws, pre, npre, &hidden, err);
+        /* the rests, each in its own scratch rows behind a copy of its prefix */
+        size_t off = 0;
+        for (size_t i = 0; rc == 0 && i < nit; i++) {
+            fwd_item *it = &items[i];
+            it->k = ws.ks + off * kvdim, it->v = ws.vs + off * kvdim, it->lstride = 0;
+            if (pidx[i] != SIZE_MAX)
+                it->from_k = pre[pidx[i]].k, it->from_v = pre[pidx[i]].v, it->from_lstride = lstride;
+            off += it->pos0 + it->T;
+            for (size_t t = 0; t < it->T; t++)
+                rseq[it->row0 + t] = owner[i], rpos[it->row0 + t] = it->pos0 + t;
+        }
+        if (rc == 0)
+            rc = forward_many(m, &ws, items, nit, &hidden, err);
         if (rc) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-            rc = ys_fail(err, rc, "sequence %zu: %s", s, msg);
+            rc = ys_fail(err, rc, "sequences %zu-%zu: %s", g0, g1 - 1, msg);
             break;
         }
-        /* wanted sequence rows p .. n-2 (row t predicts token t+1) */
-        for (size_t r0 = p; r0 <= n - 2; r0 += LOGIT_ROWS) {
-            size_t r1 = r0 + LOGIT_ROWS < n - 1 ? r0 + LOGIT_ROWS : n - 1;
-            vocab_proj(m, hidden + (r0 - p) * (size_t)m->info.hidden, r1 - r0, buf);
-            lsm_ctx lc = {buf, seqs[s], r0, r0, r1 - 1, V, f, logprobs[s],
-                          greedy ? greedy[s] : NULL, logits ? logits[s] : NULL};
+        for (size_t r0 = 0; r0 < rows; r0 += LOGIT_ROWS) {
+            size_t r1 = r0 + LOGIT_ROWS < rows ? r0 + LOGIT_ROWS : rows;
+            vocab_proj(m, hidden + r0 * H, r1 - r0, buf);
+            lsm_ctx lc = {buf, r0, V, rseq, rpos, seqs, from, logprobs, greedy, logits};
             kn_pool_run(m->pool, r1 - r0, logsoftmax_row, &lc);
         }
+        g0 = g1;
     }
     ws_free(&ws);
     model_kv_free(kv);
-    free(buf);
+    free(buf), free(items), free(pre), free(owner), free(pidx), free(rseq), free(rpos);
     return rc;
 }
 
