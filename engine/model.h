@@ -73,10 +73,13 @@ int model_set_threads(model *m, int n, ys_error *err);
  *                  index wins ties, as torch.argmax), else 0
  *   logits[s]    = (lens[s]-f) x vocab floats, the raw logits for the same
  *                  positions
- * Sequences are scored independently (see Determinism), except that a
- * sequence with the same `from` and the same first from-1 tokens as the one
- * before it reuses that prefix's keys and values instead of recomputing
- * them (the choices of a multiple-choice question: pass them adjacently).
+ * Sequences are scored independently (see Determinism): consecutive short
+ * ones share forward passes (their rows go through each projection
+ * together, up to ~1024 scored tokens at a time) with the same bits as
+ * alone, and a sequence with the same `from` and the same first from-1
+ * tokens as the one before it reuses that prefix's keys and values instead
+ * of recomputing them (the choices of a multiple-choice question: pass
+ * them adjacently).
  * A token id outside the vocabulary, an empty sequence, or a GPT-2
  * sequence longer than n_positions + 1 (the last token is only predicted,
  * never input) is a YS_EINPUT naming the sequence and position. */
