@@ -310,6 +310,14 @@ int gm_isa_supported(gm_isa isa)
     }
 }
 
+gm_isa gm_isa_resolve(gm_isa isa)
+{
+    if (isa == GM_ISA_AUTO || !gm_isa_supported(isa))
+        isa = gm_isa_supported(GM_ISA_AVX512) ? GM_ISA_AVX512
+              : gm_isa_supported(GM_ISA_AVX2) ? GM_ISA_AVX2 : GM_ISA_SCALAR;
+    return isa;
+}
+
 /* ---- epilogue (one scalar routine for every path: same bits) -------------- */
 
 static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
@@ -384,9 +392,7 @@ void gm_run(kn_pool *pool, const gm_call *c)
     run_ctx rc = {.c = c, .kern = kern_scalar, .mr = 4};
     gm_isa isa = c->isa;
 #ifdef GM_X86
-    if (isa == GM_ISA_AUTO || !gm_isa_supported(isa))   /* never an illegal instruction */
-        isa = gm_isa_supported(GM_ISA_AVX512) ? GM_ISA_AVX512
-              : gm_isa_supported(GM_ISA_AVX2) ? GM_ISA_AVX2 : GM_ISA_SCALAR;
+    isa = gm_isa_resolve(isa);
     if (isa == GM_ISA_AVX512)
         rc.kern = kern_avx512, rc.mr = 12;
     else if (isa == GM_ISA_AVX2)

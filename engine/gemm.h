@@ -80,6 +80,9 @@ typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_
  * (!gm_isa_supported) falls back to AUTO. All give the same bits. */
 typedef enum { GM_ISA_AUTO, GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512 } gm_isa;
 int gm_isa_supported(gm_isa isa);
+/* The path that runs for isa: itself when the CPU has it, else AUTO's
+ * choice (never an illegal instruction). vmath.h uses the same rule. */
+gm_isa gm_isa_resolve(gm_isa isa);
 
 typedef struct gm_call {
     const float *x; size_t ldx;     /* [n, w->k], row stride ldx */

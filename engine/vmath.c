@@ -236,18 +236,10 @@ T256 static void silu256(float *g, const float *u, size_t n)
 
 /* ---- dispatch ----------------------------------------------------------------- */
 
-static gm_isa pick(gm_isa isa)
-{
-    if (isa == GM_ISA_AUTO || !gm_isa_supported(isa))
-        isa = gm_isa_supported(GM_ISA_AVX512) ? GM_ISA_AVX512
-              : gm_isa_supported(GM_ISA_AVX2) ? GM_ISA_AVX2 : GM_ISA_SCALAR;
-    return isa;
-}
-
 double vm_exp_sum(gm_isa isa, float *out, const float *x, size_t n, float shift)
 {
 #ifdef VM_X86
-    switch (pick(isa)) {
+    switch (gm_isa_resolve(isa)) {
     case GM_ISA_AVX512: return sum512(out, x, n, shift);
     case GM_ISA_AVX2: return sum256(out, x, n, shift);
     default: break;
@@ -260,7 +252,7 @@ double vm_exp_sum(gm_isa isa, float *out, const float *x, size_t n, float shift)
 void vm_gelu_tanh(gm_isa isa, float *x, size_t n)
 {
 #ifdef VM_X86
-    switch (pick(isa)) {
+    switch (gm_isa_resolve(isa)) {
     case GM_ISA_AVX512: gelu512(x, n); return;
     case GM_ISA_AVX2: gelu256(x, n); return;
     default: break;
@@ -273,7 +265,7 @@ void vm_gelu_tanh(gm_isa isa, float *x, size_t n)
 void vm_silu_mul(gm_isa isa, float *g, const float *u, size_t n)
 {
 #ifdef VM_X86
-    switch (pick(isa)) {
+    switch (gm_isa_resolve(isa)) {
     case GM_ISA_AVX512: silu512(g, u, n); return;
     case GM_ISA_AVX2: silu256(g, u, n); return;
     default: break;
