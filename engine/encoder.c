@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "checkpoint.h"
+#include "ckpt_pack.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "threads.h"
@@ -344,18 +345,10 @@ static int bind(enc_model *m, ys_error *err)
     return 0;
 }
 
-/* Every projection weight packed once for gm_run (gemm.h), on the pool;
- * the checkpoint's pages of each packed tensor are given back as soon as
- * it is packed (ckpt_release), so the resident size stays about one copy
- * of the weights (BERT-base: 340 MB packed, the embeddings mapped). */
-static void release_source(void *ck, const void *src, size_t bytes) { ckpt_release(ck, src, bytes); }
-
-static gm_job job(gm_weights *pw, ckpt_src w, size_t k, size_t out)
-{
-    gm_dtype t = w.dtype == CKPT_F16 ? GM_F16 : w.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
-    return (gm_job){pw, w.p, k, KN_OUT_IN, k, out, t};
-}
-
+/* Every projection weight packed once for gm_run (gemm.h), on the pool,
+ * the checkpoint's pages given back as they are packed (ckpt_pack.h): the
+ * resident size stays about one copy of the weights (BERT-base: 340 MB
+ * packed, the embeddings mapped). */
 static int pack_weights(enc_model *m, ys_error *err)
 {
     size_t H = (size_t)m->info.hidden, F = (size_t)m->info.ffn, L = (size_t)m->info.num_labels, n = 0;
@@ -364,16 +357,16 @@ static int pack_weights(enc_model *m, ys_error *err)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     for (int l = 0; l < m->info.layers; l++) {
         enc_layer *Y = &m->layers[l];
-        j[n++] = job(&Y->pq, Y->wq, H, H);
-        j[n++] = job(&Y->pk, Y->wk, H, H);
-        j[n++] = job(&Y->pv, Y->wv, H, H);
-        j[n++] = job(&Y->po, Y->wo, H, H);
-        j[n++] = job(&Y->p1, Y->w1, H, F);
-        j[n++] = job(&Y->p2, Y->w2, F, H);
+        j[n++] = ckpt_pack_linear(&Y->pq, Y->wq, H, H);
+        j[n++] = ckpt_pack_linear(&Y->pk, Y->wk, H, H);
+        j[n++] = ckpt_pack_linear(&Y->pv, Y->wv, H, H);
+        j[n++] = ckpt_pack_linear(&Y->po, Y->wo, H, H);
+        j[n++] = ckpt_pack_linear(&Y->p1, Y->w1, H, F);
+        j[n++] = ckpt_pack_linear(&Y->p2, Y->w2, F, H);
     }
-    j[n++] = job(&m->phead, m->head_w, H, H);
-    j[n++] = job(&m->pcls, m->cls_w, H, L);
-    int rc = gm_pack_all(m->pool, j, n, release_source, m->ck);
+    j[n++] = ckpt_pack_linear(&m->phead, m->head_w, H, H);
+    j[n++] = ckpt_pack_linear(&m->pcls, m->cls_w, H, L);
+    int rc = ckpt_pack_all(m->ck, m->pool, j, n);
     free(j);
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }

@@ -19,6 +19,7 @@
 
 
 #include "checkpoint.h"
+#include "ckpt_pack.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "threads.h"
@@ -328,19 +329,11 @@ static int alloc_pool(model *m, int threads, ys_error *err)
 /* Every projection, and the vocabulary head, packed once for gm_run
  * (gemm.h), whose per-element operation order makes a row's bits
  * independent of the other rows in the call. The packed copy replaces the
- * checkpoint's: gm_pack_all hands back each source span it has finished
- * and ckpt_release gives the mapped pages back, so the resident size does
- * not double (a tied embedding is then read from the packed head, see
- * embed_row). Packing runs on the pool: most of its time is the kernel
- * zeroing fresh pages, which goes as fast as the cores touching them. */
-
-/* A packing job for the matrix src, starting `off` elements in. */
-static gm_job job(gm_weights *pw, ckpt_src src, size_t off, size_t ldw, kn_layout layout, size_t k, size_t out)
-{
-    gm_dtype t = src.dtype == CKPT_F16 ? GM_F16 : src.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
-    size_t es = t == GM_F32 ? 4 : 2;
-    return (gm_job){pw, (const unsigned char *)src.p + off * es, ldw, layout, k, out, t};
-}
+ * checkpoint's (ckpt_pack.h gives the mapped pages back as it goes), so the
+ * resident size does not double (a tied embedding is then read from the
+ * packed head, see embed_row). Packing runs on the pool: most of its time
+ * is the kernel zeroing fresh pages, which goes as fast as the cores
+ * touching them. */
 
 /* A layer's tensors (at most 7). GPT-2's c_attn [H, 3H] is three jobs:
  * columns 0..H are q, H..2H k, 2H..3H v. */
@@ -350,25 +343,23 @@ static size_t layer_jobs(const model *m, layer *L, gm_job *j)
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn;
     size_t qd = (size_t)mi->heads * (size_t)mi->head_dim, kvd = (size_t)mi->kv_heads * (size_t)mi->head_dim;
     if (m->fam == FAM_GPT2) {
-        j[0] = job(&L->pq, L->c_attn, 0, 3 * H, KN_IN_OUT, H, H);
-        j[1] = job(&L->pk, L->c_attn, H, 3 * H, KN_IN_OUT, H, H);
-        j[2] = job(&L->pv, L->c_attn, 2 * H, 3 * H, KN_IN_OUT, H, H);
-        j[3] = job(&L->po, L->c_proj, 0, H, KN_IN_OUT, H, H);
-        j[4] = job(&L->pgate, L->c_fc, 0, F, KN_IN_OUT, H, F);
-        j[5] = job(&L->pdown, L->mlp_proj, 0, H, KN_IN_OUT, F, H);
+        j[0] = ckpt_pack_job(&L->pq, L->c_attn, 0, 3 * H, KN_IN_OUT, H, H);
+        j[1] = ckpt_pack_job(&L->pk, L->c_attn, H, 3 * H, KN_IN_OUT, H, H);
+        j[2] = ckpt_pack_job(&L->pv, L->c_attn, 2 * H, 3 * H, KN_IN_OUT, H, H);
+        j[3] = ckpt_pack_job(&L->po, L->c_proj, 0, H, KN_IN_OUT, H, H);
+        j[4] = ckpt_pack_job(&L->pgate, L->c_fc, 0, F, KN_IN_OUT, H, F);
+        j[5] = ckpt_pack_job(&L->pdown, L->mlp_proj, 0, H, KN_IN_OUT, F, H);
         return 6;
     }
-    j[0] = job(&L->pq, L->wq, 0, H, KN_OUT_IN, H, qd);
-    j[1] = job(&L->pk, L->wk, 0, H, KN_OUT_IN, H, kvd);
-    j[2] = job(&L->pv, L->wv, 0, H, KN_OUT_IN, H, kvd);
-    j[3] = job(&L->po, L->wo, 0, qd, KN_OUT_IN, qd, H);
-    j[4] = job(&L->pgate, L->w_gate, 0, H, KN_OUT_IN, H, F);
-    j[5] = job(&L->pup, L->w_up, 0, H, KN_OUT_IN, H, F);
-    j[6] = job(&L->pdown, L->w_down, 0, F, KN_OUT_IN, F, H);
+    j[0] = ckpt_pack_job(&L->pq, L->wq, 0, H, KN_OUT_IN, H, qd);
+    j[1] = ckpt_pack_job(&L->pk, L->wk, 0, H, KN_OUT_IN, H, kvd);
+    j[2] = ckpt_pack_job(&L->pv, L->wv, 0, H, KN_OUT_IN, H, kvd);
+    j[3] = ckpt_pack_job(&L->po, L->wo, 0, qd, KN_OUT_IN, qd, H);
+    j[4] = ckpt_pack_job(&L->pgate, L->w_gate, 0, H, KN_OUT_IN, H, F);
+    j[5] = ckpt_pack_job(&L->pup, L->w_up, 0, H, KN_OUT_IN, H, F);
+    j[6] = ckpt_pack_job(&L->pdown, L->w_down, 0, F, KN_OUT_IN, F, H);
     return 7;
 }
-
-static void release_source(void *ck, const void *src, size_t bytes) { ckpt_release(ck, src, bytes); }
 
 static int pack_weights(model *m, ys_error *err)
 {
@@ -379,8 +370,8 @@ static int pack_weights(model *m, ys_error *err)
     size_t n = 0;
     for (int l = 0; l < mi->layers; l++)
         n += layer_jobs(m, &m->layers[l], jobs + n);
-    jobs[n++] = job(&m->phead, m->lm_head, 0, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab);
-    int rc = gm_pack_all(m->pool, jobs, n, release_source, m->ck);
+    jobs[n++] = ckpt_pack_job(&m->phead, m->lm_head, 0, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab);
+    int rc = ckpt_pack_all(m->ck, m->pool, jobs, n);
     free(jobs);
     m->tied = m->lm_head.p == m->wte.p;
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckpt_pack.h"
 #include "threads.h"
 
 static const char SUPPORTED[] = "T5ForConditionalGeneration, BartForConditionalGeneration, MarianMTModel";
@@ -434,28 +435,18 @@ static int bind_bart(s2s_model *m, ys_error *err)
     return 0;
 }
 #undef NEED
+#undef NEED_SRC
 
-/* Every projection packed once for gm_run (gemm.h): a second copy of all
- * weights but the embeddings and norms (T5-small: ~240 MB next to the
- * mapped checkpoint, whose clean pages the kernel may then reclaim; the
- * tied head is packed too, as gemm.h reads only its packed form). */
 /* Every projection and the head packed once for gm_run (gemm.h), on the
- * pool; the checkpoint's pages of each packed tensor are given back as
- * soon as it is packed (ckpt_release), so the resident size stays about
- * one copy of the weights. A tied head is also the embedding: its rows
- * fault back in from the file as tokens use them. */
-static gm_job job(gm_weights *pw, ckpt_src w, size_t k, size_t out)
-{
-    gm_dtype t = w.dtype == CKPT_F16 ? GM_F16 : w.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
-    return (gm_job){pw, w.p, k, KN_OUT_IN, k, out, t};
-}
-
+ * pool, the checkpoint's pages given back as they are packed (ckpt_pack.h):
+ * the resident size stays about one copy of the weights. A tied head is
+ * also the embedding, read from its F32 view. */
 static size_t attn_jobs(attn_w *a, size_t d, size_t in, gm_job *j)
 {
-    j[0] = job(&a->pq, a->wq, d, in);
-    j[1] = job(&a->pk, a->wk, d, in);
-    j[2] = job(&a->pv, a->wv, d, in);
-    j[3] = job(&a->po, a->wo, in, d);
+    j[0] = ckpt_pack_linear(&a->pq, a->wq, d, in);
+    j[1] = ckpt_pack_linear(&a->pk, a->wk, d, in);
+    j[2] = ckpt_pack_linear(&a->pv, a->wv, d, in);
+    j[3] = ckpt_pack_linear(&a->po, a->wo, in, d);
     return 4;
 }
 
@@ -464,14 +455,12 @@ static size_t block_jobs(block *B, int cross, int gated, size_t d, size_t in, si
     size_t n = attn_jobs(&B->self, d, in, j);
     if (cross)
         n += attn_jobs(&B->cross, d, in, j + n);
-    j[n++] = job(&B->p1, B->fc1, d, F);
+    j[n++] = ckpt_pack_linear(&B->p1, B->fc1, d, F);
     if (gated)
-        j[n++] = job(&B->pgate, B->fc1_gate, d, F);
-    j[n++] = job(&B->p2, B->fc2, F, d);
+        j[n++] = ckpt_pack_linear(&B->pgate, B->fc1_gate, d, F);
+    j[n++] = ckpt_pack_linear(&B->p2, B->fc2, F, d);
     return n;
 }
-
-static void release_source(void *ck, const void *src, size_t bytes) { ckpt_release(ck, src, bytes); }
 
 static int pack_weights(s2s_model *m, ys_error *err)
 {
@@ -479,12 +468,12 @@ static int pack_weights(s2s_model *m, ys_error *err)
     gm_job *j = malloc(((size_t)(m->info.enc_layers + m->info.dec_layers) * 11 + 1) * sizeof *j);
     if (!j)
         return ys_fail(err, YS_ENOMEM, "out of memory");
-    j[n++] = job(&m->phead, m->lm_head, d, (size_t)m->info.vocab);
+    j[n++] = ckpt_pack_linear(&m->phead, m->lm_head, d, (size_t)m->info.vocab);
     for (int l = 0; l < m->info.enc_layers; l++)
         n += block_jobs(&m->enc[l], 0, m->gated, d, in, F, j + n);
     for (int l = 0; l < m->info.dec_layers; l++)
         n += block_jobs(&m->dec[l], 1, m->gated, d, in, F, j + n);
-    int rc = gm_pack_all(m->pool, j, n, release_source, m->ck);
+    int rc = ckpt_pack_all(m->ck, m->pool, j, n);
     free(j);
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }

@@ -1,0 +1,22 @@
+/* ckpt_pack.c — see ckpt_pack.h. */
+#include "ckpt_pack.h"
+
+gm_job ckpt_pack_job(gm_weights *pw, ckpt_src src, size_t off, size_t ldw, kn_layout layout, size_t k,
+                     size_t out)
+{
+    gm_dtype t = src.dtype == CKPT_F16 ? GM_F16 : src.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
+    size_t es = t == GM_F32 ? 4 : 2;
+    return (gm_job){pw, (const unsigned char *)src.p + off * es, ldw, layout, k, out, t};
+}
+
+gm_job ckpt_pack_linear(gm_weights *pw, ckpt_src w, size_t k, size_t out)
+{
+    return ckpt_pack_job(pw, w, 0, k, KN_OUT_IN, k, out);
+}
+
+static void release(void *c, const void *src, size_t bytes) { ckpt_release(c, src, bytes); }
+
+int ckpt_pack_all(const ckpt *c, kn_pool *pool, const gm_job *jobs, size_t n)
+{
+    return gm_pack_all(pool, jobs, n, release, (void *)c);
+}
