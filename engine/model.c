@@ -848,8 +848,10 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
                    float *const *logits, ys_error *err)
 {
     size_t V = (size_t)m->info.vocab, H = (size_t)m->info.hidden, kvdim = (size_t)m->info.kv_heads * (size_t)m->info.head_dim;
+    size_t maxrows = GROUP_ROWS;   /* a group's scored rows: the budget, or one longer sequence */
     for (size_t s = 0; s < nseq; s++) {
         size_t n = lens[s], f = from && from[s] > 1 ? from[s] : 1;
+        maxrows = n > maxrows ? n : maxrows;
         if (n == 0 || f > n)
             return ys_fail(err, YS_EINPUT, "sequence %zu: length %zu, scoring from %zu", s, n, f);
         for (size_t t = 0; t < n; t++)   /* targets too: forward sees all but the last */
@@ -863,11 +865,11 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
     float *buf = kn_alloc(LOGIT_ROWS * V * sizeof *buf);
     fwd_item *items = malloc((nseq + 1) * sizeof *items), *pre = malloc((nseq + 1) * sizeof *pre);
     size_t *owner = malloc((nseq + 1) * sizeof *owner), *pidx = malloc((nseq + 1) * sizeof *pidx);
-    size_t *rseq = NULL, *rpos = NULL;
+    size_t *rseq = malloc(maxrows * sizeof *rseq), *rpos = malloc(maxrows * sizeof *rpos);
     fwd_ws ws = {0};
     model_kv *kv = NULL;
     int rc = 0;
-    if (!buf || !items || !pre || !owner || !pidx)
+    if (!buf || !items || !pre || !owner || !pidx || !rseq || !rpos)
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     for (size_t g0 = 0; g0 < nseq && rc == 0;) {
         /* the group: sequences g0..g1 with something to score, within the
@@ -903,14 +905,6 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         }
         if (rc == 0)
             rc = ws_reserve(m, &ws, need, ctx, scratch, err);
-        size_t *rs = rc == 0 ? realloc(rseq, rows * sizeof *rseq) : NULL;
-        if (rc == 0 && rs)
-            rseq = rs;
-        size_t *rp = rc == 0 && rs ? realloc(rpos, rows * sizeof *rpos) : NULL;
-        if (rc == 0 && rp)
-            rpos = rp;
-        if (rc == 0 && (!rs || !rp))
-            rc = ys_fail(err, YS_ENOMEM, "out of memory");
         const float *hidden = NULL;
         /* the distinct prefixes, kept in kv: prefix i at rows row0.. */
         size_t lstride = kv ? kv->cap * kvdim : 0;
