@@ -340,9 +340,7 @@ static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, cons
 static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_t T, int keep,
                    const float **hidden, ys_error *err)
 {
-    size_t pos0 = kv->len;
-    if (T == 0)
-        return ys_fail(err, YS_EINPUT, "empty token sequence");
+    size_t pos0 = kv->len;   /* (forward_many checks the tokens) */
     if (keep && T > kv->cap - pos0)
         return ys_fail(err, YS_EINPUT, "%zu tokens do not fit the KV cache (%zu of %zu used)", T, pos0, kv->cap);
     int rc = ws_reserve(m, ws, T, pos0 + T, keep ? 0 : pos0 + T, err);
