@@ -204,6 +204,9 @@ void kn_attn_tile(const eng_blas *blas, const kn_attn *a, float *S)
         float *s = S + i * nk;
         size_t hi = a->causal ? a->pos0 + i + 1 : nk;
         size_t lo = a->window && hi > a->window ? hi - a->window : 0;
+        if (a->softcap > 0)
+            for (size_t j = lo; j < hi; j++)
+                s[j] = a->softcap * tanhf(s[j] / a->softcap);
         if (a->bias) {
             const float *b = a->bias + (long)i * a->bias_ld;
             for (size_t j = lo; j < hi; j++)

@@ -64,7 +64,9 @@ void *kn_alloc(size_t bytes);
  * window > 0 and hi > window (Mistral's sliding window). bias (T5's
  * relative position bias), when not NULL, adds bias[i * bias_ld + j] to
  * S[i][j] for the visible keys; bias_ld may be negative (T5's bias is
- * Toeplitz: one row of offsets, shifted by one per query row).
+ * Toeplitz: one row of offsets, shifted by one per query row). softcap > 0
+ * (Gemma 2) replaces each visible score s by softcap * tanh(s / softcap)
+ * before the bias and the softmax.
  * The exp and the row sums go through vmath.h (same bits on every ISA).
  * scores is the caller's scratch of rows x nk floats. Cannot fail. */
 typedef struct kn_attn {
@@ -72,6 +74,7 @@ typedef struct kn_attn {
     float *out;               /* [rows] stride ldo */
     size_t ldq, ldkv, ldo, rows, nk, hd;
     float scale;
+    float softcap;
     int causal;
     size_t pos0, window;
     const float *bias;

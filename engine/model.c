@@ -61,15 +61,19 @@ void model_kv_truncate(model_kv *kv, size_t n)
 /* ---- attention ------------------------------------------------------------
  * One work item = one query head x one tile of KN_ROWS query rows
  * (kn_attn_tile, kernels.h). The tile attends to keys [0, pos0 + r1), the
- * last of which is its last row's own position; causal, with Mistral's
- * sliding window. Grouped-query heads share their key/value head. */
+ * last of which is its last row's own position; causal, with the layer's
+ * sliding window and soft-cap. Grouped-query heads share their key/value
+ * head. */
 
 /* One sequence's part of a (batched) forward pass: T tokens at positions
  * pos0.., hidden rows row0.. of the call. Its keys and values for
  * positions [0, pos0 + T) are at k/v + l * lstride for layer l (row stride
  * kvdim). When from_k is not NULL, k/v is scratch holding one layer
  * (lstride 0) and the pos0 prefix rows are copied in before each layer
- * from from_k/from_v + l * from_lstride (a cached prefix). */
+ * from from_k/from_v + l * from_lstride (a cached prefix). rope_len is the
+ * length whose RoPE frequencies the rows get when they depend on it
+ * (dynamic, longrope; 0: pos0 + T, the call's own, as HF's KV-cached
+ * generation has it). */
 typedef struct fwd_item {
     const int32_t *ids;
     size_t T, pos0, row0;
@@ -77,6 +81,7 @@ typedef struct fwd_item {
     size_t lstride;
     const float *from_k, *from_v;
     size_t from_lstride;
+    size_t rope_len;
 } fwd_item;
 
 typedef struct attn_ctx {
@@ -111,20 +116,24 @@ static void attn_tile(void *vctx, size_t item, int worker)
     const float *kc = it->k + c->layer * it->lstride, *vc = it->v + c->layer * it->lstride;
     kn_attn a = {.q = c->q + (it->row0 + r0) * c->qdim + h * hd, .k = kc + kvh * hd, .v = vc + kvh * hd,
                  .out = c->out + (it->row0 + r0) * c->qdim + h * hd, .ldq = c->qdim, .ldkv = c->kvdim,
-                 .ldo = c->qdim, .rows = r1 - r0, .nk = it->pos0 + r1, .hd = hd, .scale = c->scale, .causal = 1,
-                 .pos0 = it->pos0 + r0, .window = (size_t)c->m->info.sliding_window};
+                 .ldo = c->qdim, .rows = r1 - r0, .nk = it->pos0 + r1, .hd = hd, .scale = c->scale,
+                 .softcap = c->m->attn_softcap, .causal = 1, .pos0 = it->pos0 + r0,
+                 .window = (size_t)c->m->layers[c->layer].window};
     kn_attn_tile(&c->m->blas, &a, c->scores + (size_t)worker * c->sstride);
 }
 
-/* RoPE, HF layout: dimension i pairs with i + hd/2, angle pos * theta^(-2i/hd).
- * Angles in double: the reference is float64. */
-static void rope_rows(float *x, size_t T, size_t ld, int nheads, int hd, size_t pos0, const double *inv_freq)
+/* RoPE, HF layout: of each head's first `dim` dimensions, i pairs with
+ * i + dim/2, angle pos * inv_freq[i]; cos and sin times the type's
+ * attention factor (yarn, longrope); the rest pass through. Angles in
+ * double: the reference is float64. */
+static void rope_rows(float *x, size_t T, size_t ld, int nheads, int hd, int dim, size_t pos0,
+                      const double *inv_freq, double factor)
 {
-    int half = hd / 2;
+    int half = dim / 2;
     for (size_t t = 0; t < T; t++)
         for (int i = 0; i < half; i++) {
             double a = (double)(pos0 + t) * inv_freq[i];
-            float cs = (float)cos(a), sn = (float)sin(a);
+            float cs = (float)(cos(a) * factor), sn = (float)(sin(a) * factor);
             for (int h = 0; h < nheads; h++) {
                 float *v = x + t * ld + (size_t)h * hd;
                 float x0 = v[i], x1 = v[i + half];
@@ -136,17 +145,43 @@ static void rope_rows(float *x, size_t T, size_t ld, int nheads, int hd, size_t 
 
 /* The embedding of token id into x[H]. A tied embedding's mapped pages
  * were released after packing (pack_weights), so its row is gathered from
- * the packed head: column id of panel id / GM_NR, stride GM_NR. */
+ * the packed head: column id of panel id / GM_NR, stride GM_NR. Gemma
+ * multiplies it by sqrt(hidden) (in fp32, as HF does in fp32). */
 static void embed_row(const model *m, int32_t id, float *x)
 {
     size_t H = (size_t)m->info.hidden;
     if (!m->tied) {
         memcpy(x, m->embed + (size_t)id * H, H * sizeof *x);
-        return;
+    } else {
+        const float *p = m->phead.panels + (size_t)id / GM_NR * H * GM_NR + (size_t)id % GM_NR;
+        for (size_t i = 0; i < H; i++)
+            x[i] = p[i * GM_NR];
     }
-    const float *p = m->phead.panels + (size_t)id / GM_NR * H * GM_NR + (size_t)id % GM_NR;
-    for (size_t i = 0; i < H; i++)
-        x[i] = p[i * GM_NR];
+    if (m->embed_scale > 0)
+        for (size_t i = 0; i < H; i++)
+            x[i] *= m->embed_scale;
+}
+
+static void norm_rows(const model *m, float *out, const float *x, size_t rows, size_t n, const float *w,
+                      const float *b)
+{
+    for (size_t t = 0; t < rows; t++) {
+        if (m->norm == NORM_LAYER)
+            kn_layernorm(out + t * n, x + t * n, w, b, n, m->eps);
+        else
+            kn_rmsnorm(out + t * n, x + t * n, w, n, m->eps);
+    }
+}
+
+/* Qwen3's and Gemma 3's RMSNorm of every head of rows [T, ld], in place. */
+static void head_norm(const model *m, float *x, size_t T, size_t ld, int nheads, const float *w)
+{
+    size_t hd = (size_t)m->info.head_dim;
+    for (size_t t = 0; t < T; t++)
+        for (int h = 0; h < nheads; h++) {
+            float *v = x + t * ld + (size_t)h * hd;
+            kn_rmsnorm(v, v, w, hd, m->eps);
+        }
 }
 
 /* ---- forward ---------------------------------------------------------------
@@ -158,14 +193,13 @@ static void embed_row(const model *m, int32_t id, float *x)
  * their pos0 + T), nthr threads' attention scores. */
 typedef struct fwd_ws {
     size_t T, ctx, scratch, nthr;
-    float *x, *xb, *q, *att, *hb, *hu, *kt, *vt, *scores, *ks, *vs;
-    double *inv_freq;      /* RoPE's hd/2 frequencies */
+    float *x, *xb, *xb2, *tmp, *q, *qkv, *att, *hb, *hu, *kt, *vt, *scores, *ks, *vs;
 } fwd_ws;
 
 static void ws_free(fwd_ws *w)
 {
-    free(w->x), free(w->xb), free(w->q), free(w->att), free(w->hb), free(w->hu), free(w->kt), free(w->vt);
-    free(w->scores), free(w->ks), free(w->vs), free(w->inv_freq);
+    free(w->x), free(w->xb), free(w->xb2), free(w->tmp), free(w->q), free(w->qkv), free(w->att), free(w->hb);
+    free(w->hu), free(w->kt), free(w->vt), free(w->scores), free(w->ks), free(w->vs);
     memset(w, 0, sizeof *w);
 }
 
@@ -184,18 +218,36 @@ static int ws_reserve(const model *m, fwd_ws *w, size_t T, size_t ctx, size_t sc
     w->x = kn_alloc(T * H * sizeof(float)), w->xb = kn_alloc(T * H * sizeof(float));
     w->q = kn_alloc(T * qdim * sizeof(float)), w->att = kn_alloc(T * qdim * sizeof(float));
     w->hb = kn_alloc(T * F * sizeof(float));
-    w->hu = m->fam == FAM_LLAMA ? kn_alloc(T * F * sizeof(float)) : NULL;   /* SwiGLU's up half */
     w->kt = kn_alloc(T * kvdim * sizeof(float)), w->vt = kn_alloc(T * kvdim * sizeof(float));
     w->scores = kn_alloc(nthr * KN_ROWS * ctx * sizeof(float));
-    w->inv_freq = malloc(((size_t)mi->head_dim / 2 + 1) * sizeof(double));
+    int ok = w->x && w->xb && w->q && w->att && w->hb && w->kt && w->vt && w->scores;
+    if (m->gated)   /* the gated MLP's up half */
+        ok = ok && (w->hu = kn_alloc(T * F * sizeof(float)));
+    if (m->res == RES_PARALLEL)   /* the MLP's norm of the same x */
+        ok = ok && (w->xb2 = kn_alloc(T * H * sizeof(float)));
+    if (m->res == RES_SANDWICH)   /* a block's output before its norm */
+        ok = ok && (w->tmp = kn_alloc(T * H * sizeof(float)));
+    if (m->qkv == QKV_HEADS)
+        ok = ok && (w->qkv = kn_alloc(T * 3 * qdim * sizeof(float)));
     if (scratch)
-        w->ks = kn_alloc(scratch * kvdim * sizeof(float)), w->vs = kn_alloc(scratch * kvdim * sizeof(float));
-    if (!w->x || !w->xb || !w->q || !w->att || !w->hb || (m->fam == FAM_LLAMA && !w->hu) || !w->kt || !w->vt ||
-        !w->scores || !w->inv_freq || (scratch && (!w->ks || !w->vs))) {
+        ok = ok && (w->ks = kn_alloc(scratch * kvdim * sizeof(float))) && (w->vs = kn_alloc(scratch * kvdim * sizeof(float)));
+    if (!ok) {
         ws_free(w);
         return ys_fail(err, YS_ENOMEM, "out of memory for a forward pass over %zu tokens", T);
     }
     return 0;
+}
+
+/* y[rows, H] (the output of a projection) normed with w and added to x
+ * (Gemma 2/3's post-attention and post-MLP norms). */
+static void add_normed(const model *m, float *x, float *y, size_t rows, const float *w)
+{
+    size_t H = (size_t)m->info.hidden;
+    for (size_t t = 0; t < rows; t++) {
+        kn_rmsnorm(y + t * H, y + t * H, w, H, m->eps);
+        for (size_t e = 0; e < H; e++)
+            x[t * H + e] += y[t * H + e];
+    }
 }
 
 /* The forward pass of n sequences at once (it[i].row0 must be the running
@@ -226,19 +278,25 @@ static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, cons
                                (int)it[i].ids[t], mi->vocab);
         R += it[i].T;
     }
+    /* every item's RoPE frequencies and factor, per RoPE set */
+    size_t half = (size_t)m->rope[0].dim / 2, nsets = m->rope[1].inv_freq ? 2 : 1;
     size_t *first = malloc((n + 1) * sizeof *first);
-    if (!first)
+    double *freq = malloc((n * nsets * (half + 1) + 1) * sizeof *freq);
+    if (!first || !freq) {
+        free(first), free(freq);
         return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
     first[0] = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         first[i + 1] = first[i] + (size_t)mi->heads * ((it[i].T + KN_ROWS - 1) / KN_ROWS);
+        for (size_t s = 0; half && s < nsets; s++) {
+            double *f = freq + (i * nsets + s) * (half + 1);
+            rope_freqs(&m->rope[s], it[i].rope_len ? it[i].rope_len : it[i].pos0 + it[i].T, f + 1, f);
+        }
+    }
     m->blas.set_num_threads(1);
 
     float *x = ws->x, *xb = ws->xb, *q = ws->q, *att = ws->att, *hb = ws->hb, *hu = ws->hu;
-    double *inv_freq = ws->inv_freq;
-    for (size_t i = 0; i < hd / 2; i++)
-        inv_freq[i] = pow(m->rope_theta, -(double)(2 * i) / (double)hd);
-
     for (size_t i = 0; i < n; i++)
         for (size_t t = 0; t < it[i].T; t++) {
             float *xr = x + (it[i].row0 + t) * H;
@@ -255,78 +313,86 @@ static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, cons
                 memcpy(it[i].k, it[i].from_k + (size_t)l * it[i].from_lstride, it[i].pos0 * kvdim * sizeof(float));
                 memcpy(it[i].v, it[i].from_v + (size_t)l * it[i].from_lstride, it[i].pos0 * kvdim * sizeof(float));
             }
-        float scale = 1.0f;
+        float scale = m->attn_scale;
+        if (m->scale_attn_by_layer)
+            scale /= (float)(l + 1);
 
-        /* attention block: x += Wo attention(norm1(x)) */
-        for (size_t t = 0; t < R; t++) {
-            if (m->fam == FAM_GPT2)
-                kn_layernorm(xb + t * H, x + t * H, L->norm1_w, L->norm1_b, H, m->eps);
-            else
-                kn_rmsnorm(xb + t * H, x + t * H, L->norm1_w, H, m->eps);
-        }
-        const float *bq = L->bq, *bk = L->bk, *bv = L->bv, *bo = L->bo;
-        if (m->fam == FAM_GPT2) {
-            bq = L->c_attn_b, bk = L->c_attn_b + H, bv = L->c_attn_b + 2 * H, bo = L->c_proj_b;
-            if (m->scale_attn_weights)
-                scale = 1.0f / sqrtf((float)hd);
-            if (m->scale_attn_by_layer)
-                scale /= (float)(l + 1);
+        /* attention block: x += Wo attention(norm1(x)) (see res_kind) */
+        norm_rows(m, xb, x, R, H, L->n1_w, L->n1_b);
+        if (m->res == RES_PARALLEL)
+            norm_rows(m, ws->xb2, x, R, H, L->n2_w, L->n2_b);
+        gm_call g = {.x = xb, .ldx = H, .n = R};
+        if (m->qkv == QKV_HEADS) {   /* one product, then each head's q|k|v to its place */
+            g.w = &L->pq, g.bias = L->bqkv, g.y = ws->qkv, g.ldy = 3 * qdim;
+            gm_run(m->pool, &g);
+            for (size_t t = 0; t < R; t++)
+                for (size_t h = 0; h < (size_t)mi->heads; h++) {
+                    const float *src = ws->qkv + t * 3 * qdim + h * 3 * hd;
+                    memcpy(q + t * qdim + h * hd, src, hd * sizeof(float));
+                    memcpy(ws->kt + t * kvdim + h * hd, src + hd, hd * sizeof(float));
+                    memcpy(ws->vt + t * kvdim + h * hd, src + 2 * hd, hd * sizeof(float));
+                }
         } else {
-            scale = 1.0f / sqrtf((float)hd);
+            g.w = &L->pq, g.bias = L->bq, g.y = q, g.ldy = qdim;
+            gm_run(m->pool, &g);
+            g.w = &L->pk, g.bias = L->bk, g.y = ws->kt, g.ldy = kvdim;
+            gm_run(m->pool, &g);
+            g.w = &L->pv, g.bias = L->bv, g.y = ws->vt;
+            gm_run(m->pool, &g);
         }
-        /* q for all rows; k and v for all rows, then to each sequence's
-         * key/value rows pos0.. */
-        gm_call g = {.x = xb, .ldx = H, .w = &L->pq, .bias = bq, .y = q, .ldy = qdim, .n = R};
-        gm_run(m->pool, &g);
-        g.w = &L->pk, g.bias = bk, g.y = ws->kt, g.ldy = kvdim;
-        gm_run(m->pool, &g);
-        g.w = &L->pv, g.bias = bv, g.y = ws->vt;
-        gm_run(m->pool, &g);
+        if (L->qn_w) {
+            head_norm(m, q, R, qdim, mi->heads, L->qn_w);
+            head_norm(m, ws->kt, R, kvdim, mi->kv_heads, L->kn_w);
+        }
+        /* k and v to each sequence's key/value rows pos0.., RoPE on q and k */
+        size_t set = L->rope == &m->rope[1];
         for (size_t i = 0; i < n; i++) {
             float *kc = it[i].k + (size_t)l * it[i].lstride + it[i].pos0 * kvdim;
             float *vc = it[i].v + (size_t)l * it[i].lstride + it[i].pos0 * kvdim;
             memcpy(kc, ws->kt + it[i].row0 * kvdim, it[i].T * kvdim * sizeof(float));
             memcpy(vc, ws->vt + it[i].row0 * kvdim, it[i].T * kvdim * sizeof(float));
-            if (m->fam == FAM_LLAMA) {
-                rope_rows(q + it[i].row0 * qdim, it[i].T, qdim, mi->heads, (int)hd, it[i].pos0, inv_freq);
-                rope_rows(kc, it[i].T, kvdim, mi->kv_heads, (int)hd, it[i].pos0, inv_freq);
+            if (half) {
+                const double *f = freq + (i * nsets + set) * (half + 1);
+                rope_rows(q + it[i].row0 * qdim, it[i].T, qdim, mi->heads, (int)hd, L->rope->dim, it[i].pos0, f + 1, f[0]);
+                rope_rows(kc, it[i].T, kvdim, mi->kv_heads, (int)hd, L->rope->dim, it[i].pos0, f + 1, f[0]);
             }
         }
         attn_ctx ac = {m, it, n, (size_t)l, first, q, att, kvdim, qdim, scale, ws->scores, KN_ROWS * ws->ctx};
         kn_pool_run(m->pool, first[n], attn_tile, &ac);
-        g = (gm_call){.x = att, .ldx = qdim, .w = &L->po, .bias = bo, .y = x, .ldy = H, .n = R, .accumulate = 1};
+        int sandwich = m->res == RES_SANDWICH;
+        g = (gm_call){.x = att, .ldx = qdim, .w = &L->po, .bias = L->bo, .y = sandwich ? ws->tmp : x, .ldy = H,
+                      .n = R, .accumulate = !sandwich};
         gm_run(m->pool, &g);
+        if (sandwich)
+            add_normed(m, x, ws->tmp, R, L->ao_w);
 
-        /* MLP block: x += down(act(up(norm2(x)))) */
-        for (size_t t = 0; t < R; t++) {
-            if (m->fam == FAM_GPT2)
-                kn_layernorm(xb + t * H, x + t * H, L->norm2_w, L->norm2_b, H, m->eps);
-            else
-                kn_rmsnorm(xb + t * H, x + t * H, L->norm2_w, H, m->eps);
-        }
-        if (m->fam == FAM_GPT2) {
-            g = (gm_call){.x = xb, .ldx = H, .w = &L->pgate, .bias = L->c_fc_b, .y = hb, .ldy = F, .n = R,
-                          .act = m->mlp_act};
-            gm_run(m->pool, &g);
-        } else {
-            /* SwiGLU: silu(x Wg) * (x Wu), two products then one pass */
-            g = (gm_call){.x = xb, .ldx = H, .w = &L->pgate, .y = hb, .ldy = F, .n = R};
-            gm_run(m->pool, &g);
-            g.w = &L->pup, g.y = hu;
-            gm_run(m->pool, &g);
-            vm_silu_mul(GM_ISA_AUTO, hb, hu, R * F);
-        }
-        g = (gm_call){.x = hb, .ldx = F, .w = &L->pdown, .bias = m->fam == FAM_GPT2 ? L->mlp_proj_b : NULL,
-                      .y = x, .ldy = H, .n = R, .accumulate = 1};
-        gm_run(m->pool, &g);
-    }
-    for (size_t t = 0; t < R; t++) {
-        if (m->fam == FAM_GPT2)
-            kn_layernorm(xb + t * H, x + t * H, m->final_w, m->final_b, H, m->eps);
+        /* MLP block: x += down(act(up(norm2(x)))), gated: down(act(gate) * up) */
+        const float *xm = xb;
+        if (m->res == RES_PARALLEL)
+            xm = ws->xb2;
         else
-            kn_rmsnorm(xb + t * H, x + t * H, m->final_w, H, m->eps);
+            norm_rows(m, xb, x, R, H, L->n2_w, L->n2_b);
+        g = (gm_call){.x = xm, .ldx = H, .w = &L->pgate, .bias = m->gated ? NULL : L->b_up, .y = hb, .ldy = F,
+                      .n = R, .act = m->silu ? GM_ACT_NONE : m->mlp_act};
+        gm_run(m->pool, &g);
+        if (m->gated) {
+            g = (gm_call){.x = xm, .ldx = H, .w = &L->pup, .y = hu, .ldy = F, .n = R};
+            gm_run(m->pool, &g);
+            if (m->silu)
+                vm_silu_mul(GM_ISA_AUTO, hb, hu, R * F);
+            else
+                for (size_t e = 0; e < R * F; e++)
+                    hb[e] *= hu[e];
+        }
+        g = (gm_call){.x = hb, .ldx = F, .w = &L->pdown, .bias = L->b_down, .y = sandwich ? ws->tmp : x, .ldy = H,
+                      .n = R, .accumulate = !sandwich};
+        gm_run(m->pool, &g);
+        if (sandwich)
+            add_normed(m, x, ws->tmp, R, L->mo_w);
     }
+    norm_rows(m, xb, x, R, H, m->final_w, m->final_b);
     free(first);
+    free(freq);
     *hidden = xb;
     return 0;
 }
@@ -356,12 +422,17 @@ static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_
     return rc;
 }
 
-/* logits[rows, V] = hidden[rows, H] lm_head^T (gemm.h). */
+/* logits[rows, V] = hidden[rows, H] lm_head^T (gemm.h), soft-capped for
+ * Gemma 2 (cap * tanh(z / cap), in fp32 as HF computes it). */
 static void vocab_proj(model *m, const float *hidden, size_t rows, float *logits)
 {
     size_t H = (size_t)m->info.hidden, V = (size_t)m->info.vocab;
     gm_call g = {.x = hidden, .ldx = H, .w = &m->phead, .y = logits, .ldy = V, .n = rows};
     gm_run(m->pool, &g);
+    float cap = m->final_softcap;
+    if (cap > 0)
+        for (size_t e = 0; e < rows * V; e++)
+            logits[e] = cap * tanhf(logits[e] / cap);
 }
 
 /* ---- scoring ---------------------------------------------------------------
@@ -427,10 +498,19 @@ static void logsoftmax_row(void *vctx, size_t item, int worker)
 
 static size_t prefix_of(const size_t *from, size_t s) { return from && from[s] > 1 ? from[s] - 1 : 0; }
 
-/* Sequence s has the same prefix as sequence o (same f, same tokens). */
-static bool same_prefix(const int32_t *const *seqs, const size_t *from, size_t s, size_t o)
+/* Sequence s has the same prefix as sequence o (same f, same tokens), and
+ * the prefix's keys are the same: with a RoPE that depends on the
+ * sequence's length (dynamic, longrope), a sequence is rotated as one call
+ * of all its input tokens would be, so the lengths must give the same
+ * frequencies. */
+static bool same_prefix(const model *m, const int32_t *const *seqs, const size_t *lens, const size_t *from,
+                        size_t s, size_t o)
 {
     size_t p = prefix_of(from, s);
+    if (m->rope_by_len)
+        for (int r = 0; r < 2; r++)
+            if (m->rope[r].inv_freq && !rope_same(&m->rope[r], lens[s] - 1, lens[o] - 1))
+                return false;
     return p > 0 && prefix_of(from, o) == p && !memcmp(seqs[s], seqs[o], p * sizeof *seqs[s]);
 }
 
@@ -471,18 +551,20 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
             if (lens[g1] - 1 <= p)
                 continue;   /* nothing to score (f == n, e.g. a one-token sequence) */
             /* the previous scored sequence's prefix, if it is the same */
-            bool shared = p > 0 && nit > 0 && same_prefix(seqs, from, g1, owner[nit - 1]);
+            bool shared = p > 0 && nit > 0 && same_prefix(m, seqs, lens, from, g1, owner[nit - 1]);
             size_t newp = p > 0 && !shared ? p : 0;
+            /* the whole sequence's RoPE, as lm-evaluation-harness's one call over it has it */
+            size_t rope_len = m->rope_by_len ? lens[g1] - 1 : 0;
             if (nit > 0 && (rows + r > GROUP_ROWS || prows + newp > GROUP_PREFIX_ROWS ||
                             scratch + p + r > GROUP_SCRATCH_ROWS))
                 break;
             if (newp) {
-                pre[npre] = (fwd_item){.ids = seqs[g1], .T = p, .row0 = prows};
+                pre[npre] = (fwd_item){.ids = seqs[g1], .T = p, .row0 = prows, .rope_len = rope_len};
                 prows += p, npre++;
             }
             owner[nit] = g1;
             pidx[nit] = p > 0 ? npre - 1 : SIZE_MAX;
-            items[nit] = (fwd_item){.ids = seqs[g1] + p, .T = r, .pos0 = p, .row0 = rows};
+            items[nit] = (fwd_item){.ids = seqs[g1] + p, .T = r, .pos0 = p, .row0 = rows, .rope_len = rope_len};
             rows += r, scratch += p + r, nit++;
             ctx = p + r > ctx ? p + r : ctx;
         }

@@ -1,6 +1,14 @@
-/* model_internal.h — what model_load.c (configuration, weight binding,
- * packing, load and free) and model.c (the forward pass, scoring and
- * generation) share: the model and KV cache structures. Not a public API. */
+/* model_internal.h — what model_load.c (the architecture table,
+ * configuration, weight binding, packing, load and free), model_rope.c
+ * (RoPE frequencies) and model.c (the forward pass, scoring and
+ * generation) share. Not a public API.
+ *
+ * One decoder forward pass serves every family: what differs between
+ * GPT-2, Llama, Mistral, Qwen2/3, Gemma 1/2/3, Phi-3 and GPT-NeoX is data —
+ * the norm kind, the residual layout, the MLP's activation and gating, how
+ * q/k/v are stored, q/k norms, the RoPE variant and how much of a head it
+ * rotates, soft-caps, per-layer sliding windows and RoPE bases — filled in
+ * by model_load.c from the architecture table and config.json. */
 #ifndef YS_ENGINE_MODEL_INTERNAL_H
 #define YS_ENGINE_MODEL_INTERNAL_H
 
@@ -9,48 +17,112 @@
 #include "kernels.h"
 #include "model.h"
 
-typedef enum { FAM_GPT2, FAM_LLAMA } family;
+/* Residual layout of a block. */
+typedef enum {
+    RES_SEQUENTIAL,   /* x += attn(n1(x)); x += mlp(n2(x))                         GPT-2, Llama, ... */
+    RES_PARALLEL,     /* x += attn(n1(x)) + mlp(n2(x)), both from the same x      GPT-NeoX (Pythia) */
+    RES_SANDWICH,     /* x += n_ao(attn(n1(x))); x += n_mo(mlp(n2(x)))             Gemma 2 and 3 */
+} res_kind;
+
+/* How q, k, v come out of the attention projections. */
+typedef enum {
+    QKV_SPLIT,        /* three matrices (or column/row ranges of one fused tensor) */
+    QKV_HEADS,        /* one product whose output is per head [q | k | v] (GPT-NeoX) */
+} qkv_kind;
+
+typedef enum {
+    ROPE_NONE,        /* GPT-2: learned positions */
+    ROPE_DEFAULT, ROPE_LINEAR, ROPE_DYNAMIC, ROPE_LLAMA3, ROPE_YARN, ROPE_LONGROPE,
+} rope_type;
+
+/* One RoPE: the frequencies of the first `dim` dimensions of a head (the
+ * rest pass through), HF's rotate_half pairing (i, i + dim/2). Static
+ * types have their frequencies computed once (inv_freq); dynamic and
+ * longrope depend on the length of the call (rope_freqs). */
+typedef struct rope_cfg {
+    rope_type type;
+    int dim;                  /* rotated dimensions per head: even, <= head_dim */
+    double theta;
+    double factor;            /* linear, dynamic, llama3, yarn */
+    int max_pos;              /* dynamic: max_position_embeddings */
+    int orig_max;             /* longrope: original_max_position_embeddings */
+    double attn_factor;       /* yarn, longrope: cos and sin are multiplied by it */
+    double *inv_freq;         /* dim/2 frequencies of a static type (owned) */
+    double *short_f, *long_f; /* longrope's dim/2 factors (owned) */
+} rope_cfg;
 
 typedef struct layer {
-    const float *norm1_w, *norm1_b, *norm2_w, *norm2_b;
-    /* Llama family: nn.Linear [out, in]; biases optional. The matrices
-     * are only read once, to be packed, so they stay in their stored
-     * dtype (ckpt_src); vectors are F32 views. */
-    ckpt_src wq, wk, wv, wo, w_gate, w_up, w_down;
-    const float *bq, *bk, *bv, *bo;
-    /* GPT-2: Conv1D [in, out]; c_attn fuses q|k|v along the columns */
-    ckpt_src c_attn, c_proj, c_fc, mlp_proj;
-    const float *c_attn_b, *c_proj_b, *c_fc_b, *mlp_proj_b;
-    /* the projections packed for gm_run (owned); GPT-2 uses gate for c_fc,
-     * down for its mlp c_proj, q/k/v for c_attn's column ranges */
+    /* norms: n1 before attention, n2 before the MLP; sandwich layouts also
+     * norm the attention output (ao) and the MLP output (mo). Gemma's
+     * (1 + w) weights are stored already added (owned, see model.owned).
+     * Biases only for LayerNorm. q/k norms act on each head (head_dim). */
+    const float *n1_w, *n1_b, *n2_w, *n2_b, *ao_w, *mo_w, *qn_w, *kn_w;
+    /* the matrices as stored (ckpt_src; only read once, to be packed) and
+     * their biases as F32 views */
+    ckpt_src wq, wk, wv, wqkv, wo, w_gate, w_up, w_gate_up, w_down;
+    const float *bq, *bk, *bv, *bqkv, *bo, *b_up, *b_down;
+    /* the projections packed for gm_run (owned): pq holds the fused
+     * per-head qkv under QKV_HEADS; pgate is the MLP's first (or only)
+     * input matrix, pup the gated half, pdown the output */
     gm_weights pq, pk, pv, po, pgate, pup, pdown;
+    int window;               /* sliding window of this layer (0: none) */
+    const rope_cfg *rope;     /* this layer's RoPE (Gemma 3: local or global) */
 } layer;
+
+typedef enum { NORM_LAYER, NORM_RMS } norm_kind;
 
 struct model {
     ckpt *ck;
     model_info info;
-    family fam;
     char arch[64];
-    double eps;            /* LayerNorm / RMSNorm epsilon */
-    double rope_theta;
-    gm_act mlp_act;        /* GPT-2's activation_function */
-    int scale_attn_weights, scale_attn_by_layer;   /* GPT-2 options */
-    ckpt_src wte;          /* the embedding [V, H] as stored */
-    const float *embed;    /* its F32 view, made only when untied (embed_row) */
-    const float *pos_embed;/* GPT-2 wpe [n_positions, H] */
+    /* the description (model_load.c) */
+    norm_kind norm;
+    res_kind res;
+    qkv_kind qkv;
+    int gated;                /* MLP: act(x Wg) * (x Wu), else act(x W1 + b) */
+    gm_act mlp_act;           /* GM_ACT_* for the gate (or only) product... */
+    int silu;                 /* ...or SiLU (vm_silu_mul), gated only */
+    double eps;               /* norm epsilon */
+    float embed_scale;        /* Gemma: sqrt(hidden) in fp32; 0 = none */
+    float attn_scale;         /* softmax scale of q.k (GPT-2's per-layer divisor apart) */
+    int scale_attn_by_layer;  /* GPT-2 option */
+    float attn_softcap;       /* Gemma 2: cap * tanh(s / cap) on the scores; 0 = none */
+    float final_softcap;      /* Gemma 2: the same on the logits */
+    rope_cfg rope[2];         /* [0] every layer's, [1] Gemma 3's local layers */
+    int rope_by_len;          /* the frequencies depend on the call's length (dynamic, longrope) */
+
+    ckpt_src wte;             /* the embedding [V, H] as stored */
+    const float *embed;       /* its F32 view, made only when untied (embed_row) */
+    const float *pos_embed;   /* GPT-2 wpe [n_positions, H] */
     const float *final_w, *final_b;
-    ckpt_src lm_head;      /* [V, H]: wte when tied */
-    gm_weights phead;      /* lm_head packed (owned) */
-    int tied;              /* lm_head is embed: rows are read from phead */
+    ckpt_src lm_head;         /* [V, H]: wte when tied */
+    gm_weights phead;         /* lm_head packed (owned) */
+    int tied;                 /* lm_head is embed: rows are read from phead */
     layer *layers;
-    eng_blas blas;         /* OpenBLAS, opened at load (blas.h); attention */
+    float **owned;            /* arrays the model made at load ((1 + w) norms) */
+    size_t nowned;
+    eng_blas blas;            /* OpenBLAS, opened at load (blas.h); attention */
     kn_pool *pool;
 };
 
 struct model_kv {
     size_t cap, len, kvdim;
     int layers;
-    float *k, *v;          /* [layers][cap][kvdim] */
+    float *k, *v;             /* [layers][cap][kvdim] */
 };
+
+/* model_rope.c. rope_config fills r (whose dim and theta the caller has
+ * set) from `scaling`, a rope_scaling / rope_parameters object of
+ * config.json (NULL or without a type: the default rotation), cfg being the
+ * whole config (max_position_embeddings, Phi-3's top-level
+ * original_max_position_embeddings). An unknown type or a missing or
+ * malformed field is a YS_EINPUT naming dir/config.json and the field.
+ * rope_freqs gives the dim/2 frequencies and the cos/sin factor of a call
+ * whose positions end at seq_len (exclusive); rope_same says whether two
+ * such lengths get the same ones. rope_free releases r's arrays. */
+int rope_config(const cJSON *cfg, const cJSON *scaling, const char *dir, rope_cfg *r, ys_error *err);
+void rope_freqs(const rope_cfg *r, size_t seq_len, double *inv_freq, double *attn_factor);
+int rope_same(const rope_cfg *r, size_t len_a, size_t len_b);
+void rope_free(rope_cfg *r);
 
 #endif
