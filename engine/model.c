@@ -710,28 +710,46 @@ int model_generate(model *m, const int32_t *prompt, size_t n_prompt, size_t max_
     float *logits = malloc(V * sizeof *logits);
     cand *c = sampling ? malloc(V * sizeof *c) : NULL;
     double *p = sampling ? malloc(V * sizeof *p) : NULL;
+    /* Phi-3 needs the whole sequence once (see below) */
+    int32_t *all = m->rope_reset ? malloc(cap * sizeof *all) : NULL;
     model_kv *kv = NULL;
     fwd_ws ws = {0};   /* sized by the prompt step for the whole generation */
     int rc = 0;
-    if (!logits || (sampling && (!c || !p)))
+    if (!logits || (sampling && (!c || !p)) || (m->rope_reset && !all))
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     if (rc == 0)
         rc = model_kv_new(m, cap, &kv, err);
     if (rc == 0)
-        rc = ws_reserve(m, &ws, n_prompt, cap, 0, err);
+        rc = ws_reserve(m, &ws, m->rope_reset ? cap : n_prompt, cap, 0, err);
     if (rc == 0)
         rc = step(m, kv, &ws, prompt, n_prompt, logits, err);
+    if (all)
+        memcpy(all, prompt, n_prompt * sizeof *all);
     while (rc == 0 && *n_out < max_new) {
         int32_t tok = sampling ? sample(logits, V, sp, &rng, c, p) : argmax(logits, V);
         out[(*n_out)++] = tok;
         if ((stop && stop(out, *n_out, user)) || *n_out == max_new || model_kv_len(kv) == cap)
             break;
-        rc = step(m, kv, &ws, &tok, 1, logits, err);
+        size_t len = model_kv_len(kv);
+        if (all)
+            all[len] = tok;
+        /* Phi-3's longrope switches from the short to the long factors when
+         * the sequence grows past the pretrained length; HF's generate then
+         * drops the cache and recomputes the whole sequence in one call
+         * (Phi3ForCausalLM.prepare_inputs_for_generation), so no key keeps
+         * its short-factor rotation */
+        if (m->rope_reset && len <= m->rope_reset && len + 1 > m->rope_reset) {
+            model_kv_truncate(kv, 0);
+            rc = step(m, kv, &ws, all, len + 1, logits, err);
+        } else {
+            rc = step(m, kv, &ws, &tok, 1, logits, err);
+        }
     }
     ws_free(&ws);
     model_kv_free(kv);
     free(logits);
     free(c);
     free(p);
+    free(all);
     return rc;
 }

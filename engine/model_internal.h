@@ -90,6 +90,7 @@ struct model {
     float final_softcap;      /* Gemma 2: the same on the logits */
     rope_cfg rope[2];         /* [0] every layer's, [1] Gemma 3's local layers */
     int rope_by_len;          /* the frequencies depend on the call's length (dynamic, longrope) */
+    size_t rope_reset;        /* Phi-3: generation recomputes the sequence when it grows past this */
 
     ckpt_src wte;             /* the embedding [V, H] as stored */
     const float *embed;       /* its F32 view, made only when untied (embed_row) */

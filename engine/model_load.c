@@ -36,6 +36,7 @@ enum {
     A_QWEN = 1 << 11,     /* use_sliding_window must be off (Qwen2, 3) */
     A_ATTN_BIAS = 1 << 12,/* attention_bias adds q/k/v/o biases (Llama, Qwen3, Gemma) */
     A_PRE_SCALAR = 1 << 13,/* query_pre_attn_scalar (Gemma 2, 3) */
+    A_ROPE_RESET = 1 << 14,/* generation recomputes the cache when longrope switches (Phi-3) */
 };
 
 typedef struct arch_desc {
@@ -60,7 +61,7 @@ static const arch_desc ARCHS[] = {
      10000, 1e-6, 1, 0},
     {"Gemma3ForCausalLM", "gemma3_text",
      A_GEMMA | A_ATTN_BIAS | A_SANDWICH | A_PATTERN | A_SOFTCAP | A_PRE_SCALAR | A_QK_NORM, 256, 1e6, 1e-6, 1, 0},
-    {"Phi3ForCausalLM", "phi3", A_FUSED | A_WINDOW, 0, 10000, 1e-5, 0, 4096},
+    {"Phi3ForCausalLM", "phi3", A_FUSED | A_WINDOW | A_ROPE_RESET, 0, 10000, 1e-5, 0, 4096},
     {"GPTNeoXForCausalLM", "gpt_neox", A_NEOX, 0, 10000, 1e-5, 0, 0},
 };
 #define NARCHS (sizeof ARCHS / sizeof ARCHS[0])
@@ -289,6 +290,8 @@ static int config_rope(model *m, const arch_desc *a, ys_error *err)
             return rc;
         if (r->type == ROPE_DYNAMIC || r->type == ROPE_LONGROPE)
             m->rope_by_len = 1;
+        if (r->type == ROPE_LONGROPE && (a->flags & A_ROPE_RESET))
+            m->rope_reset = (size_t)r->orig_max;
     }
     for (int l = 0; l < mi->layers; l++)
         m->layers[l].rope = &m->rope[0];

@@ -639,7 +639,11 @@ def seq_ids(V):
 
 
 def score(s, W, seqs):
-    return [torch.log_softmax(forward(s, W, ids), -1) for ids in seqs]
+    """Log-softmax of one call over a sequence's inputs ids[:-1]: the last
+    token is only a target, as lm-evaluation-harness feeds a request (and
+    as yardstick's model_logprobs defines it). With a RoPE that depends on
+    the call's length (dynamic, longrope) this is the length that counts."""
+    return [torch.log_softmax(forward(s, W, ids[:-1] if len(ids) > 1 else ids), -1) for ids in seqs]
 
 
 def greedy(s, W, prompt, n, mode):
@@ -738,7 +742,7 @@ def main():
             logits = forward(s, W, ids)
             e = {"ids": ids,
                  "logprobs": [lp[t, ids[t + 1]].item() for t in range(len(ids) - 1)],
-                 "greedy": [int(logits[t].argmax().item() == ids[t + 1]) for t in range(len(ids) - 1)],
+                 "greedy": [int(lp[t].argmax().item() == ids[t + 1]) for t in range(len(ids) - 1)],
                  "last_logits": logits[-1].tolist()}
             kv = kv_half_last(s, W, ids)
             d = (kv - logits[-1]).abs().max().item()
