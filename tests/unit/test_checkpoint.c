@@ -395,10 +395,39 @@ static void test_model_level(void **state)
     gpt2_variant(&t, "{\"architectures\": [\"GPT2LMHeadModel\"], \"vocab_size\": 96, \"n_embd\": \"32\"}",
                  NULL, NULL);
     expect_model_fail(&t, "\"n_embd\" must be an integer", NULL);
-    gpt2_variant(&t, "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 96, \"hidden_size\": 32,"
-                     "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"intermediate_size\": 64,"
-                     "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}}", NULL, NULL);
-    expect_model_fail(&t, "rope_scaling yarn is not supported", NULL);
+    /* options a supported architecture may carry but the engine does not
+     * implement, and malformed RoPE settings: each named, none ignored */
+#define LLAMA_DIMS "\"vocab_size\": 96, \"hidden_size\": 32, \"num_hidden_layers\": 2, " \
+                   "\"num_attention_heads\": 4, \"intermediate_size\": 64, \"max_position_embeddings\": 128"
+    static const char *const bad[][3] = {
+        {"\"LlamaForCausalLM\"], " LLAMA_DIMS ", \"rope_scaling\": {\"rope_type\": \"su\", \"factor\": 4}",
+         "rope_scaling type \"su\" is not supported", "longrope"},
+        {"\"LlamaForCausalLM\"], " LLAMA_DIMS ", \"rope_scaling\": {\"type\": \"llama3\", \"factor\": 8}",
+         "needs \"low_freq_factor\"", NULL},
+        {"\"LlamaForCausalLM\"], " LLAMA_DIMS ", \"rope_scaling\": {\"type\": \"linear\", \"factor\": \"2\"}",
+         "\"factor\" must be a number", NULL},
+        {"\"Phi3ForCausalLM\"], " LLAMA_DIMS ", \"rope_scaling\": {\"type\": \"longrope\", "
+         "\"short_factor\": [1, 1], \"long_factor\": [1, 1, 1, 1]}", "\"short_factor\" must be a list of 4", NULL},
+        {"\"LlamaForCausalLM\"], " LLAMA_DIMS ", \"hidden_act\": \"quick_gelu\"", "hidden_act \"quick_gelu\" is not supported", NULL},
+        {"\"GemmaForCausalLM\"], " LLAMA_DIMS ", \"hidden_activation\": \"tanh\"",
+         "hidden_activation \"tanh\" is not supported", NULL},
+        {"\"LlamaForCausalLM\"], " LLAMA_DIMS ", \"mlp_bias\": true", "mlp_bias is not supported", NULL},
+        {"\"Qwen3ForCausalLM\"], " LLAMA_DIMS ", \"use_sliding_window\": true", "use_sliding_window is not supported", NULL},
+        {"\"Gemma2ForCausalLM\"], " LLAMA_DIMS ", \"layer_types\": [\"full_attention\"]",
+         "layer_types must list num_hidden_layers (2)", NULL},
+        {"\"Gemma3ForCausalLM\"], " LLAMA_DIMS ", \"layer_types\": [\"full_attention\", \"local\"]",
+         "layer_types[1] must be", NULL},
+        {"\"GPTNeoXForCausalLM\"], " LLAMA_DIMS ", \"rotary_pct\": 0.1", "gives 0 dimensions", NULL},
+        {"\"MixtralForCausalLM\"], " LLAMA_DIMS, "architecture \"MixtralForCausalLM\" is not supported",
+         "Gemma3ForCausalLM, Phi3ForCausalLM, GPTNeoXForCausalLM"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cfg[1024];
+        snprintf(cfg, sizeof cfg, "{\"architectures\": [%s}", bad[i][0]);
+        gpt2_variant(&t, cfg, NULL, NULL);
+        expect_model_fail(&t, bad[i][1], bad[i][2]);
+    }
+#undef LLAMA_DIMS
     gpt2_variant(&t, "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 96, \"hidden_size\": 32,"
                      "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"intermediate_size\": 64}", NULL, NULL);
     expect_model_fail(&t, "missing tensor model.embed_tokens.weight", NULL);
