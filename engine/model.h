@@ -4,14 +4,28 @@
  * Architectures (config.json "architectures", else "model_type"):
  *   GPT2LMHeadModel    learned positions, pre-LN LayerNorm, GELU (tanh) MLP,
  *                      Conv1D weights [in, out], lm_head tied to wte
- *   LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM
- *                      RMSNorm, RoPE (rope_theta, HF's rotate_half layout),
- *                      grouped-query attention, SiLU-gated MLP, optional q/k/v
- *                      (/o) biases, tied or separate lm_head; Mistral's
- *                      sliding_window masks keys older than the window
+ *   LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+ *   GemmaForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM,
+ *   GPTNeoXForCausalLM
+ *                      one pass driven by a per-architecture description
+ *                      (model_internal.h): RMSNorm ((1 + w) for Gemma) or
+ *                      LayerNorm, sequential, parallel or sandwich residual,
+ *                      gated (SiLU, GELU) or plain MLP, separate or fused
+ *                      q/k/v, per-head q/k norms, RoPE of a fraction of each
+ *                      head with every rope_scaling type transformers knows
+ *                      (default, linear, dynamic, llama3, yarn, longrope),
+ *                      attention and logit soft-caps, per-layer sliding
+ *                      windows and RoPE bases
  * Anything else fails to load with a message listing these. Unsupported
- * options of a supported family (rope_scaling, Qwen2's use_sliding_window,
- * another hidden_act) fail the same way rather than compute something else.
+ * options of a supported family (mlp_bias, Qwen's use_sliding_window,
+ * another hidden_act or rope_scaling type) fail the same way rather than
+ * compute something else. With a RoPE whose frequencies depend on the
+ * length of the call (dynamic, longrope), model_logprobs rotates a sequence
+ * as one call over its inputs (seqs[s][0 .. lens[s]-1)) would, and
+ * model_step and model_generate rotate each call's tokens by that call's
+ * end, as HF's cached generation does (Phi-3: model_generate recomputes
+ * the whole sequence once when it grows past the pretrained length, as
+ * Phi3ForCausalLM's generate does).
  *
  * Determinism: a sequence's log-probabilities and logits are bitwise the
  * same whatever batch it is scored in, whichever sequences share the batch,
