@@ -422,17 +422,23 @@ static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_
     return rc;
 }
 
-/* logits[rows, V] = hidden[rows, H] lm_head^T (gemm.h), soft-capped for
- * Gemma 2 (cap * tanh(z / cap), in fp32 as HF computes it). */
+/* logits[rows, V] = hidden[rows, H] lm_head^T (gemm.h). */
 static void vocab_proj(model *m, const float *hidden, size_t rows, float *logits)
 {
     size_t H = (size_t)m->info.hidden, V = (size_t)m->info.vocab;
     gm_call g = {.x = hidden, .ldx = H, .w = &m->phead, .y = logits, .ldy = V, .n = rows};
     gm_run(m->pool, &g);
+}
+
+/* Gemma 2's final soft-cap of one row of logits, cap * tanh(z / cap) in
+ * fp32 as HF computes it. Per row, so that scoring runs it on the pool
+ * with the log-softmax (256k tanhf per row). */
+static void softcap_row(const model *m, float *z)
+{
     float cap = m->final_softcap;
     if (cap > 0)
-        for (size_t e = 0; e < rows * V; e++)
-            logits[e] = cap * tanhf(logits[e] / cap);
+        for (size_t j = 0; j < (size_t)m->info.vocab; j++)
+            z[j] = cap * tanhf(z[j] / cap);
 }
 
 /* ---- scoring ---------------------------------------------------------------
@@ -465,7 +471,8 @@ static void vocab_proj(model *m, const float *hidden, size_t rows, float *logits
 #define GROUP_SCRATCH_ROWS 4096
 
 typedef struct lsm_ctx {
-    const float *logits;    /* [rows, V]: group rows r0.. */
+    const model *m;
+    float *logits;          /* [rows, V]: group rows r0.. */
     size_t r0, V;
     const size_t *seq, *pos;  /* per group row: its sequence and position t (predicts t + 1) */
     const int32_t *const *seqs;
@@ -480,7 +487,8 @@ static void logsoftmax_row(void *vctx, size_t item, int worker)
     (void)worker;
     const lsm_ctx *c = vctx;
     size_t r = c->r0 + item, s = c->seq[r], t = c->pos[r];
-    const float *z = c->logits + item * c->V;
+    float *z = c->logits + item * c->V;
+    softcap_row(c->m, z);
     size_t arg = 0;
     for (size_t j = 1; j < c->V; j++)
         if (z[j] > z[arg])
@@ -607,7 +615,7 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         for (size_t r0 = 0; r0 < rows; r0 += LOGIT_ROWS) {
             size_t r1 = r0 + LOGIT_ROWS < rows ? r0 + LOGIT_ROWS : rows;
             vocab_proj(m, hidden + r0 * H, r1 - r0, buf);
-            lsm_ctx lc = {buf, r0, V, rseq, rpos, seqs, from, logprobs, greedy, logits};
+            lsm_ctx lc = {m, buf, r0, V, rseq, rpos, seqs, from, logprobs, greedy, logits};
             kn_pool_run(m->pool, r1 - r0, logsoftmax_row, &lc);
         }
         g0 = g1;
@@ -624,8 +632,10 @@ static int step(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_t n
 {
     const float *hidden;
     int rc = forward(m, kv, ws, ids, n, 1, &hidden, err);
-    if (rc == 0 && logits)
+    if (rc == 0 && logits) {
         vocab_proj(m, hidden + (n - 1) * (size_t)m->info.hidden, 1, logits);
+        softcap_row(m, logits);
+    }
     return rc;
 }
 
