@@ -86,7 +86,7 @@ const EXTRA = [
 // matched after NFC; Gemma has pieces and added tokens for runs of
 // U+2581), tab and newline runs (Gemma 3's added tokens go to 31 of each),
 // characters missing from the vocabularies (byte fallback), NUL, and chat
-// markup.
+// markup, and combining marks newer than Unicode 9.0 (NeoX normalizes with NFC).
 function spaceRuns() {
   const out = [];
   for (let k = 2; k <= 30; k++) out.push(' '.repeat(k) + 'x', 'a' + ' '.repeat(k) + 'b');
@@ -103,6 +103,9 @@ const NEW_EXTRA = [
   '\ud840\udc00\ud869\udea5 \ud87e\udc00', '\udb40\udc01\udb40\udc7f tags', '\udbff\udffd \uf8ff \ue000',
   '\ud808\udc00\ud808\udc01 cuneiform \ud81c\udc00 tangut', '\ud83e\udee8\ud83e\udeb8 newer emoji',
   '\ufffe\uffff \ufdd0 nonchars', '\u0378\u0379 unassigned', '\u1680\u180e\u2000 x',
+  // marks assigned after Unicode 9.0 (HF's NFC tables): starters there, no reordering
+  '0\u0301\u0d3c', 'a\u0308\u1ac1\u0323 x', 'e\u0301\u08d3 e\u08d3\u0301', '\u0d3b\u0d3c\u0d4d', 'o\u0302\u1dfa\u0323',
+  '\u1e9b\u0323\u0f39 \u0c3c\u0c4d',
   'e\u0301  e\u0301   \u00e9', '\u212b  \u2126   x', 'a\u00a0\u00a0 \u00a0  b', '\u3000\u3000  \u3000',
   '\u2581\u2581 \u2581 \u2581\u2581\u2581x', '\u2581'.repeat(40), '  \u2581  ',
   '<start_of_turn>user\nWrite a poem about the sea.<end_of_turn>\n<start_of_turn>model\n',
