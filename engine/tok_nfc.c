@@ -1,6 +1,7 @@
 /* tok_nfc.c — Unicode NFC (canonical decomposition, canonical ordering,
  * canonical composition, Hangul done algorithmically) over the tables in
- * tok_nfc_tables.c. Text made only of code points that NFC never touches is
+ * tok_nfc_tables.c. They are Unicode 9.0's, not the latest: HF tokenizers
+ * normalizes with 9.0 data, so a later mark must stay a starter. Text made only of code points that NFC never touches is
  * recognised quickly and copied unchanged. */
 #include <stdlib.h>
 #include <string.h>

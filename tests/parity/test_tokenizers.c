@@ -3,7 +3,9 @@
  * files live in ../shared/tokenizers/<family>/ (gzip-compressed); each test
  * decompresses them into a temporary folder and skips when they are absent.
  * Every vector's text is encoded (ids compared exactly) and its ids decoded
- * (text compared exactly, skip_special_tokens=false). */
+ * (text compared exactly, skip_special_tokens false and true). Texts and
+ * decodings holding U+0000 also come as hex ("text_hex", "decoded_hex",
+ * "decoded_skip_special_hex"), which are then used: a C string ends there. */
 #include "testsupport.h"
 #include "tokenizer.h"
 
@@ -66,6 +68,23 @@ static tok_tokenizer *load_family(const char *family, bool legacy, char **dir_ou
     return t;
 }
 
+/* The bytes of a hex string (malloc'd, *n set); NULL if v is not one. */
+static char *unhex(const cJSON *v, size_t *n)
+{
+    if (!cJSON_IsString(v)) return NULL;
+    size_t len = strlen(v->valuestring);
+    char *out = malloc(len / 2 + 1);
+    assert_non_null(out);
+    for (size_t i = 0; i + 1 < len; i += 2) {
+        unsigned x;
+        assert_int_equal(sscanf(v->valuestring + i, "%2x", &x), 1);
+        out[i / 2] = (char)x;
+    }
+    *n = len / 2;
+    out[*n] = 0;
+    return out;
+}
+
 static int run_vectors(const tok_tokenizer *t, const char *family, const char *vec_family, bool decode)
 {
     char name[256];
@@ -79,17 +98,23 @@ static int run_vectors(const tok_tokenizer *t, const char *family, const char *v
         const cJSON *want = cJSON_GetObjectItem(v, "ids");
         const char *want_text = cJSON_GetObjectItem(v, "decoded")->valuestring;
         const cJSON *jskip = cJSON_GetObjectItem(v, "decoded_skip_special");
+        size_t hn[3];
+        char *hex[3] = {unhex(cJSON_GetObjectItem(v, "text_hex"), &hn[0]),
+                        unhex(cJSON_GetObjectItem(v, "decoded_hex"), &hn[1]),
+                        unhex(cJSON_GetObjectItem(v, "decoded_skip_special_hex"), &hn[2])};
         ys_error err = {0};
         count++;
         if (cJSON_IsString(jt)) {
-            const char *text = jt->valuestring;
+            const char *text = hex[0] ? hex[0] : jt->valuestring;
+            size_t tlen = hex[0] ? hn[0] : strlen(text);
             bool add = cJSON_IsTrue(cJSON_GetObjectItem(v, "add_special_tokens"));
             int32_t *ids = NULL;
             size_t n = 0;
-            int rc = tok_encode(t, text, strlen(text), add, &ids, &n, &err);
+            int rc = tok_encode(t, text, tlen, add, &ids, &n, &err);
             if (rc) {
                 print_error("%s: encode failed on %s: %s\n", family, text, err.msg);
                 failures++;
+                for (int h = 0; h < 3; h++) free(hex[h]);
                 continue;
             }
             bool same = (size_t)cJSON_GetArraySize(want) == n;
@@ -108,17 +133,23 @@ static int run_vectors(const tok_tokenizer *t, const char *family, const char *v
             }
             free(ids);
         }
-        if (!decode) continue;
+        if (!decode) {
+            for (int h = 0; h < 3; h++) free(hex[h]);
+            continue;
+        }
         /* decode the reference ids, keeping and skipping special tokens */
         size_t wn = (size_t)cJSON_GetArraySize(want);
         int32_t *wids = malloc((wn + 1) * sizeof *wids);
         for (size_t i = 0; i < wn; i++) wids[i] = (int32_t)cJSON_GetArrayItem(want, (int)i)->valuedouble;
         for (int skip = 0; skip < 2; skip++) {
             const char *expect = skip ? (cJSON_IsString(jskip) ? jskip->valuestring : NULL) : want_text;
+            size_t elen = expect ? strlen(expect) : 0;
+            if (hex[1 + skip]) expect = hex[1 + skip], elen = hn[1 + skip];
             if (!expect) continue;
             char *out = NULL;
-            int rc = tok_decode(t, wids, wn, skip, &out, &err);
-            if (rc || strcmp(out, expect) != 0) {
+            size_t olen = 0;
+            int rc = tok_decode_len(t, wids, wn, skip, &out, &olen, &err);
+            if (rc || olen != elen || memcmp(out, expect, elen) != 0) {
                 if (failures < 10) {
                     char *w = cJSON_PrintUnformatted(want);
                     print_error("%s: decode (skip_special=%d) differs for ids %s\n  want %s\n  got  %s\n", family, skip,
@@ -130,13 +161,16 @@ static int run_vectors(const tok_tokenizer *t, const char *family, const char *v
             free(out);
         }
         free(wids);
+        for (int h = 0; h < 3; h++) free(hex[h]);
     }
     cJSON_Delete(all);
     print_message("%s: %d vectors, %d failures\n", family, count, failures);
     return failures;
 }
 
-static void family_test(const char *family, bool legacy, const char *vec_family)
+typedef void (*family_check)(const tok_tokenizer *t);
+
+static void family_test_with(const char *family, bool legacy, const char *vec_family, family_check check)
 {
     char *dir;
     tok_tokenizer *t = load_family(family, legacy, &dir);
@@ -146,10 +180,53 @@ static void family_test(const char *family, bool legacy, const char *vec_family)
         skip();
     }
     int failures = run_vectors(t, legacy ? "gpt2 (vocab.json+merges.txt)" : family, vec_family, true);
+    if (check) check(t);
     tok_free(t);
     remove_dir(dir);
     free(dir);
     assert_int_equal(failures, 0);
+}
+
+static void family_test(const char *family, bool legacy, const char *vec_family)
+{
+    family_test_with(family, legacy, vec_family, NULL);
+}
+
+/* Ids the vectors do not show: bos/eos/pad from tokenizer_config.json (or
+ * their absence), vocabulary sizes, which added tokens are special. */
+static void check_gemma2(const tok_tokenizer *t)
+{
+    assert_int_equal(tok_bos_id(t), 2);
+    assert_int_equal(tok_eos_id(t), 1);
+    assert_int_equal(tok_pad_id(t), 0);
+    assert_int_equal((int)tok_vocab_size(t), 256000);
+    assert_int_equal(tok_token_id(t, "<start_of_turn>"), 106);
+    assert_true(tok_is_special(t, 106));
+    assert_false(tok_is_special(t, 4)); /* <mask> is an added token, not special */
+    assert_string_equal(tok_piece(t, 217), "<0x00>");
+}
+
+static void check_gemma3(const tok_tokenizer *t)
+{
+    assert_int_equal(tok_bos_id(t), 2);
+    assert_int_equal(tok_eos_id(t), 106); /* this tokenizer_config.json's eos_token is <end_of_turn> */
+    assert_int_equal(tok_pad_id(t), 0);
+    assert_int_equal((int)tok_vocab_size(t), 262145); /* <image_soft_token> = 262144 is outside the model vocab */
+    assert_int_equal(tok_token_id(t, "<image_soft_token>"), 262144);
+    assert_true(tok_is_special(t, 262144));
+    assert_string_equal(tok_piece(t, 238), "<0x00>");
+}
+
+static void check_gpt_neox(const tok_tokenizer *t)
+{
+    /* no tokenizer_config.json and no template: nothing names bos/eos */
+    assert_int_equal(tok_bos_id(t), -1);
+    assert_int_equal(tok_eos_id(t), -1);
+    assert_int_equal((int)tok_vocab_size(t), 50277);
+    assert_int_equal(tok_token_id(t, "  "), 50276);
+    assert_int_equal(tok_token_id(t, "                        "), 50254);
+    assert_false(tok_is_special(t, 50276));
+    assert_true(tok_is_special(t, 1));
 }
 
 static void test_gpt2(void **s) { (void)s; family_test("gpt2", false, "gpt2"); }
@@ -162,6 +239,9 @@ static void test_mistral_legacy(void **s) { (void)s; family_test("mistral_legacy
 static void test_phi3(void **s) { (void)s; family_test("phi3", false, "phi3"); }
 static void test_bert(void **s) { (void)s; family_test("bert", false, "bert"); }
 static void test_t5(void **s) { (void)s; family_test("t5", false, "t5"); }
+static void test_gemma2(void **s) { (void)s; family_test_with("gemma2", false, "gemma2", check_gemma2); }
+static void test_gemma3(void **s) { (void)s; family_test_with("gemma3", false, "gemma3", check_gemma3); }
+static void test_gpt_neox(void **s) { (void)s; family_test_with("gpt_neox", false, "gpt_neox", check_gpt_neox); }
 
 /* API details: ids of special tokens, skip_special decode, errors. */
 static void test_api(void **s)
@@ -269,7 +349,8 @@ int main(void)
         cmocka_unit_test(test_gpt2),   cmocka_unit_test(test_gpt2_legacy),   cmocka_unit_test(test_llama3),
         cmocka_unit_test(test_qwen3),  cmocka_unit_test(test_o200k),         cmocka_unit_test(test_mistral),
         cmocka_unit_test(test_mistral_legacy), cmocka_unit_test(test_phi3), cmocka_unit_test(test_bert),
-        cmocka_unit_test(test_t5), cmocka_unit_test(test_api),
+        cmocka_unit_test(test_t5), cmocka_unit_test(test_gemma2), cmocka_unit_test(test_gemma3),
+        cmocka_unit_test(test_gpt_neox), cmocka_unit_test(test_api),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,8 @@ if (!modDir || !filesDir) {
 }
 const { Tokenizer } = require(path.join(modDir, 'tokenizers'));
 
+// families added after the first vector files (their cases differ, see NEW_EXTRA)
+const NEW_FAMILIES = ['gemma2', 'gemma3', 'gpt_neox'];
 const FAMILIES = {
   gpt2: ['<|endoftext|>'],
   llama3: ['<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>', '<|start_header_id|>',
@@ -40,6 +42,12 @@ const FAMILIES = {
   o200k: ['<|endoftext|>', '<|endofprompt|>'],
   bert: ['[CLS]', '[SEP]', '[PAD]', '[MASK]', '[UNK]'],
   t5: ['</s>', '<pad>', '<unk>', '<extra_id_0>', '<extra_id_99>'],
+  // added tokens, special or not (all normalized=false in the Gemma files)
+  gemma2: ['<bos>', '<eos>', '<pad>', '<unk>', '<start_of_turn>', '<end_of_turn>', '<mask>', '[@BOS@]',
+           '<unused0>', '<unused98>', '<table>', '</code>'],
+  gemma3: ['<bos>', '<eos>', '<pad>', '<unk>', '<start_of_turn>', '<end_of_turn>', '<start_of_image>',
+           '<end_of_image>', '<image_soft_token>', '<mask>', '[multimodal]', '<unused0>', '<div>'],
+  gpt_neox: ['<|endoftext|>', '<|padding|>'],
 };
 
 // Extra cases for the WordPiece / Unigram families (BERT's normalizer and
@@ -71,6 +79,46 @@ const EXTRA = [
   '\u2581 \u2581\u2581 a\u2581b ##ing ## #',
   '<unk> <pad> [UNK] [unk] [PAD]x x[SEP] <extra_id_5>y',
 ];
+
+// Extra cases for the families added later (Gemma 2, Gemma 3, GPT-NeoX),
+// kept out of FIXED so the older families' files stay as they were.
+// Space runs of 2..30 (NeoX has added tokens for runs of 2..24 spaces,
+// matched after NFC; Gemma has pieces and added tokens for runs of
+// U+2581), tab and newline runs (Gemma 3's added tokens go to 31 of each),
+// characters missing from the vocabularies (byte fallback), NUL, and chat
+// markup, and combining marks newer than Unicode 9.0 (NeoX normalizes with NFC).
+function spaceRuns() {
+  const out = [];
+  for (let k = 2; k <= 30; k++) out.push(' '.repeat(k) + 'x', 'a' + ' '.repeat(k) + 'b');
+  out.push(' '.repeat(24), ' '.repeat(25), ' '.repeat(48), ' '.repeat(49) + 'z', 'end' + ' '.repeat(30));
+  return out;
+}
+const NEW_EXTRA = [
+  ...spaceRuns(),
+  '\t'.repeat(31), '\t'.repeat(33) + 'x', '\n'.repeat(31), '\n'.repeat(33) + 'y', ' \t \t\t  \n \n\n   ',
+  'a\t\tb\n\n\nc \t\n d', '\n  \n    \n', '  \t', '\t  ', '\r\n\r\n  \r\n',
+  'def f(x):\n    if x:\n        return [\n            x,\n        ]\n    return None\n',
+  '\tint main(void)\n\t{\n\t\treturn 0;\n\t}\n',
+  'x\u0000y', '\u0000', '\u0000\u0000 \u0000', 'nul\u0000\u0001\u001f end',
+  '\ud840\udc00\ud869\udea5 \ud87e\udc00', '\udb40\udc01\udb40\udc7f tags', '\udbff\udffd \uf8ff \ue000',
+  '\ud808\udc00\ud808\udc01 cuneiform \ud81c\udc00 tangut', '\ud83e\udee8\ud83e\udeb8 newer emoji',
+  '\ufffe\uffff \ufdd0 nonchars', '\u0378\u0379 unassigned', '\u1680\u180e\u2000 x',
+  // marks assigned after Unicode 9.0 (HF's NFC tables): starters there, no reordering
+  '0\u0301\u0d3c', 'a\u0308\u1ac1\u0323 x', 'e\u0301\u08d3 e\u08d3\u0301', '\u0d3b\u0d3c\u0d4d', 'o\u0302\u1dfa\u0323',
+  '\u1e9b\u0323\u0f39 \u0c3c\u0c4d',
+  'e\u0301  e\u0301   \u00e9', '\u212b  \u2126   x', 'a\u00a0\u00a0 \u00a0  b', '\u3000\u3000  \u3000',
+  '\u2581\u2581 \u2581 \u2581\u2581\u2581x', '\u2581'.repeat(40), '  \u2581  ',
+  '<start_of_turn>user\nWrite a poem about the sea.<end_of_turn>\n<start_of_turn>model\n',
+  '<bos><start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\nHello! How can I help?<end_of_turn>\n',
+  '<start_of_turn>system\n  Be brief.  <end_of_turn>',
+  '<start_of_turn', '<start_of_turn >', '<end_of_turn>>', '<<end_of_turn>', '<unused99>', '<unused6241>',
+  '<table><tr><td>1</td></tr></table>', '<h1>Title</h1>\n<p>x</p>', '<image_soft_token><image_soft_token>',
+  '<|endoftext|> <|padding|>  <|endoftext|>   x', '  <|endoftext|>  ', '<|endoftext|>' + ' '.repeat(30),
+  'word '.repeat(400), 'x'.repeat(3000), ('a b  c   d    ' + '\u4e2d\u6587\ud83d\ude00 ').repeat(50),
+];
+// pool additions for the new families' random strings
+const NEW_POOL = ['   ', '    ', '        ', '\t\t', '\n\n', '\u0000', '\ud840\udc00', '\udbff\udffd', '\u2581\u2581',
+  '<start_of_turn>', '<end_of_turn>', '<table>', 'user', 'model'];
 
 // Hand-written cases shared by every family.
 const FIXED = [
@@ -162,7 +210,7 @@ const POOL = [
   '\u2581', '\u0120', '\u20ac', '\u2122', '\u2026', '\u2014', '\u201c', '\u2019', '\u00bd', '\u0661', '\u2460', '\uff11',
   '\u0001', '\u007f', '\ud835\udc00', '\u00ad', '\ufb01',
 ];
-function randomTexts(n, seed, specials) {
+function randomTexts(n, seed, specials, pool = POOL) {
   const rnd = mulberry32(seed);
   const out = [];
   for (let i = 0; i < n; i++) {
@@ -170,7 +218,7 @@ function randomTexts(n, seed, specials) {
     let s = '';
     for (let j = 0; j < len; j++) {
       if (specials.length && rnd() < 0.02) s += specials[Math.floor(rnd() * specials.length)];
-      else s += POOL[Math.floor(rnd() * POOL.length)];
+      else s += pool[Math.floor(rnd() * pool.length)];
     }
     out.push(s);
   }
@@ -211,7 +259,10 @@ async function main() {
     const tok = Tokenizer.fromFile(file);
     const specials = FAMILIES[fam];
     const extra = (fam === 'bert' || fam === 't5') ? EXTRA : [];
-    const texts = [...FIXED, ...extra, ...specialCases(specials), ...prose(), ...randomTexts(160, 7 + fam.length, specials)];
+    const later = NEW_FAMILIES.includes(fam);
+    const random = later ? randomTexts(160, 7 + fam.length + 100 * (1 + NEW_FAMILIES.indexOf(fam)), specials, [...POOL, ...NEW_POOL])
+      : randomTexts(160, 7 + fam.length, specials);
+    const texts = [...FIXED, ...extra, ...(later ? NEW_EXTRA : []), ...specialCases(specials), ...prose(), ...random];
     const lines = [];
     for (let i = 0; i < texts.length; i++) {
       const text = texts[i];
@@ -223,7 +274,13 @@ async function main() {
         const ids = Array.from(enc.getIds());
         const decoded = await tok.decode(ids, false);
         const decoded_skip_special = await tok.decode(ids, true);
-        lines.push(JSON.stringify({ text, add_special_tokens: add, ids, decoded, decoded_skip_special }));
+        const rec = { text, add_special_tokens: add, ids, decoded, decoded_skip_special };
+        // C strings end at NUL: such texts and decodings also go as hex
+        if (text.includes('\u0000') || decoded.includes('\u0000')) {
+          const hex = (x) => Buffer.from(x, 'utf8').toString('hex');
+          Object.assign(rec, { text_hex: hex(text), decoded_hex: hex(decoded), decoded_skip_special_hex: hex(decoded_skip_special) });
+        }
+        lines.push(JSON.stringify(rec));
       }
     }
     // decode-only cases: random id sequences (partial UTF-8 sequences,
