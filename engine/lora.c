@@ -444,10 +444,10 @@ static int merge_edit(lora *l, const ckpt *base, const pending *p, ys_error *err
     int64_t want0 = conv ? in : out, want1 = conv ? out : in;
     if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1 ||
         !(t->dtype == CKPT_F32 || t->dtype == CKPT_F16 || t->dtype == CKPT_BF16 || t->dtype == CKPT_F64)) {
-        rc = ys_fail(err, YS_EINPUT, "%s: module %s: lora_B @ lora_A is [%lld, %lld] but the base tensor %s is "
-                     "%s%s of %s (shape mismatch: another base model?)", l->dir, p->module, (long long)out,
-                     (long long)in, target, t->ndim == 2 ? "2-D" : "not 2-D", conv ? " [in, out] (Conv1D)" : "",
-                     ckpt_dtype_name(t->dtype));
+        rc = ys_fail(err, YS_EINPUT, "%s: module %s: lora_B @ lora_A is [out %lld, in %lld] but the base tensor %s "
+                     "is %s [%lld, %lld]%s (shape mismatch: another base model?)", l->dir, p->module, (long long)out,
+                     (long long)in, target, ckpt_dtype_name(t->dtype), (long long)t->shape[0],
+                     (long long)(t->ndim > 1 ? t->shape[1] : 0), conv ? ", stored [in, out] (Conv1D)" : "");
         free(target);
         return rc;
     }

@@ -16,8 +16,8 @@
 #include "ys_unicode.h"
 
 static const char classify_help[] =
-    "usage: yardstick classify --model DIR --text T [--text-pair T2] [--json] [--threads N]\n"
-    "       yardstick classify --model DIR --ids F [--token-type-ids F] [--json] [--threads N]\n"
+    "usage: yardstick classify --model DIR [--adapter DIR] --text T [--text-pair T2] [--json] [--threads N]\n"
+    "       yardstick classify --model DIR [--adapter DIR] --ids F [--token-type-ids F] [--json] [--threads N]\n"
     "\n"
     "Run a fine-tuned encoder classifier (BertForSequenceClassification,\n"
     "RobertaForSequenceClassification, DistilBertForSequenceClassification). --text\n"
@@ -26,13 +26,16 @@ static const char classify_help[] =
     "line (whitespace-separated ids, special tokens included); --token-type-ids F the\n"
     "matching type ids, line for line (default all 0). Prints per input the label\n"
     "(the id2label name of the largest logit; a regression head's score) and the\n"
-    "logits; --json prints {\"logits\": [...], \"label\": ...} per input.\n";
+    "logits; --json prints {\"logits\": [...], \"label\": ...} per input.\n\n"
+    "\n"
+    "--adapter DIR merges a PEFT LoRA adapter (adapter_config.json +\n"
+    "adapter_model.safetensors) into the weights at load; outputs keep their format.\n";
 
 int cmd_classify(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("classify", argc, argv, classify_help,
-                              " --model --json --text --text-pair --ids --token-type-ids --threads ", &a);
+                              " --model --adapter --json --text --text-pair --ids --token-type-ids --threads ", &a);
     if (rc)
         return rc;
     if (!!a.text + !!a.ids != 1)
@@ -49,7 +52,8 @@ int cmd_classify(int argc, char **argv)
         return cli_usage_error("classify", "%s is not an encoder classifier (supported: BertForSequenceClassification, "
                                "RobertaForSequenceClassification, DistilBertForSequenceClassification)", a.model);
     enc_model *m = NULL;
-    if ((rc = enc_load(a.model, &m, &err)) == 0 && a.threads > 0)
+    mc_adapter_warning(&a);
+    if ((rc = enc_load_adapter(a.model, a.adapter, &m, &err)) == 0 && a.threads > 0)
         rc = enc_set_threads(m, (int)a.threads, &err);
     const enc_info *info = rc == 0 ? enc_get_info(m) : NULL;
     mc_id_lines in = {0}, types = {0};

@@ -17,7 +17,7 @@
 #include "ys_unicode.h"
 
 static const char generate_help[] =
-    "usage: yardstick generate --model DIR (--prompt TEXT | --prompt-ids \"ID ...\")\n"
+    "usage: yardstick generate --model DIR [--adapter DIR] (--prompt TEXT | --prompt-ids \"ID ...\")\n"
     "                          [--max-tokens N] [--stop S]... [--ignore-eos]\n"
     "                          [--temperature T --seed S [--top-k K] [--top-p P]] [--json] [--threads N]\n"
     "\n"
@@ -31,7 +31,10 @@ static const char generate_help[] =
     "generation_config.json / config.json (as Hugging Face generate does), overridden by\n"
     "  --num-beams N  --length-penalty X  --early-stopping true|false|never\n"
     "  --no-repeat-ngram-size N  --max-tokens N  --min-tokens N (EOS suppressed before)\n"
-    "--stop strings end greedy decoding early; with beams the text is cut after it.\n";
+    "--stop strings end greedy decoding early; with beams the text is cut after it.\n"
+    "\n"
+    "--adapter DIR merges a PEFT LoRA adapter (adapter_config.json +\n"
+    "adapter_model.safetensors) into the weights at load; outputs keep their format.\n";
 
 typedef struct {
     const tok_tokenizer *t;
@@ -67,7 +70,7 @@ int cmd_generate(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("generate", argc, argv, generate_help,
-                              " --model --json --prompt --prompt-ids --max-tokens --stop --ignore-eos --temperature "
+                              " --model --adapter --json --prompt --prompt-ids --max-tokens --stop --ignore-eos --temperature "
                               "--seed --top-k --top-p --threads --num-beams --length-penalty --early-stopping "
                               "--no-repeat-ngram-size --min-tokens ",
                               &a);
@@ -109,7 +112,8 @@ int cmd_generate(int argc, char **argv)
     else if (!s2s && beam_flags)
         rc = ys_fail(&err, YS_EUSAGE, "beam-search options are for encoder-decoder models; %s is not one", a.model);
     if (rc == 0 && s2s) {
-        if ((rc = s2s_load(a.model, &sm, &err)) == 0 && a.threads > 0)
+        mc_adapter_warning(&a);
+        if ((rc = s2s_load_adapter(a.model, a.adapter, &sm, &err)) == 0 && a.threads > 0)
             rc = s2s_set_threads(sm, (int)a.threads, &err);
         s2s_gen_opts o;
         if (rc == 0) {

@@ -41,8 +41,8 @@ static void print_logprob_line(const model_args *a, const double *lp, size_t cou
 }
 
 static const char logprobs_help[] =
-    "usage: yardstick logprobs --model DIR (--text F | --ids F) [--from N] [--json] [--threads N]\n"
-    "       yardstick logprobs --model DIR --source-ids F --ids F [--json] [--threads N]\n"
+    "usage: yardstick logprobs --model DIR [--adapter DIR] (--text F | --ids F) [--from N] [--json] [--threads N]\n"
+    "       yardstick logprobs --model DIR [--adapter DIR] --source-ids F --ids F [--json] [--threads N]\n"
     "\n"
     "For each line of F (a text, or whitespace-separated token ids), the log-probability\n"
     "of every next token given the tokens before it, their sum, the count and the\n"
@@ -56,7 +56,10 @@ static const char logprobs_help[] =
     "\n"
     "Encoder-decoder models (T5, BART, Marian) need --source-ids: line i of it is the\n"
     "encoder input of line i of --ids, whose ids are decoder inputs starting with the\n"
-    "model's decoder_start_token_id; every id after the first is scored.\n";
+    "model's decoder_start_token_id; every id after the first is scored.\n"
+    "\n"
+    "--adapter DIR merges a PEFT LoRA adapter (adapter_config.json +\n"
+    "adapter_model.safetensors) into the weights at load; outputs keep their format.\n";
 
 static int logprobs_s2s(const model_args *a, ys_error *err)
 {
@@ -73,7 +76,9 @@ static int logprobs_s2s(const model_args *a, ys_error *err)
                      a->source_ids, src.n, a->ids, dec.n);
     s2s_model *m = NULL;
     double **lp = NULL;
-    if (rc == 0 && (rc = s2s_load(a->model, &m, err)) == 0 && a->threads > 0)
+    if (rc == 0)
+        mc_adapter_warning(a);
+    if (rc == 0 && (rc = s2s_load_adapter(a->model, a->adapter, &m, err)) == 0 && a->threads > 0)
         rc = s2s_set_threads(m, (int)a->threads, err);
     if (rc == 0 && !(lp = calloc(dec.n, sizeof *lp)))
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
@@ -97,7 +102,7 @@ int cmd_logprobs(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("logprobs", argc, argv, logprobs_help,
-                              " --model --json --text --ids --source-ids --threads --from ", &a);
+                              " --model --adapter --json --text --ids --source-ids --threads --from ", &a);
     if (rc)
         return rc;
     if (!!a.text + !!a.ids != 1)

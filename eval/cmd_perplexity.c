@@ -16,20 +16,23 @@
 #include "ys_unicode.h"
 
 static const char perplexity_help[] =
-    "usage: yardstick perplexity --model DIR --text F [--ctx N] [--stride S] [--json] [--threads N]\n"
+    "usage: yardstick perplexity --model DIR [--adapter DIR] --text F [--ctx N] [--stride S] [--json] [--threads N]\n"
     "\n"
     "Sliding-window perplexity of the whole file, as Hugging Face's guide to\n"
     "fixed-length models computes it: windows of --ctx tokens (default: the model's\n"
     "position limit, else 1024) start every --stride tokens (default: --ctx), and\n"
     "each token is scored once, in the first window that reaches it, with up to\n"
     "ctx-1 tokens of context. Reports token, word and byte perplexity and bits per\n"
-    "byte (words and bytes of the text as lm-evaluation-harness counts them).\n";
+    "byte (words and bytes of the text as lm-evaluation-harness counts them).\n\n"
+    "\n"
+    "--adapter DIR merges a PEFT LoRA adapter (adapter_config.json +\n"
+    "adapter_model.safetensors) into the weights at load; outputs keep their format.\n";
 
 int cmd_perplexity(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("perplexity", argc, argv, perplexity_help,
-                              " --model --json --text --ctx --stride --threads ", &a);
+                              " --model --adapter --json --text --ctx --stride --threads ", &a);
     if (rc)
         return rc;
     if (!a.text)

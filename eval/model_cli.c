@@ -13,6 +13,7 @@
 #include "seq2seq.h"
 #include "perplexity.h"
 #include "tokenizer.h"
+#include "checkpoint.h"
 #include "ys_unicode.h"
 
 /* Parse whitespace-separated token ids. Returns the count, or -1 with err. */
@@ -105,6 +106,7 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         long n;
         double d;
         if (!strcmp(name, "--model")) a->model = v;
+        else if (!strcmp(name, "--adapter")) a->adapter = v;
         else if (!strcmp(name, "--file")) a->file = v;
         else if (!strcmp(name, "--jsonl")) a->jsonl = v;
         else if (!strcmp(name, "--text")) a->text = v;
@@ -156,7 +158,8 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
 
 int mc_load_model(const model_args *a, model **m, ys_error *err)
 {
-    int rc = model_load(a->model, m, err);
+    mc_adapter_warning(a);
+    int rc = model_load_adapter(a->model, a->adapter, m, err);
     if (rc == 0 && a->threads > 0 && (rc = model_set_threads(*m, (int)a->threads, err)) < 0) {
         model_free(*m);
         *m = NULL;
@@ -235,4 +238,14 @@ int mc_read_id_lines(const char *path, const tok_tokenizer *t, size_t min_len, c
     if (rc < 0)
         mc_free_id_lines(out);
     return rc;
+}
+
+void mc_adapter_warning(const model_args *a)
+{
+    char w[600];
+    if (!a->adapter)
+        return;
+    ckpt_adapter_warning(a->model, a->adapter, w, sizeof w);
+    if (w[0])
+        fprintf(stderr, "yardstick: warning: %s\n", w);
 }
