@@ -42,6 +42,7 @@ typedef struct ckpt_merged {
     unsigned char *p;  /* NULL once freed */
     size_t (*iv)[2];   /* released [begin, end) offsets, sorted, disjoint */
     size_t niv, capiv;
+    int overlapped;    /* two released ranges shared bytes: strided readers */
 } ckpt_merged;
 
 /* ckpt_release runs on the packing threads: the merged copies' state is
@@ -565,6 +566,9 @@ static int add_range(ckpt_merged *m, size_t off, size_t n)
         m->iv = iv;
         m->capiv = cap;
     }
+    for (size_t j = 0; j < m->niv; j++)
+        if (off < m->iv[j][1] && off + n > m->iv[j][0])
+            m->overlapped = 1;
     size_t i = m->niv++;
     while (i > 0 && m->iv[i - 1][0] > off) {
         m->iv[i][0] = m->iv[i - 1][0], m->iv[i][1] = m->iv[i - 1][1];
@@ -594,12 +598,16 @@ static size_t release_merged(const ckpt *c, const unsigned char *lo, const unsig
         ckpt_merged *m = &g->m[i];
         if (!m->p || lo < m->p || hi > m->p + m->bytes)
             continue;
-        /* one call covering the copy: its reader is done with all of it */
-        if (lo == m->p && hi == m->p + m->bytes) {
+        /* one call covering the copy: its reader is done with all of it;
+         * disjoint ranges covering it: row slices of one reader, each
+         * released after it was read. Ranges that overlap come from
+         * strided readers (column ranges of a fused tensor, each spanning
+         * every row) of which another may still be reading: those copies
+         * wait for ckpt_adapter_check. */
+        if ((lo == m->p && hi == m->p + m->bytes) ||
+            (add_range(m, (size_t)(lo - m->p), (size_t)(hi - lo)) && !m->overlapped)) {
             free_merged(c, m);
             got = m->bytes;
-        } else {
-            add_range(m, (size_t)(lo - m->p), (size_t)(hi - lo));
         }
         break;
     }

@@ -156,9 +156,11 @@ size_t ckpt_release(const ckpt *c, const void *data, size_t bytes);
  * The base pages a merge read are given back at once (ckpt_release).
  *
  * Memory: a merged copy is freed when its bytes are released — at once by
- * a ckpt_release covering it whole (a packed nn.Linear weight), else by
- * ckpt_adapter_check once released ranges cover it (GPT-2's c_attn is
- * packed as three strided column ranges, no one of which covers it). So a
+ * a ckpt_release covering it whole, or by disjoint releases covering it
+ * (the row slices of a packed nn.Linear weight); else by ckpt_adapter_check
+ * once released ranges cover it (GPT-2's c_attn is packed as three strided
+ * column ranges, each spanning every row: while one is released another
+ * may still be reading). So a
  * merged tensor must not be read after it has been released; the engines
  * pack and never read a projection again. The resident size is then one
  * fp32 copy of the weights, as without an adapter.

@@ -336,6 +336,16 @@ static void test_release(void **state)
     assert_int_equal(ckpt_adapter_check(c, &err), 0);
     assert_null(qkv->data);
     ckpt_close(c);
+
+    /* an nn.Linear packed in row slices: disjoint releases free it */
+    assert_int_equal(ckpt_open_adapted(model_dir("llama"), model_dir("lora_llama"), &c, &err), 0);
+    const ckpt_tensor *wq = ckpt_get(c, "model.layers.0.self_attn.q_proj.weight");
+    assert_int_equal(ckpt_need_src(c, wq->name, 2, 32, 32, &q, &err), 0);
+    assert_int_equal(ckpt_release(c, (const char *)q.p + 16 * 32 * 4, 16 * 32 * 4), 0);
+    assert_non_null(wq->data);
+    assert_int_equal(ckpt_release(c, q.p, 16 * 32 * 4), 32 * 32 * 4);
+    assert_null(wq->data);
+    ckpt_close(c);
 }
 
 static void test_name_warning(void **state)
