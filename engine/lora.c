@@ -78,12 +78,13 @@ static int re_full(const lora *l, const char *field, const char *pattern, const 
     return rc >= 0;
 }
 
-/* The layer index peft reads from a module name: the last ".<name>.<digits>."
- * (re.match(r".*\.[^.]*\.(\d+)\.")), or with a layers_pattern p the last
- * ".p.<digits>.". -1 when there is none. */
+/* The layer index peft reads from a module name: the first
+ * ".<name>.<digits>." (re.match(r".*?\.[^.]*\.(\d+)\."), or with a
+ * layers_pattern p the first ".p.<digits>.". -1 when there is none. (Older
+ * peft took the last one, with a greedy ".*"; they differ only for names
+ * with two numbered parts, such as MoE experts inside a layer.) */
 static long layer_index(const char *key, const char *pattern)
 {
-    long found = -1;
     size_t plen = pattern ? strlen(pattern) : 0;
     for (const char *p = key; (p = strchr(p, '.')) != NULL; p++) {
         const char *name = p + 1, *dot = strchr(name, '.');
@@ -97,9 +98,9 @@ static long layer_index(const char *key, const char *pattern)
         while (*d >= '0' && *d <= '9' && v < 100000000)
             v = v * 10 + (*d++ - '0'), nd++;
         if (nd && *d == '.')
-            found = v;   /* the greedy ".*" of peft's regex keeps the last one */
+            return v;
     }
-    return found;
+    return -1;
 }
 
 static int list_has(const cJSON *list, const char *key, int suffix)

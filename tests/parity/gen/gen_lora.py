@@ -65,8 +65,9 @@ def read_safetensors(path):
 # ---------------------------------------------------------------- peft's rules
 
 def layer_index(key, pattern=None):
-    """peft: re.match(r".*\\.[^.]*\\.(\\d+)\\.", key) (or with the layers_pattern)."""
-    p = r".*\.[^.]*\.(\d+)\." if pattern is None else rf".*\.{pattern}\.(\d+)\."
+    """peft: re.match(r".*?\\.[^.]*\\.(\\d+)\\.", key) (or with the layers_pattern): the first
+    numbered part (older peft: the last, greedy; the same for these names)."""
+    p = r".*?\.[^.]*\.(\d+)\." if pattern is None else rf".*?\.{pattern}\.(\d+)\."
     m = re.match(p, key)
     return int(m.group(1)) if m else None
 
