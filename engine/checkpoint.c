@@ -5,11 +5,13 @@
 #include "checkpoint.h"
 
 #include "f16.h"
+#include "lora.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,7 +31,27 @@ typedef struct ckpt_file {
 typedef struct ckpt_entry {
     ckpt_tensor t;
     float *owned;      /* converted copy that t.data points to, or NULL */
+    int consumed;      /* asked for by ckpt_require / ckpt_need_src */
+    int edit;          /* 1 + the index of the adapter edit changing it, or 0 */
 } ckpt_entry;
+
+/* A merged copy (an adapter's LoRA target) and the byte ranges of it
+ * released so far: it is freed once they cover it (see checkpoint.h). */
+typedef struct ckpt_merged {
+    size_t entry, bytes;
+    unsigned char *p;  /* NULL once freed */
+    size_t (*iv)[2];   /* released [begin, end) offsets, sorted, disjoint */
+    size_t niv, capiv;
+    int overlapped;    /* two released ranges shared bytes: strided readers */
+} ckpt_merged;
+
+/* ckpt_release runs on the packing threads: the merged copies' state is
+ * behind a mutex (the checkpoint is otherwise read-only then). */
+typedef struct ckpt_merges {
+    pthread_mutex_t mu;
+    ckpt_merged *m;
+    size_t n;
+} ckpt_merges;
 
 struct ckpt {
     char *dir;
@@ -38,6 +60,8 @@ struct ckpt {
     size_t nfiles;
     ckpt_entry *e;     /* sorted by name after open */
     size_t nt, cap;
+    lora *ad;          /* ckpt_open_adapted's adapter, or NULL */
+    ckpt_merges *mg;   /* with an adapter */
 };
 
 static const struct { const char *name; ckpt_dtype t; size_t size; } DTYPES[] = {
@@ -501,10 +525,12 @@ fail:
     return rc;
 }
 
-size_t ckpt_release(const ckpt *c, const void *data, size_t bytes)
+/* The mapped-file part of ckpt_release: 1 when the range lies in one of
+ * c's mappings (*got = bytes given back), else 0. */
+static int release_mapped(const ckpt *c, const unsigned char *lo, const unsigned char *hi, size_t *got)
 {
-    const unsigned char *lo = data, *hi = lo + bytes;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    *got = 0;
     for (size_t i = 0; i < c->nfiles; i++) {
         const ckpt_file *f = &c->files[i];
         if (!f->map || lo < f->map || hi > f->map + f->size)
@@ -512,17 +538,106 @@ size_t ckpt_release(const ckpt *c, const void *data, size_t bytes)
         /* only pages wholly inside the range: the neighbours' bytes are
          * someone else's (harmless to drop too, but they would fault back) */
         uintptr_t a = ((uintptr_t)lo + page - 1) / page * page, b = (uintptr_t)hi / page * page;
-        if (b <= a || madvise((void *)a, b - a, MADV_DONTNEED) != 0)
-            return 0;
-        return b - a;
+        if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0)
+            *got = b - a;
+        return 1;
     }
     return 0;
+}
+
+static void free_merged(const ckpt *c, ckpt_merged *m)
+{
+    ckpt_entry *e = &c->e[m->entry];
+    free(m->p);
+    m->p = NULL;
+    e->owned = NULL;
+    e->t.data = NULL;
+    e->t.raw = NULL;
+}
+
+/* Record [off, off + n) of m as released; 1 when m is now covered. */
+static int add_range(ckpt_merged *m, size_t off, size_t n)
+{
+    if (m->niv == m->capiv) {
+        size_t cap = m->capiv ? 2 * m->capiv : 8;
+        size_t (*iv)[2] = realloc(m->iv, cap * sizeof *iv);
+        if (!iv)
+            return 0;   /* then it is freed at ckpt_close: only memory is lost */
+        m->iv = iv;
+        m->capiv = cap;
+    }
+    for (size_t j = 0; j < m->niv; j++)
+        if (off < m->iv[j][1] && off + n > m->iv[j][0])
+            m->overlapped = 1;
+    size_t i = m->niv++;
+    while (i > 0 && m->iv[i - 1][0] > off) {
+        m->iv[i][0] = m->iv[i - 1][0], m->iv[i][1] = m->iv[i - 1][1];
+        i--;
+    }
+    m->iv[i][0] = off, m->iv[i][1] = off + n;
+    size_t k = 0;   /* coalesce overlapping or touching ranges */
+    for (size_t j = 1; j < m->niv; j++) {
+        if (m->iv[j][0] <= m->iv[k][1]) {
+            if (m->iv[j][1] > m->iv[k][1])
+                m->iv[k][1] = m->iv[j][1];
+        } else {
+            k++;
+            m->iv[k][0] = m->iv[j][0], m->iv[k][1] = m->iv[j][1];
+        }
+    }
+    m->niv = k + 1;
+    return m->niv == 1 && m->iv[0][0] == 0 && m->iv[0][1] >= m->bytes;
+}
+
+static size_t release_merged(const ckpt *c, const unsigned char *lo, const unsigned char *hi)
+{
+    ckpt_merges *g = c->mg;
+    size_t got = 0;
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < g->n; i++) {
+        ckpt_merged *m = &g->m[i];
+        if (!m->p || lo < m->p || hi > m->p + m->bytes)
+            continue;
+        /* one call covering the copy: its reader is done with all of it;
+         * disjoint ranges covering it: row slices of one reader, each
+         * released after it was read. Ranges that overlap come from
+         * strided readers (column ranges of a fused tensor, each spanning
+         * every row) of which another may still be reading: those copies
+         * wait for ckpt_adapter_check. */
+        if ((lo == m->p && hi == m->p + m->bytes) ||
+            (add_range(m, (size_t)(lo - m->p), (size_t)(hi - lo)) && !m->overlapped)) {
+            free_merged(c, m);
+            got = m->bytes;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return got;
+}
+
+size_t ckpt_release(const ckpt *c, const void *data, size_t bytes)
+{
+    const unsigned char *lo = data, *hi = lo + bytes;
+    size_t got;
+    if (release_mapped(c, lo, hi, &got))
+        return got;
+    if (c->ad && release_mapped(lora_weights(c->ad), lo, hi, &got))
+        return got;
+    return c->mg ? release_merged(c, lo, hi) : 0;
 }
 
 void ckpt_close(ckpt *c)
 {
     if (!c)
         return;
+    if (c->mg) {
+        for (size_t i = 0; i < c->mg->n; i++)
+            free(c->mg->m[i].iv);   /* the copies themselves are entries' owned */
+        free(c->mg->m);
+        pthread_mutex_destroy(&c->mg->mu);
+        free(c->mg);
+    }
+    lora_close(c->ad);
     for (size_t i = 0; i < c->nt; i++) {
         free((char *)c->e[i].t.name);
         free(c->e[i].owned);
@@ -590,9 +705,11 @@ int ckpt_require(const ckpt *c, const char *name, int ndim, const int64_t *shape
     if (!is_float(t->dtype))
         return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: dtype %s is not a float type",
                        c->dir, t->file, name, ckpt_dtype_name(t->dtype));
-    int rc = to_f32(c, (ckpt_entry *)(void *)t, err);   /* t is the first member of its entry */
+    ckpt_entry *e = (ckpt_entry *)(void *)t;   /* t is the first member of its entry */
+    int rc = to_f32(c, e, err);
     if (rc)
         return rc;
+    e->consumed = 1;
     *out = t;
     return 0;
 }
@@ -690,6 +807,7 @@ int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t
         for (int i = 0; ok && i < ndim; i++)
             ok = shape[i] < 0 || shape[i] == t->shape[i];
         if (ok) {
+            ((ckpt_entry *)(void *)t)->consumed = 1;
             *out = (ckpt_src){t->raw, t->dtype};
             return 0;
         }
@@ -715,4 +833,152 @@ int ckpt_read_json(const char *path, cJSON **out, ys_error *err)
     }
     *out = j;
     return 0;
+}
+
+/* ---- adapters ------------------------------------------------------------ */
+
+int ckpt_open_weights(const char *dir, const char *file, ckpt **out, ys_error *err)
+{
+    *out = NULL;
+    ckpt *c = calloc(1, sizeof *c);
+    if (!c || !(c->dir = xstrdup(dir)) || !(c->config = cJSON_CreateObject())) {
+        if (c)
+            free(c->dir);
+        free(c);
+        return ys_fail(err, YS_ENOMEM, "%s: out of memory", dir);
+    }
+    int rc;
+    if ((rc = add_file(c, file, err)) != 0 || (rc = load_file(c, &c->files[0], err)) != 0 ||
+        (rc = sort_and_check(c, err)) != 0) {
+        ckpt_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static ckpt_entry *entry_of(const ckpt *c, const char *name)
+{
+    return (ckpt_entry *)(void *)ckpt_get(c, name);   /* the tensor is its entry's first member */
+}
+
+/* The tensors the adapter adds (a tied model's trained head), then the
+ * config that makes the engines read it. */
+static int add_new_tensors(ckpt *c, ys_error *err)
+{
+    int added = 0, rc;
+    for (size_t i = 0; i < lora_count(c->ad); i++) {
+        const lora_edit *e = lora_at(c->ad, i);
+        if (!e->adds)
+            continue;
+        if ((rc = grow(c, err)) != 0)
+            return rc;
+        ckpt_entry *ne = &c->e[c->nt];
+        memset(ne, 0, sizeof *ne);
+        ne->t = *e->with;
+        if (!(ne->t.name = xstrdup(e->target)))
+            return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
+        c->nt++;
+        added = 1;
+    }
+    if (!added)
+        return 0;
+    cJSON *f = cJSON_CreateFalse();
+    if (!f)
+        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
+    if (cJSON_HasObjectItem(c->config, "tie_word_embeddings"))
+        cJSON_ReplaceItemInObjectCaseSensitive(c->config, "tie_word_embeddings", f);
+    else
+        cJSON_AddItemToObject(c->config, "tie_word_embeddings", f);
+    return sort_and_check(c, err);
+}
+
+static int apply_edits(ckpt *c, ys_error *err)
+{
+    int rc = add_new_tensors(c, err);
+    if (rc)
+        return rc;
+    size_t n = lora_count(c->ad), nm = 0;
+    if (!(c->mg = calloc(1, sizeof *c->mg)) || !(c->mg->m = calloc(n ? n : 1, sizeof *c->mg->m))) {
+        free(c->mg);
+        c->mg = NULL;
+        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
+    }
+    pthread_mutex_init(&c->mg->mu, NULL);
+    for (size_t i = 0; i < n; i++) {
+        const lora_edit *ed = lora_at(c->ad, i);
+        ckpt_entry *e = entry_of(c, ed->target);
+        e->edit = (int)i + 1;
+        if (ed->kind == LORA_REPLACE) {
+            if (!ed->adds) {   /* the adapter's tensor under the base's name */
+                const char *name = e->t.name;
+                e->t = *ed->with;
+                e->t.name = name;
+            }
+            continue;
+        }
+        size_t bytes = e->t.numel * sizeof(float);
+        float *dst = malloc(bytes ? bytes : 1);
+        if (!dst)
+            return ys_fail(err, YS_ENOMEM, "%s: out of memory merging %s into %s (%zu bytes)", c->dir,
+                           ed->module, ed->target, bytes);
+        lora_merge(ed, &e->t, dst);
+        size_t got;   /* the base's bytes are not read again */
+        release_mapped(c, e->t.raw, (const unsigned char *)e->t.raw + e->t.numel * dtype_size(e->t.dtype), &got);
+        e->t.dtype = CKPT_F32;
+        e->t.data = dst;
+        e->t.raw = dst;
+        e->owned = dst;
+        c->mg->m[nm++] = (ckpt_merged){.entry = (size_t)(e - c->e), .bytes = bytes, .p = (unsigned char *)dst};
+    }
+    c->mg->n = nm;
+    return 0;
+}
+
+int ckpt_open_adapted(const char *dir, const char *adapter_dir, ckpt **out, ys_error *err)
+{
+    if (!adapter_dir)
+        return ckpt_open(dir, out, err);
+    ckpt *c;
+    int rc = ckpt_open(dir, &c, err);
+    if (rc)
+        return rc;
+    if ((rc = lora_open(adapter_dir, c, &c->ad, err)) != 0 || (rc = apply_edits(c, err)) != 0) {
+        ckpt_close(c);
+        *out = NULL;
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int ckpt_adapter_check(const ckpt *c, ys_error *err)
+{
+    if (!c->ad)
+        return 0;
+    for (size_t i = 0; i < c->nt; i++) {
+        const ckpt_entry *e = &c->e[i];
+        if (!e->edit || e->consumed)
+            continue;
+        const lora_edit *ed = lora_at(c->ad, (size_t)e->edit - 1);
+        return ys_fail(err, YS_EINPUT, "%s/adapter_model.safetensors: %s %s targets %s, which this model (%s) "
+                       "never reads", lora_dir(c->ad), ed->kind == LORA_MERGE ? "the LoRA weights of module" :
+                       "the modules_to_save tensors of", ed->module, ed->target, c->dir);
+    }
+    /* every reader is done: free the copies released piecewise */
+    pthread_mutex_lock(&c->mg->mu);
+    for (size_t i = 0; i < c->mg->n; i++) {
+        ckpt_merged *m = &c->mg->m[i];
+        if (m->p && m->niv == 1 && m->iv[0][0] == 0 && m->iv[0][1] >= m->bytes)
+            free_merged(c, m);
+    }
+    pthread_mutex_unlock(&c->mg->mu);
+    return 0;
+}
+
+const char *ckpt_adapter_dir(const ckpt *c) { return c->ad ? lora_dir(c->ad) : NULL; }
+
+void ckpt_adapter_warning(const char *dir, const char *adapter_dir, char *buf, size_t cap)
+{
+    lora_name_warning(dir, adapter_dir, buf, cap);
 }

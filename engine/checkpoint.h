@@ -141,4 +141,45 @@ int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t
  * fails — all harmless). */
 size_t ckpt_release(const ckpt *c, const void *data, size_t bytes);
 
+/* ---- adapters --------------------------------------------------------------
+ * ckpt_open_adapted opens `dir` with the PEFT LoRA adapter folder
+ * `adapter_dir` applied (lora.h has the rules; adapter_dir NULL is
+ * ckpt_open). Every tensor an adapter module targets is merged at open,
+ * W + scaling * B @ A computed into a malloc'd fp32 copy in the stored
+ * layout: ckpt_get, ckpt_require, ckpt_need and ckpt_need_src give it
+ * with dtype CKPT_F32 (fused tensors such as GPT-2's c_attn as a whole).
+ * A modules_to_save tensor is the adapter's copy instead of the base's
+ * (its own dtype). A saved head of a tied decoder (GPT-2, Llama, Mistral,
+ * Qwen2) is added as "lm_head.weight" and config.json's
+ * tie_word_embeddings is set to false in the parsed config, as the peft
+ * model is untied: the head is the trained copy, the embedding the base's.
+ * The base pages a merge read are given back at once (ckpt_release).
+ *
+ * Memory: a merged copy is freed when its bytes are released — at once by
+ * a ckpt_release covering it whole, or by disjoint releases covering it
+ * (the row slices of a packed nn.Linear weight); else by ckpt_adapter_check
+ * once released ranges cover it (GPT-2's c_attn is packed as three strided
+ * column ranges, each spanning every row: while one is released another
+ * may still be reading). So a
+ * merged tensor must not be read after it has been released; the engines
+ * pack and never read a projection again. The resident size is then one
+ * fp32 copy of the weights, as without an adapter.
+ *
+ * ckpt_adapter_check, called by an engine once it has bound and packed
+ * its weights: YS_EINPUT when an adapter tensor was never used (its target
+ * was not asked for by ckpt_require/ckpt_need/ckpt_need_src: the model
+ * does not read that tensor), naming the adapter tensor; 0 without an
+ * adapter. */
+int ckpt_open_adapted(const char *dir, const char *adapter_dir, ckpt **out, ys_error *err);
+int ckpt_adapter_check(const ckpt *c, ys_error *err);
+/* The adapter folder given to ckpt_open_adapted, or NULL. */
+const char *ckpt_adapter_dir(const ckpt *c);
+/* A warning for the caller to show ("" when none) when adapter_dir's
+ * base_model_name_or_path does not name dir; see lora_name_warning. */
+void ckpt_adapter_warning(const char *dir, const char *adapter_dir, char *buf, size_t cap);
+
+/* One safetensors file of `dir` without config.json (ckpt_config is an
+ * empty object): an adapter's weights. Validated as ckpt_open does. */
+int ckpt_open_weights(const char *dir, const char *file, ckpt **out, ys_error *err);
+
 #endif

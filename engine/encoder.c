@@ -436,13 +436,15 @@ static int alloc_threads(enc_model *m, int threads, ys_error *err)
 
 /* ---- load / free ----------------------------------------------------------- */
 
-int enc_load(const char *dir, enc_model **out, ys_error *err)
+int enc_load(const char *dir, enc_model **out, ys_error *err) { return enc_load_adapter(dir, NULL, out, err); }
+
+int enc_load_adapter(const char *dir, const char *adapter_dir, enc_model **out, ys_error *err)
 {
     *out = NULL;
     enc_model *m = calloc(1, sizeof *m);
     if (!m)
         return ys_fail(err, YS_ENOMEM, "out of memory");
-    int rc = ckpt_open(dir, &m->ck, err);
+    int rc = ckpt_open_adapted(dir, adapter_dir, &m->ck, err);
     if (rc == 0) {
         const char *name = arch_name(ckpt_config(m->ck));
         int i = arch_index(name);
@@ -472,6 +474,8 @@ int enc_load(const char *dir, enc_model **out, ys_error *err)
         rc = alloc_threads(m, 0, err);
     if (rc == 0)
         rc = pack_weights(m, err);
+    if (rc == 0)
+        rc = ckpt_adapter_check(m->ck, err);
     if (rc != 0) {
         enc_free(m);
         return rc;

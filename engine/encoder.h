@@ -64,6 +64,9 @@ int enc_supports(const char *dir, ys_error *err);
 
 /* Load and validate (every tensor present with its config-implied shape). */
 int enc_load(const char *dir, enc_model **out, ys_error *err);
+/* enc_load with a PEFT LoRA adapter merged at load (model.h,
+ * model_load_adapter; NULL: none). */
+int enc_load_adapter(const char *dir, const char *adapter_dir, enc_model **out, ys_error *err);
 void enc_free(enc_model *m);
 const enc_info *enc_get_info(const enc_model *m);
 /* Resize the thread pool (n < 1 means eng_default_threads()). */

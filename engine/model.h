@@ -72,6 +72,11 @@ typedef struct model_info {
 
 /* Load and validate (every tensor present with its config-implied shape). */
 int model_load(const char *dir, model **out, ys_error *err);
+/* model_load with the PEFT LoRA adapter folder adapter_dir merged into the
+ * weights at load (checkpoint.h, ckpt_open_adapted; NULL: none): scoring
+ * then runs at the base model's speed. An adapter tensor the model never
+ * reads fails the load. */
+int model_load_adapter(const char *dir, const char *adapter_dir, model **out, ys_error *err);
 void model_free(model *m);
 const model_info *model_get_info(const model *m);
 /* Resize the model's thread pool (n < 1 means eng_default_threads()). */

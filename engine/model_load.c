@@ -657,14 +657,16 @@ static int pack_weights(model *m, ys_error *err)
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 
-int model_load(const char *dir, model **out, ys_error *err)
+int model_load(const char *dir, model **out, ys_error *err) { return model_load_adapter(dir, NULL, out, err); }
+
+int model_load_adapter(const char *dir, const char *adapter_dir, model **out, ys_error *err)
 {
     *out = NULL;
     model *m = calloc(1, sizeof *m);
     if (!m)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     const arch_desc *a = NULL;
-    int rc = ckpt_open(dir, &m->ck, err);
+    int rc = ckpt_open_adapted(dir, adapter_dir, &m->ck, err);
     if (rc == 0 && !(a = resolve_arch(m, err)))
         rc = YS_EINPUT;
     if (rc == 0 && (a->flags & A_GPT2)) {
@@ -682,6 +684,8 @@ int model_load(const char *dir, model **out, ys_error *err)
         rc = alloc_pool(m, 0, err);
     if (rc == 0)
         rc = pack_weights(m, err);
+    if (rc == 0)
+        rc = ckpt_adapter_check(m->ck, err);
     if (rc != 0) {
         model_free(m);
         return rc;

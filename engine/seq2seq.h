@@ -74,6 +74,9 @@ typedef struct s2s_gen_opts {
 int s2s_supports(const char *dir, ys_error *err);
 /* Load and validate (every tensor present with its config-implied shape). */
 int s2s_load(const char *dir, s2s_model **out, ys_error *err);
+/* s2s_load with a PEFT LoRA adapter merged at load (model.h,
+ * model_load_adapter; NULL: none). */
+int s2s_load_adapter(const char *dir, const char *adapter_dir, s2s_model **out, ys_error *err);
 void s2s_free(s2s_model *m);
 const s2s_info *s2s_get_info(const s2s_model *m);
 /* Resize the thread pool (n < 1 means eng_default_threads()). */

@@ -513,13 +513,15 @@ static int alloc_pool(s2s_model *m, int threads, ys_error *err)
     return 0;
 }
 
-int s2s_load(const char *dir, s2s_model **out, ys_error *err)
+int s2s_load(const char *dir, s2s_model **out, ys_error *err) { return s2s_load_adapter(dir, NULL, out, err); }
+
+int s2s_load_adapter(const char *dir, const char *adapter_dir, s2s_model **out, ys_error *err)
 {
     *out = NULL;
     s2s_model *m = calloc(1, sizeof *m);
     if (!m)
         return ys_fail(err, YS_ENOMEM, "out of memory");
-    int rc = ckpt_open(dir, &m->ck, err);
+    int rc = ckpt_open_adapted(dir, adapter_dir, &m->ck, err);
     const char *name;
     if (rc == 0 && arch_of(ckpt_config(m->ck), &m->arch, &name) != 0)
         rc = ys_fail(err, YS_EINPUT, "%s/config.json: architecture \"%.60s\" is not a supported "
@@ -546,6 +548,8 @@ int s2s_load(const char *dir, s2s_model **out, ys_error *err)
         rc = alloc_pool(m, 0, err);
     if (rc == 0)
         rc = pack_weights(m, err);
+    if (rc == 0)
+        rc = ckpt_adapter_check(m->ck, err);
     if (rc != 0) {
         s2s_free(m);
         return rc;

@@ -16,7 +16,7 @@
 #define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
 
 static const char run_help[] =
-    "usage: yardstick run [--model DIR] [--tasks LIST] [--limit N] [--num-fewshot K]\n"
+    "usage: yardstick run [--model DIR [--adapter DIR]] [--tasks LIST] [--limit N] [--num-fewshot K]\n"
     "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
     "                     [--include-path DIR]... [--skip-bad-rows] [--no-db]\n"
@@ -31,7 +31,11 @@ static const char run_help[] =
     "to an lm-evaluation-harness-style results JSON; --log-samples writes\n"
     "samples_<task>_<time>.jsonl beside it. Finished engine responses are cached in\n"
     "the store as the run goes: --resume RUN_ID finishes an interrupted run with its\n"
-    "own settings, recomputing nothing that was done.\n";
+    "own settings, recomputing nothing that was done.\n"
+    "--adapter DIR merges a PEFT LoRA adapter (adapter_config.json +\n"
+    "adapter_model.safetensors) into the model at load (lm-evaluation-harness's peft=):\n"
+    "the store records it as the model BASE+ADAPTER with both content hashes, so two\n"
+    "adapters on one base are two models and never share cached responses.\n";
 
 /* Read a run's settings back from the store for --resume. The strings live
  * in *json, which the caller frees with cJSON_Delete. */
@@ -54,6 +58,8 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
         return ys_fail(err, YS_EINPUT, "%s: run %lld has no resumable settings (was it imported?)", o->db, (long long)id);
     }
     o->model_dir = model->valuestring;
+    const cJSON *ad = cJSON_GetObjectItem(set, "adapter");
+    o->adapter_dir = cJSON_IsString(ad) ? ad->valuestring : NULL;
     o->tasks = tasks->valuestring;
     o->limit = (long)cJSON_GetObjectItem(set, "limit")->valuedouble;
     o->num_fewshot = cJSON_GetObjectItem(set, "num_fewshot")->valueint;
@@ -122,6 +128,8 @@ int cmd_run(int argc, char **argv)
 #define OPT(name, val) (r == 0 && (r = cli_opt(argc, argv, &i, name, val, &v)) > 0)
         if (OPT("--model", true))
             o.model_dir = v;
+        else if (OPT("--adapter", true))
+            o.adapter_dir = v;
         else if (OPT("--tasks", true))
             o.tasks = v;
         else if (OPT("--data-dir", true))
@@ -171,6 +179,8 @@ int cmd_run(int argc, char **argv)
         }
 #undef OPT
     }
+    if (o.adapter_dir && !o.model_dir)
+        return cli_usage_error("run", "--adapter needs the base model: give --model DIR");
     if (!o.model_dir)
         o.model_dir = tiny_model(tiny, sizeof tiny);
     o.data_dir = taskdirs_data_dir(data_dir);

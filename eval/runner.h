@@ -15,7 +15,9 @@
  * request's token ids and the yardstick version) in one short transaction:
  * a killed run keeps what it finished, a re-run or --resume reuses it, and
  * since the engine is deterministic the final scores equal those of an
- * uninterrupted run. A different model can never be served these answers.
+ * uninterrupted run. A different model can never be served these answers;
+ * with an adapter, the weights' hash covers the base and the adapter, so
+ * neither can another adapter on the same base.
  */
 #ifndef YS_RUNNER_H
 #define YS_RUNNER_H
@@ -28,6 +30,7 @@
 
 typedef struct {
     const char *model_dir;
+    const char *adapter_dir;  /* PEFT LoRA adapter merged at load; NULL: none */
     const char *tasks;        /* comma-separated names */
     const char *data_dir;     /* NULL: bundled samples */
     const char *const *include;

@@ -71,8 +71,14 @@ int rn_load_engine(run_state *st, ys_error *err)
 {
     const run_options *o = st->o;
     int rc = 0;
+    if (o->adapter_dir) {
+        char w[600];
+        ckpt_adapter_warning(o->model_dir, o->adapter_dir, w, sizeof w);
+        if (w[0])
+            fprintf(stderr, "yardstick: warning: %s\n", w);
+    }
     if (st->kind == RN_CLASSIFIER) {
-        if ((rc = enc_load(o->model_dir, &st->enc, err)) == 0 && o->threads > 0)
+        if ((rc = enc_load_adapter(o->model_dir, o->adapter_dir, &st->enc, err)) == 0 && o->threads > 0)
             rc = enc_set_threads(st->enc, o->threads, err);
         if (rc < 0)
             return rc;
@@ -87,7 +93,7 @@ int rn_load_engine(run_state *st, ys_error *err)
             if (!(st->label_names[i] = strdup(info->labels[i])))
                 return ys_fail(err, YS_ENOMEM, "out of memory");
     } else if (st->kind == RN_SEQ2SEQ) {
-        if ((rc = s2s_load(o->model_dir, &st->s2s, err)) == 0 && o->threads > 0)
+        if ((rc = s2s_load_adapter(o->model_dir, o->adapter_dir, &st->s2s, err)) == 0 && o->threads > 0)
             rc = s2s_set_threads(st->s2s, o->threads, err);
         if (rc < 0)
             return rc;
@@ -96,7 +102,7 @@ int rn_load_engine(run_state *st, ys_error *err)
         st->max_len = info->max_source_positions > 0 ? (size_t)info->max_source_positions : 0;
         snprintf(st->arch, sizeof st->arch, "%s", info->arch);
     } else {
-        if ((rc = model_load(o->model_dir, &st->m, err)) == 0 && o->threads > 0)
+        if ((rc = model_load_adapter(o->model_dir, o->adapter_dir, &st->m, err)) == 0 && o->threads > 0)
             rc = model_set_threads(st->m, o->threads, err);
         if (rc < 0)
             return rc;

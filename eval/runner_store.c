@@ -95,7 +95,16 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
     }
     cJSON *cfg = cJSON_AddObjectToObject(root, "config");
     cJSON_AddStringToObject(cfg, "model", "yardstick");
-    cJSON_AddStringToObject(cfg, "model_args", o->model_dir);
+    if (o->adapter_dir) {   /* lm-evaluation-harness spells an adapter peft= */
+        char args[8300];
+        snprintf(args, sizeof args, "%s,peft=%s", o->model_dir, o->adapter_dir);
+        cJSON_AddStringToObject(cfg, "model_args", args);
+        cJSON_AddStringToObject(cfg, "adapter", o->adapter_dir);
+        cJSON_AddStringToObject(cfg, "adapter_sha256", st->adapter_hash);
+        cJSON_AddStringToObject(cfg, "base_weights_sha256", st->base_hash);
+    } else {
+        cJSON_AddStringToObject(cfg, "model_args", o->model_dir);
+    }
     cJSON_AddNumberToObject(cfg, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
     if (o->limit > 0)
@@ -247,7 +256,35 @@ int rn_model_hashes(run_state *st, ys_error *err)
     static const char *tok_files[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"};
     if (rc == 0)
         rc = hash_files(st->o->model_dir, tok_files, 4, st->tok_hash, err);
+    if (rc == 0 && st->o->adapter_dir) {
+        /* the weights evaluated are the base's and the adapter's */
+        static const char *ad_files[] = {"adapter_config.json", "adapter_model.safetensors"};
+        if ((rc = hash_files(st->o->adapter_dir, ad_files, 2, st->adapter_hash, err)) < 0)
+            return rc;
+        memcpy(st->base_hash, st->weights_hash, sizeof st->base_hash);
+        sha256_ctx c;
+        sha256_init(&c);
+        sha256_update(&c, "base|", 5);
+        sha256_update(&c, st->base_hash, 64);
+        sha256_update(&c, "|adapter|", 9);
+        sha256_update(&c, st->adapter_hash, 64);
+        sha256_final_hex(&c, st->weights_hash);
+    }
     return rc;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s && s[1] ? s + 1 : path;
+}
+
+void rn_model_name(const run_options *o, char *buf, size_t cap)
+{
+    if (o->adapter_dir)
+        snprintf(buf, cap, "%s+%s", base_name(o->model_dir), base_name(o->adapter_dir));
+    else
+        snprintf(buf, cap, "%s", base_name(o->model_dir));
 }
 
 /* Open the store, record the model, and start (or resume) the run row. */
@@ -257,10 +294,12 @@ int rn_begin_run(run_state *st, ys_error *err)
     int rc = rs_open(o->db, &st->store, err);
     if (rc < 0)
         return rc;
-    const char *base = strrchr(o->model_dir, '/');
-    base = base && base[1] ? base + 1 : o->model_dir;
-    rs_model m = {.name = base, .path = o->model_dir, .architecture = st->arch, .dtype = "float32",
+    char name[512];
+    rn_model_name(o, name, sizeof name);
+    rs_model m = {.name = name, .path = o->model_dir, .architecture = st->arch, .dtype = "float32",
                   .weights_sha256 = st->weights_hash, .tokenizer_sha256 = st->tok_hash};
+    if (o->adapter_dir)
+        m.base_weights_sha256 = st->base_hash, m.adapter_path = o->adapter_dir, m.adapter_sha256 = st->adapter_hash;
     int64_t model_id;
     if ((rc = rs_model_id(st->store, &m, &model_id, err)) < 0)
         return rc;
@@ -271,6 +310,8 @@ int rn_begin_run(run_state *st, ys_error *err)
     /* everything needed to resume the run goes into its settings */
     cJSON *set = cJSON_CreateObject(), *inc = cJSON_AddArrayToObject(set, "include");
     cJSON_AddStringToObject(set, "model", o->model_dir);
+    if (o->adapter_dir)
+        cJSON_AddStringToObject(set, "adapter", o->adapter_dir);
     cJSON_AddStringToObject(set, "tasks", o->tasks);
     cJSON_AddNumberToObject(set, "limit", (double)o->limit);
     cJSON_AddNumberToObject(set, "num_fewshot", o->num_fewshot);

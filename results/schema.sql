@@ -84,3 +84,14 @@ CREATE TABLE task_prompts (
     token_ids  TEXT NOT NULL,          -- JSON array
     PRIMARY KEY (run, task)
 ) WITHOUT ROWID;
+
+-- version: 3
+-- A model may be a base checkpoint with a PEFT LoRA adapter merged at load
+-- (`yardstick run --adapter DIR`). Then weights_sha256 is the identity of
+-- the weights evaluated — SHA-256 over the base's weight-file hash and the
+-- adapter's — so two adapters on one base are two models (and never share
+-- cached responses); the base's own hash and the adapter's folder and hash
+-- are kept beside it. All three are NULL for a plain checkpoint.
+ALTER TABLE models ADD COLUMN base_weights_sha256 TEXT;
+ALTER TABLE models ADD COLUMN adapter_path TEXT;
+ALTER TABLE models ADD COLUMN adapter_sha256 TEXT;  -- adapter_config.json + adapter_model.safetensors

@@ -233,7 +233,8 @@ int rs_model_id(rs_store *s, const rs_model *m, int64_t *id, ys_error *err)
     }
     sqlite3_finalize(st);
     const char *ins = "INSERT INTO models (name, path, architecture, n_params, dtype, weights_sha256, "
-                      "tokenizer_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+                      "tokenizer_sha256, base_weights_sha256, adapter_path, adapter_sha256) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
     if (sqlite3_prepare_v2(s->db, ins, -1, &st, NULL) != SQLITE_OK)
         return db_fail(s, err, "adding a model");
     bind_text(st, 1, m->name);
@@ -246,6 +247,9 @@ int rs_model_id(rs_store *s, const rs_model *m, int64_t *id, ys_error *err)
     bind_text(st, 5, m->dtype);
     bind_text(st, 6, m->weights_sha256);
     bind_text(st, 7, m->tokenizer_sha256);
+    bind_text(st, 8, m->base_weights_sha256);
+    bind_text(st, 9, m->adapter_path);
+    bind_text(st, 10, m->adapter_sha256);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)

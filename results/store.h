@@ -25,6 +25,9 @@ typedef struct {
     const char *name, *path, *architecture, *dtype;
     const char *weights_sha256, *tokenizer_sha256;
     int64_t n_params; /* 0: unknown */
+    /* a base with a PEFT adapter merged at load (NULL: none): weights_sha256
+     * is then the identity of the merged weights (base and adapter) */
+    const char *base_weights_sha256, *adapter_path, *adapter_sha256;
 } rs_model;
 
 typedef struct {
