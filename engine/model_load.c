@@ -347,16 +347,13 @@ static int config_decoder(model *m, const arch_desc *a, ys_error *err)
     /* MLP */
     m->gated = !neox;
     const char *act;
-    if (a->flags & A_GEMMA) {
-        /* Gemma reads hidden_activation and ignores hidden_act (HF warns
-         * and uses gelu_pytorch_tanh when hidden_activation is unset) */
-        if ((rc = ckpt_config_str(m->ck, "hidden_activation", "gelu_pytorch_tanh", &act, err)) < 0 ||
-            (rc = parse_act(m, "hidden_activation", act, err)) < 0)
-            return rc;
-    } else if ((rc = ckpt_config_str(m->ck, "hidden_act", neox ? "gelu" : "silu", &act, err)) < 0 ||
-               (rc = parse_act(m, "hidden_act", act, err)) < 0) {
+    /* Gemma 2 and 3 read hidden_activation. Gemma 1 reads hidden_act in
+     * transformers 4.5x (GemmaMLP is LlamaMLP; 4.38-4.44 read
+     * hidden_activation instead), both defaulting to gelu_pytorch_tanh. */
+    const char *act_key = (a->flags & A_SANDWICH) ? "hidden_activation" : "hidden_act";
+    const char *act_dflt = (a->flags & A_GEMMA) ? "gelu_pytorch_tanh" : neox ? "gelu" : "silu";
+    if ((rc = ckpt_config_str(m->ck, act_key, act_dflt, &act, err)) < 0 || (rc = parse_act(m, act_key, act, err)) < 0)
         return rc;
-    }
     if (!neox && (rc = refuse(m, "mlp_bias", err)) < 0)
         return rc;
     if ((a->flags & A_QWEN) && (rc = refuse(m, "use_sliding_window", err)) < 0)

@@ -409,7 +409,7 @@ static void test_model_level(void **state)
         {"\"Phi3ForCausalLM\"], " LLAMA_DIMS ", \"rope_scaling\": {\"type\": \"longrope\", "
          "\"short_factor\": [1, 1], \"long_factor\": [1, 1, 1, 1]}", "\"short_factor\" must be a list of 4", NULL},
         {"\"LlamaForCausalLM\"], " LLAMA_DIMS ", \"hidden_act\": \"quick_gelu\"", "hidden_act \"quick_gelu\" is not supported", NULL},
-        {"\"GemmaForCausalLM\"], " LLAMA_DIMS ", \"hidden_activation\": \"tanh\"",
+        {"\"Gemma2ForCausalLM\"], " LLAMA_DIMS ", \"hidden_activation\": \"tanh\"",
          "hidden_activation \"tanh\" is not supported", NULL},
         {"\"LlamaForCausalLM\"], " LLAMA_DIMS ", \"mlp_bias\": true", "mlp_bias is not supported", NULL},
         {"\"Qwen3ForCausalLM\"], " LLAMA_DIMS ", \"use_sliding_window\": true", "use_sliding_window is not supported", NULL},
