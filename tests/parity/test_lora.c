@@ -18,7 +18,9 @@
 #include "model.h"
 #include "seq2seq.h"
 
-static const char *const ADAPTERS[] = {"lora_llama", "lora_gpt2", "lora_qwen2"};
+static const char *const ADAPTERS[] = {"lora_llama", "lora_gpt2", "lora_qwen2",
+                                       /* on gen_arch_models.py's bases: fused and renamed modules */
+                                       "lora_phi3", "lora_pythia", "lora_qwen3", "lora_gemma2"};
 #define NADAPTERS (sizeof ADAPTERS / sizeof ADAPTERS[0])
 #define TOL 1e-4
 
