@@ -279,11 +279,13 @@ ARCH_ADAPTERS = [
         "target_modules": ["o_proj", "k_proj", "down_proj", "gate_proj", "v_proj", "q_proj", "up_proj"],
     }, torch.float32, 0.15, 33),
     # gemma2's default q_proj/v_proj plus o_proj and down_proj, whose outputs
-    # go through the sandwich norms; the head stays tied to the embedding;
-    # BF16 adapter weights (a model trained in bf16 without autocast)
+    # go through the sandwich norms; BF16 adapter weights (a model trained in
+    # bf16 without autocast); and a trained copy of the tied head
+    # (modules_to_save): the head is no longer the embedding, the input side
+    # keeps the base embedding times sqrt(hidden), the final soft-cap stays
     ("lora_gemma2", "gemma2", {
         "r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "down_proj", "o_proj", "v_proj"],
-        "alpha_pattern": {"layers.3.mlp.down_proj": 32},
+        "alpha_pattern": {"layers.3.mlp.down_proj": 32}, "modules_to_save": ["lm_head"],
     }, torch.bfloat16, 0.3, 37),
 ]
 
@@ -294,11 +296,11 @@ ARCH_ADAPTERS = [
 ARCH_GENMODE = {name: mode for name, _, _, mode in gam.MODELS}
 
 
-def arch_expected(name, base, cfg, W, base_W):
+def arch_expected(name, base, cfg, W, base_cfg, base_W):
     """gen_arch_models.py's scoring and generation semantics, on the merged
     weights: each sequence scored in one call over ids[:-1] (the length that
     picks longrope's factors), greedy generation as its fixture defines it."""
-    s, sb = gam.build_spec(cfg), gam.build_spec(cfg)
+    s, sb = gam.build_spec(cfg), gam.build_spec(base_cfg)
     s["orig"] = sb["orig"] = cfg.get("original_max_position_embeddings")
     seqs = gam.seq_ids(cfg["vocab_size"])
     lps, base_lps = gam.score(s, W, seqs), gam.score(sb, base_W, seqs)
@@ -359,7 +361,7 @@ def arch_main():
         acfg = dict(PEFT_019, base_model_name_or_path=f"../{base}", **fields)
         g = torch.Generator().manual_seed(seed)
         tensors, n = {}, 0
-        W = dict(base_W)
+        W, run_cfg = dict(base_W), cfg
         for module, tname, _ in arch_linear_modules(cfg, base_W):
             if not selected(acfg, module):
                 continue
@@ -374,10 +376,18 @@ def arch_main():
             tensors[f"base_model.model.{module}.lora_B.weight"] = B
             W[tname] = w + scaling * (B.to(F64) @ A.to(F64))
             n += 1
+        if "lm_head" in (acfg["modules_to_save"] or []):
+            # ModulesToSaveWrapper's copy of the tied head, trained: stored in
+            # the embedding's dtype, and the model is untied from then on
+            emb = base_W["model.embed_tokens.weight"]
+            head = (emb + torch.randn(emb.shape, generator=g, dtype=F64) * 0.1).to(dtype)
+            tensors["base_model.model.lm_head.weight"] = head
+            W["lm_head.weight"] = head.to(F64)
+            run_cfg = dict(cfg, tie_word_embeddings=False)
         expect_n = {"lora_phi3": 4, "lora_pythia": 8, "lora_qwen3": 14, "lora_gemma2": 16}[name]
         if n != expect_n:
             sys.exit(f"{name}: {n} adapted modules, expected {expect_n}")
-        seqs, gen, change = arch_expected(name, base, cfg, W, base_W)
+        seqs, gen, change = arch_expected(name, base, run_cfg, W, cfg, base_W)
         d = os.path.join(OUT, name)
         os.makedirs(d, exist_ok=True)
         for f in os.listdir(d):
