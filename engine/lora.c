@@ -303,6 +303,12 @@ static int read_config(lora *l, const ckpt *base, ys_error *err)
         {"trainable_token_indices", "trainable_token_indices is not supported"},
         {"target_parameters", "target_parameters (LoRA on parameters) is not supported"},
         {"use_qalora", "QALoRA (use_qalora) is not supported"},
+        /* aLoRA adapts only the tokens from the invocation sequence on:
+         * no merged weight computes that (peft's docs say it cannot merge) */
+        {"alora_invocation_tokens", "Activated LoRA (alora_invocation_tokens) is not supported: it applies the "
+                                    "adapter only from the invocation tokens on, which a merged weight cannot do"},
+        /* Arrow routes each token among several LoRA experts */
+        {"arrow_config", "Arrow routing (arrow_config) is not supported"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (nonempty(item(c, refused[i][0])))
