@@ -15,7 +15,9 @@ with r and alpha from rank_pattern / alpha_pattern when a key matches, and
 a modules_to_save module replaced by its trained copy (a tied head becomes
 untied: the copy is the head, the embedding stays the base's). The forward
 passes are gen_models.py's, in float64, on the stored (rounded) values of
-base and adapter.
+base and adapter. The adapters on gen_arch_models.py's bases (Phi-3,
+Pythia, Qwen3, Gemma 2; ARCH_ADAPTERS) use that file's forward pass,
+scoring and generation semantics instead (README_lora.md).
 
 Run with Debian's interpreter:  /usr/bin/python3 tests/parity/gen/gen_lora.py
 Writes tests/data/models/lora_<name>/{adapter_config.json,
