@@ -303,6 +303,12 @@ static int read_config(lora *l, const ckpt *base, ys_error *err)
         {"trainable_token_indices", "trainable_token_indices is not supported"},
         {"target_parameters", "target_parameters (LoRA on parameters) is not supported"},
         {"use_qalora", "QALoRA (use_qalora) is not supported"},
+        /* aLoRA adapts only the tokens from the invocation sequence on:
+         * no merged weight computes that (peft's docs say it cannot merge) */
+        {"alora_invocation_tokens", "Activated LoRA (alora_invocation_tokens) is not supported: it applies the "
+                                    "adapter only from the invocation tokens on, which a merged weight cannot do"},
+        /* Arrow routes each token among several LoRA experts */
+        {"arrow_config", "Arrow routing (arrow_config) is not supported"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (nonempty(item(c, refused[i][0])))
@@ -396,17 +402,28 @@ static int is_conv1d(const lora *l, const char *module)
     return !strcmp(last, "c_attn") || !strcmp(last, "c_proj") || !strcmp(last, "c_fc") || !strcmp(last, "q_attn");
 }
 
+/* A decoder whose output layer is the module "lm_head" and, per its
+ * config, is tied to the input embedding. The default of
+ * tie_word_embeddings is each HF config class's own (True for GPT-2 and
+ * the Gemmas, False for Llama, Mistral, Qwen2/3 and Phi-3). GPT-NeoX is
+ * left out: its head is "embed_out", never lm_head. */
 static int tied_decoder(const ckpt *base)
 {
+    static const struct { const char *type; int tied; } heads[] = {
+        {"gpt2", 1}, {"llama", 0}, {"mistral", 0}, {"qwen2", 0}, {"qwen3", 0}, {"phi3", 0},
+        {"gemma", 1}, {"gemma2", 1}, {"gemma3_text", 1},
+    };
     const char *mt = NULL;
     if (ckpt_config_str(base, "model_type", NULL, &mt, NULL) != 0 || !mt)
         return 0;
-    int gpt2 = !strcmp(mt, "gpt2");
-    if (!gpt2 && strcmp(mt, "llama") && strcmp(mt, "mistral") && strcmp(mt, "qwen2"))
-        return 0;
-    int tied = 0;
-    ckpt_config_bool(base, "tie_word_embeddings", gpt2, &tied, NULL);
-    return tied;
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        if (strcmp(mt, heads[i].type))
+            continue;
+        int tied = 0;
+        ckpt_config_bool(base, "tie_word_embeddings", heads[i].tied, &tied, NULL);
+        return tied;
+    }
+    return 0;
 }
 
 static int merge_edit(lora *l, const ckpt *base, const pending *p, ys_error *err)

@@ -26,7 +26,8 @@
  * Refused, each with a YS_EINPUT naming the folder, file and field:
  * another peft_type, use_dora, bias other than "none", lora_bias, LoRA on
  * an embedding (lora_embedding_A/B), layer_replication,
- * trainable_token_indices, target_parameters, a lone
+ * trainable_token_indices, target_parameters, use_qalora,
+ * alora_invocation_tokens (aLoRA), arrow_config, a lone
  * adapter_model.bin (pickled weights are never read), a missing or
  * misshapen tensor, a rank that disagrees with r / rank_pattern, a target
  * the base checkpoint does not have.

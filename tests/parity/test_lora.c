@@ -18,7 +18,9 @@
 #include "model.h"
 #include "seq2seq.h"
 
-static const char *const ADAPTERS[] = {"lora_llama", "lora_gpt2", "lora_qwen2"};
+static const char *const ADAPTERS[] = {"lora_llama", "lora_gpt2", "lora_qwen2",
+                                       /* on gen_arch_models.py's bases: fused and renamed modules */
+                                       "lora_phi3", "lora_pythia", "lora_qwen3", "lora_gemma2"};
 #define NADAPTERS (sizeof ADAPTERS / sizeof ADAPTERS[0])
 #define TOL 1e-4
 
@@ -243,10 +245,30 @@ static void test_refused(void **state)
     refused(llama, scratch_adapter("unselected", "target_modules=[\"q_proj\"]"), "do not select it");
     refused(llama, scratch_adapter("regex_layers", "target_modules=\".*q_proj\";layers_to_transform=[0]"),
             "cannot be used when target_modules is a regular expression");
+    refused(llama, scratch_adapter("alora", "alora_invocation_tokens=[5,6]"),
+            "Activated LoRA (alora_invocation_tokens) is not supported");
+    refused(llama, scratch_adapter("arrow", "arrow_config={\"top_k\":3}"), "Arrow routing (arrow_config)");
     /* another base: mistral's q_proj is [64, 32], the adapter's [32, 32] */
     refused(model_dir("mistral"), model_dir("lora_llama"), "shape mismatch");
     /* no such folder */
     refused(llama, model_dir("llama"), "no adapter_config.json");
+}
+
+/* Qwen3's q_norm is an RMSNorm (a [head_dim] weight), never a LoRA target:
+ * an adapter that claims one is refused, not merged into the norm. */
+static void test_norm_target(void **state)
+{
+    (void)state;
+    const char *ad = scratch_adapter("qnorm", "target_modules=[\"q_norm\"];rank_pattern={};alpha_pattern={};r=2");
+    float A[2 * 16] = {0}, B[16 * 2] = {0};
+    st_tensor at[2] = {{"base_model.model.model.layers.0.self_attn.q_norm.lora_A.weight", "F32", 2, {2, 16}, A,
+                        sizeof A},
+                       {"base_model.model.model.layers.0.self_attn.q_norm.lora_B.weight", "F32", 2, {16, 2}, B,
+                        sizeof B}};
+    char p[1300];
+    snprintf(p, sizeof p, "%s/adapter_model.safetensors", ad);
+    write_st(p, at, 2);
+    refused(model_dir("qwen3_yarn"), ad, "shape mismatch");
 }
 
 /* An adapted tensor the model never reads, and a target the base lacks:
@@ -502,6 +524,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_norm_target),
         cmocka_unit_test(test_unused_target),
         cmocka_unit_test(test_release),
         cmocka_unit_test(test_name_warning),
