@@ -30,7 +30,11 @@
 
 /* ---- packing -------------------------------------------------------------- */
 
-int gm_alloc(gm_weights *pw, size_t k, size_t out)
+static size_t elem_size(gm_dtype t) { return t == GM_F32 ? 4 : 2; }
+
+int gm_alloc(gm_weights *pw, size_t k, size_t out) { return gm_alloc_dtype(pw, k, out, GM_F32); }
+
+int gm_alloc_dtype(gm_weights *pw, size_t k, size_t out, gm_dtype dtype)
 {
     memset(pw, 0, sizeof *pw);
     size_t np = (out + GM_NR - 1) / GM_NR;
@@ -38,10 +42,11 @@ int gm_alloc(gm_weights *pw, size_t k, size_t out)
      * pages for large copies (kn_alloc: fewer first-touch faults, and the
      * kernels stream whole panels, fewer TLB misses). k = 0 or out = 0
      * still gets a buffer: panels is never NULL. */
-    if (!(pw->panels = kn_alloc(np * k * GM_NR * sizeof(float))))
+    if (!(pw->panels = kn_alloc(np * k * GM_NR * elem_size(dtype))))
         return YS_ENOMEM;
     pw->k = k;
     pw->out = out;
+    pw->dtype = dtype;
     return 0;
 }
 
@@ -65,7 +70,7 @@ __attribute__((always_inline)) static inline void pack_range(gm_weights *pw, con
     /* [out, k] is transposed in blocks of 32 columns x 16 k (a few cache
      * lines each way) */
     for (size_t p = p0; p < p1; p++) {
-        float *d = pw->panels + p * k * GM_NR;
+        float *d = (float *)pw->panels + p * k * GM_NR;
         if (layout == KN_OUT_IN)
             for (size_t k0 = 0; k0 < k; k0 += 16)
                 for (size_t j = 0; j < GM_NR; j++) {
@@ -80,13 +85,47 @@ __attribute__((always_inline)) static inline void pack_range(gm_weights *pw, con
     }
 }
 
+/* The same for 16-bit panels of a 16-bit source: the stored bits, moved. */
+static void pack_range16(gm_weights *pw, const uint16_t *w, size_t ldw, kn_layout layout, size_t p0, size_t p1)
+{
+    size_t k = pw->k, out = pw->out;
+    for (size_t p = p0; p < p1; p++) {
+        uint16_t *d = (uint16_t *)pw->panels + p * k * GM_NR;
+        if (layout == KN_OUT_IN)
+            for (size_t k0 = 0; k0 < k; k0 += 32)
+                for (size_t j = 0; j < GM_NR; j++) {
+                    size_t col = p * GM_NR + j, k1 = k0 + 32 < k ? k0 + 32 : k;
+                    for (size_t kk = k0; kk < k1; kk++)
+                        d[kk * GM_NR + j] = col < out ? w[col * ldw + kk] : 0;
+                }
+        else
+            for (size_t kk = 0; kk < k; kk++)
+                for (size_t j = 0; j < GM_NR; j++)
+                    d[kk * GM_NR + j] = p * GM_NR + j < out ? w[kk * ldw + p * GM_NR + j] : 0;
+    }
+}
+
+/* Panels [p0, p1) of pw (of its dtype) from a source of type t: 16-bit
+ * panels only from a source of the same type (gm_pack_all checks). */
 static void pack_any(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, size_t p0, size_t p1)
 {
+    if (pw->dtype != GM_F32) {
+        pack_range16(pw, w, ldw, layout, p0, p1);
+        return;
+    }
     switch (t) {
     case GM_F16: pack_range(pw, w, GM_F16, ldw, layout, p0, p1); break;
     case GM_BF16: pack_range(pw, w, GM_BF16, ldw, layout, p0, p1); break;
     default: pack_range(pw, w, GM_F32, ldw, layout, p0, p1); break;
     }
+}
+
+void gm_weights_row(const gm_weights *pw, size_t j, float *out)
+{
+    size_t off = j / GM_NR * pw->k * GM_NR + j % GM_NR;
+    for (size_t kk = 0; kk < pw->k; kk++)
+        out[kk] = pw->dtype == GM_F32 ? ((const float *)pw->panels)[off + kk * GM_NR]
+                                      : src_at(pw->panels, pw->dtype, off + kk * GM_NR);
 }
 
 void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1)
@@ -104,7 +143,6 @@ int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t
 
 /* Elements from w[0] to the last element a job reads (its rows may be
  * strided: GPT-2's q, k and v are column ranges of one [k, 3H] tensor). */
-static size_t elem_size(gm_dtype t) { return t == GM_F32 ? 4 : 2; }
 
 static size_t job_span(const gm_job *j)   /* in bytes */
 {
@@ -158,9 +196,11 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
     if (!first)
         return YS_ENOMEM;
     size_t done = 0;
-    for (; done < n; done++)
-        if (gm_alloc(jobs[done].pw, jobs[done].k, jobs[done].out) != 0)
+    for (; done < n; done++) {
+        gm_dtype pt = jobs[done].packed == jobs[done].dtype ? jobs[done].dtype : GM_F32;
+        if (gm_alloc_dtype(jobs[done].pw, jobs[done].k, jobs[done].out, pt) != 0)
             break;
+    }
     if (done < n) {
         for (size_t i = 0; i < done; i++)
             gm_free(jobs[i].pw);
@@ -190,36 +230,65 @@ void gm_free(gm_weights *pw)
 
 /* ---- micro-kernels -------------------------------------------------------
  * kern(mr, k, x, ldx, panel, tile): tile[r * GM_NR + j] = sum over kk
- * ascending of fma(x[r * ldx + kk], panel[kk * GM_NR + j], .) from 0, for
- * r < mr, j < GM_NR. */
-typedef void (*gm_kernel)(int mr, size_t k, const float *x, size_t ldx, const float *panel, float *tile);
+ * ascending of fma(x[r * ldx + kk], W(panel[kk * GM_NR + j]), .) from 0,
+ * for r < mr, j < GM_NR, where W widens a panel element to fp32 (exactly:
+ * the identity for fp32 panels, a shift for BF16, vcvtph2ps or f16.h for
+ * F16). Each kernel is instantiated per panel type with the type a
+ * constant, so the fp32 loops are those of before 16-bit panels. */
+typedef void (*gm_kernel)(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile);
 
-static void kern_scalar(int mr, size_t k, const float *x, size_t ldx, const float *panel, float *tile)
+__attribute__((always_inline)) static inline void scalar_body(const gm_dtype DT, int mr, size_t k, const float *x,
+                                                              size_t ldx, const void *panel, float *tile)
 {
     for (int r = 0; r < mr; r++)
         for (size_t j = 0; j < GM_NR; j++) {
             float acc = 0.0f;
             for (size_t kk = 0; kk < k; kk++)
-                acc = fmaf(x[r * ldx + kk], panel[kk * GM_NR + j], acc);
+                acc = fmaf(x[r * ldx + kk], src_at(panel, DT, kk * GM_NR + j), acc);
             tile[r * GM_NR + j] = acc;
         }
+}
+
+static void kern_scalar(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+{
+    scalar_body(GM_F32, mr, k, x, ldx, panel, tile);
+}
+static void kern_scalar_f16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+{
+    scalar_body(GM_F16, mr, k, x, ldx, panel, tile);
+}
+static void kern_scalar_bf16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+{
+    scalar_body(GM_BF16, mr, k, x, ldx, panel, tile);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GM_X86 1
 
+/* 16 panel elements from p (element offset i) widened to fp32. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline __m512 ld512(const gm_dtype DT, const void *p,
+                                                                                size_t i)
+{
+    if (DT == GM_F32)
+        return _mm512_load_ps((const float *)p + i);
+    __m256i h = _mm256_load_si256((const __m256i *)((const uint16_t *)p + i));
+    if (DT == GM_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
 /* AVX-512: up to 12 rows x 32 columns = 24 zmm accumulators (+2 for the
  * panel row, 1 broadcast). MR is a constant in every instantiation below,
  * so the loops over rows unroll and the accumulators live in registers. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void
-k512_body(const int MR, size_t k, const float *x, size_t ldx, const float *panel, float *tile)
+k512_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
 {
     __m512 a0[MR_MAX], a1[MR_MAX];
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++)
         a0[r] = a1[r] = _mm512_setzero_ps();
     for (size_t kk = 0; kk < k; kk++) {
-        __m512 w0 = _mm512_load_ps(panel + kk * GM_NR), w1 = _mm512_load_ps(panel + kk * GM_NR + 16);
+        __m512 w0 = ld512(DT, panel, kk * GM_NR), w1 = ld512(DT, panel, kk * GM_NR + 16);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++) {
             __m512 b = _mm512_set1_ps(x[r * ldx + kk]);
@@ -234,32 +303,50 @@ k512_body(const int MR, size_t k, const float *x, size_t ldx, const float *panel
     }
 }
 
-#define K512(M)                                                                                              \
-    __attribute__((target("avx512f,fma"))) static void k512_##M(size_t k, const float *x, size_t ldx,        \
-                                                                const float *panel, float *tile)             \
+#define K512(M, DT, N)                                                                                       \
+    __attribute__((target("avx512f,fma"))) static void k512_##N##_##M(size_t k, const float *x, size_t ldx,  \
+                                                                      const void *panel, float *tile)        \
     {                                                                                                        \
-        k512_body(M, k, x, ldx, panel, tile);                                                                \
+        k512_body(M, DT, k, x, ldx, panel, tile);                                                            \
     }
-K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12)
+#define K512_ALL(DT, N)                                                                                      \
+    K512(1, DT, N) K512(2, DT, N) K512(3, DT, N) K512(4, DT, N) K512(5, DT, N) K512(6, DT, N)                \
+    K512(7, DT, N) K512(8, DT, N) K512(9, DT, N) K512(10, DT, N) K512(11, DT, N) K512(12, DT, N)             \
+    static void kern_avx512_##N(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile) \
+    {                                                                                                        \
+        static void (*const f[MR_MAX + 1])(size_t, const float *, size_t, const void *, float *) = {         \
+            NULL, k512_##N##_1, k512_##N##_2, k512_##N##_3, k512_##N##_4, k512_##N##_5, k512_##N##_6,        \
+            k512_##N##_7, k512_##N##_8, k512_##N##_9, k512_##N##_10, k512_##N##_11, k512_##N##_12};          \
+        f[mr](k, x, ldx, panel, tile);                                                                       \
+    }
+K512_ALL(GM_F32, f32)
+K512_ALL(GM_F16, f16)
+K512_ALL(GM_BF16, bf16)
 
-static void kern_avx512(int mr, size_t k, const float *x, size_t ldx, const float *panel, float *tile)
+/* 8 panel elements from p (element offset i) widened to fp32. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256 ld256(const gm_dtype DT, const void *p,
+                                                                                  size_t i)
 {
-    static void (*const f[MR_MAX + 1])(size_t, const float *, size_t, const float *, float *) = {
-        NULL, k512_1, k512_2, k512_3, k512_4, k512_5, k512_6, k512_7, k512_8, k512_9, k512_10, k512_11, k512_12};
-    f[mr](k, x, ldx, panel, tile);
+    if (DT == GM_F32)
+        return _mm256_load_ps((const float *)p + i);
+    __m128i h = _mm_load_si128((const __m128i *)((const uint16_t *)p + i));
+    if (DT == GM_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
 }
 
 /* AVX2: 16 ymm registers allow 6 rows x 16 columns (12 accumulators), so a
- * 32-column panel is two passes over its halves. */
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-k256_body(const int MR, size_t k, const float *x, size_t ldx, const float *panel, float *tile)
+ * 32-column panel is two passes over its halves (c0: 0 or 16). */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
+k256_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const void *panel, size_t c0,
+          float *tile)
 {
     __m256 a0[6], a1[6];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
         a0[r] = a1[r] = _mm256_setzero_ps();
     for (size_t kk = 0; kk < k; kk++) {
-        __m256 w0 = _mm256_load_ps(panel + kk * GM_NR), w1 = _mm256_load_ps(panel + kk * GM_NR + 8);
+        __m256 w0 = ld256(DT, panel, kk * GM_NR + c0), w1 = ld256(DT, panel, kk * GM_NR + c0 + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
             __m256 b = _mm256_broadcast_ss(x + r * ldx + kk);
@@ -269,26 +356,29 @@ k256_body(const int MR, size_t k, const float *x, size_t ldx, const float *panel
     }
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++) {
-        _mm256_storeu_ps(tile + r * GM_NR, a0[r]);
-        _mm256_storeu_ps(tile + r * GM_NR + 8, a1[r]);
+        _mm256_storeu_ps(tile + r * GM_NR + c0, a0[r]);
+        _mm256_storeu_ps(tile + r * GM_NR + c0 + 8, a1[r]);
     }
 }
 
-#define K256(M)                                                                                              \
-    __attribute__((target("avx2,fma"))) static void k256_##M(size_t k, const float *x, size_t ldx,           \
-                                                             const float *panel, float *tile)                \
+#define K256(M, DT, N)                                                                                       \
+    __attribute__((target("avx2,fma,f16c"))) static void k256_##N##_##M(size_t k, const float *x, size_t ldx, \
+                                                                        const void *panel, float *tile)      \
     {                                                                                                        \
-        k256_body(M, k, x, ldx, panel, tile);                                                                \
-        k256_body(M, k, x, ldx, panel + 16, tile + 16);                                                      \
+        k256_body(M, DT, k, x, ldx, panel, 0, tile);                                                         \
+        k256_body(M, DT, k, x, ldx, panel, 16, tile);                                                        \
     }
-K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
-
-static void kern_avx2(int mr, size_t k, const float *x, size_t ldx, const float *panel, float *tile)
-{
-    static void (*const f[7])(size_t, const float *, size_t, const float *, float *) = {
-        NULL, k256_1, k256_2, k256_3, k256_4, k256_5, k256_6};
-    f[mr](k, x, ldx, panel, tile);
-}
+#define K256_ALL(DT, N)                                                                                      \
+    K256(1, DT, N) K256(2, DT, N) K256(3, DT, N) K256(4, DT, N) K256(5, DT, N) K256(6, DT, N)                \
+    static void kern_avx2_##N(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)  \
+    {                                                                                                        \
+        static void (*const f[7])(size_t, const float *, size_t, const void *, float *) = {                  \
+            NULL, k256_##N##_1, k256_##N##_2, k256_##N##_3, k256_##N##_4, k256_##N##_5, k256_##N##_6};       \
+        f[mr](k, x, ldx, panel, tile);                                                                       \
+    }
+K256_ALL(GM_F32, f32)
+K256_ALL(GM_F16, f16)
+K256_ALL(GM_BF16, bf16)
 #endif
 
 int gm_isa_supported(gm_isa isa)
@@ -300,7 +390,7 @@ int gm_isa_supported(gm_isa isa)
 #ifdef GM_X86
     case GM_ISA_AVX2:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case GM_ISA_AVX512:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
@@ -374,7 +464,7 @@ static void run_item(void *vctx, size_t item, int worker)
     size_t r1 = r0 + rc->mc < c->n ? r0 + rc->mc : c->n, p1 = p0 + GM_GROUP < rc->np ? p0 + GM_GROUP : rc->np;
     _Alignas(64) float tile[MR_MAX * GM_NR];
     for (size_t p = p0; p < p1; p++) {
-        const float *panel = w->panels + p * w->k * GM_NR;
+        const void *panel = (const unsigned char *)w->panels + p * w->k * GM_NR * elem_size(w->dtype);
         size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
@@ -389,14 +479,18 @@ void gm_run(kn_pool *pool, const gm_call *c)
     const gm_weights *w = c->w;
     if (c->n == 0 || w->out == 0)
         return;
-    run_ctx rc = {.c = c, .kern = kern_scalar, .mr = 4};
+    int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0;
+    static const gm_kernel scalar[3] = {kern_scalar, kern_scalar_f16, kern_scalar_bf16};
+    run_ctx rc = {.c = c, .kern = scalar[dt], .mr = 4};
     gm_isa isa = c->isa;
 #ifdef GM_X86
+    static const gm_kernel k512[3] = {kern_avx512_f32, kern_avx512_f16, kern_avx512_bf16};
+    static const gm_kernel k256[3] = {kern_avx2_f32, kern_avx2_f16, kern_avx2_bf16};
     isa = gm_isa_resolve(isa);
     if (isa == GM_ISA_AVX512)
-        rc.kern = kern_avx512, rc.mr = 12;
+        rc.kern = k512[dt], rc.mr = 12;
     else if (isa == GM_ISA_AVX2)
-        rc.kern = kern_avx2, rc.mr = 6;
+        rc.kern = k256[dt], rc.mr = 6;
 #endif
     /* rows per item: a multiple of every path's mr, the item's rows ~384 KB */
     size_t per = w->k ? ROWS_BYTES / (w->k * sizeof(float)) / 12 * 12 : 192;

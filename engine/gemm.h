@@ -28,12 +28,26 @@
 
 #define GM_NR 32    /* output columns per packed panel */
 
+/* A weight's element type: a source's as stored, or the packed panels'. */
+typedef enum { GM_F32, GM_F16, GM_BF16 } gm_dtype;
+
 /* W packed as ceil(out / GM_NR) column panels; panel p holds, for kk
- * ascending, the GM_NR weights W[p*GM_NR + j, kk] (zero past `out`). */
+ * ascending, the GM_NR weights W[p*GM_NR + j, kk] (zero past `out`), as
+ * fp32 (dtype GM_F32) or as the 16-bit values a half-precision checkpoint
+ * stores (GM_F16, GM_BF16: half the memory and half the bytes streamed per
+ * product). The kernels widen a 16-bit panel row to fp32 in registers
+ * before the same fused multiply-adds, and the widening is exact, so a
+ * product through 16-bit panels has the bits of the product through fp32
+ * panels of the same values. */
 typedef struct gm_weights {
-    float *panels;
+    void *panels;
     size_t k, out;
+    gm_dtype dtype;
 } gm_weights;
+
+/* W[j, 0..k) as floats (exact): a tied embedding's row read back from the
+ * packed head. */
+void gm_weights_row(const gm_weights *pw, size_t j, float *out);
 
 /* w is nn.Linear's [out, k] (KN_OUT_IN) or Conv1D's [k, out] (KN_IN_OUT),
  * row stride ldw. */
@@ -46,6 +60,7 @@ void gm_free(gm_weights *pw);   /* idempotent; leaves *pw zeroed */
  * YS_ENOMEM); gm_pack_panels fills panels [p0, p1) from w, the whole
  * source as gm_pack takes it. Every panel must be filled once before use. */
 int gm_alloc(gm_weights *pw, size_t k, size_t out);
+int gm_alloc_dtype(gm_weights *pw, size_t k, size_t out, gm_dtype dtype);
 size_t gm_panels(const gm_weights *pw);   /* ceil(out / GM_NR) */
 void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1);
 
@@ -58,16 +73,17 @@ void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout
  * whole source; in bytes), and once more for every whole source at the end
  * (spans of strided sources may overlap) — so a caller that packs from a
  * memory map can give the pages back as it goes and the peak holds little
- * twice. Half-precision sources are converted as they are packed: no float
- * copy of them is ever made. */
-typedef enum { GM_F32, GM_F16, GM_BF16 } gm_dtype;   /* a source's element type */
+ * twice. Half-precision sources are packed as they are stored (`packed`
+ * equal to `dtype`) or converted to fp32 as they are packed (`packed`
+ * GM_F32): no float copy of them is ever made. */
 typedef struct gm_job {
     gm_weights *pw;
-    const void *w;        /* elements of `dtype`, converted to float exactly as packed */
+    const void *w;        /* elements of `dtype` */
     size_t ldw;
     kn_layout layout;
     size_t k, out;
     gm_dtype dtype;
+    gm_dtype packed;      /* the panels' type: GM_F32, or dtype itself */
 } gm_job;
 #define GM_SLICE 64
 typedef void (*gm_release_fn)(void *user, const void *src, size_t bytes);

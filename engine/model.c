@@ -145,18 +145,15 @@ static void rope_rows(float *x, size_t T, size_t ld, int nheads, int hd, int dim
 
 /* The embedding of token id into x[H]. A tied embedding's mapped pages
  * were released after packing (pack_weights), so its row is gathered from
- * the packed head: column id of panel id / GM_NR, stride GM_NR. Gemma
+ * the packed head (gm_weights_row). Gemma
  * multiplies it by sqrt(hidden) (in fp32, as HF does in fp32). */
 static void embed_row(const model *m, int32_t id, float *x)
 {
     size_t H = (size_t)m->info.hidden;
-    if (!m->tied) {
+    if (!m->tied)
         memcpy(x, m->embed + (size_t)id * H, H * sizeof *x);
-    } else {
-        const float *p = m->phead.panels + (size_t)id / GM_NR * H * GM_NR + (size_t)id % GM_NR;
-        for (size_t i = 0; i < H; i++)
-            x[i] = p[i * GM_NR];
-    }
+    else
+        gm_weights_row(&m->phead, (size_t)id, x);
     if (m->embed_scale > 0)
         for (size_t i = 0; i < H; i++)
             x[i] *= m->embed_scale;

@@ -41,7 +41,10 @@
  *
  * Memory: packing copies every projection weight; the checkpoint's mapped
  * pages of the packed tensors are then released (ckpt_release), so the
- * resident size is about one copy of the weights, not two.
+ * resident size is about one copy of the weights, not two. F16 and BF16
+ * matrices stay 16-bit in the packed copy (gemm.h widens them exactly in
+ * its kernels: the same bits as fp32 panels of the same values), so a
+ * half-precision checkpoint costs about its file size, not twice it.
  *
  * Threads: the model owns a pool of `threads` threads (default
  * eng_default_threads()). Entry points call openblas_set_num_threads(1),
@@ -77,6 +80,14 @@ int model_load(const char *dir, model **out, ys_error *err);
  * then runs at the base model's speed. An adapter tensor the model never
  * reads fails the load. */
 int model_load_adapter(const char *dir, const char *adapter_dir, model **out, ys_error *err);
+
+/* Everything model_load can be asked for; zero-initialised = model_load. */
+typedef struct model_opts {
+    const char *adapter_dir;  /* PEFT LoRA folder merged at load, or NULL */
+    int f32_weights;          /* 1: F16/BF16 matrices widened to fp32 panels at load (twice the
+                                 memory, the same results; the engine before 16-bit panels) */
+} model_opts;
+int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_error *err);
 void model_free(model *m);
 const model_info *model_get_info(const model *m);
 /* Resize the model's thread pool (n < 1 means eng_default_threads()). */

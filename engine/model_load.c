@@ -638,7 +638,7 @@ static size_t layer_jobs(const model *m, layer *L, gm_job *j)
     return n;
 }
 
-static int pack_weights(model *m, ys_error *err)
+static int pack_weights(model *m, int f32, ys_error *err)
 {
     const model_info *mi = &m->info;
     gm_job *jobs = malloc(((size_t)mi->layers * MAX_LAYER_JOBS + 1) * sizeof *jobs);
@@ -648,22 +648,32 @@ static int pack_weights(model *m, ys_error *err)
     for (int l = 0; l < mi->layers; l++)
         n += layer_jobs(m, &m->layers[l], jobs + n);
     jobs[n++] = ckpt_pack_job(&m->phead, m->lm_head, 0, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab);
+    for (size_t i = 0; f32 && i < n; i++)
+        jobs[i].packed = GM_F32;
     int rc = ckpt_pack_all(m->ck, m->pool, jobs, n);
     free(jobs);
     m->tied = m->lm_head.p == m->wte.p;
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 
-int model_load(const char *dir, model **out, ys_error *err) { return model_load_adapter(dir, NULL, out, err); }
+int model_load(const char *dir, model **out, ys_error *err) { return model_load_opts(dir, NULL, out, err); }
 
 int model_load_adapter(const char *dir, const char *adapter_dir, model **out, ys_error *err)
 {
+    model_opts o = {.adapter_dir = adapter_dir};
+    return model_load_opts(dir, &o, out, err);
+}
+
+int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_error *err)
+{
+    static const model_opts none = {0};
+    opts = opts ? opts : &none;
     *out = NULL;
     model *m = calloc(1, sizeof *m);
     if (!m)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     const arch_desc *a = NULL;
-    int rc = ckpt_open_adapted(dir, adapter_dir, &m->ck, err);
+    int rc = ckpt_open_adapted(dir, opts->adapter_dir, &m->ck, err);
     if (rc == 0 && !(a = resolve_arch(m, err)))
         rc = YS_EINPUT;
     if (rc == 0 && (a->flags & A_GPT2)) {
@@ -680,7 +690,7 @@ int model_load_adapter(const char *dir, const char *adapter_dir, model **out, ys
     if (rc == 0)
         rc = alloc_pool(m, 0, err);
     if (rc == 0)
-        rc = pack_weights(m, err);
+        rc = pack_weights(m, opts->f32_weights, err);
     if (rc == 0)
         rc = ckpt_adapter_check(m->ck, err);
     if (rc != 0) {

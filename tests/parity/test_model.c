@@ -313,6 +313,53 @@ static void test_determinism(void **state)
     }
 }
 
+/* F16/BF16 checkpoints keep their matrices 16-bit (model.h, Memory): every
+ * log-probability and logit is bitwise the one the fp32-widened weights
+ * give, and so is a greedy continuation. */
+static void test_half_weights(void **state)
+{
+    (void)state;
+    static const char *const half[] = {"llama_f16_tied", "qwen2", "llama3_rope", "qwen3_yarn", "gemma3", "pythia"};
+    for (size_t mi = 0; mi < sizeof half / sizeof half[0]; mi++) {
+        fixture f;
+        load_fixture(&f, half[mi]);
+        model *wide = NULL;
+        ys_error err = {0};
+        model_opts o = {.f32_weights = 1};
+        if (model_load_opts(f.dir, &o, &wide, &err))
+            fail_msg("%s: model_load_opts: %s", f.name, err.msg);
+        size_t V = (size_t)model_get_info(f.m)->vocab;
+        const int32_t *seqs[16];
+        size_t lens[16];
+        double *lp[2][16];
+        float *lg[2][16];
+        for (size_t i = 0; i < f.nseq; i++) {
+            seqs[i] = f.s[i].ids, lens[i] = f.s[i].n;
+            for (int w = 0; w < 2; w++) {
+                lp[w][i] = calloc(f.s[i].n, sizeof(double));
+                lg[w][i] = calloc(f.s[i].n * V, sizeof(float));
+            }
+        }
+        assert_int_equal(model_logprobs(f.m, seqs, lens, f.nseq, NULL, lp[0], NULL, lg[0], &err), 0);
+        assert_int_equal(model_logprobs(wide, seqs, lens, f.nseq, NULL, lp[1], NULL, lg[1], &err), 0);
+        for (size_t i = 0; i < f.nseq; i++) {
+            if (memcmp(lp[0][i], lp[1][i], (f.s[i].n - 1) * sizeof(double)) ||
+                memcmp(lg[0][i], lg[1][i], (f.s[i].n - 1) * V * sizeof(float)))
+                fail_msg("%s: sequence %zu: 16-bit weights differ from fp32-widened ones", f.name, i);
+            for (int w = 0; w < 2; w++)
+                free(lp[w][i]), free(lg[w][i]);
+        }
+        int32_t a[64], b[64];
+        size_t na, nb;
+        assert_int_equal(model_generate(f.m, f.prompt, f.nprompt, 20, NULL, NULL, NULL, a, &na, &err), 0);
+        assert_int_equal(model_generate(wide, f.prompt, f.nprompt, 20, NULL, NULL, NULL, b, &nb, &err), 0);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na * sizeof *a);
+        model_free(wide);
+        free_fixture(&f);
+    }
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -349,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_greedy_generation),
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_half_weights),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,8 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "f16.h"
 #include "gemm.h"
 #include "kernels.h"
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
 
 #define NROWS 1000
 
@@ -283,12 +290,14 @@ static void test_pack_all(void **state)
     const float *big = (const float *)(void *)buf, *str = big + big_out * big_k + 2,
                 *conv = big + big_out * big_k + s_out * s_ld;
     gm_weights got[NJOBS], want[NJOBS];
-    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32},
-                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32},
-                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32},
-                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32},
-                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16},
-                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16}};
+    /* the half-precision sources packed as fp32 here (test_half_panels
+     * checks them kept 16-bit) */
+    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32, GM_F32},
+                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32, GM_F32},
+                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32},
+                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32},
+                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16, GM_F32},
+                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16, GM_F32}};
     const float *ref[NJOBS] = {big, str, conv, conv + c_w, hf, hb};
     eng_blas noblas = {0};
     kn_pool *pool;
@@ -320,6 +329,74 @@ static void test_pack_all(void **state)
     assert_int_equal(gm_pack_all(pool, jobs, 0, NULL, NULL), 0);   /* nothing to do */
     kn_pool_free(pool);
     free(buf), free(f), free(hf), free(hb);
+}
+
+/* F16 and BF16 weights kept 16-bit: the panels hold the stored bits, a
+ * row reads back exactly, and every product (every ISA, row count, with
+ * bias, activation and accumulation; [out, k] and Conv1D [k, out]
+ * sources, k and out not multiples of the panel sizes) has the bits of the
+ * product through fp32 panels of the same values. */
+static void test_half_panels(void **state)
+{
+    (void)state;
+    const size_t k = 77, out = 45;
+    uint16_t *h = malloc(k * out * 2);
+    float *x = malloc(40 * k * sizeof *x), *bias = malloc(out * sizeof *bias);
+    float *y16 = malloc(40 * out * sizeof *y16), *y32 = malloc(40 * out * sizeof *y32);
+    float *row = malloc(k * sizeof *row);
+    uint64_t s = 99;
+    for (size_t i = 0; i < 40 * k; i++)
+        x[i] = (float)((int)(lcg(&s) % 2001) - 1000) / 333.0f;
+    for (size_t i = 0; i < out; i++)
+        bias[i] = (float)((int)(lcg(&s) % 201) - 100) / 50.0f;
+    const gm_dtype types[] = {GM_F16, GM_BF16};
+    const kn_layout layouts[] = {KN_OUT_IN, KN_IN_OUT};
+    for (int ti = 0; ti < 2; ti++)
+        for (int li = 0; li < 2; li++) {
+            gm_dtype t = types[ti];
+            for (size_t i = 0; i < k * out; i++) {   /* finite halves, incl. subnormal F16 */
+                uint16_t v = (uint16_t)lcg(&s);
+                if (t == GM_F16 && ((v >> 10) & 0x1f) == 0x1f)
+                    v &= 0xbfff;
+                if (t == GM_BF16 && ((v >> 7) & 0xff) == 0xff)
+                    v &= 0xbfff;
+                h[i] = v;
+            }
+            size_t ldw = layouts[li] == KN_OUT_IN ? k : out;
+            gm_weights w16, w32;
+            gm_job j[2] = {{&w16, h, ldw, layouts[li], k, out, t, t}, {&w32, h, ldw, layouts[li], k, out, t, GM_F32}};
+            assert_int_equal(gm_pack_all(NULL, j, 2, NULL, NULL), 0);
+            assert_int_equal(w16.dtype, t);
+            assert_int_equal(w32.dtype, GM_F32);
+            for (size_t c = 0; c < out; c += 7) {
+                gm_weights_row(&w16, c, row);
+                for (size_t kk = 0; kk < k; kk++) {
+                    uint16_t v = layouts[li] == KN_OUT_IN ? h[c * k + kk] : h[kk * out + c];
+                    float want = t == GM_F16 ? f16_to_f32(v) : bf16_to_f32(v);
+                    if (memcmp(&row[kk], &want, 4))
+                        fail_msg("dtype %d: row %zu element %zu reads back %g, stored %g", (int)t, c, kk, row[kk], want);
+                }
+            }
+            const gm_isa isas[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512, GM_ISA_AUTO};
+            const size_t ns[] = {1, 5, 13, 40};
+            for (int ii = 0; ii < 4; ii++)
+                for (int ni = 0; ni < 4; ni++)
+                    for (int mode = 0; mode < 2; mode++) {
+                        for (size_t i = 0; i < 40 * out; i++)
+                            y16[i] = y32[i] = (float)i * 0.25f;
+                        gm_call c = {.x = x, .ldx = k, .w = &w16, .y = y16, .ldy = out, .n = ns[ni], .isa = isas[ii],
+                                     .bias = mode ? bias : NULL, .act = mode ? GM_ACT_GELU_TANH : GM_ACT_NONE,
+                                     .accumulate = mode};
+                        gm_run(NULL, &c);
+                        c.w = &w32, c.y = y32;
+                        gm_run(NULL, &c);
+                        if (memcmp(y16, y32, ns[ni] * out * sizeof *y16))
+                            fail_msg("dtype %d layout %d isa %d n %zu mode %d: 16-bit panels differ from fp32 panels",
+                                     (int)t, li, (int)isas[ii], ns[ni], mode);
+                    }
+            gm_free(&w16), gm_free(&w32);
+        }
+    free(h), free(x), free(bias), free(y16), free(y32), free(row);
 }
 
 /* accumulate: y = y + (acc + bias), exactly; strided x and y; n = 0 writes
@@ -378,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_invariance_odd),   cmocka_unit_test(test_invariance_gelu),
         cmocka_unit_test(test_invariance_wide),  cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_gelu_values),      cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_half_panels),
         cmocka_unit_test(test_accumulate_strides), cmocka_unit_test(test_pack_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
