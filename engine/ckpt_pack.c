@@ -7,7 +7,8 @@ gm_job ckpt_pack_job(gm_weights *pw, ckpt_src src, size_t off, size_t ldw, kn_la
     gm_dtype t = src.dtype == CKPT_F16 ? GM_F16 : src.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
     size_t es = t == GM_F32 ? 4 : 2;
     /* a half-precision matrix stays half precision (gemm.h widens it exactly) */
-    return (gm_job){pw, (const unsigned char *)src.p + off * es, ldw, layout, k, out, t, t};
+    return (gm_job){.pw = pw, .w = (const unsigned char *)src.p + off * es, .ldw = ldw, .layout = layout, .k = k,
+                    .out = out, .dtype = t, .packed = t};
 }
 
 gm_job ckpt_pack_linear(gm_weights *pw, ckpt_src w, size_t k, size_t out)

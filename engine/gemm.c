@@ -30,7 +30,13 @@
 
 /* ---- packing -------------------------------------------------------------- */
 
-static size_t elem_size(gm_dtype t) { return t == GM_F32 ? 4 : 2; }
+static size_t elem_size(gm_dtype t) { return t == GM_F32 ? 4 : 2; }   /* a source's element */
+
+/* Bytes of one panel row (GM_NR weights of one k). */
+static size_t row_bytes(gm_dtype t)
+{
+    return t == GM_F32 ? GM_NR * 4 : t == GM_Q8 ? GM_NR : t == GM_Q4 ? GM_NR / 2 : GM_NR * 2;
+}
 
 int gm_alloc(gm_weights *pw, size_t k, size_t out) { return gm_alloc_dtype(pw, k, out, GM_F32); }
 
@@ -42,11 +48,28 @@ int gm_alloc_dtype(gm_weights *pw, size_t k, size_t out, gm_dtype dtype)
      * pages for large copies (kn_alloc: fewer first-touch faults, and the
      * kernels stream whole panels, fewer TLB misses). k = 0 or out = 0
      * still gets a buffer: panels is never NULL. */
-    if (!(pw->panels = kn_alloc(np * k * GM_NR * elem_size(dtype))))
+    if (!(pw->panels = kn_alloc(np * k * row_bytes(dtype))))
         return YS_ENOMEM;
     pw->k = k;
     pw->out = out;
     pw->dtype = dtype;
+    return 0;
+}
+
+/* Quantized panels: the weights plus each group's scale (and zero point). */
+static int alloc_q(gm_weights *pw, size_t k, size_t out, gm_dtype dtype, size_t group)
+{
+    if (gm_alloc_dtype(pw, k, out, dtype) != 0)
+        return YS_ENOMEM;
+    size_t np = gm_panels(pw);
+    pw->group = dtype == GM_Q8 || group == 0 || group > k ? (k ? k : 1) : group;
+    pw->ngroups = k ? (k + pw->group - 1) / pw->group : 1;
+    pw->scales = malloc(np * pw->ngroups * GM_NR * sizeof *pw->scales);
+    pw->zeros = malloc(np * pw->ngroups * GM_NR);
+    if (!pw->scales || !pw->zeros) {
+        gm_free(pw);
+        return YS_ENOMEM;
+    }
     return 0;
 }
 
@@ -105,10 +128,71 @@ static void pack_range16(gm_weights *pw, const uint16_t *w, size_t ldw, kn_layou
     }
 }
 
+/* Round-to-nearest quantization of panels [p0, p1) (gemm.h,
+ * "Quantization"): per column and group, the scale (and zero point) from
+ * the group's values, then each value's code. Two passes over the source
+ * per group, no buffer. */
+static void pack_q(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, int qsym, size_t p0,
+                   size_t p1)
+{
+    size_t k = pw->k, out = pw->out, G = pw->group, ng = pw->ngroups, rb = row_bytes(pw->dtype);
+    for (size_t p = p0; p < p1; p++) {
+        unsigned char *d = (unsigned char *)pw->panels + p * k * rb;
+        memset(d, 0, k * rb);
+        for (size_t j = 0; j < GM_NR; j++) {
+            size_t col = p * GM_NR + j;
+            for (size_t g = 0; g < ng; g++) {
+                size_t k0 = g * G, k1 = k0 + G < k ? k0 + G : k;
+                float lo = 0.0f, hi = 0.0f, s = 0.0f;
+                int z = pw->dtype == GM_Q4 && qsym ? 8 : 0;
+                for (size_t kk = k0; col < out && kk < k1; kk++) {
+                    float v = src_at(w, t, layout == KN_OUT_IN ? col * ldw + kk : kk * ldw + col);
+                    lo = v < lo ? v : lo;
+                    hi = v > hi ? v : hi;
+                }
+                float a = -lo > hi ? -lo : hi;
+                if (pw->dtype == GM_Q8)
+                    s = a / 127.0f;
+                else if (qsym)
+                    s = a / 7.0f;
+                else
+                    s = (hi - lo) / 15.0f;
+                if (pw->dtype == GM_Q4 && !qsym && s != 0.0f) {
+                    float zf = rintf(-lo / s);
+                    z = zf < 0.0f ? 0 : zf > 15.0f ? 15 : (int)zf;
+                }
+                pw->scales[(p * ng + g) * GM_NR + j] = s;
+                pw->zeros[(p * ng + g) * GM_NR + j] = (uint8_t)z;
+                for (size_t kk = k0; col < out && s != 0.0f && kk < k1; kk++) {
+                    float v = src_at(w, t, layout == KN_OUT_IN ? col * ldw + kk : kk * ldw + col);
+                    float r = rintf(v / s);
+                    if (pw->dtype == GM_Q8) {
+                        r = r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r;
+                        d[kk * rb + j] = (unsigned char)(int8_t)r;
+                    } else {
+                        int q = qsym ? (r < -8.0f ? -8 : r > 7.0f ? 7 : (int)r) + 8
+                                     : (int)(r + (float)z < 0.0f ? 0.0f : r + (float)z > 15.0f ? 15.0f : r + (float)z);
+                        /* byte b holds column b (low nibble) and column b + 16 (high) */
+                        d[kk * rb + (j & 15)] |= (unsigned char)(j < 16 ? q : q << 4);
+                    }
+                }
+                if (pw->dtype == GM_Q4 && s == 0.0f)   /* every code = z: weight 0 */
+                    for (size_t kk = k0; kk < k1; kk++)
+                        d[kk * rb + (j & 15)] |= (unsigned char)(j < 16 ? z : z << 4);
+            }
+        }
+    }
+}
+
 /* Panels [p0, p1) of pw (of its dtype) from a source of type t: 16-bit
  * panels only from a source of the same type (gm_pack_all checks). */
-static void pack_any(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, size_t p0, size_t p1)
+static void pack_any(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, int qsym, size_t p0,
+                     size_t p1)
 {
+    if (pw->dtype == GM_Q8 || pw->dtype == GM_Q4) {
+        pack_q(pw, w, t, ldw, layout, qsym, p0, p1);
+        return;
+    }
     if (pw->dtype != GM_F32) {
         pack_range16(pw, w, ldw, layout, p0, p1);
         return;
@@ -120,17 +204,28 @@ static void pack_any(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_l
     }
 }
 
+/* A quantized weight (q - z) * s, column j, k index kk. */
+static float q_weight(const gm_weights *pw, size_t j, size_t kk)
+{
+    size_t p = j / GM_NR, c = j % GM_NR, rb = row_bytes(pw->dtype);
+    const unsigned char *d = (const unsigned char *)pw->panels + p * pw->k * rb + kk * rb;
+    size_t gi = (p * pw->ngroups + kk / pw->group) * GM_NR + c;
+    int q = pw->dtype == GM_Q8 ? (int)(int8_t)d[c] : c < 16 ? d[c] & 15 : d[c - 16] >> 4;
+    return (float)(q - (int)pw->zeros[gi]) * pw->scales[gi];
+}
+
 void gm_weights_row(const gm_weights *pw, size_t j, float *out)
 {
     size_t off = j / GM_NR * pw->k * GM_NR + j % GM_NR;
     for (size_t kk = 0; kk < pw->k; kk++)
-        out[kk] = pw->dtype == GM_F32 ? ((const float *)pw->panels)[off + kk * GM_NR]
-                                      : src_at(pw->panels, pw->dtype, off + kk * GM_NR);
+        out[kk] = pw->dtype == GM_Q8 || pw->dtype == GM_Q4 ? q_weight(pw, j, kk)
+                  : pw->dtype == GM_F32 ? ((const float *)pw->panels)[off + kk * GM_NR]
+                                        : src_at(pw->panels, pw->dtype, off + kk * GM_NR);
 }
 
 void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1)
 {
-    pack_any(pw, w, GM_F32, ldw, layout, p0, p1);
+    pack_any(pw, w, GM_F32, ldw, layout, 0, p0, p1);
 }
 
 int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t k, size_t out)
@@ -177,14 +272,14 @@ static void pack_item(void *vctx, size_t item, int worker)
     const gm_job *j = &c->jobs[lo];
     size_t np = gm_panels(j->pw);
     if (j->layout != KN_OUT_IN) {
-        pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, 0, np);
+        pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, j->qsym, 0, np);
         if (c->release)
             c->release(c->user, j->w, job_span(j));
         return;
     }
     size_t p0 = (item - c->first[lo]) * GM_SLICE, p1 = p0 + GM_SLICE < np ? p0 + GM_SLICE : np;
     size_t r1 = p1 * GM_NR < j->out ? p1 * GM_NR : j->out, es = elem_size(j->dtype);
-    pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, p0, p1);
+    pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, j->qsym, p0, p1);
     if (c->release && r1 > p0 * GM_NR)   /* rows p0*GM_NR .. r1 of the source */
         c->release(c->user, (const unsigned char *)j->w + p0 * GM_NR * j->ldw * es,
                    ((r1 - p0 * GM_NR - 1) * j->ldw + j->k) * es);
@@ -197,8 +292,11 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
         return YS_ENOMEM;
     size_t done = 0;
     for (; done < n; done++) {
-        gm_dtype pt = jobs[done].packed == jobs[done].dtype ? jobs[done].dtype : GM_F32;
-        if (gm_alloc_dtype(jobs[done].pw, jobs[done].k, jobs[done].out, pt) != 0)
+        const gm_job *j = &jobs[done];
+        gm_dtype pt = j->packed == j->dtype ? j->dtype : GM_F32;
+        int rc = j->packed == GM_Q8 || j->packed == GM_Q4 ? alloc_q(j->pw, j->k, j->out, j->packed, j->qgroup)
+                                                           : gm_alloc_dtype(j->pw, j->k, j->out, pt);
+        if (rc != 0)
             break;
     }
     if (done < n) {
@@ -225,6 +323,8 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
 void gm_free(gm_weights *pw)
 {
     free(pw->panels);
+    free(pw->scales);
+    free(pw->zeros);
     memset(pw, 0, sizeof *pw);
 }
 
@@ -260,6 +360,50 @@ static void kern_scalar_f16(int mr, size_t k, const float *x, size_t ldx, const 
 static void kern_scalar_bf16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
 {
     scalar_body(GM_BF16, mr, k, x, ldx, panel, tile);
+}
+
+/* Quantized panels (gemm.h, "Quantization"): qkern(mr, k, x, ldx, panel,
+ * scales, zeros, group, tile) computes, per element, the groups' fp32
+ * accumulations of x * (q - z) each folded into the total by one fma with
+ * the group's scale. */
+typedef void (*gm_qkernel)(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,
+                           const float *sc, const uint8_t *zp, size_t group, float *tile);
+
+__attribute__((always_inline)) static inline int q_code(const gm_dtype DT, const unsigned char *row, size_t j)
+{
+    return DT == GM_Q8 ? (int)(int8_t)row[j] : j < 16 ? row[j] & 15 : row[j - 16] >> 4;
+}
+
+__attribute__((always_inline)) static inline void scalar_q_body(const gm_dtype DT, int mr, size_t k, const float *x,
+                                                                size_t ldx, const unsigned char *panel,
+                                                                const float *sc, const uint8_t *zp, size_t G,
+                                                                float *tile)
+{
+    size_t rb = row_bytes(DT);
+    for (int r = 0; r < mr; r++)
+        for (size_t j = 0; j < GM_NR; j++) {
+            float total = 0.0f;
+            for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
+                size_t k1 = k0 + G < k ? k0 + G : k;
+                int z = zp[gi * GM_NR + j];
+                float acc = 0.0f;
+                for (size_t kk = k0; kk < k1; kk++)
+                    acc = fmaf(x[r * ldx + kk], (float)(q_code(DT, panel + kk * rb, j) - z), acc);
+                total = fmaf(acc, sc[gi * GM_NR + j], total);
+            }
+            tile[r * GM_NR + j] = total;
+        }
+}
+
+static void qkern_scalar_q8(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc,
+                            const uint8_t *zp, size_t G, float *tile)
+{
+    scalar_q_body(GM_Q8, mr, k, x, ldx, panel, sc, zp, G, tile);
+}
+static void qkern_scalar_q4(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc,
+                            const uint8_t *zp, size_t G, float *tile)
+{
+    scalar_q_body(GM_Q4, mr, k, x, ldx, panel, sc, zp, G, tile);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -379,6 +523,152 @@ k256_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx,
 K256_ALL(GM_F32, f32)
 K256_ALL(GM_F16, f16)
 K256_ALL(GM_BF16, bf16)
+
+/* Quantized, AVX-512: the group's accumulators in registers (MR x 32),
+ * the totals in the tile (a load, an fma and a store per group and row). */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void
+k512q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const unsigned char *panel,
+           const float *sc, const uint8_t *zp, size_t G, float *tile)
+{
+    const size_t rb = row_bytes(DT);
+    const __m512i lo4 = _mm512_set1_epi32(15);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_ps(tile + r * GM_NR, _mm512_setzero_ps());
+        _mm512_storeu_ps(tile + r * GM_NR + 16, _mm512_setzero_ps());
+    }
+    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
+        size_t k1 = k0 + G < k ? k0 + G : k;
+        __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR)));
+        __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR + 16)));
+        __m512 a0[MR_MAX], a1[MR_MAX];
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++)
+            a0[r] = a1[r] = _mm512_setzero_ps();
+        for (size_t kk = k0; kk < k1; kk++) {
+            const unsigned char *row = panel + kk * rb;
+            __m512 w0, w1;
+            if (DT == GM_Q8) {
+                /* z is 0 for int8: q - z = q */
+                w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)row)));
+                w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + 16))));
+            } else {
+                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)row));
+                w0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(b, lo4), z0));
+                w1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(b, 4), z1));
+            }
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; r++) {
+                __m512 xb = _mm512_set1_ps(x[r * ldx + kk]);
+                a0[r] = _mm512_fmadd_ps(xb, w0, a0[r]);
+                a1[r] = _mm512_fmadd_ps(xb, w1, a1[r]);
+            }
+        }
+        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            _mm512_storeu_ps(tile + r * GM_NR, _mm512_fmadd_ps(a0[r], s0, _mm512_loadu_ps(tile + r * GM_NR)));
+            _mm512_storeu_ps(tile + r * GM_NR + 16, _mm512_fmadd_ps(a1[r], s1, _mm512_loadu_ps(tile + r * GM_NR + 16)));
+        }
+    }
+}
+
+#define K512Q(M, DT, N)                                                                                      \
+    __attribute__((target("avx512f,fma"))) static void k512q_##N##_##M(                                     \
+        size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc, const uint8_t *zp, \
+        size_t G, float *tile)                                                                               \
+    {                                                                                                        \
+        k512q_body(M, DT, k, x, ldx, panel, sc, zp, G, tile);                                                \
+    }
+#define K512Q_ALL(DT, N)                                                                                     \
+    K512Q(1, DT, N) K512Q(2, DT, N) K512Q(3, DT, N) K512Q(4, DT, N) K512Q(5, DT, N) K512Q(6, DT, N)          \
+    K512Q(7, DT, N) K512Q(8, DT, N) K512Q(9, DT, N) K512Q(10, DT, N) K512Q(11, DT, N) K512Q(12, DT, N)       \
+    static void qkern_avx512_##N(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,   \
+                                 const float *sc, const uint8_t *zp, size_t G, float *tile)                  \
+    {                                                                                                        \
+        static void (*const f[MR_MAX + 1])(size_t, const float *, size_t, const unsigned char *,             \
+                                           const float *, const uint8_t *, size_t, float *) = {              \
+            NULL, k512q_##N##_1, k512q_##N##_2, k512q_##N##_3, k512q_##N##_4, k512q_##N##_5, k512q_##N##_6,  \
+            k512q_##N##_7, k512q_##N##_8, k512q_##N##_9, k512q_##N##_10, k512q_##N##_11, k512q_##N##_12};    \
+        f[mr](k, x, ldx, panel, sc, zp, G, tile);                                                            \
+    }
+K512Q_ALL(GM_Q8, q8)
+K512Q_ALL(GM_Q4, q4)
+
+/* Quantized, AVX2: 4 rows x 16 columns per pass (c0: 0 or 16). */
+#define MRQ_AVX2 4
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+k256q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const unsigned char *panel,
+           const float *sc, const uint8_t *zp, size_t G, size_t c0, float *tile)
+{
+    const size_t rb = row_bytes(DT);
+    const __m256i lo4 = _mm256_set1_epi32(15);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_ps(tile + r * GM_NR + c0, _mm256_setzero_ps());
+        _mm256_storeu_ps(tile + r * GM_NR + c0 + 8, _mm256_setzero_ps());
+    }
+    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
+        size_t k1 = k0 + G < k ? k0 + G : k;
+        __m256i z0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + gi * GM_NR + c0)));
+        __m256i z1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + gi * GM_NR + c0 + 8)));
+        __m256 a0[MRQ_AVX2], a1[MRQ_AVX2];
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++)
+            a0[r] = a1[r] = _mm256_setzero_ps();
+        for (size_t kk = k0; kk < k1; kk++) {
+            const unsigned char *row = panel + kk * rb;
+            __m256i q0, q1;
+            if (DT == GM_Q8) {
+                q0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + c0)));
+                q1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + c0 + 8)));
+            } else {
+                __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)row));
+                __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(row + 8)));
+                q0 = c0 ? _mm256_srli_epi32(b0, 4) : _mm256_and_si256(b0, lo4);
+                q1 = c0 ? _mm256_srli_epi32(b1, 4) : _mm256_and_si256(b1, lo4);
+            }
+            if (DT == GM_Q4)   /* z is 0 for int8 */
+                q0 = _mm256_sub_epi32(q0, z0), q1 = _mm256_sub_epi32(q1, z1);
+            __m256 w0 = _mm256_cvtepi32_ps(q0), w1 = _mm256_cvtepi32_ps(q1);
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                __m256 xb = _mm256_broadcast_ss(x + r * ldx + kk);
+                a0[r] = _mm256_fmadd_ps(xb, w0, a0[r]);
+                a1[r] = _mm256_fmadd_ps(xb, w1, a1[r]);
+            }
+        }
+        __m256 s0 = _mm256_loadu_ps(sc + gi * GM_NR + c0), s1 = _mm256_loadu_ps(sc + gi * GM_NR + c0 + 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            float *t = tile + r * GM_NR + c0;
+            _mm256_storeu_ps(t, _mm256_fmadd_ps(a0[r], s0, _mm256_loadu_ps(t)));
+            _mm256_storeu_ps(t + 8, _mm256_fmadd_ps(a1[r], s1, _mm256_loadu_ps(t + 8)));
+        }
+    }
+}
+
+#define K256Q(M, DT, N)                                                                                      \
+    __attribute__((target("avx2,fma"))) static void k256q_##N##_##M(size_t k, const float *x, size_t ldx,    \
+                                                                    const unsigned char *panel,              \
+                                                                    const float *sc, const uint8_t *zp,      \
+                                                                    size_t G, float *tile)                   \
+    {                                                                                                        \
+        k256q_body(M, DT, k, x, ldx, panel, sc, zp, G, 0, tile);                                             \
+        k256q_body(M, DT, k, x, ldx, panel, sc, zp, G, 16, tile);                                            \
+    }
+#define K256Q_ALL(DT, N)                                                                                     \
+    K256Q(1, DT, N) K256Q(2, DT, N) K256Q(3, DT, N) K256Q(4, DT, N)                                          \
+    static void qkern_avx2_##N(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,     \
+                               const float *sc, const uint8_t *zp, size_t G, float *tile)                    \
+    {                                                                                                        \
+        static void (*const f[MRQ_AVX2 + 1])(size_t, const float *, size_t, const unsigned char *,           \
+                                             const float *, const uint8_t *, size_t, float *) = {            \
+            NULL, k256q_##N##_1, k256q_##N##_2, k256q_##N##_3, k256q_##N##_4};                               \
+        f[mr](k, x, ldx, panel, sc, zp, G, tile);                                                            \
+    }
+K256Q_ALL(GM_Q8, q8)
+K256Q_ALL(GM_Q4, q4)
 #endif
 
 int gm_isa_supported(gm_isa isa)
@@ -450,6 +740,7 @@ static void epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t c
 typedef struct run_ctx {
     const gm_call *c;
     gm_kernel kern;
+    gm_qkernel qkern;       /* quantized panels */
     int mr;
     size_t mc, np, ngroups;
 } run_ctx;
@@ -464,11 +755,16 @@ static void run_item(void *vctx, size_t item, int worker)
     size_t r1 = r0 + rc->mc < c->n ? r0 + rc->mc : c->n, p1 = p0 + GM_GROUP < rc->np ? p0 + GM_GROUP : rc->np;
     _Alignas(64) float tile[MR_MAX * GM_NR];
     for (size_t p = p0; p < p1; p++) {
-        const void *panel = (const unsigned char *)w->panels + p * w->k * GM_NR * elem_size(w->dtype);
+        const void *panel = (const unsigned char *)w->panels + p * w->k * row_bytes(w->dtype);
+        const float *sc = w->scales ? w->scales + p * w->ngroups * GM_NR : NULL;
+        const uint8_t *zp = w->zeros ? w->zeros + p * w->ngroups * GM_NR : NULL;
         size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
-            rc->kern(mr, w->k, c->x + i * c->ldx, c->ldx, panel, tile);
+            if (rc->qkern)
+                rc->qkern(mr, w->k, c->x + i * c->ldx, c->ldx, panel, sc, zp, w->group, tile);
+            else
+                rc->kern(mr, w->k, c->x + i * c->ldx, c->ldx, panel, tile);
             epilogue(c, tile, i, mr, col, ncols);
         }
     }
@@ -479,18 +775,21 @@ void gm_run(kn_pool *pool, const gm_call *c)
     const gm_weights *w = c->w;
     if (c->n == 0 || w->out == 0)
         return;
-    int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0;
+    int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0, q = w->dtype == GM_Q8 ? 1 : w->dtype == GM_Q4 ? 2 : 0;
     static const gm_kernel scalar[3] = {kern_scalar, kern_scalar_f16, kern_scalar_bf16};
-    run_ctx rc = {.c = c, .kern = scalar[dt], .mr = 4};
+    static const gm_qkernel qscalar[3] = {NULL, qkern_scalar_q8, qkern_scalar_q4};
+    run_ctx rc = {.c = c, .kern = scalar[dt], .qkern = qscalar[q], .mr = 4};
     gm_isa isa = c->isa;
 #ifdef GM_X86
     static const gm_kernel k512[3] = {kern_avx512_f32, kern_avx512_f16, kern_avx512_bf16};
     static const gm_kernel k256[3] = {kern_avx2_f32, kern_avx2_f16, kern_avx2_bf16};
+    static const gm_qkernel q512[3] = {NULL, qkern_avx512_q8, qkern_avx512_q4};
+    static const gm_qkernel q256[3] = {NULL, qkern_avx2_q8, qkern_avx2_q4};
     isa = gm_isa_resolve(isa);
     if (isa == GM_ISA_AVX512)
-        rc.kern = k512[dt], rc.mr = 12;
+        rc.kern = k512[dt], rc.qkern = q512[q], rc.mr = 12;
     else if (isa == GM_ISA_AVX2)
-        rc.kern = k256[dt], rc.mr = 6;
+        rc.kern = k256[dt], rc.qkern = q256[q], rc.mr = q ? MRQ_AVX2 : 6;
 #endif
     /* rows per item: a multiple of every path's mr, the item's rows ~384 KB */
     size_t per = w->k ? ROWS_BYTES / (w->k * sizeof(float)) / 12 * 12 : 192;

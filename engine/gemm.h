@@ -23,13 +23,14 @@
 #define YS_ENGINE_GEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels.h"
 
 #define GM_NR 32    /* output columns per packed panel */
 
 /* A weight's element type: a source's as stored, or the packed panels'. */
-typedef enum { GM_F32, GM_F16, GM_BF16 } gm_dtype;
+typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4 } gm_dtype;
 
 /* W packed as ceil(out / GM_NR) column panels; panel p holds, for kk
  * ascending, the GM_NR weights W[p*GM_NR + j, kk] (zero past `out`), as
@@ -43,6 +44,12 @@ typedef struct gm_weights {
     void *panels;
     size_t k, out;
     gm_dtype dtype;
+    /* quantized panels (GM_Q8, GM_Q4; see "Quantization" below): the
+     * scale and zero point of each group of `group` consecutive k of each
+     * column, [panel][group][GM_NR] */
+    size_t group, ngroups;
+    float *scales;
+    uint8_t *zeros;
 } gm_weights;
 
 /* W[j, 0..k) as floats (exact): a tied embedding's row read back from the
@@ -83,11 +90,34 @@ typedef struct gm_job {
     kn_layout layout;
     size_t k, out;
     gm_dtype dtype;
-    gm_dtype packed;      /* the panels' type: GM_F32, or dtype itself */
+    gm_dtype packed;      /* the panels' type: GM_F32, dtype itself, or quantized (GM_Q8, GM_Q4) */
+    size_t qgroup;        /* GM_Q4: k per group (GM_Q8: the whole k) */
+    int qsym;             /* GM_Q4: symmetric (no zero point; z = 8) */
 } gm_job;
 #define GM_SLICE 64
 typedef void (*gm_release_fn)(void *user, const void *src, size_t bytes);
 int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn release, void *user);
+
+/* ---- Quantization ---------------------------------------------------------
+ * Round-to-nearest weight quantization, applied when a job is packed as
+ * GM_Q8 or GM_Q4 (the source is read as fp32, half precision widened
+ * exactly). Column j of W (an output channel, W[j, 0..k)) in groups of G
+ * consecutive k, [g*G, min((g+1)*G, k)) (GM_Q8: one group, G = k); all
+ * arithmetic in fp32, divisions rounded to nearest, rint() halves to even:
+ *   GM_Q8 (symmetric): a = max |W|, s = a / 127; q = clamp(rint(W / s),
+ *          -127, 127) (all 0 when s == 0); the weight is q * s.
+ *   GM_Q4 (zero point): lo = min(0, min W), hi = max(0, max W),
+ *          s = (hi - lo) / 15; z = clamp(rint(-lo / s), 0, 15),
+ *          q = clamp(rint(W / s) + z, 0, 15) (z = q = 0 when s == 0); the
+ *          weight is (q - z) * s.
+ *   GM_Q4, qsym: a = max |W|, s = a / 7; q = clamp(rint(W / s), -8, 7) + 8,
+ *          z = 8 (q = 8 when s == 0).
+ * The product keeps activations fp32 and computes, per output element,
+ *     total = 0; for each group g ascending:
+ *         acc = 0; for k in g ascending: acc = fma(x[k], (float)(q - z), acc)
+ *         total = fma(acc, s_g, total)
+ * then the epilogue. Every ISA spells that sequence (same bits). It is the
+ * exact function of the dequantized weights up to fp32 rounding. */
 
 typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_act;
 

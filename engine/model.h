@@ -81,11 +81,24 @@ int model_load(const char *dir, model **out, ys_error *err);
  * reads fails the load. */
 int model_load_adapter(const char *dir, const char *adapter_dir, model **out, ys_error *err);
 
+/* Round-to-nearest weight quantization at load (gemm.h, "Quantization",
+ * gives the exact function): every matrix of the transformer blocks —
+ * not the embeddings, not the LM head — as int8 per output channel, or
+ * int4 in groups of `group_size` along the input with a zero point
+ * (MODEL_Q_INT4) or symmetric (MODEL_Q_INT4_SYM). Activations stay fp32:
+ * the result is the function of the dequantized weights. */
+typedef enum { MODEL_Q_NONE, MODEL_Q_INT8, MODEL_Q_INT4, MODEL_Q_INT4_SYM } model_quant;
+/* "int8", "int4", "int4-sym" -> *q; YS_EUSAGE naming the choices otherwise. */
+int model_quant_parse(const char *s, model_quant *q, ys_error *err);
+const char *model_quant_name(model_quant q);
+
 /* Everything model_load can be asked for; zero-initialised = model_load. */
 typedef struct model_opts {
     const char *adapter_dir;  /* PEFT LoRA folder merged at load, or NULL */
     int f32_weights;          /* 1: F16/BF16 matrices widened to fp32 panels at load (twice the
                                  memory, the same results; the engine before 16-bit panels) */
+    model_quant quantize;     /* MODEL_Q_NONE: the weights as stored */
+    int group_size;           /* int4: k per group, 32 or 128 (0: 128) */
 } model_opts;
 int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_error *err);
 void model_free(model *m);

@@ -638,7 +638,23 @@ static size_t layer_jobs(const model *m, layer *L, gm_job *j)
     return n;
 }
 
-static int pack_weights(model *m, int f32, ys_error *err)
+int model_quant_parse(const char *s, model_quant *q, ys_error *err)
+{
+    static const char *const names[] = {"none", "int8", "int4", "int4-sym"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) {
+            *q = (model_quant)i;
+            return 0;
+        }
+    return ys_fail(err, YS_EUSAGE, "quantization \"%.40s\" is not one of none, int8, int4, int4-sym", s);
+}
+
+const char *model_quant_name(model_quant q)
+{
+    return q == MODEL_Q_INT8 ? "int8" : q == MODEL_Q_INT4 ? "int4" : q == MODEL_Q_INT4_SYM ? "int4-sym" : "none";
+}
+
+static int pack_weights(model *m, const model_opts *o, ys_error *err)
 {
     const model_info *mi = &m->info;
     gm_job *jobs = malloc(((size_t)mi->layers * MAX_LAYER_JOBS + 1) * sizeof *jobs);
@@ -648,8 +664,14 @@ static int pack_weights(model *m, int f32, ys_error *err)
     for (int l = 0; l < mi->layers; l++)
         n += layer_jobs(m, &m->layers[l], jobs + n);
     jobs[n++] = ckpt_pack_job(&m->phead, m->lm_head, 0, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab);
-    for (size_t i = 0; f32 && i < n; i++)
+    for (size_t i = 0; o->f32_weights && i < n; i++)
         jobs[i].packed = GM_F32;
+    /* the blocks' matrices (every job but the head, the last) */
+    for (size_t i = 0; o->quantize != MODEL_Q_NONE && i + 1 < n; i++) {
+        jobs[i].packed = o->quantize == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
+        jobs[i].qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
+        jobs[i].qsym = o->quantize == MODEL_Q_INT4_SYM;
+    }
     int rc = ckpt_pack_all(m->ck, m->pool, jobs, n);
     free(jobs);
     m->tied = m->lm_head.p == m->wte.p;
@@ -669,6 +691,9 @@ int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_err
     static const model_opts none = {0};
     opts = opts ? opts : &none;
     *out = NULL;
+    if (opts->quantize != MODEL_Q_NONE && opts->quantize != MODEL_Q_INT8 && opts->group_size != 0 &&
+        opts->group_size != 32 && opts->group_size != 128)
+        return ys_fail(err, YS_EUSAGE, "int4 group size %d: use 32 or 128", opts->group_size);
     model *m = calloc(1, sizeof *m);
     if (!m)
         return ys_fail(err, YS_ENOMEM, "out of memory");
@@ -690,7 +715,7 @@ int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_err
     if (rc == 0)
         rc = alloc_pool(m, 0, err);
     if (rc == 0)
-        rc = pack_weights(m, opts->f32_weights, err);
+        rc = pack_weights(m, opts, err);
     if (rc == 0)
         rc = ckpt_adapter_check(m->ck, err);
     if (rc != 0) {

@@ -41,7 +41,8 @@ static void print_logprob_line(const model_args *a, const double *lp, size_t cou
 }
 
 static const char logprobs_help[] =
-    "usage: yardstick logprobs --model DIR [--adapter DIR] (--text F | --ids F) [--from N] [--json] [--threads N]\n"
+    "usage: yardstick logprobs --model DIR [--adapter DIR] [--quantize Q [--group-size G]] (--text F | --ids F)\n"
+    "                         [--from N] [--json] [--threads N]\n"
     "       yardstick logprobs --model DIR [--adapter DIR] --source-ids F --ids F [--json] [--threads N]\n"
     "\n"
     "For each line of F (a text, or whitespace-separated token ids), the log-probability\n"
@@ -59,7 +60,13 @@ static const char logprobs_help[] =
     "model's decoder_start_token_id; every id after the first is scored.\n"
     "\n"
     "--adapter DIR merges a PEFT LoRA adapter (adapter_config.json +\n"
-    "adapter_model.safetensors) into the weights at load; outputs keep their format.\n";
+    "adapter_model.safetensors) into the weights at load; outputs keep their format.\n"
+    "\n"
+    "--quantize int8|int4|int4-sym [--group-size 32|128] quantizes every matrix of the\n"
+    "transformer blocks at load by round-to-nearest (int8 per output channel; int4 in\n"
+    "groups along the input, with a zero point or symmetric; embeddings and LM head\n"
+    "as stored) and computes with fp32 activations: the result is the function of\n"
+    "the dequantized weights (README, \"Quantization\"). Decoder-only models.\n";
 
 static int logprobs_s2s(const model_args *a, ys_error *err)
 {
@@ -102,7 +109,7 @@ int cmd_logprobs(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("logprobs", argc, argv, logprobs_help,
-                              " --model --adapter --json --text --ids --source-ids --threads --from ", &a);
+                              " --model --adapter --quantize --group-size --json --text --ids --source-ids --threads --from ", &a);
     if (rc)
         return rc;
     if (!!a.text + !!a.ids != 1)
@@ -113,6 +120,8 @@ int cmd_logprobs(int argc, char **argv)
         return cli_fail(&err);
     if (s2s && a.from)
         return cli_usage_error("logprobs", "--from is for decoder-only models");
+    if (s2s && a.quantize != MODEL_Q_NONE)
+        return cli_usage_error("logprobs", "--quantize is for decoder-only models");
     if (s2s && (!a.source_ids || !a.ids))
         return cli_usage_error("logprobs", "%s is an encoder-decoder model: give --source-ids F and --ids F", a.model);
     if (!s2s && a.source_ids)

@@ -107,6 +107,11 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         double d;
         if (!strcmp(name, "--model")) a->model = v;
         else if (!strcmp(name, "--adapter")) a->adapter = v;
+        else if (!strcmp(name, "--quantize")) {
+            ys_error qe = {0};
+            if (model_quant_parse(v, &a->quantize, &qe) < 0)
+                return cli_usage_error(cmd, "--quantize: %s", qe.msg);
+        }
         else if (!strcmp(name, "--file")) a->file = v;
         else if (!strcmp(name, "--jsonl")) a->jsonl = v;
         else if (!strcmp(name, "--text")) a->text = v;
@@ -149,17 +154,25 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
             else if (!strcmp(name, "--from")) a->from = n;
             else if (!strcmp(name, "--min-tokens")) a->min_tokens = n;
             else if (!strcmp(name, "--seed")) a->seed = n;
+            else if (!strcmp(name, "--group-size")) {
+                if (n != 32 && n != 128)
+                    return cli_usage_error(cmd, "--group-size takes 32 or 128");
+                a->group_size = n;
+            }
         }
     }
     if (!a->model)
         return cli_usage_error(cmd, "--model DIR is required");
+    if (a->group_size && a->quantize != MODEL_Q_INT4 && a->quantize != MODEL_Q_INT4_SYM)
+        return cli_usage_error(cmd, "--group-size is for --quantize int4 or int4-sym");
     return 0;
 }
 
 int mc_load_model(const model_args *a, model **m, ys_error *err)
 {
     mc_adapter_warning(a);
-    int rc = model_load_adapter(a->model, a->adapter, m, err);
+    model_opts o = {.adapter_dir = a->adapter, .quantize = a->quantize, .group_size = (int)a->group_size};
+    int rc = model_load_opts(a->model, &o, m, err);
     if (rc == 0 && a->threads > 0 && (rc = model_set_threads(*m, (int)a->threads, err)) < 0) {
         model_free(*m);
         *m = NULL;

@@ -292,12 +292,12 @@ static void test_pack_all(void **state)
     gm_weights got[NJOBS], want[NJOBS];
     /* the half-precision sources packed as fp32 here (test_half_panels
      * checks them kept 16-bit) */
-    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32, GM_F32},
-                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32, GM_F32},
-                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32},
-                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32},
-                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16, GM_F32},
-                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16, GM_F32}};
+    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32, GM_F32, 0, 0},
+                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32, GM_F32, 0, 0},
+                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0},
+                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0},
+                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16, GM_F32, 0, 0},
+                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16, GM_F32, 0, 0}};
     const float *ref[NJOBS] = {big, str, conv, conv + c_w, hf, hb};
     eng_blas noblas = {0};
     kn_pool *pool;
@@ -364,7 +364,7 @@ static void test_half_panels(void **state)
             }
             size_t ldw = layouts[li] == KN_OUT_IN ? k : out;
             gm_weights w16, w32;
-            gm_job j[2] = {{&w16, h, ldw, layouts[li], k, out, t, t}, {&w32, h, ldw, layouts[li], k, out, t, GM_F32}};
+            gm_job j[2] = {{&w16, h, ldw, layouts[li], k, out, t, t, 0, 0}, {&w32, h, ldw, layouts[li], k, out, t, GM_F32, 0, 0}};
             assert_int_equal(gm_pack_all(NULL, j, 2, NULL, NULL), 0);
             assert_int_equal(w16.dtype, t);
             assert_int_equal(w32.dtype, GM_F32);
@@ -397,6 +397,78 @@ static void test_half_panels(void **state)
             gm_free(&w16), gm_free(&w32);
         }
     free(h), free(x), free(bias), free(y16), free(y32), free(row);
+}
+
+/* Quantized panels (gemm.h, "Quantization"): every ISA and row count gives
+ * the bits of the contract's sequence written out here (groups of fma over
+ * k, each folded in with one fma by its scale), from the codes the packer
+ * chose; the dequantized weights are within half a step of the source. */
+static void test_quant_panels(void **state)
+{
+    (void)state;
+    const size_t k = 77, out = 45;
+    float *w = malloc(k * out * sizeof *w), *x = malloc(30 * k * sizeof *x), *row = malloc(k * sizeof *row);
+    float *y = malloc(30 * out * sizeof *y), *y0 = malloc(30 * out * sizeof *y0);
+    uint64_t s = 7;
+    for (size_t i = 0; i < 30 * k; i++)
+        x[i] = (float)((int)(lcg(&s) % 2001) - 1000) / 333.0f;
+    for (size_t i = 0; i < k * out; i++)
+        w[i] = (float)((int)(lcg(&s) % 20001) - 10000) / 7777.0f;
+    for (size_t i = 0; i < k; i++)
+        w[3 * k + i] = 0.0f;                      /* a zero row: scale 0 */
+    for (size_t i = 0; i < k; i++)
+        w[5 * k + i] = fabsf(w[5 * k + i]) + 0.5f;   /* one sign: asymmetric range */
+    struct { gm_dtype t; size_t g; int sym; float step; } sch[] = {
+        {GM_Q8, 0, 0, 127}, {GM_Q4, 32, 0, 15}, {GM_Q4, 128, 0, 15}, {GM_Q4, 32, 1, 7}, {GM_Q4, 16, 1, 7}};
+    for (size_t si = 0; si < sizeof sch / sizeof sch[0]; si++) {
+        gm_weights q;
+        gm_job j = {&q, w, k, KN_OUT_IN, k, out, GM_F32, sch[si].t, sch[si].g, sch[si].sym};
+        assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
+        assert_int_equal(q.dtype, sch[si].t);
+        /* dequantized weights: within half a step of the source */
+        for (size_t c = 0; c < out; c++) {
+            gm_weights_row(&q, c, row);
+            for (size_t g0 = 0; g0 < k; g0 += q.group) {
+                size_t g1 = g0 + q.group < k ? g0 + q.group : k;
+                float lo = 0, hi = 0;
+                for (size_t kk = g0; kk < g1; kk++)
+                    lo = fminf(lo, w[c * k + kk]), hi = fmaxf(hi, w[c * k + kk]);
+                float step = sch[si].t == GM_Q4 && !sch[si].sym ? (hi - lo) / 15 : fmaxf(-lo, hi) / sch[si].step;
+                for (size_t kk = g0; kk < g1; kk++)
+                    if (fabsf(row[kk] - w[c * k + kk]) > 0.5001f * step + 1e-7f)
+                        fail_msg("scheme %zu: column %zu k %zu: %g dequantizes to %g (step %g)", si, c, kk,
+                                 w[c * k + kk], row[kk], step);
+            }
+        }
+        /* the contract's sequence, from the codes: q - z = rint(((q - z) * s) / s) */
+        for (size_t r = 0; r < 30; r++)
+            for (size_t c = 0; c < out; c++) {
+                gm_weights_row(&q, c, row);
+                size_t p = c / GM_NR, jj = c % GM_NR;
+                float total = 0.0f;
+                for (size_t g0 = 0, gi = 0; g0 < k; g0 += q.group, gi++) {
+                    size_t g1 = g0 + q.group < k ? g0 + q.group : k;
+                    float sc = q.scales[(p * q.ngroups + gi) * GM_NR + jj], acc = 0.0f;
+                    for (size_t kk = g0; kk < g1; kk++)
+                        acc = fmaf(x[r * k + kk], sc != 0.0f ? rintf(row[kk] / sc) : 0.0f, acc);
+                    total = fmaf(acc, sc, total);
+                }
+                y0[r * out + c] = total;
+            }
+        const gm_isa isas[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512, GM_ISA_AUTO};
+        const size_t ns[] = {1, 4, 13, 30};
+        for (int ii = 0; ii < 4; ii++)
+            for (int ni = 0; ni < 4; ni++) {
+                memset(y, 0, 30 * out * sizeof *y);
+                gm_call cl = {.x = x, .ldx = k, .w = &q, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
+                gm_run(NULL, &cl);
+                if (memcmp(y, y0, ns[ni] * out * sizeof *y))
+                    fail_msg("scheme %zu isa %d n %zu: quantized product differs from the contract's sequence", si,
+                             (int)isas[ii], ns[ni]);
+            }
+        gm_free(&q);
+    }
+    free(w), free(x), free(row), free(y), free(y0);
 }
 
 /* accumulate: y = y + (acc + bias), exactly; strided x and y; n = 0 writes
@@ -456,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_invariance_wide),  cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_gelu_values),      cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_half_panels),
+        cmocka_unit_test(test_quant_panels),
         cmocka_unit_test(test_accumulate_strides), cmocka_unit_test(test_pack_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
