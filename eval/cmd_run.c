@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "model.h"
 #include "runner.h"
 #include "runs.h"
 #include "store.h"
@@ -16,7 +17,7 @@
 #define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
 
 static const char run_help[] =
-    "usage: yardstick run [--model DIR [--adapter DIR]] [--tasks LIST] [--limit N] [--num-fewshot K]\n"
+    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G]]] [--tasks LIST] [--limit N] [--num-fewshot K]\n"
     "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
     "                     [--include-path DIR]... [--skip-bad-rows] [--no-db]\n"
@@ -35,7 +36,10 @@ static const char run_help[] =
     "--adapter DIR merges a PEFT LoRA adapter (adapter_config.json +\n"
     "adapter_model.safetensors) into the model at load (lm-evaluation-harness's peft=):\n"
     "the store records it as the model BASE+ADAPTER with both content hashes, so two\n"
-    "adapters on one base are two models and never share cached responses.\n";
+    "adapters on one base are two models and never share cached responses.\n"
+    "--quantize int8|int4|int4-sym [--group-size 32|128] quantizes a decoder's block\n"
+    "matrices at load by round-to-nearest, activations fp32 (see `yardstick logprobs\n"
+    "--help`); the quantized model is another model in the store (\"NAME@int4-g128\").\n";
 
 /* Read a run's settings back from the store for --resume. The strings live
  * in *json, which the caller frees with cJSON_Delete. */
@@ -60,6 +64,9 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
     o->model_dir = model->valuestring;
     const cJSON *ad = cJSON_GetObjectItem(set, "adapter");
     o->adapter_dir = cJSON_IsString(ad) ? ad->valuestring : NULL;
+    const cJSON *qz = cJSON_GetObjectItem(set, "quantize"), *gs = cJSON_GetObjectItem(set, "group_size");
+    o->quantize = cJSON_IsString(qz) ? qz->valuestring : NULL;
+    o->group_size = cJSON_IsNumber(gs) ? gs->valueint : 0;
     o->tasks = tasks->valuestring;
     o->limit = (long)cJSON_GetObjectItem(set, "limit")->valuedouble;
     o->num_fewshot = cJSON_GetObjectItem(set, "num_fewshot")->valueint;
@@ -130,6 +137,17 @@ int cmd_run(int argc, char **argv)
             o.model_dir = v;
         else if (OPT("--adapter", true))
             o.adapter_dir = v;
+        else if (OPT("--quantize", true)) {
+            model_quant q;
+            ys_error qe = {0};
+            if (model_quant_parse(v, &q, &qe) < 0)
+                return cli_usage_error("run", "--quantize: %s", qe.msg);
+            o.quantize = q == MODEL_Q_NONE ? NULL : v;
+        } else if (OPT("--group-size", true)) {
+            if (cli_parse_int(v, 32, 128, &n) < 0 || (n != 32 && n != 128))
+                return cli_usage_error("run", "--group-size takes 32 or 128");
+            o.group_size = (int)n;
+        }
         else if (OPT("--tasks", true))
             o.tasks = v;
         else if (OPT("--data-dir", true))
@@ -181,6 +199,8 @@ int cmd_run(int argc, char **argv)
     }
     if (o.adapter_dir && !o.model_dir)
         return cli_usage_error("run", "--adapter needs the base model: give --model DIR");
+    if (o.group_size && (!o.quantize || !strcmp(o.quantize, "int8")))
+        return cli_usage_error("run", "--group-size is for --quantize int4 or int4-sym");
     if (!o.model_dir)
         o.model_dir = tiny_model(tiny, sizeof tiny);
     o.data_dir = taskdirs_data_dir(data_dir);

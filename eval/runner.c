@@ -157,6 +157,7 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
     run_state st;
     memset(&st, 0, sizeof st);
     st.o = o;
+    rn_compute_name(o, st.compute, sizeof st.compute);
     taskdirs dirs;
     taskdirs_init(&dirs, o->include, o->ninclude);
     task_registry *reg = NULL;
@@ -172,6 +173,8 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
     taskdirs_free(&dirs);
     if (rc == 0)
         rc = rn_model_kind(&st, err);
+    if (rc == 0 && o->quantize && st.kind != RN_DECODER)
+        rc = ys_fail(err, YS_EUSAGE, "--quantize is for decoder-only models; %s is not one", o->model_dir);
     for (size_t i = 0; i < st.ntasks && rc == 0; i++)
         rc = rn_check_task_fits(&st, st.tasks[i].spec, err);
     if (rc == 0)

@@ -17,7 +17,8 @@
  * since the engine is deterministic the final scores equal those of an
  * uninterrupted run. A different model can never be served these answers;
  * with an adapter, the weights' hash covers the base and the adapter, so
- * neither can another adapter on the same base.
+ * neither can another adapter on the same base; with --quantize, it also
+ * covers the quantization, so a quantized model is another model.
  */
 #ifndef YS_RUNNER_H
 #define YS_RUNNER_H
@@ -31,6 +32,8 @@
 typedef struct {
     const char *model_dir;
     const char *adapter_dir;  /* PEFT LoRA adapter merged at load; NULL: none */
+    const char *quantize;     /* "int8", "int4", "int4-sym" (decoders); NULL: as stored */
+    int group_size;           /* int4: 32 or 128 (0: 128) */
     const char *tasks;        /* comma-separated names */
     const char *data_dir;     /* NULL: bundled samples */
     const char *const *include;

@@ -102,7 +102,10 @@ int rn_load_engine(run_state *st, ys_error *err)
         st->max_len = info->max_source_positions > 0 ? (size_t)info->max_source_positions : 0;
         snprintf(st->arch, sizeof st->arch, "%s", info->arch);
     } else {
-        if ((rc = model_load_adapter(o->model_dir, o->adapter_dir, &st->m, err)) == 0 && o->threads > 0)
+        model_opts mo = {.adapter_dir = o->adapter_dir, .group_size = o->group_size};
+        if (o->quantize && (rc = model_quant_parse(o->quantize, &mo.quantize, err)) < 0)
+            return rc;
+        if ((rc = model_load_opts(o->model_dir, &mo, &st->m, err)) == 0 && o->threads > 0)
             rc = model_set_threads(st->m, o->threads, err);
         if (rc < 0)
             return rc;
@@ -172,7 +175,8 @@ void rn_cache_key(const run_state *st, const char *kind, const int32_t *ids, siz
     sha256_ctx c;
     sha256_init(&c);
     char head[256];
-    snprintf(head, sizeof head, "%s|%s|%s|float32|%s|%zu|%zu|", kind, st->weights_hash, st->tok_hash, YS_VERSION, a, b);
+    snprintf(head, sizeof head, "%s|%s|%s|%s|%s|%zu|%zu|", kind, st->weights_hash, st->tok_hash, st->compute, YS_VERSION,
+             a, b);
     sha256_update(&c, head, strlen(head));
     sha256_update(&c, ids, n * sizeof *ids);
     sha256_final_hex(&c, hex);

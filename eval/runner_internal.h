@@ -107,6 +107,7 @@ typedef struct {
     char weights_hash[65], tok_hash[65];
     /* with an adapter: weights_hash = SHA-256(base_hash, adapter_hash) */
     char base_hash[65], adapter_hash[65];
+    char compute[32];         /* what the engine computes in: "float32", "int4-g128", ... */
     size_t cached; /* responses served from the cache */
     double store_s; /* seconds spent in the store */
     char arch[64];
@@ -164,6 +165,8 @@ int rn_model_hashes(run_state *st, ys_error *err);
 /* The model's name in the store: the folder's last component, with an
  * adapter "BASE+ADAPTER" (reports and compares tell them apart). */
 void rn_model_name(const run_options *o, char *buf, size_t cap);
+/* "float32", "int8", "int4-g128", "int4-sym-g32": what the weights are computed as. */
+void rn_compute_name(const run_options *o, char *buf, size_t cap);
 int rn_begin_run(run_state *st, ys_error *err);
 int rn_store_run(const run_state *st, ys_error *err);
 int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err);

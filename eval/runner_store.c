@@ -105,6 +105,8 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
     } else {
         cJSON_AddStringToObject(cfg, "model_args", o->model_dir);
     }
+    if (o->quantize)
+        cJSON_AddStringToObject(cfg, "quantize", st->compute);
     cJSON_AddNumberToObject(cfg, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
     if (o->limit > 0)
@@ -270,6 +272,18 @@ int rn_model_hashes(run_state *st, ys_error *err)
         sha256_update(&c, st->adapter_hash, 64);
         sha256_final_hex(&c, st->weights_hash);
     }
+    if (rc == 0 && st->o->quantize) {
+        /* quantized weights are other weights: another model, other answers */
+        char base[65];
+        memcpy(base, st->weights_hash, sizeof base);
+        sha256_ctx c;
+        sha256_init(&c);
+        sha256_update(&c, "weights|", 8);
+        sha256_update(&c, base, 64);
+        sha256_update(&c, "|quantized|", 11);
+        sha256_update(&c, st->compute, strlen(st->compute));
+        sha256_final_hex(&c, st->weights_hash);
+    }
     return rc;
 }
 
@@ -285,6 +299,22 @@ void rn_model_name(const run_options *o, char *buf, size_t cap)
         snprintf(buf, cap, "%s+%s", base_name(o->model_dir), base_name(o->adapter_dir));
     else
         snprintf(buf, cap, "%s", base_name(o->model_dir));
+    if (o->quantize) {   /* "model@int4-g128" */
+        size_t n = strlen(buf);
+        char q[32];
+        rn_compute_name(o, q, sizeof q);
+        snprintf(buf + n, cap > n ? cap - n : 0, "@%s", q);
+    }
+}
+
+void rn_compute_name(const run_options *o, char *buf, size_t cap)
+{
+    if (!o->quantize)
+        snprintf(buf, cap, "float32");
+    else if (!strcmp(o->quantize, "int8"))
+        snprintf(buf, cap, "int8");
+    else
+        snprintf(buf, cap, "%s-g%d", o->quantize, o->group_size > 0 ? o->group_size : 128);
 }
 
 /* Open the store, record the model, and start (or resume) the run row. */
@@ -296,7 +326,7 @@ int rn_begin_run(run_state *st, ys_error *err)
         return rc;
     char name[512];
     rn_model_name(o, name, sizeof name);
-    rs_model m = {.name = name, .path = o->model_dir, .architecture = st->arch, .dtype = "float32",
+    rs_model m = {.name = name, .path = o->model_dir, .architecture = st->arch, .dtype = st->compute,
                   .weights_sha256 = st->weights_hash, .tokenizer_sha256 = st->tok_hash};
     if (o->adapter_dir)
         m.base_weights_sha256 = st->base_hash, m.adapter_path = o->adapter_dir, m.adapter_sha256 = st->adapter_hash;
@@ -312,6 +342,10 @@ int rn_begin_run(run_state *st, ys_error *err)
     cJSON_AddStringToObject(set, "model", o->model_dir);
     if (o->adapter_dir)
         cJSON_AddStringToObject(set, "adapter", o->adapter_dir);
+    if (o->quantize) {
+        cJSON_AddStringToObject(set, "quantize", o->quantize);
+        cJSON_AddNumberToObject(set, "group_size", o->group_size);
+    }
     cJSON_AddStringToObject(set, "tasks", o->tasks);
     cJSON_AddNumberToObject(set, "limit", (double)o->limit);
     cJSON_AddNumberToObject(set, "num_fewshot", o->num_fewshot);
