@@ -18,7 +18,7 @@
 
 static const char kld_help[] =
     "usage: yardstick kld --base DIR --model DIR2 [--adapter A] (--text F [--ctx N] [--stride S] | --ids F |\n"
-    "                     --tasks LIST [--limit N] [--num-fewshot K] [--data-dir D] [--include-path P] [--seed S])\n"
+    "                     --tasks LIST [--limit N] [--num-fewshot K] [--data-dir D] [--include-path P] [--seed S (1234)])\n"
     "                     [--threads T] [--json] [--per-token]\n"
     "\n"
     "For every scored position, KL(base || model) over the whole vocabulary and the\n"
@@ -438,7 +438,7 @@ static void print_tasks_json(kld_tasks_result *t)
 typedef struct {
     const char *base, *tasks, *data_dir, *include[16];
     size_t ninclude;
-    long limit, num_fewshot;
+    long limit, num_fewshot, seed;
     bool per_token;
 } kld_extra;
 
@@ -448,14 +448,15 @@ static int pre_parse(int argc, char **argv, kld_extra *x, int *nargc, char **nar
 {
     memset(x, 0, sizeof *x);
     x->num_fewshot = -1;
+    x->seed = 1234; /* run's default: the same few-shot examples */
     *nargc = 0;
     nargv[(*nargc)++] = argv[0];
     for (int i = 1; i < argc; i++) {
-        static const char *const opts[] = {"--base", "--tasks", "--data-dir", "--include-path", "--limit",
-                                           "--num-fewshot"};
+        static const char *const opts[] = {"--base",  "--tasks",       "--data-dir", "--include-path",
+                                           "--limit", "--num-fewshot", "--seed"};
         const char *v = NULL;
         int hit = 0;
-        for (int k = 0; k < 6 && !hit; k++) {
+        for (int k = 0; k < 7 && !hit; k++) {
             int r = cli_opt(argc, argv, &i, opts[k], true, &v);
             if (r < 0)
                 return cli_usage_error("kld", "option %s needs a value", opts[k]);
@@ -477,8 +478,10 @@ static int pre_parse(int argc, char **argv, kld_extra *x, int *nargc, char **nar
                 return cli_usage_error("kld", "%s needs a non-negative integer", opts[k]);
             else if (k == 4)
                 x->limit = n;
-            else
+            else if (k == 5)
                 x->num_fewshot = n;
+            else
+                x->seed = n;
         }
         if (!hit && !strcmp(argv[i], "--per-token")) {
             x->per_token = true;
@@ -502,7 +505,7 @@ int cmd_kld(int argc, char **argv)
     model_args a;
     if (rc == 0)
         rc = mc_parse_model_args("kld", nargc, nargv, kld_help,
-                                 " --model --adapter --json --text --ids --ctx --stride --threads --seed ", &a);
+                                 " --model --adapter --json --text --ids --ctx --stride --threads ", &a);
     free(nargv);
     if (rc)
         return rc;
@@ -512,8 +515,8 @@ int cmd_kld(int argc, char **argv)
         return cli_usage_error("kld", "give exactly one of --text F, --ids F or --tasks LIST");
     if ((a.ctx || a.stride) && !a.text)
         return cli_usage_error("kld", "--ctx and --stride go with --text");
-    if ((x.limit || x.num_fewshot >= 0 || x.data_dir || x.ninclude) && !x.tasks)
-        return cli_usage_error("kld", "--limit, --num-fewshot, --data-dir and --include-path go with --tasks");
+    if ((x.limit || x.num_fewshot >= 0 || x.data_dir || x.ninclude || x.seed != 1234) && !x.tasks)
+        return cli_usage_error("kld", "--limit, --num-fewshot, --data-dir, --include-path and --seed go with --tasks");
     if (x.per_token && !a.json)
         return cli_usage_error("kld", "--per-token goes with --json");
     ys_error err = {0};
@@ -555,7 +558,7 @@ int cmd_kld(int argc, char **argv)
         rc = kld_text(&r, &a, x.base, tb, tm, &ctx, &stride, &err);
     else if (rc == 0) {
         kld_tasks_options o = {x.base, x.tasks, x.data_dir, x.include, x.ninclude, x.limit, (int)x.num_fewshot,
-                               (uint64_t)a.seed, (int)a.threads};
+                               (uint64_t)x.seed, (int)a.threads};
         rc = kld_run_tasks(&r, &o, &tr, &err);
     }
     /* the buffers of the last window are not needed for the summary */

@@ -220,11 +220,11 @@ static void test_text_windows_as_perplexity(void **state)
     cJSON_Delete(k);
 }
 
-static double run_metric(const char *adapter, const char *task, const char *metric)
+static double run_metric(const char *adapter, const char *task, const char *metric, const char *extra)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s run --model %s %s%s --tasks %s --limit 20 --output %s >/dev/null 2>&1", YS_BINARY,
-             TINY, adapter ? "--adapter " : "", adapter ? adapter : "", task, ts_path("run.json"));
+    snprintf(cmd, sizeof cmd, "%s run --model %s %s%s --tasks %s --limit 20 %s --output %s >/dev/null 2>&1", YS_BINARY,
+             TINY, adapter ? "--adapter " : "", adapter ? adapter : "", task, extra, ts_path("run.json"));
     assert_int_equal(ts_run(cmd, NULL), 0);
     cJSON *r = ts_load_json(ts_path("run.json"));
     char key[64];
@@ -253,8 +253,8 @@ static void test_tasks(void **state)
         const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "metrics"), 0);
         assert_string_equal(cJSON_GetObjectItem(m, "metric")->valuestring, "acc");
         /* each model's metric is what `yardstick run` reports for it */
-        ts_close(ts_num(m, "base"), run_metric(NULL, name, "acc"), 1e-12, "base acc", name);
-        ts_close(ts_num(m, "model"), run_metric(ADAPTER, name, "acc"), 1e-12, "model acc", name);
+        ts_close(ts_num(m, "base"), run_metric(NULL, name, "acc", ""), 1e-12, "base acc", name);
+        ts_close(ts_num(m, "model"), run_metric(ADAPTER, name, "acc", ""), 1e-12, "model acc", name);
         ts_close(ts_num(m, "delta"), ts_num(m, "model") - ts_num(m, "base"), 1e-15, "delta", name);
         assert_string_equal(cJSON_GetObjectItem(m, "test")->valuestring, "mcnemar");
         double p = ts_num(m, "p");
@@ -271,6 +271,14 @@ static void test_tasks(void **state)
                                                            "metrics"), 0);
     assert_true(ts_num(m, "delta") == 0 && ts_num(m, "p") == 1);
     assert_true(ts_num(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "summary"), "kld"), "max") == 0);
+    cJSON_Delete(j);
+    /* few-shot prompts: the same examples as run's (its default seed) */
+    snprintf(cmd, sizeof cmd, "%s kld --base %s --model %s --adapter %s --tasks sst2 --limit 20 --num-fewshot 2 --json",
+             YS_BINARY, TINY, TINY, ADAPTER);
+    j = run_json(cmd);
+    m = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tasks"), 0), "metrics"), 0);
+    ts_close(ts_num(m, "base"), run_metric(NULL, "sst2", "acc", "--num-fewshot 2"), 1e-12, "base acc", "2-shot");
+    ts_close(ts_num(m, "model"), run_metric(ADAPTER, "sst2", "acc", "--num-fewshot 2"), 1e-12, "model acc", "2-shot");
     cJSON_Delete(j);
 }
 
