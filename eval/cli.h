@@ -54,5 +54,6 @@ int cmd_logprobs(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
+int cmd_kld(int argc, char **argv);
 
 #endif

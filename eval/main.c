@@ -15,6 +15,7 @@ static const cli_command commands[] = {
     {"generate", cmd_generate, "continue a prompt (greedy or seeded sampling, KV cache)"},
     {"classify", cmd_classify, "labels and logits of a fine-tuned encoder classifier (BERT, RoBERTa, DistilBERT)"},
     {"perplexity", cmd_perplexity, "sliding-window perplexity of a text file"},
+    {"kld", cmd_kld, "KL divergence of a model from a base model (llama.cpp's statistics)"},
     {"runs", cmd_runs, "list, show or delete runs in the results store"},
     {"report", cmd_report, "the leaderboard: models x tasks (md, html, csv, json)"},
     {"compare", cmd_compare, "the regression gate: candidate vs baseline, exit 1 on a regression"},

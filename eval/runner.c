@@ -105,7 +105,7 @@ static int load_task(run_state *st, const task_registry *reg, const char *name, 
 
 /* ---- the run ------------------------------------------------------------- */
 
-static void free_state(run_state *st)
+void rn_free_state(run_state *st)
 {
     for (size_t i = 0; i < st->ntasks; i++) {
         task_run *t = &st->tasks[i];
@@ -150,6 +150,24 @@ static void free_state(run_state *st)
     rs_close(st->store);
 }
 
+int rn_load_tasks(run_state *st, ys_error *err)
+{
+    const run_options *o = st->o;
+    taskdirs dirs;
+    taskdirs_init(&dirs, o->include, o->ninclude);
+    task_registry *reg = NULL;
+    int rc = taskdirs_registry(&dirs, &reg, err);
+    char *list = rc == 0 ? strdup(o->tasks) : NULL, *save = NULL;
+    if (rc == 0 && !list)
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    for (char *name = list ? strtok_r(list, ",", &save) : NULL; name && rc == 0; name = strtok_r(NULL, ",", &save))
+        rc = load_task(st, reg, name, err);
+    free(list);
+    treg_free(reg);
+    taskdirs_free(&dirs);
+    return rc;
+}
+
 int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
 {
     *run_id = 0;
@@ -158,19 +176,8 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
     memset(&st, 0, sizeof st);
     st.o = o;
     rn_compute_name(o, st.compute, sizeof st.compute);
-    taskdirs dirs;
-    taskdirs_init(&dirs, o->include, o->ninclude);
-    task_registry *reg = NULL;
-    int rc = taskdirs_registry(&dirs, &reg, err);
     /* tasks first: a typo should fail before the model loads */
-    char *list = rc == 0 ? strdup(o->tasks) : NULL, *save = NULL;
-    if (rc == 0 && !list)
-        rc = ys_fail(err, YS_ENOMEM, "out of memory");
-    for (char *name = list ? strtok_r(list, ",", &save) : NULL; name && rc == 0; name = strtok_r(NULL, ",", &save))
-        rc = load_task(&st, reg, name, err);
-    free(list);
-    treg_free(reg);
-    taskdirs_free(&dirs);
+    int rc = rn_load_tasks(&st, err);
     if (rc == 0)
         rc = rn_model_kind(&st, err);
     if (rc == 0 && o->quantize && st.kind != RN_DECODER)
@@ -225,6 +232,6 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         fprintf(stderr, "%zu responses reused from the cache\n", st.cached);
     if (rc == 0)
         rn_print_summary(&st, rn_now_s() - t0, engine);
-    free_state(&st);
+    rn_free_state(&st);
     return rc;
 }

@@ -13,6 +13,8 @@
  *   runner_generate.c  generations with their stop rules
  *   runner_score.c     answer filters and metrics from the responses
  *   runner_store.c     the store, the results JSON, sample logs, summary
+ *   runner_kld.c       `yardstick kld --tasks`: the same requests scored by
+ *                      two models (kld_cli.h)
  */
 #ifndef YS_RUNNER_INTERNAL_H
 #define YS_RUNNER_INTERNAL_H
@@ -114,6 +116,11 @@ typedef struct {
 } run_state;
 
 /* runner.c */
+/* The tasks of st->o->tasks (groups expanded) into st->tasks. */
+int rn_load_tasks(run_state *st, ys_error *err);
+/* Everything st owns (the model too: a borrowed one must be set to NULL
+ * first). */
+void rn_free_state(run_state *st);
 /* calloc that never returns NULL for n == 0 */
 void *rn_calloc(size_t n, size_t size);
 /* seconds on the monotonic clock */
