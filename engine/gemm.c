@@ -14,6 +14,7 @@
  * needed) and chosen at run time with __builtin_cpu_supports. */
 #include "gemm.h"
 
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
@@ -38,6 +39,23 @@ static size_t row_bytes(gm_dtype t)
     return t == GM_F32 ? GM_NR * 4 : t == GM_Q8 ? GM_NR : t == GM_Q4 ? GM_NR / 2 : GM_NR * 2;
 }
 
+/* k rows stored per panel: GM_BF16DOT pads k to pairs. */
+static size_t k_stored(gm_dtype t, size_t k) { return t == GM_BF16DOT ? (k + 1) & ~(size_t)1 : k; }
+
+/* fp32 -> bf16, round to nearest even, subnormals to (signed) zero, NaN
+ * kept quiet: the rounding of GM_BF16DOT's weights and activations. */
+static uint16_t bf16_rne_daz(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) == 0)
+        return (uint16_t)((u >> 16) & 0x8000u);
+    if ((u & 0x7f800000u) == 0x7f800000u)
+        return (uint16_t)((u >> 16) | ((u & 0x7fffffu) ? 0x40u : 0));
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
 int gm_alloc(gm_weights *pw, size_t k, size_t out) { return gm_alloc_dtype(pw, k, out, GM_F32); }
 
 int gm_alloc_dtype(gm_weights *pw, size_t k, size_t out, gm_dtype dtype)
@@ -48,7 +66,7 @@ int gm_alloc_dtype(gm_weights *pw, size_t k, size_t out, gm_dtype dtype)
      * pages for large copies (kn_alloc: fewer first-touch faults, and the
      * kernels stream whole panels, fewer TLB misses). k = 0 or out = 0
      * still gets a buffer: panels is never NULL. */
-    if (!(pw->panels = kn_alloc(np * k * row_bytes(dtype))))
+    if (!(pw->panels = kn_alloc(np * k_stored(dtype, k) * row_bytes(dtype))))
         return YS_ENOMEM;
     pw->k = k;
     pw->out = out;
@@ -184,11 +202,39 @@ static void pack_q(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_lay
     }
 }
 
+/* GM_BF16DOT panels: for each pair of k, GM_NR dwords holding the BF16 of
+ * k = 2i in the low half and of 2i + 1 in the high half (vdpbf16ps's
+ * operand layout). */
+static void pack_bf16dot(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, size_t p0,
+                         size_t p1)
+{
+    size_t k = pw->k, out = pw->out, kp = k_stored(GM_BF16DOT, k) / 2;
+    for (size_t p = p0; p < p1; p++) {
+        uint32_t *d = (uint32_t *)pw->panels + p * kp * GM_NR;
+        for (size_t i = 0; i < kp; i++)
+            for (size_t j = 0; j < GM_NR; j++) {
+                size_t col = p * GM_NR + j;
+                uint32_t v = 0;
+                for (size_t h = 0; h < 2; h++) {
+                    size_t kk = 2 * i + h;
+                    if (col < out && kk < k)
+                        v |= (uint32_t)bf16_rne_daz(src_at(w, t, layout == KN_OUT_IN ? col * ldw + kk : kk * ldw + col))
+                             << (16 * h);
+                }
+                d[i * GM_NR + j] = v;
+            }
+    }
+}
+
 /* Panels [p0, p1) of pw (of its dtype) from a source of type t: 16-bit
  * panels only from a source of the same type (gm_pack_all checks). */
 static void pack_any(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, int qsym, size_t p0,
                      size_t p1)
 {
+    if (pw->dtype == GM_BF16DOT) {
+        pack_bf16dot(pw, w, t, ldw, layout, p0, p1);
+        return;
+    }
     if (pw->dtype == GM_Q8 || pw->dtype == GM_Q4) {
         pack_q(pw, w, t, ldw, layout, qsym, p0, p1);
         return;
@@ -217,6 +263,12 @@ static float q_weight(const gm_weights *pw, size_t j, size_t kk)
 void gm_weights_row(const gm_weights *pw, size_t j, float *out)
 {
     size_t off = j / GM_NR * pw->k * GM_NR + j % GM_NR;
+    if (pw->dtype == GM_BF16DOT) {
+        const uint32_t *d = (const uint32_t *)pw->panels + j / GM_NR * (k_stored(GM_BF16DOT, pw->k) / 2) * GM_NR;
+        for (size_t kk = 0; kk < pw->k; kk++)
+            out[kk] = bf16_to_f32((uint16_t)(d[kk / 2 * GM_NR + j % GM_NR] >> (16 * (kk & 1))));
+        return;
+    }
     for (size_t kk = 0; kk < pw->k; kk++)
         out[kk] = pw->dtype == GM_Q8 || pw->dtype == GM_Q4 ? q_weight(pw, j, kk)
                   : pw->dtype == GM_F32 ? ((const float *)pw->panels)[off + kk * GM_NR]
@@ -293,7 +345,7 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
     size_t done = 0;
     for (; done < n; done++) {
         const gm_job *j = &jobs[done];
-        gm_dtype pt = j->packed == j->dtype ? j->dtype : GM_F32;
+        gm_dtype pt = j->packed == j->dtype || j->packed == GM_BF16DOT ? j->packed : GM_F32;
         int rc = j->packed == GM_Q8 || j->packed == GM_Q4 ? alloc_q(j->pw, j->k, j->out, j->packed, j->qgroup)
                                                            : gm_alloc_dtype(j->pw, j->k, j->out, pt);
         if (rc != 0)
@@ -404,6 +456,49 @@ static void qkern_scalar_q4(int mr, size_t k, const float *x, size_t ldx, const 
                             const uint8_t *zp, size_t G, float *tile)
 {
     scalar_q_body(GM_Q4, mr, k, x, ldx, panel, sc, zp, G, tile);
+}
+
+/* GM_BF16DOT (gemm.h): x holds each row's activations as BF16 pairs
+ * (dwords, ldx in dwords), the panel the weights likewise; k counts
+ * elements. The scalar path spells vdpbf16ps: each product of two BF16 is
+ * exact in fp32, subnormal products and sums are flushed to zero. */
+static float ftz(float v) { return fabsf(v) < FLT_MIN ? copysignf(0.0f, v) : v; }
+static float bf_hi(uint32_t d) { return bf16_to_f32((uint16_t)(d >> 16)); }
+static float bf_lo(uint32_t d) { return bf16_to_f32((uint16_t)d); }
+
+/* The same from fp32 rows, rounding each activation as it is read (gm_run
+ * without memory for the rounded rows). */
+static void kern_scalar_bdot_f32x(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+{
+    const uint32_t *wp = panel;
+    for (int r = 0; r < mr; r++)
+        for (size_t j = 0; j < GM_NR; j++) {
+            float acc = 0.0f;
+            for (size_t i = 0; 2 * i < k; i++) {
+                uint32_t wv = wp[i * GM_NR + j];
+                float xe = bf16_to_f32(bf16_rne_daz(x[r * ldx + 2 * i]));
+                float xo = 2 * i + 1 < k ? bf16_to_f32(bf16_rne_daz(x[r * ldx + 2 * i + 1])) : 0.0f;
+                acc = ftz(acc + ftz(xo * bf_hi(wv)));
+                acc = ftz(acc + ftz(xe * bf_lo(wv)));
+            }
+            tile[r * GM_NR + j] = acc;
+        }
+}
+
+static void kern_scalar_bdot(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+{
+    const uint32_t *xp = (const uint32_t *)(const void *)x, *wp = panel;
+    size_t kp = (k + 1) / 2;
+    for (int r = 0; r < mr; r++)
+        for (size_t j = 0; j < GM_NR; j++) {
+            float acc = 0.0f;
+            for (size_t i = 0; i < kp; i++) {
+                uint32_t xv = xp[r * ldx + i], wv = wp[i * GM_NR + j];
+                acc = ftz(acc + ftz(bf_hi(xv) * bf_hi(wv)));
+                acc = ftz(acc + ftz(bf_lo(xv) * bf_lo(wv)));
+            }
+            tile[r * GM_NR + j] = acc;
+        }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -669,6 +764,103 @@ k256q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx
     }
 K256Q_ALL(GM_Q8, q8)
 K256Q_ALL(GM_Q4, q4)
+
+/* GM_BF16DOT with AVX512_BF16: vdpbf16ps, 12 rows x 32 columns. */
+__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline void
+kbd512_body(const int MR, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+{
+    const uint32_t *xp = (const uint32_t *)(const void *)x;
+    const __m512i *wp = panel;
+    size_t kp = (k + 1) / 2;
+    __m512 a0[MR_MAX], a1[MR_MAX];
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++)
+        a0[r] = a1[r] = _mm512_setzero_ps();
+    for (size_t i = 0; i < kp; i++) {
+        __m512i w0 = _mm512_load_si512(wp + 2 * i), w1 = _mm512_load_si512(wp + 2 * i + 1);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            __m512i xb = _mm512_set1_epi32((int)xp[r * ldx + i]);
+            a0[r] = _mm512_dpbf16_ps(a0[r], (__m512bh)xb, (__m512bh)w0);
+            a1[r] = _mm512_dpbf16_ps(a1[r], (__m512bh)xb, (__m512bh)w1);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_ps(tile + r * GM_NR, a0[r]);
+        _mm512_storeu_ps(tile + r * GM_NR + 16, a1[r]);
+    }
+}
+
+#define KBD512(M)                                                                                            \
+    __attribute__((target("avx512f,avx512bf16"))) static void kbd512_##M(size_t k, const float *x, size_t ldx, \
+                                                                        const void *panel, float *tile)      \
+    {                                                                                                        \
+        kbd512_body(M, k, x, ldx, panel, tile);                                                              \
+    }
+KBD512(1) KBD512(2) KBD512(3) KBD512(4) KBD512(5) KBD512(6) KBD512(7) KBD512(8) KBD512(9) KBD512(10) KBD512(11)
+KBD512(12)
+static void kern_avx512_bdot(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+{
+    static void (*const f[MR_MAX + 1])(size_t, const float *, size_t, const void *, float *) = {
+        NULL, kbd512_1, kbd512_2, kbd512_3, kbd512_4, kbd512_5, kbd512_6,
+        kbd512_7, kbd512_8, kbd512_9, kbd512_10, kbd512_11, kbd512_12};
+    f[mr](k, x, ldx, panel, tile);
+}
+
+/* GM_BF16DOT emulated with AVX2 (CPUs without AVX512_BF16): the odd and
+ * even halves widened to fp32, two fmas per pair (each product is exact,
+ * so fma = the rounded sum), subnormals flushed by MXCSR's FTZ and DAZ
+ * for the kernel's duration. 4 rows x 16 columns per pass. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+kbd256_body(const int MR, size_t k, const float *x, size_t ldx, const void *panel, size_t c0, float *tile)
+{
+    const uint32_t *xp = (const uint32_t *)(const void *)x, *wp = panel;
+    size_t kp = (k + 1) / 2;
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 a0[MRQ_AVX2], a1[MRQ_AVX2];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+        a0[r] = a1[r] = _mm256_setzero_ps();
+    for (size_t i = 0; i < kp; i++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(wp + i * GM_NR + c0));
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(wp + i * GM_NR + c0 + 8));
+        __m256 w0o = _mm256_castsi256_ps(_mm256_and_si256(w0, hi)), w0e = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
+        __m256 w1o = _mm256_castsi256_ps(_mm256_and_si256(w1, hi)), w1e = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            uint32_t xv = xp[r * ldx + i];
+            __m256 xo = _mm256_set1_ps(bf_hi(xv)), xe = _mm256_set1_ps(bf_lo(xv));
+            a0[r] = _mm256_fmadd_ps(xo, w0o, a0[r]);
+            a1[r] = _mm256_fmadd_ps(xo, w1o, a1[r]);
+            a0[r] = _mm256_fmadd_ps(xe, w0e, a0[r]);
+            a1[r] = _mm256_fmadd_ps(xe, w1e, a1[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_ps(tile + r * GM_NR + c0, a0[r]);
+        _mm256_storeu_ps(tile + r * GM_NR + c0 + 8, a1[r]);
+    }
+}
+
+#define KBD256(M)                                                                                            \
+    __attribute__((target("avx2,fma"))) static void kbd256_##M(size_t k, const float *x, size_t ldx,         \
+                                                               const void *panel, float *tile)               \
+    {                                                                                                        \
+        unsigned csr = _mm_getcsr();                                                                         \
+        _mm_setcsr(csr | 0x8040u);   /* FTZ | DAZ */                                                         \
+        kbd256_body(M, k, x, ldx, panel, 0, tile);                                                           \
+        kbd256_body(M, k, x, ldx, panel, 16, tile);                                                          \
+        _mm_setcsr(csr);                                                                                     \
+    }
+KBD256(1) KBD256(2) KBD256(3) KBD256(4)
+static void kern_avx2_bdot(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+{
+    static void (*const f[MRQ_AVX2 + 1])(size_t, const float *, size_t, const void *, float *) = {
+        NULL, kbd256_1, kbd256_2, kbd256_3, kbd256_4};
+    f[mr](k, x, ldx, panel, tile);
+}
 #endif
 
 int gm_isa_supported(gm_isa isa)
@@ -688,6 +880,16 @@ int gm_isa_supported(gm_isa isa)
     default:
         return 0;
     }
+}
+
+int gm_bf16_native(void)
+{
+#ifdef GM_X86
+    __builtin_cpu_init();
+    return gm_isa_supported(GM_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
 }
 
 gm_isa gm_isa_resolve(gm_isa isa)
@@ -741,6 +943,8 @@ typedef struct run_ctx {
     const gm_call *c;
     gm_kernel kern;
     gm_qkernel qkern;       /* quantized panels */
+    const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
+    size_t ldx;
     int mr;
     size_t mc, np, ngroups;
 } run_ctx;
@@ -755,19 +959,39 @@ static void run_item(void *vctx, size_t item, int worker)
     size_t r1 = r0 + rc->mc < c->n ? r0 + rc->mc : c->n, p1 = p0 + GM_GROUP < rc->np ? p0 + GM_GROUP : rc->np;
     _Alignas(64) float tile[MR_MAX * GM_NR];
     for (size_t p = p0; p < p1; p++) {
-        const void *panel = (const unsigned char *)w->panels + p * w->k * row_bytes(w->dtype);
+        const void *panel = (const unsigned char *)w->panels + p * k_stored(w->dtype, w->k) * row_bytes(w->dtype);
         const float *sc = w->scales ? w->scales + p * w->ngroups * GM_NR : NULL;
         const uint8_t *zp = w->zeros ? w->zeros + p * w->ngroups * GM_NR : NULL;
         size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
             if (rc->qkern)
-                rc->qkern(mr, w->k, c->x + i * c->ldx, c->ldx, panel, sc, zp, w->group, tile);
+                rc->qkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, sc, zp, w->group, tile);
             else
-                rc->kern(mr, w->k, c->x + i * c->ldx, c->ldx, panel, tile);
+                rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile);
             epilogue(c, tile, i, mr, col, ncols);
         }
     }
+}
+
+/* GM_BF16DOT: rows [16 item, 16 item + 16) of x rounded to BF16 pairs. */
+typedef struct bdot_ctx {
+    const gm_call *c;
+    uint32_t *xp;
+    size_t kp;
+} bdot_ctx;
+
+static void bdot_rows(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const bdot_ctx *b = vctx;
+    size_t r1 = 16 * item + 16 < b->c->n ? 16 * item + 16 : b->c->n, k = b->c->w->k;
+    for (size_t r = 16 * item; r < r1; r++)
+        for (size_t i = 0; i < b->kp; i++) {
+            const float *x = b->c->x + r * b->c->ldx;
+            uint32_t lo = bf16_rne_daz(x[2 * i]), hi = 2 * i + 1 < k ? bf16_rne_daz(x[2 * i + 1]) : 0;
+            b->xp[r * b->kp + i] = lo | hi << 16;
+        }
 }
 
 void gm_run(kn_pool *pool, const gm_call *c)
@@ -775,10 +999,30 @@ void gm_run(kn_pool *pool, const gm_call *c)
     const gm_weights *w = c->w;
     if (c->n == 0 || w->out == 0)
         return;
+    run_ctx rc = {.c = c, .x = c->x, .ldx = c->ldx, .mr = 4};
+    uint32_t *xp = NULL;
+    if (w->dtype == GM_BF16DOT) {
+        bdot_ctx b = {c, c->scratch, (w->k + 1) / 2};
+        if (!b.xp && !(xp = b.xp = malloc(c->n * b.kp * sizeof *xp + 1))) {
+            /* no memory for the rounded rows: the scalar path rounds them
+             * as it reads them (same bits, slower) */
+            run_ctx s1 = {.c = c, .x = c->x, .ldx = c->ldx, .mr = 4, .kern = kern_scalar_bdot_f32x};
+            s1.mc = 12, s1.np = (w->out + GM_NR - 1) / GM_NR, s1.ngroups = (s1.np + GM_GROUP - 1) / GM_GROUP;
+            for (size_t i = 0; i < (c->n + 11) / 12 * s1.ngroups; i++)
+                run_item(&s1, i, 0);
+            return;
+        }
+        if (pool)
+            kn_pool_run(pool, (c->n + 15) / 16, bdot_rows, &b);
+        else
+            for (size_t i = 0; i < (c->n + 15) / 16; i++)
+                bdot_rows(&b, i, 0);
+        rc.x = (const float *)(const void *)b.xp, rc.ldx = b.kp;
+    }
     int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0, q = w->dtype == GM_Q8 ? 1 : w->dtype == GM_Q4 ? 2 : 0;
     static const gm_kernel scalar[3] = {kern_scalar, kern_scalar_f16, kern_scalar_bf16};
     static const gm_qkernel qscalar[3] = {NULL, qkern_scalar_q8, qkern_scalar_q4};
-    run_ctx rc = {.c = c, .kern = scalar[dt], .qkern = qscalar[q], .mr = 4};
+    rc.kern = w->dtype == GM_BF16DOT ? kern_scalar_bdot : scalar[dt], rc.qkern = qscalar[q];
     gm_isa isa = c->isa;
 #ifdef GM_X86
     static const gm_kernel k512[3] = {kern_avx512_f32, kern_avx512_f16, kern_avx512_bf16};
@@ -786,10 +1030,16 @@ void gm_run(kn_pool *pool, const gm_call *c)
     static const gm_qkernel q512[3] = {NULL, qkern_avx512_q8, qkern_avx512_q4};
     static const gm_qkernel q256[3] = {NULL, qkern_avx2_q8, qkern_avx2_q4};
     isa = gm_isa_resolve(isa);
-    if (isa == GM_ISA_AVX512)
+    if (w->dtype == GM_BF16DOT) {
+        if (isa == GM_ISA_AVX512 && gm_bf16_native())
+            rc.kern = kern_avx512_bdot, rc.mr = 12;
+        else if (isa != GM_ISA_SCALAR)
+            rc.kern = kern_avx2_bdot, rc.mr = MRQ_AVX2;
+    } else if (isa == GM_ISA_AVX512) {
         rc.kern = k512[dt], rc.qkern = q512[q], rc.mr = 12;
-    else if (isa == GM_ISA_AVX2)
+    } else if (isa == GM_ISA_AVX2) {
         rc.kern = k256[dt], rc.qkern = q256[q], rc.mr = q ? MRQ_AVX2 : 6;
+    }
 #endif
     /* rows per item: a multiple of every path's mr, the item's rows ~384 KB */
     size_t per = w->k ? ROWS_BYTES / (w->k * sizeof(float)) / 12 * 12 : 192;
@@ -802,4 +1052,5 @@ void gm_run(kn_pool *pool, const gm_call *c)
     else
         for (size_t i = 0; i < nitems; i++)
             run_item(&rc, i, 0);
+    free(xp);
 }

@@ -30,7 +30,7 @@
 #define GM_NR 32    /* output columns per packed panel */
 
 /* A weight's element type: a source's as stored, or the packed panels'. */
-typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4 } gm_dtype;
+typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4, GM_BF16DOT } gm_dtype;
 
 /* W packed as ceil(out / GM_NR) column panels; panel p holds, for kk
  * ascending, the GM_NR weights W[p*GM_NR + j, kk] (zero past `out`), as
@@ -119,6 +119,18 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  * then the epilogue. Every ISA spells that sequence (same bits). It is the
  * exact function of the dequantized weights up to fp32 rounding. */
 
+/* ---- BF16 dot products (GM_BF16DOT) -------------------------------------
+ * Opt-in faster arithmetic, as GPU evaluation in bfloat16 does: weights
+ * packed as BF16 (rounded to nearest even from F32 or F16 sources, BF16
+ * kept), activations rounded the same way when the product starts, and
+ * per output element, for each pair of k (2i, 2i+1) ascending:
+ *     acc = acc + x[2i+1] * w[2i+1];  acc = acc + x[2i] * w[2i]
+ * in fp32 with subnormal inputs and results flushed to zero (the products
+ * of two BF16 values are exact). That is the AVX512_BF16 instruction
+ * vdpbf16ps, which runs it where the CPU has it; elsewhere the same
+ * function is computed with fp32 arithmetic (same bits). An odd k gets a
+ * zero last weight. */
+
 typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_act;
 
 /* Which kernel runs. GM_ISA_AUTO (0) picks the best the CPU has; the
@@ -126,6 +138,9 @@ typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_
  * (!gm_isa_supported) falls back to AUTO. All give the same bits. */
 typedef enum { GM_ISA_AUTO, GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512 } gm_isa;
 int gm_isa_supported(gm_isa isa);
+/* The CPU has AVX512_BF16 (vdpbf16ps): GM_BF16DOT products run at about
+ * twice the fp32 rate. Without it they are emulated, slower, same bits. */
+int gm_bf16_native(void);
 /* The path that runs for isa: itself when the CPU has it, else AUTO's
  * choice (never an illegal instruction). vmath.h uses the same rule. */
 gm_isa gm_isa_resolve(gm_isa isa);
@@ -139,6 +154,8 @@ typedef struct gm_call {
     int accumulate;                 /* 1: y += result (a residual stream) */
     gm_act act;
     gm_isa isa;
+    uint32_t *scratch;              /* GM_BF16DOT weights: n * ceil(k / 2) dwords for the rounded
+                                       rows, or NULL (gm_run allocates, or works in small chunks) */
 } gm_call;
 
 /* Runs the product, sharing (row block, column block) items over pool's

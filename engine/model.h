@@ -99,6 +99,9 @@ typedef struct model_opts {
                                  memory, the same results; the engine before 16-bit panels) */
     model_quant quantize;     /* MODEL_Q_NONE: the weights as stored */
     int group_size;           /* int4: k per group, 32 or 128 (0: 128) */
+    int compute_bf16;         /* 1: every projection and the head in BF16 dot products (gemm.h,
+                                 GM_BF16DOT: weights and activations rounded to BF16, fp32
+                                 accumulation), as GPU evaluation in bfloat16; not with quantize */
 } model_opts;
 int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_error *err);
 void model_free(model *m);

@@ -666,6 +666,8 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
     jobs[n++] = ckpt_pack_job(&m->phead, m->lm_head, 0, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab);
     for (size_t i = 0; o->f32_weights && i < n; i++)
         jobs[i].packed = GM_F32;
+    for (size_t i = 0; o->compute_bf16 && i < n; i++)
+        jobs[i].packed = GM_BF16DOT;
     /* the blocks' matrices (every job but the head, the last) */
     for (size_t i = 0; o->quantize != MODEL_Q_NONE && i + 1 < n; i++) {
         jobs[i].packed = o->quantize == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
@@ -694,6 +696,8 @@ int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_err
     if (opts->quantize != MODEL_Q_NONE && opts->quantize != MODEL_Q_INT8 && opts->group_size != 0 &&
         opts->group_size != 32 && opts->group_size != 128)
         return ys_fail(err, YS_EUSAGE, "int4 group size %d: use 32 or 128", opts->group_size);
+    if (opts->compute_bf16 && opts->quantize != MODEL_Q_NONE)
+        return ys_fail(err, YS_EUSAGE, "BF16 compute and quantized weights do not combine: choose one");
     model *m = calloc(1, sizeof *m);
     if (!m)
         return ys_fail(err, YS_ENOMEM, "out of memory");

@@ -17,7 +17,7 @@
 #include "tokenizer.h"
 
 static const char kld_help[] =
-    "usage: yardstick kld --base DIR --model DIR2 [--adapter A] [--quantize Q [--group-size G]] (--text F [--ctx N] [--stride S] | --ids F |\n"
+    "usage: yardstick kld --base DIR --model DIR2 [--adapter A] [--quantize Q [--group-size G] | --compute bf16] (--text F [--ctx N] [--stride S] | --ids F |\n"
     "                     --tasks LIST [--limit N] [--num-fewshot K] [--data-dir D] [--include-path P] [--seed S (1234)])\n"
     "                     [--threads T] [--json] [--per-token]\n"
     "\n"
@@ -506,7 +506,7 @@ int cmd_kld(int argc, char **argv)
     model_args a;
     if (rc == 0)
         rc = mc_parse_model_args("kld", nargc, nargv, kld_help,
-                                 " --model --adapter --quantize --group-size --json --text --ids --ctx --stride --threads ", &a);
+                                 " --model --adapter --quantize --group-size --compute --json --text --ids --ctx --stride --threads ", &a);
     free(nargv);
     if (rc)
         return rc;

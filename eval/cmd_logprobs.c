@@ -41,7 +41,7 @@ static void print_logprob_line(const model_args *a, const double *lp, size_t cou
 }
 
 static const char logprobs_help[] =
-    "usage: yardstick logprobs --model DIR [--adapter DIR] [--quantize Q [--group-size G]] (--text F | --ids F)\n"
+    "usage: yardstick logprobs --model DIR [--adapter DIR] [--quantize Q [--group-size G] | --compute bf16] (--text F | --ids F)\n"
     "                         [--from N] [--json] [--threads N]\n"
     "       yardstick logprobs --model DIR [--adapter DIR] --source-ids F --ids F [--json] [--threads N]\n"
     "\n"
@@ -66,7 +66,11 @@ static const char logprobs_help[] =
     "transformer blocks at load by round-to-nearest (int8 per output channel; int4 in\n"
     "groups along the input, with a zero point or symmetric; embeddings and LM head\n"
     "as stored) and computes with fp32 activations: the result is the function of\n"
-    "the dequantized weights (README, \"Quantization\"). Decoder-only models.\n";
+    "the dequantized weights (README, \"Quantization\"). Decoder-only models.\n"
+    "--compute bf16 computes every projection and the LM head with BF16 dot products\n"
+    "(weights and activations rounded to bfloat16, fp32 sums; AVX512_BF16 where the\n"
+    "CPU has it), as GPU evaluation in bfloat16 does; the default, exact, keeps fp32\n"
+    "activations on the weights as stored.\n";
 
 static int logprobs_s2s(const model_args *a, ys_error *err)
 {
@@ -109,7 +113,7 @@ int cmd_logprobs(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("logprobs", argc, argv, logprobs_help,
-                              " --model --adapter --quantize --group-size --json --text --ids --source-ids --threads --from ", &a);
+                              " --model --adapter --quantize --group-size --compute --json --text --ids --source-ids --threads --from ", &a);
     if (rc)
         return rc;
     if (!!a.text + !!a.ids != 1)
@@ -120,8 +124,8 @@ int cmd_logprobs(int argc, char **argv)
         return cli_fail(&err);
     if (s2s && a.from)
         return cli_usage_error("logprobs", "--from is for decoder-only models");
-    if (s2s && a.quantize != MODEL_Q_NONE)
-        return cli_usage_error("logprobs", "--quantize is for decoder-only models");
+    if (s2s && (a.quantize != MODEL_Q_NONE || a.compute_bf16))
+        return cli_usage_error("logprobs", "--quantize and --compute are for decoder-only models");
     if (s2s && (!a.source_ids || !a.ids))
         return cli_usage_error("logprobs", "%s is an encoder-decoder model: give --source-ids F and --ids F", a.model);
     if (!s2s && a.source_ids)

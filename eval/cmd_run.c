@@ -17,7 +17,7 @@
 #define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
 
 static const char run_help[] =
-    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G]]] [--tasks LIST] [--limit N] [--num-fewshot K]\n"
+    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] | --compute bf16]] [--tasks LIST] [--limit N] [--num-fewshot K]\n"
     "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
     "                     [--include-path DIR]... [--skip-bad-rows] [--no-db]\n"
@@ -39,7 +39,8 @@ static const char run_help[] =
     "adapters on one base are two models and never share cached responses.\n"
     "--quantize int8|int4|int4-sym [--group-size 32|128] quantizes a decoder's block\n"
     "matrices at load by round-to-nearest, activations fp32 (see `yardstick logprobs\n"
-    "--help`); the quantized model is another model in the store (\"NAME@int4-g128\").\n";
+    "--help`); the quantized model is another model in the store (\"NAME@int4-g128\").\n"
+    "--compute bf16 runs a decoder's projections with BF16 dot products (\"NAME@bf16\").\n";
 
 /* Read a run's settings back from the store for --resume. The strings live
  * in *json, which the caller frees with cJSON_Delete. */
@@ -67,6 +68,8 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
     const cJSON *qz = cJSON_GetObjectItem(set, "quantize"), *gs = cJSON_GetObjectItem(set, "group_size");
     o->quantize = cJSON_IsString(qz) ? qz->valuestring : NULL;
     o->group_size = cJSON_IsNumber(gs) ? gs->valueint : 0;
+    const cJSON *cp = cJSON_GetObjectItem(set, "compute");
+    o->compute_bf16 = cJSON_IsString(cp) && !strcmp(cp->valuestring, "bf16");
     o->tasks = tasks->valuestring;
     o->limit = (long)cJSON_GetObjectItem(set, "limit")->valuedouble;
     o->num_fewshot = cJSON_GetObjectItem(set, "num_fewshot")->valueint;
@@ -143,6 +146,10 @@ int cmd_run(int argc, char **argv)
             if (model_quant_parse(v, &q, &qe) < 0)
                 return cli_usage_error("run", "--quantize: %s", qe.msg);
             o.quantize = q == MODEL_Q_NONE ? NULL : v;
+        } else if (OPT("--compute", true)) {
+            if (strcmp(v, "exact") && strcmp(v, "bf16"))
+                return cli_usage_error("run", "--compute takes exact or bf16");
+            o.compute_bf16 = !strcmp(v, "bf16");
         } else if (OPT("--group-size", true)) {
             if (cli_parse_int(v, 32, 128, &n) < 0 || (n != 32 && n != 128))
                 return cli_usage_error("run", "--group-size takes 32 or 128");
@@ -199,6 +206,8 @@ int cmd_run(int argc, char **argv)
     }
     if (o.adapter_dir && !o.model_dir)
         return cli_usage_error("run", "--adapter needs the base model: give --model DIR");
+    if (o.compute_bf16 && o.quantize)
+        return cli_usage_error("run", "--compute bf16 and --quantize do not combine: choose one");
     if (o.group_size && (!o.quantize || !strcmp(o.quantize, "int8")))
         return cli_usage_error("run", "--group-size is for --quantize int4 or int4-sym");
     if (!o.model_dir)

@@ -107,7 +107,11 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         double d;
         if (!strcmp(name, "--model")) a->model = v;
         else if (!strcmp(name, "--adapter")) a->adapter = v;
-        else if (!strcmp(name, "--quantize")) {
+        else if (!strcmp(name, "--compute")) {
+            if (strcmp(v, "exact") && strcmp(v, "bf16"))
+                return cli_usage_error(cmd, "--compute takes exact or bf16");
+            a->compute_bf16 = !strcmp(v, "bf16");
+        } else if (!strcmp(name, "--quantize")) {
             ys_error qe = {0};
             if (model_quant_parse(v, &a->quantize, &qe) < 0)
                 return cli_usage_error(cmd, "--quantize: %s", qe.msg);
@@ -165,13 +169,16 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         return cli_usage_error(cmd, "--model DIR is required");
     if (a->group_size && a->quantize != MODEL_Q_INT4 && a->quantize != MODEL_Q_INT4_SYM)
         return cli_usage_error(cmd, "--group-size is for --quantize int4 or int4-sym");
+    if (a->compute_bf16 && a->quantize != MODEL_Q_NONE)
+        return cli_usage_error(cmd, "--compute bf16 and --quantize do not combine: choose one");
     return 0;
 }
 
 int mc_load_model(const model_args *a, model **m, ys_error *err)
 {
     mc_adapter_warning(a);
-    model_opts o = {.adapter_dir = a->adapter, .quantize = a->quantize, .group_size = (int)a->group_size};
+    model_opts o = {.adapter_dir = a->adapter, .quantize = a->quantize, .group_size = (int)a->group_size,
+                    .compute_bf16 = a->compute_bf16};
     int rc = model_load_opts(a->model, &o, m, err);
     if (rc == 0 && a->threads > 0 && (rc = model_set_threads(*m, (int)a->threads, err)) < 0) {
         model_free(*m);

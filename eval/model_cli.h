@@ -18,6 +18,7 @@ typedef struct {
     const char *text_pair, *type_ids, *source_ids, *early_stopping;
     model_quant quantize;      /* --quantize int8|int4|int4-sym */
     long group_size;           /* --group-size 32|128 (int4) */
+    bool compute_bf16;         /* --compute bf16 (default exact) */
     bool json, ignore_eos, no_special, max_tokens_set;
     long max_tokens, ctx, stride, threads, top_k, num_beams, no_repeat, from, min_tokens;
     double temperature, top_p, length_penalty;
@@ -39,7 +40,7 @@ void mc_print_ids_json(const int32_t *ids, size_t n);
  * text). Returns 0 or the usage exit code. */
 int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help, const char *allowed,
                         model_args *a);
-/* model_load_opts (--adapter, --quantize, --group-size) with --threads applied. */
+/* model_load_opts (--adapter, --quantize, --group-size, --compute) with --threads applied. */
 int mc_load_model(const model_args *a, model **m, ys_error *err);
 /* With --adapter: a base_model_name_or_path that does not name --model
  * is a warning on stderr (the adapter is applied all the same). */

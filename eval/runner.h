@@ -34,6 +34,7 @@ typedef struct {
     const char *adapter_dir;  /* PEFT LoRA adapter merged at load; NULL: none */
     const char *quantize;     /* "int8", "int4", "int4-sym" (decoders); NULL: as stored */
     int group_size;           /* int4: 32 or 128 (0: 128) */
+    bool compute_bf16;        /* BF16 dot products (decoders) */
     const char *tasks;        /* comma-separated names */
     const char *data_dir;     /* NULL: bundled samples */
     const char *const *include;

@@ -107,6 +107,8 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
     }
     if (o->quantize)
         cJSON_AddStringToObject(cfg, "quantize", st->compute);
+    if (o->compute_bf16)
+        cJSON_AddStringToObject(cfg, "compute", "bf16");
     cJSON_AddNumberToObject(cfg, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
     if (o->limit > 0)
@@ -272,7 +274,7 @@ int rn_model_hashes(run_state *st, ys_error *err)
         sha256_update(&c, st->adapter_hash, 64);
         sha256_final_hex(&c, st->weights_hash);
     }
-    if (rc == 0 && st->o->quantize) {
+    if (rc == 0 && (st->o->quantize || st->o->compute_bf16)) {
         /* quantized weights are other weights: another model, other answers */
         char base[65];
         memcpy(base, st->weights_hash, sizeof base);
@@ -299,7 +301,7 @@ void rn_model_name(const run_options *o, char *buf, size_t cap)
         snprintf(buf, cap, "%s+%s", base_name(o->model_dir), base_name(o->adapter_dir));
     else
         snprintf(buf, cap, "%s", base_name(o->model_dir));
-    if (o->quantize) {   /* "model@int4-g128" */
+    if (o->quantize || o->compute_bf16) {   /* "model@int4-g128", "model@bf16" */
         size_t n = strlen(buf);
         char q[32];
         rn_compute_name(o, q, sizeof q);
@@ -309,7 +311,9 @@ void rn_model_name(const run_options *o, char *buf, size_t cap)
 
 void rn_compute_name(const run_options *o, char *buf, size_t cap)
 {
-    if (!o->quantize)
+    if (o->compute_bf16)
+        snprintf(buf, cap, "bf16");
+    else if (!o->quantize)
         snprintf(buf, cap, "float32");
     else if (!strcmp(o->quantize, "int8"))
         snprintf(buf, cap, "int8");
@@ -346,6 +350,8 @@ int rn_begin_run(run_state *st, ys_error *err)
         cJSON_AddStringToObject(set, "quantize", o->quantize);
         cJSON_AddNumberToObject(set, "group_size", o->group_size);
     }
+    if (o->compute_bf16)
+        cJSON_AddStringToObject(set, "compute", "bf16");
     cJSON_AddStringToObject(set, "tasks", o->tasks);
     cJSON_AddNumberToObject(set, "limit", (double)o->limit);
     cJSON_AddNumberToObject(set, "num_fewshot", o->num_fewshot);

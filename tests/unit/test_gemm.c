@@ -471,6 +471,91 @@ static void test_quant_panels(void **state)
     free(w), free(x), free(row), free(y), free(y0);
 }
 
+/* GM_BF16DOT (gemm.h): the contract written out independently — both
+ * operands rounded to BF16 (nearest even, subnormals to zero), per pair of
+ * k the odd product then the even one added in fp32, subnormals flushed —
+ * and every path (vdpbf16ps where the CPU has AVX512_BF16, the AVX2 and
+ * scalar emulations) gives its bits, for F32, F16 and BF16 sources, odd k,
+ * row counts across tiles, with the epilogue. */
+static float t_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) == 0)
+        u &= 0x80000000u;
+    else
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static float t_ftz(float v) { return fabsf(v) < 1.17549435e-38f ? 0.0f * v : v; }
+
+static void test_bf16dot(void **state)
+{
+    (void)state;
+    const size_t k = 77, out = 45, N = 30;
+    float *w = malloc(k * out * sizeof *w), *x = malloc(N * k * sizeof *x), *y = malloc(N * out * sizeof *y);
+    float *y0 = malloc(N * out * sizeof *y0), *bias = malloc(out * sizeof *bias);
+    uint16_t *h = malloc(k * out * 2);
+    uint64_t s = 5;
+    for (size_t i = 0; i < N * k; i++)
+        x[i] = (float)((int)(lcg(&s) % 2000001) - 1000000) / 333333.0f;
+    x[3] = 1e-39f, x[5] = -3e-40f, x[7] = 1.00390625f;   /* subnormal inputs, an exact tie */
+    for (size_t i = 0; i < k * out; i++)
+        w[i] = (float)((int)(lcg(&s) % 2000001) - 1000000) / 777777.0f;
+    for (size_t i = 0; i < out; i++)
+        bias[i] = (float)i / 7.0f;
+    for (int src = 0; src < 3; src++) {
+        gm_dtype t = src == 0 ? GM_F32 : src == 1 ? GM_F16 : GM_BF16;
+        const void *wsrc = w;
+        if (src) {   /* the half-precision values the weights round to */
+            for (size_t i = 0; i < k * out; i++) {
+                uint32_t u;
+                memcpy(&u, &w[i], 4);
+                h[i] = src == 2 ? (uint16_t)(u >> 16) : (uint16_t)((i % 2) << 15 | ((i % 20) + 5) << 10 | (i % 1024));
+            }
+            wsrc = h;
+        }
+        gm_weights q;
+        gm_job j = {&q, wsrc, k, KN_OUT_IN, k, out, t, GM_BF16DOT, 0, 0};
+        assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
+        for (size_t r = 0; r < N; r++)
+            for (size_t c = 0; c < out; c++) {
+                float acc = 0.0f;
+                for (size_t kk = 0; kk < k; kk += 2) {
+                    float wv[2], xv[2];
+                    for (int e = 0; e < 2; e++) {
+                        size_t i = kk + (size_t)e;
+                        float src_v = i >= k ? 0.0f : t == GM_F32 ? w[c * k + i] : t == GM_BF16 ? bf16_to_f32(h[c * k + i])
+                                                                                                 : f16_to_f32(h[c * k + i]);
+                        wv[e] = t_bf16(src_v);
+                        xv[e] = i < k ? t_bf16(x[r * k + i]) : 0.0f;
+                    }
+                    acc = t_ftz(acc + t_ftz(xv[1] * wv[1]));
+                    acc = t_ftz(acc + t_ftz(xv[0] * wv[0]));
+                }
+                y0[r * out + c] = acc + bias[c];
+            }
+        const gm_isa isas[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512, GM_ISA_AUTO};
+        const size_t ns[] = {1, 5, 13, 30};
+        for (int ii = 0; ii < 4; ii++)
+            for (int ni = 0; ni < 4; ni++) {
+                memset(y, 0, N * out * sizeof *y);
+                gm_call cl = {.x = x, .ldx = k, .w = &q, .bias = bias, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
+                gm_run(NULL, &cl);
+                for (size_t e = 0; e < ns[ni] * out; e++)
+                    if (memcmp(&y[e], &y0[e], 4))
+                        fail_msg("source %d isa %d n %zu: element %zu is %a, the contract gives %a", src, (int)isas[ii],
+                                 ns[ni], e, y[e], y0[e]);
+            }
+        gm_free(&q);
+    }
+    print_message("BF16 dot products: %s\n", gm_bf16_native() ? "vdpbf16ps checked against the contract"
+                                                               : "no AVX512_BF16 here; emulations checked");
+    free(w), free(x), free(y), free(y0), free(bias), free(h);
+}
+
 /* accumulate: y = y + (acc + bias), exactly; strided x and y; n = 0 writes
  * nothing. */
 static void test_accumulate_strides(void **state)
@@ -529,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_gelu_values),      cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_half_panels),
         cmocka_unit_test(test_quant_panels),
+        cmocka_unit_test(test_bf16dot),
         cmocka_unit_test(test_accumulate_strides), cmocka_unit_test(test_pack_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
