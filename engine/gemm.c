@@ -65,9 +65,11 @@ static void kern_scalar_bf16(int mr, size_t k, const float *x, size_t ldx, const
 }
 
 /* Quantized panels (gemm.h, "Quantization"): qkern(mr, k, x, ldx, panel,
- * scales, zeros, group, tile) computes, per element, the groups' fp32
- * accumulations of x * (q - z) each folded into the total by one fma with
- * the group's scale. */
+ * scales, zeros, group, tile) widens each code to its weight,
+ * w = (float)(q - z) * s (one fp32 multiply), and runs the fp32 kernels'
+ * sequence, acc = fma(x, w, acc) over k ascending. gm_run also dequantizes
+ * a panel once into fp32 (dequant_panel, the same w) for the fp32 kernels
+ * when many rows share it: the same bits, either way. */
 typedef void (*gm_qkernel)(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,
                            const float *sc, const uint8_t *zp, size_t group, float *tile);
 
@@ -76,25 +78,36 @@ __attribute__((always_inline)) static inline int q_code(const gm_dtype DT, const
     return DT == GM_Q8 ? (int)(int8_t)row[j] : j < 16 ? row[j] & 15 : row[j - 16] >> 4;
 }
 
+/* The weight of column j at k index kk of a quantized panel. */
+__attribute__((always_inline)) static inline float q_w(const gm_dtype DT, const unsigned char *panel, const float *sc,
+                                                       const uint8_t *zp, size_t G, size_t kk, size_t j)
+{
+    size_t gi = kk / G * GM_NR + j;
+    return (float)(q_code(DT, panel + kk * row_bytes(DT), j) - (int)zp[gi]) * sc[gi];
+}
+
 __attribute__((always_inline)) static inline void scalar_q_body(const gm_dtype DT, int mr, size_t k, const float *x,
                                                                 size_t ldx, const unsigned char *panel,
                                                                 const float *sc, const uint8_t *zp, size_t G,
                                                                 float *tile)
 {
-    size_t rb = row_bytes(DT);
     for (int r = 0; r < mr; r++)
         for (size_t j = 0; j < GM_NR; j++) {
-            float total = 0.0f;
-            for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
-                size_t k1 = k0 + G < k ? k0 + G : k;
-                int z = zp[gi * GM_NR + j];
-                float acc = 0.0f;
-                for (size_t kk = k0; kk < k1; kk++)
-                    acc = fmaf(x[r * ldx + kk], (float)(q_code(DT, panel + kk * rb, j) - z), acc);
-                total = fmaf(acc, sc[gi * GM_NR + j], total);
-            }
-            tile[r * GM_NR + j] = total;
+            float acc = 0.0f;
+            for (size_t kk = 0; kk < k; kk++)
+                acc = fmaf(x[r * ldx + kk], q_w(DT, panel, sc, zp, G, kk, j), acc);
+            tile[r * GM_NR + j] = acc;
         }
+}
+
+/* A quantized panel's fp32 weights into d (k x GM_NR, the fp32 panel
+ * layout). */
+static void dequant_panel(gm_dtype dt, size_t k, const unsigned char *panel, const float *sc, const uint8_t *zp,
+                          size_t G, float *d)
+{
+    for (size_t kk = 0; kk < k; kk++)
+        for (size_t j = 0; j < GM_NR; j++)
+            d[kk * GM_NR + j] = dt == GM_Q8 ? q_w(GM_Q8, panel, sc, zp, G, kk, j) : q_w(GM_Q4, panel, sc, zp, G, kk, j);
 }
 
 static void qkern_scalar_q8(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc,
@@ -269,39 +282,35 @@ K256_ALL(GM_F32, f32)
 K256_ALL(GM_F16, f16)
 K256_ALL(GM_BF16, bf16)
 
-/* Quantized, AVX-512: the group's accumulators in registers (MR x 32),
- * the totals in the tile (a load, an fma and a store per group and row). */
+/* Quantized, AVX-512: each k row's 32 codes widened, scaled by their
+ * group's scales, then the fp32 kernel's fmas. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void
 k512q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const unsigned char *panel,
            const float *sc, const uint8_t *zp, size_t G, float *tile)
 {
     const size_t rb = row_bytes(DT);
     const __m512i lo4 = _mm512_set1_epi32(15);
+    __m512 a0[MR_MAX], a1[MR_MAX];
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) {
-        _mm512_storeu_ps(tile + r * GM_NR, _mm512_setzero_ps());
-        _mm512_storeu_ps(tile + r * GM_NR + 16, _mm512_setzero_ps());
-    }
+    for (int r = 0; r < MR; r++)
+        a0[r] = a1[r] = _mm512_setzero_ps();
     for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
         size_t k1 = k0 + G < k ? k0 + G : k;
         __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR)));
         __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR + 16)));
-        __m512 a0[MR_MAX], a1[MR_MAX];
-#pragma GCC unroll 12
-        for (int r = 0; r < MR; r++)
-            a0[r] = a1[r] = _mm512_setzero_ps();
+        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
         for (size_t kk = k0; kk < k1; kk++) {
             const unsigned char *row = panel + kk * rb;
-            __m512 w0, w1;
-            if (DT == GM_Q8) {
-                /* z is 0 for int8: q - z = q */
-                w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)row)));
-                w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + 16))));
+            __m512i q0, q1;
+            if (DT == GM_Q8) {   /* z is 0 for int8: q - z = q */
+                q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)row));
+                q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + 16)));
             } else {
                 __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)row));
-                w0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(b, lo4), z0));
-                w1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(b, 4), z1));
+                q0 = _mm512_sub_epi32(_mm512_and_si512(b, lo4), z0);
+                q1 = _mm512_sub_epi32(_mm512_srli_epi32(b, 4), z1);
             }
+            __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(q0), s0), w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(q1), s1);
 #pragma GCC unroll 12
             for (int r = 0; r < MR; r++) {
                 __m512 xb = _mm512_set1_ps(x[r * ldx + kk]);
@@ -309,12 +318,11 @@ k512q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx
                 a1[r] = _mm512_fmadd_ps(xb, w1, a1[r]);
             }
         }
-        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
+    }
 #pragma GCC unroll 12
-        for (int r = 0; r < MR; r++) {
-            _mm512_storeu_ps(tile + r * GM_NR, _mm512_fmadd_ps(a0[r], s0, _mm512_loadu_ps(tile + r * GM_NR)));
-            _mm512_storeu_ps(tile + r * GM_NR + 16, _mm512_fmadd_ps(a1[r], s1, _mm512_loadu_ps(tile + r * GM_NR + 16)));
-        }
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_ps(tile + r * GM_NR, a0[r]);
+        _mm512_storeu_ps(tile + r * GM_NR + 16, a1[r]);
     }
 }
 
@@ -340,6 +348,34 @@ k512q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx
 K512Q_ALL(GM_Q8, q8)
 K512Q_ALL(GM_Q4, q4)
 
+/* dequant_panel with AVX-512: the kernel's widening, stored. */
+__attribute__((target("avx512f"))) static void dequant_avx512(gm_dtype dt, size_t k, const unsigned char *panel,
+                                                               const float *sc, const uint8_t *zp, size_t G, float *d)
+{
+    const size_t rb = row_bytes(dt);
+    const __m512i lo4 = _mm512_set1_epi32(15);
+    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
+        size_t k1 = k0 + G < k ? k0 + G : k;
+        __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR)));
+        __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR + 16)));
+        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
+        for (size_t kk = k0; kk < k1; kk++) {
+            const unsigned char *row = panel + kk * rb;
+            __m512i q0, q1;
+            if (dt == GM_Q8) {
+                q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)row));
+                q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + 16)));
+            } else {
+                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)row));
+                q0 = _mm512_sub_epi32(_mm512_and_si512(b, lo4), z0);
+                q1 = _mm512_sub_epi32(_mm512_srli_epi32(b, 4), z1);
+            }
+            _mm512_store_ps(d + kk * GM_NR, _mm512_mul_ps(_mm512_cvtepi32_ps(q0), s0));
+            _mm512_store_ps(d + kk * GM_NR + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(q1), s1));
+        }
+    }
+}
+
 /* Quantized, AVX2: 4 rows x 16 columns per pass (c0: 0 or 16). */
 #define MRQ_AVX2 4
 __attribute__((target("avx2,fma"), always_inline)) static inline void
@@ -348,19 +384,15 @@ k256q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx
 {
     const size_t rb = row_bytes(DT);
     const __m256i lo4 = _mm256_set1_epi32(15);
+    __m256 a0[MRQ_AVX2], a1[MRQ_AVX2];
 #pragma GCC unroll 4
-    for (int r = 0; r < MR; r++) {
-        _mm256_storeu_ps(tile + r * GM_NR + c0, _mm256_setzero_ps());
-        _mm256_storeu_ps(tile + r * GM_NR + c0 + 8, _mm256_setzero_ps());
-    }
+    for (int r = 0; r < MR; r++)
+        a0[r] = a1[r] = _mm256_setzero_ps();
     for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
         size_t k1 = k0 + G < k ? k0 + G : k;
         __m256i z0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + gi * GM_NR + c0)));
         __m256i z1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + gi * GM_NR + c0 + 8)));
-        __m256 a0[MRQ_AVX2], a1[MRQ_AVX2];
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; r++)
-            a0[r] = a1[r] = _mm256_setzero_ps();
+        __m256 s0 = _mm256_loadu_ps(sc + gi * GM_NR + c0), s1 = _mm256_loadu_ps(sc + gi * GM_NR + c0 + 8);
         for (size_t kk = k0; kk < k1; kk++) {
             const unsigned char *row = panel + kk * rb;
             __m256i q0, q1;
@@ -370,12 +402,10 @@ k256q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx
             } else {
                 __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)row));
                 __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(row + 8)));
-                q0 = c0 ? _mm256_srli_epi32(b0, 4) : _mm256_and_si256(b0, lo4);
-                q1 = c0 ? _mm256_srli_epi32(b1, 4) : _mm256_and_si256(b1, lo4);
+                q0 = _mm256_sub_epi32(c0 ? _mm256_srli_epi32(b0, 4) : _mm256_and_si256(b0, lo4), z0);
+                q1 = _mm256_sub_epi32(c0 ? _mm256_srli_epi32(b1, 4) : _mm256_and_si256(b1, lo4), z1);
             }
-            if (DT == GM_Q4)   /* z is 0 for int8 */
-                q0 = _mm256_sub_epi32(q0, z0), q1 = _mm256_sub_epi32(q1, z1);
-            __m256 w0 = _mm256_cvtepi32_ps(q0), w1 = _mm256_cvtepi32_ps(q1);
+            __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q0), s0), w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q1), s1);
 #pragma GCC unroll 4
             for (int r = 0; r < MR; r++) {
                 __m256 xb = _mm256_broadcast_ss(x + r * ldx + kk);
@@ -383,13 +413,11 @@ k256q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx
                 a1[r] = _mm256_fmadd_ps(xb, w1, a1[r]);
             }
         }
-        __m256 s0 = _mm256_loadu_ps(sc + gi * GM_NR + c0), s1 = _mm256_loadu_ps(sc + gi * GM_NR + c0 + 8);
+    }
 #pragma GCC unroll 4
-        for (int r = 0; r < MR; r++) {
-            float *t = tile + r * GM_NR + c0;
-            _mm256_storeu_ps(t, _mm256_fmadd_ps(a0[r], s0, _mm256_loadu_ps(t)));
-            _mm256_storeu_ps(t + 8, _mm256_fmadd_ps(a1[r], s1, _mm256_loadu_ps(t + 8)));
-        }
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_ps(tile + r * GM_NR + c0, a0[r]);
+        _mm256_storeu_ps(tile + r * GM_NR + c0 + 8, a1[r]);
     }
 }
 
@@ -593,6 +621,8 @@ typedef struct run_ctx {
     const gm_call *c;
     gm_kernel kern;
     gm_qkernel qkern;       /* quantized panels */
+    float *deq;             /* per worker: a quantized panel dequantized (k x GM_NR), or NULL */
+    int deq512;             /* dequantize with AVX-512 */
     const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
     size_t ldx;
     int mr;
@@ -601,7 +631,6 @@ typedef struct run_ctx {
 
 static void run_item(void *vctx, size_t item, int worker)
 {
-    (void)worker;
     const run_ctx *rc = vctx;
     const gm_call *c = rc->c;
     const gm_weights *w = c->w;
@@ -613,9 +642,23 @@ static void run_item(void *vctx, size_t item, int worker)
         const float *sc = w->scales ? w->scales + p * w->ngroups * GM_NR : NULL;
         const uint8_t *zp = w->zeros ? w->zeros + p * w->ngroups * GM_NR : NULL;
         size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
+        /* many rows on one quantized panel: widen it once, then the fp32
+         * kernels (the same weights, the same fmas: the same bits) */
+        float *deq = NULL;
+        if (rc->qkern && rc->deq && r1 - r0 > (size_t)(2 * rc->mr)) {
+            deq = rc->deq + (size_t)worker * w->k * GM_NR;
+#ifdef GM_X86
+            if (rc->deq512)
+                dequant_avx512(w->dtype, w->k, panel, sc, zp, w->group, deq);
+            else
+#endif
+                dequant_panel(w->dtype, w->k, panel, sc, zp, w->group, deq);
+        }
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
-            if (rc->qkern)
+            if (deq)
+                rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, deq, tile);
+            else if (rc->qkern)
                 rc->qkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, sc, zp, w->group, tile);
             else
                 rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile);
@@ -691,6 +734,17 @@ void gm_run(kn_pool *pool, const gm_call *c)
         rc.kern = k256[dt], rc.qkern = q256[q], rc.mr = q ? MRQ_AVX2 : 6;
     }
 #endif
+    /* quantized weights under many rows: room to dequantize a panel per
+     * worker (without it, the quantized kernels: the same bits) */
+    float *deq = NULL;
+    if (rc.qkern && c->n > (size_t)(2 * rc.mr)) {
+        size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
+        if ((deq = kn_alloc(nw * w->k * GM_NR * sizeof *deq + 64)) != NULL)
+            rc.deq = deq;
+#ifdef GM_X86
+        rc.deq512 = isa == GM_ISA_AVX512;
+#endif
+    }
     /* rows per item: a multiple of every path's mr, the item's rows ~384 KB */
     size_t per = w->k ? ROWS_BYTES / (w->k * sizeof(float)) / 12 * 12 : 192;
     rc.mc = per < 12 ? 12 : per > 192 ? 192 : per;
@@ -703,4 +757,5 @@ void gm_run(kn_pool *pool, const gm_call *c)
         for (size_t i = 0; i < nitems; i++)
             run_item(&rc, i, 0);
     free(xp);
+    free(deq);
 }

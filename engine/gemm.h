@@ -112,11 +112,13 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  *          weight is (q - z) * s.
  *   GM_Q4, qsym: a = max |W|, s = a / 7; q = clamp(rint(W / s), -8, 7) + 8,
  *          z = 8 (q = 8 when s == 0).
- * The product keeps activations fp32 and computes, per output element,
- *     total = 0; for each group g ascending:
- *         acc = 0; for k in g ascending: acc = fma(x[k], (float)(q - z), acc)
- *         total = fma(acc, s_g, total)
- * then the epilogue. Every ISA spells that sequence (same bits). It is the
+ * The product keeps activations fp32: each code is widened to its weight
+ * w = (float)(q - z) * s (one fp32 multiply) and the output is the fp32
+ * kernels' fma chain over k ascending, acc = fma(x[k], w[k], acc), then
+ * the epilogue — the kernels widen codes in registers when few rows share
+ * a panel (decoding: the smaller weights are what streams) and widen the
+ * panel once into fp32 for the fp32 kernels when many do (scoring at the
+ * fp32 rate); every ISA and both routes give the same bits. It is the
  * exact function of the dequantized weights up to fp32 rounding. */
 
 /* ---- BF16 dot products (GM_BF16DOT) -------------------------------------

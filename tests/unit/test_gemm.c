@@ -400,9 +400,10 @@ static void test_half_panels(void **state)
 }
 
 /* Quantized panels (gemm.h, "Quantization"): every ISA and row count gives
- * the bits of the contract's sequence written out here (groups of fma over
- * k, each folded in with one fma by its scale), from the codes the packer
- * chose; the dequantized weights are within half a step of the source. */
+ * the bits of the contract's sequence written out here (the fp32 fma chain
+ * over the dequantized weights) — through the quantized kernels for few
+ * rows, through a dequantized panel and the fp32 kernels for many; the
+ * dequantized weights are within half a step of the source. */
 static void test_quant_panels(void **state)
 {
     (void)state;
@@ -440,20 +441,16 @@ static void test_quant_panels(void **state)
                                  w[c * k + kk], row[kk], step);
             }
         }
-        /* the contract's sequence, from the codes: q - z = rint(((q - z) * s) / s) */
+        /* the contract's sequence: the fp32 kernels' fma chain over the
+         * dequantized weights w = (float)(q - z) * s, which gm_weights_row
+         * reads back */
         for (size_t r = 0; r < 30; r++)
             for (size_t c = 0; c < out; c++) {
                 gm_weights_row(&q, c, row);
-                size_t p = c / GM_NR, jj = c % GM_NR;
-                float total = 0.0f;
-                for (size_t g0 = 0, gi = 0; g0 < k; g0 += q.group, gi++) {
-                    size_t g1 = g0 + q.group < k ? g0 + q.group : k;
-                    float sc = q.scales[(p * q.ngroups + gi) * GM_NR + jj], acc = 0.0f;
-                    for (size_t kk = g0; kk < g1; kk++)
-                        acc = fmaf(x[r * k + kk], sc != 0.0f ? rintf(row[kk] / sc) : 0.0f, acc);
-                    total = fmaf(acc, sc, total);
-                }
-                y0[r * out + c] = total;
+                float acc = 0.0f;
+                for (size_t kk = 0; kk < k; kk++)
+                    acc = fmaf(x[r * k + kk], row[kk], acc);
+                y0[r * out + c] = acc;
             }
         const gm_isa isas[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512, GM_ISA_AUTO};
         const size_t ns[] = {1, 4, 13, 30};
