@@ -18,6 +18,9 @@ static const char compare_help[] =
     "from the standard errors when there are no per-sample records), Holm-corrected\n"
     "across everything compared, and a verdict. METRIC is `metric` or `task:metric`;\n"
     "DELTA is the drop allowed before a significant decrease fails (default 0).\n"
+    "kld_mean (run --kl-base: distance from a base model, lower is better) is listed\n"
+    "but gates only when --max-drop names it (Holm-corrected on its own); it compares\n"
+    "only between runs measured against the same base weights.\n"
     "Exit 0 when nothing regressed, 1 when something did.\n";
 
 static int write_file(const char *path, const char *text)

@@ -166,19 +166,19 @@ static void kld_run_free(kld_run *r)
 
 /* Decoders only: a classifier or an encoder-decoder has no next-token
  * distribution over a shared vocabulary to compare. */
-static int check_decoder(const char *dir, const char *role, ys_error *err)
+int kld_check_decoder(const char *dir, const char *role, ys_error *err)
 {
     int r = enc_supports(dir, err);
     if (r > 0)
-        return ys_fail(err, YS_EUSAGE, "kld compares decoder-only language models; %s %s is an encoder classifier",
+        return ys_fail(err, YS_EUSAGE, "the KL divergence compares decoder-only language models; %s %s is an encoder classifier",
                        role, dir);
     if (r == 0 && (r = s2s_supports(dir, err)) > 0)
-        return ys_fail(err, YS_EUSAGE, "kld compares decoder-only language models; %s %s is an encoder-decoder", role,
-                       dir);
+        return ys_fail(err, YS_EUSAGE, "the KL divergence compares decoder-only language models; %s %s is an "
+                                       "encoder-decoder", role, dir);
     return r < 0 ? r : 0;
 }
 
-static bool has_tokenizer(const char *dir)
+bool kld_has_tokenizer(const char *dir)
 {
     char p[4096];
     struct stat st;
@@ -193,8 +193,8 @@ static bool has_tokenizer(const char *dir)
  * BOS/EOS (files may differ in formatting or unrelated fields, e.g. a
  * quantized copy's tokenizer_config.json). --text additionally checks that
  * both encode the text to the same ids (kld_text). */
-static int same_vocabulary(const tok_tokenizer *a, const tok_tokenizer *b, const char *da, const char *db,
-                           ys_error *err)
+int kld_same_vocabulary(const tok_tokenizer *a, const tok_tokenizer *b, const char *da, const char *db,
+                        ys_error *err)
 {
     size_t na = tok_vocab_size(a), nb = tok_vocab_size(b);
     if (na != nb)
@@ -521,11 +521,11 @@ int cmd_kld(int argc, char **argv)
     if (x.per_token && !a.json)
         return cli_usage_error("kld", "--per-token goes with --json");
     ys_error err = {0};
-    if (check_decoder(x.base, "--base", &err) < 0 || check_decoder(a.model, "--model", &err) < 0)
+    if (kld_check_decoder(x.base, "--base", &err) < 0 || kld_check_decoder(a.model, "--model", &err) < 0)
         return cli_fail(&err);
     /* the tokenizers first: a mismatch should fail before the weights load */
     tok_tokenizer *tb = NULL, *tm = NULL;
-    bool hb = has_tokenizer(x.base), hm = has_tokenizer(a.model);
+    bool hb = kld_has_tokenizer(x.base), hm = kld_has_tokenizer(a.model);
     if (hb != hm)
         rc = ys_fail(&err, YS_EINPUT, "the models do not share a tokenizer: %s has %s, %s has %s", x.base,
                      hb ? "a tokenizer" : "none", a.model, hm ? "a tokenizer" : "none");
@@ -535,7 +535,7 @@ int cmd_kld(int argc, char **argv)
         fprintf(stderr, "yardstick: warning: neither %s nor %s has a tokenizer; only the vocabulary sizes are compared\n",
                 x.base, a.model);
     if (rc == 0 && hb && (rc = tok_load(x.base, &tb, &err)) == 0 && (rc = tok_load(a.model, &tm, &err)) == 0)
-        rc = same_vocabulary(tb, tm, x.base, a.model, &err);
+        rc = kld_same_vocabulary(tb, tm, x.base, a.model, &err);
     kld_run r;
     memset(&r, 0, sizeof r);
     r.keep = x.per_token;

@@ -17,7 +17,8 @@
 #define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
 
 static const char run_help[] =
-    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] | --compute bf16]] [--tasks LIST] [--limit N] [--num-fewshot K]\n"
+    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] | --compute bf16]] [--kl-base DIR]\n"
+    "                     [--tasks LIST] [--limit N] [--num-fewshot K]\n"
     "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
     "                     [--include-path DIR]... [--skip-bad-rows] [--no-db]\n"
@@ -40,7 +41,12 @@ static const char run_help[] =
     "--quantize int8|int4|int4-sym [--group-size 32|128] quantizes a decoder's block\n"
     "matrices at load by round-to-nearest, activations fp32 (see `yardstick logprobs\n"
     "--help`); the quantized model is another model in the store (\"NAME@int4-g128\").\n"
-    "--compute bf16 runs a decoder's projections with BF16 dot products (\"NAME@bf16\").\n";
+    "--compute bf16 runs a decoder's projections with BF16 dot products (\"NAME@bf16\").\n"
+    "--kl-base DIR also scores every multiple-choice and rolling-perplexity request with\n"
+    "DIR (a decoder as stored, sharing the model's tokenizer) and reports per task the\n"
+    "metric kld_mean: the mean KL(base || model) over the whole vocabulary at each\n"
+    "continuation token, ± llama.cpp's uncertainty, n = positions (generation tasks:\n"
+    "not measured). --adapter/--quantize/--compute apply to --model only.\n";
 
 /* Read a run's settings back from the store for --resume. The strings live
  * in *json, which the caller frees with cJSON_Delete. */
@@ -70,6 +76,8 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
     o->group_size = cJSON_IsNumber(gs) ? gs->valueint : 0;
     const cJSON *cp = cJSON_GetObjectItem(set, "compute");
     o->compute_bf16 = cJSON_IsString(cp) && !strcmp(cp->valuestring, "bf16");
+    const cJSON *kb = cJSON_GetObjectItem(set, "kl_base");
+    o->kl_base = cJSON_IsString(kb) ? kb->valuestring : NULL;
     o->tasks = tasks->valuestring;
     o->limit = (long)cJSON_GetObjectItem(set, "limit")->valuedouble;
     o->num_fewshot = cJSON_GetObjectItem(set, "num_fewshot")->valueint;
@@ -140,6 +148,8 @@ int cmd_run(int argc, char **argv)
             o.model_dir = v;
         else if (OPT("--adapter", true))
             o.adapter_dir = v;
+        else if (OPT("--kl-base", true))
+            o.kl_base = v;
         else if (OPT("--quantize", true)) {
             model_quant q;
             ys_error qe = {0};

@@ -16,6 +16,7 @@
 
 #include "kld.h"
 #include "model.h"
+#include "tokenizer.h"
 #include "ys_error.h"
 
 /* Every position's values, in scoring order (for the order statistics). */
@@ -52,6 +53,18 @@ typedef struct {
 int kld_score(kld_run *r, const int32_t *const *seqs, const size_t *lens, const size_t *from, size_t nseq,
               int32_t seq_index, kld_set *const *extra, double *ll_base, double *ll_model, uint8_t *greedy_base,
               uint8_t *greedy_model, ys_error *err);
+
+/* The checks both commands make before any weights load (cmd_kld.c).
+ * Decoders only (a classifier or an encoder-decoder has no next-token
+ * distribution to compare): YS_EUSAGE naming `role` and the folder. */
+int kld_check_decoder(const char *dir, const char *role, ys_error *err);
+/* A tokenizer.json or vocab.json in the folder. */
+bool kld_has_tokenizer(const char *dir);
+/* One tokenizer: the same vocabulary piece for piece and the same BOS/EOS;
+ * otherwise YS_EINPUT "the models do not share a tokenizer: ..." naming
+ * both folders. */
+int kld_same_vocabulary(const tok_tokenizer *a, const tok_tokenizer *b, const char *da, const char *db,
+                        ys_error *err);
 
 /* --tasks (runner_kld.c): the requests `yardstick run` builds for the
  * tasks, scored through kld_score (each task's positions also in its own

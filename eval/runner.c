@@ -129,6 +129,7 @@ void rn_free_state(run_state *st)
         task_docs_free(&t->pool);
         task_free(t->spec);
         free(t->spec_path), free(t->samples_dir);
+        kld_set_free(&t->kld);
     }
     free(st->tasks);
     for (size_t g = 0; g < st->ngroups; g++) {
@@ -141,6 +142,7 @@ void rn_free_state(run_state *st)
         free(st->reqs[i].ids);
     free(st->reqs);
     model_free(st->m);
+    model_free(st->kl_base);
     enc_free(st->enc);
     s2s_free(st->s2s);
     for (int i = 0; st->label_names && i < st->num_labels; i++)
@@ -187,8 +189,14 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         rc = rn_check_task_fits(&st, st.tasks[i].spec, err);
     if (rc == 0)
         rc = tok_load(o->model_dir, &st.tok, err);
+    /* a base that cannot be compared should fail before any weights load */
+    bool kl = o->kl_base && !o->rescore;
+    if (rc == 0 && kl)
+        rc = rn_kl_base_check(&st, err);
     if (rc == 0 && !o->rescore)
         rc = rn_load_engine(&st, err);
+    if (rc == 0 && kl)
+        rc = rn_kl_base_load(&st, err);
     if (rc == 0 && o->rescore)
         rc = rn_read_limits(&st, err);
     if (rc == 0) {
@@ -202,6 +210,8 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         RN_STORE_CALL(&st, rc, rn_begin_run(&st, err));
     for (size_t i = 0; i < st.ntasks && rc == 0; i++)
         rc = rn_prepare_task(&st, &st.tasks[i], err);
+    if (rc == 0 && kl)
+        rc = rn_kl_base_fits(&st, err);
     /* a doubled BOS (template text plus tokenizer) is a classic wrong score */
     int32_t bos = st.tok ? tok_bos_id(st.tok) : -1;
     for (size_t i = 0; i < st.ntasks && rc == 0; i++) {
@@ -213,6 +223,10 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         rc = rn_run_classifications(&st, &engine, err);
     if (rc == 0)
         rc = rn_run_loglikelihoods(&st, &engine, err);
+    /* after the model's own answers are in the cache: a failure here
+     * loses none of them */
+    if (rc == 0 && kl)
+        rc = rn_run_kl_base(&st, &engine, err);
     if (rc == 0)
         rc = rn_run_generations(&st, &engine, err);
     for (size_t i = 0; i < st.ntasks && rc == 0; i++) {

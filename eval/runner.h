@@ -19,6 +19,16 @@
  * with an adapter, the weights' hash covers the base and the adapter, so
  * neither can another adapter on the same base; with --quantize, it also
  * covers the quantization, so a quantized model is another model.
+ *
+ * With kl_base (a decoder sharing the model's tokenizer, checked before any
+ * weights load), every log-likelihood request is also scored by the base
+ * and the model together, and each task gets KL(base ‖ model) over the
+ * whole vocabulary at its continuation positions (kld_cli.h, the loop of
+ * `yardstick kld --tasks`): the mean with llama.cpp's uncertainty and the
+ * number of positions, as the metric kld_mean (lower is better) in the
+ * summary, the store and the results JSON. Generation tasks have no fixed
+ * continuation and get none. Nothing of the base is cached; the model's
+ * own answers still come from (and go to) the cache under its identity.
  */
 #ifndef YS_RUNNER_H
 #define YS_RUNNER_H
@@ -35,6 +45,7 @@ typedef struct {
     const char *quantize;     /* "int8", "int4", "int4-sym" (decoders); NULL: as stored */
     int group_size;           /* int4: 32 or 128 (0: 128) */
     bool compute_bf16;        /* BF16 dot products (decoders) */
+    const char *kl_base;      /* --kl-base: the reference decoder for kld_mean; NULL: none */
     const char *tasks;        /* comma-separated names */
     const char *data_dir;     /* NULL: bundled samples */
     const char *const *include;

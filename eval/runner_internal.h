@@ -13,8 +13,9 @@
  *   runner_generate.c  generations with their stop rules
  *   runner_score.c     answer filters and metrics from the responses
  *   runner_store.c     the store, the results JSON, sample logs, summary
- *   runner_kld.c       `yardstick kld --tasks`: the same requests scored by
- *                      two models (kld_cli.h)
+ *   runner_kld.c       the same requests scored by two models (kld_cli.h):
+ *                      `yardstick kld --tasks`, and `run --kl-base`'s
+ *                      divergence pass (rn_kld_requests is their one loop)
  */
 #ifndef YS_RUNNER_INTERNAL_H
 #define YS_RUNNER_INTERNAL_H
@@ -24,6 +25,7 @@
 #include <stdint.h>
 
 #include "encoder.h"
+#include "kld_cli.h"
 #include "model.h"
 #include "seq2seq.h"
 #include "prompt.h"
@@ -63,6 +65,9 @@ typedef struct {
     float *cls_logits;     /* n x num_labels */
     int *cls_map;
     bool cls;              /* this task runs as classification */
+    /* --kl-base: KL(base ‖ model) at every continuation position of the
+     * task's log-likelihood requests (none for generation tasks) */
+    kld_set kld;
 } task_run;
 
 /* What kind of checkpoint the run scores: it decides how requests reach
@@ -113,6 +118,12 @@ typedef struct {
     size_t cached; /* responses served from the cache */
     double store_s; /* seconds spent in the store */
     char arch[64];
+    /* --kl-base: the base, loaded beside the model for the divergence pass
+     * and freed after it; its identity (never the model's: nothing of the
+     * base is cached) and its row in the store's models */
+    model *kl_base;
+    char kl_base_hash[65], kl_base_tok_hash[65], kl_base_arch[64];
+    bool kld_measured;        /* the pass ran (not when rescoring) */
 } run_state;
 
 /* runner.c */
@@ -151,6 +162,24 @@ int rn_read_limits(run_state *st, ys_error *err);
 void rn_cache_key(const run_state *st, const char *kind, const int32_t *ids, size_t n, size_t a, size_t b,
                   char hex[65]);
 int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err);
+
+/* runner_kld.c */
+/* Every log-likelihood request of st scored by both models of r, in the
+ * runner's engine order with a context's requests in one call; each
+ * position goes into r->total and into sets[i] for the request's task i
+ * (sets has st->ntasks entries); llb/llm/grb/grm (each may be NULL) get
+ * every request's summed log-likelihood and all-greedy flag per model. */
+int rn_kld_requests(run_state *st, kld_run *r, kld_set *const *sets, double *llb, double *llm, uint8_t *grb,
+                    uint8_t *grm, ys_error *err);
+/* --kl-base before any weights load: both decoders, one tokenizer. */
+int rn_kl_base_check(run_state *st, ys_error *err);
+/* --kl-base: load the base (after the model), its window checked against
+ * the requests once they are built (rn_kl_base_fits). */
+int rn_kl_base_load(run_state *st, ys_error *err);
+int rn_kl_base_fits(const run_state *st, ys_error *err);
+/* --kl-base: the divergence pass over every task's log-likelihood requests
+ * (into each task's kld set); the base is freed afterwards. */
+int rn_run_kl_base(run_state *st, double *engine_s, ys_error *err);
 
 /* runner_classify.c */
 int rn_prepare_cls(run_state *st, task_run *t, ys_error *err);

@@ -206,6 +206,53 @@ static int metric_rows(const run_state *st, const task_scores *A, const task_sco
     return rc;
 }
 
+int rn_kld_requests(run_state *st, kld_run *r, kld_set *const *sets, double *llb, double *llm, uint8_t *grb,
+                    uint8_t *grm, ys_error *err)
+{
+    size_t n = st->nreqs;
+    size_t *idx = rn_calloc(n, sizeof *idx), *tmp = rn_calloc(n, sizeof *tmp), *tk = rn_calloc(n, sizeof *tk);
+    int rc = idx && tmp && tk ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        if ((tk[k] = task_of(st, &st->reqs[k])) == SIZE_MAX)
+            rc = ys_fail(err, YS_EINPUT, "internal: request %zu belongs to no task", k);
+    /* the runner's engine order (a context's choices together, so the
+     * engine computes the context once); every request is scored, even a
+     * duplicate, so each task counts all its positions */
+    if (rc == 0)
+        rn_order_requests(st, idx, tmp);
+    double t0 = rn_now_s();
+    for (size_t b = 0, nb = 0; rc == 0 && b < n; b += nb) {
+        nb = 1;
+        while (b + nb < n && nb < 64 && rn_same_context(&st->reqs[idx[b + nb - 1]], &st->reqs[idx[b + nb]]))
+            nb++;
+        const int32_t *seqs[64];
+        size_t lens[64], froms[64];
+        kld_set *extra[64];
+        double lb[64], lm[64];
+        uint8_t gb[64], gm[64];
+        for (size_t k = 0; k < nb; k++) {
+            const ll_req *q = &st->reqs[idx[b + k]];
+            seqs[k] = q->ids, lens[k] = q->len, froms[k] = q->from;
+            extra[k] = sets[tk[idx[b + k]]];
+        }
+        rc = kld_score(r, seqs, lens, froms, nb, (int32_t)b, extra, lb, lm, gb, gm, err);
+        for (size_t k = 0; rc == 0 && k < nb; k++) {
+            size_t q = idx[b + k];
+            if (llb)
+                llb[q] = lb[k];
+            if (llm)
+                llm[q] = lm[k];
+            if (grb)
+                grb[q] = gb[k];
+            if (grm)
+                grm[q] = gm[k];
+        }
+        rn_progress(st, "KL divergence", b + nb, n, t0);
+    }
+    free(idx), free(tmp), free(tk);
+    return rc;
+}
+
 int kld_run_tasks(kld_run *r, const kld_tasks_options *ko, kld_tasks_result *out, ys_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -251,37 +298,16 @@ int kld_run_tasks(kld_run *r, const kld_tasks_options *ko, kld_tasks_result *out
         }
     }
     size_t n = st.nreqs;
-    size_t *idx = rn_calloc(n, sizeof *idx), *tmp = rn_calloc(n, sizeof *tmp), *tk = rn_calloc(n, sizeof *tk);
     double *llb = rn_calloc(n, sizeof *llb), *llm = rn_calloc(n, sizeof *llm);
     uint8_t *grb = rn_calloc(n, 1), *grm = rn_calloc(n, 1);
-    if (rc == 0 && (!idx || !tmp || !tk || !llb || !llm || !grb || !grm))
+    kld_set **sets = rn_calloc(st.ntasks, sizeof *sets);
+    if (rc == 0 && (!llb || !llm || !grb || !grm || !sets))
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
-    for (size_t k = 0; rc == 0 && k < n; k++)
-        if ((tk[k] = task_of(&st, &st.reqs[k])) == SIZE_MAX)
-            rc = ys_fail(err, YS_EINPUT, "internal: request %zu belongs to no task", k);
-    /* the runner's engine order (a context's choices together, so the
-     * engine computes the context once); every request is scored, even a
-     * duplicate, so each task counts all its positions */
+    for (size_t i = 0; rc == 0 && i < st.ntasks; i++)
+        sets[i] = &out->tasks[i].set;
     if (rc == 0)
-        rn_order_requests(&st, idx, tmp);
-    for (size_t b = 0, nb = 0; rc == 0 && b < n; b += nb) {
-        nb = 1;
-        while (b + nb < n && nb < 64 && rn_same_context(&st.reqs[idx[b + nb - 1]], &st.reqs[idx[b + nb]]))
-            nb++;
-        const int32_t *seqs[64];
-        size_t lens[64], froms[64];
-        kld_set *extra[64];
-        double lb[64], lm[64];
-        uint8_t gb[64], gm[64];
-        for (size_t k = 0; k < nb; k++) {
-            const ll_req *q = &st.reqs[idx[b + k]];
-            seqs[k] = q->ids, lens[k] = q->len, froms[k] = q->from;
-            extra[k] = &out->tasks[tk[idx[b + k]]].set;
-        }
-        rc = kld_score(r, seqs, lens, froms, nb, (int32_t)b, extra, lb, lm, gb, gm, err);
-        for (size_t k = 0; rc == 0 && k < nb; k++)
-            llb[idx[b + k]] = lb[k], llm[idx[b + k]] = lm[k], grb[idx[b + k]] = gb[k], grm[idx[b + k]] = gm[k];
-    }
+        rc = rn_kld_requests(&st, r, sets, llb, llm, grb, grm, err);
+    free(sets);
     task_scores *A = rn_calloc(st.ntasks, sizeof *A), *B = rn_calloc(st.ntasks, sizeof *B);
     if (rc == 0 && (!A || !B))
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
@@ -298,7 +324,7 @@ int kld_run_tasks(kld_run *r, const kld_tasks_options *ko, kld_tasks_result *out
             scores_free(&B[i]);
     }
     free(A), free(B);
-    free(idx), free(tmp), free(tk), free(llb), free(llm), free(grb), free(grm);
+    free(llb), free(llm), free(grb), free(grm);
     st.m = NULL; /* never loaded here: the models are kld's */
     rn_free_state(&st);
     return rc;
@@ -314,4 +340,82 @@ void kld_tasks_free(kld_tasks_result *t)
         free(t->rows[i].task), free(t->rows[i].metric);
     free(t->tasks), free(t->rows);
     memset(t, 0, sizeof *t);
+}
+
+/* ---- run --kl-base --------------------------------------------------------- */
+
+int rn_kl_base_check(run_state *st, ys_error *err)
+{
+    const char *b = st->o->kl_base, *m = st->o->model_dir;
+    if (st->kind != RN_DECODER)
+        return ys_fail(err, YS_EUSAGE, "--kl-base compares decoder-only language models; --model %s is %s", m,
+                       st->kind == RN_CLASSIFIER ? "an encoder classifier" : "an encoder-decoder");
+    int rc = kld_check_decoder(b, "--kl-base", err);
+    if (rc < 0)
+        return rc;
+    if (!kld_has_tokenizer(b))
+        return ys_fail(err, YS_EINPUT, "the models do not share a tokenizer: %s has none, %s has one", b, m);
+    tok_tokenizer *tb = NULL;
+    if ((rc = tok_load(b, &tb, err)) == 0)
+        rc = kld_same_vocabulary(tb, st->tok, b, m, err);
+    tok_free(tb);
+    return rc;
+}
+
+int rn_kl_base_load(run_state *st, ys_error *err)
+{
+    const char *b = st->o->kl_base;
+    /* as stored: --adapter, --quantize and --compute are the model's */
+    int rc = model_load(b, &st->kl_base, err);
+    if (rc == 0 && st->o->threads > 0)
+        rc = model_set_threads(st->kl_base, st->o->threads, err);
+    if (rc < 0)
+        return rc;
+    const model_info *ib = model_get_info(st->kl_base), *im = model_get_info(st->m);
+    if (ib->vocab != im->vocab)
+        return ys_fail(err, YS_EINPUT, "the models' vocabularies differ: %s has %d logits, %s has %d", b, ib->vocab,
+                       st->o->model_dir, im->vocab);
+    snprintf(st->kl_base_arch, sizeof st->kl_base_arch, "%s", ib->arch);
+    return 0;
+}
+
+/* The run's requests are cut to the model's window; the base must take
+ * each of them whole, or the two would not see the same tokens. */
+int rn_kl_base_fits(const run_state *st, ys_error *err)
+{
+    int mp = model_get_info(st->kl_base)->max_positions;
+    size_t win = mp > 0 ? (size_t)mp : 2048;
+    for (size_t k = 0; k < st->nreqs; k++)
+        if (st->reqs[k].len > win) {
+            size_t t = task_of(st, &st->reqs[k]);
+            return ys_fail(err, YS_EINPUT, "--kl-base %s takes %zu positions, but task %s has a request of %zu tokens "
+                                           "(the model's window is %zu): both models must see the same tokens",
+                           st->o->kl_base, win, t < st->ntasks ? st->tasks[t].spec->name : "?", st->reqs[k].len,
+                           st->max_len);
+        }
+    return 0;
+}
+
+int rn_run_kl_base(run_state *st, double *engine_s, ys_error *err)
+{
+    kld_run r;
+    memset(&r, 0, sizeof r);
+    r.base = st->kl_base, r.model = st->m;
+    r.vocab = (size_t)model_get_info(st->m)->vocab;
+    kld_set **sets = rn_calloc(st->ntasks, sizeof *sets);
+    int rc = sets ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < st->ntasks; i++)
+        sets[i] = &st->tasks[i].kld;
+    double e0 = rn_now_s();
+    if (rc == 0)
+        rc = rn_kld_requests(st, &r, sets, NULL, NULL, NULL, NULL, err);
+    *engine_s += rn_now_s() - e0;
+    free(sets);
+    free(r.lb), free(r.lm), free(r.lpb), free(r.lpm), free(r.grb), free(r.grm);
+    kld_set_free(&r.total);
+    /* the generation pass does not need it */
+    model_free(st->kl_base);
+    st->kl_base = NULL;
+    st->kld_measured = rc == 0;
+    return rc;
 }

@@ -46,6 +46,27 @@ double rn_group_score(const run_state *st, size_t g)
     return n > 0 ? sum / n : NAN;
 }
 
+/* --kl-base: a task's kld_mean — the mean KL(base ‖ model) over its
+ * continuation positions with llama.cpp's uncertainty (NAN, not llama.cpp's
+ * "none", with 10 positions or fewer) — when the pass measured any. */
+static bool task_kld(const run_state *st, const task_run *t, double *mean, double *unc, int64_t *n)
+{
+    if (!st->kld_measured || t->kld.acc.count == 0)
+        return false;
+    kld_vu v = kld_mean_unc(t->kld.acc.sum_kld, t->kld.acc.sum_kld2, t->kld.acc.count);
+    *mean = v.value;
+    *unc = t->kld.acc.count > 10 ? v.unc : NAN;
+    *n = t->kld.acc.count;
+    return true;
+}
+
+/* Why a task has no kld_mean in a --kl-base run. */
+static const char *kld_skipped(const task_run *t)
+{
+    return t->gen ? "not measured: a generation task has no fixed continuation to compare"
+                  : "not measured: the task scored no continuation tokens";
+}
+
 int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
 {
     const run_options *o = st->o;
@@ -72,6 +93,17 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
                 cJSON_AddNumberToObject(r, key, t->stderrs[m]);
             cJSON_AddBoolToObject(h, t->metric_names[m], t->hib[m]);
         }
+        double km, ku;
+        int64_t kn = 0;
+        bool has_kld = task_kld(st, t, &km, &ku, &kn);
+        if (has_kld) {
+            cJSON_AddNumberToObject(r, "kld_mean,none", km);
+            if (isnan(ku))
+                cJSON_AddStringToObject(r, "kld_mean_stderr,none", "N/A");
+            else
+                cJSON_AddNumberToObject(r, "kld_mean_stderr,none", ku);
+            cJSON_AddBoolToObject(h, "kld_mean", false);
+        }
         cJSON *c = cJSON_AddObjectToObject(configs, t->spec->name);
         cJSON_AddStringToObject(c, "task", t->spec->name);
         cJSON_AddStringToObject(c, "output_type", output_name(t->spec->output));
@@ -80,6 +112,10 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
         cJSON_AddStringToObject(c, "data", t->docs.path);
         cJSON_AddBoolToObject(c, "sample_data", t->docs.sample);
         cJSON_AddStringToObject(c, "task_hash", t->hash);
+        if (has_kld)
+            cJSON_AddNumberToObject(c, "kld_positions", (double)kn);
+        else if (st->kld_measured)
+            cJSON_AddStringToObject(c, "kld", kld_skipped(t));
         cJSON_AddNumberToObject(versions, t->spec->name, t->spec->version);
         cJSON *x = cJSON_AddObjectToObject(ns, t->spec->name);
         cJSON_AddNumberToObject(x, "original", (double)t->docs.n);
@@ -109,6 +145,13 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
         cJSON_AddStringToObject(cfg, "quantize", st->compute);
     if (o->compute_bf16)
         cJSON_AddStringToObject(cfg, "compute", "bf16");
+    if (st->kld_measured) {  /* what kld_mean is measured against */
+        cJSON_AddStringToObject(cfg, "kl_base", o->kl_base);
+        if (st->kl_base_hash[0])
+            cJSON_AddStringToObject(cfg, "kl_base_weights_sha256", st->kl_base_hash);
+        if (st->kl_base_tok_hash[0])
+            cJSON_AddStringToObject(cfg, "kl_base_tokenizer_sha256", st->kl_base_tok_hash);
+    }
     cJSON_AddNumberToObject(cfg, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
     if (o->limit > 0)
@@ -239,11 +282,12 @@ static int hash_files(const char *dir, const char *const *names, size_t n, char 
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int rn_model_hashes(run_state *st, ys_error *err)
+/* A checkpoint folder's identity: its weight files and its tokenizer files. */
+static int folder_hashes(const char *dir, char weights[65], char tok[65], ys_error *err)
 {
-    DIR *d = opendir(st->o->model_dir);
+    DIR *d = opendir(dir);
     if (!d)
-        return ys_fail(err, YS_EIO, "%s: cannot list the model folder", st->o->model_dir);
+        return ys_fail(err, YS_EIO, "%s: cannot list the model folder", dir);
     char *names[256];
     size_t n = 0;
     struct dirent *e;
@@ -254,12 +298,21 @@ int rn_model_hashes(run_state *st, ys_error *err)
     }
     closedir(d);
     qsort(names, n, sizeof *names, cmp_name);
-    int rc = hash_files(st->o->model_dir, (const char *const *)names, n, st->weights_hash, err);
+    int rc = hash_files(dir, (const char *const *)names, n, weights, err);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     static const char *tok_files[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"};
     if (rc == 0)
-        rc = hash_files(st->o->model_dir, tok_files, 4, st->tok_hash, err);
+        rc = hash_files(dir, tok_files, 4, tok, err);
+    return rc;
+}
+
+int rn_model_hashes(run_state *st, ys_error *err)
+{
+    int rc = folder_hashes(st->o->model_dir, st->weights_hash, st->tok_hash, err);
+    /* the base as stored: its own identity, never mixed into the model's */
+    if (rc == 0 && st->o->kl_base && !st->o->rescore)
+        rc = folder_hashes(st->o->kl_base, st->kl_base_hash, st->kl_base_tok_hash, err);
     if (rc == 0 && st->o->adapter_dir) {
         /* the weights evaluated are the base's and the adapter's */
         static const char *ad_files[] = {"adapter_config.json", "adapter_model.safetensors"};
@@ -334,9 +387,19 @@ int rn_begin_run(run_state *st, ys_error *err)
                   .weights_sha256 = st->weights_hash, .tokenizer_sha256 = st->tok_hash};
     if (o->adapter_dir)
         m.base_weights_sha256 = st->base_hash, m.adapter_path = o->adapter_dir, m.adapter_sha256 = st->adapter_hash;
-    int64_t model_id;
+    int64_t model_id, base_id = 0;
     if ((rc = rs_model_id(st->store, &m, &model_id, err)) < 0)
         return rc;
+    if (o->kl_base && o->resume_run <= 0) {
+        /* the base is a model of the store like any other (as stored, so
+         * "float32"; its architecture from the loaded weights) */
+        char bname[512];
+        snprintf(bname, sizeof bname, "%s", base_name(o->kl_base));
+        rs_model bm = {.name = bname, .path = o->kl_base, .architecture = st->kl_base_arch, .dtype = "float32",
+                       .weights_sha256 = st->kl_base_hash, .tokenizer_sha256 = st->kl_base_tok_hash};
+        if ((rc = rs_model_id(st->store, &bm, &base_id, err)) < 0)
+            return rc;
+    }
     if (o->resume_run > 0) {
         st->run_id = o->resume_run;
         return 0;
@@ -352,6 +415,8 @@ int rn_begin_run(run_state *st, ys_error *err)
     }
     if (o->compute_bf16)
         cJSON_AddStringToObject(set, "compute", "bf16");
+    if (o->kl_base)
+        cJSON_AddStringToObject(set, "kl_base", o->kl_base);
     cJSON_AddStringToObject(set, "tasks", o->tasks);
     cJSON_AddNumberToObject(set, "limit", (double)o->limit);
     cJSON_AddNumberToObject(set, "num_fewshot", o->num_fewshot);
@@ -369,7 +434,7 @@ int rn_begin_run(run_state *st, ys_error *err)
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     rs_run r = {.model_id = model_id, .tasks = o->tasks, .version = YS_VERSION, .settings_json = settings,
-                .host = host, .seed = (int64_t)o->seed, .threads = o->threads};
+                .host = host, .seed = (int64_t)o->seed, .threads = o->threads, .kl_base_model_id = base_id};
     rc = settings ? rs_run_begin(st->store, &r, &st->run_id, err) : ys_fail(err, YS_ENOMEM, "out of memory");
     free(settings);
     return rc;
@@ -412,13 +477,20 @@ int rn_store_run(const run_state *st, ys_error *err)
         for (size_t b = 0; b < t->n && rc == 0; b += 256)
             rc = rs_samples_put(st->store, st->run_id, smp + b, t->n - b < 256 ? t->n - b : 256, err);
         free(smp);
-        rs_result res[16];
+        rs_result res[17];
         for (size_t m2 = 0; m2 < t->nresults; m2++)
             res[m2] = (rs_result){.task = t->spec->name, .metric = t->metric_names[m2], .value = t->values[m2],
                                   .stderr_ = t->stderrs[m2], .ci_low = NAN, .ci_high = NAN, .n = (int64_t)t->n,
                                   .higher_is_better = t->hib[m2], .task_hash = t->hash};
+        size_t nres = t->nresults;
+        double km, ku;
+        int64_t kn;
+        if (task_kld(st, t, &km, &ku, &kn))
+            res[nres++] = (rs_result){.task = t->spec->name, .metric = "kld_mean", .value = km, .stderr_ = ku,
+                                      .ci_low = NAN, .ci_high = NAN, .n = kn, .higher_is_better = false,
+                                      .task_hash = t->hash};
         if (rc == 0)
-            rc = rs_results_put(st->store, st->run_id, res, t->nresults, err);
+            rc = rs_results_put(st->store, st->run_id, res, nres, err);
         if (rc == 0 && t->n) {
             /* provenance: the first prompt exactly as the model saw it */
             size_t cap = 16 + 12 * t->nfirst;
@@ -469,6 +541,23 @@ void rn_print_summary(const run_state *st, double wall, double engine)
             else
                 print_value(t->stderrs[m], 10);
             printf(" %6zu  %s\n", t->n, m ? "" : t->docs.sample ? "SAMPLE data (not the official set)" : t->docs.path);
+        }
+        if (!st->kld_measured)
+            continue;
+        /* --kl-base: n is the number of continuation positions */
+        double km, ku;
+        int64_t kn;
+        printf("%-18s %-18s ", t->nresults ? "" : t->spec->name, "kld_mean");
+        if (task_kld(st, t, &km, &ku, &kn)) {
+            print_value(km, 12);
+            printf(" ");
+            if (isnan(ku))
+                printf("%10s", "N/A");
+            else
+                print_value(ku, 10);
+            printf(" %6lld  positions, against %s\n", (long long)kn, st->o->kl_base);
+        } else {
+            printf("%12s %10s %6s  %s\n", "-", "-", "", kld_skipped(t));
         }
     }
     for (size_t g = 0; g < st->ngroups; g++) {

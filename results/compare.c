@@ -24,7 +24,8 @@ void cmp_options_default(cmp_options *o)
 
 const char *cmp_verdict_name(cmp_verdict v)
 {
-    static const char *names[] = {"pass", "regressed", "improved", "not comparable", "missing"};
+    static const char *names[] = {"pass",    "regressed",           "improved",      "not comparable",
+                                  "missing", "worse, not gated", "candidate only"};
     return names[v];
 }
 
@@ -287,6 +288,55 @@ static double allowed_drop(const cmp_options *o, const char *task, const char *m
     return v;
 }
 
+/* Measured against another model, not the task's answers (run --kl-base):
+ * such a metric gates only when --max-drop names it. */
+static bool against_a_model(const char *metric)
+{
+    return !strncmp(metric, "kld_", 4);
+}
+
+static bool drop_named(const cmp_options *o, const char *task, const char *metric)
+{
+    char full[512];
+    snprintf(full, sizeof full, "%s:%s", task, metric);
+    for (size_t i = 0; i < o->ndrops; i++)
+        if (!strcmp(o->drop_names[i], full) || !strcmp(o->drop_names[i], metric))
+            return true;
+    return false;
+}
+
+/* The weights hash of the base a run's kld_mean was measured against
+ * (malloc'd; NULL when none is recorded, e.g. an imported results file). */
+static char *kl_base_of(const side *x)
+{
+    rs_run_info info;
+    ys_error e = {0};
+    if (rs_run_get(x->store, x->run, &info, &e) < 0)
+        return NULL;
+    char *h = info.kl_base_sha256 ? strdup(info.kl_base_sha256) : NULL;
+    rs_run_info_free(&info, 1);
+    return h;
+}
+
+/* Holm over the PASS rows of one family (gated or not) that were tested. */
+static int holm_family(cmp_report *r, bool gated, ys_error *err)
+{
+    double *ps = calloc(r->nrows + 1, sizeof *ps), *adj = calloc(r->nrows + 1, sizeof *adj);
+    size_t *at = calloc(r->nrows + 1, sizeof *at), m = 0;
+    if (!ps || !adj || !at) {
+        free(ps), free(adj), free(at);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < r->nrows; i++)
+        if (r->rows[i].gated == gated && !isnan(r->rows[i].p) && r->rows[i].verdict == CMP_PASS)
+            ps[m] = r->rows[i].p, at[m++] = i;
+    int rc = sig_holm(ps, m, adj, err);
+    for (size_t k = 0; k < m && rc == 0; k++)
+        r->rows[at[k]].p_holm = adj[k];
+    free(ps), free(adj), free(at);
+    return rc;
+}
+
 static void keep_flips(cmp_row *row, const paired *p, size_t max)
 {
     row->flips = calloc(max ? max : 1, sizeof *row->flips);
@@ -375,10 +425,13 @@ int cmp_run(rs_store *s, const cmp_options *o, cmp_report **out, ys_error *err)
     if ((rc = rs_results_get(base.store, base.run, &br, &nb, err)) < 0 ||
         (rc = rs_results_get(cand.store, cand.run, &cr, &nc, err)) < 0)
         goto done;
-    if (!(r->rows = calloc(nb ? nb : 1, sizeof *r->rows))) {
+    if (!(r->rows = calloc(nb + nc + 1, sizeof *r->rows))) {
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
         goto done;
     }
+    char *kb_base = kl_base_of(&base), *kb_cand = kl_base_of(&cand);
+    bool same_kl_base = !kb_base || !kb_cand || !strcmp(kb_base, kb_cand);
+    free(kb_base), free(kb_cand);
     /* samples are loaded per task, once, for both sides */
     const char *loaded = NULL;
     sample *sa = NULL, *sb = NULL;
@@ -392,6 +445,7 @@ int cmp_run(rs_store *s, const cmp_options *o, cmp_report **out, ys_error *err)
         row->candidate = row->delta = row->p = row->p_holm = NAN;
         row->test = "none";
         row->allowed_drop = allowed_drop(o, b->task, b->metric);
+        row->gated = !against_a_model(b->metric) || drop_named(o, b->task, b->metric);
         const rs_result_row *c = NULL;
         for (size_t j = 0; j < nc && !c; j++)
             if (!strcmp(cr[j].task, b->task) && !strcmp(cr[j].metric, b->metric) && !strcmp(cr[j].filter, b->filter))
@@ -402,7 +456,8 @@ int cmp_run(rs_store *s, const cmp_options *o, cmp_report **out, ys_error *err)
         }
         row->candidate = c->value;
         row->delta = c->value - b->value;
-        if (b->task_hash && c->task_hash && strcmp(b->task_hash, c->task_hash)) {
+        if ((b->task_hash && c->task_hash && strcmp(b->task_hash, c->task_hash)) ||
+            (against_a_model(b->metric) && !same_kl_base)) {
             row->verdict = CMP_NOT_COMPARABLE;
             continue;
         }
@@ -426,23 +481,30 @@ int cmp_run(rs_store *s, const cmp_options *o, cmp_report **out, ys_error *err)
     free_samples(sa, nsa), free_samples(sb, nsb);
     if (rc < 0)
         goto done;
-    /* Holm across every tested row, then verdicts */
-    {
-        double *ps = malloc((r->nrows + 1) * sizeof *ps), *adj = malloc((r->nrows + 1) * sizeof *adj);
-        size_t *at = malloc((r->nrows + 1) * sizeof *at), m = 0;
-        if (!ps || !adj || !at) {
-            free(ps), free(adj), free(at);
-            rc = ys_fail(err, YS_ENOMEM, "out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i < r->nrows; i++)
-            if (!isnan(r->rows[i].p) && r->rows[i].verdict == CMP_PASS)
-                ps[m] = r->rows[i].p, at[m++] = i;
-        rc = sig_holm(ps, m, adj, err);
-        for (size_t k = 0; k < m && rc == 0; k++)
-            r->rows[at[k]].p_holm = adj[k];
-        free(ps), free(adj), free(at);
+    /* an ungated metric only the candidate has (a --kl-base run against a
+     * plain baseline): listed, not tested */
+    for (size_t j = 0; j < nc && rc == 0; j++) {
+        const rs_result_row *c = &cr[j];
+        if (!against_a_model(c->metric) || drop_named(o, c->task, c->metric))
+            continue;
+        bool in_base = false;
+        for (size_t i = 0; i < nb && !in_base; i++)
+            in_base = !strcmp(br[i].task, c->task) && !strcmp(br[i].metric, c->metric) &&
+                      !strcmp(br[i].filter, c->filter);
+        if (in_base)
+            continue;
+        cmp_row *row = &r->rows[r->nrows++];
+        row->task = strdup(c->task), row->metric = strdup(c->metric), row->filter = strdup(c->filter);
+        row->higher_is_better = c->higher_is_better;
+        row->baseline = row->delta = row->p = row->p_holm = NAN;
+        row->candidate = c->value;
+        row->test = "none";
+        row->verdict = CMP_CANDIDATE_ONLY;
     }
+    /* Holm across every tested gated row, and apart from them across the
+     * ungated ones; then verdicts */
+    if ((rc = holm_family(r, true, err)) < 0 || (rc = holm_family(r, false, err)) < 0)
+        goto done;
     for (size_t i = 0; i < r->nrows; i++) {
         cmp_row *row = &r->rows[i];
         if (row->verdict != CMP_PASS)
@@ -450,7 +512,7 @@ int cmp_run(rs_store *s, const cmp_options *o, cmp_report **out, ys_error *err)
         double worse = row->higher_is_better ? -row->delta : row->delta;
         bool tested = !isnan(row->p_holm), significant = tested && row->p_holm < o->alpha;
         if (worse > row->allowed_drop && (significant || !tested))
-            row->verdict = CMP_REGRESSED;
+            row->verdict = row->gated ? CMP_REGRESSED : significant ? CMP_NOT_GATED : CMP_PASS;
         else if (worse < 0 && significant)
             row->verdict = CMP_IMPROVED;
         r->regressed |= row->verdict == CMP_REGRESSED;

@@ -11,8 +11,17 @@
  * regressed (worse by more than the allowed drop and significant, or, when
  * nothing could be tested, worse by more than the allowed drop), improved,
  * pass, not comparable (the task's content hash differs), missing (the
- * candidate lacks the metric). The report owns all its memory; free it
- * with cmp_free.
+ * candidate lacks the metric).
+ *
+ * Metrics measured against another model rather than against the task's
+ * answers (kld_mean from `run --kl-base`, lower is better) are listed but
+ * gate nothing unless --max-drop names them (as `kld_mean` or
+ * `task:kld_mean`): worse and significant is then "worse, not gated", and
+ * their p-values are Holm-corrected among themselves, so adding them never
+ * changes the gated rows' p-values. They compare only when both runs
+ * measured them against the same base weights (else not comparable), and
+ * a candidate's such metric the baseline lacks is listed as "candidate
+ * only". The report owns all its memory; free it with cmp_free.
  */
 #ifndef YS_COMPARE_H
 #define YS_COMPARE_H
@@ -23,7 +32,15 @@
 
 #include "store.h"
 
-typedef enum { CMP_PASS, CMP_REGRESSED, CMP_IMPROVED, CMP_NOT_COMPARABLE, CMP_MISSING } cmp_verdict;
+typedef enum {
+    CMP_PASS,
+    CMP_REGRESSED,
+    CMP_IMPROVED,
+    CMP_NOT_COMPARABLE,
+    CMP_MISSING,
+    CMP_NOT_GATED,     /* worse and significant, on a metric the gate does not check */
+    CMP_CANDIDATE_ONLY /* an ungated metric only the candidate has */
+} cmp_verdict;
 
 typedef struct {
     const char *baseline, *candidate; /* run id, model name (latest run) or results.json */
@@ -50,6 +67,7 @@ typedef struct {
     const char *test;    /* "mcnemar", "paired-bootstrap", "z-test", "none" */
     int64_t n_paired, to_wrong, to_right;
     cmp_verdict verdict;
+    bool gated;          /* counts for the gate (see above) */
     cmp_flip *flips;
     size_t nflips;
 } cmp_row;

@@ -35,6 +35,20 @@ static int find_col(const leaderboard *lb, const char *task, const char *metric,
     return -1;
 }
 
+/* kld_mean (run --kl-base): a distance from another model, not a score */
+static bool against_a_model(const lb_column *c)
+{
+    return !strncmp(c->metric, "kld_", 4);
+}
+
+static bool any_against_a_model(const leaderboard *lb)
+{
+    for (size_t c = 0; c < lb->ncols; c++)
+        if (against_a_model(&lb->cols[c]))
+            return true;
+    return false;
+}
+
 static int cmp_col(const void *a, const void *b)
 {
     const lb_column *x = a, *y = b;
@@ -200,9 +214,18 @@ int lb_build(rs_store *s, const lb_options *o, leaderboard **out, ys_error *err)
             }
             lb->rows = p;
         }
-        lb->rows[lb->nrows++] = (lb_row){strdup(name), sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 1), NAN, NAN};
+        lb->rows[lb->nrows++] = (lb_row){strdup(name), sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 1), NAN, NAN,
+                                         NULL};
     }
     sqlite3_finalize(st);
+    for (size_t r = 0; r < lb->nrows && rc == 0; r++) {
+        rs_run_info info;
+        if ((rc = rs_run_get(s, lb->rows[r].run, &info, err)) < 0)
+            break;
+        if (info.kl_base)
+            lb->rows[r].kl_base = strdup(info.kl_base);
+        rs_run_info_free(&info, 1);
+    }
     /* every (task, metric, filter) of those runs becomes a column */
     rs_result_row **res = calloc(lb->nrows + 1, sizeof *res);
     size_t *nres = calloc(lb->nrows + 1, sizeof *nres);
@@ -280,7 +303,7 @@ int lb_build(rs_store *s, const lb_options *o, leaderboard **out, ys_error *err)
         size_t ncol = 0;
         for (size_t c = 0; c < lb->ncols; c++) {
             const lb_cell *x = &lb->cells[r * lb->ncols + c];
-            if (!x->present || isnan(x->value))
+            if (!x->present || isnan(x->value) || against_a_model(&lb->cols[c]))
                 continue;
             double wins = 0;
             size_t others = 0;
@@ -341,7 +364,7 @@ void lb_free(leaderboard *lb)
     if (!lb)
         return;
     for (size_t r = 0; r < lb->nrows; r++)
-        free(lb->rows[r].model);
+        free(lb->rows[r].model), free(lb->rows[r].kl_base);
     for (size_t c = 0; c < lb->ncols; c++)
         free(lb->cols[c].task), free(lb->cols[c].metric), free(lb->cols[c].filter);
     for (size_t h = 0; h < lb->nhistory; h++)
@@ -405,6 +428,14 @@ static void render_md(const leaderboard *lb, textbuf *b)
     }
     tb_printf(b, "\n**bold**: best in the column; *italic*: not significantly different from the best "
                  "(|Δ| < 1.96·√(se₁² + se₂²)). Latest run per model.\n");
+    if (any_against_a_model(lb)) {
+        tb_printf(b, "\nkld_mean: mean KL(base ‖ model) per continuation token (n = positions), not in the win "
+                     "rate; measured against:");
+        for (size_t r = 0; r < lb->nrows; r++)
+            if (lb->rows[r].kl_base)
+                tb_printf(b, " %s → %s;", lb->rows[r].model, lb->rows[r].kl_base);
+        tb_printf(b, "\n");
+    }
 }
 
 static void render_csv(const leaderboard *lb, textbuf *b)
@@ -466,6 +497,11 @@ static void render_json(const leaderboard *lb, textbuf *b)
         tb_json_num(b, lb->rows[r].win_rate);
         tb_printf(b, ", \"glue\": ");
         tb_json_num(b, lb->rows[r].glue);
+        tb_printf(b, ", \"kl_base\": ");
+        if (lb->rows[r].kl_base)
+            tb_json_str(b, lb->rows[r].kl_base);
+        else
+            tb_printf(b, "null");
         tb_printf(b, ", \"cells\": [");
         for (size_t c = 0; c < lb->ncols; c++) {
             const lb_cell *x = &lb->cells[r * lb->ncols + c];
@@ -667,7 +703,21 @@ static void render_html(const leaderboard *lb, textbuf *b)
         }
         tb_printf(b, "</tr>\n");
     }
-    tb_printf(b, "</tbody></table></div>\n<h2>Per task</h2>\n<div class=\"charts\">\n");
+    tb_printf(b, "</tbody></table></div>\n");
+    if (any_against_a_model(lb)) {
+        tb_printf(b, "<p class=\"legend\">kld_mean: mean KL(base ‖ model) per continuation token (n = positions), "
+                     "not in the win rate; measured against:");
+        for (size_t r = 0; r < lb->nrows; r++)
+            if (lb->rows[r].kl_base) {
+                tb_printf(b, " ");
+                tb_xml(b, lb->rows[r].model);
+                tb_printf(b, " → ");
+                tb_xml(b, lb->rows[r].kl_base);
+                tb_printf(b, ";");
+            }
+        tb_printf(b, "</p>\n");
+    }
+    tb_printf(b, "<h2>Per task</h2>\n<div class=\"charts\">\n");
     for (size_t c = 0; c < lb->ncols; c++)
         svg_bars(lb, c, b);
     tb_printf(b, "</div>\n<h2>History</h2>\n<div class=\"charts\">\n");

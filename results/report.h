@@ -2,7 +2,11 @@
  * model's latest run (or every run, for history), with value ± stderr and n,
  * the GLUE average where GLUE tasks are present, the best value per column
  * marked, models not significantly different from the best marked as tied
- * (|Δ| < 1.96·sqrt(se₁² + se₂²)), and HELM's mean win rate. Rendered as
+ * (|Δ| < 1.96·sqrt(se₁² + se₂²)), and HELM's mean win rate. Columns of
+ * metrics measured against another model (kld_mean from `run --kl-base`,
+ * lower is better) are shown, with each row's base named, but left out of
+ * the win rate: they say how far a model is from its base, not how well it
+ * answers, and two rows may have different bases. Rendered as
  * Markdown, CSV, JSON or one self-contained HTML page with SVG charts.
  * lb_build allocates a leaderboard the caller frees with lb_free; rendered
  * text is malloc'd and freed by the caller.
@@ -39,6 +43,7 @@ typedef struct {
     int64_t model_id;
     int64_t run;
     double win_rate, glue; /* NAN when not applicable */
+    char *kl_base;         /* the run's --kl-base model name; NULL: none */
 } lb_row;
 
 /* One point of a model's history: a run's value in one column. */

@@ -38,8 +38,8 @@ static int fail_db(rs_store *s, ys_error *err, const char *what)
 
 #define RUN_COLUMNS                                                                                      \
     "SELECT r.id, coalesce(m.name, '-'), r.tasks, r.started_at, r.finished_at, r.status, r.version, "   \
-    "r.settings, (SELECT count(*) FROM samples s WHERE s.run = r.id) FROM runs r "                       \
-    "LEFT JOIN models m ON m.id = r.model_id "
+    "r.settings, (SELECT count(*) FROM samples s WHERE s.run = r.id), b.name, b.weights_sha256 "        \
+    "FROM runs r LEFT JOIN models m ON m.id = r.model_id LEFT JOIN models b ON b.id = r.kl_base_model_id "
 
 static void read_run(sqlite3_stmt *st, rs_run_info *r)
 {
@@ -52,6 +52,8 @@ static void read_run(sqlite3_stmt *st, rs_run_info *r)
     r->version = col_text(st, 6);
     r->settings = col_text(st, 7);
     r->samples = sqlite3_column_int64(st, 8);
+    r->kl_base = col_text(st, 9);
+    r->kl_base_sha256 = col_text(st, 10);
 }
 
 int rs_runs_list(rs_store *s, rs_run_info **runs, size_t *n, ys_error *err)
@@ -96,6 +98,7 @@ void rs_run_info_free(rs_run_info *runs, size_t n)
         rs_run_info *r = &runs[i];
         free(r->model), free(r->tasks), free(r->started_at), free(r->finished_at);
         free(r->status), free(r->version), free(r->settings);
+        free(r->kl_base), free(r->kl_base_sha256);
     }
 }
 

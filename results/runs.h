@@ -18,6 +18,8 @@ typedef struct {
     int64_t id;
     char *model, *tasks, *started_at, *finished_at, *status, *version, *settings;
     int64_t samples; /* per-sample records stored */
+    /* run --kl-base: the base's model name and weights hash (NULL: none) */
+    char *kl_base, *kl_base_sha256;
 } rs_run_info;
 
 typedef struct {

@@ -95,3 +95,12 @@ CREATE TABLE task_prompts (
 ALTER TABLE models ADD COLUMN base_weights_sha256 TEXT;
 ALTER TABLE models ADD COLUMN adapter_path TEXT;
 ALTER TABLE models ADD COLUMN adapter_sha256 TEXT;  -- adapter_config.json + adapter_model.safetensors
+
+-- version: 4
+-- `yardstick run --kl-base DIR`: the run's kld_mean results (per task, the
+-- mean KL divergence of the run's model from another model over the
+-- continuation tokens, n = positions) are measured against this base, a
+-- row of models like any other (name, path, weights and tokenizer hashes).
+-- Runs compare their kld_mean only when their bases are the same weights.
+-- NULL for every other run.
+ALTER TABLE runs ADD COLUMN kl_base_model_id INTEGER REFERENCES models(id);

@@ -261,8 +261,8 @@ int rs_model_id(rs_store *s, const rs_model *m, int64_t *id, ys_error *err)
 int rs_run_begin(rs_store *s, const rs_run *r, int64_t *run_id, ys_error *err)
 {
     sqlite3_stmt *st;
-    const char *sql = "INSERT INTO runs (model_id, tasks, started_at, status, version, settings, seed, threads, host) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    const char *sql = "INSERT INTO runs (model_id, tasks, started_at, status, version, settings, seed, threads, host, "
+                      "kl_base_model_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_fail(s, err, "starting a run");
     char now[32];
@@ -279,6 +279,10 @@ int rs_run_begin(rs_store *s, const rs_run *r, int64_t *run_id, ys_error *err)
     sqlite3_bind_int64(st, 7, r->seed);
     sqlite3_bind_int(st, 8, r->threads);
     bind_text(st, 9, r->host);
+    if (r->kl_base_model_id > 0)
+        sqlite3_bind_int64(st, 10, r->kl_base_model_id);
+    else
+        sqlite3_bind_null(st, 10);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)

@@ -39,6 +39,7 @@ typedef struct {
     const char *status;        /* NULL: "running"; "imported" for imports */
     int64_t seed;
     int threads;
+    int64_t kl_base_model_id;  /* --kl-base: the model kld_mean is measured against; 0: none */
 } rs_run;
 
 typedef struct {

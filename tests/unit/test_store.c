@@ -156,6 +156,56 @@ static void test_migrates_an_older_database(void **state)
     assert_int_equal(query_int(ts_path("old.db"), "SELECT count(*) FROM task_prompts"), 1);
 }
 
+/* A version-3 store (the release before run --kl-base: sections 1-3 of
+ * schema.sql) opens, gains runs.kl_base_model_id, keeps its runs with no
+ * base, and a new run can name a base model. */
+static void test_migrates_a_version_3_database(void **state)
+{
+    (void)state;
+    char path_sql[600];
+    snprintf(path_sql, sizeof path_sql, "%s/results/schema.sql", YS_SOURCE_DIR);
+    char *schema = ts_read_file(path_sql, NULL);
+    assert_non_null(schema);
+    char *v4 = strstr(schema, "-- version: 4");
+    assert_non_null(v4);
+    *v4 = 0;
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(ts_path("v3.db"), &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, schema, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "PRAGMA application_id = 1498633291; PRAGMA user_version = 3;"
+                                  "INSERT INTO models (name, adapter_path) VALUES ('base+lora', '/a');"
+                                  "INSERT INTO runs (model_id, tasks, started_at, status, version) "
+                                  "VALUES (1, 'copa', '2026-01-01T00:00:00Z', 'complete', '0.0.3');"
+                                  "INSERT INTO task_results (run, task, metric, value, n) VALUES (1, 'copa', 'acc', 0.5, 10);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    free(schema);
+    /* the old file has no such column */
+    assert_int_equal(query_int(ts_path("v3.db"), "SELECT count(*) FROM pragma_table_info('runs') "
+                                                 "WHERE name = 'kl_base_model_id'"),
+                     0);
+    rs_store *s;
+    ys_error err = {0};
+    assert_int_equal(rs_open(ts_path("v3.db"), &s, &err), 0);
+    int64_t base;
+    rs_model m = {.name = "base", .weights_sha256 = "b0"};
+    assert_int_equal(rs_model_id(s, &m, &base, &err), 0);
+    rs_run r = {.model_id = 1, .tasks = "copa", .version = "test", .kl_base_model_id = base};
+    int64_t run;
+    assert_int_equal(rs_run_begin(s, &r, &run, &err), 0);
+    rs_close(s);
+    assert_true(rs_schema_version() >= 4);
+    assert_int_equal(query_int(ts_path("v3.db"), "PRAGMA user_version"), rs_schema_version());
+    assert_int_equal(query_int(ts_path("v3.db"), "SELECT count(*) FROM runs WHERE id = 1 AND kl_base_model_id IS NULL"),
+                     1);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT kl_base_model_id FROM runs WHERE id = %lld", (long long)run);
+    assert_int_equal(query_int(ts_path("v3.db"), sql), (int)base);
+    assert_int_equal(query_int(ts_path("v3.db"), "SELECT count(*) FROM task_results WHERE run = 1"), 1);
+}
+
 /* A read-only location and a full disk (SQLite's page limit stands in for
  * it) give clear errors; a batch that does not fit leaves nothing half
  * written, and the run is not presented as complete. */
@@ -243,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_and_delete),
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_migrates_an_older_database),
+        cmocka_unit_test(test_migrates_a_version_3_database),
         cmocka_unit_test(test_read_only_and_full),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
