@@ -92,14 +92,55 @@ static void pack_range16(gm_weights *pw, const uint16_t *w, size_t ldw, kn_layou
     }
 }
 
+/* A source value: column col (an output channel), input kk. */
+__attribute__((always_inline)) static inline float src_v(const void *w, gm_dtype t, size_t ldw, kn_layout layout,
+                                                         size_t col, size_t kk)
+{
+    return src_at(w, t, layout == KN_OUT_IN ? col * ldw + kk : kk * ldw + col);
+}
+
+/* The scale and zero point of column col's group [k0, k1) (gemm.h,
+ * "Quantization"); a column past `out` gets scale 0. */
+static void group_scale(const void *w, gm_dtype t, size_t ldw, kn_layout layout, size_t col, size_t out, size_t k0,
+                        size_t k1, int bits, int qsym, float *s_out, int *z_out)
+{
+    float lo = 0.0f, hi = 0.0f;
+    int z = bits == 4 && qsym ? 8 : 0;
+    for (size_t kk = k0; col < out && kk < k1; kk++) {
+        float v = src_v(w, t, ldw, layout, col, kk);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    float a = -lo > hi ? -lo : hi;
+    float s = bits == 8 ? a / 127.0f : qsym ? a / 7.0f : (hi - lo) / 15.0f;
+    if (bits == 4 && !qsym && s != 0.0f) {
+        float zf = rintf(-lo / s);
+        z = zf < 0.0f ? 0 : zf > 15.0f ? 15 : (int)zf;
+    }
+    *s_out = s, *z_out = z;
+}
+
+/* The code of value v in a group of scale s != 0 and zero point z: 0..15
+ * for 4 bits (z included), -127..127 for 8. */
+static int quant_code(float v, float s, int z, int bits, int qsym)
+{
+    float r = rintf(v / s);
+    if (bits == 8)
+        return (int)(r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r);
+    if (qsym)
+        return (r < -8.0f ? -8 : r > 7.0f ? 7 : (int)r) + 8;
+    return (int)(r + (float)z < 0.0f ? 0.0f : r + (float)z > 15.0f ? 15.0f : r + (float)z);
+}
+
 /* Round-to-nearest quantization of panels [p0, p1) (gemm.h,
  * "Quantization"): per column and group, the scale (and zero point) from
- * the group's values, then each value's code. Two passes over the source
- * per group, no buffer. */
+ * the group's values, then each value's code (every code z where the
+ * scale is 0: weight 0). Two passes over the source per group, no buffer. */
 static void pack_q(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, int qsym, size_t p0,
                    size_t p1)
 {
     size_t k = pw->k, out = pw->out, G = pw->group, ng = pw->ngroups, rb = row_bytes(pw->dtype);
+    int bits = pw->dtype == GM_Q8 ? 8 : 4;
     for (size_t p = p0; p < p1; p++) {
         unsigned char *d = (unsigned char *)pw->panels + p * k * rb;
         memset(d, 0, k * rb);
@@ -107,42 +148,18 @@ static void pack_q(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_lay
             size_t col = p * GM_NR + j;
             for (size_t g = 0; g < ng; g++) {
                 size_t k0 = g * G, k1 = k0 + G < k ? k0 + G : k;
-                float lo = 0.0f, hi = 0.0f, s = 0.0f;
-                int z = pw->dtype == GM_Q4 && qsym ? 8 : 0;
-                for (size_t kk = k0; col < out && kk < k1; kk++) {
-                    float v = src_at(w, t, layout == KN_OUT_IN ? col * ldw + kk : kk * ldw + col);
-                    lo = v < lo ? v : lo;
-                    hi = v > hi ? v : hi;
-                }
-                float a = -lo > hi ? -lo : hi;
-                if (pw->dtype == GM_Q8)
-                    s = a / 127.0f;
-                else if (qsym)
-                    s = a / 7.0f;
-                else
-                    s = (hi - lo) / 15.0f;
-                if (pw->dtype == GM_Q4 && !qsym && s != 0.0f) {
-                    float zf = rintf(-lo / s);
-                    z = zf < 0.0f ? 0 : zf > 15.0f ? 15 : (int)zf;
-                }
+                float s;
+                int z;
+                group_scale(w, t, ldw, layout, col, out, k0, k1, bits, qsym, &s, &z);
                 pw->scales[(p * ng + g) * GM_NR + j] = s;
                 pw->zeros[(p * ng + g) * GM_NR + j] = (uint8_t)z;
-                for (size_t kk = k0; col < out && s != 0.0f && kk < k1; kk++) {
-                    float v = src_at(w, t, layout == KN_OUT_IN ? col * ldw + kk : kk * ldw + col);
-                    float r = rintf(v / s);
-                    if (pw->dtype == GM_Q8) {
-                        r = r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r;
-                        d[kk * rb + j] = (unsigned char)(int8_t)r;
-                    } else {
-                        int q = qsym ? (r < -8.0f ? -8 : r > 7.0f ? 7 : (int)r) + 8
-                                     : (int)(r + (float)z < 0.0f ? 0.0f : r + (float)z > 15.0f ? 15.0f : r + (float)z);
-                        /* byte b holds column b (low nibble) and column b + 16 (high) */
+                for (size_t kk = k0; kk < k1; kk++) {
+                    int q = col < out && s != 0.0f ? quant_code(src_v(w, t, ldw, layout, col, kk), s, z, bits, qsym) : z;
+                    if (bits == 8)
+                        d[kk * rb + j] = (unsigned char)(int8_t)q;
+                    else   /* byte b holds column b (low nibble) and column b + 16 (high) */
                         d[kk * rb + (j & 15)] |= (unsigned char)(j < 16 ? q : q << 4);
-                    }
                 }
-                if (pw->dtype == GM_Q4 && s == 0.0f)   /* every code = z: weight 0 */
-                    for (size_t kk = k0; kk < k1; kk++)
-                        d[kk * rb + (j & 15)] |= (unsigned char)(j < 16 ? z : z << 4);
             }
         }
     }
