@@ -164,6 +164,89 @@ static void kern_scalar_bdot(int mr, size_t k, const float *x, size_t ldx, const
         }
 }
 
+/* GM_I8DOT (gemm.h, "int8 dot products"): xq holds each row's activation
+ * codes + 128 as bytes (k padded to quads with 128, ldq bytes a row), xd
+ * each row's block scales (ldd a row); the panel holds the weights' codes
+ * c in quads, with each column's sum of codes per block (so that the
+ * unsigned activations' sums can be corrected: sum (x + 128) c - 128 sum c). */
+typedef void (*gm_ikernel)(int mr, size_t k, const uint8_t *xq, size_t ldq, const float *xd, size_t ldd,
+                           const int8_t *panel, const float *sc, const int32_t *cs, size_t G, float *tile);
+
+static void ikern_scalar(int mr, size_t k, const uint8_t *xq, size_t ldq, const float *xd, size_t ldd,
+                         const int8_t *panel, const float *sc, const int32_t *cs, size_t G, float *tile)
+{
+    (void)cs;
+    for (int r = 0; r < mr; r++)
+        for (size_t j = 0; j < GM_NR; j++) {
+            float total = 0.0f;
+            for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
+                size_t k1 = k0 + G < k ? k0 + G : k;
+                float acc = 0.0f;
+                for (size_t b0 = k0; b0 < k1; b0 += GM_I8BLOCK) {
+                    size_t b1 = b0 + GM_I8BLOCK < k1 ? b0 + GM_I8BLOCK : k1;
+                    int32_t isum = 0;
+                    for (size_t kk = b0; kk < b1; kk++)
+                        isum += ((int32_t)xq[r * ldq + kk] - 128) * panel[(kk / 4 * GM_NR + j) * 4 + kk % 4];
+                    acc = fmaf((float)isum, xd[r * ldd + b0 / GM_I8BLOCK], acc);
+                }
+                total = fmaf(acc, sc[gi * GM_NR + j], total);
+            }
+            tile[r * GM_NR + j] = total;
+        }
+}
+
+/* A row's activations as GM_I8DOT's codes + 128 and block scales. */
+static void quant_row(const float *x, size_t k, size_t kq4, uint8_t *q, float *d)
+{
+    for (size_t b0 = 0; b0 < k; b0 += GM_I8BLOCK) {
+        size_t b1 = b0 + GM_I8BLOCK < k ? b0 + GM_I8BLOCK : k;
+        float a = 0.0f;
+        for (size_t kk = b0; kk < b1; kk++)
+            a = fabsf(x[kk]) > a ? fabsf(x[kk]) : a;
+        float db = a / 127.0f;
+        d[b0 / GM_I8BLOCK] = db;
+        for (size_t kk = b0; kk < b1; kk++) {
+            float r = db != 0.0f ? rintf(x[kk] / db) : 0.0f;
+            q[kk] = (uint8_t)((int)(r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r) + 128);
+        }
+    }
+    for (size_t kk = k; kk < kq4; kk++)
+        q[kk] = 128;
+}
+
+/* ikern_scalar from fp32 rows, quantizing each row as it goes (gm_run
+ * without memory for the quantized rows; same bits, slow). */
+static void ikern_scalar_f32x(const gm_call *c, size_t i, int mr, const int8_t *panel, const float *sc,
+                              const int32_t *cs, float *tile)
+{
+    size_t k = c->w->k, kq4 = k_stored(GM_I8DOT, k), nb = (k + GM_I8BLOCK - 1) / GM_I8BLOCK;
+    uint8_t q[4 * GM_I8BLOCK];
+    float d[1];
+    for (int r = 0; r < mr; r++) {
+        float out[GM_NR] = {0};
+        float acc[GM_NR] = {0};
+        const float *x = c->x + (i + (size_t)r) * c->ldx;
+        for (size_t b = 0; b < nb; b++) {
+            size_t b0 = b * GM_I8BLOCK, b1 = b0 + GM_I8BLOCK < k ? b0 + GM_I8BLOCK : k;
+            quant_row(x + b0, b1 - b0, b1 - b0, q, d);
+            for (size_t j = 0; j < GM_NR; j++) {
+                int32_t isum = 0;
+                for (size_t kk = b0; kk < b1; kk++)
+                    isum += ((int32_t)q[kk - b0] - 128) * panel[(kk / 4 * GM_NR + j) * 4 + kk % 4];
+                acc[j] = fmaf((float)isum, d[0], acc[j]);
+            }
+            size_t G = c->w->group;
+            if (b1 % G == 0 || b1 == k)   /* the end of a weight group */
+                for (size_t j = 0; j < GM_NR; j++) {
+                    out[j] = fmaf(acc[j], sc[(b0 / G) * GM_NR + j], out[j]);
+                    acc[j] = 0.0f;
+                }
+        }
+        memcpy(tile + r * GM_NR, out, sizeof out);
+    }
+    (void)cs, (void)kq4;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GM_X86 1
 
@@ -539,6 +622,78 @@ static void kern_avx2_bdot(int mr, size_t k, const float *x, size_t ldx, const v
         NULL, kbd256_1, kbd256_2, kbd256_3, kbd256_4};
     f[mr](k, x, ldx, panel, tile);
 }
+
+/* GM_I8DOT with AVX512_VNNI: vpdpbusd sums four (u8 activation code x s8
+ * weight code) products per lane; 6 rows x 32 columns, the block's integer
+ * sums and the group's float sums in registers, the totals in the tile. */
+#define MRI 6
+__attribute__((target("avx512f,avx512vnni"), always_inline)) static inline void
+ki512_body(const int MR, size_t k, const uint8_t *xq, size_t ldq, const float *xd, size_t ldd, const int8_t *panel,
+           const float *sc, const int32_t *cs, size_t G, float *tile)
+{
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_ps(tile + r * GM_NR, _mm512_setzero_ps());
+        _mm512_storeu_ps(tile + r * GM_NR + 16, _mm512_setzero_ps());
+    }
+    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
+        size_t k1 = k0 + G < k ? k0 + G : k;
+        __m512 f0[MRI], f1[MRI];
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++)
+            f0[r] = f1[r] = _mm512_setzero_ps();
+        for (size_t b0 = k0; b0 < k1; b0 += GM_I8BLOCK) {
+            size_t b1 = b0 + GM_I8BLOCK < k1 ? b0 + GM_I8BLOCK : k1, bi = b0 / GM_I8BLOCK;
+            __m512i i0[MRI], i1[MRI];
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; r++)
+                i0[r] = i1[r] = _mm512_setzero_si512();
+            for (size_t q = b0 / 4; q < (b1 + 3) / 4; q++) {
+                __m512i w0 = _mm512_loadu_si512(panel + q * GM_NR * 4), w1 = _mm512_loadu_si512(panel + q * GM_NR * 4 + 64);
+#pragma GCC unroll 6
+                for (int r = 0; r < MR; r++) {
+                    int32_t xv;
+                    memcpy(&xv, xq + r * ldq + q * 4, 4);
+                    __m512i xb = _mm512_set1_epi32(xv);
+                    i0[r] = _mm512_dpbusd_epi32(i0[r], xb, w0);
+                    i1[r] = _mm512_dpbusd_epi32(i1[r], xb, w1);
+                }
+            }
+            __m512i c0 = _mm512_slli_epi32(_mm512_loadu_si512(cs + bi * GM_NR), 7);
+            __m512i c1 = _mm512_slli_epi32(_mm512_loadu_si512(cs + bi * GM_NR + 16), 7);
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; r++) {
+                __m512 d = _mm512_set1_ps(xd[r * ldd + bi]);
+                f0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(i0[r], c0)), d, f0[r]);
+                f1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(i1[r], c1)), d, f1[r]);
+            }
+        }
+        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            float *t = tile + r * GM_NR;
+            _mm512_storeu_ps(t, _mm512_fmadd_ps(f0[r], s0, _mm512_loadu_ps(t)));
+            _mm512_storeu_ps(t + 16, _mm512_fmadd_ps(f1[r], s1, _mm512_loadu_ps(t + 16)));
+        }
+    }
+}
+
+#define KI512(M)                                                                                             \
+    __attribute__((target("avx512f,avx512vnni"))) static void ki512_##M(                                    \
+        size_t k, const uint8_t *xq, size_t ldq, const float *xd, size_t ldd, const int8_t *panel,          \
+        const float *sc, const int32_t *cs, size_t G, float *tile)                                           \
+    {                                                                                                        \
+        ki512_body(M, k, xq, ldq, xd, ldd, panel, sc, cs, G, tile);                                          \
+    }
+KI512(1) KI512(2) KI512(3) KI512(4) KI512(5) KI512(6)
+static void ikern_avx512(int mr, size_t k, const uint8_t *xq, size_t ldq, const float *xd, size_t ldd,
+                         const int8_t *panel, const float *sc, const int32_t *cs, size_t G, float *tile)
+{
+    static void (*const f[MRI + 1])(size_t, const uint8_t *, size_t, const float *, size_t, const int8_t *,
+                                    const float *, const int32_t *, size_t, float *) = {
+        NULL, ki512_1, ki512_2, ki512_3, ki512_4, ki512_5, ki512_6};
+    f[mr](k, xq, ldq, xd, ldd, panel, sc, cs, G, tile);
+}
 #endif
 
 int gm_isa_supported(gm_isa isa)
@@ -565,6 +720,16 @@ int gm_bf16_native(void)
 #ifdef GM_X86
     __builtin_cpu_init();
     return gm_isa_supported(GM_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+int gm_vnni_native(void)
+{
+#ifdef GM_X86
+    __builtin_cpu_init();
+    return gm_isa_supported(GM_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
 #else
     return 0;
 #endif
@@ -622,6 +787,11 @@ typedef struct run_ctx {
     gm_kernel kern;
     gm_qkernel qkern;       /* quantized panels */
     float *deq;             /* per worker: a quantized panel dequantized (k x GM_NR), or NULL */
+    gm_ikernel ikern;       /* GM_I8DOT */
+    const uint8_t *xq;      /* GM_I8DOT: the rows' codes + 128 (ldq a row) and block scales (ldd) */
+    const float *xd;
+    size_t ldq, ldd;
+    int i8_fallback;        /* GM_I8DOT without memory for xq: ikern_scalar_f32x */
     int deq512;             /* dequantize with AVX-512 */
     const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
     size_t ldx;
@@ -654,9 +824,15 @@ static void run_item(void *vctx, size_t item, int worker)
 #endif
                 dequant_panel(w->dtype, w->k, panel, sc, zp, w->group, deq);
         }
+        const int32_t *cs = w->csums ? w->csums + p * ((w->k + GM_I8BLOCK - 1) / GM_I8BLOCK) * GM_NR : NULL;
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
-            if (deq)
+            if (rc->i8_fallback)
+                ikern_scalar_f32x(c, i, mr, panel, sc, cs, tile);
+            else if (rc->ikern)
+                rc->ikern(mr, w->k, rc->xq + i * rc->ldq, rc->ldq, rc->xd + i * rc->ldd, rc->ldd, panel, sc, cs,
+                          w->group, tile);
+            else if (deq)
                 rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, deq, tile);
             else if (rc->qkern)
                 rc->qkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, sc, zp, w->group, tile);
@@ -665,6 +841,23 @@ static void run_item(void *vctx, size_t item, int worker)
             epilogue(c, tile, i, mr, col, ncols);
         }
     }
+}
+
+/* GM_I8DOT: rows [16 item, 16 item + 16) of x quantized. */
+typedef struct i8_ctx {
+    const gm_call *c;
+    size_t kq4, nb;
+    uint8_t *xq;
+    float *xd;
+} i8_ctx;
+
+static void i8_rows(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const i8_ctx *q = vctx;
+    size_t r1 = 16 * item + 16 < q->c->n ? 16 * item + 16 : q->c->n;
+    for (size_t r = 16 * item; r < r1; r++)
+        quant_row(q->c->x + r * q->c->ldx, q->c->w->k, q->kq4, q->xq + r * q->kq4, q->xd + r * q->nb);
 }
 
 /* GM_BF16DOT: rows [16 item, 16 item + 16) of x rounded to BF16 pairs. */
@@ -694,6 +887,27 @@ void gm_run(kn_pool *pool, const gm_call *c)
         return;
     run_ctx rc = {.c = c, .x = c->x, .ldx = c->ldx, .mr = 4};
     uint32_t *xp = NULL;
+    uint8_t *xq = NULL;
+    float *xd = NULL;
+    if (w->dtype == GM_I8DOT) {
+        i8_ctx q8 = {c, k_stored(GM_I8DOT, w->k), (w->k + GM_I8BLOCK - 1) / GM_I8BLOCK, NULL, NULL};
+        xq = q8.xq = malloc(c->n * q8.kq4 + 1), xd = q8.xd = malloc(c->n * q8.nb * sizeof *xd + 1);
+        if (xq && xd) {
+            if (pool)
+                kn_pool_run(pool, (c->n + 15) / 16, i8_rows, &q8);
+            else
+                for (size_t i = 0; i < (c->n + 15) / 16; i++)
+                    i8_rows(&q8, i, 0);
+            rc.xq = xq, rc.xd = xd, rc.ldq = q8.kq4, rc.ldd = q8.nb;
+            rc.ikern = ikern_scalar;
+#ifdef GM_X86
+            if (gm_isa_resolve(c->isa) == GM_ISA_AVX512 && gm_vnni_native())
+                rc.ikern = ikern_avx512, rc.mr = MRI;
+#endif
+        } else {
+            rc.i8_fallback = 1;
+        }
+    }
     if (w->dtype == GM_BF16DOT) {
         bdot_ctx b = {c, c->scratch, (w->k + 1) / 2};
         if (!b.xp && !(xp = b.xp = malloc(c->n * b.kp * sizeof *xp + 1))) {
@@ -723,7 +937,9 @@ void gm_run(kn_pool *pool, const gm_call *c)
     static const gm_qkernel q512[3] = {NULL, qkern_avx512_q8, qkern_avx512_q4};
     static const gm_qkernel q256[3] = {NULL, qkern_avx2_q8, qkern_avx2_q4};
     isa = gm_isa_resolve(isa);
-    if (w->dtype == GM_BF16DOT) {
+    if (w->dtype == GM_I8DOT) {
+        /* the integer kernels were chosen above */
+    } else if (w->dtype == GM_BF16DOT) {
         if (isa == GM_ISA_AVX512 && gm_bf16_native())
             rc.kern = kern_avx512_bdot, rc.mr = 12;
         else if (isa != GM_ISA_SCALAR)
@@ -758,4 +974,6 @@ void gm_run(kn_pool *pool, const gm_call *c)
             run_item(&rc, i, 0);
     free(xp);
     free(deq);
+    free(xq);
+    free(xd);
 }

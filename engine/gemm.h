@@ -30,7 +30,7 @@
 #define GM_NR 32    /* output columns per packed panel */
 
 /* A weight's element type: a source's as stored, or the packed panels'. */
-typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4, GM_BF16DOT } gm_dtype;
+typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4, GM_BF16DOT, GM_I8DOT } gm_dtype;
 
 /* W packed as ceil(out / GM_NR) column panels; panel p holds, for kk
  * ascending, the GM_NR weights W[p*GM_NR + j, kk] (zero past `out`), as
@@ -50,6 +50,7 @@ typedef struct gm_weights {
     size_t group, ngroups;
     float *scales;
     uint8_t *zeros;
+    int32_t *csums;       /* GM_I8DOT: each column's sum of codes per block of 32 k, [panel][block][GM_NR] */
 } gm_weights;
 
 /* W[j, 0..k) as floats (exact): a tied embedding's row read back from the
@@ -93,6 +94,7 @@ typedef struct gm_job {
     gm_dtype packed;      /* the panels' type: GM_F32, dtype itself, or quantized (GM_Q8, GM_Q4) */
     size_t qgroup;        /* GM_Q4: k per group (GM_Q8: the whole k) */
     int qsym;             /* GM_Q4: symmetric (no zero point; z = 8) */
+    int qbits;            /* GM_I8DOT: the weights' scheme, 8 (as GM_Q8) or 4 (as GM_Q4) */
 } gm_job;
 #define GM_SLICE 64
 typedef void (*gm_release_fn)(void *user, const void *src, size_t bytes);
@@ -133,6 +135,21 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  * function is computed with fp32 arithmetic (same bits). An odd k gets a
  * zero last weight. */
 
+/* ---- int8 dot products (GM_I8DOT) ---------------------------------------
+ * Opt-in faster arithmetic on quantized weights, as llama.cpp computes:
+ * the weights quantized as GM_Q8 or GM_Q4 ("Quantization"; their codes
+ * c = q - z kept as int8, 4-bit ones included), and each row of
+ * activations quantized when the product starts, in blocks of 32 k:
+ * d = max |x| / 127, xq = clamp(rint(x / d), -127, 127) (0 when d = 0).
+ * Per output element:
+ *     total = 0; for each weight group g ascending:
+ *         acc = 0; for each block b of g ascending (g is whole blocks):
+ *             acc = fma((float) sum over k in b of xq[k] * c[k], d_b, acc)
+ *         total = fma(acc, s_g, total)
+ * The integer sums are exact (and so independent of how they are added);
+ * AVX512_VNNI's vpdpbusd computes them where the CPU has it, a scalar path
+ * elsewhere (same bits, slower). Groups must be multiples of 32 k. */
+
 typedef enum { GM_ACT_NONE, GM_ACT_GELU_ERF, GM_ACT_GELU_TANH, GM_ACT_RELU } gm_act;
 
 /* Which kernel runs. GM_ISA_AUTO (0) picks the best the CPU has; the
@@ -143,6 +160,8 @@ int gm_isa_supported(gm_isa isa);
 /* The CPU has AVX512_BF16 (vdpbf16ps): GM_BF16DOT products run at about
  * twice the fp32 rate. Without it they are emulated, slower, same bits. */
 int gm_bf16_native(void);
+/* The CPU has AVX512_VNNI (vpdpbusd) for GM_I8DOT products. */
+int gm_vnni_native(void);
 /* The path that runs for isa: itself when the CPU has it, else AUTO's
  * choice (never an illegal instruction). vmath.h uses the same rule. */
 gm_isa gm_isa_resolve(gm_isa isa);

@@ -13,11 +13,17 @@
 /* Bytes of one panel row (GM_NR weights of one k). */
 static inline size_t row_bytes(gm_dtype t)
 {
-    return t == GM_F32 ? GM_NR * 4 : t == GM_Q8 ? GM_NR : t == GM_Q4 ? GM_NR / 2 : GM_NR * 2;
+    return t == GM_F32 ? GM_NR * 4 : t == GM_Q8 || t == GM_I8DOT ? GM_NR : t == GM_Q4 ? GM_NR / 2 : GM_NR * 2;
 }
 
-/* k rows stored per panel: GM_BF16DOT pads k to pairs. */
-static inline size_t k_stored(gm_dtype t, size_t k) { return t == GM_BF16DOT ? (k + 1) & ~(size_t)1 : k; }
+/* k rows stored per panel: GM_BF16DOT pads k to pairs, GM_I8DOT to quads
+ * (vpdpbusd sums 4 k per lane). */
+static inline size_t k_stored(gm_dtype t, size_t k)
+{
+    return t == GM_BF16DOT ? (k + 1) & ~(size_t)1 : t == GM_I8DOT ? (k + 3) & ~(size_t)3 : k;
+}
+
+#define GM_I8BLOCK 32   /* k per activation block of GM_I8DOT */
 
 /* fp32 -> bf16, round to nearest even, subnormals to (signed) zero, NaN
  * kept quiet: the rounding of GM_BF16DOT's weights and activations. */

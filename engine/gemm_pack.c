@@ -32,16 +32,19 @@ int gm_alloc_dtype(gm_weights *pw, size_t k, size_t out, gm_dtype dtype)
 }
 
 /* Quantized panels: the weights plus each group's scale (and zero point). */
-static int alloc_q(gm_weights *pw, size_t k, size_t out, gm_dtype dtype, size_t group)
+static int alloc_q(gm_weights *pw, size_t k, size_t out, gm_dtype dtype, size_t group, int bits)
 {
     if (gm_alloc_dtype(pw, k, out, dtype) != 0)
         return YS_ENOMEM;
     size_t np = gm_panels(pw);
-    pw->group = dtype == GM_Q8 || group == 0 || group > k ? (k ? k : 1) : group;
+    int whole = dtype == GM_Q8 || (dtype == GM_I8DOT && bits == 8);
+    pw->group = whole || group == 0 || group > k ? (k ? k : 1) : group;
     pw->ngroups = k ? (k + pw->group - 1) / pw->group : 1;
     pw->scales = malloc(np * pw->ngroups * GM_NR * sizeof *pw->scales);
     pw->zeros = malloc(np * pw->ngroups * GM_NR);
-    if (!pw->scales || !pw->zeros) {
+    if (dtype == GM_I8DOT)
+        pw->csums = malloc(np * ((k + GM_I8BLOCK - 1) / GM_I8BLOCK + 1) * GM_NR * sizeof *pw->csums);
+    if (!pw->scales || !pw->zeros || (dtype == GM_I8DOT && !pw->csums)) {
         gm_free(pw);
         return YS_ENOMEM;
     }
@@ -165,6 +168,37 @@ static void pack_q(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_lay
     }
 }
 
+/* GM_I8DOT panels: the codes c = q - z as int8, for each quad of k GM_NR
+ * dwords holding column j's four codes (vpdpbusd's operand layout), and
+ * each column's sum of codes per block of 32 k. */
+static void pack_i8dot(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, int bits, int qsym,
+                       size_t p0, size_t p1)
+{
+    size_t k = pw->k, out = pw->out, G = pw->group, ng = pw->ngroups, kq = k_stored(GM_I8DOT, k) / 4;
+    size_t nb = (k + GM_I8BLOCK - 1) / GM_I8BLOCK;
+    for (size_t p = p0; p < p1; p++) {
+        int8_t *d = (int8_t *)pw->panels + p * kq * 4 * GM_NR;
+        memset(d, 0, kq * 4 * GM_NR);
+        for (size_t j = 0; j < GM_NR; j++) {
+            size_t col = p * GM_NR + j;
+            for (size_t b = 0; b < nb; b++)
+                pw->csums[(p * nb + b) * GM_NR + j] = 0;
+            for (size_t g = 0; g < ng; g++) {
+                size_t k0 = g * G, k1 = k0 + G < k ? k0 + G : k;
+                float s;
+                int z;
+                group_scale(w, t, ldw, layout, col, out, k0, k1, bits, qsym, &s, &z);
+                pw->scales[(p * ng + g) * GM_NR + j] = s;
+                for (size_t kk = k0; kk < k1; kk++) {
+                    int q = col < out && s != 0.0f ? quant_code(src_v(w, t, ldw, layout, col, kk), s, z, bits, qsym) : z;
+                    d[(kk / 4 * GM_NR + j) * 4 + kk % 4] = (int8_t)(q - z);
+                    pw->csums[(p * nb + kk / GM_I8BLOCK) * GM_NR + j] += q - z;
+                }
+            }
+        }
+    }
+}
+
 /* GM_BF16DOT panels: for each pair of k, GM_NR dwords holding the BF16 of
  * k = 2i in the low half and of 2i + 1 in the high half (vdpbf16ps's
  * operand layout). */
@@ -191,9 +225,13 @@ static void pack_bf16dot(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, 
 
 /* Panels [p0, p1) of pw (of its dtype) from a source of type t: 16-bit
  * panels only from a source of the same type (gm_pack_all checks). */
-static void pack_any(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, int qsym, size_t p0,
-                     size_t p1)
+static void pack_any(gm_weights *pw, const void *w, gm_dtype t, size_t ldw, kn_layout layout, int qsym, int qbits,
+                     size_t p0, size_t p1)
 {
+    if (pw->dtype == GM_I8DOT) {
+        pack_i8dot(pw, w, t, ldw, layout, qbits, qsym, p0, p1);
+        return;
+    }
     if (pw->dtype == GM_BF16DOT) {
         pack_bf16dot(pw, w, t, ldw, layout, p0, p1);
         return;
@@ -226,6 +264,13 @@ static float q_weight(const gm_weights *pw, size_t j, size_t kk)
 void gm_weights_row(const gm_weights *pw, size_t j, float *out)
 {
     size_t off = j / GM_NR * pw->k * GM_NR + j % GM_NR;
+    if (pw->dtype == GM_I8DOT) {
+        size_t p = j / GM_NR, c = j % GM_NR, kq = k_stored(GM_I8DOT, pw->k) / 4;
+        const int8_t *d = (const int8_t *)pw->panels + p * kq * 4 * GM_NR;
+        for (size_t kk = 0; kk < pw->k; kk++)
+            out[kk] = (float)d[(kk / 4 * GM_NR + c) * 4 + kk % 4] * pw->scales[(p * pw->ngroups + kk / pw->group) * GM_NR + c];
+        return;
+    }
     if (pw->dtype == GM_BF16DOT) {
         const uint32_t *d = (const uint32_t *)pw->panels + j / GM_NR * (k_stored(GM_BF16DOT, pw->k) / 2) * GM_NR;
         for (size_t kk = 0; kk < pw->k; kk++)
@@ -240,7 +285,7 @@ void gm_weights_row(const gm_weights *pw, size_t j, float *out)
 
 void gm_pack_panels(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t p0, size_t p1)
 {
-    pack_any(pw, w, GM_F32, ldw, layout, 0, p0, p1);
+    pack_any(pw, w, GM_F32, ldw, layout, 0, 0, p0, p1);
 }
 
 int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t k, size_t out)
@@ -287,14 +332,14 @@ static void pack_item(void *vctx, size_t item, int worker)
     const gm_job *j = &c->jobs[lo];
     size_t np = gm_panels(j->pw);
     if (j->layout != KN_OUT_IN) {
-        pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, j->qsym, 0, np);
+        pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, j->qsym, j->qbits, 0, np);
         if (c->release)
             c->release(c->user, j->w, job_span(j));
         return;
     }
     size_t p0 = (item - c->first[lo]) * GM_SLICE, p1 = p0 + GM_SLICE < np ? p0 + GM_SLICE : np;
     size_t r1 = p1 * GM_NR < j->out ? p1 * GM_NR : j->out, es = elem_size(j->dtype);
-    pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, j->qsym, p0, p1);
+    pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, j->qsym, j->qbits, p0, p1);
     if (c->release && r1 > p0 * GM_NR)   /* rows p0*GM_NR .. r1 of the source */
         c->release(c->user, (const unsigned char *)j->w + p0 * GM_NR * j->ldw * es,
                    ((r1 - p0 * GM_NR - 1) * j->ldw + j->k) * es);
@@ -309,7 +354,8 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
     for (; done < n; done++) {
         const gm_job *j = &jobs[done];
         gm_dtype pt = j->packed == j->dtype || j->packed == GM_BF16DOT ? j->packed : GM_F32;
-        int rc = j->packed == GM_Q8 || j->packed == GM_Q4 ? alloc_q(j->pw, j->k, j->out, j->packed, j->qgroup)
+        int rc = j->packed == GM_Q8 || j->packed == GM_Q4 || j->packed == GM_I8DOT
+                     ? alloc_q(j->pw, j->k, j->out, j->packed, j->qgroup, j->qbits)
                                                            : gm_alloc_dtype(j->pw, j->k, j->out, pt);
         if (rc != 0)
             break;
@@ -340,5 +386,6 @@ void gm_free(gm_weights *pw)
     free(pw->panels);
     free(pw->scales);
     free(pw->zeros);
+    free(pw->csums);
     memset(pw, 0, sizeof *pw);
 }

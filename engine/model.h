@@ -102,6 +102,9 @@ typedef struct model_opts {
     int compute_bf16;         /* 1: every projection and the head in BF16 dot products (gemm.h,
                                  GM_BF16DOT: weights and activations rounded to BF16, fp32
                                  accumulation), as GPU evaluation in bfloat16; not with quantize */
+    int compute_int8;         /* 1: with quantize, the quantized matrices in int8 dot products
+                                 (gemm.h, GM_I8DOT: activations quantized per block of 32, exact
+                                 integer sums), as llama.cpp computes */
 } model_opts;
 int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_error *err);
 void model_free(model *m);

@@ -670,7 +670,8 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
         jobs[i].packed = GM_BF16DOT;
     /* the blocks' matrices (every job but the head, the last) */
     for (size_t i = 0; o->quantize != MODEL_Q_NONE && i + 1 < n; i++) {
-        jobs[i].packed = o->quantize == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
+        jobs[i].packed = o->compute_int8 ? GM_I8DOT : o->quantize == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
+        jobs[i].qbits = o->quantize == MODEL_Q_INT8 ? 8 : 4;
         jobs[i].qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
         jobs[i].qsym = o->quantize == MODEL_Q_INT4_SYM;
     }
@@ -698,6 +699,10 @@ int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_err
         return ys_fail(err, YS_EUSAGE, "int4 group size %d: use 32 or 128", opts->group_size);
     if (opts->compute_bf16 && opts->quantize != MODEL_Q_NONE)
         return ys_fail(err, YS_EUSAGE, "BF16 compute and quantized weights do not combine: choose one");
+    if (opts->compute_int8 && opts->quantize == MODEL_Q_NONE)
+        return ys_fail(err, YS_EUSAGE, "int8 compute needs quantized weights (int8, int4 or int4-sym)");
+    if (opts->compute_int8 && opts->compute_bf16)
+        return ys_fail(err, YS_EUSAGE, "choose one of BF16 and int8 compute");
     model *m = calloc(1, sizeof *m);
     if (!m)
         return ys_fail(err, YS_ENOMEM, "out of memory");

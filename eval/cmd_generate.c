@@ -17,7 +17,7 @@
 #include "ys_unicode.h"
 
 static const char generate_help[] =
-    "usage: yardstick generate --model DIR [--adapter DIR] [--quantize Q [--group-size G] | --compute bf16] (--prompt TEXT | --prompt-ids \"ID ...\")\n"
+    "usage: yardstick generate --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16] (--prompt TEXT | --prompt-ids \"ID ...\")\n"
     "                          [--max-tokens N] [--stop S]... [--ignore-eos]\n"
     "                          [--temperature T --seed S [--top-k K] [--top-p P]] [--json] [--threads N]\n"
     "\n"
@@ -113,7 +113,7 @@ int cmd_generate(int argc, char **argv)
     else if (s2s && (a.temperature > 0 || a.ignore_eos))
         rc = ys_fail(&err, YS_EUSAGE, "encoder-decoder models decode greedily or with beams: --temperature and "
                                       "--ignore-eos are for decoder-only models");
-    else if (s2s && (a.quantize != MODEL_Q_NONE || a.compute_bf16))
+    else if (s2s && (a.quantize != MODEL_Q_NONE || a.compute_bf16 || a.compute_int8))
         rc = ys_fail(&err, YS_EUSAGE, "--quantize and --compute are for decoder-only models");
     else if (!s2s && beam_flags)
         rc = ys_fail(&err, YS_EUSAGE, "beam-search options are for encoder-decoder models; %s is not one", a.model);

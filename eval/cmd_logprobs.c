@@ -41,7 +41,7 @@ static void print_logprob_line(const model_args *a, const double *lp, size_t cou
 }
 
 static const char logprobs_help[] =
-    "usage: yardstick logprobs --model DIR [--adapter DIR] [--quantize Q [--group-size G] | --compute bf16] (--text F | --ids F)\n"
+    "usage: yardstick logprobs --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16] (--text F | --ids F)\n"
     "                         [--from N] [--json] [--threads N]\n"
     "       yardstick logprobs --model DIR [--adapter DIR] --source-ids F --ids F [--json] [--threads N]\n"
     "\n"
@@ -70,7 +70,9 @@ static const char logprobs_help[] =
     "--compute bf16 computes every projection and the LM head with BF16 dot products\n"
     "(weights and activations rounded to bfloat16, fp32 sums; AVX512_BF16 where the\n"
     "CPU has it), as GPU evaluation in bfloat16 does; the default, exact, keeps fp32\n"
-    "activations on the weights as stored.\n";
+    "activations on the weights as stored. With --quantize, --compute int8 quantizes the\n"
+    "activations per block of 32 and sums integer products (AVX512_VNNI where present),\n"
+    "as llama.cpp computes: faster scoring, an approximation (README).\n";
 
 static int logprobs_s2s(const model_args *a, ys_error *err)
 {
@@ -124,7 +126,7 @@ int cmd_logprobs(int argc, char **argv)
         return cli_fail(&err);
     if (s2s && a.from)
         return cli_usage_error("logprobs", "--from is for decoder-only models");
-    if (s2s && (a.quantize != MODEL_Q_NONE || a.compute_bf16))
+    if (s2s && (a.quantize != MODEL_Q_NONE || a.compute_bf16 || a.compute_int8))
         return cli_usage_error("logprobs", "--quantize and --compute are for decoder-only models");
     if (s2s && (!a.source_ids || !a.ids))
         return cli_usage_error("logprobs", "%s is an encoder-decoder model: give --source-ids F and --ids F", a.model);

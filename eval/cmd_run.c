@@ -17,7 +17,7 @@
 #define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
 
 static const char run_help[] =
-    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] | --compute bf16]] [--kl-base DIR]\n"
+    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16]] [--kl-base DIR]\n"
     "                     [--tasks LIST] [--limit N] [--num-fewshot K]\n"
     "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
@@ -76,6 +76,7 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
     o->group_size = cJSON_IsNumber(gs) ? gs->valueint : 0;
     const cJSON *cp = cJSON_GetObjectItem(set, "compute");
     o->compute_bf16 = cJSON_IsString(cp) && !strcmp(cp->valuestring, "bf16");
+    o->compute_int8 = cJSON_IsString(cp) && !strcmp(cp->valuestring, "int8");
     const cJSON *kb = cJSON_GetObjectItem(set, "kl_base");
     o->kl_base = cJSON_IsString(kb) ? kb->valuestring : NULL;
     o->tasks = tasks->valuestring;
@@ -157,9 +158,10 @@ int cmd_run(int argc, char **argv)
                 return cli_usage_error("run", "--quantize: %s", qe.msg);
             o.quantize = q == MODEL_Q_NONE ? NULL : v;
         } else if (OPT("--compute", true)) {
-            if (strcmp(v, "exact") && strcmp(v, "bf16"))
-                return cli_usage_error("run", "--compute takes exact or bf16");
+            if (strcmp(v, "exact") && strcmp(v, "bf16") && strcmp(v, "int8"))
+                return cli_usage_error("run", "--compute takes exact, bf16 or int8");
             o.compute_bf16 = !strcmp(v, "bf16");
+            o.compute_int8 = !strcmp(v, "int8");
         } else if (OPT("--group-size", true)) {
             if (cli_parse_int(v, 32, 128, &n) < 0 || (n != 32 && n != 128))
                 return cli_usage_error("run", "--group-size takes 32 or 128");
@@ -218,6 +220,8 @@ int cmd_run(int argc, char **argv)
         return cli_usage_error("run", "--adapter needs the base model: give --model DIR");
     if (o.compute_bf16 && o.quantize)
         return cli_usage_error("run", "--compute bf16 and --quantize do not combine: choose one");
+    if (o.compute_int8 && !o.quantize)
+        return cli_usage_error("run", "--compute int8 needs --quantize int8, int4 or int4-sym");
     if (o.group_size && (!o.quantize || !strcmp(o.quantize, "int8")))
         return cli_usage_error("run", "--group-size is for --quantize int4 or int4-sym");
     if (!o.model_dir)

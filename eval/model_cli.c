@@ -108,9 +108,10 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         if (!strcmp(name, "--model")) a->model = v;
         else if (!strcmp(name, "--adapter")) a->adapter = v;
         else if (!strcmp(name, "--compute")) {
-            if (strcmp(v, "exact") && strcmp(v, "bf16"))
-                return cli_usage_error(cmd, "--compute takes exact or bf16");
+            if (strcmp(v, "exact") && strcmp(v, "bf16") && strcmp(v, "int8"))
+                return cli_usage_error(cmd, "--compute takes exact, bf16 or int8");
             a->compute_bf16 = !strcmp(v, "bf16");
+            a->compute_int8 = !strcmp(v, "int8");
         } else if (!strcmp(name, "--quantize")) {
             ys_error qe = {0};
             if (model_quant_parse(v, &a->quantize, &qe) < 0)
@@ -171,6 +172,8 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         return cli_usage_error(cmd, "--group-size is for --quantize int4 or int4-sym");
     if (a->compute_bf16 && a->quantize != MODEL_Q_NONE)
         return cli_usage_error(cmd, "--compute bf16 and --quantize do not combine: choose one");
+    if (a->compute_int8 && a->quantize == MODEL_Q_NONE)
+        return cli_usage_error(cmd, "--compute int8 needs --quantize int8, int4 or int4-sym");
     return 0;
 }
 
@@ -178,7 +181,7 @@ int mc_load_model(const model_args *a, model **m, ys_error *err)
 {
     mc_adapter_warning(a);
     model_opts o = {.adapter_dir = a->adapter, .quantize = a->quantize, .group_size = (int)a->group_size,
-                    .compute_bf16 = a->compute_bf16};
+                    .compute_bf16 = a->compute_bf16, .compute_int8 = a->compute_int8};
     int rc = model_load_opts(a->model, &o, m, err);
     if (rc == 0 && a->threads > 0 && (rc = model_set_threads(*m, (int)a->threads, err)) < 0) {
         model_free(*m);

@@ -19,6 +19,7 @@ typedef struct {
     model_quant quantize;      /* --quantize int8|int4|int4-sym */
     long group_size;           /* --group-size 32|128 (int4) */
     bool compute_bf16;         /* --compute bf16 (default exact) */
+    bool compute_int8;         /* --compute int8 (with --quantize) */
     bool json, ignore_eos, no_special, max_tokens_set;
     long max_tokens, ctx, stride, threads, top_k, num_beams, no_repeat, from, min_tokens;
     double temperature, top_p, length_penalty;

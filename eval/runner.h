@@ -45,6 +45,7 @@ typedef struct {
     const char *quantize;     /* "int8", "int4", "int4-sym" (decoders); NULL: as stored */
     int group_size;           /* int4: 32 or 128 (0: 128) */
     bool compute_bf16;        /* BF16 dot products (decoders) */
+    bool compute_int8;        /* int8 dot products on quantized weights (decoders) */
     const char *kl_base;      /* --kl-base: the reference decoder for kld_mean; NULL: none */
     const char *tasks;        /* comma-separated names */
     const char *data_dir;     /* NULL: bundled samples */

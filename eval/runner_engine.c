@@ -102,7 +102,8 @@ int rn_load_engine(run_state *st, ys_error *err)
         st->max_len = info->max_source_positions > 0 ? (size_t)info->max_source_positions : 0;
         snprintf(st->arch, sizeof st->arch, "%s", info->arch);
     } else {
-        model_opts mo = {.adapter_dir = o->adapter_dir, .group_size = o->group_size, .compute_bf16 = o->compute_bf16};
+        model_opts mo = {.adapter_dir = o->adapter_dir, .group_size = o->group_size, .compute_bf16 = o->compute_bf16,
+                         .compute_int8 = o->compute_int8};
         if (o->quantize && (rc = model_quant_parse(o->quantize, &mo.quantize, err)) < 0)
             return rc;
         if ((rc = model_load_opts(o->model_dir, &mo, &st->m, err)) == 0 && o->threads > 0)

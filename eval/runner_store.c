@@ -143,8 +143,8 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
     }
     if (o->quantize)
         cJSON_AddStringToObject(cfg, "quantize", st->compute);
-    if (o->compute_bf16)
-        cJSON_AddStringToObject(cfg, "compute", "bf16");
+    if (o->compute_bf16 || o->compute_int8)
+        cJSON_AddStringToObject(cfg, "compute", o->compute_bf16 ? "bf16" : "int8");
     if (st->kld_measured) {  /* what kld_mean is measured against */
         cJSON_AddStringToObject(cfg, "kl_base", o->kl_base);
         if (st->kl_base_hash[0])
@@ -369,9 +369,10 @@ void rn_compute_name(const run_options *o, char *buf, size_t cap)
     else if (!o->quantize)
         snprintf(buf, cap, "float32");
     else if (!strcmp(o->quantize, "int8"))
-        snprintf(buf, cap, "int8");
+        snprintf(buf, cap, "int8%s", o->compute_int8 ? "-i8dot" : "");
     else
-        snprintf(buf, cap, "%s-g%d", o->quantize, o->group_size > 0 ? o->group_size : 128);
+        snprintf(buf, cap, "%s-g%d%s", o->quantize, o->group_size > 0 ? o->group_size : 128,
+                 o->compute_int8 ? "-i8dot" : "");
 }
 
 /* Open the store, record the model, and start (or resume) the run row. */
@@ -413,8 +414,8 @@ int rn_begin_run(run_state *st, ys_error *err)
         cJSON_AddStringToObject(set, "quantize", o->quantize);
         cJSON_AddNumberToObject(set, "group_size", o->group_size);
     }
-    if (o->compute_bf16)
-        cJSON_AddStringToObject(set, "compute", "bf16");
+    if (o->compute_bf16 || o->compute_int8)
+        cJSON_AddStringToObject(set, "compute", o->compute_bf16 ? "bf16" : "int8");
     if (o->kl_base)
         cJSON_AddStringToObject(set, "kl_base", o->kl_base);
     cJSON_AddStringToObject(set, "tasks", o->tasks);

@@ -292,12 +292,12 @@ static void test_pack_all(void **state)
     gm_weights got[NJOBS], want[NJOBS];
     /* the half-precision sources packed as fp32 here (test_half_panels
      * checks them kept 16-bit) */
-    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32, GM_F32, 0, 0},
-                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32, GM_F32, 0, 0},
-                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0},
-                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0},
-                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16, GM_F32, 0, 0},
-                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16, GM_F32, 0, 0}};
+    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32, GM_F32, 0, 0, 0},
+                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32, GM_F32, 0, 0, 0},
+                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0, 0},
+                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0, 0},
+                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16, GM_F32, 0, 0, 0},
+                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16, GM_F32, 0, 0, 0}};
     const float *ref[NJOBS] = {big, str, conv, conv + c_w, hf, hb};
     eng_blas noblas = {0};
     kn_pool *pool;
@@ -364,7 +364,7 @@ static void test_half_panels(void **state)
             }
             size_t ldw = layouts[li] == KN_OUT_IN ? k : out;
             gm_weights w16, w32;
-            gm_job j[2] = {{&w16, h, ldw, layouts[li], k, out, t, t, 0, 0}, {&w32, h, ldw, layouts[li], k, out, t, GM_F32, 0, 0}};
+            gm_job j[2] = {{&w16, h, ldw, layouts[li], k, out, t, t, 0, 0, 0}, {&w32, h, ldw, layouts[li], k, out, t, GM_F32, 0, 0, 0}};
             assert_int_equal(gm_pack_all(NULL, j, 2, NULL, NULL), 0);
             assert_int_equal(w16.dtype, t);
             assert_int_equal(w32.dtype, GM_F32);
@@ -423,7 +423,7 @@ static void test_quant_panels(void **state)
         {GM_Q8, 0, 0, 127}, {GM_Q4, 32, 0, 15}, {GM_Q4, 128, 0, 15}, {GM_Q4, 32, 1, 7}, {GM_Q4, 16, 1, 7}};
     for (size_t si = 0; si < sizeof sch / sizeof sch[0]; si++) {
         gm_weights q;
-        gm_job j = {&q, w, k, KN_OUT_IN, k, out, GM_F32, sch[si].t, sch[si].g, sch[si].sym};
+        gm_job j = {&q, w, k, KN_OUT_IN, k, out, GM_F32, sch[si].t, sch[si].g, sch[si].sym, 0};
         assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
         assert_int_equal(q.dtype, sch[si].t);
         /* dequantized weights: within half a step of the source */
@@ -515,7 +515,7 @@ static void test_bf16dot(void **state)
             wsrc = h;
         }
         gm_weights q;
-        gm_job j = {&q, wsrc, k, KN_OUT_IN, k, out, t, GM_BF16DOT, 0, 0};
+        gm_job j = {&q, wsrc, k, KN_OUT_IN, k, out, t, GM_BF16DOT, 0, 0, 0};
         assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
         for (size_t r = 0; r < N; r++)
             for (size_t c = 0; c < out; c++) {
@@ -551,6 +551,75 @@ static void test_bf16dot(void **state)
     print_message("BF16 dot products: %s\n", gm_bf16_native() ? "vdpbf16ps checked against the contract"
                                                                : "no AVX512_BF16 here; emulations checked");
     free(w), free(x), free(y), free(y0), free(bias), free(h);
+}
+
+/* GM_I8DOT (gemm.h, "int8 dot products"): the contract written out here —
+ * activations quantized per block of 32, exact integer sums per block,
+ * folded with the block scale and then the group scale — equals every
+ * path's bits (vpdpbusd where the CPU has AVX512_VNNI, the scalar path),
+ * for int8 and int4 (zero point, symmetric) weights, k not a multiple of
+ * 4 or 32, row counts across tiles. */
+static void test_i8dot(void **state)
+{
+    (void)state;
+    const size_t k = 150, out = 45, N = 30;
+    float *w = malloc(k * out * sizeof *w), *x = malloc(N * k * sizeof *x), *y = malloc(N * out * sizeof *y);
+    float *y0 = malloc(N * out * sizeof *y0), *row = malloc(k * sizeof *row);
+    uint64_t s = 11;
+    for (size_t i = 0; i < N * k; i++)
+        x[i] = (float)((int)(lcg(&s) % 20001) - 10000) / 3333.0f;
+    for (size_t i = 40; i < 72; i++)
+        x[i] = 0.0f;   /* an all-zero block: scale 0 */
+    for (size_t i = 0; i < k * out; i++)
+        w[i] = (float)((int)(lcg(&s) % 20001) - 10000) / 7777.0f;
+    struct { int bits; size_t g; int sym; } sch[] = {{8, 0, 0}, {4, 32, 0}, {4, 128, 1}, {4, 32, 1}};
+    for (size_t si = 0; si < sizeof sch / sizeof sch[0]; si++) {
+        gm_weights q;
+        gm_job j = {&q, w, k, KN_OUT_IN, k, out, GM_F32, GM_I8DOT, sch[si].g, sch[si].sym, sch[si].bits};
+        assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
+        for (size_t r = 0; r < N; r++)
+            for (size_t c = 0; c < out; c++) {
+                gm_weights_row(&q, c, row);
+                size_t p = c / GM_NR, jj = c % GM_NR;
+                float total = 0.0f;
+                for (size_t g0 = 0, gi = 0; g0 < k; g0 += q.group, gi++) {
+                    size_t g1 = g0 + q.group < k ? g0 + q.group : k;
+                    float sc = q.scales[(p * q.ngroups + gi) * GM_NR + jj], acc = 0.0f;
+                    for (size_t b0 = g0; b0 < g1; b0 += 32) {
+                        size_t b1 = b0 + 32 < g1 ? b0 + 32 : g1;
+                        float a = 0.0f;
+                        for (size_t kk = b0; kk < b1; kk++)
+                            a = fmaxf(a, fabsf(x[r * k + kk]));
+                        float d = a / 127.0f;
+                        int32_t isum = 0;
+                        for (size_t kk = b0; kk < b1; kk++) {
+                            int xq = d != 0.0f ? (int)fminf(127.0f, fmaxf(-127.0f, rintf(x[r * k + kk] / d))) : 0;
+                            int code = sc != 0.0f ? (int)rintf(row[kk] / sc) : 0;
+                            isum += xq * code;
+                        }
+                        acc = fmaf((float)isum, d, acc);
+                    }
+                    total = fmaf(acc, sc, total);
+                }
+                y0[r * out + c] = total;
+            }
+        const gm_isa isas[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512, GM_ISA_AUTO};
+        const size_t ns[] = {1, 5, 13, 30};
+        for (int ii = 0; ii < 4; ii++)
+            for (int ni = 0; ni < 4; ni++) {
+                memset(y, 0, N * out * sizeof *y);
+                gm_call cl = {.x = x, .ldx = k, .w = &q, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
+                gm_run(NULL, &cl);
+                for (size_t e = 0; e < ns[ni] * out; e++)
+                    if (memcmp(&y[e], &y0[e], 4))
+                        fail_msg("scheme %zu isa %d n %zu: element %zu is %a, the contract gives %a", si, (int)isas[ii],
+                                 ns[ni], e, y[e], y0[e]);
+            }
+        gm_free(&q);
+    }
+    print_message("int8 dot products: %s\n", gm_vnni_native() ? "vpdpbusd checked against the contract"
+                                                              : "no AVX512_VNNI here; the scalar path checked");
+    free(w), free(x), free(y), free(y0), free(row);
 }
 
 /* accumulate: y = y + (acc + bias), exactly; strided x and y; n = 0 writes
@@ -612,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_half_panels),
         cmocka_unit_test(test_quant_panels),
         cmocka_unit_test(test_bf16dot),
+        cmocka_unit_test(test_i8dot),
         cmocka_unit_test(test_accumulate_strides), cmocka_unit_test(test_pack_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
