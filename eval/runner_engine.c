@@ -49,6 +49,34 @@ int rn_model_kind(run_state *st, ys_error *err)
     return r < 0 ? r : 0;
 }
 
+/* A decoder's window as lm-evaluation-harness's HFLM takes it (max_length):
+ * config.json's n_positions, else max_position_embeddings, else n_ctx,
+ * else 2048. One rule for running and rescoring: a different window gives
+ * different requests. */
+static size_t lm_eval_max_length(const cJSON *cfg)
+{
+    static const char *const keys[] = {"n_positions", "max_position_embeddings", "n_ctx"};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *v = cJSON_GetObjectItem(cfg, keys[i]);
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e9)
+            return (size_t)v->valuedouble;
+    }
+    return 2048;
+}
+
+static int decoder_max_length(run_state *st, ys_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", st->o->model_dir);
+    cJSON *c;
+    int rc = ckpt_read_json(path, &c, err);
+    if (rc < 0)
+        return rc;
+    st->max_len = lm_eval_max_length(c);
+    cJSON_Delete(c);
+    return 0;
+}
+
 /* A task the checkpoint cannot answer fails before anything runs. */
 int rn_check_task_fits(const run_state *st, const task_spec *s, ys_error *err)
 {
@@ -111,7 +139,10 @@ int rn_load_engine(run_state *st, ys_error *err)
         if (rc < 0)
             return rc;
         const model_info *info = model_get_info(st->m);
-        st->max_len = info->max_positions > 0 ? (size_t)info->max_positions : 2048;
+        if ((rc = decoder_max_length(st, err)) < 0)
+            return rc;
+        if (info->max_positions > 0 && st->max_len > (size_t)info->max_positions)
+            st->max_len = (size_t)info->max_positions;   /* GPT-2's hard limit */
         snprintf(st->arch, sizeof st->arch, "%s", info->arch);
     }
     return 0;
@@ -131,7 +162,9 @@ int rn_read_limits(run_state *st, ys_error *err)
     const cJSON *npos = cJSON_GetObjectItem(c, "n_positions");
     snprintf(st->arch, sizeof st->arch, "%s", cJSON_IsString(arch) ? arch->valuestring : "");
     bool gpt2 = !strcmp(st->arch, "GPT2LMHeadModel");
-    st->max_len = gpt2 && cJSON_IsNumber(npos) ? (size_t)npos->valueint : 2048;
+    st->max_len = lm_eval_max_length(c);
+    if (gpt2 && cJSON_IsNumber(npos) && st->max_len > (size_t)npos->valueint)
+        st->max_len = (size_t)npos->valueint;
     int rc = 0;
     if (st->kind != RN_DECODER) {
         /* the windows the engine would report (a different window gives

@@ -138,8 +138,48 @@ static void test_run_every_arch(void **state)
     }
 }
 
+/* The window of a decoder's rolling perplexity is lm-evaluation-harness's
+ * max_length, config.json's max_position_embeddings here: the same model
+ * with another value scores WikiText differently, and with the value a
+ * document exceeds, differently from one it fits. */
+static double wikitext_word_ppl(const char *dir)
+{
+    char cmd[4096], path[1100];
+    snprintf(cmd, sizeof cmd, "%s run --model %s --tasks wikitext --limit 1 --no-db --output %s/w.json >/dev/null 2>&1",
+             YS_BINARY, dir, dir);
+    assert_int_equal(ts_run(cmd, NULL), 0);
+    snprintf(path, sizeof path, "%s/w.json", dir);
+    cJSON *j = ts_load_json(path);
+    double v = ts_num(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "results"), "wikitext"), "word_perplexity,none");
+    cJSON_Delete(j);
+    return v;
+}
+
+static void test_window(void **state)
+{
+    (void)state;
+    double ppl[3];
+    const int windows[] = {64, 128, 100000};
+    for (int i = 0; i < 3; i++) {
+        char dir[512], cmd[1200], path[600];
+        snprintf(dir, sizeof dir, "%s/win%d", ts_scratch(), windows[i]);
+        snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+        assert_int_equal(ts_run(cmd, NULL), 0);
+        widen("gemma", dir);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        cJSON *cfg = ts_load_json(path);
+        cJSON_ReplaceItemInObject(cfg, "max_position_embeddings", cJSON_CreateNumber(windows[i]));
+        char *txt = cJSON_Print(cfg);
+        ts_write_file(path, txt);
+        free(txt);
+        cJSON_Delete(cfg);
+        ppl[i] = wikitext_word_ppl(dir);
+    }
+    assert_true(ppl[0] != ppl[1] && ppl[1] != ppl[2]);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_run_every_arch)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_run_every_arch), cmocka_unit_test(test_window)};
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }
