@@ -321,14 +321,7 @@ static void pack_item(void *vctx, size_t item, int worker)
 {
     (void)worker;
     const pack_ctx *c = vctx;
-    size_t lo = 0, hi = c->n;    /* the job owning item: first[lo] <= item < first[lo + 1] */
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (c->first[mid] <= item)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    size_t lo = kn_item_owner(c->first, c->n, item);   /* the job owning item */
     const gm_job *j = &c->jobs[lo];
     size_t np = gm_panels(j->pw);
     if (j->layout != KN_OUT_IN) {

@@ -159,6 +159,19 @@ void kn_pool_free(kn_pool *p)
 
 int kn_pool_threads(const kn_pool *p) { return p->nthreads; }
 
+size_t kn_item_owner(const size_t *first, size_t n, size_t item)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (first[mid] <= item)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 void kn_pool_run(kn_pool *p, size_t nitems, kn_fn fn, void *ctx)
 {
     if (nitems == 0)

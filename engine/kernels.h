@@ -40,6 +40,9 @@ int kn_pool_new(int nthreads, const eng_blas *blas, kn_pool **out);    /* 0 or Y
 void kn_pool_free(kn_pool *p);
 int kn_pool_threads(const kn_pool *p);
 void kn_pool_run(kn_pool *p, size_t nitems, kn_fn fn, void *ctx);
+/* Work items split among n owners (a job, a sequence): owner i has items
+ * [first[i], first[i + 1]). The owner of item (binary search). */
+size_t kn_item_owner(const size_t *first, size_t n, size_t item);
 
 /* ---- weight layouts --------------------------------------------------------
  * nn.Linear's [out, k] (KN_OUT_IN) or GPT-2 Conv1D's [k, out] (KN_IN_OUT). */

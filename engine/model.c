@@ -100,14 +100,7 @@ typedef struct attn_ctx {
 static void attn_tile(void *vctx, size_t item, int worker)
 {
     const attn_ctx *c = vctx;
-    size_t lo = 0, hi = c->n;   /* the sequence owning item: first[lo] <= item < first[lo + 1] */
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (c->first[mid] <= item)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    size_t lo = kn_item_owner(c->first, c->n, item);   /* the sequence owning item */
     const fwd_item *it = &c->it[lo];
     item -= c->first[lo];
     size_t nrt = (it->T + KN_ROWS - 1) / KN_ROWS, hd = (size_t)c->m->info.head_dim, h = item / nrt;
