@@ -119,7 +119,7 @@ void rn_free_state(run_state *st)
                 free(t->predictions[d]);
         }
         free(t->prompts), free(t->gen), free(t->sample_metrics), free(t->predictions);
-        free(t->ll), free(t->greedy), free(t->doc_ll), free(t->first_ids);
+        free(t->ll), free(t->off), free(t->greedy), free(t->doc_ll), free(t->first_ids);
         for (size_t d = 0; t->cls_ids && d < t->n; d++)
             free(t->cls_ids[d]), free(t->cls_types[d]);
         free(t->cls_ids), free(t->cls_types), free(t->cls_lens), free(t->cls_logits), free(t->cls_map);
@@ -234,6 +234,7 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         rc = t->cls                                 ? rn_score_cls(&st, t, err)
              : t->spec->output == OUT_MULTIPLE_CHOICE ? rn_score_mc(&st, t, err)
              : t->spec->output == OUT_ROLLING       ? rn_score_rolling(t, err)
+             : t->spec->output == OUT_LOGLIKELIHOOD ? rn_score_ll(&st, t, err)
                                                     : rn_score_generate(t, o->seed, err);
     }
     if (rc == 0 && st.store)

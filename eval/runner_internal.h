@@ -41,7 +41,9 @@ typedef struct {
     task_prompt *prompts;
     size_t n;                /* documents scored */
     char hash[65];
-    /* multiple choice: ll[doc * nchoices + c], greedy likewise */
+    /* multiple choice and loglikelihood: ll[off[doc] + c], greedy likewise
+     * (documents may have different numbers of choices); nll in all */
+    size_t *off, nll;
     double *ll;
     uint8_t *greedy;
     /* rolling: per document */
@@ -192,6 +194,7 @@ int rn_run_generations(run_state *st, double *engine_s, ys_error *err);
 int rn_apply_filters(const task_spec *s, char **text, ys_error *err);
 int rn_score_mc(const run_state *st, task_run *t, ys_error *err);
 int rn_score_rolling(task_run *t, ys_error *err);
+int rn_score_ll(const run_state *st, task_run *t, ys_error *err);
 int rn_score_generate(task_run *t, uint64_t seed, ys_error *err);
 int rn_score_cls(const run_state *st, task_run *t, ys_error *err);
 

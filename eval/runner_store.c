@@ -18,7 +18,8 @@
 
 static const char *output_name(task_output o)
 {
-    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification"};
+    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification",
+                                  "loglikelihood"};
     return names[o];
 }
 
@@ -80,18 +81,24 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
         cJSON_AddStringToObject(r, "alias", t->spec->name);
         cJSON *h = cJSON_AddObjectToObject(hib, t->spec->name);
         for (size_t m = 0; m < t->nresults; m++) {
-            char key[128];
-            snprintf(key, sizeof key, "%s,none", t->metric_names[m]);
+            /* lm-eval's "metric,filter" keys: a name without a filter
+             * (everything but filter_list pipelines) is "none"'s */
+            char key[160], base[128];
+            const char *comma = strchr(t->metric_names[m], ',');
+            snprintf(base, sizeof base, "%.*s", comma ? (int)(comma - t->metric_names[m]) : 127, t->metric_names[m]);
+            const char *filter = comma ? comma + 1 : "none";
+            snprintf(key, sizeof key, "%s,%s", base, filter);
             if (isnan(t->values[m]))
                 cJSON_AddNullToObject(r, key);
             else
                 cJSON_AddNumberToObject(r, key, t->values[m]);
-            snprintf(key, sizeof key, "%s_stderr,none", t->metric_names[m]);
+            snprintf(key, sizeof key, "%s_stderr,%s", base, filter);
             if (isnan(t->stderrs[m]))
                 cJSON_AddStringToObject(r, key, "N/A");
             else
                 cJSON_AddNumberToObject(r, key, t->stderrs[m]);
-            cJSON_AddBoolToObject(h, t->metric_names[m], t->hib[m]);
+            if (!cJSON_GetObjectItemCaseSensitive(h, base))
+                cJSON_AddBoolToObject(h, base, t->hib[m]);
         }
         double km, ku;
         int64_t kn = 0;
@@ -215,15 +222,15 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
                     cJSON_AddItemToArray(lg, cJSON_CreateNumber(t->cls_logits[d * (size_t)st->num_labels + (size_t)c]));
                 cJSON_AddItemToArray(resps, lg);
                 cJSON_AddItemToArray(filt, cJSON_CreateString(t->predictions[d]));
-            } else if (t->spec->output == OUT_MULTIPLE_CHOICE) {
+            } else if (t->spec->output == OUT_MULTIPLE_CHOICE || t->spec->output == OUT_LOGLIKELIHOOD) {
                 for (size_t c = 0; c < p->nchoices; c++) {
                     cJSON *pair = cJSON_CreateArray();
-                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
+                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->contexts ? p->contexts[c] : p->context));
                     cJSON_AddItemToArray(pair, cJSON_CreateString(p->choices[c]));
                     cJSON_AddItemToArray(args, pair);
                     cJSON *r = cJSON_CreateArray();
-                    cJSON_AddItemToArray(r, cJSON_CreateNumber(t->ll[d * p->nchoices + c]));
-                    cJSON_AddItemToArray(r, cJSON_CreateBool(t->greedy[d * p->nchoices + c]));
+                    cJSON_AddItemToArray(r, cJSON_CreateNumber(t->ll[t->off[d] + c]));
+                    cJSON_AddItemToArray(r, cJSON_CreateBool(t->greedy[t->off[d] + c]));
                     cJSON *rr = cJSON_CreateArray();
                     cJSON_AddItemToArray(rr, r);
                     cJSON_AddItemToArray(resps, rr);
@@ -236,8 +243,15 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
                 cJSON_AddItemToArray(resps, cJSON_CreateNumber(t->doc_ll[d]));
                 cJSON_AddItemToArray(filt, cJSON_CreateNumber(t->doc_ll[d]));
             } else {
-                cJSON *pair = cJSON_CreateArray();
+                /* lm-eval logs (context, generation kwargs) */
+                cJSON *pair = cJSON_CreateArray(), *kw = cJSON_CreateObject();
                 cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
+                cJSON *u = cJSON_AddArrayToObject(kw, "until");
+                for (size_t k = 0; k < t->spec->nuntil; k++)
+                    cJSON_AddItemToArray(u, cJSON_CreateString(t->spec->until[k]));
+                cJSON_AddBoolToObject(kw, "do_sample", false);
+                cJSON_AddNumberToObject(kw, "max_gen_toks", t->spec->max_gen_toks);
+                cJSON_AddItemToArray(pair, kw);
                 cJSON_AddItemToArray(args, pair);
                 cJSON_AddItemToArray(resps, cJSON_CreateString(t->gen[d]));
                 cJSON_AddItemToArray(filt, cJSON_CreateString(t->gen[d]));

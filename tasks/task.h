@@ -88,18 +88,33 @@
 
 #include "ys_error.h"
 
-typedef enum { OUT_MULTIPLE_CHOICE, OUT_ROLLING, OUT_GENERATE, OUT_CLASSIFICATION } task_output;
+typedef enum { OUT_MULTIPLE_CHOICE, OUT_ROLLING, OUT_GENERATE, OUT_CLASSIFICATION, OUT_LOGLIKELIHOOD } task_output;
 
 typedef struct {
     char *name;
     bool higher_is_better;
+    /* exact_match's options (lm-eval's, from HF evaluate): each regex is
+     * removed from prediction and reference in turn, then case folded */
+    bool ignore_case, ignore_punctuation;
+    char **regexes_to_ignore;
+    size_t nregexes;
 } task_metric;
 
 typedef struct {
-    char *kind;  /* "regex" or a plain filter name */
-    char *regex; /* PCRE2 pattern for "regex" */
-    int group;   /* capture group to keep (0: whole match) */
+    char *kind;  /* "regex", "findall" (lm-eval's regex filter), "take_first"
+                    or a plain filter name */
+    char *regex; /* PCRE2 pattern for "regex" / "findall" */
+    int group;   /* regex: capture group to keep (0: whole match);
+                    findall: group_select, the match to keep (-1: last) */
 } task_filter;
+
+/* A named filter pipeline (lm-eval's filter_list entry): results are keyed
+ * "metric,NAME". */
+typedef struct {
+    char *name;
+    task_filter *filters;
+    size_t nfilters;
+} task_filter_list;
 
 typedef struct {
     char *path;       /* the spec file */
@@ -108,7 +123,9 @@ typedef struct {
     /* group specs */
     char **members;
     size_t nmembers;
-    char *aggregate;  /* "glue" or "mean" */
+    char *aggregate;  /* "glue", "mean" or "weighted" */
+    char **agg_metrics; /* "weighted": the metrics averaged, by size */
+    size_t nagg_metrics;
     /* dataset */
     char *format;
     bool header;
@@ -121,11 +138,21 @@ typedef struct {
     char **sha_files, **sha_values;
     size_t nsha;
     char *published;
+    char **label_splits, **label_files, **label_samples; /* per split, nlabel_files */
+    size_t nlabel_files;
+    char *preprocess;  /* a built-in document transformation (lmeval_docs.h) */
     /* prompts */
     task_output output;
     char *doc_to_text, *doc_to_target;
     char **doc_to_choice;
     size_t nchoices;
+    char *choice_list;     /* doc_to_choice as one template rendering a JSON
+                              array of strings (choices per document) */
+    bool multiple_input;   /* winogrande: choices are contexts */
+    char *prompt_description; /* text before the few-shot examples */
+    char *sampler;         /* "default" or "first_n" */
+    char *process_results; /* "mc2" or NULL */
+    char *doc_to_labels;   /* mc2: JSON array of 0/1 per choice */
     char **label_keys;
     int *label_values;
     size_t nlabels;
@@ -136,6 +163,8 @@ typedef struct {
     int max_gen_toks;
     task_filter *filters;
     size_t nfilters;
+    task_filter_list *filter_lists;
+    size_t nfilter_lists;
     task_metric *metrics;
     size_t nmetrics;
     /* "classification": how an encoder classifier sees the task */
