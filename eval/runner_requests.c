@@ -205,7 +205,7 @@ int rn_prepare_task(run_state *st, task_run *t, ys_error *err)
                             o->skip_bad_rows, &t->docs, err);
     if (rc < 0)
         return rc;
-    int k = o->num_fewshot >= 0 ? o->num_fewshot : s->num_fewshot;
+    int k = o->num_fewshot >= 0 ? o->num_fewshot : t->num_fewshot >= 0 ? t->num_fewshot : s->num_fewshot;
     const char *fs_split = s->fewshot_split ? s->fewshot_split : s->eval_split;
     bool same_split = !strcmp(fs_split, s->eval_split);
     if (k > 0 && (rc = task_docs_load(s, fs_split, o->data_dir, t->samples_dir, 0, o->skip_bad_rows, &t->pool, err)) < 0)

@@ -139,6 +139,7 @@ void task_free(task_spec *t)
         return;
     free(t->path), free(t->name), free(t->description), free(t->aggregate);
     free_strings(t->agg_metrics, t->nagg_metrics);
+    free(t->member_fewshot);
     free_strings(t->label_splits, t->nlabel_files);
     free_strings(t->label_files, t->nlabel_files);
     free_strings(t->label_samples, t->nlabel_files);
@@ -438,6 +439,28 @@ static void parse_group(parse_ctx *p, const cJSON *root, task_spec *t)
     /* lm-eval's aggregate_metric_list with weight_by_size: these metrics,
      * averaged over the members weighted by their document counts */
     t->agg_metrics = get_strings(p, root, "aggregate_metrics", "aggregate_metrics", &t->nagg_metrics);
+    /* {"member": k}: run that member (every task under it, for a group)
+     * with k few-shot examples, as lm-eval's leaderboard does */
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(root, "num_fewshot");
+    if (fs && !p->rc) {
+        t->member_fewshot = calloc(t->nmembers + 1, sizeof *t->member_fewshot);
+        for (size_t i = 0; t->member_fewshot && i < t->nmembers; i++)
+            t->member_fewshot[i] = -1;
+        const cJSON *it;
+        if (!cJSON_IsObject(fs))
+            bad(p, "num_fewshot", "a group's num_fewshot is an object {member: count}");
+        cJSON_ArrayForEach(it, fs) {
+            size_t i = 0;
+            while (i < t->nmembers && strcmp(t->members[i], it->string))
+                i++;
+            if (i == t->nmembers || !cJSON_IsNumber(it) || it->valueint < 0) {
+                bad(p, "num_fewshot", "names a member that is not in group, or a count below 0");
+                break;
+            }
+            if (t->member_fewshot)
+                t->member_fewshot[i] = it->valueint;
+        }
+    }
     if (!p->rc && t->aggregate && !strcmp(t->aggregate, "weighted") && !t->nagg_metrics)
         bad(p, "aggregate_metrics", "\"weighted\" needs the metrics to average");
 }

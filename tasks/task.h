@@ -124,6 +124,7 @@ typedef struct {
     char **members;
     size_t nmembers;
     char *aggregate;  /* "glue", "mean" or "weighted" */
+    int *member_fewshot; /* per member, -1 = its own (group "num_fewshot") */
     char **agg_metrics; /* "weighted": the metrics averaged, by size */
     size_t nagg_metrics;
     /* dataset */
