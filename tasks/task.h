@@ -73,8 +73,35 @@
  *                         pearson, spearmanr (of a regression head's score)
  *   generate_until        exact_match, squad_exact_match, squad_f1, bleu,
  *                         chrf, meteor, rouge1, rouge2, rougeL, rougeLsum
+ * lm-evaluation-harness's shapes (see README, "The standard LLM suite"):
+ *   "preprocess": "arc" | "hellaswag" | "winogrande" | "lambada" |
+ *                 "truthfulqa_mc"    fields added per record (lmeval_docs.h)
+ *   "doc_to_choice": "{{choices}}"   one template giving a JSON array of
+ *                                    strings: a choice count per document
+ *   "multiple_input": true           choices are contexts (winogrande):
+ *                                    doc_to_text gives the gold index,
+ *                                    doc_to_target the shared continuation
+ *   "prompt_description": "..."      text before the few-shot examples (MMLU)
+ *   "fewshot_sampler": "default" | "first_n"
+ *   "output_type": "loglikelihood"   one (context, doc_to_target) request;
+ *                                    metrics perplexity, acc (greedy)
+ *   "process_results": "mc2", "doc_to_labels": "{{mc2_labels}}"
+ *                                    acc = probability mass of label-1 choices
+ *   "filter_list": [{"name": N, "filter": [{"function": "regex",
+ *                   "regex_pattern": P, "group_select": G},
+ *                   {"function": "take_first"}]}]   generate_until: each
+ *                                    pipeline gives results "metric,N"
+ *   metrics[].ignore_case / ignore_punctuation / regexes_to_ignore
+ *                                    exact_match's options
+ *   dataset.format "json"            one JSON array of objects
+ *   dataset.labels / labels_samples  {"split": "file"}: line i is the
+ *                                    "label" of record i (PIQA)
  * A group spec is {"name": "glue", "group": ["cola", "sst2", ...],
- * "aggregate": "glue" | "mean"}: it runs its members and adds their average.
+ * "aggregate": "glue" | "mean" | "weighted"}: it runs its members and adds
+ * their average; "weighted" with "aggregate_metrics": ["acc"] averages those
+ * metrics weighted by document counts, subgroups first, stderr pooled
+ * (lm-eval's weight_by_size); "num_fewshot": {"member": k} runs a member
+ * (every task under it) with k examples.
  *
  * Functions return 0 or a negative YS_E* code with a message naming the
  * spec file and the key (`sst2.json: dataset.files: ...`). A task_spec owns
