@@ -62,7 +62,8 @@ static int check_samples(const task_spec *t, const char *samples_dir, ys_error *
         int rc = task_docs_load(t, t->split_names[s], NULL, samples_dir, 0, false, &docs, err);
         if (rc < 0)
             return rc;
-        uint64_t rng = 1;
+        py_random rng;
+            pyr_seed(&rng, 1);
         for (size_t i = 0; i < docs.n && rc == 0; i++) {
             task_prompt p;
             rc = task_prompt_build(t, &docs.docs[i], NULL, SIZE_MAX, 0, &rng, &p, err);
@@ -139,7 +140,8 @@ static int show(const taskdirs *dirs, const char *name, const char *data_dir, in
         if (rc == 0 && k > 0)
             rc = task_docs_load(t, fs_split, data_dir, samples, 0, false, &pool, &err);
         if (rc == 0 && docs.n) {
-            uint64_t rng = 1234;
+            py_random rng;
+            pyr_seed(&rng, 1234);
             task_prompt p;
             rc = task_prompt_build(t, &docs.docs[0], k > 0 ? &pool : NULL, SIZE_MAX, k, &rng, &p, &err);
             if (rc == 0) {

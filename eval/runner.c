@@ -41,11 +41,16 @@ void rn_progress(const run_state *st, const char *what, size_t done, size_t tota
 /* ---- tasks --------------------------------------------------------------- */
 
 /* A task by name, or a group and (recursively) its members. */
-static int load_task(run_state *st, const task_registry *reg, const char *name, ys_error *err)
+/* fewshot: a group's few-shot count for its members (lm-eval's
+ * leaderboard runs each task with its own), -1 for the spec's own. */
+static int load_task(run_state *st, const task_registry *reg, const char *name, int fewshot, ys_error *err)
 {
     for (size_t i = 0; i < st->ntasks; i++)
-        if (!strcmp(st->tasks[i].spec->name, name))
+        if (!strcmp(st->tasks[i].spec->name, name)) {
+            if (fewshot >= 0)
+                st->tasks[i].num_fewshot = fewshot;
             return 0; /* asked twice (directly and through a group) */
+        }
     char *path = treg_find(reg, name, err);
     if (!path)
         return YS_EUSAGE;
@@ -61,6 +66,12 @@ static int load_task(run_state *st, const task_registry *reg, const char *name, 
         char **gn = realloc(st->groups, (st->ngroups + 1) * sizeof *gn);
         size_t *gc = realloc(st->group_nmembers, (st->ngroups + 1) * sizeof *gc);
         char **ga = realloc(st->group_aggregate, (st->ngroups + 1) * sizeof *ga);
+        char ***gam = realloc(st->group_agg_metrics, (st->ngroups + 1) * sizeof *gam);
+        if (gam)
+            st->group_agg_metrics = gam;
+        size_t *gan = realloc(st->group_nagg, (st->ngroups + 1) * sizeof *gan);
+        if (gan)
+            st->group_nagg = gan;
         if (gm)
             st->group_members = gm;
         if (gn)
@@ -69,7 +80,7 @@ static int load_task(run_state *st, const task_registry *reg, const char *name, 
             st->group_nmembers = gc;
         if (ga)
             st->group_aggregate = ga;
-        if (!members || !gm || !gn || !gc || !ga) {
+        if (!members || !gm || !gn || !gc || !ga || !gam || !gan) {
             free(members);
             task_free(spec);
             free(path);
@@ -81,9 +92,14 @@ static int load_task(run_state *st, const task_registry *reg, const char *name, 
         st->group_members[st->ngroups] = members;
         st->group_nmembers[st->ngroups] = spec->nmembers;
         st->group_aggregate[st->ngroups] = strdup(spec->aggregate);
+        st->group_agg_metrics[st->ngroups] = rn_calloc(spec->nagg_metrics, sizeof(char *));
+        st->group_nagg[st->ngroups] = 0;
+        for (size_t i = 0; i < spec->nagg_metrics && st->group_agg_metrics[st->ngroups]; i++)
+            st->group_agg_metrics[st->ngroups][st->group_nagg[st->ngroups]++] = strdup(spec->agg_metrics[i]);
         st->ngroups++;
         for (size_t i = 0; i < spec->nmembers && rc == 0; i++)
-            rc = load_task(st, reg, spec->members[i], err);
+            rc = load_task(st, reg, spec->members[i],
+                           spec->member_fewshot && spec->member_fewshot[i] >= 0 ? spec->member_fewshot[i] : fewshot, err);
         task_free(spec);
         free(path);
         return rc;
@@ -98,6 +114,7 @@ static int load_task(run_state *st, const task_registry *reg, const char *name, 
     task_run *t = &st->tasks[st->ntasks++];
     memset(t, 0, sizeof *t);
     t->spec = spec;
+    t->num_fewshot = fewshot;
     t->spec_path = path;
     t->samples_dir = taskdirs_samples_for(path);
     return 0;
@@ -119,7 +136,7 @@ void rn_free_state(run_state *st)
                 free(t->predictions[d]);
         }
         free(t->prompts), free(t->gen), free(t->sample_metrics), free(t->predictions);
-        free(t->ll), free(t->greedy), free(t->doc_ll), free(t->first_ids);
+        free(t->ll), free(t->off), free(t->greedy), free(t->doc_ll), free(t->first_ids);
         for (size_t d = 0; t->cls_ids && d < t->n; d++)
             free(t->cls_ids[d]), free(t->cls_types[d]);
         free(t->cls_ids), free(t->cls_types), free(t->cls_lens), free(t->cls_logits), free(t->cls_map);
@@ -136,8 +153,13 @@ void rn_free_state(run_state *st)
         for (size_t i = 0; i < st->group_nmembers[g]; i++)
             free(st->group_members[g][i]);
         free(st->group_members[g]), free(st->groups[g]), free(st->group_aggregate[g]);
+        for (size_t i = 0; st->group_agg_metrics && i < st->group_nagg[g]; i++)
+            free(st->group_agg_metrics[g][i]);
+        if (st->group_agg_metrics)
+            free(st->group_agg_metrics[g]);
     }
     free(st->group_members), free(st->groups), free(st->group_nmembers), free(st->group_aggregate);
+    free(st->group_agg_metrics), free(st->group_nagg);
     for (size_t i = 0; i < st->nreqs; i++)
         free(st->reqs[i].ids);
     free(st->reqs);
@@ -163,7 +185,7 @@ int rn_load_tasks(run_state *st, ys_error *err)
     if (rc == 0 && !list)
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     for (char *name = list ? strtok_r(list, ",", &save) : NULL; name && rc == 0; name = strtok_r(NULL, ",", &save))
-        rc = load_task(st, reg, name, err);
+        rc = load_task(st, reg, name, -1, err);
     free(list);
     treg_free(reg);
     taskdirs_free(&dirs);
@@ -234,6 +256,7 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         rc = t->cls                                 ? rn_score_cls(&st, t, err)
              : t->spec->output == OUT_MULTIPLE_CHOICE ? rn_score_mc(&st, t, err)
              : t->spec->output == OUT_ROLLING       ? rn_score_rolling(t, err)
+             : t->spec->output == OUT_LOGLIKELIHOOD ? rn_score_ll(&st, t, err)
                                                     : rn_score_generate(t, o->seed, err);
     }
     if (rc == 0 && st.store)

@@ -38,10 +38,13 @@ typedef struct {
     task_spec *spec;
     char *spec_path, *samples_dir;
     task_docs docs, pool;
+    int num_fewshot;         /* set by a group (leaderboard_v1), or -1 */
     task_prompt *prompts;
     size_t n;                /* documents scored */
     char hash[65];
-    /* multiple choice: ll[doc * nchoices + c], greedy likewise */
+    /* multiple choice and loglikelihood: ll[off[doc] + c], greedy likewise
+     * (documents may have different numbers of choices); nll in all */
+    size_t *off, nll;
     double *ll;
     uint8_t *greedy;
     /* rolling: per document */
@@ -104,6 +107,8 @@ typedef struct {
     char ***group_members;
     size_t *group_nmembers;
     char **group_aggregate;
+    char ***group_agg_metrics; /* "weighted": the metrics averaged */
+    size_t *group_nagg;
     size_t ngroups;
     ll_req *reqs;
     size_t nreqs, cap_reqs;
@@ -192,11 +197,14 @@ int rn_run_generations(run_state *st, double *engine_s, ys_error *err);
 int rn_apply_filters(const task_spec *s, char **text, ys_error *err);
 int rn_score_mc(const run_state *st, task_run *t, ys_error *err);
 int rn_score_rolling(task_run *t, ys_error *err);
+int rn_score_ll(const run_state *st, task_run *t, ys_error *err);
 int rn_score_generate(task_run *t, uint64_t seed, ys_error *err);
 int rn_score_cls(const run_state *st, task_run *t, ys_error *err);
 
 /* runner_store.c */
 double rn_group_score(const run_state *st, size_t g);
+bool rn_group_weighted(const run_state *st, const char *group, const char *metric, double *value, double *se,
+                       double *size);
 int rn_model_hashes(run_state *st, ys_error *err);
 /* The model's name in the store: the folder's last component, with an
  * adapter "BASE+ADAPTER" (reports and compares tell them apart). */

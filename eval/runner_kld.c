@@ -42,7 +42,7 @@ static size_t task_of(const run_state *st, const ll_req *q)
 {
     for (size_t i = 0; i < st->ntasks; i++) {
         const task_run *t = &st->tasks[i];
-        if (t->ll && q->ll_out >= t->ll && q->ll_out < t->ll + t->n * t->spec->nchoices)
+        if (t->ll && q->ll_out >= t->ll && q->ll_out < t->ll + t->nll)
             return i;
         if (t->doc_ll && q->ll_out >= t->doc_ll && q->ll_out < t->doc_ll + t->n)
             return i;
@@ -57,8 +57,8 @@ static int score_with(run_state *st, const double *ll, const uint8_t *greedy, ta
     for (size_t i = 0; i < st->ntasks; i++) {
         task_run *t = &st->tasks[i];
         if (t->ll) {
-            memset(t->ll, 0, t->n * t->spec->nchoices * sizeof *t->ll);
-            memset(t->greedy, 1, t->n * t->spec->nchoices);
+            memset(t->ll, 0, t->nll * sizeof *t->ll);
+            memset(t->greedy, 1, t->nll);
         }
         if (t->doc_ll)
             memset(t->doc_ll, 0, t->n * sizeof *t->doc_ll);

@@ -205,19 +205,29 @@ int rn_prepare_task(run_state *st, task_run *t, ys_error *err)
                             o->skip_bad_rows, &t->docs, err);
     if (rc < 0)
         return rc;
-    int k = o->num_fewshot >= 0 ? o->num_fewshot : s->num_fewshot;
+    int k = o->num_fewshot >= 0 ? o->num_fewshot : t->num_fewshot >= 0 ? t->num_fewshot : s->num_fewshot;
     const char *fs_split = s->fewshot_split ? s->fewshot_split : s->eval_split;
     bool same_split = !strcmp(fs_split, s->eval_split);
     if (k > 0 && (rc = task_docs_load(s, fs_split, o->data_dir, t->samples_dir, 0, o->skip_bad_rows, &t->pool, err)) < 0)
         return rc;
-    const char *files[2] = {t->docs.path, t->pool.path};
-    if ((rc = task_content_hash(s, files, t->pool.path ? 2 : 1, t->hash, err)) < 0)
+    /* the hash covers every file read: records, labels, few-shot pool */
+    const char *files[4];
+    size_t nf = 0;
+    files[nf++] = t->docs.path;
+    if (t->docs.labels_path)
+        files[nf++] = t->docs.labels_path;
+    if (t->pool.path)
+        files[nf++] = t->pool.path;
+    if (t->pool.labels_path)
+        files[nf++] = t->pool.labels_path;
+    if ((rc = task_content_hash(s, files, nf, t->hash, err)) < 0)
         return rc;
     t->n = t->docs.n;
     t->prompts = rn_calloc(t->n, sizeof *t->prompts);
     if (!t->prompts)
         return ys_fail(err, YS_ENOMEM, "out of memory");
-    uint64_t rng = o->seed;
+    py_random rng;
+    pyr_seed(&rng, o->seed);
     for (size_t d = 0; d < t->n && rc == 0; d++)
         rc = task_prompt_build(s, &t->docs.docs[d], k > 0 ? &t->pool : NULL, same_split ? d : SIZE_MAX, k, &rng,
                                &t->prompts[d], err);
@@ -230,22 +240,34 @@ int rn_prepare_task(run_state *st, task_run *t, ys_error *err)
     if (t->n && (rc = rn_encode_prompt(st, t->prompts[0].context, &t->first_ids, &t->nfirst, err)) < 0)
         return rc;
     /* requests */
-    if (s->output == OUT_MULTIPLE_CHOICE) {
-        t->ll = rn_calloc(t->n * s->nchoices, sizeof *t->ll);
-        t->greedy = rn_calloc(t->n * s->nchoices, sizeof *t->greedy);
+    if (s->output == OUT_MULTIPLE_CHOICE || s->output == OUT_LOGLIKELIHOOD) {
+        t->off = rn_calloc(t->n + 1, sizeof *t->off);
+        if (!t->off)
+            return ys_fail(err, YS_ENOMEM, "out of memory");
+        for (size_t d = 0; d < t->n; d++)
+            t->off[d + 1] = t->off[d] + t->prompts[d].nchoices;
+        t->nll = t->off[t->n];
+        t->ll = rn_calloc(t->nll, sizeof *t->ll);
+        t->greedy = rn_calloc(t->nll, sizeof *t->greedy);
         if (!t->ll || !t->greedy)
             return ys_fail(err, YS_ENOMEM, "out of memory");
         for (size_t d = 0; d < t->n && rc == 0; d++) {
+            const task_prompt *p = &t->prompts[d];
             ctx_cache cc = {NULL, 0, false};
-            for (size_t c = 0; c < s->nchoices && rc == 0; c++) {
+            for (size_t c = 0; c < p->nchoices && rc == 0; c++) {
                 int32_t *ids = NULL;
                 size_t len = 0, from = 0;
-                rc = (st->kind == RN_SEQ2SEQ ? encode_pair_s2s : encode_pair)(st, t->prompts[d].context,
-                                                                              t->prompts[d].choices[c], &cc, &ids,
-                                                                              &len, &from, err);
+                /* multiple_input (winogrande): a context per choice */
+                if (p->contexts && cc.done) {
+                    free(cc.ids);
+                    cc = (ctx_cache){NULL, 0, false};
+                }
+                const char *ctx = p->contexts ? p->contexts[c] : p->context;
+                rc = (st->kind == RN_SEQ2SEQ ? encode_pair_s2s : encode_pair)(st, ctx, p->choices[c], &cc, &ids, &len,
+                                                                              &from, err);
                 if (rc == 0) {
-                    t->greedy[d * s->nchoices + c] = 1;
-                    rc = add_req(st, ids, len, from, &t->ll[d * s->nchoices + c], &t->greedy[d * s->nchoices + c], err);
+                    t->greedy[t->off[d] + c] = 1;
+                    rc = add_req(st, ids, len, from, &t->ll[t->off[d] + c], &t->greedy[t->off[d] + c], err);
                 }
             }
             free(cc.ids);

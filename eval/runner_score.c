@@ -8,7 +8,11 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <cjson/cJSON.h>
+
 #include "bootstrap.h"
+#include "exact_match.h"
+#include "lmeval_filter.h"
 #include "classify.h"
 #include "perplexity.h"
 #include "runner_internal.h"
@@ -258,6 +262,8 @@ int rn_score_mc(const run_state *st, task_run *t, ys_error *err)
 {
     const task_spec *s = t->spec;
     size_t n = t->n, k = s->nchoices;
+    for (size_t d = 0; d < n; d++)
+        k = t->prompts[d].nchoices > k ? t->prompts[d].nchoices : k;
     int *pred = rn_calloc(n, sizeof *pred), *gold = rn_calloc(n, sizeof *gold);
     double *acc = rn_calloc(n, sizeof *acc), *accn = rn_calloc(n, sizeof *accn);
     double *ev = rn_calloc(n, sizeof *ev), *gnum = rn_calloc(n, sizeof *gnum);
@@ -267,43 +273,106 @@ int rn_score_mc(const run_state *st, task_run *t, ys_error *err)
         free(pred), free(gold), free(acc), free(accn), free(ev), free(gnum);
         return ys_fail(err, YS_ENOMEM, "out of memory");
     }
+    bool mc2 = s->process_results && !strcmp(s->process_results, "mc2");
     size_t dl = cp_len(s->target_delimiter);
     for (size_t d = 0; d < n; d++) {
-        const double *ll = &t->ll[d * k];
-        size_t best = 0, bestn = 0;
+        const task_prompt *p = &t->prompts[d];
+        const double *ll = &t->ll[t->off[d]];
+        size_t nc = p->nchoices, best = 0, bestn = 0;
         double mx = ll[0];
-        for (size_t c = 1; c < k; c++) {
+        for (size_t c = 1; c < nc; c++) {
             if (ll[c] > ll[best])
                 best = c;
             mx = ll[c] > mx ? ll[c] : mx;
         }
-        for (size_t c = 1; c < k; c++) {
-            double a = ll[c] / (double)(cp_len(t->prompts[d].choices[c]) - dl);
-            double b = ll[bestn] / (double)(cp_len(t->prompts[d].choices[bestn]) - dl);
+        for (size_t c = 1; c < nc; c++) {
+            double a = ll[c] / (double)(cp_len(p->choices[c]) - dl);
+            double b = ll[bestn] / (double)(cp_len(p->choices[bestn]) - dl);
             if (a > b)
                 bestn = c;
         }
         /* expected choice index under the choice probabilities (STS-B) */
-        double z = 0, e = 0;
-        for (size_t c = 0; c < k; c++) {
-            double p = exp(ll[c] - mx);
-            z += p;
-            e += p * (double)c;
+        double z = 0, e = 0, mass = 0;
+        for (size_t c = 0; c < nc; c++) {
+            double pr = exp(ll[c] - mx);
+            z += pr;
+            e += pr * (double)c;
+            if (mc2 && p->labels[c] == 1)
+                mass += pr;
         }
         pred[d] = (int)best;
-        gold[d] = t->prompts[d].gold;
+        gold[d] = p->gold;
         acc[d] = gold[d] >= 0 && (int)best == gold[d];
+        /* truthfulqa_mc2: acc is the normalised probability mass on the
+         * true answers (lm-eval's process_results_mc2; the common factor
+         * exp(mx) cancels) */
+        if (mc2)
+            acc[d] = mass / z;
         accn[d] = gold[d] >= 0 && (int)bestn == gold[d];
         ev[d] = e / z;
-        gnum[d] = t->prompts[d].gold_number;
+        gnum[d] = p->gold_number;
         char buf[160];
-        snprintf(buf, sizeof buf, "{\"acc\": %g, \"acc_norm\": %g, \"pred\": %zu}", acc[d], accn[d], best);
+        snprintf(buf, sizeof buf, "{\"acc\": %.17g, \"acc_norm\": %g, \"pred\": %zu}", acc[d], accn[d], best);
         t->sample_metrics[d] = strdup(buf);
-        t->predictions[d] = strdup(t->prompts[d].choices[best] + strlen(s->target_delimiter));
+        /* multiple_input: the prediction is the chosen context's option */
+        t->predictions[d] = strdup(p->contexts ? p->contexts[best] : p->choices[best] + strlen(s->target_delimiter));
     }
     int rc = class_metrics(st, t, pred, gold, acc, accn, ev, gnum, (int)k, err);
     free(pred), free(gold), free(acc), free(accn), free(ev), free(gnum);
     return rc;
+}
+
+/* output_type loglikelihood (lambada): acc = the target is the greedy
+ * continuation, perplexity = exp(-mean log-likelihood) as lm-eval's
+ * perplexity aggregation; its stderr by bootstrap over documents. */
+typedef struct {
+    const double *ll;
+} boot_ppl;
+
+static double boot_ppl_fn(const size_t *idx, size_t n, void *vctx)
+{
+    const boot_ppl *c = vctx;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += c->ll[idx[i]];
+    return exp(-sum / (double)n);
+}
+
+int rn_score_ll(const run_state *st, task_run *t, ys_error *err)
+{
+    size_t n = t->n;
+    double *acc = rn_calloc(n, sizeof *acc), *ll = rn_calloc(n, sizeof *ll);
+    t->sample_metrics = rn_calloc(n, sizeof *t->sample_metrics);
+    t->predictions = rn_calloc(n, sizeof *t->predictions);
+    if (!acc || !ll || !t->sample_metrics || !t->predictions) {
+        free(acc), free(ll);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    double sum = 0;
+    for (size_t d = 0; d < n; d++) {
+        ll[d] = t->ll[t->off[d]];
+        acc[d] = t->greedy[t->off[d]] ? 1 : 0;
+        sum += ll[d];
+        char buf[160];
+        snprintf(buf, sizeof buf, "{\"acc\": %g, \"perplexity\": %.17g}", acc[d], ll[d]);
+        t->sample_metrics[d] = strdup(buf);
+        t->predictions[d] = strdup(acc[d] ? "greedy" : "not greedy");
+    }
+    for (size_t m = 0; m < t->spec->nmetrics; m++) {
+        const task_metric *tm = &t->spec->metrics[m];
+        if (!strcmp(tm->name, "acc")) {
+            boot_estimate e;
+            boot_mean(acc, n, &e);
+            add_result(t, "acc", e.value, e.stderr_, tm->higher_is_better);
+        } else {
+            boot_ppl c = {ll};
+            boot_estimate e;
+            double se = n > 1 && boot_resample(n, 1000, st->o->seed, boot_ppl_fn, &c, &e, NULL) == 0 ? e.stderr_ : NAN;
+            add_result(t, "perplexity", n ? exp(-sum / (double)n) : NAN, se, tm->higher_is_better);
+        }
+    }
+    free(acc), free(ll);
+    return 0;
 }
 
 int rn_score_rolling(task_run *t, ys_error *err)
@@ -333,9 +402,113 @@ int rn_score_rolling(task_run *t, ys_error *err)
     return 0;
 }
 
+/* One filter_list pipeline over a generation (lm-eval's FilterEnsemble
+ * over one response: take_first keeps it). */
+static int run_pipeline(const task_filter_list *l, const char *gen, char **out, ys_error *err)
+{
+    char *v = strdup(gen);
+    if (!v)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t f = 0; f < l->nfilters; f++) {
+        const task_filter *tf = &l->filters[f];
+        if (!strcmp(tf->kind, "findall")) {
+            char *r;
+            int rc = lmf_regex(tf->regex, tf->group, "[invalid]", v, &r, err);
+            free(v);
+            if (rc < 0)
+                return rc;
+            v = r;
+        } else if (!strcmp(tf->kind, "lower")) {
+            char *low = uni_lower_utf8(v, strlen(v), NULL);
+            free(v);
+            if (!(v = low))
+                return ys_fail(err, YS_ENOMEM, "out of memory");
+        } else if (!strcmp(tf->kind, "strip")) {
+            task_spec one = {.filters = (task_filter *)tf, .nfilters = 1};
+            int rc = rn_apply_filters(&one, &v, err);
+            if (rc < 0) {
+                free(v);
+                return rc;
+            }
+        } /* take_first: one response per document, nothing to do */
+    }
+    *out = v;
+    return 0;
+}
+
+/* generate_until with filter_list (gsm8k): every pipeline scores the
+ * task's metrics (exact_match with its options), keyed "metric,name". */
+static int score_filter_lists(task_run *t, ys_error *err)
+{
+    const task_spec *s = t->spec;
+    size_t n = t->n;
+    double *v = rn_calloc(n, sizeof *v);
+    t->sample_metrics = rn_calloc(n, sizeof *t->sample_metrics);
+    t->predictions = rn_calloc(n, sizeof *t->predictions);
+    if (!v || !t->sample_metrics || !t->predictions) {
+        free(v);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    int rc = 0;
+    cJSON **per = rn_calloc(n, sizeof *per);
+    for (size_t d = 0; per && d < n; d++)
+        per[d] = cJSON_CreateObject();
+    for (size_t m = 0; m < s->nmetrics && rc == 0; m++) {
+        const task_metric *tm = &s->metrics[m];
+        if (strcmp(tm->name, "exact_match")) {
+            rc = ys_fail(err, YS_EINPUT, "%s: with filter_list only exact_match is computed", s->path);
+            break;
+        }
+        em_options eo = {tm->ignore_case, tm->ignore_punctuation, false, (const char *const *)tm->regexes_to_ignore,
+                         tm->nregexes};
+        em_matcher *em = em_create(&eo, err);
+        if (!em)
+            rc = err ? err->code : YS_EINPUT;
+        for (size_t l = 0; l < s->nfilter_lists && rc == 0; l++) {
+            const task_filter_list *fl = &s->filter_lists[l];
+            for (size_t d = 0; d < n && rc == 0; d++) {
+                char *f = NULL;
+                rc = run_pipeline(fl, t->gen[d], &f, err);
+                if (rc == 0) {
+                    const char *refs[1] = {t->prompts[d].target};
+                    rc = em_sample(em, f, refs, 1, &v[d], err);
+                }
+                if (rc == 0 && per && per[d]) {
+                    char key[160];
+                    snprintf(key, sizeof key, "%s,%s", tm->name, fl->name);
+                    cJSON_AddNumberToObject(per[d], key, v[d]);
+                    snprintf(key, sizeof key, "filtered,%s", fl->name);
+                    cJSON_AddStringToObject(per[d], key, f);
+                }
+                free(f);
+            }
+            if (rc == 0) {
+                boot_estimate e;
+                boot_mean(v, n, &e);
+                char name[160];
+                snprintf(name, sizeof name, "%s,%s", tm->name, fl->name);
+                add_result(t, name, e.value, e.stderr_, tm->higher_is_better);
+            }
+        }
+        em_free(em);
+    }
+    for (size_t d = 0; d < n; d++) {
+        if (per && per[d]) {
+            t->sample_metrics[d] = cJSON_PrintUnformatted(per[d]);
+            cJSON_Delete(per[d]);
+        }
+        t->predictions[d] = strdup(t->gen[d]);
+    }
+    free(per);
+    free(v);
+    return rc;
+}
+
 int rn_score_generate(task_run *t, uint64_t seed, ys_error *err)
 {
     const task_spec *s = t->spec;
+    if (s->nfilter_lists)
+        return score_filter_lists(t, err);
     /* which scorer metrics the task's metric names need */
     char list[256] = "";
     for (size_t m = 0; m < s->nmetrics; m++) {

@@ -18,7 +18,8 @@
 
 static const char *output_name(task_output o)
 {
-    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification"};
+    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification",
+                                  "loglikelihood"};
     return names[o];
 }
 
@@ -26,6 +27,11 @@ static const char *output_name(task_output o)
  * score, then the tasks; "mean" averages each member's first metric. */
 double rn_group_score(const run_state *st, size_t g)
 {
+    double wv, wse, wsz;
+    if (!strcmp(st->group_aggregate[g], "weighted"))
+        return st->group_nagg[g] && rn_group_weighted(st, st->groups[g], st->group_agg_metrics[g][0], &wv, &wse, &wsz)
+                   ? wv
+                   : NAN;
     bool glue = !strcmp(st->group_aggregate[g], "glue");
     double sum = 0, n = 0;
     for (size_t i = 0; i < st->group_nmembers[g]; i++)
@@ -44,6 +50,50 @@ double rn_group_score(const run_state *st, size_t g)
                 sum += w * v / (double)nv, n += w;
         }
     return n > 0 ? sum / n : NAN;
+}
+
+/* A "weighted" group's metric (lm-eval's aggregate_metric_list with
+ * weight_by_size): the members' values weighted by their document counts,
+ * members that are groups computed first, as lm-eval consolidates
+ * subgroups before their parents; the stderr pooled as lm-eval's
+ * pooled_sample_stderr: sqrt(sum((n_i - 1) n_i se_i^2) / (N - k) / N).
+ * False when no member has the metric. */
+bool rn_group_weighted(const run_state *st, const char *group, const char *metric, double *value, double *se,
+                       double *size)
+{
+    size_t g = 0;
+    while (g < st->ngroups && strcmp(st->groups[g], group))
+        g++;
+    if (g == st->ngroups)
+        return false;
+    double sum = 0, n = 0, var = 0, k = 0;
+    bool se_ok = true;
+    for (size_t i = 0; i < st->group_nmembers[g]; i++) {
+        const char *m = st->group_members[g][i];
+        double v = NAN, e = NAN, sz = 0;
+        bool found = rn_group_weighted(st, m, metric, &v, &e, &sz);
+        for (size_t t = 0; !found && t < st->ntasks; t++) {
+            const task_run *tr = &st->tasks[t];
+            if (strcmp(tr->spec->name, m))
+                continue;
+            for (size_t r = 0; r < tr->nresults; r++)
+                if (!strcmp(tr->metric_names[r], metric))
+                    v = tr->values[r], e = tr->stderrs[r], sz = (double)tr->n, found = true;
+        }
+        if (!found || isnan(v) || sz == 0)
+            continue;
+        sum += v * sz, n += sz, k++;
+        if (isnan(e))
+            se_ok = false;
+        else
+            var += (sz - 1) * sz * e * e;
+    }
+    if (n == 0)
+        return false;
+    *value = sum / n;
+    *se = se_ok && n > k ? sqrt(var / (n - k) / n) : NAN;
+    *size = n;
+    return true;
 }
 
 /* --kl-base: a task's kld_mean — the mean KL(base ‖ model) over its
@@ -80,18 +130,24 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
         cJSON_AddStringToObject(r, "alias", t->spec->name);
         cJSON *h = cJSON_AddObjectToObject(hib, t->spec->name);
         for (size_t m = 0; m < t->nresults; m++) {
-            char key[128];
-            snprintf(key, sizeof key, "%s,none", t->metric_names[m]);
+            /* lm-eval's "metric,filter" keys: a name without a filter
+             * (everything but filter_list pipelines) is "none"'s */
+            char key[160], base[128];
+            const char *comma = strchr(t->metric_names[m], ',');
+            snprintf(base, sizeof base, "%.*s", comma ? (int)(comma - t->metric_names[m]) : 127, t->metric_names[m]);
+            const char *filter = comma ? comma + 1 : "none";
+            snprintf(key, sizeof key, "%s,%s", base, filter);
             if (isnan(t->values[m]))
                 cJSON_AddNullToObject(r, key);
             else
                 cJSON_AddNumberToObject(r, key, t->values[m]);
-            snprintf(key, sizeof key, "%s_stderr,none", t->metric_names[m]);
+            snprintf(key, sizeof key, "%s_stderr,%s", base, filter);
             if (isnan(t->stderrs[m]))
                 cJSON_AddStringToObject(r, key, "N/A");
             else
                 cJSON_AddNumberToObject(r, key, t->stderrs[m]);
-            cJSON_AddBoolToObject(h, t->metric_names[m], t->hib[m]);
+            if (!cJSON_GetObjectItemCaseSensitive(h, base))
+                cJSON_AddBoolToObject(h, base, t->hib[m]);
         }
         double km, ku;
         int64_t kn = 0;
@@ -108,7 +164,9 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
         cJSON_AddStringToObject(c, "task", t->spec->name);
         cJSON_AddStringToObject(c, "output_type", output_name(t->spec->output));
         cJSON_AddStringToObject(c, "doc_to_text", t->spec->doc_to_text);
-        cJSON_AddNumberToObject(c, "num_fewshot", o->num_fewshot >= 0 ? o->num_fewshot : t->spec->num_fewshot);
+        cJSON_AddNumberToObject(c, "num_fewshot", o->num_fewshot >= 0 ? o->num_fewshot
+                                                  : t->num_fewshot >= 0 ? t->num_fewshot
+                                                                        : t->spec->num_fewshot);
         cJSON_AddStringToObject(c, "data", t->docs.path);
         cJSON_AddBoolToObject(c, "sample_data", t->docs.sample);
         cJSON_AddStringToObject(c, "task_hash", t->hash);
@@ -123,6 +181,23 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
     }
     for (size_t g = 0; g < st->ngroups; g++) {
         cJSON *r = cJSON_AddObjectToObject(groups, st->groups[g]);
+        if (!strcmp(st->group_aggregate[g], "weighted")) {
+            /* lm-eval's group entry: "acc,none", "acc_stderr,none" */
+            for (size_t m = 0; m < st->group_nagg[g]; m++) {
+                double v, se, sz;
+                char key[160];
+                if (!rn_group_weighted(st, st->groups[g], st->group_agg_metrics[g][m], &v, &se, &sz))
+                    continue;
+                snprintf(key, sizeof key, "%s,none", st->group_agg_metrics[g][m]);
+                cJSON_AddNumberToObject(r, key, v);
+                snprintf(key, sizeof key, "%s_stderr,none", st->group_agg_metrics[g][m]);
+                if (isnan(se))
+                    cJSON_AddStringToObject(r, key, "N/A");
+                else
+                    cJSON_AddNumberToObject(r, key, se);
+            }
+            continue;
+        }
         double v = rn_group_score(st, g);
         if (isnan(v))
             cJSON_AddNullToObject(r, "score,none");
@@ -215,15 +290,15 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
                     cJSON_AddItemToArray(lg, cJSON_CreateNumber(t->cls_logits[d * (size_t)st->num_labels + (size_t)c]));
                 cJSON_AddItemToArray(resps, lg);
                 cJSON_AddItemToArray(filt, cJSON_CreateString(t->predictions[d]));
-            } else if (t->spec->output == OUT_MULTIPLE_CHOICE) {
+            } else if (t->spec->output == OUT_MULTIPLE_CHOICE || t->spec->output == OUT_LOGLIKELIHOOD) {
                 for (size_t c = 0; c < p->nchoices; c++) {
                     cJSON *pair = cJSON_CreateArray();
-                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
+                    cJSON_AddItemToArray(pair, cJSON_CreateString(p->contexts ? p->contexts[c] : p->context));
                     cJSON_AddItemToArray(pair, cJSON_CreateString(p->choices[c]));
                     cJSON_AddItemToArray(args, pair);
                     cJSON *r = cJSON_CreateArray();
-                    cJSON_AddItemToArray(r, cJSON_CreateNumber(t->ll[d * p->nchoices + c]));
-                    cJSON_AddItemToArray(r, cJSON_CreateBool(t->greedy[d * p->nchoices + c]));
+                    cJSON_AddItemToArray(r, cJSON_CreateNumber(t->ll[t->off[d] + c]));
+                    cJSON_AddItemToArray(r, cJSON_CreateBool(t->greedy[t->off[d] + c]));
                     cJSON *rr = cJSON_CreateArray();
                     cJSON_AddItemToArray(rr, r);
                     cJSON_AddItemToArray(resps, rr);
@@ -236,8 +311,15 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
                 cJSON_AddItemToArray(resps, cJSON_CreateNumber(t->doc_ll[d]));
                 cJSON_AddItemToArray(filt, cJSON_CreateNumber(t->doc_ll[d]));
             } else {
-                cJSON *pair = cJSON_CreateArray();
+                /* lm-eval logs (context, generation kwargs) */
+                cJSON *pair = cJSON_CreateArray(), *kw = cJSON_CreateObject();
                 cJSON_AddItemToArray(pair, cJSON_CreateString(p->context));
+                cJSON *u = cJSON_AddArrayToObject(kw, "until");
+                for (size_t k = 0; k < t->spec->nuntil; k++)
+                    cJSON_AddItemToArray(u, cJSON_CreateString(t->spec->until[k]));
+                cJSON_AddBoolToObject(kw, "do_sample", false);
+                cJSON_AddNumberToObject(kw, "max_gen_toks", t->spec->max_gen_toks);
+                cJSON_AddItemToArray(pair, kw);
                 cJSON_AddItemToArray(args, pair);
                 cJSON_AddItemToArray(resps, cJSON_CreateString(t->gen[d]));
                 cJSON_AddItemToArray(filt, cJSON_CreateString(t->gen[d]));

@@ -6,11 +6,19 @@
  * file is an error that says which file, where it looked, and where the
  * dataset is published. Expected SHA-256 sums in the spec are checked.
  *
+ * A spec's "preprocess" (lmeval_docs.h) adds fields to every record after
+ * it is read; "labels" files add the field "label" line by line; format
+ * "json" reads one JSON array of objects (fields as jsonl's, key order
+ * kept).
+ *
  * task_prompt_build renders one document the way lm-evaluation-harness
- * does: num_fewshot examples drawn without replacement from the few-shot
- * pool by a seeded generator (never the document itself), each
- * doc_to_text + target_delimiter + its answer + fewshot_delimiter, then the
- * document's doc_to_text. The same seed gives byte-identical prompts.
+ * does: prompt_description, then num_fewshot examples, each doc_to_text +
+ * target_delimiter + its answer + fewshot_delimiter, then the document's
+ * doc_to_text. Examples are lm-eval's: sampler "default" is
+ * random.Random(seed).sample(pool, k) with one generator per task run
+ * through the documents in order (k + 1 drawn and the document itself
+ * dropped when the pool is the evaluated split); "first_n" takes the
+ * pool's first k. The same seed gives byte-identical prompts.
  * Everything returned is malloc'd; free with the matching *_free.
  */
 #ifndef YS_PROMPT_H
@@ -20,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pyrandom.h"
 #include "task.h"
 #include "ys_error.h"
 
@@ -33,13 +42,19 @@ typedef struct {
     task_doc *docs;
     size_t n;
     char *path;   /* the file read */
+    char *labels_path; /* its labels file (dataset.labels), or NULL */
     bool sample;  /* read from the bundled sample data */
     size_t skipped;
 } task_docs;
 
 typedef struct {
-    char *context;     /* few-shot examples + this document's doc_to_text */
-    char **choices;    /* multiple_choice: target_delimiter + each choice */
+    char *context;     /* few-shot examples + this document's doc_to_text
+                          (multiple_input: the examples only) */
+    char **choices;    /* multiple_choice: target_delimiter + each choice
+                          (multiple_input: target_delimiter + the target,
+                          once per choice); loglikelihood: the target */
+    char **contexts;   /* multiple_input: the context of each choice */
+    int *labels;       /* process_results mc2: 0/1 per choice */
     size_t nchoices;
     int gold;          /* multiple_choice, classification: the gold class, or -1 */
     double gold_number; /* a numeric target (STS-B), or NAN */
@@ -55,9 +70,9 @@ int task_docs_load(const task_spec *t, const char *split, const char *data_dir, 
 void task_docs_free(task_docs *d);
 
 /* self: the document's index in pool when pool is its own split, else
- * SIZE_MAX. rng: the task's generator state (start it with the run seed). */
+ * SIZE_MAX. rng: the task's generator (pyr_seed it with the run seed). */
 int task_prompt_build(const task_spec *t, const task_doc *doc, const task_docs *pool, size_t self,
-                      int num_fewshot, uint64_t *rng, task_prompt *out, ys_error *err);
+                      int num_fewshot, py_random *rng, task_prompt *out, ys_error *err);
 void task_prompt_free(task_prompt *p);
 
 /* The task's content hash: SHA-256 over the spec file's bytes and then each

@@ -138,6 +138,19 @@ void task_free(task_spec *t)
     if (!t)
         return;
     free(t->path), free(t->name), free(t->description), free(t->aggregate);
+    free_strings(t->agg_metrics, t->nagg_metrics);
+    free(t->member_fewshot);
+    free_strings(t->label_splits, t->nlabel_files);
+    free_strings(t->label_files, t->nlabel_files);
+    free_strings(t->label_samples, t->nlabel_files);
+    free(t->preprocess), free(t->choice_list), free(t->prompt_description), free(t->sampler);
+    free(t->process_results), free(t->doc_to_labels);
+    for (size_t i = 0; i < t->nfilter_lists; i++) {
+        for (size_t k = 0; k < t->filter_lists[i].nfilters; k++)
+            free(t->filter_lists[i].filters[k].kind), free(t->filter_lists[i].filters[k].regex);
+        free(t->filter_lists[i].filters), free(t->filter_lists[i].name);
+    }
+    free(t->filter_lists);
     free_strings(t->members, t->nmembers);
     free(t->format), free(t->text_split), free(t->eval_split), free(t->fewshot_split), free(t->published);
     free_strings(t->columns, t->ncolumns);
@@ -155,8 +168,10 @@ void task_free(task_spec *t)
     for (size_t i = 0; i < t->nfilters; i++)
         free(t->filters[i].kind), free(t->filters[i].regex);
     free(t->filters);
-    for (size_t i = 0; i < t->nmetrics; i++)
+    for (size_t i = 0; i < t->nmetrics; i++) {
         free(t->metrics[i].name);
+        free_strings(t->metrics[i].regexes_to_ignore, t->metrics[i].nregexes);
+    }
     free(t->metrics);
     free(t->cls_text), free(t->cls_text_pair), free(t->cls_match);
     free_strings(t->cls_labels, t->ncls_labels);
@@ -179,6 +194,9 @@ static const char *rolling_metrics[] = {"word_perplexity", "byte_perplexity", "b
 static const char *gen_metrics[] = {"exact_match", "squad_exact_match", "squad_f1", "bleu", "chrf", "meteor",
                                     "rouge1", "rouge2", "rougeL", "rougeLsum", NULL};
 static const char *cls_metrics[] = {"acc", "f1", "f1_macro", "mcc", "pearson", "spearmanr", NULL};
+static const char *ll_metrics[] = {"acc", "perplexity", NULL};
+/* the built-in document transformations (lmeval_docs.c) */
+static const char *preprocessors[] = {"arc", "hellaswag", "winogrande", "lambada", "truthfulqa_mc", NULL};
 
 static void parse_dataset(parse_ctx *p, const cJSON *ds, task_spec *t)
 {
@@ -186,10 +204,10 @@ static void parse_dataset(parse_ctx *p, const cJSON *ds, task_spec *t)
         bad(p, "dataset", "missing (an object is required)");
         return;
     }
-    static const char *formats[] = {"jsonl", "tsv", "csv", "squad-json", "text", NULL};
+    static const char *formats[] = {"jsonl", "tsv", "csv", "squad-json", "text", "json", NULL};
     t->format = get_str(p, ds, "format", "dataset.format", true, NULL);
     if (t->format && !in_set(t->format, formats))
-        bad(p, "dataset.format", "must be jsonl, tsv, csv, squad-json or text");
+        bad(p, "dataset.format", "must be jsonl, json, tsv, csv, squad-json or text");
     t->header = get_bool(p, ds, "header", "dataset.header", false);
     t->columns = get_strings(p, ds, "columns", "dataset.columns", &t->ncolumns);
     t->text_split = get_str(p, ds, "text_split", "dataset.text_split", false, NULL);
@@ -216,6 +234,20 @@ static void parse_dataset(parse_ctx *p, const cJSON *ds, task_spec *t)
     free_strings(skeys, ns);
     free_strings(svals, ns);
     get_string_map(p, ds, "sha256", "dataset.sha256", &t->sha_files, &t->sha_values, &t->nsha);
+    /* labels kept apart from the records (PIQA's valid-labels.lst): one
+     * per line, the field "label" of the record on the same line */
+    get_string_map(p, ds, "labels", "dataset.labels", &t->label_splits, &t->label_files, &t->nlabel_files);
+    get_string_map(p, ds, "labels_samples", "dataset.labels_samples", &skeys, &svals, &ns);
+    t->label_samples = calloc(t->nlabel_files + 1, sizeof *t->label_samples);
+    for (size_t i = 0; i < t->nlabel_files && t->label_samples; i++)
+        for (size_t k = 0; k < ns; k++)
+            if (!strcmp(skeys[k], t->label_splits[i]))
+                t->label_samples[i] = strdup(svals[k]);
+    for (size_t i = 0; !p->rc && i < t->nlabel_files; i++)
+        if (!t->label_samples || !t->label_samples[i])
+            bad(p, "dataset.labels_samples", "needs a sample file for every split in dataset.labels");
+    free_strings(skeys, ns);
+    free_strings(svals, ns);
     if (p->rc)
         return;
     if (!t->nsplits)
@@ -257,6 +289,7 @@ static void parse_metrics(parse_ctx *p, const cJSON *root, task_spec *t)
     const char **allowed = t->output == OUT_MULTIPLE_CHOICE ? mc_metrics
                            : t->output == OUT_ROLLING       ? rolling_metrics
                            : t->output == OUT_GENERATE      ? gen_metrics
+                           : t->output == OUT_LOGLIKELIHOOD ? ll_metrics
                                                             : cls_metrics;
     t->metrics = calloc((size_t)cJSON_GetArraySize(ms), sizeof *t->metrics);
     const cJSON *m;
@@ -287,8 +320,18 @@ static void parse_metrics(parse_ctx *p, const cJSON *root, task_spec *t)
         bool lower_better = strstr(name, "perplexity") || !strcmp(name, "bits_per_byte");
         snprintf(k2, sizeof k2, "%s.higher_is_better", key);
         t->metrics[t->nmetrics].name = name;
-        t->metrics[t->nmetrics].higher_is_better = get_bool(p, m, "higher_is_better", k2, !lower_better);
-        t->nmetrics++;
+        task_metric *tm = &t->metrics[t->nmetrics++];
+        tm->higher_is_better = get_bool(p, m, "higher_is_better", k2, !lower_better);
+        snprintf(k2, sizeof k2, "%s.ignore_case", key);
+        tm->ignore_case = get_bool(p, m, "ignore_case", k2, false);
+        snprintf(k2, sizeof k2, "%s.ignore_punctuation", key);
+        tm->ignore_punctuation = get_bool(p, m, "ignore_punctuation", k2, false);
+        snprintf(k2, sizeof k2, "%s.regexes_to_ignore", key);
+        tm->regexes_to_ignore = get_strings(p, m, "regexes_to_ignore", k2, &tm->nregexes);
+        bool has_opts = cJSON_GetObjectItemCaseSensitive(m, "ignore_case") ||
+                        cJSON_GetObjectItemCaseSensitive(m, "ignore_punctuation") || tm->nregexes;
+        if (has_opts && strcmp(name, "exact_match"))
+            bad(p, key, "ignore_case, ignore_punctuation and regexes_to_ignore belong to exact_match");
     }
 }
 
@@ -330,14 +373,96 @@ static void parse_filters(parse_ctx *p, const cJSON *root, task_spec *t)
     }
 }
 
+/* lm-eval's filter_list: [{"name": N, "filter": [{"function": "regex",
+ * "regex_pattern": P, "group_select": G}, {"function": "take_first"}]}].
+ * Each pipeline scores the task's metrics once, keyed "metric,N". */
+static void parse_filter_list(parse_ctx *p, const cJSON *root, task_spec *t)
+{
+    const cJSON *fl = cJSON_GetObjectItemCaseSensitive(root, "filter_list");
+    if (!fl)
+        return;
+    if (!cJSON_IsArray(fl) || !cJSON_GetArraySize(fl) || t->output != OUT_GENERATE || t->nfilters) {
+        bad(p, "filter_list", "must be a non-empty array, for generate_until, and not beside \"filters\"");
+        return;
+    }
+    t->filter_lists = calloc((size_t)cJSON_GetArraySize(fl), sizeof *t->filter_lists);
+    if (!t->filter_lists) {
+        bad(p, "filter_list", "out of memory");
+        return;
+    }
+    const cJSON *e;
+    int i = 0;
+    cJSON_ArrayForEach(e, fl) {
+        char key[64], k2[128];
+        snprintf(key, sizeof key, "filter_list[%d]", i++);
+        task_filter_list *l = &t->filter_lists[t->nfilter_lists++];
+        snprintf(k2, sizeof k2, "%s.name", key);
+        l->name = get_str(p, e, "name", k2, true, NULL);
+        const cJSON *fs = cJSON_GetObjectItemCaseSensitive(e, "filter");
+        if (p->rc || !cJSON_IsArray(fs)) {
+            bad(p, key, "needs \"name\" and a \"filter\" array");
+            return;
+        }
+        l->filters = calloc((size_t)cJSON_GetArraySize(fs) + 1, sizeof *l->filters);
+        const cJSON *f;
+        int j = 0;
+        cJSON_ArrayForEach(f, fs) {
+            snprintf(k2, sizeof k2, "%s.filter[%d].function", key, j++);
+            char *fn = get_str(p, f, "function", k2, true, NULL);
+            if (!fn || !l->filters)
+                return;
+            task_filter *tf = &l->filters[l->nfilters++];
+            if (!strcmp(fn, "regex")) {
+                tf->kind = strdup("findall");
+                tf->regex = get_str(p, f, "regex_pattern", k2, false, "#### (\\-?[0-9\\.\\,]+)");
+                tf->group = get_int(p, f, "group_select", k2, 0, -1000, 1000);
+                free(fn);
+            } else if (!strcmp(fn, "take_first") || !strcmp(fn, "strip") || !strcmp(fn, "lower")) {
+                tf->kind = fn;
+            } else {
+                free(fn);
+                bad(p, k2, "must be regex, take_first, strip or lower");
+                return;
+            }
+        }
+    }
+}
+
 static void parse_group(parse_ctx *p, const cJSON *root, task_spec *t)
 {
     t->members = get_strings(p, root, "group", "group", &t->nmembers);
     if (!p->rc && !t->nmembers)
         bad(p, "group", "must list at least one task");
     t->aggregate = get_str(p, root, "aggregate", "aggregate", false, "mean");
-    if (t->aggregate && strcmp(t->aggregate, "mean") && strcmp(t->aggregate, "glue"))
-        bad(p, "aggregate", "must be \"mean\" or \"glue\"");
+    if (t->aggregate && strcmp(t->aggregate, "mean") && strcmp(t->aggregate, "glue") && strcmp(t->aggregate, "weighted"))
+        bad(p, "aggregate", "must be \"mean\", \"glue\" or \"weighted\"");
+    /* lm-eval's aggregate_metric_list with weight_by_size: these metrics,
+     * averaged over the members weighted by their document counts */
+    t->agg_metrics = get_strings(p, root, "aggregate_metrics", "aggregate_metrics", &t->nagg_metrics);
+    /* {"member": k}: run that member (every task under it, for a group)
+     * with k few-shot examples, as lm-eval's leaderboard does */
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(root, "num_fewshot");
+    if (fs && !p->rc) {
+        t->member_fewshot = calloc(t->nmembers + 1, sizeof *t->member_fewshot);
+        for (size_t i = 0; t->member_fewshot && i < t->nmembers; i++)
+            t->member_fewshot[i] = -1;
+        const cJSON *it;
+        if (!cJSON_IsObject(fs))
+            bad(p, "num_fewshot", "a group's num_fewshot is an object {member: count}");
+        cJSON_ArrayForEach(it, fs) {
+            size_t i = 0;
+            while (i < t->nmembers && strcmp(t->members[i], it->string))
+                i++;
+            if (i == t->nmembers || !cJSON_IsNumber(it) || it->valueint < 0) {
+                bad(p, "num_fewshot", "names a member that is not in group, or a count below 0");
+                break;
+            }
+            if (t->member_fewshot)
+                t->member_fewshot[i] = it->valueint;
+        }
+    }
+    if (!p->rc && t->aggregate && !strcmp(t->aggregate, "weighted") && !t->nagg_metrics)
+        bad(p, "aggregate_metrics", "\"weighted\" needs the metrics to average");
 }
 
 static void parse_classification(parse_ctx *p, const cJSON *root, task_spec *t)
@@ -392,8 +517,11 @@ static void parse_task(parse_ctx *p, const cJSON *root, task_spec *t)
             t->output = OUT_GENERATE;
         else if (!strcmp(out, "classification"))
             t->output = OUT_CLASSIFICATION;
+        else if (!strcmp(out, "loglikelihood"))
+            t->output = OUT_LOGLIKELIHOOD;
         else
-            bad(p, "output_type", "must be multiple_choice, loglikelihood_rolling, generate_until or classification");
+            bad(p, "output_type",
+                "must be multiple_choice, loglikelihood, loglikelihood_rolling, generate_until or classification");
         free(out);
     }
     if (p->rc)
@@ -401,9 +529,27 @@ static void parse_task(parse_ctx *p, const cJSON *root, task_spec *t)
     bool rolling = t->output == OUT_ROLLING;
     t->doc_to_text = get_str(p, root, "doc_to_text", "doc_to_text", t->output != OUT_CLASSIFICATION, NULL);
     t->doc_to_target = get_str(p, root, "doc_to_target", "doc_to_target", !rolling, NULL);
-    t->doc_to_choice = get_strings(p, root, "doc_to_choice", "doc_to_choice", &t->nchoices);
-    if (!p->rc && t->output == OUT_MULTIPLE_CHOICE && t->nchoices < 2)
-        bad(p, "doc_to_choice", "multiple_choice needs at least two choices");
+    const cJSON *dc = cJSON_GetObjectItemCaseSensitive(root, "doc_to_choice");
+    if (cJSON_IsString(dc))
+        t->choice_list = strdup(dc->valuestring);
+    else
+        t->doc_to_choice = get_strings(p, root, "doc_to_choice", "doc_to_choice", &t->nchoices);
+    if (!p->rc && t->output == OUT_MULTIPLE_CHOICE && t->nchoices < 2 && !t->choice_list)
+        bad(p, "doc_to_choice", "multiple_choice needs at least two choices (or one template giving a JSON array)");
+    t->multiple_input = get_bool(p, root, "multiple_input", "multiple_input", false);
+    if (!p->rc && t->multiple_input && t->output != OUT_MULTIPLE_CHOICE)
+        bad(p, "multiple_input", "only for multiple_choice");
+    t->preprocess = get_str(p, root, "preprocess", "preprocess", false, NULL);
+    if (!p->rc && t->preprocess && !in_set(t->preprocess, preprocessors))
+        bad(p, "preprocess", "must be arc, hellaswag, winogrande, lambada or truthfulqa_mc");
+    t->prompt_description = get_str(p, root, "prompt_description", "prompt_description", false, NULL);
+    t->sampler = get_str(p, root, "fewshot_sampler", "fewshot_sampler", false, "default");
+    if (!p->rc && strcmp(t->sampler, "default") && strcmp(t->sampler, "first_n"))
+        bad(p, "fewshot_sampler", "must be \"default\" or \"first_n\"");
+    t->process_results = get_str(p, root, "process_results", "process_results", false, NULL);
+    t->doc_to_labels = get_str(p, root, "doc_to_labels", "doc_to_labels", false, NULL);
+    if (!p->rc && t->process_results && (strcmp(t->process_results, "mc2") || !t->doc_to_labels))
+        bad(p, "process_results", "must be \"mc2\", with doc_to_labels");
     if (!p->rc)
         parse_classification(p, root, t);
     size_t nclasses = t->nchoices ? t->nchoices : t->ncls_labels;
@@ -442,6 +588,7 @@ static void parse_task(parse_ctx *p, const cJSON *root, task_spec *t)
         }
     }
     parse_filters(p, root, t);
+    parse_filter_list(p, root, t);
     parse_metrics(p, root, t);
 }
 
@@ -503,7 +650,9 @@ int task_load(const char *path, task_spec **out, ys_error *err)
         static const char *known[] = {"name", "version", "description", "dataset", "output_type", "doc_to_text",
                                       "doc_to_choice", "doc_to_target", "label_map", "target_delimiter",
                                       "fewshot_delimiter", "num_fewshot", "generation", "filters", "metrics",
-                                      "group", "aggregate", "classification", NULL};
+                                      "group", "aggregate", "classification", "aggregate_metrics", "preprocess",
+                                      "multiple_input", "prompt_description", "fewshot_sampler",
+                                      "process_results", "doc_to_labels", "filter_list", NULL};
         const cJSON *it;
         cJSON_ArrayForEach(it, root) {
             if (!in_set(it->string, known)) {

@@ -73,8 +73,35 @@
  *                         pearson, spearmanr (of a regression head's score)
  *   generate_until        exact_match, squad_exact_match, squad_f1, bleu,
  *                         chrf, meteor, rouge1, rouge2, rougeL, rougeLsum
+ * lm-evaluation-harness's shapes (see README, "The standard LLM suite"):
+ *   "preprocess": "arc" | "hellaswag" | "winogrande" | "lambada" |
+ *                 "truthfulqa_mc"    fields added per record (lmeval_docs.h)
+ *   "doc_to_choice": "{{choices}}"   one template giving a JSON array of
+ *                                    strings: a choice count per document
+ *   "multiple_input": true           choices are contexts (winogrande):
+ *                                    doc_to_text gives the gold index,
+ *                                    doc_to_target the shared continuation
+ *   "prompt_description": "..."      text before the few-shot examples (MMLU)
+ *   "fewshot_sampler": "default" | "first_n"
+ *   "output_type": "loglikelihood"   one (context, doc_to_target) request;
+ *                                    metrics perplexity, acc (greedy)
+ *   "process_results": "mc2", "doc_to_labels": "{{mc2_labels}}"
+ *                                    acc = probability mass of label-1 choices
+ *   "filter_list": [{"name": N, "filter": [{"function": "regex",
+ *                   "regex_pattern": P, "group_select": G},
+ *                   {"function": "take_first"}]}]   generate_until: each
+ *                                    pipeline gives results "metric,N"
+ *   metrics[].ignore_case / ignore_punctuation / regexes_to_ignore
+ *                                    exact_match's options
+ *   dataset.format "json"            one JSON array of objects
+ *   dataset.labels / labels_samples  {"split": "file"}: line i is the
+ *                                    "label" of record i (PIQA)
  * A group spec is {"name": "glue", "group": ["cola", "sst2", ...],
- * "aggregate": "glue" | "mean"}: it runs its members and adds their average.
+ * "aggregate": "glue" | "mean" | "weighted"}: it runs its members and adds
+ * their average; "weighted" with "aggregate_metrics": ["acc"] averages those
+ * metrics weighted by document counts, subgroups first, stderr pooled
+ * (lm-eval's weight_by_size); "num_fewshot": {"member": k} runs a member
+ * (every task under it) with k examples.
  *
  * Functions return 0 or a negative YS_E* code with a message naming the
  * spec file and the key (`sst2.json: dataset.files: ...`). A task_spec owns
@@ -88,18 +115,33 @@
 
 #include "ys_error.h"
 
-typedef enum { OUT_MULTIPLE_CHOICE, OUT_ROLLING, OUT_GENERATE, OUT_CLASSIFICATION } task_output;
+typedef enum { OUT_MULTIPLE_CHOICE, OUT_ROLLING, OUT_GENERATE, OUT_CLASSIFICATION, OUT_LOGLIKELIHOOD } task_output;
 
 typedef struct {
     char *name;
     bool higher_is_better;
+    /* exact_match's options (lm-eval's, from HF evaluate): each regex is
+     * removed from prediction and reference in turn, then case folded */
+    bool ignore_case, ignore_punctuation;
+    char **regexes_to_ignore;
+    size_t nregexes;
 } task_metric;
 
 typedef struct {
-    char *kind;  /* "regex" or a plain filter name */
-    char *regex; /* PCRE2 pattern for "regex" */
-    int group;   /* capture group to keep (0: whole match) */
+    char *kind;  /* "regex", "findall" (lm-eval's regex filter), "take_first"
+                    or a plain filter name */
+    char *regex; /* PCRE2 pattern for "regex" / "findall" */
+    int group;   /* regex: capture group to keep (0: whole match);
+                    findall: group_select, the match to keep (-1: last) */
 } task_filter;
+
+/* A named filter pipeline (lm-eval's filter_list entry): results are keyed
+ * "metric,NAME". */
+typedef struct {
+    char *name;
+    task_filter *filters;
+    size_t nfilters;
+} task_filter_list;
 
 typedef struct {
     char *path;       /* the spec file */
@@ -108,7 +150,10 @@ typedef struct {
     /* group specs */
     char **members;
     size_t nmembers;
-    char *aggregate;  /* "glue" or "mean" */
+    char *aggregate;  /* "glue", "mean" or "weighted" */
+    int *member_fewshot; /* per member, -1 = its own (group "num_fewshot") */
+    char **agg_metrics; /* "weighted": the metrics averaged, by size */
+    size_t nagg_metrics;
     /* dataset */
     char *format;
     bool header;
@@ -121,11 +166,21 @@ typedef struct {
     char **sha_files, **sha_values;
     size_t nsha;
     char *published;
+    char **label_splits, **label_files, **label_samples; /* per split, nlabel_files */
+    size_t nlabel_files;
+    char *preprocess;  /* a built-in document transformation (lmeval_docs.h) */
     /* prompts */
     task_output output;
     char *doc_to_text, *doc_to_target;
     char **doc_to_choice;
     size_t nchoices;
+    char *choice_list;     /* doc_to_choice as one template rendering a JSON
+                              array of strings (choices per document) */
+    bool multiple_input;   /* winogrande: choices are contexts */
+    char *prompt_description; /* text before the few-shot examples */
+    char *sampler;         /* "default" or "first_n" */
+    char *process_results; /* "mc2" or NULL */
+    char *doc_to_labels;   /* mc2: JSON array of 0/1 per choice */
     char **label_keys;
     int *label_values;
     size_t nlabels;
@@ -136,6 +191,8 @@ typedef struct {
     int max_gen_toks;
     task_filter *filters;
     size_t nfilters;
+    task_filter_list *filter_lists;
+    size_t nfilter_lists;
     task_metric *metrics;
     size_t nmetrics;
     /* "classification": how an encoder classifier sees the task */

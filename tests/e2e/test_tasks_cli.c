@@ -80,7 +80,8 @@ static void test_official_counts(void **state)
         if (docs.n != want[i].n)
             fail_msg("%s: %zu documents, official count %zu", want[i].task, docs.n, want[i].n);
         /* every real document renders, with a gold answer */
-        uint64_t rng = 1;
+        py_random rng;
+            pyr_seed(&rng, 1);
         for (size_t d = 0; d < docs.n; d++) {
             task_prompt p;
             if (task_prompt_build(t, &docs.docs[d], NULL, SIZE_MAX, 0, &rng, &p, &err) < 0)

@@ -120,7 +120,8 @@ static void test_fewshot_is_seeded(void **state)
     assert_int_equal((int)docs.n, 12);
     assert_true(docs.sample);
     task_prompt a, b, c;
-    uint64_t s1 = 42, s2 = 42, s3 = 43;
+    py_random s1, s2, s3;
+    pyr_seed(&s1, 42), pyr_seed(&s2, 42), pyr_seed(&s3, 43);
     assert_int_equal(task_prompt_build(t, &docs.docs[3], &docs, 3, 3, &s1, &a, &err), 0);
     assert_int_equal(task_prompt_build(t, &docs.docs[3], &docs, 3, 3, &s2, &b, &err), 0);
     assert_int_equal(task_prompt_build(t, &docs.docs[3], &docs, 3, 3, &s3, &c, &err), 0);
@@ -181,7 +182,8 @@ static void test_classification_block(void **state)
     task_docs docs;
     assert_int_equal(task_docs_load(t, "validation", NULL, ts_path("samples"), 0, false, &docs, &err), 0);
     task_prompt p;
-    uint64_t rng = 1;
+    py_random rng;
+            pyr_seed(&rng, 1);
     assert_int_equal(task_prompt_build(t, &docs.docs[0], NULL, SIZE_MAX, 0, &rng, &p, &err), 0);
     assert_string_equal(p.cls_text, "A dog runs.");
     assert_string_equal(p.cls_pair, "An animal moves.");
