@@ -13,7 +13,7 @@
 
 static int ys(const char *args)
 {
-    char cmd[8192], *out = NULL;
+    char cmd[16384], *out = NULL;
     snprintf(cmd, sizeof cmd, "cd %s && %s %s >/dev/null 2>%s/stderr.txt", ts_scratch(), YS_BINARY, args,
              ts_scratch());
     int rc = ts_run(cmd, &out);
