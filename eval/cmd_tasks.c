@@ -20,12 +20,6 @@ static const char tasks_help[] =
     "the spec and a rendered example prompt (from --data-dir or $YARDSTICK_DATA, else\n"
     "from the bundled sample data); `validate` checks specs and renders every sample.\n";
 
-static const char *output_name(task_output o)
-{
-    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification"};
-    return names[o];
-}
-
 static int list(const taskdirs *dirs)
 {
     task_registry *r;
@@ -43,7 +37,7 @@ static int list(const taskdirs *dirs)
             snprintf(desc, sizeof desc, "%s", t->description ? t->description : "");
             if (t->description && strlen(t->description) >= sizeof desc)
                 strcpy(desc + sizeof desc - 4, "...");
-            printf("%-20s %-22s %s\n", names[i], task_is_group(t) ? "group" : output_name(t->output), desc);
+            printf("%-20s %-22s %s\n", names[i], task_is_group(t) ? "group" : task_output_name(t->output), desc);
         } else {
             printf("%-20s %-22s (invalid: %s)\n", names[i], "?", err.msg);
         }
@@ -98,7 +92,7 @@ static int validate(int argc, char **argv, int first)
             fprintf(stderr, "yardstick: %s\n", err.msg);
             bad = 1;
         } else {
-            printf("%s: ok (%s)\n", argv[i], task_is_group(t) ? "group" : output_name(t->output));
+            printf("%s: ok (%s)\n", argv[i], task_is_group(t) ? "group" : task_output_name(t->output));
         }
         task_free(t);
     }

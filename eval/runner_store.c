@@ -16,13 +16,6 @@
 
 /* ---- output -------------------------------------------------------------- */
 
-static const char *output_name(task_output o)
-{
-    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification",
-                                  "loglikelihood"};
-    return names[o];
-}
-
 /* A group's score: "glue" averages each member's metrics into one task
  * score, then the tasks; "mean" averages each member's first metric. */
 double rn_group_score(const run_state *st, size_t g)
@@ -162,7 +155,7 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
         }
         cJSON *c = cJSON_AddObjectToObject(configs, t->spec->name);
         cJSON_AddStringToObject(c, "task", t->spec->name);
-        cJSON_AddStringToObject(c, "output_type", output_name(t->spec->output));
+        cJSON_AddStringToObject(c, "output_type", task_output_name(t->spec->output));
         cJSON_AddStringToObject(c, "doc_to_text", t->spec->doc_to_text);
         cJSON_AddNumberToObject(c, "num_fewshot", o->num_fewshot >= 0 ? o->num_fewshot
                                                   : t->num_fewshot >= 0 ? t->num_fewshot

@@ -878,3 +878,10 @@ int task_render(const char *tmpl, const char *const *names, const char *const *v
     *out = b.p ? b.p : strdup("");
     return *out ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
 }
+
+const char *task_output_name(task_output o)
+{
+    static const char *const names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification",
+                                        "loglikelihood"};
+    return (size_t)o < sizeof names / sizeof names[0] ? names[o] : "?";
+}

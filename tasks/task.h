@@ -116,6 +116,10 @@
 #include "ys_error.h"
 
 typedef enum { OUT_MULTIPLE_CHOICE, OUT_ROLLING, OUT_GENERATE, OUT_CLASSIFICATION, OUT_LOGLIKELIHOOD } task_output;
+/* lm-evaluation-harness's name of an output type ("multiple_choice",
+ * "loglikelihood_rolling", "generate_until", "classification",
+ * "loglikelihood"). */
+const char *task_output_name(task_output o);
 
 typedef struct {
     char *name;
