@@ -61,6 +61,13 @@ static int load_task(run_state *st, const task_registry *reg, const char *name, 
         return rc;
     }
     if (task_is_group(spec)) {
+        /* a group reaching itself would expand forever */
+        rc = treg_check_group(reg, spec->name, (const char *const *)spec->members, spec->nmembers, err);
+        if (rc < 0) {
+            task_free(spec);
+            free(path);
+            return rc;
+        }
         char **members = rn_calloc(spec->nmembers, sizeof *members);
         char ***gm = realloc(st->group_members, (st->ngroups + 1) * sizeof *gm);
         char **gn = realloc(st->groups, (st->ngroups + 1) * sizeof *gn);
