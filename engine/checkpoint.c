@@ -6,6 +6,7 @@
 
 #include "f16.h"
 #include "lora.h"
+#include "ys_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -299,20 +300,21 @@ static int load_file(ckpt *c, ckpt_file *f, ys_error *err)
     if (hlen < 2 || hlen > CKPT_MAX_HEADER)
         return ys_fail(err, YS_EINPUT, "%s/%s: implausible header length %llu", c->dir, f->name,
                        (unsigned long long)hlen);
-    const char *hdr = (const char *)f->map + 8, *end = NULL;
-    cJSON *h = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
-    if (!h || !cJSON_IsObject(h)) {
+    const char *hdr = (const char *)f->map + 8;
+    /* safetensors pads the header with spaces, which the strict grammar
+     * takes as trailing white space; anything else after the object means
+     * the length or the JSON is wrong */
+    char where[4200];
+    snprintf(where, sizeof where, "%s/%s (header)", c->dir, f->name);
+    cJSON *h = NULL;
+    rc = ys_json_parse(hdr, (size_t)hlen, where, 1, &h, err);
+    if (rc < 0)
+        return rc;
+    if (!cJSON_IsObject(h)) {
+        rc = ys_fail(err, YS_EINPUT, "%s/%s: header is %s, not a JSON object", c->dir, f->name, ys_json_kind(h));
         cJSON_Delete(h);
-        return ys_fail(err, YS_EINPUT, "%s/%s: header is not a valid JSON object", c->dir, f->name);
+        return rc;
     }
-    /* safetensors pads the header with spaces; anything else after the
-     * object means the length or the JSON is wrong */
-    for (const char *p = end; p && p < hdr + hlen; p++)
-        if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') {
-            cJSON_Delete(h);
-            return ys_fail(err, YS_EINPUT, "%s/%s: trailing bytes after the JSON header",
-                           c->dir, f->name);
-        }
     uint64_t data_size = f->size - 8 - hlen;
     const unsigned char *data = f->map + 8 + hlen;
     size_t n = 0;
@@ -451,10 +453,12 @@ static int load_sharded(ckpt *c, ys_error *err)
     char *text = read_text(path, NULL);
     if (!text)
         return ys_fail(err, YS_EIO, "%s: cannot read: %s", path, strerror(errno));
-    cJSON *idx = cJSON_Parse(text);
+    cJSON *idx = NULL;
+    int rc = ys_json_parse(text, strlen(text), path, 1, &idx, err);
     free(text);
-    const cJSON *wm = idx ? cJSON_GetObjectItemCaseSensitive(idx, "weight_map") : NULL;
-    int rc = 0;
+    if (rc < 0)
+        return rc;
+    const cJSON *wm = cJSON_IsObject(idx) ? cJSON_GetObjectItemCaseSensitive(idx, "weight_map") : NULL;
     if (!cJSON_IsObject(wm)) {
         rc = ys_fail(err, YS_EINPUT, "%s: not valid JSON with a \"weight_map\" object", path);
         goto out;
@@ -825,11 +829,15 @@ int ckpt_read_json(const char *path, cJSON **out, ys_error *err)
     char *text = read_text(path, NULL);
     if (!text)
         return ys_fail(err, YS_EIO, "%s: cannot read: %s", path, strerror(errno));
-    cJSON *j = cJSON_Parse(text);
+    cJSON *j = NULL;
+    int rc = ys_json_parse(text, strlen(text), path, 1, &j, err);
     free(text);
+    if (rc < 0)
+        return rc;
     if (!cJSON_IsObject(j)) {
+        rc = ys_fail(err, YS_EINPUT, "%s: top level is %s, not a JSON object", path, ys_json_kind(j));
         cJSON_Delete(j);
-        return ys_fail(err, YS_EINPUT, "%s: not a valid JSON object", path);
+        return rc;
     }
     *out = j;
     return 0;

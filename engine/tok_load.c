@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "tok_internal.h"
+#include "ys_json.h"
 #include "tokenizer.h"
 
 /* ----------------------------------------------------------- small utils */
@@ -618,9 +619,15 @@ static void load_config_file(tok_tokenizer *t, const char *dir, bool legacy)
     char *txt = read_all(path, &len, NULL);
     free(path);
     if (!txt) return;
-    cJSON *cfg = cJSON_ParseWithLength(txt, len);
+    /* optional: a malformed tokenizer_config.json leaves the defaults (as
+     * before), but it is read with the one grammar all the same */
+    cJSON *cfg = NULL;
+    ys_json_parse(txt, len, "tokenizer_config.json", 1, &cfg, NULL);
     free(txt);
-    if (!cfg) return;
+    if (!cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        return;
+    }
     int32_t b = config_token(t, cfg, "bos_token", &have_bos);
     int32_t e = config_token(t, cfg, "eos_token", &have_eos);
     bool have_pad;
@@ -670,10 +677,15 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
     size_t len;
     char *txt = read_all(path, &len, err);
     if (!txt) return err ? err->code : YS_EIO;
-    cJSON *root = cJSON_ParseWithLength(txt, len);
+    cJSON *root = NULL;
+    int rc = ys_json_parse(txt, len, path, 1, &root, err);
     free(txt);
-    if (!root) return ys_fail(err, YS_EINPUT, "%s: not valid JSON", path);
-    int rc = 0;
+    if (rc < 0) return rc;
+    if (!cJSON_IsObject(root)) {
+        rc = ys_fail(err, YS_EINPUT, "%s: top level is %s, not a JSON object", path, ys_json_kind(root));
+        cJSON_Delete(root);
+        return rc;
+    }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const char *mtype = jstr(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
@@ -818,8 +830,10 @@ static int load_legacy(tok_tokenizer *t, const char *vocab_path, const char *mer
     size_t len;
     char *txt = read_all(vocab_path, &len, err);
     if (!txt) return err ? err->code : YS_EIO;
-    cJSON *v = cJSON_ParseWithLength(txt, len);
+    cJSON *v = NULL;
+    int prc = ys_json_parse(txt, len, vocab_path, 1, &v, err);
     free(txt);
+    if (prc < 0) return prc;
     if (!cJSON_IsObject(v)) {
         cJSON_Delete(v);
         return ys_fail(err, YS_EINPUT, "%s: not a JSON object", vocab_path);

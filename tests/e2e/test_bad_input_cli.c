@@ -78,10 +78,55 @@ static void test_group_cycles(void **state)
     free(out), free(err);
 }
 
+/* ---- classes 2-4: JSON types, one strict grammar, NUL --------------------- */
+
+static void test_json_consumers(void **state)
+{
+    (void)state;
+    /* results import: a task whose value is an array crashed */
+    ts_write_file(ts_path("arr.json"), "{\"model_name\": \"m\", \"results\": {\"sst2\": [1, 2]}}\n");
+    expect_refusal("import arr.json --db imp.db", 3,
+                   (const char *const[]){"arr.json: results.sst2: expected an object", "found an array", NULL});
+    ts_write_file(ts_path("str.json"), "{\"model_name\": \"m\", \"results\": {\"sst2\": {\"acc,none\": [0.5]}}}\n");
+    expect_refusal("import str.json --db imp.db", 3,
+                   (const char *const[]){"results.sst2.acc,none: expected a number, found an array", NULL});
+    ts_write_file(ts_path("big.json"), "{\"model_name\": \"m\", \"results\": {\"sst2\": {\"acc,none\": 0.5}},"
+                                       " \"n-samples\": {\"sst2\": {\"effective\": 1e300}}}\n");
+    expect_refusal("import big.json --db imp.db", 3,
+                   (const char *const[]){"n-samples.sst2: field 'effective' must be an integer", NULL});
+
+    /* score: \u0000 cut the prediction ("a" matched "a" with exit 0) */
+    ts_write_file(ts_path("nul.jsonl"), "{\"prediction\": \"a\\u0000b\", \"references\": [\"a\"]}\n");
+    expect_refusal("score --input nul.jsonl --metrics exact_match", 3,
+                   (const char *const[]){"nul.jsonl:1: column 18: \\u0000 (NUL) is not supported", NULL});
+    /* a control byte outside strings: white space to cJSON, an error here */
+    ts_write_file(ts_path("ctl.jsonl"), "{\"prediction\": \"a\", \"references\": [\"a\"]}\n"
+                                        "{\"prediction\":\x01 \"a\", \"references\": [\"a\"]}\n");
+    expect_refusal("score --input ctl.jsonl --metrics exact_match --per-sample per.jsonl", 3,
+                   (const char *const[]){"ctl.jsonl:2: malformed JSON near column 15 (control character outside a string)", NULL});
+    assert_int_equal(access(ts_path("per.jsonl"), F_OK), -1); /* no partial per-sample file */
+    /* duplicate keys: the last wins, as Python's json (and the dataset readers) */
+    ts_write_file(ts_path("dup.jsonl"), "{\"prediction\": \"x\", \"prediction\": \"a\", \"references\": [\"a\"]}\n");
+    char *out, *err;
+    assert_int_equal(run("score --input dup.jsonl --metrics exact_match --json", &out, &err), 0);
+    if (!strstr(out, "\"exact_match\": {\"score\": 1.0}"))
+        fail_msg("duplicate key: the last should win:\n%s", out);
+    free(out), free(err);
+
+    /* a task name with NUL was cut; a spec with a control byte was read */
+    ts_write_file(ts_path("nulname.json"), "{\"name\": \"ss\\u0000t2\", \"group\": [\"sst2\"]}\n");
+    expect_refusal("tasks validate nulname.json", 3,
+                   (const char *const[]){"nulname.json:1: column 13: \\u0000 (NUL) is not supported", NULL});
+    ts_write_file(ts_path("ctlspec.json"), "{\"name\": \"g\",\x02 \"group\": [\"sst2\"]}\n");
+    expect_refusal("tasks validate ctlspec.json", 3,
+                   (const char *const[]){"ctlspec.json:1: malformed JSON near column 14 (control character outside a string)", NULL});
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_cycles),
+        cmocka_unit_test(test_json_consumers),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }
