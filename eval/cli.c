@@ -3,6 +3,7 @@
 #include "ys_unicode.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,9 @@ int cli_parse_double(const char *s, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end)
+    /* strtod reads "nan" and "inf": no option of ours means either, and a
+     * NaN passes every range check written as "x < 0" */
+    if (errno || end == s || *end || !isfinite(v))
         return -1;
     *out = v;
     return 0;

@@ -191,8 +191,12 @@ int rn_load_tasks(run_state *st, ys_error *err)
     char *list = rc == 0 ? strdup(o->tasks) : NULL, *save = NULL;
     if (rc == 0 && !list)
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    size_t names = 0;
     for (char *name = list ? strtok_r(list, ",", &save) : NULL; name && rc == 0; name = strtok_r(NULL, ",", &save))
-        rc = load_task(st, reg, name, -1, err);
+        names++, rc = load_task(st, reg, name, -1, err);
+    /* "--tasks ,," would run nothing and exit 0 */
+    if (rc == 0 && names == 0)
+        rc = ys_fail(err, YS_EUSAGE, "--tasks '%s' names no task (see 'yardstick tasks list')", o->tasks);
     free(list);
     treg_free(reg);
     taskdirs_free(&dirs);

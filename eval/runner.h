@@ -60,6 +60,7 @@ typedef struct {
     int threads;              /* 0: all cores */
     uint64_t seed;
     bool skip_bad_rows;
+    bool allow_empty;         /* an eval split without documents scores n = 0 instead of failing */
     bool progress;            /* progress line on stderr */
     int64_t resume_run;       /* continue this run (its settings must match) */
     bool rescore;             /* with resume_run: no model, every response

@@ -506,6 +506,8 @@ int rn_begin_run(run_state *st, ys_error *err)
     cJSON_AddNumberToObject(set, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(set, "seed", (double)o->seed);
     cJSON_AddBoolToObject(set, "skip_bad_rows", o->skip_bad_rows);
+    if (o->allow_empty)
+        cJSON_AddBoolToObject(set, "allow_empty", true);
     if (o->data_dir)
         cJSON_AddStringToObject(set, "data_dir", o->data_dir);
     else

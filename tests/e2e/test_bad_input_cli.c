@@ -122,11 +122,57 @@ static void test_json_consumers(void **state)
                    (const char *const[]){"ctlspec.json:1: malformed JSON near column 14 (control character outside a string)", NULL});
 }
 
+/* ---- class 7: silent empties and usage slips ------------------------------ */
+
+static void test_empty_and_usage(void **state)
+{
+    (void)state;
+    char args[2048];
+    expect_refusal("run --tasks ,, --db e.db", 2, (const char *const[]){"--tasks ',,' names no task", NULL});
+    expect_refusal("run --tasks , --db e.db", 2, (const char *const[]){"names no task", NULL});
+    assert_int_equal(access(ts_path("e.db"), F_OK), -1);
+    snprintf(args, sizeof args, "generate --model %s/tests/data/models/tiny --prompt hi --temperature nan", YS_SOURCE_DIR);
+    expect_refusal(args, 2, (const char *const[]){"--temperature", NULL});
+    snprintf(args, sizeof args, "generate --model %s/tests/data/models/bart --prompt hi --length-penalty NaN", YS_SOURCE_DIR);
+    expect_refusal(args, 2, (const char *const[]){"--length-penalty", NULL});
+    expect_refusal("compare --baseline 1 --candidate 2 --max-drop acc=nan --db e.db", 2,
+                   (const char *const[]){"--max-drop", NULL});
+    expect_refusal("compare --baseline 1 --candidate 2 --alpha inf --db e.db", 2, (const char *const[]){"--alpha", NULL});
+
+    /* an eval split with a header and no rows scored n = 0 with exit 0 */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/emp/specs %s/emp/data/emp %s/emp/samples/emp", ts_scratch(), ts_scratch(),
+             ts_scratch());
+    assert_int_equal(system(cmd), 0);
+    ts_write_file(ts_path("emp/samples/emp/dev.tsv"), "sentence\tlabel\ngood\t1\n");
+    ts_write_file(ts_path("emp/specs/emptysplit.json"),
+                  "{\"name\": \"emptysplit\", \"dataset\": {\"format\": \"tsv\", \"header\": true,"
+                  " \"eval_split\": \"validation\", \"files\": {\"validation\": \"emp/dev.tsv\"},"
+                  " \"samples\": {\"validation\": \"emp/dev.tsv\"}},"
+                  " \"output_type\": \"multiple_choice\", \"doc_to_text\": \"{{sentence}}\","
+                  " \"doc_to_choice\": [\"a\", \"b\"], \"doc_to_target\": \"{{label}}\","
+                  " \"metrics\": [{\"metric\": \"acc\"}]}\n");
+    ts_write_file(ts_path("emp/data/emp/dev.tsv"), "sentence\tlabel\n");
+    snprintf(args, sizeof args, "run --include-path emp/specs --data-dir emp/data --tasks emptysplit --no-db --output o.json");
+    expect_refusal(args, 3, (const char *const[]){"emp/dev.tsv: task emptysplit: the validation split has no documents", NULL});
+    assert_int_equal(access(ts_path("o.json"), F_OK), -1);
+    ts_write_file(ts_path("emp/data/emp/dev.tsv"), "");
+    expect_refusal(args, 3, (const char *const[]){"has no documents", NULL});
+    /* asked for, it runs and says n = 0 */
+    char *out, *err;
+    snprintf(args, sizeof args, "run --include-path emp/specs --data-dir emp/data --tasks emptysplit --no-db --allow-empty");
+    int rc = run(args, &out, &err);
+    if (rc != 0)
+        fail_msg("--allow-empty: exit %d\n%s", rc, err);
+    free(out), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_cycles),
         cmocka_unit_test(test_json_consumers),
+        cmocka_unit_test(test_empty_and_usage),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }
