@@ -52,6 +52,7 @@ typedef struct {
     const char *const *include;
     size_t ninclude;
     const char *db;           /* results store; NULL: none */
+    int db_timeout_ms;        /* wait for another writer's lock (0: the store's default) */
     const char *output;       /* results JSON; NULL: none */
     bool log_samples;         /* samples_<task>_<time>.jsonl beside output */
     long limit;               /* documents per task; 0: all */

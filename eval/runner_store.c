@@ -461,7 +461,7 @@ void rn_compute_name(const run_options *o, char *buf, size_t cap)
 int rn_begin_run(run_state *st, ys_error *err)
 {
     const run_options *o = st->o;
-    int rc = rs_open(o->db, &st->store, err);
+    int rc = rs_open_wait(o->db, o->db_timeout_ms ? o->db_timeout_ms : RS_DEFAULT_TIMEOUT_MS, &st->store, err);
     if (rc < 0)
         return rc;
     char name[512];

@@ -35,6 +35,9 @@ static double col_real(sqlite3_stmt *st, int i)
 
 static int fail_db(rs_store *s, ys_error *err, const char *what)
 {
+    int busy = rs_busy_error(s, err, what);
+    if (busy)
+        return busy;
     return ys_fail(err, YS_EINPUT, "%s: %s: %s", rs_path(s), what, sqlite3_errmsg(rs_db(s)));
 }
 

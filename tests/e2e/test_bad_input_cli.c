@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "testsupport.h"
 
 /* Run `yardstick ARGS` in the scratch directory; return its exit status
@@ -167,12 +169,38 @@ static void test_empty_and_usage(void **state)
     free(out), free(err);
 }
 
+/* ---- class 9: a locked database is "busy" (exit 4), not bad input ------- */
+
+static void test_locked_db(void **state)
+{
+    (void)state;
+    char *out, *err;
+    assert_int_equal(run("runs list --db lk.db", &out, &err), 0); /* creates the store */
+    free(out), free(err);
+    ts_write_file(ts_path("ok.json"), "{\"model_name\": \"m\", \"results\": {\"sst2\": {\"acc,none\": 0.5}}}\n");
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(ts_path("lk.db"), &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    expect_refusal("import ok.json --db lk.db --db-timeout 0.3", 4,
+                   (const char *const[]){"lk.db", "locked by another writer", "--db-timeout", NULL});
+    expect_refusal("runs list --db lk.db --db-timeout 0", 4, (const char *const[]){"locked by another writer", NULL});
+    expect_refusal("run --tasks sst2 --limit 1 --db lk.db --db-timeout 0.2", 4,
+                   (const char *const[]){"locked by another writer", NULL});
+    expect_refusal("import ok.json --db lk.db --db-timeout nan", 2, (const char *const[]){"--db-timeout", NULL});
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    /* released, the same import goes through */
+    assert_int_equal(run("import ok.json --db lk.db --db-timeout 0.3", &out, &err), 0);
+    free(out), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_cycles),
         cmocka_unit_test(test_json_consumers),
         cmocka_unit_test(test_empty_and_usage),
+        cmocka_unit_test(test_locked_db),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }
