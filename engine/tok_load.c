@@ -3,12 +3,21 @@
  * See tokenizer.h for the contract. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "tok_internal.h"
 #include "ys_json.h"
+
+/* A token id from JSON: an integer in [-1, 2^31 - 1), else INT32_MIN. The
+ * check comes before the conversion, which for 1e300 would be undefined. */
+static int32_t jid(const cJSON *v)
+{
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    return d >= -1 && d < 2147483647.0 && d == floor(d) ? (int32_t)d : INT32_MIN;
+}
 #include "tokenizer.h"
 
 /* ----------------------------------------------------------- small utils */
@@ -476,8 +485,12 @@ static int load_template(tmpl *tp, const cJSON *list, const cJSON *specials, ys_
         if (!cJSON_IsArray(idl))
             return ys_fail(err, YS_EINPUT, "tokenizer: TemplateProcessing special token '%s' has no ids", name);
         const cJSON *id;
-        cJSON_ArrayForEach(id, idl) if (tmpl_add(tp, (int32_t)id->valuedouble, -1, type_id))
-            return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        cJSON_ArrayForEach(id, idl) {
+            if (jid(id) < 0)
+                return ys_fail(err, YS_EINPUT, "tokenizer: TemplateProcessing special token '%s' has an invalid id", name);
+            if (tmpl_add(tp, jid(id), -1, type_id))
+                return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        }
     }
     return 0;
 }
@@ -524,7 +537,9 @@ static int load_post(tok_tokenizer *t, const cJSON *n, bool *have, ys_error *err
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(n, "cls"), *sep = cJSON_GetObjectItemCaseSensitive(n, "sep");
         if (cJSON_GetArraySize(cls) != 2 || cJSON_GetArraySize(sep) != 2)
             return ys_fail(err, YS_EINPUT, "tokenizer: %s without cls/sep", type);
-        int32_t c = (int32_t)cJSON_GetArrayItem(cls, 1)->valuedouble, sp = (int32_t)cJSON_GetArrayItem(sep, 1)->valuedouble;
+        int32_t c = jid(cJSON_GetArrayItem(cls, 1)), sp = jid(cJSON_GetArrayItem(sep, 1));
+        if (c < 0 || sp < 0)
+            return ys_fail(err, YS_EINPUT, "tokenizer: %s cls/sep ids are not valid ids", type);
         /* BERT: [CLS] A [SEP] B [SEP], B and its [SEP] of type 1;
          * RoBERTa: <s> A </s></s> B </s>, every type id 0 */
         bool bert = type[0] == 'B';
@@ -642,14 +657,14 @@ static int load_wordpiece(tok_tokenizer *t, const cJSON *model, const cJSON *voc
 {
     const char *prefix = jstr(model, "continuing_subword_prefix"), *unk = jstr(model, "unk_token");
     const cJSON *mx = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
-    t->wp = tok_wp_new(prefix ? prefix : "##", cJSON_IsNumber(mx) ? (size_t)mx->valuedouble : 100);
+    t->wp = tok_wp_new(prefix ? prefix : "##", cJSON_IsNumber(mx) ? (size_t)(mx->valuedouble >= 0 && mx->valuedouble < 1e9 ? mx->valuedouble : 100) : 100);
     if (!t->wp) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab)
     {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0)
+        if (jid(it) < 0)
             return ys_fail(err, YS_EINPUT, "%s: vocab entry '%s' is not a valid id", path, it->string);
-        if (tok_wp_add_piece(t->wp, it->string, strlen(it->string), (int32_t)it->valuedouble))
+        if (tok_wp_add_piece(t->wp, it->string, strlen(it->string), jid(it)))
             return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
     }
     return tok_wp_finish(t->wp, unk ? unk : "[UNK]", err);
@@ -658,7 +673,9 @@ static int load_wordpiece(tok_tokenizer *t, const cJSON *model, const cJSON *voc
 static int load_unigram(tok_tokenizer *t, const cJSON *model, const cJSON *vocab, const char *path, ys_error *err)
 {
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_id");
-    t->uni = tok_uni_new(cJSON_IsNumber(unk) ? (int32_t)unk->valuedouble : -1, jbool(model, "byte_fallback", false));
+    if (cJSON_IsNumber(unk) && jid(unk) == INT32_MIN)
+        return ys_fail(err, YS_EINPUT, "%s: model.unk_id is not a valid id", path);
+    t->uni = tok_uni_new(cJSON_IsNumber(unk) ? jid(unk) : -1, jbool(model, "byte_fallback", false));
     if (!t->uni) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab)
@@ -738,11 +755,11 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
         const char *unk = jstr(model, "unk_token");
         if (unk) {
             const cJSON *u = cJSON_GetObjectItemCaseSensitive(vocab, unk);
-            if (!cJSON_IsNumber(u)) {
+            if (jid(u) < 0) {
                 rc = ys_fail(err, YS_EINPUT, "%s: unk_token '%s' is not in the vocabulary", path, unk);
                 goto done;
             }
-            o.unk_id = (int32_t)u->valuedouble;
+            o.unk_id = jid(u);
         }
         t->bpe = tok_bpe_new(&o);
         if (!t->bpe) {
@@ -752,11 +769,11 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
         const cJSON *it;
         cJSON_ArrayForEach(it, vocab)
         {
-            if (!cJSON_IsNumber(it)) {
-                rc = ys_fail(err, YS_EINPUT, "%s: vocab entry '%s' is not a number", path, it->string);
+            if (jid(it) < 0) {
+                rc = ys_fail(err, YS_EINPUT, "%s: vocab entry '%s' is not a valid id", path, it->string);
                 goto done;
             }
-            if ((rc = tok_bpe_add_piece(t->bpe, it->string, strlen(it->string), (int32_t)it->valuedouble, err))) goto done;
+            if ((rc = tok_bpe_add_piece(t->bpe, it->string, strlen(it->string), jid(it), err))) goto done;
         }
         uint32_t rank = 0;
         cJSON_ArrayForEach(it, merges)
@@ -786,11 +803,11 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
         {
             const char *content = jstr(it, "content");
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-            if (!content || !cJSON_IsNumber(id) || id->valuedouble < 0) {
+            if (!content || jid(id) < 0) {
                 rc = ys_fail(err, YS_EINPUT, "%s: added token without content or id", path);
                 goto done;
             }
-            if ((rc = add_added(t, content, (int32_t)id->valuedouble, jbool(it, "lstrip", false), jbool(it, "rstrip", false),
+            if ((rc = add_added(t, content, jid(id), jbool(it, "lstrip", false), jbool(it, "rstrip", false),
                                 jbool(it, "single_word", false), jbool(it, "normalized", true), jbool(it, "special", false),
                                 err)))
                 goto done;
@@ -802,7 +819,10 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
         if (!have && (rc = default_templates(t, err))) goto done;
         const cJSON *pad = cJSON_GetObjectItemCaseSensitive(root, "padding");
         const cJSON *pid = cJSON_GetObjectItemCaseSensitive(pad, "pad_id");
-        if (cJSON_IsNumber(pid)) t->pad = (int32_t)pid->valuedouble;
+        if (cJSON_IsNumber(pid) && jid(pid) < 0)
+            rc = ys_fail(err, YS_EINPUT, "%s: padding.pad_id is not a valid id", path);
+        if (rc) goto done;
+        if (cJSON_IsNumber(pid)) t->pad = jid(pid);
     }
     rc = finish_added(t, err);
 done:
@@ -841,8 +861,8 @@ static int load_legacy(tok_tokenizer *t, const char *vocab_path, const char *mer
     const cJSON *it;
     cJSON_ArrayForEach(it, v)
     {
-        if (!cJSON_IsNumber(it)) rc = ys_fail(err, YS_EINPUT, "%s: entry '%s' is not a number", vocab_path, it->string);
-        else rc = tok_bpe_add_piece(t->bpe, it->string, strlen(it->string), (int32_t)it->valuedouble, err);
+        if (jid(it) < 0) rc = ys_fail(err, YS_EINPUT, "%s: entry '%s' is not a valid id", vocab_path, it->string);
+        else rc = tok_bpe_add_piece(t->bpe, it->string, strlen(it->string), jid(it), err);
         if (rc) break;
     }
     cJSON_Delete(v);
