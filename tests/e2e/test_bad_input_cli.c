@@ -169,6 +169,65 @@ static void test_empty_and_usage(void **state)
     free(out), free(err);
 }
 
+/* ---- classes 5, 6: tokenizer files and checkpoint numbers ---------------- */
+
+/* A copy of the tiny model in the scratch directory with `from` replaced
+ * by `to` (once) in one of its files. */
+static void bad_copy(const char *dir, const char *file, const char *from, const char *to)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/%s && cp -r %s/tests/data/models/tiny %s/%s", ts_scratch(), dir, YS_SOURCE_DIR,
+             ts_scratch(), dir);
+    assert_int_equal(system(cmd), 0);
+    char rel[600];
+    snprintf(rel, sizeof rel, "%s/%s", dir, file);
+    size_t len;
+    char *text = ts_read_file(ts_path(rel), &len);
+    assert_non_null(text);
+    char *at = strstr(text, from);
+    if (!at)
+        fail_msg("%s lacks %s", file, from);
+    size_t cap = len + strlen(to) + 1;
+    char *out = malloc(cap);
+    snprintf(out, cap, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    ts_write_file(ts_path(rel), out);
+    free(text), free(out);
+}
+
+static void test_model_files(void **state)
+{
+    (void)state;
+    /* a vocabulary key ending in a bare UTF-8 lead byte: the decoder read
+     * past the key; now the file is refused where the byte is */
+    bad_copy("tk", "tokenizer.json", "\"vocab\": {", "\"vocab\": {\"x\xe2\": 999, ");
+    expect_refusal("tokenize --model tk hello", 3,
+                   (const char *const[]){"tk/tokenizer.json:1: column", "invalid UTF-8 inside a string", NULL});
+    bad_copy("tk", "tokenizer.json", "\"vocab\": {", "\"vocab\": {\"zzqq\": 1e300, ");
+    expect_refusal("tokenize --model tk hello", 3, (const char *const[]){"vocab entry 'zzqq' is not a valid id", NULL});
+    bad_copy("tk", "tokenizer.json", "\"id\": 456,", "\"id\": \"456\",");
+    expect_refusal("tokenize --model tk hello", 3, (const char *const[]){"tokenizer.json", NULL});
+
+    /* a negative epsilon ran and printed NaN with exit 0 */
+    bad_copy("eps", "config.json", "\"layer_norm_epsilon\": 1e-05", "\"layer_norm_epsilon\": -1");
+    expect_refusal("generate --model eps --prompt hi --max-tokens 1", 3,
+                   (const char *const[]){"eps/config.json: \"layer_norm_epsilon\" must not be negative", NULL});
+    /* huge numbers overflowed the float-to-int conversion */
+    bad_copy("huge", "config.json", "\"n_layer\": 2", "\"n_layer\": 9223372036854775808");
+    expect_refusal("generate --model huge --prompt hi --max-tokens 1", 3,
+                   (const char *const[]){"huge/config.json: \"n_layer\" must be an integer", NULL});
+    bad_copy("huge", "config.json", "\"n_layer\": 2", "\"n_layer\": 1e300");
+    expect_refusal("generate --model huge --prompt hi --max-tokens 1", 3, (const char *const[]){"\"n_layer\"", NULL});
+    bad_copy("huge", "config.json", "\"n_embd\": 32", "\"n_embd\": [32]");
+    expect_refusal("generate --model huge --prompt hi --max-tokens 1", 3, (const char *const[]){"\"n_embd\"", NULL});
+
+    /* a safetensors header "{}": undefined behaviour before the error */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/st && cp -r %s/tests/data/models/tiny %s/st && printf '\\002\\000\\000\\000\\000\\000\\000\\000{}' > %s/st/model.safetensors",
+             ts_scratch(), YS_SOURCE_DIR, ts_scratch(), ts_scratch());
+    assert_int_equal(system(cmd), 0);
+    expect_refusal("generate --model st --prompt hi --max-tokens 1", 3, (const char *const[]){"st: the safetensors files hold no tensors", NULL});
+}
+
 /* ---- class 9: a locked database is "busy" (exit 4), not bad input ------- */
 
 static void test_locked_db(void **state)
@@ -201,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_json_consumers),
         cmocka_unit_test(test_empty_and_usage),
         cmocka_unit_test(test_locked_db),
+        cmocka_unit_test(test_model_files),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }
