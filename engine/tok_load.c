@@ -10,6 +10,7 @@
 
 #include "tok_internal.h"
 #include "ys_json.h"
+#include "ys_unicode.h"
 
 /* A token id from JSON: an integer in [-1, 2^31 - 1), else INT32_MIN. The
  * check comes before the conversion, which for 1e300 would be undefined. */
@@ -869,6 +870,17 @@ static int load_legacy(tok_tokenizer *t, const char *vocab_path, const char *mer
     if (rc) return rc;
     txt = read_all(merges_path, &len, err);
     if (!txt) return err ? err->code : YS_EIO;
+    /* merges.txt is not JSON: its UTF-8 is checked here, as the strict
+     * JSON check does for tokenizer.json and vocab.json */
+    size_t bad = uni_invalid_at(txt, len);
+    if (bad != (size_t)-1) {
+        size_t ln = 1;
+        for (size_t k = 0; k < bad; k++)
+            ln += txt[k] == '\n';
+        unsigned byte = (unsigned char)txt[bad];
+        free(txt);
+        return ys_fail(err, YS_EINPUT, "%s:%zu: invalid UTF-8 (byte 0x%02X)", merges_path, ln, byte);
+    }
     uint32_t rank = 0;
     size_t line = 0;
     for (char *p = txt; p < txt + len && !rc;) {

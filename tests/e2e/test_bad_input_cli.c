@@ -207,6 +207,17 @@ static void test_model_files(void **state)
     bad_copy("tk", "tokenizer.json", "\"id\": 456,", "\"id\": \"456\",");
     expect_refusal("tokenize --model tk hello", 3, (const char *const[]){"tokenizer.json", NULL});
 
+    /* GPT-2's legacy vocab.json + merges.txt: merges.txt is not JSON and is
+     * checked on its own */
+    char mk[1024];
+    snprintf(mk, sizeof mk, "mkdir -p %s/lg", ts_scratch());
+    assert_int_equal(system(mk), 0);
+    ts_write_file(ts_path("lg/vocab.json"), "{\"a\": 0, \"b\": 1, \"ab\": 2}");
+    ts_write_file(ts_path("lg/merges.txt"), "#version: 0.2\na b\n\xe2 b\n");
+    expect_refusal("tokenize --model lg ab", 3, (const char *const[]){"lg/merges.txt:3: invalid UTF-8 (byte 0xE2)", NULL});
+    ts_write_file(ts_path("lg/vocab.json"), "{\"a\": 0, \"b\": 1, \"a\xe2\": 2}");
+    expect_refusal("tokenize --model lg ab", 3, (const char *const[]){"lg/vocab.json:1: column 20: invalid UTF-8", NULL});
+
     /* a negative epsilon ran and printed NaN with exit 0 */
     bad_copy("eps", "config.json", "\"layer_norm_epsilon\": 1e-05", "\"layer_norm_epsilon\": -1");
     expect_refusal("generate --model eps --prompt hi --max-tokens 1", 3,
