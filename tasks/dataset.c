@@ -646,6 +646,12 @@ static int emit_question(ds_reader *r, ds_row *row, ys_error *err)
         rc = squad_get(r, q, "answers", cJSON_Array, &answers, where, err);
     if (rc)
         return rc;
+    /* a question without answers has no reference to score against; the
+     * scorer would only say "references is empty" without a place. SQuAD
+     * 2.0 marks its unanswerable questions, which are let through. */
+    if (!answers->child && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "is_impossible")))
+        return ys_fail(err, YS_EINPUT, "%s: %s.answers: field 'answers' is empty (a question needs at least one answer)",
+                       r->path, where);
     cJSON *texts = cJSON_CreateArray(), *starts = cJSON_CreateArray();
     size_t k = 0;
     for (const cJSON *a = answers->child; a; a = a->next, k++) {

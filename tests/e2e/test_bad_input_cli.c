@@ -239,6 +239,25 @@ static void test_model_files(void **state)
     expect_refusal("generate --model st --prompt hi --max-tokens 1", 3, (const char *const[]){"st: the safetensors files hold no tensors", NULL});
 }
 
+/* ---- class 8: data errors name file, JSON path and field ----------------- */
+
+static void test_squad_no_answers(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/sq/squad", ts_scratch());
+    assert_int_equal(system(cmd), 0);
+    ts_write_file(ts_path("sq/squad/dev-v1.1.json"),
+                  "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"ctx here\", \"qas\": ["
+                  "{\"id\": \"1\", \"question\": \"q?\", \"answers\": [{\"text\": \"ctx\", \"answer_start\": 0}]},"
+                  " {\"id\": \"2\", \"question\": \"q2?\", \"answers\": []}]}]}], \"version\": \"1.1\"}\n");
+    /* before: "field 'references' is empty", no file, no place */
+    expect_refusal("run --tasks squad --data-dir sq --no-db --output sq.json", 3,
+                   (const char *const[]){"sq/squad/dev-v1.1.json: data[0].paragraphs[0].qas[1].answers: field 'answers' is empty",
+                                         NULL});
+    assert_int_equal(access(ts_path("sq.json"), F_OK), -1);
+}
+
 /* ---- class 9: a locked database is "busy" (exit 4), not bad input ------- */
 
 static void test_locked_db(void **state)
@@ -272,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_usage),
         cmocka_unit_test(test_locked_db),
         cmocka_unit_test(test_model_files),
+        cmocka_unit_test(test_squad_no_answers),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);
 }

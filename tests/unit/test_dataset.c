@@ -543,7 +543,7 @@ static const char *k_squad =
     "   {\"id\": \"q1\", \"question\": \"Who won?\",\n"
     "    \"answers\": [{\"answer_start\": 0, \"text\": \"Denver Broncos\"},\n"
     "                  {\"answer_start\": 7, \"text\": \"Broncos \\\"B\\\"\"}]},\n"
-    "   {\"id\": \"q2\", \"question\": \"Caf\xC3\xA9?\", \"answers\": []}]}]},\n"
+    "   {\"id\": \"q2\", \"question\": \"Caf\xC3\xA9?\", \"answers\": [], \"is_impossible\": true}]}]},\n"
     " {\"title\": \"T3\", \"paragraphs\": [{\"context\": \"c\", \"qas\": [\n"
     "   {\"id\": \"q3\", \"question\": \"q?\", \"answers\": [{\"text\": \"c\", \"answer_start\": "
     "0}]}]}]}\n"
@@ -600,10 +600,16 @@ static void test_squad_errors(void **state)
 
     /* Structure errors name the JSON path, after the rows before them. */
     p = put("noq.json", "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"c\", "
-                        "\"qas\": [{\"id\": \"a\", \"question\": \"q\", \"answers\": []},"
+                        "\"qas\": [{\"id\": \"a\", \"question\": \"q\", \"answers\": [], \"is_impossible\": true},"
                         " {\"id\": \"b\", \"answers\": []}]}]}]}");
     expect_error(p, &o, 1, YS_EINPUT,
                  "%s: data[0].paragraphs[0].qas[1]: field 'question' missing or not a string");
+    /* a question without answers is an error where it stands, unless it is
+     * SQuAD 2.0's unanswerable kind */
+    p = put("noans.json", "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"c\", "
+                          "\"qas\": [{\"id\": \"a\", \"question\": \"q\", \"answers\": []}]}]}]}");
+    expect_error(p, &o, 0, YS_EINPUT,
+                 "%s: data[0].paragraphs[0].qas[0].answers: field 'answers' is empty (a question needs at least one answer)");
     p = put("notitle.json", "{\"data\": [{\"paragraphs\": []}]}");
     expect_error(p, &o, 0, YS_EINPUT, "%s: data[0]: field 'title' missing or not a string");
     p = put("ctx.json", "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"qas\": []}, "
