@@ -231,6 +231,19 @@ static void test_model_files(void **state)
     bad_copy("huge", "config.json", "\"n_embd\": 32", "\"n_embd\": [32]");
     expect_refusal("generate --model huge --prompt hi --max-tokens 1", 3, (const char *const[]){"\"n_embd\"", NULL});
 
+    /* generation_config.json: a mistyped value was silently the default,
+     * and a huge integer was converted before its range was checked */
+    char gc[1024];
+    snprintf(gc, sizeof gc, "rm -rf %s/gen && cp -r %s/tests/data/models/bart %s/gen", ts_scratch(), YS_SOURCE_DIR,
+             ts_scratch());
+    assert_int_equal(system(gc), 0);
+    ts_write_file(ts_path("gen/generation_config.json"), "{\"length_penalty\": \"2.0\"}\n");
+    expect_refusal("generate --model gen --prompt-ids \"5 6\" --max-tokens 1", 3,
+                   (const char *const[]){"gen/generation_config.json: \"length_penalty\" must be a number, found a string", NULL});
+    ts_write_file(ts_path("gen/generation_config.json"), "{\"max_length\": 1e300}\n");
+    expect_refusal("generate --model gen --prompt-ids \"5 6\" --max-tokens 1", 3,
+                   (const char *const[]){"gen/generation_config.json: \"max_length\" must be an integer", NULL});
+
     /* a safetensors header "{}": undefined behaviour before the error */
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "rm -rf %s/st && cp -r %s/tests/data/models/tiny %s/st && printf '\\002\\000\\000\\000\\000\\000\\000\\000{}' > %s/st/model.safetensors",
