@@ -479,6 +479,8 @@ static void test_jsonl_errors(void **state)
     expect_error(p, &o, 1, YS_EINPUT, "%s:2: malformed JSON near column 6 (control character outside a string)");
     p = put("ctl2.jsonl", "{\x01\"a\": \"x\"}\n");
     expect_error(p, &o, 0, YS_EINPUT, "%s:1: malformed JSON near column 2 (control character outside a string)");
+    p = put("ctl4.jsonl", "{\"a\": 1}\n\f\n");
+    expect_error(p, &o, 1, YS_EINPUT, "%s:2: malformed JSON near column 1 (control character outside a string)");
     p = put("ctl3.jsonl", "{\"a\": \"x\"}\x1f\n");
     expect_error(p, &o, 0, YS_EINPUT, "%s:1: malformed JSON near column 11 (control character outside a string)");
 
