@@ -22,8 +22,10 @@ static const char tasks_help[] =
 
 static const char *output_name(task_output o)
 {
-    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification"};
-    return names[o];
+    /* one name per task_output value, in the enum's order */
+    static const char *names[] = {"multiple_choice", "loglikelihood_rolling", "generate_until", "classification",
+                                  "loglikelihood"};
+    return (size_t)o < sizeof names / sizeof names[0] ? names[o] : "?";
 }
 
 static int list(const taskdirs *dirs)
