@@ -6,6 +6,7 @@
 
 #include "f16.h"
 #include "lora.h"
+#include "ys_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -299,20 +300,25 @@ static int load_file(ckpt *c, ckpt_file *f, ys_error *err)
     if (hlen < 2 || hlen > CKPT_MAX_HEADER)
         return ys_fail(err, YS_EINPUT, "%s/%s: implausible header length %llu", c->dir, f->name,
                        (unsigned long long)hlen);
-    const char *hdr = (const char *)f->map + 8, *end = NULL;
-    cJSON *h = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
-    if (!h || !cJSON_IsObject(h)) {
+    const char *hdr = (const char *)f->map + 8;
+    /* safetensors pads the header with spaces, which the strict grammar
+     * takes as trailing white space; anything else after the object means
+     * the length or the JSON is wrong */
+    char where[4200];
+    snprintf(where, sizeof where, "%s/%s (header)", c->dir, f->name);
+    cJSON *h = NULL;
+    /* checked, then parsed as is: a tensor named twice must reach
+     * sort_and_check and be refused, not be resolved to the last copy */
+    rc = ys_json_check(hdr, (size_t)hlen, where, 1, err);
+    if (rc < 0)
+        return rc;
+    if (!(h = cJSON_ParseWithLength(hdr, (size_t)hlen)))
+        return ys_fail(err, YS_ENOMEM, "%s: out of memory", where);
+    if (!cJSON_IsObject(h)) {
+        rc = ys_fail(err, YS_EINPUT, "%s/%s: header is %s, not a JSON object", c->dir, f->name, ys_json_kind(h));
         cJSON_Delete(h);
-        return ys_fail(err, YS_EINPUT, "%s/%s: header is not a valid JSON object", c->dir, f->name);
+        return rc;
     }
-    /* safetensors pads the header with spaces; anything else after the
-     * object means the length or the JSON is wrong */
-    for (const char *p = end; p && p < hdr + hlen; p++)
-        if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') {
-            cJSON_Delete(h);
-            return ys_fail(err, YS_EINPUT, "%s/%s: trailing bytes after the JSON header",
-                           c->dir, f->name);
-        }
     uint64_t data_size = f->size - 8 - hlen;
     const unsigned char *data = f->map + 8 + hlen;
     size_t n = 0;
@@ -428,6 +434,10 @@ static int cmp_entry(const void *a, const void *b)
  * header (cJSON keeps duplicate keys) or across shards. */
 static int sort_and_check(ckpt *c, ys_error *err)
 {
+    /* a header "{}" leaves no entries (and c->e NULL, which qsort must not
+     * be given): say so here rather than "missing tensor" later */
+    if (c->nt == 0)
+        return ys_fail(err, YS_EINPUT, "%s: the safetensors files hold no tensors", c->dir);
     qsort(c->e, c->nt, sizeof *c->e, cmp_entry);
     for (size_t i = 1; i < c->nt; i++)
         if (strcmp(c->e[i - 1].t.name, c->e[i].t.name) == 0)
@@ -451,10 +461,12 @@ static int load_sharded(ckpt *c, ys_error *err)
     char *text = read_text(path, NULL);
     if (!text)
         return ys_fail(err, YS_EIO, "%s: cannot read: %s", path, strerror(errno));
-    cJSON *idx = cJSON_Parse(text);
+    cJSON *idx = NULL;
+    int rc = ys_json_parse(text, strlen(text), path, 1, &idx, err);
     free(text);
-    const cJSON *wm = idx ? cJSON_GetObjectItemCaseSensitive(idx, "weight_map") : NULL;
-    int rc = 0;
+    if (rc < 0)
+        return rc;
+    const cJSON *wm = cJSON_IsObject(idx) ? cJSON_GetObjectItemCaseSensitive(idx, "weight_map") : NULL;
     if (!cJSON_IsObject(wm)) {
         rc = ys_fail(err, YS_EINPUT, "%s: not valid JSON with a \"weight_map\" object", path);
         goto out;
@@ -729,7 +741,9 @@ int ckpt_config_int(const ckpt *c, const char *key, long dflt, long *out, ys_err
     if (!v)
         return 1;
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    if (!(d == floor(d)) || d < (double)LONG_MIN || d > (double)LONG_MAX)
+    /* (double)LONG_MAX rounds up to 2^63, which does not fit a long: the
+     * upper bound is exclusive, or the conversion below overflows */
+    if (!(d == floor(d)) || d < (double)LONG_MIN || d >= -(double)LONG_MIN)
         return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" must be an integer", c->dir, key);
     *out = (long)d;
     return 0;
@@ -743,6 +757,21 @@ int ckpt_config_num(const ckpt *c, const char *key, double dflt, double *out, ys
         return 1;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
         return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" must be a number", c->dir, key);
+    /* every epsilon (layer_norm_epsilon, rms_norm_eps, layer_norm_eps...)
+     * is added to a variance: a negative one gives NaN scores with exit 0 */
+    if (strstr(key, "eps") && v->valuedouble < 0)
+        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" must not be negative (found %g)", c->dir, key,
+                       v->valuedouble);
+    /* rope bases, softcaps and scalars divide or take logarithms: they must
+     * be positive; fractions of the head rotated lie in (0, 1] */
+    if ((strstr(key, "rope_theta") || strstr(key, "base") || strstr(key, "softcapping") ||
+         strstr(key, "scalar")) && !(v->valuedouble > 0))
+        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" must be positive (found %g)", c->dir, key,
+                       v->valuedouble);
+    if ((!strcmp(key, "partial_rotary_factor") || !strcmp(key, "rotary_pct")) &&
+        !(v->valuedouble > 0 && v->valuedouble <= 1))
+        return ys_fail(err, YS_EINPUT, "%s/config.json: \"%s\" must be in (0, 1] (found %g)", c->dir, key,
+                       v->valuedouble);
     *out = v->valuedouble;
     return 0;
 }
@@ -825,11 +854,15 @@ int ckpt_read_json(const char *path, cJSON **out, ys_error *err)
     char *text = read_text(path, NULL);
     if (!text)
         return ys_fail(err, YS_EIO, "%s: cannot read: %s", path, strerror(errno));
-    cJSON *j = cJSON_Parse(text);
+    cJSON *j = NULL;
+    int rc = ys_json_parse(text, strlen(text), path, 1, &j, err);
     free(text);
+    if (rc < 0)
+        return rc;
     if (!cJSON_IsObject(j)) {
+        rc = ys_fail(err, YS_EINPUT, "%s: top level is %s, not a JSON object", path, ys_json_kind(j));
         cJSON_Delete(j);
-        return ys_fail(err, YS_EINPUT, "%s: not a valid JSON object", path);
+        return rc;
     }
     *out = j;
     return 0;

@@ -4,6 +4,7 @@
  * configuration implies, every projection packed for gemm.h (the mapped
  * pages given back), and freeing. The forward passes and scoring are in
  * seq2seq.c; the decoding strategies in seq2seq_gen.c. */
+#include "ys_json.h"
 #include "seq2seq_internal.h"
 
 #include <math.h>
@@ -176,7 +177,8 @@ static int gen_int(const cJSON *src, const char *file, const char *key, long dfl
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, key);
     if (!v || cJSON_IsNull(v))
         return *out = dflt, 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble || fabs(v->valuedouble) > 1e9)
+    /* the range first: converting 1e300 to long is undefined behaviour */
+    if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= 1e9) || v->valuedouble != floor(v->valuedouble))
         return ys_fail(err, YS_EINPUT, "%s: \"%s\" must be an integer", file, key);
     *out = (long)v->valuedouble;
     return 0;
@@ -217,8 +219,17 @@ static int load_gen_defaults(s2s_model *m, ys_error *err)
     g->forced_bos_id = (int32_t)bos;
     g->forced_eos_id = (int32_t)eos;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, "length_penalty");
+    /* a value of another type was silently the default: refuse it */
+    if (v && !cJSON_IsNull(v) && !cJSON_IsNumber(v)) {
+        rc = ys_fail(err, YS_EINPUT, "%s: \"length_penalty\" must be a number, found %s", path, ys_json_kind(v));
+        goto out;
+    }
     g->length_penalty = cJSON_IsNumber(v) ? v->valuedouble : 1.0;
     v = cJSON_GetObjectItemCaseSensitive(src, "early_stopping");
+    if (v && !cJSON_IsNull(v) && !cJSON_IsBool(v) && !(cJSON_IsString(v) && !strcmp(v->valuestring, "never"))) {
+        rc = ys_fail(err, YS_EINPUT, "%s: \"early_stopping\" must be true, false or \"never\"", path);
+        goto out;
+    }
     g->early_stopping = cJSON_IsTrue(v) ? 1 : cJSON_IsString(v) && !strcmp(v->valuestring, "never") ? 2 : 0;
     g->stop = NULL;
     g->stop_user = NULL;

@@ -3,11 +3,22 @@
  * See tokenizer.h for the contract. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "tok_internal.h"
+#include "ys_json.h"
+#include "ys_unicode.h"
+
+/* A token id from JSON: an integer in [-1, 2^31 - 1), else INT32_MIN. The
+ * check comes before the conversion, which for 1e300 would be undefined. */
+static int32_t jid(const cJSON *v)
+{
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    return d >= -1 && d < 2147483647.0 && d == floor(d) ? (int32_t)d : INT32_MIN;
+}
 #include "tokenizer.h"
 
 /* ----------------------------------------------------------- small utils */
@@ -475,8 +486,12 @@ static int load_template(tmpl *tp, const cJSON *list, const cJSON *specials, ys_
         if (!cJSON_IsArray(idl))
             return ys_fail(err, YS_EINPUT, "tokenizer: TemplateProcessing special token '%s' has no ids", name);
         const cJSON *id;
-        cJSON_ArrayForEach(id, idl) if (tmpl_add(tp, (int32_t)id->valuedouble, -1, type_id))
-            return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        cJSON_ArrayForEach(id, idl) {
+            if (jid(id) < 0)
+                return ys_fail(err, YS_EINPUT, "tokenizer: TemplateProcessing special token '%s' has an invalid id", name);
+            if (tmpl_add(tp, jid(id), -1, type_id))
+                return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+        }
     }
     return 0;
 }
@@ -523,7 +538,9 @@ static int load_post(tok_tokenizer *t, const cJSON *n, bool *have, ys_error *err
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(n, "cls"), *sep = cJSON_GetObjectItemCaseSensitive(n, "sep");
         if (cJSON_GetArraySize(cls) != 2 || cJSON_GetArraySize(sep) != 2)
             return ys_fail(err, YS_EINPUT, "tokenizer: %s without cls/sep", type);
-        int32_t c = (int32_t)cJSON_GetArrayItem(cls, 1)->valuedouble, sp = (int32_t)cJSON_GetArrayItem(sep, 1)->valuedouble;
+        int32_t c = jid(cJSON_GetArrayItem(cls, 1)), sp = jid(cJSON_GetArrayItem(sep, 1));
+        if (c < 0 || sp < 0)
+            return ys_fail(err, YS_EINPUT, "tokenizer: %s cls/sep ids are not valid ids", type);
         /* BERT: [CLS] A [SEP] B [SEP], B and its [SEP] of type 1;
          * RoBERTa: <s> A </s></s> B </s>, every type id 0 */
         bool bert = type[0] == 'B';
@@ -618,9 +635,15 @@ static void load_config_file(tok_tokenizer *t, const char *dir, bool legacy)
     char *txt = read_all(path, &len, NULL);
     free(path);
     if (!txt) return;
-    cJSON *cfg = cJSON_ParseWithLength(txt, len);
+    /* optional: a malformed tokenizer_config.json leaves the defaults (as
+     * before), but it is read with the one grammar all the same */
+    cJSON *cfg = NULL;
+    ys_json_parse(txt, len, "tokenizer_config.json", 1, &cfg, NULL);
     free(txt);
-    if (!cfg) return;
+    if (!cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        return;
+    }
     int32_t b = config_token(t, cfg, "bos_token", &have_bos);
     int32_t e = config_token(t, cfg, "eos_token", &have_eos);
     bool have_pad;
@@ -635,14 +658,14 @@ static int load_wordpiece(tok_tokenizer *t, const cJSON *model, const cJSON *voc
 {
     const char *prefix = jstr(model, "continuing_subword_prefix"), *unk = jstr(model, "unk_token");
     const cJSON *mx = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
-    t->wp = tok_wp_new(prefix ? prefix : "##", cJSON_IsNumber(mx) ? (size_t)mx->valuedouble : 100);
+    t->wp = tok_wp_new(prefix ? prefix : "##", cJSON_IsNumber(mx) ? (size_t)(mx->valuedouble >= 0 && mx->valuedouble < 1e9 ? mx->valuedouble : 100) : 100);
     if (!t->wp) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab)
     {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0)
+        if (jid(it) < 0)
             return ys_fail(err, YS_EINPUT, "%s: vocab entry '%s' is not a valid id", path, it->string);
-        if (tok_wp_add_piece(t->wp, it->string, strlen(it->string), (int32_t)it->valuedouble))
+        if (tok_wp_add_piece(t->wp, it->string, strlen(it->string), jid(it)))
             return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
     }
     return tok_wp_finish(t->wp, unk ? unk : "[UNK]", err);
@@ -651,7 +674,9 @@ static int load_wordpiece(tok_tokenizer *t, const cJSON *model, const cJSON *voc
 static int load_unigram(tok_tokenizer *t, const cJSON *model, const cJSON *vocab, const char *path, ys_error *err)
 {
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_id");
-    t->uni = tok_uni_new(cJSON_IsNumber(unk) ? (int32_t)unk->valuedouble : -1, jbool(model, "byte_fallback", false));
+    if (cJSON_IsNumber(unk) && jid(unk) == INT32_MIN)
+        return ys_fail(err, YS_EINPUT, "%s: model.unk_id is not a valid id", path);
+    t->uni = tok_uni_new(cJSON_IsNumber(unk) ? jid(unk) : -1, jbool(model, "byte_fallback", false));
     if (!t->uni) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab)
@@ -670,10 +695,15 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
     size_t len;
     char *txt = read_all(path, &len, err);
     if (!txt) return err ? err->code : YS_EIO;
-    cJSON *root = cJSON_ParseWithLength(txt, len);
+    cJSON *root = NULL;
+    int rc = ys_json_parse(txt, len, path, 1, &root, err);
     free(txt);
-    if (!root) return ys_fail(err, YS_EINPUT, "%s: not valid JSON", path);
-    int rc = 0;
+    if (rc < 0) return rc;
+    if (!cJSON_IsObject(root)) {
+        rc = ys_fail(err, YS_EINPUT, "%s: top level is %s, not a JSON object", path, ys_json_kind(root));
+        cJSON_Delete(root);
+        return rc;
+    }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const char *mtype = jstr(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
@@ -726,11 +756,11 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
         const char *unk = jstr(model, "unk_token");
         if (unk) {
             const cJSON *u = cJSON_GetObjectItemCaseSensitive(vocab, unk);
-            if (!cJSON_IsNumber(u)) {
+            if (jid(u) < 0) {
                 rc = ys_fail(err, YS_EINPUT, "%s: unk_token '%s' is not in the vocabulary", path, unk);
                 goto done;
             }
-            o.unk_id = (int32_t)u->valuedouble;
+            o.unk_id = jid(u);
         }
         t->bpe = tok_bpe_new(&o);
         if (!t->bpe) {
@@ -740,11 +770,11 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
         const cJSON *it;
         cJSON_ArrayForEach(it, vocab)
         {
-            if (!cJSON_IsNumber(it)) {
-                rc = ys_fail(err, YS_EINPUT, "%s: vocab entry '%s' is not a number", path, it->string);
+            if (jid(it) < 0) {
+                rc = ys_fail(err, YS_EINPUT, "%s: vocab entry '%s' is not a valid id", path, it->string);
                 goto done;
             }
-            if ((rc = tok_bpe_add_piece(t->bpe, it->string, strlen(it->string), (int32_t)it->valuedouble, err))) goto done;
+            if ((rc = tok_bpe_add_piece(t->bpe, it->string, strlen(it->string), jid(it), err))) goto done;
         }
         uint32_t rank = 0;
         cJSON_ArrayForEach(it, merges)
@@ -774,11 +804,11 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
         {
             const char *content = jstr(it, "content");
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-            if (!content || !cJSON_IsNumber(id) || id->valuedouble < 0) {
+            if (!content || jid(id) < 0) {
                 rc = ys_fail(err, YS_EINPUT, "%s: added token without content or id", path);
                 goto done;
             }
-            if ((rc = add_added(t, content, (int32_t)id->valuedouble, jbool(it, "lstrip", false), jbool(it, "rstrip", false),
+            if ((rc = add_added(t, content, jid(id), jbool(it, "lstrip", false), jbool(it, "rstrip", false),
                                 jbool(it, "single_word", false), jbool(it, "normalized", true), jbool(it, "special", false),
                                 err)))
                 goto done;
@@ -790,7 +820,10 @@ static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
         if (!have && (rc = default_templates(t, err))) goto done;
         const cJSON *pad = cJSON_GetObjectItemCaseSensitive(root, "padding");
         const cJSON *pid = cJSON_GetObjectItemCaseSensitive(pad, "pad_id");
-        if (cJSON_IsNumber(pid)) t->pad = (int32_t)pid->valuedouble;
+        if (cJSON_IsNumber(pid) && jid(pid) < 0)
+            rc = ys_fail(err, YS_EINPUT, "%s: padding.pad_id is not a valid id", path);
+        if (rc) goto done;
+        if (cJSON_IsNumber(pid)) t->pad = jid(pid);
     }
     rc = finish_added(t, err);
 done:
@@ -818,8 +851,10 @@ static int load_legacy(tok_tokenizer *t, const char *vocab_path, const char *mer
     size_t len;
     char *txt = read_all(vocab_path, &len, err);
     if (!txt) return err ? err->code : YS_EIO;
-    cJSON *v = cJSON_ParseWithLength(txt, len);
+    cJSON *v = NULL;
+    int prc = ys_json_parse(txt, len, vocab_path, 1, &v, err);
     free(txt);
+    if (prc < 0) return prc;
     if (!cJSON_IsObject(v)) {
         cJSON_Delete(v);
         return ys_fail(err, YS_EINPUT, "%s: not a JSON object", vocab_path);
@@ -827,14 +862,25 @@ static int load_legacy(tok_tokenizer *t, const char *vocab_path, const char *mer
     const cJSON *it;
     cJSON_ArrayForEach(it, v)
     {
-        if (!cJSON_IsNumber(it)) rc = ys_fail(err, YS_EINPUT, "%s: entry '%s' is not a number", vocab_path, it->string);
-        else rc = tok_bpe_add_piece(t->bpe, it->string, strlen(it->string), (int32_t)it->valuedouble, err);
+        if (jid(it) < 0) rc = ys_fail(err, YS_EINPUT, "%s: entry '%s' is not a valid id", vocab_path, it->string);
+        else rc = tok_bpe_add_piece(t->bpe, it->string, strlen(it->string), jid(it), err);
         if (rc) break;
     }
     cJSON_Delete(v);
     if (rc) return rc;
     txt = read_all(merges_path, &len, err);
     if (!txt) return err ? err->code : YS_EIO;
+    /* merges.txt is not JSON: its UTF-8 is checked here, as the strict
+     * JSON check does for tokenizer.json and vocab.json */
+    size_t bad = uni_invalid_at(txt, len);
+    if (bad != (size_t)-1) {
+        size_t ln = 1;
+        for (size_t k = 0; k < bad; k++)
+            ln += txt[k] == '\n';
+        unsigned byte = (unsigned char)txt[bad];
+        free(txt);
+        return ys_fail(err, YS_EINPUT, "%s:%zu: invalid UTF-8 (byte 0x%02X)", merges_path, ln, byte);
+    }
     uint32_t rank = 0;
     size_t line = 0;
     for (char *p = txt; p < txt + len && !rc;) {

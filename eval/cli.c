@@ -3,6 +3,7 @@
 #include "ys_unicode.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 int cli_fail(const ys_error *err)
 {
     fprintf(stderr, "yardstick: %s\n", err->msg[0] ? err->msg : "unknown error");
-    return err->code == YS_EUSAGE ? EXIT_USAGE : EXIT_BADINPUT;
+    return err->code == YS_EUSAGE ? EXIT_USAGE : err->code == YS_EBUSY ? EXIT_BUSY : EXIT_BADINPUT;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -63,9 +64,20 @@ int cli_parse_double(const char *s, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end)
+    /* strtod reads "nan" and "inf": no option of ours means either, and a
+     * NaN passes every range check written as "x < 0" */
+    if (errno || end == s || *end || !isfinite(v))
         return -1;
     *out = v;
+    return 0;
+}
+
+int cli_parse_db_timeout(const char *s, int *ms)
+{
+    double v;
+    if (cli_parse_double(s, &v) < 0 || v < 0 || v > 86400)
+        return -1;
+    *ms = (int)(v * 1000 + 0.5);
     return 0;
 }
 

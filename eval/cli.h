@@ -14,6 +14,7 @@ enum {
     EXIT_CHECK = 1,     /* a check failed (compare found a regression) */
     EXIT_USAGE = 2,     /* bad command line */
     EXIT_BADINPUT = 3,  /* bad input data: nothing was scored */
+    EXIT_BUSY = 4,      /* a resource is busy: the database is locked by another writer */
 };
 
 typedef struct {
@@ -23,7 +24,7 @@ typedef struct {
 } cli_command;
 
 /* Print "yardstick: <msg>" to stderr and return the exit code that goes with
- * an error record's code (input → 3, usage → 2, anything else → 3). */
+ * an error record's code (input → 3, usage → 2, busy → 4, anything else → 3). */
 int cli_fail(const ys_error *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -37,6 +38,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 int cli_opt(int argc, char **argv, int *i, const char *name, bool takes_value, const char **val);
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *s, double *out);
+/* --db-timeout SECONDS (0 to 86400, fractions allowed) as milliseconds. */
+int cli_parse_db_timeout(const char *s, int *ms);
 /* A whole UTF-8 text file (malloc'd, NUL-terminated; *len may be NULL), or
  * NULL with err naming the file (and the line of invalid UTF-8). */
 char *cli_read_file(const char *path, size_t *len, ys_error *err);

@@ -21,7 +21,7 @@ static const char run_help[] =
     "                     [--tasks LIST] [--limit N] [--num-fewshot K]\n"
     "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
-    "                     [--include-path DIR]... [--skip-bad-rows] [--no-db]\n"
+    "                     [--include-path DIR]... [--skip-bad-rows] [--allow-empty] [--no-db] [--db-timeout S]\n"
     "       yardstick run --resume RUN_ID [--db results.db] [--output ...] [--log-samples]\n"
     "\n"
     "Score a Hugging Face checkpoint folder on tasks (names or groups, comma-separated;\n"
@@ -53,7 +53,7 @@ static const char run_help[] =
 static int resume_settings(run_options *o, int64_t id, cJSON **json, const char **include, ys_error *err)
 {
     rs_store *s;
-    int rc = rs_open(o->db, &s, err);
+    int rc = rs_open_wait(o->db, o->db_timeout_ms ? o->db_timeout_ms : RS_DEFAULT_TIMEOUT_MS, &s, err);
     if (rc < 0)
         return rc;
     rs_run_info info;
@@ -85,6 +85,7 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
     o->batch_size = cJSON_GetObjectItem(set, "batch_size")->valueint;
     o->seed = (uint64_t)cJSON_GetObjectItem(set, "seed")->valuedouble;
     o->skip_bad_rows = cJSON_IsTrue(cJSON_GetObjectItem(set, "skip_bad_rows"));
+    o->allow_empty = cJSON_IsTrue(cJSON_GetObjectItem(set, "allow_empty"));
     const cJSON *dd = cJSON_GetObjectItem(set, "data_dir");
     o->data_dir = cJSON_IsString(dd) ? dd->valuestring : NULL;
     const cJSON *it;
@@ -182,6 +183,15 @@ int cmd_run(int argc, char **argv)
             o.log_samples = true;
         else if (OPT("--skip-bad-rows", false))
             o.skip_bad_rows = true;
+        else if (OPT("--allow-empty", false))
+            o.allow_empty = true;
+        else if (OPT("--db-timeout", true)) {
+            int ms;
+            if (cli_parse_db_timeout(v, &ms) < 0)
+                return cli_usage_error("run", "--db-timeout needs seconds (0 to 86400)");
+            /* 0 means "do not wait": keep it distinct from "unset" */
+            o.db_timeout_ms = ms ? ms : -1;
+        }
         else if (OPT("--no-db", false))
             no_db = true;
         else if (OPT("--resume", true)) {

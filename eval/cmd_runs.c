@@ -15,13 +15,13 @@
 static const char runs_help[] =
     "usage: yardstick runs list [--db FILE]\n"
     "       yardstick runs show RUN [--format text|json] [--db FILE]\n"
-    "       yardstick runs delete RUN [--db FILE]\n"
+    "       yardstick runs delete RUN [--db FILE] [--db-timeout S]\n"
     "\n"
     "List, show or delete runs in the results store (default " DEFAULT_DB ").\n"
     "`show --format json` prints the run in lm-evaluation-harness's results layout.\n";
 
 static const char import_help[] =
-    "usage: yardstick import RESULTS.json [--model NAME] [--db FILE]\n"
+    "usage: yardstick import RESULTS.json [--model NAME] [--db FILE] [--db-timeout S]\n"
     "\n"
     "Import an lm-evaluation-harness results file as a run (status 'imported'),\n"
     "so existing numbers sit in the same leaderboard. The model name comes from\n"
@@ -97,6 +97,7 @@ static int parse_run_id(const char *s, int64_t *id)
 int cmd_runs(int argc, char **argv)
 {
     const char *db = DEFAULT_DB, *verb = NULL, *run = NULL, *format = "text";
+    int timeout_ms = RS_DEFAULT_TIMEOUT_MS;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int r;
@@ -107,6 +108,9 @@ int cmd_runs(int argc, char **argv)
             if (r < 0)
                 return cli_usage_error("runs", "--db needs a file");
             db = v;
+        } else if ((r = cli_opt(argc, argv, &i, "--db-timeout", true, &v)) != 0) {
+            if (r < 0 || cli_parse_db_timeout(v, &timeout_ms) < 0)
+                return cli_usage_error("runs", "--db-timeout needs seconds (0 to 86400)");
         } else if ((r = cli_opt(argc, argv, &i, "--format", true, &v)) != 0) {
             if (r < 0 || (strcmp(v, "text") && strcmp(v, "json")))
                 return cli_usage_error("runs", "--format must be text or json");
@@ -128,7 +132,7 @@ int cmd_runs(int argc, char **argv)
         return cli_usage_error("runs", "%s needs a run id (see 'yardstick runs list')", verb);
     rs_store *s;
     ys_error err = {0};
-    if (rs_open(db, &s, &err) < 0)
+    if (rs_open_wait(db, timeout_ms, &s, &err) < 0)
         return cli_fail(&err);
     int rc;
     if (strcmp(verb, "list") == 0) {
@@ -147,6 +151,7 @@ int cmd_runs(int argc, char **argv)
 int cmd_import(int argc, char **argv)
 {
     const char *db = DEFAULT_DB, *file = NULL, *model = NULL;
+    int timeout_ms = RS_DEFAULT_TIMEOUT_MS;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int r;
@@ -161,6 +166,9 @@ int cmd_import(int argc, char **argv)
             if (r < 0)
                 return cli_usage_error("import", "--model needs a name");
             model = v;
+        } else if ((r = cli_opt(argc, argv, &i, "--db-timeout", true, &v)) != 0) {
+            if (r < 0 || cli_parse_db_timeout(v, &timeout_ms) < 0)
+                return cli_usage_error("import", "--db-timeout needs seconds (0 to 86400)");
         } else if (argv[i][0] == '-') {
             return cli_usage_error("import", "unknown option '%s'", argv[i]);
         } else if (!file) {
@@ -177,7 +185,7 @@ int cmd_import(int argc, char **argv)
         return cli_fail(&err);
     rs_store *s;
     int64_t run;
-    int rc = rs_open(db, &s, &err);
+    int rc = rs_open_wait(db, timeout_ms, &s, &err);
     if (rc == 0) {
         rc = rs_import_lmeval(s, text, file, model, YS_VERSION, &run, &err);
         rs_close(s);

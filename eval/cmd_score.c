@@ -21,6 +21,7 @@
 #include "jsonl_line.h"
 #include "mtok.h"
 #include "scorer.h"
+#include "ys_json.h"
 #include "ys_unicode.h"
 
 static const char score_help[] =
@@ -303,6 +304,18 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
             break;
         }
         char *sj = NULL;
+        /* Every line passes the one strict grammar first (ys_json.h), so the
+         * fast path and cJSON read only lines they agree on; \u0000 and
+         * duplicate keys are refused here (the file:line prefix is added
+         * below). */
+        {
+            ys_error jerr = {0};
+            if (ys_json_check(line, (size_t)len, "", 1, &jerr) < 0) {
+                /* drop the ":1: " of the one-line check: file:line is added below */
+                rc = ys_fail(err, jerr.code, "%s", strncmp(jerr.msg, ":1: ", 4) ? jerr.msg : jerr.msg + 4);
+                break;
+            }
+        }
         /* The usual line shape without cJSON's tree (jsonl_line.h); any
          * other line, and every error, goes through cJSON below. */
         if ((size_t)len + 1 > scan_cap) {
@@ -325,13 +338,10 @@ static int run_jsonl(const score_args *a, scorer *s, FILE *per, ys_error *err)
             free(sj);
             continue;
         }
-        const char *end = NULL;
-        cJSON *obj = cJSON_ParseWithOpts(line, &end, 1);
-        if (!obj) {
-            const char *at = cJSON_GetErrorPtr();
-            rc = ys_fail(err, YS_EINPUT, "malformed JSON near column %ld", at ? (long)(at - line) + 1 : 1L);
+        /* checked above; parsed here so that of repeated keys the last wins */
+        cJSON *obj = NULL;
+        if ((rc = ys_json_parse(line, (size_t)len, "", 1, &obj, err)) < 0)
             break;
-        }
         rc = score_object(a, s, obj, per ? &sj : NULL, err);
         if (rc == 0 && per)
             fprintf(per, "%s\n", sj);

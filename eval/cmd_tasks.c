@@ -13,7 +13,7 @@
 static const char tasks_help[] =
     "usage: yardstick tasks list [--include-path DIR]...\n"
     "       yardstick tasks show NAME [--data-dir DIR] [--num-fewshot K] [--include-path DIR]...\n"
-    "       yardstick tasks validate FILE...\n"
+    "       yardstick tasks validate FILE... [--include-path DIR]...\n"
     "\n"
     "Task specs are JSON files (see tasks/task.h). Built-in specs ship with yardstick;\n"
     "add your own with --include-path DIR or YARDSTICK_TASKS=DIR[:DIR]. `show` prints\n"
@@ -73,12 +73,45 @@ static int check_samples(const task_spec *t, const char *samples_dir, ys_error *
     return 0;
 }
 
-static int validate(int argc, char **argv, int first)
+/* A group spec's members are looked up with the spec's own directory first
+ * (where its sibling specs are), then where `run` would look: a group that
+ * reaches itself would recurse forever at run time, so it fails here. */
+static int check_group(const char *file, const task_spec *t, const char *const *include,
+                       size_t ninclude, ys_error *err)
+{
+    const char *dirs[TASKDIRS_MAX];
+    char *own = strdup(file);
+    if (!own)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    char *slash = strrchr(own, '/');
+    if (slash)
+        *slash = '\0';
+    dirs[0] = slash ? own : ".";
+    for (size_t i = 0; i < ninclude && i + 1 < TASKDIRS_MAX - 4; i++)
+        dirs[i + 1] = include[i];
+    taskdirs td;
+    taskdirs_init(&td, dirs, ninclude + 1 < TASKDIRS_MAX - 4 ? ninclude + 1 : TASKDIRS_MAX - 4);
+    task_registry *reg = NULL;
+    int rc = taskdirs_registry(&td, &reg, err);
+    if (rc == 0)
+        rc = treg_check_group(reg, t->name, (const char *const *)t->members, t->nmembers, err);
+    treg_free(reg);
+    taskdirs_free(&td);
+    free(own);
+    return rc;
+}
+
+static int validate(int argc, char **argv, int first, const char *const *include, size_t ninclude)
 {
     int bad = 0, files = 0;
     for (int i = first; i < argc; i++) {
-        if (argv[i][0] == '-')
+        if (argv[i][0] == '-') {
+            /* --include-path's value is not a spec file */
+            if (!strcmp(argv[i], "--include-path") || !strcmp(argv[i], "--data-dir") ||
+                !strcmp(argv[i], "--num-fewshot"))
+                i++;
             continue;
+        }
         files++;
         ys_error err = {0};
         task_spec *t;
@@ -87,6 +120,8 @@ static int validate(int argc, char **argv, int first)
             char *samples = taskdirs_samples_for(argv[i]);
             rc = check_samples(t, samples, &err);
             free(samples);
+        } else if (rc == 0) {
+            rc = check_group(argv[i], t, include, ninclude, &err);
         }
         if (rc < 0) {
             fprintf(stderr, "yardstick: %s\n", err.msg);
@@ -200,7 +235,7 @@ int cmd_tasks(int argc, char **argv)
         }
     }
     if (verb && !strcmp(verb, "validate"))
-        return validate(argc, argv, first_file);
+        return validate(argc, argv, first_file, include, ninclude);
     taskdirs dirs;
     taskdirs_init(&dirs, include, ninclude);
     int rc;

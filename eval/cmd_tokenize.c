@@ -14,6 +14,7 @@
 #include "seq2seq.h"
 #include "perplexity.h"
 #include "tokenizer.h"
+#include "ys_json.h"
 #include "ys_unicode.h"
 
 static const char tokenize_help[] =
@@ -39,12 +40,14 @@ static int tokenize_jsonl(const tok_tokenizer *t, const char *path, ys_error *er
             *nl = 0;
         lineno++;
         if (*line) {
-            cJSON *o = cJSON_Parse(line);
+            cJSON *o = NULL;
+            rc = ys_json_parse(line, strlen(line), path, lineno, &o, err);
             const cJSON *tx = cJSON_GetObjectItemCaseSensitive(o, "text");
             const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "add_special_tokens");
-            if (!o || !cJSON_IsString(tx)) {
-                rc = ys_fail(err, YS_EINPUT, "%s:%ld: %s", path, lineno,
-                             o ? "missing string field 'text'" : "malformed JSON");
+            if (rc < 0) {
+                /* err names path:line: column and what */
+            } else if (!cJSON_IsObject(o) || !cJSON_IsString(tx)) {
+                rc = ys_fail(err, YS_EINPUT, "%s:%ld: missing string field 'text'", path, lineno);
             } else if (sp && !cJSON_IsBool(sp)) {
                 rc = ys_fail(err, YS_EINPUT, "%s:%ld: field 'add_special_tokens' is not a boolean", path, lineno);
             } else {

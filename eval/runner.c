@@ -61,6 +61,13 @@ static int load_task(run_state *st, const task_registry *reg, const char *name, 
         return rc;
     }
     if (task_is_group(spec)) {
+        /* a group reaching itself would expand forever */
+        rc = treg_check_group(reg, spec->name, (const char *const *)spec->members, spec->nmembers, err);
+        if (rc < 0) {
+            task_free(spec);
+            free(path);
+            return rc;
+        }
         char **members = rn_calloc(spec->nmembers, sizeof *members);
         char ***gm = realloc(st->group_members, (st->ngroups + 1) * sizeof *gm);
         char **gn = realloc(st->groups, (st->ngroups + 1) * sizeof *gn);
@@ -184,8 +191,12 @@ int rn_load_tasks(run_state *st, ys_error *err)
     char *list = rc == 0 ? strdup(o->tasks) : NULL, *save = NULL;
     if (rc == 0 && !list)
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    size_t names = 0;
     for (char *name = list ? strtok_r(list, ",", &save) : NULL; name && rc == 0; name = strtok_r(NULL, ",", &save))
-        rc = load_task(st, reg, name, -1, err);
+        names++, rc = load_task(st, reg, name, -1, err);
+    /* "--tasks ,," would run nothing and exit 0 */
+    if (rc == 0 && names == 0)
+        rc = ys_fail(err, YS_EUSAGE, "--tasks '%s' names no task (see 'yardstick tasks list')", o->tasks);
     free(list);
     treg_free(reg);
     taskdirs_free(&dirs);

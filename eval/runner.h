@@ -52,6 +52,7 @@ typedef struct {
     const char *const *include;
     size_t ninclude;
     const char *db;           /* results store; NULL: none */
+    int db_timeout_ms;        /* wait for another writer's lock (0: the store's default) */
     const char *output;       /* results JSON; NULL: none */
     bool log_samples;         /* samples_<task>_<time>.jsonl beside output */
     long limit;               /* documents per task; 0: all */
@@ -60,6 +61,7 @@ typedef struct {
     int threads;              /* 0: all cores */
     uint64_t seed;
     bool skip_bad_rows;
+    bool allow_empty;         /* an eval split without documents scores n = 0 instead of failing */
     bool progress;            /* progress line on stderr */
     int64_t resume_run;       /* continue this run (its settings must match) */
     bool rescore;             /* with resume_run: no model, every response

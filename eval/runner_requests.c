@@ -205,6 +205,12 @@ int rn_prepare_task(run_state *st, task_run *t, ys_error *err)
                             o->skip_bad_rows, &t->docs, err);
     if (rc < 0)
         return rc;
+    /* an empty file or a header alone would score n = 0 with NaN metrics
+     * and exit 0: that is bad data unless asked for */
+    if (t->docs.n == 0 && !o->allow_empty)
+        return ys_fail(err, YS_EINPUT, "%s: task %s: the %s split has no documents (empty file or header only; "
+                       "--allow-empty scores it as n = 0)", t->docs.path ? t->docs.path : "(no file)", s->name,
+                       s->eval_split);
     int k = o->num_fewshot >= 0 ? o->num_fewshot : t->num_fewshot >= 0 ? t->num_fewshot : s->num_fewshot;
     const char *fs_split = s->fewshot_split ? s->fewshot_split : s->eval_split;
     bool same_split = !strcmp(fs_split, s->eval_split);

@@ -539,6 +539,16 @@ int rn_score_generate(task_run *t, uint64_t seed, ys_error *err)
         for (size_t r = 0; r < nr; r++)
             refs[r] = (scorer_value){SV_TEXT, t->prompts[d].refs[r], 0};
         rc = scorer_add(sc, &pred, refs, nr, &t->sample_metrics[d], err);
+        if (rc < 0) {
+            /* the metrics library knows the field, not the place: add the
+             * file and the document's line (or its index for SQuAD JSON) */
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            if (t->docs.docs[d].line > 0)
+                ys_fail(err, rc, "%s:%ld: task %s: %s", t->docs.path, t->docs.docs[d].line, s->name, msg);
+            else
+                ys_fail(err, rc, "%s: task %s, document %zu: %s", t->docs.path, s->name, d, msg);
+        }
         t->predictions[d] = strdup(t->gen[d]);
     }
     char *json = NULL;

@@ -454,7 +454,7 @@ void rn_compute_name(const run_options *o, char *buf, size_t cap)
 int rn_begin_run(run_state *st, ys_error *err)
 {
     const run_options *o = st->o;
-    int rc = rs_open(o->db, &st->store, err);
+    int rc = rs_open_wait(o->db, o->db_timeout_ms ? o->db_timeout_ms : RS_DEFAULT_TIMEOUT_MS, &st->store, err);
     if (rc < 0)
         return rc;
     char name[512];
@@ -499,6 +499,8 @@ int rn_begin_run(run_state *st, ys_error *err)
     cJSON_AddNumberToObject(set, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(set, "seed", (double)o->seed);
     cJSON_AddBoolToObject(set, "skip_bad_rows", o->skip_bad_rows);
+    if (o->allow_empty)
+        cJSON_AddBoolToObject(set, "allow_empty", true);
     if (o->data_dir)
         cJSON_AddStringToObject(set, "data_dir", o->data_dir);
     else

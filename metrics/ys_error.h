@@ -20,6 +20,8 @@ enum {
     YS_EIO = -3,       /* a file could not be opened or read */
     YS_EUSAGE = -4,    /* an option or argument the function cannot accept */
     YS_ERESOURCE = -5, /* a required resource (e.g. WordNet) is missing */
+    YS_EBUSY = -6,     /* a resource is busy: a database locked by another writer
+                          past the wait allowed; trying again later may work */
 };
 
 typedef struct ys_error {

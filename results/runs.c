@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ys_json.h"
+
 static char *col_text(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -33,6 +35,9 @@ static double col_real(sqlite3_stmt *st, int i)
 
 static int fail_db(rs_store *s, ys_error *err, const char *what)
 {
+    int busy = rs_busy_error(s, err, what);
+    if (busy)
+        return busy;
     return ys_fail(err, YS_EINPUT, "%s: %s: %s", rs_path(s), what, sqlite3_errmsg(rs_db(s)));
 }
 
@@ -225,14 +230,44 @@ static void model_from_args(const char *args, char *out, size_t cap)
 int rs_import_lmeval(rs_store *s, const char *json_text, const char *source, const char *model_name,
                      const char *version, int64_t *run_id, ys_error *err)
 {
-    cJSON *root = cJSON_Parse(json_text);
-    if (!root)
-        return ys_fail(err, YS_EINPUT, "%s: not valid JSON", source);
-    int rc = 0;
-    const cJSON *results = cJSON_GetObjectItemCaseSensitive(root, "results");
+    cJSON *root = NULL;
+    int rc = ys_json_parse(json_text, strlen(json_text), source, 1, &root, err);
+    if (rc < 0)
+        return rc;
+    const cJSON *results = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "results") : NULL;
     if (!cJSON_IsObject(results)) {
         rc = ys_fail(err, YS_EINPUT, "%s: missing object 'results' (not an lm-evaluation-harness results file?)", source);
         goto out;
+    }
+    /* every value the rows are read from has its type checked first: a task
+     * that is not an object has no "metric,filter" members to walk */
+    const cJSON *task0;
+    cJSON_ArrayForEach(task0, results) {
+        if (!cJSON_IsObject(task0)) {
+            rc = ys_fail(err, YS_EINPUT, "%s: results.%s: expected an object of \"metric,filter\" numbers, found %s",
+                         source, task0->string, ys_json_kind(task0));
+            goto out;
+        }
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, task0)
+            if (strchr(kv->string, ',') && !strstr(kv->string, "_stderr,") && !cJSON_IsNumber(kv) &&
+                !cJSON_IsNull(kv) && !cJSON_IsString(kv)) {
+                rc = ys_fail(err, YS_EINPUT, "%s: results.%s.%s: expected a number, found %s", source,
+                             task0->string, kv->string, ys_json_kind(kv));
+                goto out;
+            }
+    }
+    const cJSON *nsamp0 = cJSON_GetObjectItemCaseSensitive(root, "n-samples");
+    if (!cJSON_IsObject(nsamp0))
+        nsamp0 = NULL;
+    const cJSON *ns0;
+    cJSON_ArrayForEach(ns0, nsamp0) {
+        const cJSON *eff = cJSON_GetObjectItemCaseSensitive(ns0, "effective");
+        long long nn;
+        char where[600];
+        snprintf(where, sizeof where, "%s: n-samples.%s", source, ns0->string);
+        if (eff && (rc = ys_json_int(eff, 0, (1LL << 52), where, "effective", &nn, err)) < 0)
+            goto out;
     }
     char name[512] = "";
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");

@@ -15,16 +15,37 @@ extern const char ys_schema_sql[];
 struct rs_store {
     sqlite3 *db;
     char *path;
+    int timeout_ms;
 };
+
+/* A lock held by another writer past the wait is not bad data: it is
+ * YS_EBUSY (exit 4), and the message says how long was waited. */
+static int busy_fail(rs_store *s, ys_error *err, const char *what)
+{
+    return ys_fail(err, YS_EBUSY, "%s: %s: the database is locked by another writer (waited %.3g s; see --db-timeout)",
+                   s->path, what, s->timeout_ms / 1000.0);
+}
+
+static bool is_busy(int code)
+{
+    return (code & 0xFF) == SQLITE_BUSY || (code & 0xFF) == SQLITE_LOCKED;
+}
 
 static int db_fail(rs_store *s, ys_error *err, const char *what)
 {
     int code = sqlite3_errcode(s->db);
+    if (is_busy(code))
+        return busy_fail(s, err, what);
     int kind = (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_FULL ||
-                code == SQLITE_IOERR || code == SQLITE_BUSY)
+                code == SQLITE_IOERR)
                    ? YS_EIO
                    : YS_EINPUT;
     return ys_fail(err, kind, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+int rs_busy_error(rs_store *s, ys_error *err, const char *what)
+{
+    return is_busy(sqlite3_errcode(s->db)) ? busy_fail(s, err, what) : 0;
 }
 
 /* The schema text splits into sections at lines "-- version: N". Calls fn
@@ -52,7 +73,12 @@ int rs_schema_version(void) { return each_section(NULL, NULL); }
 static int exec(rs_store *s, const char *sql, ys_error *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int step = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (step != SQLITE_OK && is_busy(step)) {
+        sqlite3_free(msg);
+        return busy_fail(s, err, "writing");
+    }
+    if (step != SQLITE_OK) {
         int rc = ys_fail(err, YS_EINPUT, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         return rc;
@@ -136,6 +162,11 @@ rollback:
 
 int rs_open(const char *path, rs_store **out, ys_error *err)
 {
+    return rs_open_wait(path, RS_DEFAULT_TIMEOUT_MS, out, err);
+}
+
+int rs_open_wait(const char *path, int timeout_ms, rs_store **out, ys_error *err)
+{
     *out = NULL;
     rs_store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
@@ -148,16 +179,18 @@ int rs_open(const char *path, rs_store **out, ys_error *err)
         rs_close(s);
         return rc;
     }
-    sqlite3_busy_timeout(s->db, 30000);
+    s->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    sqlite3_busy_timeout(s->db, s->timeout_ms);
     /* WAL lets readers and a writer proceed together; NORMAL sync is safe
      * with WAL (a power cut may lose the last commits, never corrupt).
      * Switching a new file to WAL needs an exclusive lock, and SQLite can
      * answer BUSY without waiting when another process is doing the same,
      * so retry for up to the busy timeout. */
     int jm_ok = 0;
-    for (int attempt = 0; attempt < 3000 && !jm_ok; attempt++) {
+    int step = SQLITE_OK;
+    for (int attempt = 0; attempt <= s->timeout_ms / 10 && !jm_ok; attempt++) {
         sqlite3_stmt *st;
-        int step = SQLITE_ERROR;
+        step = SQLITE_ERROR;
         if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK) {
             step = sqlite3_step(st);
             sqlite3_finalize(st);
@@ -166,6 +199,11 @@ int rs_open(const char *path, rs_store **out, ys_error *err)
         if (step != SQLITE_BUSY && step != SQLITE_LOCKED)
             break;
         sqlite3_sleep(10);
+    }
+    if (!jm_ok && is_busy(step)) {
+        rc = busy_fail(s, err, "opening");
+        rs_close(s);
+        return rc;
     }
     if (!jm_ok) {
         rc = db_fail(s, err, "cannot use the database (not a SQLite file, corrupt, or unreadable)");

@@ -61,6 +61,15 @@ typedef struct {
 int rs_schema_version(void);
 
 int rs_open(const char *path, rs_store **out, ys_error *err);
+/* rs_open waiting at most timeout_ms (0: not at all) for another writer's
+ * lock, at open and at every later statement; past it the call fails with
+ * YS_EBUSY, not YS_EINPUT: a lock is not bad data. rs_open waits
+ * RS_DEFAULT_TIMEOUT_MS. */
+#define RS_DEFAULT_TIMEOUT_MS 30000
+int rs_open_wait(const char *path, int timeout_ms, rs_store **out, ys_error *err);
+/* When the last failure of the store's connection was a lock: YS_EBUSY
+ * with a message, else 0 (for modules issuing their own statements). */
+int rs_busy_error(rs_store *s, ys_error *err, const char *what);
 void rs_close(rs_store *s);
 
 /* Find the model with this name and weights hash, or add it. */

@@ -9,6 +9,7 @@
  * while it grows.
  */
 #include "dataset.h"
+#include "ys_json.h"
 #include "ys_unicode.h"
 
 #include <cjson/cJSON.h>
@@ -107,24 +108,6 @@ static bool is_blank(const char *s, size_t n)
         if (!strchr(" \t\r\n\f\v", s[i]))
             return false;
     return true;
-}
-
-/* Offset of a JSON "\u0000" escape in s, or SIZE_MAX. cJSON would silently
- * cut the string there, so it is refused instead. The 'u' must follow an odd
- * run of backslashes: "\\u0000" is a backslash and the text "u0000". */
-static size_t json_nul_escape_at(const char *s, size_t n)
-{
-    for (size_t i = 0; i + 5 < n; i++) {
-        if (s[i] != '\\')
-            continue;
-        size_t j = i;
-        while (j < n && s[j] == '\\')
-            j++;
-        if ((j - i) % 2 == 1 && n - j >= 5 && memcmp(s + j, "u0000", 5) == 0)
-            return j - 1;
-        i = j - 1;
-    }
-    return SIZE_MAX;
 }
 
 /* 1-based line and column of byte offset off in a whole-file buffer. */
@@ -479,21 +462,6 @@ static size_t skip_value(const char *s, size_t i)
     return i;
 }
 
-static const char *json_kind(const cJSON *v)
-{
-    if (cJSON_IsArray(v))
-        return "an array";
-    if (cJSON_IsString(v))
-        return "a string";
-    if (cJSON_IsNumber(v))
-        return "a number";
-    if (cJSON_IsBool(v))
-        return "a boolean";
-    if (cJSON_IsNull(v))
-        return "null";
-    return "an object";
-}
-
 /* Pool gets name, value pairs. cJSON gives the decoded keys and strings; for
  * every other value the raw text is cut out of the line by walking it in step
  * with cJSON's member list (same order, duplicates included), so numbers
@@ -529,26 +497,27 @@ static int next_jsonl(ds_reader *r, ds_row *row, ys_error *err)
         int rc = next_line(r, err);
         if (rc <= 0)
             return rc;
-        if (is_blank(r->line, r->len))
+        /* blank means JSON white space only: a line of \f or \v is a
+         * control character outside a string, refused below */
+        if (r->len == strspn(r->line, " \t\r\n"))
             continue;
-        size_t z = json_nul_escape_at(r->line, r->len);
-        if (z != SIZE_MAX)
-            return ys_fail(err, YS_EINPUT, "%s:%ld: column %zu: \\u0000 (NUL) is not supported",
-                           r->path, r->lineno, z + 1);
-        const char *end = NULL;
-        cJSON *obj = cJSON_ParseWithOpts(r->line, &end, 1);
+        /* the one strict grammar (ys_json.h): the walk in jsonl_fields
+         * reads the line by the same rules cJSON then parses it with.
+         * Checked, not ys_json_parse: the walk needs every member, repeats
+         * included, in step with the text (the row keeps the last). */
+        cJSON *obj = NULL;
+        rc = ys_json_check(r->line, r->len, r->path, r->lineno, err);
+        if (rc == 0 && !(obj = cJSON_ParseWithLength(r->line, r->len)))
+            return nomem(r, err);
         if (!cJSON_IsObject(obj)) {
             if (r->skip_bad) {
                 cJSON_Delete(obj);
                 r->skipped++;
                 continue;
             }
-            if (!obj) {
-                size_t col = end && end >= r->line ? (size_t)(end - r->line) + 1 : 1;
-                return ys_fail(err, YS_EINPUT, "%s:%ld: malformed JSON near column %zu", r->path,
-                               r->lineno, col);
-            }
-            const char *kind = json_kind(obj);
+            if (!obj)
+                return rc;
+            const char *kind = ys_json_kind(obj);
             cJSON_Delete(obj);
             return ys_fail(err, YS_EINPUT, "%s:%ld: expected a JSON object, found %s", r->path,
                            r->lineno, kind);
@@ -585,7 +554,6 @@ static int open_squad(ds_reader *r, ys_error *err)
     size_t col;
     const char *z = memchr(all.p, 0, all.n);
     size_t bad = uni_invalid_at(all.p, all.n);
-    size_t nul = json_nul_escape_at(all.p, all.n);
     if (z) {
         line_col(all.p, (size_t)(z - all.p), &line, &col);
         rc = ys_fail(err, YS_EINPUT, "%s:%ld: NUL byte at column %zu", r->path, line, col);
@@ -593,20 +561,10 @@ static int open_squad(ds_reader *r, ys_error *err)
         line_col(all.p, bad, &line, &col);
         rc = ys_fail(err, YS_EINPUT, "%s:%ld: invalid UTF-8 at column %zu (byte 0x%02X)", r->path,
                      line, col, (unsigned)(unsigned char)all.p[bad]);
-    } else if (nul != SIZE_MAX) {
-        line_col(all.p, nul, &line, &col);
-        rc = ys_fail(err, YS_EINPUT, "%s:%ld: column %zu: \\u0000 (NUL) is not supported",
-                     r->path, line, col);
     } else {
+        /* a byte-order mark is allowed before SQuAD's JSON (it is not JSON) */
         size_t skip = all.n >= 3 && memcmp(all.p, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-        const char *end = NULL;
-        r->root = cJSON_ParseWithOpts(all.p + skip, &end, 1);
-        if (!r->root) {
-            size_t off = end && end >= all.p ? (size_t)(end - all.p) : 0;
-            line_col(all.p, off, &line, &col);
-            rc = ys_fail(err, YS_EINPUT, "%s:%ld: malformed JSON near column %zu", r->path, line,
-                         col);
-        }
+        rc = ys_json_parse(all.p + skip, all.n - skip, r->path, 1, &r->root, err);
     }
     free(all.p);
     if (rc < 0)
@@ -690,6 +648,12 @@ static int emit_question(ds_reader *r, ds_row *row, ys_error *err)
         rc = squad_get(r, q, "answers", cJSON_Array, &answers, where, err);
     if (rc)
         return rc;
+    /* a question without answers has no reference to score against; the
+     * scorer would only say "references is empty" without a place. SQuAD
+     * 2.0 marks its unanswerable questions, which are let through. */
+    if (!answers->child && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "is_impossible")))
+        return ys_fail(err, YS_EINPUT, "%s: %s.answers: field 'answers' is empty (a question needs at least one answer)",
+                       r->path, where);
     cJSON *texts = cJSON_CreateArray(), *starts = cJSON_CreateArray();
     size_t k = 0;
     for (const cJSON *a = answers->child; a; a = a->next, k++) {

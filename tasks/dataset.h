@@ -26,6 +26,10 @@
  *           the answer texts) and answer_start (JSON array of the offsets).
  *           Its rows have line 0: the parsed tree keeps no positions, so its
  *           errors name a JSON path (data[3].paragraphs[0].qas[2]) instead.
+ *           A question with no answers is an error (…qas[2].answers) unless
+ *           it says "is_impossible": true (SQuAD 2.0's unanswerable ones).
+ *   JSON (jsonl, squad-json) is read with the strict grammar of ys_json.h;
+ *   of keys repeated in one object the last wins, as in Python's json.
  *   "text"  one field, `text`. text_split "headings" (the default) cuts the
  *           file before every top-level WikiText heading, a line " = Title = "
  *           with exactly one '=' on each side; "none" makes the whole file one

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "task.h"
+
 struct task_registry {
     char **dirs;
     size_t ndirs;
@@ -159,4 +161,77 @@ char *treg_find(const task_registry *r, const char *name, ys_error *err)
     ys_fail(err, YS_EUSAGE, "unknown task '%s'%s%s%s (see 'yardstick tasks list')", name,
             hint[0] ? "; did you mean " : "", hint, hint[0] ? "?" : "");
     return NULL;
+}
+
+/* Depth-first walk over group membership. `path` holds the groups being
+ * expanded (the chain from the root); `done` marks registry entries whose
+ * whole subtree is already known to be acyclic, so shared subgroups (the
+ * MMLU categories under several suites) are walked once. The depth is at
+ * most the number of registry entries plus one, since a repeat on the path
+ * stops the walk. */
+typedef struct {
+    const task_registry *r;
+    const char **path;
+    size_t depth;
+    bool *done;
+} cycle_walk;
+
+static int cycle_fail(cycle_walk *w, const char *again, ys_error *err)
+{
+    char chain[400] = "";
+    size_t from = 0;
+    while (from < w->depth && strcmp(w->path[from], again))
+        from++;
+    for (size_t i = from; i < w->depth; i++) {
+        strncat(chain, w->path[i], sizeof chain - strlen(chain) - 1);
+        strncat(chain, " -> ", sizeof chain - strlen(chain) - 1);
+    }
+    strncat(chain, again, sizeof chain - strlen(chain) - 1);
+    const char *last = w->path[w->depth - 1];
+    const char *file = last;
+    for (size_t i = 0; i < w->r->n; i++)
+        if (!strcmp(w->r->names[i], last))
+            file = w->r->paths[i];
+    return ys_fail(err, YS_EINPUT, "task group cycle: %s (group '%s' in %s includes '%s')", chain,
+                   last, file, again);
+}
+
+static int cycle_visit(cycle_walk *w, const char *name, const char *const *members, size_t nmembers,
+                       ys_error *err)
+{
+    w->path[w->depth++] = name;
+    int rc = 0;
+    for (size_t m = 0; m < nmembers && rc == 0; m++) {
+        const char *child = members[m];
+        for (size_t k = 0; k < w->depth && rc == 0; k++)
+            if (!strcmp(w->path[k], child))
+                rc = cycle_fail(w, child, err);
+        if (rc)
+            break;
+        size_t at = SIZE_MAX;
+        for (size_t i = 0; i < w->r->n && at == SIZE_MAX; i++)
+            if (!strcmp(w->r->names[i], child))
+                at = i;
+        if (at == SIZE_MAX || w->done[at])
+            continue;
+        task_spec *t = NULL;
+        if (task_load(w->r->paths[at], &t, NULL) == 0 && task_is_group(t))
+            rc = cycle_visit(w, child, (const char *const *)t->members,
+                             t->nmembers, err);
+        if (rc == 0)
+            w->done[at] = true;
+        task_free(t);
+    }
+    w->depth--;
+    return rc;
+}
+
+int treg_check_group(const task_registry *r, const char *name, const char *const *members,
+                     size_t nmembers, ys_error *err)
+{
+    cycle_walk w = {r, calloc(r->n + 2, sizeof *w.path), 0, calloc(r->n + 1, sizeof *w.done)};
+    int rc = w.path && w.done ? cycle_visit(&w, name, members, nmembers, err)
+                              : ys_fail(err, YS_ENOMEM, "out of memory");
+    free(w.path), free(w.done);
+    return rc;
 }

@@ -23,5 +23,13 @@ size_t treg_names(const task_registry *r, const char *const **names);
 /* The spec file for name (malloc'd), or NULL: then err says so and lists
  * the closest known names. */
 char *treg_find(const task_registry *r, const char *name, ys_error *err);
+/* Check that expanding the group `name` (members as given, so a spec file
+ * that is not in the registry can be checked too) never reaches a group
+ * already being expanded: a group that includes itself, directly or through
+ * other groups, is YS_EINPUT naming the whole cycle ("a -> b -> a") and the
+ * spec file that closes it. Members the registry does not know or cannot
+ * load are left for the caller to report; only cycles fail here. */
+int treg_check_group(const task_registry *r, const char *name, const char *const *members,
+                     size_t nmembers, ys_error *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ys_json.h"
 #include "ys_unicode.h"
 
 /* ---- parsing helpers: every failure names the file and the key --------- */
@@ -617,17 +618,11 @@ int task_load(const char *path, task_spec **out, ys_error *err)
         free(text);
         return ys_fail(err, YS_EINPUT, "%s: invalid UTF-8", path);
     }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        long line = 1;
-        for (const char *c = text; at && c < at; c++)
-            line += *c == '\n';
-        free(text);
-        return ys_fail(err, YS_EINPUT, "%s:%ld: malformed JSON", path, line);
-    }
+    cJSON *root = NULL;
+    int prc = ys_json_parse(text, len, path, 1, &root, err);
     free(text);
+    if (prc < 0)
+        return prc;
     task_spec *t = calloc(1, sizeof *t);
     parse_ctx p = {path, err, 0};
     if (!t) {

@@ -185,12 +185,18 @@ static void test_malformed_files(void **state)
     expect_fail(&t, YS_EINPUT, "tensor w: data_offsets [0, 16] outside the file's 12 data bytes", NULL);
     /* bad JSON */
     write_st(&t, "model.safetensors", "{\"w\":{\"dtype\":\"F32\",", FOUR, 16, 0);
-    expect_fail(&t, YS_EINPUT, "model.safetensors: header is not a valid JSON object", NULL);
+    expect_fail(&t, YS_EINPUT, "model.safetensors (header):1: malformed JSON near column 21", NULL);
     write_st(&t, "model.safetensors", "[1,2]", FOUR, 16, 0);
-    expect_fail(&t, YS_EINPUT, "not a valid JSON object", NULL);
+    expect_fail(&t, YS_EINPUT, "model.safetensors: header is an array, not a JSON object", NULL);
     /* JSON followed by something that is not padding */
     write_st(&t, "model.safetensors", "{} xx", FOUR, 16, 0);
-    expect_fail(&t, YS_EINPUT, "trailing bytes", NULL);
+    expect_fail(&t, YS_EINPUT, "malformed JSON near column 4 (text after the JSON value)", NULL);
+    /* a header without tensors: qsort was handed NULL before any error */
+    write_st(&t, "model.safetensors", "{}", FOUR, 16, 0);
+    expect_fail(&t, YS_EINPUT, "hold no tensors", NULL);
+    /* a control byte where cJSON saw white space */
+    write_st(&t, "model.safetensors", "{\x01}", FOUR, 16, 0);
+    expect_fail(&t, YS_EINPUT, "control character outside a string", NULL);
     /* unknown dtype */
     write_st(&t, "model.safetensors", "{\"w\":{\"dtype\":\"F12\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
              FOUR, 16, 0);
@@ -233,7 +239,7 @@ static void test_malformed_files(void **state)
     /* config.json broken or missing */
     write_st(&t, "model.safetensors", ONE_TENSOR, FOUR, 16, 0);
     write_text(&t, "config.json", "{\"n_embd\": ");
-    expect_fail(&t, YS_EINPUT, "config.json: not a valid JSON object", NULL);
+    expect_fail(&t, YS_EINPUT, "config.json:1: malformed JSON near column 12", NULL);
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", t.dir);
     unlink(path);

@@ -461,17 +461,28 @@ static void test_jsonl_errors(void **state)
     (void)state;
     ds_options o = fmt("jsonl");
     const char *p = put("m.jsonl", "{\"a\": 1}\n{\"a\": }\n");
-    expect_error(p, &o, 1, YS_EINPUT, "%s:2: malformed JSON near column 7");
+    expect_error(p, &o, 1, YS_EINPUT, "%s:2: malformed JSON near column 7 (invalid value)");
     p = put("m2.jsonl", "{\"a\": 1} x\n");
-    expect_error(p, &o, 0, YS_EINPUT, "%s:1: malformed JSON near column 10");
+    expect_error(p, &o, 0, YS_EINPUT, "%s:1: malformed JSON near column 10 (text after the JSON value)");
     p = put("m3.jsonl", "{\"a\": 1,\n\"b\": 2}\n"); /* one object over two lines */
-    expect_error(p, &o, 0, YS_EINPUT, "%s:1: malformed JSON near column 9");
+    expect_error(p, &o, 0, YS_EINPUT, "%s:1: malformed JSON near column 9 (expected a string key)");
     p = put("arr.jsonl", "{}\n\n[1, 2]\n");
     expect_error(p, &o, 1, YS_EINPUT, "%s:3: expected a JSON object, found an array");
     p = put("str.jsonl", "\"x\"\n");
     expect_error(p, &o, 0, YS_EINPUT, "%s:1: expected a JSON object, found a string");
     p = put("nul.jsonl", "{\"a\": \"x\\\\\\u0000\"}\n");
     expect_error(p, &o, 0, YS_EINPUT, "%s:1: column 11: \\u0000 (NUL) is not supported");
+    /* control bytes were white space to cJSON but not to the member walk,
+     * which then read past the line or shifted a field name: one strict
+     * grammar refuses them where they stand */
+    p = put("ctl.jsonl", "{\"a\": 1}\n{\"a\":\x01 \"x\", \"b\": \"y\"}\n");
+    expect_error(p, &o, 1, YS_EINPUT, "%s:2: malformed JSON near column 6 (control character outside a string)");
+    p = put("ctl2.jsonl", "{\x01\"a\": \"x\"}\n");
+    expect_error(p, &o, 0, YS_EINPUT, "%s:1: malformed JSON near column 2 (control character outside a string)");
+    p = put("ctl4.jsonl", "{\"a\": 1}\n\f\n");
+    expect_error(p, &o, 1, YS_EINPUT, "%s:2: malformed JSON near column 1 (control character outside a string)");
+    p = put("ctl3.jsonl", "{\"a\": \"x\"}\x1f\n");
+    expect_error(p, &o, 0, YS_EINPUT, "%s:1: malformed JSON near column 11 (control character outside a string)");
 
     o.skip_bad_rows = true;
     p = put("skip.jsonl", "{\"a\": 1}\n{bad\n[]\n7\n{\"a\": 2}\n");
@@ -534,7 +545,7 @@ static const char *k_squad =
     "   {\"id\": \"q1\", \"question\": \"Who won?\",\n"
     "    \"answers\": [{\"answer_start\": 0, \"text\": \"Denver Broncos\"},\n"
     "                  {\"answer_start\": 7, \"text\": \"Broncos \\\"B\\\"\"}]},\n"
-    "   {\"id\": \"q2\", \"question\": \"Caf\xC3\xA9?\", \"answers\": []}]}]},\n"
+    "   {\"id\": \"q2\", \"question\": \"Caf\xC3\xA9?\", \"answers\": [], \"is_impossible\": true}]}]},\n"
     " {\"title\": \"T3\", \"paragraphs\": [{\"context\": \"c\", \"qas\": [\n"
     "   {\"id\": \"q3\", \"question\": \"q?\", \"answers\": [{\"text\": \"c\", \"answer_start\": "
     "0}]}]}]}\n"
@@ -583,7 +594,7 @@ static void test_squad_errors(void **state)
     expect_open_error(p, &o, YS_EINPUT,
                       "%s: field 'data' missing or not an array (not SQuAD JSON)");
     p = put("bad.json", "{\"data\": [\n{\"title\": \"x\",\n \"paragraphs\": [}\n]}\n");
-    expect_open_error(p, &o, YS_EINPUT, "%s:3: malformed JSON near column 17");
+    expect_open_error(p, &o, YS_EINPUT, "%s:3: malformed JSON near column 17 (invalid value)");
     p = put("utf.json", "{\"data\": [\n{\"title\": \"\xC3\x28\"}]}\n");
     expect_open_error(p, &o, YS_EINPUT, "%s:2: invalid UTF-8 at column 12 (byte 0xC3)");
     p = put("nul.json", "{\"data\": [\n\n{\"title\": \"a\\u0000\"}]}\n");
@@ -591,10 +602,16 @@ static void test_squad_errors(void **state)
 
     /* Structure errors name the JSON path, after the rows before them. */
     p = put("noq.json", "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"c\", "
-                        "\"qas\": [{\"id\": \"a\", \"question\": \"q\", \"answers\": []},"
+                        "\"qas\": [{\"id\": \"a\", \"question\": \"q\", \"answers\": [], \"is_impossible\": true},"
                         " {\"id\": \"b\", \"answers\": []}]}]}]}");
     expect_error(p, &o, 1, YS_EINPUT,
                  "%s: data[0].paragraphs[0].qas[1]: field 'question' missing or not a string");
+    /* a question without answers is an error where it stands, unless it is
+     * SQuAD 2.0's unanswerable kind */
+    p = put("noans.json", "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"c\", "
+                          "\"qas\": [{\"id\": \"a\", \"question\": \"q\", \"answers\": []}]}]}]}");
+    expect_error(p, &o, 0, YS_EINPUT,
+                 "%s: data[0].paragraphs[0].qas[0].answers: field 'answers' is empty (a question needs at least one answer)");
     p = put("notitle.json", "{\"data\": [{\"paragraphs\": []}]}");
     expect_error(p, &o, 0, YS_EINPUT, "%s: data[0]: field 'title' missing or not a string");
     p = put("ctx.json", "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"qas\": []}, "
