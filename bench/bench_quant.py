@@ -25,15 +25,19 @@ From the repository root, after a Release build (see bench/README.md,
                    i.e. load + a 1-token forward); decode = `generate
                    --prompt-ids ID --ignore-eos` with --max-tokens 1 and
                    1 + DECODE, tok/s = DECODE / (difference of the walls)
-        llama.cpp  llama-bench -p 512 -n DECODE -r 1 (pp512 and tg),
-                   llama-perplexity -c 1024 --chunks 2 (all logits;
-                   tok/s from its "prompt eval time" line)
+        llama.cpp  llama-bench -p 0 -n DECODE -r 1 (tg), llama-perplexity
+                   -c 1024 --chunks 1 (one 1024-token window, all logits;
+                   tok/s from its "prompt eval time" line); --lc-poll N
+                   passes --poll N to both
       Peak RSS of every process (GNU time). Prints medians, min-max spreads
       and the ratios of the issue's targets computed within each
       repetition.
   bench_quant.py memory --shape llama3b|llama8b [--tokens 1024] [--keep]
       Writes the BF16 checkpoint, scores one window of --tokens tokens
       under /usr/bin/time -v (peak RSS, wall), and deletes it.
+  bench_quant.py report OUT.json --shape NAME
+      The tables again from a --json file (or its .partial, written after
+      every repetition).
   bench_quant.py make DIR --shape NAME [--f32]
       Only write the checkpoint (BF16; --f32: F32 of the same values).
 """
@@ -321,7 +325,10 @@ def llama_to_gguf(lcpp, src, dst):
         if permute_heads:
             r = a.shape[0]
             a = a.reshape(permute_heads, 2, r // permute_heads // 2, a.shape[1]).swapaxes(1, 2).reshape(a.shape)
-        w.add_tensor(name, np.ascontiguousarray(a), raw_dtype=gguf.GGMLQuantizationType.BF16)
+        if a.ndim == 1:   # norms stay F32, as the converter keeps them (ggml's CPU ops want F32 there)
+            w.add_tensor(name, bf16_to_f32(np.asarray(a)))
+        else:
+            w.add_tensor(name, np.ascontiguousarray(a), raw_dtype=gguf.GGMLQuantizationType.BF16)
 
     put("token_embd.weight", "model.embed_tokens.weight")
     put("output_norm.weight", "model.norm.weight")
@@ -347,14 +354,18 @@ def llama_to_gguf(lcpp, src, dst):
 # ---------------------------------------------------------------- running
 
 def run(cmd, check=True):
-    """(wall s, stdout, stderr, peak RSS MB) of one whole process."""
+    """(wall s, stdout, stderr, peak RSS MB) of one whole process; the
+    process's CPU seconds (user + system) go to run.cpu."""
     t = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "@@RSS %M"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.run(["/usr/bin/time", "-f", "@@RSS %M %U %S"] + cmd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
     wall = time.perf_counter() - t
     err = p.stderr.decode(errors="replace")
     if check and p.returncode != 0:
         sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)}\n{err[-3000:]}")
     m = re.findall(r"@@RSS (\d+)", err)
+    c = re.findall(r"@@RSS \d+ ([\d.]+) ([\d.]+)", err)
+    run.cpu = float(c[-1][0]) + float(c[-1][1]) if c else None
     return wall, p.stdout.decode(errors="replace"), err, int(m[-1]) * 1024 / 1e6 if m else None
 
 
@@ -375,24 +386,34 @@ YS_CONFIGS = [  # name, checkpoint ("f32" or "bf16"), extra options
 def ys_measure(ys, model, opts, win, prompt_id, threads):
     th = ["--threads", str(threads)]
     gen = [ys, "generate", "--model", model, "--prompt-ids", str(prompt_id), "--ignore-eos"] + opts + th
+    # CPU seconds as well as wall: on a shared machine the wall time also
+    # counts the time other processes held the cores
     w1, _, _, rss_g1 = run(gen + ["--max-tokens", "1"])
+    c1 = run.cpu
     wn, _, _, rss_gen = run(gen + ["--max-tokens", str(1 + DECODE)])
+    cn = run.cpu
     ws, _, _, rss_s = run([ys, "logprobs", "--model", model, "--ids", win] + opts + th)
+    cs = run.cpu
     return {"load_s": w1, "score_wall": ws, "score_tps": SEQ / max(ws - w1, 1e-6),
-            "decode_tps": DECODE / max(wn - w1, 1e-6), "rss_score_mb": rss_s, "rss_gen_mb": rss_gen}
+            "decode_tps": DECODE / max(wn - w1, 1e-6), "rss_score_mb": rss_s, "rss_gen_mb": rss_gen,
+            "score_tok_per_cpu_s": SEQ / max(cs - c1, 1e-6), "decode_tok_per_cpu_s": DECODE / max(cn - c1, 1e-6)}
 
 
-def lc_measure(lcpp, gguf_path, text, threads):
+def lc_measure(lcpp, gguf_path, text, threads, lc_poll):
     bins = os.path.join(lcpp, "build", "bin")
     r = {}
-    _, out, _, rss_b = run([os.path.join(bins, "llama-bench"), "-m", gguf_path, "-p", "512", "-n", str(DECODE),
-                            "-t", str(threads), "-r", "1", "-o", "json"])
+    # --poll: how much llama.cpp's threads spin while waiting for work
+    # (default 50). On a machine other processes keep busy, spinning
+    # threads wait for a descheduled peer and a run takes minutes instead of
+    # seconds; --poll 0 (sleep) is llama.cpp's best setting there.
+    poll = ["--poll", str(lc_poll)] if lc_poll is not None else []
+    _, out, _, rss_b = run([os.path.join(bins, "llama-bench"), "-m", gguf_path, "-p", "0", "-n", str(DECODE),
+                            "-t", str(threads), "-r", "1", "-o", "json"] + poll)
     for e in json.loads(out):
-        key = "pp512" if e["n_prompt"] and not e["n_gen"] else "tg"
-        r[key + "_tps"] = e["avg_ts"]
+        r["tg_tps"] = e["avg_ts"]
         r["commit"] = e.get("build_commit")
     _, _, err, rss_p = run([os.path.join(bins, "llama-perplexity"), "-m", gguf_path, "-f", text, "-c", str(SEQ),
-                            "-t", str(threads), "--chunks", "2"])
+                            "-t", str(threads), "--chunks", "1"] + poll)
     m = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", err)
     if not m:
         sys.exit("llama-perplexity: no 'prompt eval time' line:\n" + err[-2000:])
@@ -475,10 +496,13 @@ def cmd_bench(args):
                 ck, opts = next((c, o) for n, c, o in YS_CONFIGS if n == name)
                 rep["ys"][name] = ys_measure(ys, models[ck], opts, win, ids[0], args.threads)
             else:
-                rep["lc"][name] = lc_measure(lcpp, ggufs[name], text, args.threads)
+                rep["lc"][name] = lc_measure(lcpp, ggufs[name], text, args.threads, args.lc_poll)
         rep["loadavg_end"] = loadavg()
         reps.append(rep)
         log(json.dumps(rep))
+        if args.json:   # what is measured so far survives an interrupted run
+            with open(args.json + ".partial", "w") as f:
+                json.dump({"shape": args.shape, "reps": reps}, f, indent=1)
     res = {"shape": args.shape, "reps": reps,
            "files": {k: os.path.getsize(os.path.join(v, "model.safetensors")) for k, v in models.items()},
            "ggufs": {k: os.path.getsize(v) for k, v in ggufs.items()}}
@@ -499,9 +523,15 @@ def report(res):
         print(f"| yardstick {n} | {fmt(g('score_tps'))} | {fmt(g('decode_tps'))} | "
               f"{fmt(g('rss_score_mb'), 0)} / {fmt(g('rss_gen_mb'), 0)} |")
     print("| yardstick --quantize int8 --compute int8 | not implemented | | |")
+    print()
+    print("| yardstick, per CPU second (user + system; less sensitive to other processes) | scoring tok/CPU-s | decode tok/CPU-s |")
+    print("|---|---|---|")
+    for n, _, _ in YS_CONFIGS:
+        g = lambda k: stats([r["ys"][n][k] for r in reps])  # noqa: E731
+        print(f"| {n} | {fmt(g('score_tok_per_cpu_s'))} | {fmt(g('decode_tok_per_cpu_s'))} |")
     for q in reps[0]["lc"]:
         g = lambda k: stats([r["lc"][q][k] for r in reps])  # noqa: E731
-        print(f"| llama.cpp {q} | {fmt(g('ppl_tps'))} (perplexity); pp512 {fmt(g('pp512_tps'))} | "
+        print(f"| llama.cpp {q} | {fmt(g('ppl_tps'))} (perplexity) | "
               f"{fmt(g('tg_tps'))} (tg{DECODE}) | {fmt(g('rss_ppl_mb'), 0)} / {fmt(g('rss_bench_mb'), 0)} |")
     print()
     starts = ", ".join("%.1f" % r["loadavg_start"] for r in reps)
@@ -574,7 +604,7 @@ def cmd_memory(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("cmd", choices=["bench", "memory", "make"])
+    ap.add_argument("cmd", choices=["bench", "memory", "make", "report"])
     ap.add_argument("dir", nargs="?")
     ap.add_argument("--shape", required=True, choices=["gpt2s"] + list(LLAMA))
     ap.add_argument("--workdir", default="/tmp/ys_bq")
@@ -585,10 +615,18 @@ def main():
     ap.add_argument("--text", default=os.path.join(SHARED, "data", "lm", "wikitext-2", "test.txt"))
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--lc-poll", type=int, default=None,
+                    help="llama.cpp's --poll (default: its own, 50); 0 on a busy machine")
     ap.add_argument("--f32", action="store_true")
     args = ap.parse_args()
     if args.cmd == "bench":
         cmd_bench(args)
+    elif args.cmd == "report":   # the tables again from a --json (or .partial) file
+        with open(args.dir) as f:
+            res = json.load(f)
+        res.setdefault("files", {})
+        res.setdefault("ggufs", {})
+        report(res)
     elif args.cmd == "memory":
         cmd_memory(args)
     else:
