@@ -523,16 +523,16 @@ def report(res):
         print(f"| yardstick {n} | {fmt(g('score_tps'))} | {fmt(g('decode_tps'))} | "
               f"{fmt(g('rss_score_mb'), 0)} / {fmt(g('rss_gen_mb'), 0)} |")
     print("| yardstick --quantize int8 --compute int8 | not implemented | | |")
+    for q in reps[0]["lc"]:
+        g = lambda k: stats([r["lc"][q][k] for r in reps])  # noqa: E731
+        print(f"| llama.cpp {q} | {fmt(g('ppl_tps'))} (perplexity) | "
+              f"{fmt(g('tg_tps'))} (tg{DECODE}) | {fmt(g('rss_ppl_mb'), 0)} / {fmt(g('rss_bench_mb'), 0)} |")
     print()
     print("| yardstick, per CPU second (user + system; less sensitive to other processes) | scoring tok/CPU-s | decode tok/CPU-s |")
     print("|---|---|---|")
     for n, _, _ in YS_CONFIGS:
         g = lambda k: stats([r["ys"][n][k] for r in reps])  # noqa: E731
         print(f"| {n} | {fmt(g('score_tok_per_cpu_s'))} | {fmt(g('decode_tok_per_cpu_s'))} |")
-    for q in reps[0]["lc"]:
-        g = lambda k: stats([r["lc"][q][k] for r in reps])  # noqa: E731
-        print(f"| llama.cpp {q} | {fmt(g('ppl_tps'))} (perplexity) | "
-              f"{fmt(g('tg_tps'))} (tg{DECODE}) | {fmt(g('rss_ppl_mb'), 0)} / {fmt(g('rss_bench_mb'), 0)} |")
     print()
     starts = ", ".join("%.1f" % r["loadavg_start"] for r in reps)
     print(f"load average (1 min) at the start of each repetition: {starts}")
@@ -545,6 +545,11 @@ def report(res):
         ("scoring: int8 >= 0.9x our fp32", lambda r: r["ys"]["int8"]["score_tps"] / r["ys"]["fp32"]["score_tps"], 0.9),
         ("scoring: int4 g32 >= 0.9x our fp32", lambda r: r["ys"]["int4 g32"]["score_tps"] / r["ys"]["fp32"]["score_tps"], 0.9),
         ("scoring: --compute bf16 >= 1.6x our fp32", lambda r: r["ys"]["compute bf16"]["score_tps"] / r["ys"]["fp32"]["score_tps"], 1.6),
+        ("the same, per CPU-s: decode bf16 weights / fp32", lambda r: r["ys"]["bf16 weights"]["decode_tok_per_cpu_s"] / r["ys"]["fp32"]["decode_tok_per_cpu_s"], 1.8),
+        ("the same, per CPU-s: scoring bf16 weights / fp32", lambda r: r["ys"]["bf16 weights"]["score_tok_per_cpu_s"] / r["ys"]["fp32"]["score_tok_per_cpu_s"], 0.9),
+        ("the same, per CPU-s: scoring int8 / fp32", lambda r: r["ys"]["int8"]["score_tok_per_cpu_s"] / r["ys"]["fp32"]["score_tok_per_cpu_s"], 0.9),
+        ("the same, per CPU-s: scoring int4 g32 / fp32", lambda r: r["ys"]["int4 g32"]["score_tok_per_cpu_s"] / r["ys"]["fp32"]["score_tok_per_cpu_s"], 0.9),
+        ("the same, per CPU-s: scoring --compute bf16 / fp32", lambda r: r["ys"]["compute bf16"]["score_tok_per_cpu_s"] / r["ys"]["fp32"]["score_tok_per_cpu_s"], 1.6),
         ("(information) scoring: int8, fp32 arithmetic / llama.cpp Q8_0 perplexity", lambda r: r["ys"]["int8"]["score_tps"] / r["lc"]["Q8_0"]["ppl_tps"], None),
         ("(information) decode: fp32 / llama.cpp F32 or F16 tg", lambda r: r["ys"]["fp32"]["decode_tps"] / r["lc"].get("F32", r["lc"]["F16"])["tg_tps"], None),
         ("(information) decode: bf16 weights / llama.cpp F16 tg", lambda r: r["ys"]["bf16 weights"]["decode_tps"] / r["lc"]["F16"]["tg_tps"], None),
