@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "f16.h"
 #include "vmath.h"
 
 /* ---- KV cache ------------------------------------------------------------ */
@@ -136,17 +137,27 @@ static void rope_rows(float *x, size_t T, size_t ld, int nheads, int hd, int dim
         }
 }
 
-/* The embedding of token id into x[H]. A tied embedding's mapped pages
- * were released after packing (pack_weights), so its row is gathered from
- * the packed head (gm_weights_row). Gemma
- * multiplies it by sqrt(hidden) (in fp32, as HF does in fp32). */
+/* The embedding of token id into x[H]. An untied embedding's row is read
+ * as stored (F16/BF16 converted exactly): a whole fp32 copy of a 128k x
+ * 4096 table would cost 2 GB, most of it never read. A tied embedding's
+ * mapped pages were released after packing (pack_weights), so its row is
+ * gathered from the packed head (gm_weights_row). Gemma multiplies it by
+ * sqrt(hidden) (in fp32, as HF does in fp32). */
 static void embed_row(const model *m, int32_t id, float *x)
 {
-    size_t H = (size_t)m->info.hidden;
-    if (!m->tied)
-        memcpy(x, m->embed + (size_t)id * H, H * sizeof *x);
-    else
+    size_t H = (size_t)m->info.hidden, off = (size_t)id * H;
+    if (m->tied) {
         gm_weights_row(&m->phead, (size_t)id, x);
+    } else if (m->wte.dtype == CKPT_F32) {
+        memcpy(x, (const float *)m->wte.p + off, H * sizeof *x);
+    } else {
+        const unsigned char *h = (const unsigned char *)m->wte.p + 2 * off;   /* the mapping: any alignment */
+        for (size_t i = 0; i < H; i++) {
+            uint16_t v;
+            memcpy(&v, h + 2 * i, 2);
+            x[i] = m->wte.dtype == CKPT_F16 ? f16_to_f32(v) : bf16_to_f32(v);
+        }
+    }
     if (m->embed_scale > 0)
         for (size_t i = 0; i < H; i++)
             x[i] *= m->embed_scale;

@@ -92,8 +92,8 @@ struct model {
     int rope_by_len;          /* the frequencies depend on the call's length (dynamic, longrope) */
     size_t rope_reset;        /* Phi-3: generation recomputes the sequence when it grows past this */
 
-    ckpt_src wte;             /* the embedding [V, H] as stored */
-    const float *embed;       /* its F32 view, made only when untied (embed_row) */
+    ckpt_src wte;             /* the embedding [V, H] as stored; an untied one's rows are read
+                                 from it (embed_row), never copied whole */
     const float *pos_embed;   /* GPT-2 wpe [n_positions, H] */
     const float *final_w, *final_b;
     ckpt_src lm_head;         /* [V, H]: wte when tied */

@@ -434,8 +434,7 @@ static int bind_gpt2(model *m, ys_error *err)
     if ((rc = ckpt_config_bool(m->ck, "tie_word_embeddings", 1, &tied, err)) < 0)
         return rc;
     m->lm_head = m->wte;
-    if (!tied && (NEED_SRC(2, mi->vocab, H, &m->lm_head, "lm_head.weight") ||
-                  NEED(2, mi->vocab, H, &m->embed, "%swte.weight", pre)))
+    if (!tied && NEED_SRC(2, mi->vocab, H, &m->lm_head, "lm_head.weight"))
         return rc;
     return 0;
 }
@@ -472,8 +471,7 @@ static int bind_neox(model *m, ys_error *err)
         NEED(1, H, 0, &m->final_b, "gpt_neox.final_layer_norm.bias"))
         return rc;
     m->lm_head = m->wte;
-    if (!tied && (NEED_SRC(2, mi->vocab, H, &m->lm_head, "embed_out.weight") ||
-                  NEED(2, mi->vocab, H, &m->embed, "gpt_neox.embed_in.weight")))
+    if (!tied && NEED_SRC(2, mi->vocab, H, &m->lm_head, "embed_out.weight"))
         return rc;
     for (int l = 0; l < mi->layers; l++) {
         layer *L = &m->layers[l];
@@ -515,8 +513,7 @@ static int bind_llama(model *m, const arch_desc *a, ys_error *err)
     if (gemma && (rc = plus_one(m, &m->final_w, (size_t)H, err)))
         return rc;
     m->lm_head = m->wte;
-    if (!tied && (NEED_SRC(2, mi->vocab, H, &m->lm_head, "lm_head.weight") ||
-                  NEED(2, mi->vocab, H, &m->embed, "model.embed_tokens.weight")))
+    if (!tied && NEED_SRC(2, mi->vocab, H, &m->lm_head, "lm_head.weight"))
         return rc;
     for (int l = 0; l < mi->layers; l++) {
         layer *L = &m->layers[l];
