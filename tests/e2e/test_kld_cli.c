@@ -282,42 +282,13 @@ static void test_tasks(void **state)
     cJSON_Delete(j);
 }
 
-/* A copy of tiny whose tokenizer swaps two pieces: same sizes, different
- * vocabulary. */
-static void make_other_tokenizer(const char *dir)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && ln -sf %s/config.json %s/model.safetensors %s/ && cp %s/tokenizer_config.json %s/",
-             dir, TINY, TINY, dir, TINY, dir);
-    assert_int_equal(ts_run(cmd, NULL), 0);
-    char path[2048];
-    snprintf(path, sizeof path, "%s/tokenizer.json", TINY);
-    cJSON *t = ts_load_json(path);
-    cJSON *vocab = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "model"), "vocab");
-    cJSON *a = NULL, *b = NULL, *x;
-    cJSON_ArrayForEach(x, vocab) {
-        if (x->valueint == 300)
-            a = x;
-        if (x->valueint == 301)
-            b = x;
-    }
-    assert_true(a && b);
-    cJSON_SetNumberValue(a, 301);
-    cJSON_SetNumberValue(b, 300);
-    char *text = cJSON_Print(t);
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    ts_write_file(path, text);
-    free(text);
-    cJSON_Delete(t);
-}
-
 static void test_refusals(void **state)
 {
     (void)state;
     ts_write_file(ts_path("a.ids"), ids_text);
     char other[1024], cmd[4096], *out = NULL;
     snprintf(other, sizeof other, "%s/other_tok", ts_scratch());
-    make_other_tokenizer(other);
+    ts_swapped_tokenizer_copy(TINY, other);
     snprintf(cmd, sizeof cmd, "%s kld --base %s --model %s --ids %s 2>&1", YS_BINARY, TINY, other, ts_path("a.ids"));
     assert_int_equal(ts_run(cmd, &out), 3);
     assert_non_null(strstr(out, "do not share a tokenizer"));

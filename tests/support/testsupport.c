@@ -170,3 +170,30 @@ cJSON *ts_load_json(const char *path)
         fail_msg("%s: malformed JSON", path);
     return j;
 }
+
+void ts_swapped_tokenizer_copy(const char *src, const char *dir)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && ln -sf %s/config.json %s/model.safetensors %s/ && "
+             "cp %s/tokenizer_config.json %s/", dir, src, src, dir, src, dir);
+    assert_int_equal(ts_run(cmd, NULL), 0);
+    char path[2048];
+    snprintf(path, sizeof path, "%s/tokenizer.json", src);
+    cJSON *t = ts_load_json(path);
+    cJSON *vocab = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "model"), "vocab");
+    cJSON *a = NULL, *b = NULL, *x;
+    cJSON_ArrayForEach(x, vocab) {
+        if (x->valueint == 300)
+            a = x;
+        if (x->valueint == 301)
+            b = x;
+    }
+    assert_true(a && b);
+    cJSON_SetNumberValue(a, 301);
+    cJSON_SetNumberValue(b, 300);
+    char *text = cJSON_Print(t);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    ts_write_file(path, text);
+    free(text);
+    cJSON_Delete(t);
+}

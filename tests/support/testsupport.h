@@ -32,6 +32,10 @@ int ts_run(const char *cmd, char **out);
 char *ts_read_file(const char *path, size_t *len);
 /* Write a string to a file (fails the test on error). */
 void ts_write_file(const char *path, const char *text);
+/* A copy of the model folder src (config and weights linked) in dir whose
+ * tokenizer.json swaps the pieces of ids 300 and 301: same sizes, another
+ * vocabulary (the tokenizer-mismatch cases of kld and run --kl-base). */
+void ts_swapped_tokenizer_copy(const char *src, const char *dir);
 /* Is ../shared present (tests that need it skip otherwise)? */
 int ts_have_shared(void);
 
