@@ -522,7 +522,7 @@ def report(res):
         g = lambda k: stats([r["ys"][n][k] for r in reps])  # noqa: E731
         print(f"| yardstick {n} | {fmt(g('score_tps'))} | {fmt(g('decode_tps'))} | "
               f"{fmt(g('rss_score_mb'), 0)} / {fmt(g('rss_gen_mb'), 0)} |")
-    print("| yardstick --quantize int8 --compute int8 | not implemented | | |")
+    print("| yardstick --quantize int8 --compute int8 | not measured by this script yet | | |")
     for q in reps[0]["lc"]:
         g = lambda k: stats([r["lc"][q][k] for r in reps])  # noqa: E731
         print(f"| llama.cpp {q} | {fmt(g('ppl_tps'))} (perplexity) | "
@@ -563,7 +563,7 @@ def report(res):
         if lim is not None and s["min"] < lim <= s["median"]:
             verdict += " (not in every repetition)"
         print(f"| {name} | {fmt(s, 2)}x | {verdict} |")
-    print("| scoring: --quantize int8 --compute int8 >= llama.cpp Q8_0 perplexity | — | not implemented |")
+    print("| scoring: --quantize int8 --compute int8 >= llama.cpp Q8_0 perplexity | — | not measured by this script yet |")
     print()
     print("files (bytes): " + ", ".join(f"{k} {v:,}" for k, v in {**res["files"], **res["ggufs"]}.items()))
 
