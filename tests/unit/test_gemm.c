@@ -132,6 +132,15 @@ static void test_invariance_wide(void **state)
     check_invariance(256, 320, GM_ACT_NONE, 1);
 }
 
+/* A k longer than one of gm_run's k blocks (KC_MAX, 512): under many rows
+ * the chain runs block by block, carried through the tile buffer, and must
+ * give the bits of the single-row scalar chain. */
+static void test_invariance_long_k(void **state)
+{
+    (void)state;
+    check_invariance(600, 40, GM_ACT_NONE, 1);
+}
+
 /* |y - exact| <= k * 2^-24 * sum |x w| (the standard bound for a
  * recursive sum of k rounded products; an fma rounds once per step). */
 static void test_accuracy(void **state)
@@ -676,7 +685,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invariance_odd),   cmocka_unit_test(test_invariance_gelu),
-        cmocka_unit_test(test_invariance_wide),  cmocka_unit_test(test_accuracy),
+        cmocka_unit_test(test_invariance_wide),
+        cmocka_unit_test(test_invariance_long_k),  cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_gelu_values),      cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_half_panels),
         cmocka_unit_test(test_quant_panels),
