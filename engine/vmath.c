@@ -22,6 +22,14 @@ static const float LN2_LO = -2.12194440e-4f;
 static const float C7 = 1.98412698e-4f, C6 = 1.38888889e-3f, C5 = 8.33333333e-3f, C4 = 4.16666667e-2f,
                    C3 = 1.66666667e-1f, C2 = 0.5f, C1 = 1.0f, C0 = 1.0f;
 static const float GELU_A = 0.044715f, GELU_B = -1.5957691216057308f;   /* -2 sqrt(2/pi) */
+/* tanh y on |y| < TANH_POLY by its Taylor series up to y^15, highest
+ * coefficient first (the first term left out, 6404582/10854718875 y^17,
+ * is below 1e-8 relative there); elsewhere (1 - e) / (1 + e) with
+ * e = exp(-2|y|) <= e^-1, where 1 - e loses at most a bit and a half. */
+#define TANH_POLY 0.5f
+static const float T15 = -1.45583438705e-3f, T13 = 3.59212803657e-3f, T11 = -8.86323552990e-3f,
+                   T9 = 2.18694885362e-2f, T7 = -5.39682539683e-2f, T5 = 1.33333333333e-1f,
+                   T3 = -3.33333333333e-1f;
 
 /* ---- scalar (the definition) ------------------------------------------------ */
 
@@ -72,6 +80,28 @@ static void gelu_scalar(float *x, size_t n)
 {
     for (size_t j = 0; j < n; j++)
         x[j] = gelu1(x[j]);
+}
+
+static float softcap1(float z, float cap)
+{
+    /* tanh |y|, then y's sign (tanh(-0) = -0) */
+    float y = z / cap, a = fabsf(y), t;
+    if (a < TANH_POLY) {
+        float a2 = a * a, p = fmaf(T15, a2, T13);
+        p = fmaf(p, a2, T11), p = fmaf(p, a2, T9), p = fmaf(p, a2, T7);
+        p = fmaf(p, a2, T5), p = fmaf(p, a2, T3);
+        t = fmaf(a, a2 * p, a);
+    } else {
+        float e = vm_expf(-2.0f * a);
+        t = (1.0f - e) / (1.0f + e);
+    }
+    return copysignf(t, y) * cap;
+}
+
+static void softcap_scalar(float *z, size_t n, float cap)
+{
+    for (size_t j = 0; j < n; j++)
+        z[j] = softcap1(z[j], cap);
 }
 
 static void silu_scalar(float *g, const float *u, size_t n)
@@ -150,6 +180,30 @@ T512 static void silu512(float *g, const float *u, size_t n)
     }
 }
 
+T512 static void softcap512(float *z, size_t n, float cap)
+{
+    const __m512 c = _mm512_set1_ps(cap), one = _mm512_set1_ps(1.0f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 y = _mm512_div_ps(_mm512_maskz_loadu_ps(k, z + j), c);
+        __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(y)));
+        __m512 a2 = _mm512_mul_ps(a, a), p = _mm512_fmadd_ps(_mm512_set1_ps(T15), a2, _mm512_set1_ps(T13));
+        p = _mm512_fmadd_ps(p, a2, _mm512_set1_ps(T11));
+        p = _mm512_fmadd_ps(p, a2, _mm512_set1_ps(T9));
+        p = _mm512_fmadd_ps(p, a2, _mm512_set1_ps(T7));
+        p = _mm512_fmadd_ps(p, a2, _mm512_set1_ps(T5));
+        p = _mm512_fmadd_ps(p, a2, _mm512_set1_ps(T3));
+        __m512 poly = _mm512_fmadd_ps(a, _mm512_mul_ps(a2, p), a);
+        __m512 e = exp512(_mm512_mul_ps(_mm512_set1_ps(-2.0f), a));
+        __m512 t = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+        t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(a, _mm512_set1_ps(TANH_POLY), _CMP_LT_OQ), poly);
+        t = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t),
+                                                _mm512_and_si512(_mm512_castps_si512(y), sign)));
+        _mm512_mask_storeu_ps(z + j, k, _mm512_mul_ps(t, c));
+    }
+}
+
 /* ---- AVX2 -------------------------------------------------------------------- */
 
 #define T256 __attribute__((target("avx2,fma")))
@@ -223,6 +277,26 @@ T256 static void gelu256(float *x, size_t n)
     }
 }
 
+T256 static void softcap256(float *z, size_t n, float cap)
+{
+    const __m256 c = _mm256_set1_ps(cap), one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    for (size_t j = 0; j < n; j += 8) {
+        __m256 y = _mm256_div_ps(load8(z + j, n - j), c), a = _mm256_andnot_ps(sign, y);
+        __m256 a2 = _mm256_mul_ps(a, a), p = _mm256_fmadd_ps(_mm256_set1_ps(T15), a2, _mm256_set1_ps(T13));
+        p = _mm256_fmadd_ps(p, a2, _mm256_set1_ps(T11));
+        p = _mm256_fmadd_ps(p, a2, _mm256_set1_ps(T9));
+        p = _mm256_fmadd_ps(p, a2, _mm256_set1_ps(T7));
+        p = _mm256_fmadd_ps(p, a2, _mm256_set1_ps(T5));
+        p = _mm256_fmadd_ps(p, a2, _mm256_set1_ps(T3));
+        __m256 poly = _mm256_fmadd_ps(a, _mm256_mul_ps(a2, p), a);
+        __m256 e = exp256(_mm256_mul_ps(_mm256_set1_ps(-2.0f), a));
+        __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+        t = _mm256_blendv_ps(t, poly, _mm256_cmp_ps(a, _mm256_set1_ps(TANH_POLY), _CMP_LT_OQ));
+        t = _mm256_or_ps(t, _mm256_and_ps(y, sign));
+        store8(z + j, n - j, _mm256_mul_ps(t, c));
+    }
+}
+
 T256 static void silu256(float *g, const float *u, size_t n)
 {
     for (size_t j = 0; j < n; j += 8) {
@@ -273,4 +347,17 @@ void vm_silu_mul(gm_isa isa, float *g, const float *u, size_t n)
 #endif
     (void)isa;
     silu_scalar(g, u, n);
+}
+
+void vm_softcap(gm_isa isa, float *z, size_t n, float cap)
+{
+#ifdef VM_X86
+    switch (gm_isa_resolve(isa)) {
+    case GM_ISA_AVX512: softcap512(z, n, cap); return;
+    case GM_ISA_AVX2: softcap256(z, n, cap); return;
+    default: break;
+    }
+#endif
+    (void)isa;
+    softcap_scalar(z, n, cap);
 }
