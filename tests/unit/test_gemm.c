@@ -345,10 +345,9 @@ static void test_pack_all(void **state)
  * bias, activation and accumulation; [out, k] and Conv1D [k, out]
  * sources, k and out not multiples of the panel sizes) has the bits of the
  * product through fp32 panels of the same values. */
-static void test_half_panels(void **state)
+static void check_half_panels(size_t k)
 {
-    (void)state;
-    const size_t k = 77, out = 45;
+    const size_t out = 45;
     uint16_t *h = malloc(k * out * 2);
     float *x = malloc(40 * k * sizeof *x), *bias = malloc(out * sizeof *bias);
     float *y16 = malloc(40 * out * sizeof *y16), *y32 = malloc(40 * out * sizeof *y32);
@@ -406,6 +405,13 @@ static void test_half_panels(void **state)
             gm_free(&w16), gm_free(&w32);
         }
     free(h), free(x), free(bias), free(y16), free(y32), free(row);
+}
+
+static void test_half_panels(void **state)
+{
+    (void)state;
+    check_half_panels(77);
+    check_half_panels(600);   /* past one k block: 40 rows run the blocked path, the tiles carried */
 }
 
 /* Quantized panels (gemm.h, "Quantization"): every ISA and row count gives
