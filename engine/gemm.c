@@ -785,8 +785,6 @@ gm_isa gm_isa_resolve(gm_isa isa)
 
 /* ---- epilogue (one scalar routine for every path: same bits) -------------- */
 
-static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
-
 /* The steps are separate loops over the micro-tile, each simple enough
  * for the compiler to vectorise (bias, accumulate: plain fp32 additions,
  * the same bits vectorised or not); the switch is outside them. */
@@ -801,8 +799,7 @@ static void epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t c
         case GM_ACT_NONE:
             break;
         case GM_ACT_GELU_ERF:
-            for (size_t j = 0; j < ncols; j++)
-                t[j] = gelu_erf(t[j]);
+            vm_gelu_erf(c->isa, t, ncols);   /* vectorised, same bits on every path */
             break;
         case GM_ACT_GELU_TANH:
             vm_gelu_tanh(c->isa, t, ncols);   /* vectorised, same bits on every path */
