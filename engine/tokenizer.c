@@ -608,8 +608,10 @@ int tok_encode_pair(const tok_tokenizer *t, const char *a, size_t alen, const ch
             ty[k++] = p->type_id;
             continue;
         }
-        const int32_t *src = c.ids.v + (p->seq ? c.seq_start : 0);
         size_t len = p->seq ? nb : na;
+        if (!len)
+            continue; /* an empty text has no id array to offset */
+        const int32_t *src = c.ids.v + (p->seq ? c.seq_start : 0);
         for (size_t j = 0; j < len; j++) {
             out[k] = src[j];
             ty[k++] = p->type_id;
