@@ -222,6 +222,7 @@ static int kld_ids(kld_run *r, const char *path, ys_error *err)
     int rc = mc_read_id_lines(path, NULL, 2, "needs at least two tokens to score a next token", &in, err);
     if (rc < 0)
         return rc;
+    rc = mc_check_id_range(&in, path, (int32_t)r->vocab, "id", err);
     for (size_t s = 0; rc == 0 && s < in.n; s++) {
         size_t from = 1;
         const int32_t *seq = in.seqs[s];
