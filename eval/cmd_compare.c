@@ -100,13 +100,18 @@ int cmd_compare(int argc, char **argv)
     o.drop_values = values;
     rs_store *s;
     ys_error err = {0};
-    if (rs_open_wait(db, timeout_ms, &s, &err) < 0)
+    bool was_new = cli_db_is_new(db);
+    if (rs_open_wait(db, timeout_ms, &s, &err) < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     cmp_report *rep;
     int rc = cmp_run(s, &o, &rep, &err);
     rs_close(s);
-    if (rc < 0)
+    if (rc < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     char *text = cmp_render_text(rep);
     if (text)
         fputs(text, stdout);

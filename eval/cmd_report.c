@@ -54,8 +54,11 @@ int cmd_report(int argc, char **argv)
         return cli_usage_error("report", "--format must be md, html, csv or json");
     rs_store *s;
     ys_error err = {0};
-    if (rs_open_wait(db, timeout_ms, &s, &err) < 0)
+    bool was_new = cli_db_is_new(db);
+    if (rs_open_wait(db, timeout_ms, &s, &err) < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     leaderboard *lb = NULL;
     char *text = NULL;
     int rc = lb_build(s, &o, &lb, &err);
@@ -63,8 +66,10 @@ int cmd_report(int argc, char **argv)
         rc = lb_render(lb, format, &text, &err);
     lb_free(lb);
     rs_close(s);
-    if (rc < 0)
+    if (rc < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     if (!out) {
         fputs(text, stdout);
         free(text);
