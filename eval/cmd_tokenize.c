@@ -110,7 +110,8 @@ int cmd_tokenize(int argc, char **argv)
         len = strlen(text);
     int32_t *ids = NULL;
     size_t n = 0;
-    rc = tok_encode(t, text, len, !a.no_special, &ids, &n, &err);
+    /* a long text in checked pieces: tok_encode's ids in bounded scratch */
+    rc = tok_encode_long(t, text, len, !a.no_special, &ids, &n, &err);
     if (rc == 0) {
         if (a.json) {
             fputs("{\"ids\": ", stdout);
