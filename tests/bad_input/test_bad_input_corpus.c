@@ -50,7 +50,8 @@ static char **list_dir(const char *dir, size_t *n)
         v[(*n)++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(v, *n, sizeof *v, by_name);
+    if (*n)
+        qsort(v, *n, sizeof *v, by_name);
     return v;
 }
 
