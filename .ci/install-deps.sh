@@ -7,7 +7,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
-  build-essential cmake pkg-config \
+  build-essential cmake pkg-config clang \
   libopenblas-dev libsqlite3-dev libcjson-dev libpcre2-dev libcmocka-dev \
   wordnet-base \
   chromium fonts-dejavu-core

@@ -17,6 +17,9 @@
 
 #include <float.h>
 #include <immintrin.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -736,6 +739,17 @@ static void ikern_avx512(int mr, size_t k, const uint8_t *xq, size_t ldq, const 
 }
 #endif
 
+#ifdef GM_X86
+/* F16C from CPUID leaf 1 (ECX bit 29): clang 14 does not know the name
+ * "f16c" for __builtin_cpu_supports, so the clang builds (fuzzing, UBSan)
+ * would not compile. */
+static int gm_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 int gm_isa_supported(gm_isa isa)
 {
     switch (isa) {
@@ -745,7 +759,7 @@ int gm_isa_supported(gm_isa isa)
 #ifdef GM_X86
     case GM_ISA_AVX2:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && gm_has_f16c();
     case GM_ISA_AVX512:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");

@@ -906,6 +906,18 @@ static int load_legacy(tok_tokenizer *t, const char *vocab_path, const char *mer
     return finish_added(t, err);
 }
 
+/* An error about a tokenizer file names that file: components report
+ * "tokenizer: decoder 'X' is not supported", which says nothing about
+ * which file of which model (issue 15: every error locates its input). */
+static int located(int rc, const char *path, ys_error *err)
+{
+    if (rc >= 0 || !err || rc == YS_ENOMEM || !strncmp(err->msg, path, strlen(path)))
+        return rc;
+    char m[sizeof err->msg];
+    snprintf(m, sizeof m, "%s", strncmp(err->msg, "tokenizer: ", 11) ? err->msg : err->msg + 11);
+    return ys_fail(err, rc, "%s: %s", path, m);
+}
+
 int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
 {
     *out = NULL;
@@ -922,7 +934,7 @@ int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
     else if (S_ISDIR(st.st_mode)) {
         snprintf(dir, dl + 32, "%s", dir_or_file);
         snprintf(a, dl + 32, "%s/tokenizer.json", dir_or_file);
-        if (stat(a, &st) == 0) rc = load_json(t, a, err);
+        if (stat(a, &st) == 0) rc = located(load_json(t, a, err), a, err);
         else {
             snprintf(a, dl + 32, "%s/vocab.json", dir_or_file);
             snprintf(b, dl + 32, "%s/merges.txt", dir_or_file);
@@ -931,6 +943,7 @@ int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
             else {
                 legacy = true;
                 rc = load_legacy(t, a, b, err);
+                if (rc < 0 && err && strncmp(err->msg, b, strlen(b))) rc = located(rc, a, err);
             }
         }
     } else {
@@ -938,7 +951,7 @@ int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
         char *slash = strrchr(dir, '/');
         if (slash) *slash = 0;
         else strcpy(dir, ".");
-        rc = load_json(t, dir_or_file, err);
+        rc = located(load_json(t, dir_or_file, err), dir_or_file, err);
     }
     if (!rc) load_config(t, dir, legacy);
     free(dir);

@@ -608,8 +608,10 @@ int tok_encode_pair(const tok_tokenizer *t, const char *a, size_t alen, const ch
             ty[k++] = p->type_id;
             continue;
         }
-        const int32_t *src = c.ids.v + (p->seq ? c.seq_start : 0);
         size_t len = p->seq ? nb : na;
+        if (!len)
+            continue; /* an empty text has no id array to offset */
+        const int32_t *src = c.ids.v + (p->seq ? c.seq_start : 0);
         for (size_t j = 0; j < len; j++) {
             out[k] = src[j];
             ty[k++] = p->type_id;
@@ -637,6 +639,137 @@ int tok_encode(const tok_tokenizer *t, const char *text, size_t len, bool add_sp
 }
 
 /* ---------------------------------------------------------------- decode */
+/* ---- long texts (tokenizer.h) ----------------------------------------- */
+
+/* The ids of text[0, n), a piece of a longer text at byte offset `base` (so
+ * Metaspace's prepend "first" sees it as the start of the text only when
+ * base is 0), appended to v; no special tokens. */
+static int encode_piece(const tok_tokenizer *t, const char *s, size_t n, size_t base, tok_ivec *v, ys_error *err)
+{
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.limit = SIZE_MAX;
+    c.md = pcre2_match_data_create(2, NULL);
+    int rc = c.md ? 0 : ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    if (!rc) rc = split_added(t, &c, &t->raw, n ? s : "", n, base, raw_piece, err);
+    for (size_t i = 0; !rc && i < c.ids.n; i++)
+        if (tok_ivec_push(v, c.ids.v[i])) rc = ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    if (rc == YS_ENOMEM) ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    ctx_free(&c);
+    return rc;
+}
+
+/* 1 when b is a token boundary of text by the check of tokenizer.h, 0 when
+ * not, <0 on error. */
+static int boundary_ok(const tok_tokenizer *t, const char *s, size_t n, size_t b, ys_error *err)
+{
+    size_t lo = b > TOK_CUT_MARGIN ? b - TOK_CUT_MARGIN : 0, hi = n - b > TOK_CUT_MARGIN ? b + TOK_CUT_MARGIN : n;
+    while (lo > 0 && ((unsigned char)s[lo] & 0xC0) == 0x80) lo--;
+    while (hi < n && ((unsigned char)s[hi] & 0xC0) == 0x80) hi++;
+    tok_ivec whole = {0}, left = {0};
+    int rc = encode_piece(t, s + lo, hi - lo, lo, &whole, err);
+    if (!rc) rc = encode_piece(t, s + lo, b - lo, lo, &left, err);
+    if (!rc) rc = encode_piece(t, s + b, hi - b, b, &left, err);
+    int ok = !rc && whole.n == left.n && (!whole.n || !memcmp(whole.v, left.v, whole.n * sizeof *whole.v));
+    free(whole.v);
+    free(left.v);
+    return rc ? rc : ok;
+}
+
+/* A cut at or before `want` (and after `floor`) that boundary_ok accepts:
+ * after a newline, else after a space, else at a character boundary; a
+ * few tries of each. 0 when none is found. */
+static int find_cut(const tok_tokenizer *t, const char *s, size_t n, size_t floor, size_t want, size_t *cut,
+                    ys_error *err)
+{
+    *cut = 0;
+    for (int kind = 0; kind < 3; kind++) {
+        size_t b = want;
+        for (int tries = 0; tries < 4 && b > floor; tries++) {
+            while (b > floor && !(kind == 0 ? s[b - 1] == '\n'
+                                  : kind == 1 ? s[b - 1] == ' '
+                                              : ((unsigned char)s[b] & 0xC0) != 0x80))
+                b--;
+            if (b <= floor) break;
+            int ok = boundary_ok(t, s, n, b, err);
+            if (ok < 0) return ok;
+            if (ok) {
+                *cut = b;
+                return 0;
+            }
+            b--;
+        }
+    }
+    return 0;
+}
+
+int tok_encode_long(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens, int32_t **ids,
+                    size_t *n, ys_error *err)
+{
+    if (len <= 2 * (size_t)TOK_CHUNK) return tok_encode(t, text, len, add_special_tokens, ids, n, err);
+    *ids = NULL;
+    *n = 0;
+    int rc = check_text(text, len, "text", err);
+    if (rc) return rc;
+    tok_ivec v = {0};
+    const tmpl *tp = &t->single;
+    for (size_t i = 0; add_special_tokens && !rc && i < tp->n && tp->v[i].seq < 0; i++)
+        if (tok_ivec_push(&v, tp->v[i].id)) rc = ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    size_t at = 0;
+    while (!rc && at < len) {
+        size_t end = len;
+        if (len - at > 2 * (size_t)TOK_CHUNK) {
+            rc = find_cut(t, text, len, at + TOK_CHUNK / 2, at + TOK_CHUNK, &end, err);
+            if (!rc && !end) {
+                /* no accepted cut near here: try further on, before giving up
+                 * on cutting (the rest is then one piece) */
+                rc = find_cut(t, text, len, at + TOK_CHUNK, at + 2 * TOK_CHUNK, &end, err);
+                if (!rc && !end) end = len;
+            }
+        }
+        if (!rc) rc = encode_piece(t, text + at, end - at, at, &v, err);
+        at = end;
+    }
+    bool after = false;
+    for (size_t i = 0; add_special_tokens && !rc && i < tp->n; i++) {
+        if (tp->v[i].seq >= 0) after = true;
+        else if (after && tok_ivec_push(&v, tp->v[i].id)) rc = ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    }
+    if (rc) {
+        free(v.v);
+        return rc;
+    }
+    if (!v.v && !(v.v = malloc(sizeof *v.v))) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    *ids = v.v;
+    *n = v.n;
+    return 0;
+}
+
+int tok_encode_from(const tok_tokenizer *t, const char *text, size_t len, size_t start, int32_t **ids, size_t *n,
+                    ys_error *err)
+{
+    *ids = NULL;
+    *n = 0;
+    if (start > len) return ys_fail(err, YS_EUSAGE, "tok_encode_from: start %zu beyond the text", start);
+    int rc = check_text(text + start, len - start, "text", err);
+    if (rc) return rc;
+    if (start > 0 && ((unsigned char)text[start] & 0xC0) == 0x80) return 0;
+    if (start > 0) {
+        int ok = boundary_ok(t, text, len, start, err);
+        if (ok <= 0) return ok;
+    }
+    tok_ivec v = {0};
+    rc = encode_piece(t, text + start, len - start, start, &v, err);
+    if (rc) {
+        free(v.v);
+        return rc;
+    }
+    if (!v.v && !(v.v = malloc(sizeof *v.v))) return ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
+    *ids = v.v;
+    *n = v.n;
+    return 1;
+}
+
 static const char *model_piece_str(const tok_tokenizer *t, int32_t id, size_t *len)
 {
     if (t->model == M_WORDPIECE) return tok_wp_piece(t->wp, id, len);

@@ -68,6 +68,38 @@ int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n, bool skip_s
 int tok_decode_len(const tok_tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
                    char **text, size_t *len, ys_error *err);
 
+/* ---- long texts, in bounded memory ----------------------------------------
+ * Encoding keeps per-word scratch for the whole text (tens of bytes per
+ * input byte), so these two cut the text at boundaries that are checked to
+ * be token boundaries, and encode the pieces separately:
+ *
+ * A boundary b is accepted when encoding text[b-M, b+M) in one piece gives
+ * the same ids as encoding text[b-M, b) and text[b, b+M) separately (the
+ * right half as a continuation, not as the start of a text: Metaspace's
+ * "first" prefix is not applied to it), with M = TOK_CUT_MARGIN bytes (or
+ * what there is) on each side. Candidates are positions after a newline,
+ * else after a space, else any character boundary. Every tokenizer
+ * this library supports pre-tokenizes and encodes the pieces it cuts at
+ * white space independently, so the tokens of a text agree with its
+ * pieces' beyond a few bytes from a cut; the check makes sure of the cut
+ * itself. A tokenizer that carries state across a whole text (a Strip or
+ * Prepend normalizer, ByteLevel's add_prefix_space) fails the check at
+ * every candidate, and is then encoded whole, as tok_encode does.
+ *
+ * tok_encode_long: tok_encode's ids for a text of any length, encoded in
+ * pieces of about TOK_CHUNK bytes (peak memory: the ids plus one piece's
+ * scratch, instead of the whole text's).
+ * tok_encode_from: the ids of text[start, len) as the tail of the text's
+ * encoding — returns 1 and *ids when the boundary at start is accepted, 0
+ * (nothing allocated) when it is not (then only encoding the whole text
+ * gives the tail); start 0 is always 1. No special tokens. */
+#define TOK_CUT_MARGIN 4096
+#define TOK_CHUNK (1u << 20)
+int tok_encode_long(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens, int32_t **ids,
+                    size_t *n, ys_error *err);
+int tok_encode_from(const tok_tokenizer *t, const char *text, size_t len, size_t start, int32_t **ids, size_t *n,
+                    ys_error *err);
+
 /* The token's string as stored in the vocabulary (byte-level pieces are in
  * the GPT-2 alphabet, e.g. "Ġthe"); added tokens give their content. NULL
  * for an id that names no token. Valid as long as the tokenizer. */

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cli_fail(const ys_error *err)
 {
@@ -121,3 +123,20 @@ char *cli_read_file(const char *path, size_t *len, ys_error *err)
     return buf;
 }
 
+bool cli_db_is_new(const char *path)
+{
+    struct stat st;
+    return strcmp(path, ":memory:") && stat(path, &st) != 0 && errno == ENOENT;
+}
+
+void cli_db_discard(const char *path, bool was_new)
+{
+    if (!was_new)
+        return;
+    static const char *const tails[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s%s", path, tails[i]);
+        unlink(p);
+    }
+}

@@ -43,6 +43,12 @@ int cli_parse_db_timeout(const char *s, int *ms);
 /* A whole UTF-8 text file (malloc'd, NUL-terminated; *len may be NULL), or
  * NULL with err naming the file (and the line of invalid UTF-8). */
 char *cli_read_file(const char *path, size_t *len, ys_error *err);
+/* A failed command leaves no file behind: cli_db_is_new says whether the
+ * store at path exists yet (call before opening it), and
+ * cli_db_discard(path, was_new) removes the store and its -wal/-shm/-journal
+ * files when this command created it. */
+bool cli_db_is_new(const char *path);
+void cli_db_discard(const char *path, bool was_new);
 
 int cmd_score(int argc, char **argv);
 int cmd_runs(int argc, char **argv);

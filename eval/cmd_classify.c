@@ -98,6 +98,10 @@ int cmd_classify(int argc, char **argv)
     /* a model without token types (DistilBERT) is not given the
      * tokenizer's; ids files given by the user are checked by the engine */
     bool use_types = types.n && (a.type_ids || info->type_vocab > 0);
+    if (rc == 0 && a.ids)
+        rc = mc_check_id_range(&in, a.ids, info->vocab, "id", &err);
+    if (rc == 0 && a.type_ids)
+        rc = mc_check_id_range(&types, a.type_ids, info->type_vocab > 0 ? info->type_vocab : 1, "type id", &err);
     if (rc == 0)
         rc = enc_classify(m, (const int32_t *const *)in.seqs, use_types ? (const int32_t *const *)types.seqs : NULL,
                           in.lens, in.n, rows, &err);

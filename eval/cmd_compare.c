@@ -12,6 +12,7 @@ static const char compare_help[] =
     "usage: yardstick compare --baseline RUN|MODEL|results.json --candidate RUN|MODEL\n"
     "                         [--max-drop METRIC=DELTA]... [--alpha 0.05] [--db FILE]\n"
     "                         [--junit out.xml] [--markdown out.md] [--bootstrap N] [--seed S]\n"
+    "                         [--db-timeout S]\n"
     "\n"
     "Per task and metric: both values, the delta, a paired test on the samples both\n"
     "runs scored (exact McNemar for 0/1 metrics, paired bootstrap otherwise; a z-test\n"
@@ -40,6 +41,7 @@ static int write_file(const char *path, const char *text)
 
 int cmd_compare(int argc, char **argv)
 {
+    int timeout_ms = RS_DEFAULT_TIMEOUT_MS;
     const char *db = "yardstick-results.db", *junit = NULL, *markdown = NULL;
     cmp_options o;
     cmp_options_default(&o);
@@ -55,6 +57,9 @@ int cmd_compare(int argc, char **argv)
             return EXIT_OK;
         } else if ((r = cli_opt(argc, argv, &i, "--db", true, &v)) > 0) {
             db = v;
+        } else if (r == 0 && (r = cli_opt(argc, argv, &i, "--db-timeout", true, &v)) > 0) {
+            if (cli_parse_db_timeout(v, &timeout_ms) < 0)
+                return cli_usage_error("compare", "--db-timeout needs seconds (0 to 86400)");
         } else if (r == 0 && (r = cli_opt(argc, argv, &i, "--baseline", true, &v)) > 0) {
             o.baseline = v;
         } else if (r == 0 && (r = cli_opt(argc, argv, &i, "--candidate", true, &v)) > 0) {
@@ -95,13 +100,18 @@ int cmd_compare(int argc, char **argv)
     o.drop_values = values;
     rs_store *s;
     ys_error err = {0};
-    if (rs_open(db, &s, &err) < 0)
+    bool was_new = cli_db_is_new(db);
+    if (rs_open_wait(db, timeout_ms, &s, &err) < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     cmp_report *rep;
     int rc = cmp_run(s, &o, &rep, &err);
     rs_close(s);
-    if (rc < 0)
+    if (rc < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     char *text = cmp_render_text(rep);
     if (text)
         fputs(text, stdout);

@@ -18,7 +18,8 @@
 
 static const char kld_help[] =
     "usage: yardstick kld --base DIR --model DIR2 [--adapter A] [--quantize Q [--group-size G] [--compute int8] | --compute bf16] (--text F [--ctx N] [--stride S] | --ids F |\n"
-    "                     --tasks LIST [--limit N] [--num-fewshot K] [--data-dir D] [--include-path P] [--seed S (1234)])\n"
+    "                     --tasks LIST [--limit N] [--num-fewshot K] [--data-dir D] [--include-path P] [--seed S (1234)]\n"
+    "                     [--allow-empty])\n"
     "                     [--threads T] [--json] [--per-token]\n"
     "\n"
     "For every scored position, KL(base || model) over the whole vocabulary and the\n"
@@ -35,7 +36,8 @@ static const char kld_help[] =
     "  --ids F    one sequence of token ids per line, scored from position 1\n"
     "  --tasks L  the continuation tokens of the log-likelihood requests `yardstick run`\n"
     "             builds for the tasks, a KLD row per task, and each task's metrics for\n"
-    "             both models with the compare command's paired tests\n"
+    "             both models with the compare command's paired tests; an eval split\n"
+    "             without documents is bad data (exit 3) unless --allow-empty (n = 0)\n"
     "  --json     one JSON object (fractions, not percentages)\n"
     "  --per-token  with --json: every position's kld, nll, nll_base, p_diff, same_top\n";
 
@@ -220,6 +222,7 @@ static int kld_ids(kld_run *r, const char *path, ys_error *err)
     int rc = mc_read_id_lines(path, NULL, 2, "needs at least two tokens to score a next token", &in, err);
     if (rc < 0)
         return rc;
+    rc = mc_check_id_range(&in, path, (int32_t)r->vocab, "id", err);
     for (size_t s = 0; rc == 0 && s < in.n; s++) {
         size_t from = 1;
         const int32_t *seq = in.seqs[s];
@@ -440,7 +443,7 @@ typedef struct {
     const char *base, *tasks, *data_dir, *include[16];
     size_t ninclude;
     long limit, num_fewshot, seed;
-    bool per_token;
+    bool per_token, allow_empty;
 } kld_extra;
 
 /* kld's own options are taken out first; the rest are the engine
@@ -488,6 +491,10 @@ static int pre_parse(int argc, char **argv, kld_extra *x, int *nargc, char **nar
             x->per_token = true;
             hit = 1;
         }
+        if (!hit && !strcmp(argv[i], "--allow-empty")) {
+            x->allow_empty = true;
+            hit = 1;
+        }
         if (!hit)
             nargv[(*nargc)++] = argv[i];
     }
@@ -516,8 +523,8 @@ int cmd_kld(int argc, char **argv)
         return cli_usage_error("kld", "give exactly one of --text F, --ids F or --tasks LIST");
     if ((a.ctx || a.stride) && !a.text)
         return cli_usage_error("kld", "--ctx and --stride go with --text");
-    if ((x.limit || x.num_fewshot >= 0 || x.data_dir || x.ninclude || x.seed != 1234) && !x.tasks)
-        return cli_usage_error("kld", "--limit, --num-fewshot, --data-dir, --include-path and --seed go with --tasks");
+    if ((x.limit || x.num_fewshot >= 0 || x.data_dir || x.ninclude || x.seed != 1234 || x.allow_empty) && !x.tasks)
+        return cli_usage_error("kld", "--limit, --num-fewshot, --data-dir, --include-path, --seed and --allow-empty go with --tasks");
     if (x.per_token && !a.json)
         return cli_usage_error("kld", "--per-token goes with --json");
     ys_error err = {0};
@@ -559,7 +566,7 @@ int cmd_kld(int argc, char **argv)
         rc = kld_text(&r, &a, x.base, tb, tm, &ctx, &stride, &err);
     else if (rc == 0) {
         kld_tasks_options o = {x.base, x.tasks, x.data_dir, x.include, x.ninclude, x.limit, (int)x.num_fewshot,
-                               (uint64_t)x.seed, (int)a.threads};
+                               (uint64_t)x.seed, (int)a.threads, x.allow_empty};
         rc = kld_run_tasks(&r, &o, &tr, &err);
     }
     /* the buffers of the last window are not needed for the summary */

@@ -93,6 +93,8 @@ static int logprobs_s2s(const model_args *a, ys_error *err)
         mc_adapter_warning(a);
     if (rc == 0 && (rc = s2s_load_adapter(a->model, a->adapter, &m, err)) == 0 && a->threads > 0)
         rc = s2s_set_threads(m, (int)a->threads, err);
+    if (rc == 0 && (rc = mc_check_id_range(&src, a->source_ids, s2s_get_info(m)->vocab, "id", err)) == 0)
+        rc = mc_check_id_range(&dec, a->ids, s2s_get_info(m)->vocab, "id", err);
     if (rc == 0 && !(lp = calloc(dec.n, sizeof *lp)))
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     for (size_t s = 0; rc == 0 && s < dec.n; s++)
@@ -152,6 +154,8 @@ int cmd_logprobs(int argc, char **argv)
     double **lp = NULL;
     if (rc == 0)
         rc = mc_load_model(&a, &m, &err);
+    if (rc == 0 && !a.text)
+        rc = mc_check_id_range(&in, path, model_get_info(m)->vocab, "id", &err);
     if (rc == 0) {
         lp = calloc(in.n, sizeof *lp);
         for (size_t s = 0; lp && s < in.n; s++)

@@ -10,7 +10,7 @@
 
 static const char report_help[] =
     "usage: yardstick report [--db FILE] [--tasks LIST] [--models LIST]\n"
-    "                        [--format md|html|csv|json] [-o FILE] [--sort COLUMN]\n"
+    "                        [--format md|html|csv|json] [-o FILE] [--sort COLUMN] [--db-timeout S]\n"
     "\n"
     "The leaderboard: models x tasks from each model's latest finished run, with\n"
     "value ± stderr and n, the GLUE average, the best value per column marked and\n"
@@ -20,6 +20,7 @@ static const char report_help[] =
 
 int cmd_report(int argc, char **argv)
 {
+    int timeout_ms = RS_DEFAULT_TIMEOUT_MS;
     const char *db = "yardstick-results.db", *format = "md", *out = NULL;
     lb_options o = {0};
     for (int i = 1; i < argc; i++) {
@@ -30,6 +31,9 @@ int cmd_report(int argc, char **argv)
             return EXIT_OK;
         } else if ((r = cli_opt(argc, argv, &i, "--db", true, &v)) > 0) {
             db = v;
+        } else if (r == 0 && (r = cli_opt(argc, argv, &i, "--db-timeout", true, &v)) > 0) {
+            if (cli_parse_db_timeout(v, &timeout_ms) < 0)
+                return cli_usage_error("report", "--db-timeout needs seconds (0 to 86400)");
         } else if (r == 0 && (r = cli_opt(argc, argv, &i, "--tasks", true, &v)) > 0) {
             o.tasks = v;
         } else if (r == 0 && (r = cli_opt(argc, argv, &i, "--models", true, &v)) > 0) {
@@ -50,8 +54,11 @@ int cmd_report(int argc, char **argv)
         return cli_usage_error("report", "--format must be md, html, csv or json");
     rs_store *s;
     ys_error err = {0};
-    if (rs_open(db, &s, &err) < 0)
+    bool was_new = cli_db_is_new(db);
+    if (rs_open_wait(db, timeout_ms, &s, &err) < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     leaderboard *lb = NULL;
     char *text = NULL;
     int rc = lb_build(s, &o, &lb, &err);
@@ -59,8 +66,10 @@ int cmd_report(int argc, char **argv)
         rc = lb_render(lb, format, &text, &err);
     lb_free(lb);
     rs_close(s);
-    if (rc < 0)
+    if (rc < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     if (!out) {
         fputs(text, stdout);
         free(text);

@@ -185,14 +185,17 @@ int cmd_import(int argc, char **argv)
         return cli_fail(&err);
     rs_store *s;
     int64_t run;
+    bool was_new = cli_db_is_new(db);
     int rc = rs_open_wait(db, timeout_ms, &s, &err);
     if (rc == 0) {
         rc = rs_import_lmeval(s, text, file, model, YS_VERSION, &run, &err);
         rs_close(s);
     }
     free(text);
-    if (rc < 0)
+    if (rc < 0) {
+        cli_db_discard(db, was_new);
         return cli_fail(&err);
+    }
     printf("imported %s as run %lld into %s\n", file, (long long)run, db);
     return EXIT_OK;
 }

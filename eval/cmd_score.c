@@ -86,8 +86,8 @@ static int parse_args(int argc, char **argv, score_args *a)
     }
     for (; i < argc; i++) {
         const char *v;
-        long n;
-        double d;
+        long n = 0;
+        double d = 0;
         int r;
 #define OPT(name, takes) ((r = cli_opt(argc, argv, &i, name, takes, &v)) != 0)
         if (OPT("--help", false) || OPT("-h", false)) {
@@ -165,7 +165,9 @@ static int parse_args(int argc, char **argv, score_args *a)
                 return cli_usage_error("score", "--bootstrap needs a number of resamples");
             a->so.bootstrap = (int)n;
         } else if (OPT("--seed", true)) {
-            if (r > 0 && cli_parse_double(v, &d) < 0)
+            /* range-checked before the conversion, which is undefined
+             * for a negative or too large double (clang's UBSan) */
+            if (r > 0 && (cli_parse_double(v, &d) < 0 || !(d >= 0 && d < 18446744073709551616.0) || d != floor(d)))
                 return cli_usage_error("score", "--seed needs an integer");
             a->so.seed = (uint64_t)d;
         } else {

@@ -27,7 +27,9 @@ static const char tokenize_help[] =
     "{\"ids\": [...], \"decoded\": ...}, decoded with special tokens kept.\n";
 
 
-static int tokenize_jsonl(const tok_tokenizer *t, const char *path, ys_error *err)
+/* print false: only check every line (so that a bad line fails before
+ * anything is printed: no partial output); true: encode and print. */
+static int tokenize_jsonl(const tok_tokenizer *t, const char *path, bool print, ys_error *err)
 {
     char *text = cli_read_file(path, NULL, err);
     if (!text)
@@ -50,7 +52,7 @@ static int tokenize_jsonl(const tok_tokenizer *t, const char *path, ys_error *er
                 rc = ys_fail(err, YS_EINPUT, "%s:%ld: missing string field 'text'", path, lineno);
             } else if (sp && !cJSON_IsBool(sp)) {
                 rc = ys_fail(err, YS_EINPUT, "%s:%ld: field 'add_special_tokens' is not a boolean", path, lineno);
-            } else {
+            } else if (print) {
                 int32_t *ids = NULL;
                 size_t n = 0;
                 char *dec = NULL;
@@ -92,7 +94,9 @@ int cmd_tokenize(int argc, char **argv)
     if (tok_load(a.model, &t, &err) < 0)
         return cli_fail(&err);
     if (a.jsonl) {
-        rc = tokenize_jsonl(t, a.jsonl, &err);
+        rc = tokenize_jsonl(t, a.jsonl, false, &err);
+        if (rc == 0)
+            rc = tokenize_jsonl(t, a.jsonl, true, &err);
         tok_free(t);
         return rc < 0 ? cli_fail(&err) : EXIT_OK;
     }
@@ -106,7 +110,8 @@ int cmd_tokenize(int argc, char **argv)
         len = strlen(text);
     int32_t *ids = NULL;
     size_t n = 0;
-    rc = tok_encode(t, text, len, !a.no_special, &ids, &n, &err);
+    /* a long text in checked pieces: tok_encode's ids in bounded scratch */
+    rc = tok_encode_long(t, text, len, !a.no_special, &ids, &n, &err);
     if (rc == 0) {
         if (a.json) {
             fputs("{\"ids\": ", stdout);

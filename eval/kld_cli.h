@@ -80,6 +80,7 @@ typedef struct {
     int num_fewshot;
     uint64_t seed;
     int threads;
+    bool allow_empty; /* an eval split without documents is n = 0, not bad data (run's --allow-empty) */
 } kld_tasks_options;
 
 typedef struct {

@@ -204,8 +204,19 @@ void mc_free_id_lines(mc_id_lines *l)
 {
     for (size_t s = 0; s < l->n; s++)
         free(l->seqs[s]);
-    free(l->seqs), free(l->lens);
+    free(l->seqs), free(l->lens), free(l->lines);
     memset(l, 0, sizeof *l);
+}
+
+int mc_check_id_range(const mc_id_lines *l, const char *path, int32_t end, const char *what, ys_error *err)
+{
+    for (size_t s = 0; s < l->n; s++)
+        for (size_t k = 0; k < l->lens[s]; k++)
+            if (l->seqs[s][k] < 0 || l->seqs[s][k] >= end)
+                return ys_fail(err, YS_EINPUT, "%s:%ld: token %zu: %s %d outside %s [0, %d)", path,
+                               l->lines ? l->lines[s] : (long)s + 1, k + 1, what, (int)l->seqs[s][k],
+                               strcmp(what, "id") ? "the token types" : "the vocabulary", (int)end);
+    return 0;
 }
 
 int mc_read_id_lines(const char *path, const tok_tokenizer *t, size_t min_len, const char *why, mc_id_lines *out,
@@ -218,8 +229,9 @@ int mc_read_id_lines(const char *path, const tok_tokenizer *t, size_t min_len, c
     size_t cap = 16;
     out->seqs = calloc(cap, sizeof *out->seqs);
     out->lens = calloc(cap, sizeof *out->lens);
+    out->lines = calloc(cap, sizeof *out->lines);
     long lineno = 0;
-    int rc = out->seqs && out->lens ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    int rc = out->seqs && out->lens && out->lines ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
     for (char *line = data; rc == 0 && *line;) {
         char *nl = strchr(line, '\n');
         if (nl)
@@ -234,7 +246,10 @@ int mc_read_id_lines(const char *path, const tok_tokenizer *t, size_t min_len, c
                 size_t *l2 = s2 ? realloc(out->lens, cap * sizeof *l2) : NULL;
                 if (l2)
                     out->lens = l2;
-                if (!s2 || !l2) {
+                long *n2 = l2 ? realloc(out->lines, cap * sizeof *n2) : NULL;
+                if (n2)
+                    out->lines = n2;
+                if (!s2 || !l2 || !n2) {
                     rc = ys_fail(err, YS_ENOMEM, "out of memory");
                     break;
                 }
@@ -243,6 +258,7 @@ int mc_read_id_lines(const char *path, const tok_tokenizer *t, size_t min_len, c
             snprintf(where, sizeof where, "%s:%ld", path, lineno);
             size_t k = out->n++;
             out->seqs[k] = NULL;
+            out->lines[k] = lineno;
             if (t) {
                 rc = tok_encode(t, line, strlen(line), true, &out->seqs[k], &out->lens[k], err);
             } else {

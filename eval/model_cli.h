@@ -54,9 +54,14 @@ typedef struct {
     int32_t **seqs;
     size_t *lens;
     size_t n;
+    long *lines; /* the file line of each sequence, for messages */
 } mc_id_lines;
 void mc_free_id_lines(mc_id_lines *l);
 int mc_read_id_lines(const char *path, const tok_tokenizer *t, size_t min_len, const char *why, mc_id_lines *out,
                      ys_error *err);
+/* Every id of l in [0, end), else YS_EINPUT "PATH:LINE: token K: WHAT ID
+ * outside the vocabulary [0, END)" (what "id"; "type id": the token types) — so a bad id in a user's file is located in the file,
+ * not as "sequence 3" of the engine's batch. */
+int mc_check_id_range(const mc_id_lines *l, const char *path, int32_t end, const char *what, ys_error *err);
 
 #endif

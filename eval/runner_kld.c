@@ -260,7 +260,7 @@ int kld_run_tasks(kld_run *r, const kld_tasks_options *ko, kld_tasks_result *out
     memset(&o, 0, sizeof o);
     o.model_dir = ko->base_dir, o.tasks = ko->tasks, o.data_dir = ko->data_dir;
     o.include = ko->include, o.ninclude = ko->ninclude, o.limit = ko->limit, o.num_fewshot = ko->num_fewshot;
-    o.seed = ko->seed, o.batch_size = 1, o.threads = ko->threads;
+    o.seed = ko->seed, o.batch_size = 1, o.threads = ko->threads, o.allow_empty = ko->allow_empty;
     run_state st;
     memset(&st, 0, sizeof st);
     st.o = &o;

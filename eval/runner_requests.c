@@ -8,9 +8,11 @@
 
 /* ---- tokenization as lm-evaluation-harness does it ----------------------- */
 
+/* tok_encode_long: the same ids as tok_encode, in bounded scratch memory
+ * for a long text (a rolling-perplexity document, a huge field). */
 static int encode(run_state *st, const char *s, int32_t **ids, size_t *n, ys_error *err)
 {
-    return tok_encode(st->tok, s, strlen(s), false, ids, n, err);
+    return tok_encode_long(st->tok, s, strlen(s), false, ids, n, err);
 }
 
 /* A prompt as the engine reads it: an encoder-decoder's with the
@@ -18,7 +20,7 @@ static int encode(run_state *st, const char *s, int32_t **ids, size_t *n, ys_err
  * seq2seq path does, a decoder's without. */
 int rn_encode_prompt(const run_state *st, const char *s, int32_t **ids, size_t *n, ys_error *err)
 {
-    return tok_encode(st->tok, s, strlen(s), st->kind == RN_SEQ2SEQ, ids, n, err);
+    return tok_encode_long(st->tok, s, strlen(s), st->kind == RN_SEQ2SEQ, ids, n, err);
 }
 
 /* The context's own encoding, shared by the choices of one document (each
@@ -28,6 +30,54 @@ typedef struct {
     size_t n;
     bool done;
 } ctx_cache;
+
+/* A context so long that only its end can reach the model (issue 15: a
+ * 50 MB field was tokenized whole, 2.7 GB, for a window of 1024 tokens):
+ * whole[0, ctxlen) is the context, whole[ctxlen, wl) the continuation.
+ * Both are encoded from a cut checked to be a token boundary
+ * (tok_encode_from), placed far enough back that the max_len + 1 tokens
+ * kept lie after it; both encodings then lose the same tokens before the
+ * cut, so the continuation's length and the kept ids are what encoding
+ * whole gives. 1 when done, 0 when no cut was accepted (encode whole). */
+static int encode_pair_cut(run_state *st, const char *whole, size_t wl, size_t ctxlen, int32_t **seq, size_t *len,
+                           size_t *from, ys_error *err)
+{
+    size_t need = st->max_len + 1;
+    for (size_t budget = 16 * need + 2 * TOK_CUT_MARGIN; budget < ctxlen; budget *= 2) {
+        /* a cut after a newline or a space when there is one near */
+        size_t s = ctxlen - budget, floor = s > 65536 ? s - 65536 : 0, b = s;
+        while (b > floor && whole[b - 1] != '\n')
+            b--;
+        if (b == floor)
+            for (b = s; b > floor && whole[b - 1] != ' ';)
+                b--;
+        if (b > floor)
+            s = b;
+        int32_t *w = NULL, *c = NULL;
+        size_t nw = 0, nc = 0;
+        int rw = tok_encode_from(st->tok, whole, wl, s, &w, &nw, err);
+        int rcx = rw == 1 ? tok_encode_from(st->tok, whole, ctxlen, s, &c, &nc, err) : 0;
+        free(c);
+        if (rw < 0 || rcx < 0) {
+            free(w);
+            return rw < 0 ? rw : rcx;
+        }
+        if (rw == 1 && rcx == 1 && nc > 0 && nc <= nw && nw >= need) {
+            size_t ncont = nw - nc;
+            if (ncont == 0) {
+                free(w);
+                return ys_fail(err, YS_EINPUT, "a continuation encodes to no tokens");
+            }
+            memmove(w, w + (nw - need), need * sizeof *w);
+            *seq = w;
+            *len = need;
+            *from = need - (ncont >= need ? need - 1 : ncont);
+            return 1;
+        }
+        free(w);
+    }
+    return 0;
+}
 
 /* Context and continuation → one sequence and where the continuation
  * starts. Trailing spaces of the context move to the continuation; the
@@ -45,6 +95,13 @@ static int encode_pair(run_state *st, const char *context, const char *cont, ctx
         return ys_fail(err, YS_ENOMEM, "out of memory");
     }
     snprintf(whole, wl + 1, "%s%s", context, cont);
+    if (cl - spaces > TOK_CHUNK && cl - spaces > 64 * (st->max_len + 1)) {
+        int cut = encode_pair_cut(st, whole, wl, cl - spaces, seq, len, from, err);
+        if (cut != 0) {
+            free(whole), free(ctx);
+            return cut < 0 ? cut : 0;
+        }
+    }
     int32_t *w = NULL;
     size_t nw = 0;
     int rc = encode(st, whole, &w, &nw, err);

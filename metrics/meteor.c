@@ -365,6 +365,8 @@ static bool synonym_of(const meteor_cache *c, uint32_t h, uint32_t r)
 {
     if (h == r)
         return true;
+    if (!c->e[h].syn_n)
+        return false; /* and c->syns may still be NULL: no offset from it */
     const uint32_t *s = c->syns + c->e[h].syn_first;
     for (uint32_t i = 0, n = c->e[h].syn_n; i < n; i++)
         if (s[i] == r)

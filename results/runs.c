@@ -241,6 +241,10 @@ int rs_import_lmeval(rs_store *s, const char *json_text, const char *source, con
     }
     /* every value the rows are read from has its type checked first: a task
      * that is not an object has no "metric,filter" members to walk */
+    if (!results->child) {
+        rc = ys_fail(err, YS_EINPUT, "%s: 'results' holds no tasks: nothing to import", source);
+        goto out;
+    }
     const cJSON *task0;
     cJSON_ArrayForEach(task0, results) {
         if (!cJSON_IsObject(task0)) {
@@ -255,13 +259,32 @@ int rs_import_lmeval(rs_store *s, const char *json_text, const char *source, con
                 rc = ys_fail(err, YS_EINPUT, "%s: results.%s.%s: expected a number, found %s", source,
                              task0->string, kv->string, ys_json_kind(kv));
                 goto out;
+            } else if (cJSON_IsNumber(kv) && !isfinite(kv->valuedouble)) {
+                /* 1e999 reads as infinity: not a score */
+                rc = ys_fail(err, YS_EINPUT, "%s: results.%s.%s: %s is not a finite number", source, task0->string,
+                             kv->string, kv->valuedouble > 0 ? "+inf" : "-inf");
+                goto out;
             }
+    }
+    /* the other members read below, when present, must have their types */
+    static const char *const objects[] = {"config", "n-samples", "higher_is_better"};
+    for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, objects[i]);
+        if (o && !cJSON_IsObject(o) && !cJSON_IsNull(o)) {
+            rc = ys_fail(err, YS_EINPUT, "%s: '%s': expected an object, found %s", source, objects[i], ys_json_kind(o));
+            goto out;
+        }
     }
     const cJSON *nsamp0 = cJSON_GetObjectItemCaseSensitive(root, "n-samples");
     if (!cJSON_IsObject(nsamp0))
         nsamp0 = NULL;
     const cJSON *ns0;
     cJSON_ArrayForEach(ns0, nsamp0) {
+        if (!cJSON_IsObject(ns0)) {
+            rc = ys_fail(err, YS_EINPUT, "%s: n-samples.%s: expected an object, found %s", source, ns0->string,
+                         ys_json_kind(ns0));
+            goto out;
+        }
         const cJSON *eff = cJSON_GetObjectItemCaseSensitive(ns0, "effective");
         long long nn;
         char where[600];

@@ -150,7 +150,8 @@ static char *capitalize(const char *s)
 
 static int fail(const task_spec *t, const task_doc *d, ys_error *err, const char *what)
 {
-    return ys_fail(err, YS_EINPUT, "task %s, line %ld: %s", t->name, d->line, what);
+    char where[1024];
+    return ys_fail(err, YS_EINPUT, "%s: %s", task_doc_where(t, d, where, sizeof where), what);
 }
 
 static int arc(const task_spec *t, task_doc *d, ys_error *err)

@@ -117,6 +117,7 @@ static int load_json_array(const char *path, size_t limit, task_docs *out, size_
             break;
         }
         d->line = 0;
+        d->file = out->path;
         const cJSON *f;
         cJSON_ArrayForEach(f, it) {
             char *v = cJSON_IsString(f) ? strdup(f->valuestring) : cJSON_PrintUnformatted(f);
@@ -244,6 +245,7 @@ int task_docs_load(const task_spec *t, const char *split, const char *data_dir, 
         task_doc *d = &out->docs[out->n++];
         memset(d, 0, sizeof *d);
         d->line = row.line;
+        d->file = out->path;
         d->names = calloc(row.nfields + 1, sizeof *d->names);
         d->values = calloc(row.nfields + 1, sizeof *d->values);
         if (!d->names || !d->values) {
@@ -267,13 +269,24 @@ int task_docs_load(const task_spec *t, const char *split, const char *data_dir, 
 
 /* ---- prompts ------------------------------------------------------------- */
 
+const char *task_doc_where(const task_spec *t, const task_doc *d, char *buf, size_t cap)
+{
+    const char *file = d->file ? d->file : "(no file)";
+    if (d->line > 0)
+        snprintf(buf, cap, "%s:%ld: task %s", file, d->line, t->name);
+    else
+        snprintf(buf, cap, "%s: task %s", file, t->name);
+    return buf;
+}
+
 static int render(const char *tmpl, const task_doc *d, char **out, const task_spec *t, ys_error *err)
 {
     int rc = task_render(tmpl, (const char *const *)d->names, (const char *const *)d->values, d->nfields, out, err);
     if (rc < 0 && err) {
         char m[sizeof err->msg];
         snprintf(m, sizeof m, "%s", err->msg);
-        ys_fail(err, rc, "task %s, line %ld: %s", t->name, d->line, m);
+        char w[1024];
+        ys_fail(err, rc, "%s: %s", task_doc_where(t, d, w, sizeof w), m);
     }
     return rc;
 }
@@ -350,6 +363,7 @@ static void free_choices(char **c)
  * "{{choices.text}}" renders a Python list; here the field holds JSON). */
 static int choice_list(const task_spec *t, const task_doc *d, char ***out, size_t *n, ys_error *err)
 {
+    char where[1024]; /* task_doc_where */
     char *r = NULL;
     int rc = render(t->choice_list, d, &r, t, err);
     if (rc < 0)
@@ -361,13 +375,13 @@ static int choice_list(const task_spec *t, const task_doc *d, char ***out, size_
     *n = 0;
     const cJSON *it;
     if (!cnt || !*out)
-        rc = ys_fail(err, YS_EINPUT, "task %s, line %ld: doc_to_choice '%s' does not give a non-empty JSON array",
-                     t->name, d->line, t->choice_list);
+        rc = ys_fail(err, YS_EINPUT, "%s: doc_to_choice '%s' does not give a non-empty JSON array",
+                     task_doc_where(t, d, where, sizeof where), t->choice_list);
     cJSON_ArrayForEach(it, arr) {
         if (rc)
             break;
         if (!cJSON_IsString(it) || !((*out)[(*n)++] = strdup(it->valuestring)))
-            rc = ys_fail(err, YS_EINPUT, "task %s, line %ld: choices must be strings", t->name, d->line);
+            rc = ys_fail(err, YS_EINPUT, "%s: choices must be strings", task_doc_where(t, d, where, sizeof where));
     }
     cJSON_Delete(arr);
     if (rc) {
@@ -382,6 +396,7 @@ static int choice_list(const task_spec *t, const task_doc *d, char ***out, size_
 static int parts(const task_spec *t, const task_doc *d, task_prompt *p, char ***choice_text, size_t *nc,
                  ys_error *err)
 {
+    char where[1024]; /* task_doc_where */
     p->gold = -1;
     p->gold_number = NAN;
     *nc = 0;
@@ -418,8 +433,8 @@ static int parts(const task_spec *t, const task_doc *d, task_prompt *p, char ***
             long g = strtol(p->context, &end, 10);
             p->gold = *p->context && !*end && g >= 0 && (size_t)g < *nc ? (int)g : -1;
             if (p->gold < 0)
-                rc = ys_fail(err, YS_EINPUT, "task %s, line %ld: multiple_input: doc_to_text '%s' is not a choice index",
-                             t->name, d->line, p->context);
+                rc = ys_fail(err, YS_EINPUT, "%s: multiple_input: doc_to_text '%s' is not a choice index",
+                             task_doc_where(t, d, where, sizeof where), p->context);
         } else if (rc == 0) {
             p->gold = gold_index(t, p->target, *choice_text, *nc);
             char *end;
@@ -430,8 +445,8 @@ static int parts(const task_spec *t, const task_doc *d, task_prompt *p, char ***
             for (size_t m = 0; m < t->nmetrics; m++)
                 numeric_metric |= !strcmp(t->metrics[m].name, "pearson") || !strcmp(t->metrics[m].name, "spearmanr");
             if (p->gold < 0 && !(numeric_metric && !isnan(p->gold_number)))
-                rc = ys_fail(err, YS_EINPUT, "task %s, line %ld: target '%s' is not a %s index, a label_map key or a %s",
-                             t->name, d->line, p->target, cls ? "class" : "choice", cls ? "class label" : "choice");
+                rc = ys_fail(err, YS_EINPUT, "%s: target '%s' is not a %s index, a label_map key or a %s",
+                             task_doc_where(t, d, where, sizeof where), p->target, cls ? "class" : "choice", cls ? "class label" : "choice");
         }
     }
     if (rc == 0 && t->output == OUT_GENERATE && split_refs(p->target, &p->refs, &p->nrefs) < 0)
@@ -552,10 +567,11 @@ int task_prompt_build(const task_spec *t, const task_doc *doc, const task_docs *
         rc = render(t->doc_to_labels, doc, &r, t, err);
         cJSON *arr = rc == 0 ? cJSON_Parse(r) : NULL;
         free(r);
+        char where[1024];
         if (rc == 0 && (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != out->nchoices ||
                         !(out->labels = calloc(out->nchoices + 1, sizeof *out->labels))))
-            rc = ys_fail(err, YS_EINPUT, "task %s, line %ld: doc_to_labels must give one 0/1 per choice", t->name,
-                         doc->line);
+            rc = ys_fail(err, YS_EINPUT, "%s: doc_to_labels must give one 0/1 per choice",
+                         task_doc_where(t, doc, where, sizeof where));
         for (size_t i = 0; rc == 0 && i < out->nchoices; i++)
             out->labels[i] = cJSON_GetArrayItem(arr, (int)i)->valueint;
         cJSON_Delete(arr);

@@ -36,6 +36,7 @@ typedef struct {
     char **names, **values;
     size_t nfields;
     long line; /* in the data file (0 when the format has no lines) */
+    const char *file; /* the data file (its task_docs' path), for messages */
 } task_doc;
 
 typedef struct {
@@ -74,6 +75,9 @@ void task_docs_free(task_docs *d);
 int task_prompt_build(const task_spec *t, const task_doc *doc, const task_docs *pool, size_t self,
                       int num_fewshot, py_random *rng, task_prompt *out, ys_error *err);
 void task_prompt_free(task_prompt *p);
+/* Where a document's error is: "FILE:LINE: task NAME" (or "FILE: task
+ * NAME" for formats without lines), into buf. */
+const char *task_doc_where(const task_spec *t, const task_doc *d, char *buf, size_t cap);
 
 /* The task's content hash: SHA-256 over the spec file's bytes and then each
  * data file's bytes, so a changed prompt or dataset changes the hash. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "testsupport.h"
@@ -167,6 +168,50 @@ static void test_empty_and_usage(void **state)
     if (rc != 0)
         fail_msg("--allow-empty: exit %d\n%s", rc, err);
     free(out), free(err);
+    /* kld --tasks reads the same splits: refused, or n = 0 when asked */
+    char tiny[600];
+    snprintf(tiny, sizeof tiny, "%s/tests/data/models/tiny", YS_SOURCE_DIR);
+    snprintf(args, sizeof args, "kld --base %s --model %s --include-path emp/specs --data-dir emp/data --tasks emptysplit",
+             tiny, tiny);
+    expect_refusal(args, 3, (const char *const[]){"emp/dev.tsv: task emptysplit: the validation split has no documents", NULL});
+    snprintf(args, sizeof args, "kld --base %s --model %s --text x --allow-empty", tiny, tiny);
+    expect_refusal(args, 2, (const char *const[]){"--allow-empty go with --tasks", NULL});
+    ts_write_file(ts_path("emp/data/emp/full.tsv"), "sentence\tlabel\ngood movie\t1\nbad one\t0\n");
+    ts_write_file(ts_path("emp/specs/fullsplit.json"),
+                  "{\"name\": \"fullsplit\", \"dataset\": {\"format\": \"tsv\", \"header\": true,"
+                  " \"eval_split\": \"validation\", \"files\": {\"validation\": \"emp/full.tsv\"},"
+                  " \"samples\": {\"validation\": \"emp/full.tsv\"}},"
+                  " \"output_type\": \"multiple_choice\", \"doc_to_text\": \"{{sentence}}\","
+                  " \"doc_to_choice\": [\"a\", \"b\"], \"doc_to_target\": \"{{label}}\","
+                  " \"metrics\": [{\"metric\": \"acc\"}]}\n");
+    snprintf(args, sizeof args,
+             "kld --base %s --model %s --include-path emp/specs --data-dir emp/data --tasks emptysplit,fullsplit "
+             "--allow-empty --json",
+             tiny, tiny);
+    rc = run(args, &out, &err);
+    if (rc != 0)
+        fail_msg("kld --allow-empty: exit %d\n%s", rc, err);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    const cJSON *tasks = cJSON_GetObjectItem(j, "tasks");
+    assert_true(cJSON_IsArray(tasks) && cJSON_GetArraySize(tasks) == 2);
+    int seen_empty = 0;
+    for (const cJSON *t = tasks->child; t; t = t->next) {
+        const cJSON *name = cJSON_GetObjectItem(t, "task"), *kld = cJSON_GetObjectItem(t, "kld");
+        assert_true(cJSON_IsString(name));
+        if (!strcmp(name->valuestring, "emptysplit")) {
+            /* no positions: no statistics, and its metric compared on n = 0 */
+            seen_empty = 1;
+            assert_true(cJSON_IsNull(kld));
+            const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "metrics"), 0);
+            assert_true(cJSON_GetObjectItem(m, "n_paired")->valuedouble == 0);
+        } else {
+            assert_true(cJSON_GetObjectItem(kld, "positions")->valuedouble > 0);
+        }
+    }
+    assert_true(seen_empty);
+    cJSON_Delete(j);
+    free(out), free(err);
 }
 
 /* ---- classes 5, 6: tokenizer files and checkpoint numbers ---------------- */
@@ -289,6 +334,13 @@ static void test_locked_db(void **state)
     expect_refusal("run --tasks sst2 --limit 1 --db lk.db --db-timeout 0.2", 4,
                    (const char *const[]){"locked by another writer", NULL});
     expect_refusal("import ok.json --db lk.db --db-timeout nan", 2, (const char *const[]){"--db-timeout", NULL});
+    /* the readers of the store take the same option */
+    expect_refusal("report --db lk.db --db-timeout 0.2", 4, (const char *const[]){"locked by another writer", NULL});
+    expect_refusal("compare --baseline 1 --candidate 2 --db lk.db --db-timeout 0", 4,
+                   (const char *const[]){"locked by another writer", NULL});
+    expect_refusal("report --db lk.db --db-timeout -1", 2, (const char *const[]){"--db-timeout", NULL});
+    expect_refusal("compare --baseline 1 --candidate 2 --db lk.db --db-timeout x", 2,
+                   (const char *const[]){"--db-timeout", NULL});
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     /* released, the same import goes through */
