@@ -4,6 +4,7 @@
  * outside the mapping. */
 #include "checkpoint.h"
 
+#include "ckpt_gguf.h"
 #include "f16.h"
 #include "lora.h"
 #include "ys_json.h"
@@ -63,6 +64,9 @@ struct ckpt {
     size_t nt, cap;
     lora *ad;          /* ckpt_open_adapted's adapter, or NULL */
     ckpt_merges *mg;   /* with an adapter */
+    gguf *gg;          /* a GGUF file's container (ckpt_gguf.h), or NULL */
+    void **gowned;     /* its reordered tensors' copies */
+    size_t ngowned;
 };
 
 static const struct { const char *name; ckpt_dtype t; size_t size; } DTYPES[] = {
@@ -502,6 +506,40 @@ out:
     return rc;
 }
 
+/* A GGUF file (ckpt_gguf.h): its config and tensors as entries; the
+ * container's mapping stays with c->gg. */
+static int open_gguf(ckpt *c, ys_error *err)
+{
+    ckpt_gguf_tensor *ts;
+    size_t n;
+    int rc = ckpt_gguf_read(c->dir, &c->gg, &c->config, &ts, &n, err);
+    if (rc)
+        return rc;
+    const char *base = strrchr(c->dir, '/');
+    base = base ? base + 1 : c->dir;
+    if (!(c->e = calloc(n ? n : 1, sizeof *c->e)) || !(c->gowned = calloc(n ? n : 1, sizeof *c->gowned))) {
+        for (size_t i = 0; i < n; i++)
+            free(ts[i].name), free(ts[i].owned);
+        free(ts);
+        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ckpt_tensor *t = &c->e[i].t;
+        t->name = ts[i].name;
+        t->file = base;
+        t->dtype = ts[i].dtype;
+        t->ndim = ts[i].ndim;
+        t->shape[0] = ts[i].shape[0], t->shape[1] = ts[i].shape[1];
+        t->numel = ts[i].numel;
+        c->nt = i + 1;
+        set_raw(c, i, ts[i].raw);
+        if (ts[i].owned)
+            c->gowned[c->ngowned++] = ts[i].owned;
+    }
+    free(ts);
+    return sort_and_check(c, err);
+}
+
 int ckpt_open(const char *dir, ckpt **out, ys_error *err)
 {
     *out = NULL;
@@ -515,6 +553,13 @@ int ckpt_open(const char *dir, ckpt **out, ys_error *err)
     }
     int rc;
     char path[4096];
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
+        if ((rc = open_gguf(c, err)) != 0)
+            goto fail;
+        *out = c;
+        return 0;
+    }
     snprintf(path, sizeof path, "%s/config.json", dir);
     if ((rc = ckpt_read_json(path, &c->config, err)) < 0)
         goto fail;
@@ -543,8 +588,13 @@ static int release_mapped(const ckpt *c, const unsigned char *lo, const unsigned
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     *got = 0;
-    for (size_t i = 0; i < c->nfiles; i++) {
-        const ckpt_file *f = &c->files[i];
+    for (size_t i = 0; i <= c->nfiles; i++) {
+        ckpt_file gf = {0};
+        if (i == c->nfiles && c->gg) {   /* a GGUF file's one mapping */
+            const void *m = gguf_bytes(c->gg, &gf.size);
+            gf.map = (unsigned char *)(uintptr_t)m;
+        }
+        const ckpt_file *f = i < c->nfiles ? &c->files[i] : &gf;
         if (!f->map || lo < f->map || hi > f->map + f->size)
             continue;
         /* only pages wholly inside the range: the neighbours' bytes are
@@ -661,6 +711,10 @@ void ckpt_close(ckpt *c)
         free(c->files[i].name);
     }
     free(c->files);
+    for (size_t i = 0; i < c->ngowned; i++)
+        free(c->gowned[i]);
+    free(c->gowned);
+    gguf_close(c->gg);
     cJSON_Delete(c->config);
     free(c->dir);
     free(c);
@@ -1015,3 +1069,5 @@ void ckpt_adapter_warning(const char *dir, const char *adapter_dir, char *buf, s
 {
     lora_name_warning(dir, adapter_dir, buf, cap);
 }
+
+const gguf *ckpt_gguf(const ckpt *c) { return c->gg; }

@@ -45,6 +45,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "gguf.h"
 #include "ys_error.h"
 
 #define CKPT_MAX_DIMS 8
@@ -71,7 +72,18 @@ typedef struct ckpt_tensor {
 typedef struct ckpt ckpt;
 
 /* Open and validate the checkpoint folder `dir`. On success *out owns the
- * mappings and converted copies; on failure *out is NULL and err says why. */
+ * mappings and converted copies; on failure *out is NULL and err says why.
+ *
+ * GGUF files: when `dir` is a regular file it is read as GGUF (gguf.h
+ * validates it; ckpt_gguf.c says how): ckpt_config is a config.json
+ * written from its metadata (architectures, sizes, norm epsilon, RoPE
+ * base and scaling, tie_word_embeddings) and its tensors have the names
+ * and shapes of the Hugging Face checkpoint it was converted from, their
+ * bytes in the file's one mapping (llama's q/k rows, which the converter
+ * reorders, in a reordered copy). Matrices are nn.Linear's [out, in], for
+ * GPT-2 too (ckpt_gguf tells the engine). Architectures: llama, qwen2,
+ * qwen3, gpt2; tensor types F32, F16, BF16. Anything else in the file is
+ * a YS_EINPUT naming the key or tensor. */
 int ckpt_open(const char *dir, ckpt **out, ys_error *err);
 void ckpt_close(ckpt *c);
 
@@ -85,6 +97,9 @@ const ckpt_tensor *ckpt_at(const ckpt *c, size_t i);
  * message naming the folder, tensor and expected vs. found shape. */
 int ckpt_require(const ckpt *c, const char *name, int ndim, const int64_t *shape,
                  const ckpt_tensor **out, ys_error *err);
+
+/* The GGUF container when ckpt_open was given a GGUF file, else NULL. */
+const gguf *ckpt_gguf(const ckpt *c);
 
 /* The folder given to ckpt_open. */
 const char *ckpt_dir(const ckpt *c);
