@@ -81,6 +81,8 @@ static const struct { const char *name; ckpt_dtype t; size_t size; } DTYPES[] = 
 
 const char *ckpt_dtype_name(ckpt_dtype t)
 {
+    if (t == CKPT_GGML)
+        return "GGML";
     for (size_t i = 0; i < NDTYPES; i++)
         if (DTYPES[i].t == t)
             return DTYPES[i].name;
@@ -119,7 +121,10 @@ static void set_raw(ckpt *c, size_t i, const unsigned char *src)
         t->data = (const float *)(const void *)src;
 }
 
-static int is_float(ckpt_dtype d) { return d == CKPT_F32 || d == CKPT_F16 || d == CKPT_BF16 || d == CKPT_F64; }
+static int is_float(ckpt_dtype d)
+{
+    return d == CKPT_F32 || d == CKPT_F16 || d == CKPT_BF16 || d == CKPT_F64 || d == CKPT_GGML;
+}
 
 /* Give tensor t (an entry of c) its converted F32 view, once. */
 static int to_f32(const ckpt *c, ckpt_entry *e, ys_error *err)
@@ -133,7 +138,12 @@ static int to_f32(const ckpt *c, ckpt_entry *e, ys_error *err)
         return ys_fail(err, YS_ENOMEM, "%s/%s: tensor %s: out of memory converting %zu values",
                        c->dir, t->file, t->name, n);
     const unsigned char *src = t->raw;
-    for (size_t k = 0; k < n; k++) {
+    if (t->dtype == CKPT_GGML && gguf_dequant(t->ggml_type, src, n, dst) != 0) {
+        free(dst);
+        return ys_fail(err, YS_EINPUT, "%s: tensor %s: type %s cannot be dequantized", c->dir, t->name,
+                       gguf_type_name(t->ggml_type));
+    }
+    for (size_t k = 0; k < n && t->dtype != CKPT_GGML; k++) {
         const unsigned char *p = src + k * dtype_size(t->dtype);
         switch (t->dtype) {
         case CKPT_F32: memcpy(&dst[k], p, 4); break;
@@ -531,6 +541,7 @@ static int open_gguf(ckpt *c, ys_error *err)
         t->ndim = ts[i].ndim;
         t->shape[0] = ts[i].shape[0], t->shape[1] = ts[i].shape[1];
         t->numel = ts[i].numel;
+        t->ggml_type = ts[i].ggml_type;
         c->nt = i + 1;
         set_raw(c, i, ts[i].raw);
         if (ts[i].owned)
@@ -881,9 +892,9 @@ int ckpt_need(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1,
 int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1, ckpt_src *out,
                   ys_error *err)
 {
-    *out = (ckpt_src){NULL, CKPT_F32};
+    *out = (ckpt_src){NULL, CKPT_F32, 0};
     const ckpt_tensor *t = ckpt_get(c, name);
-    if (t && (t->dtype == CKPT_F16 || t->dtype == CKPT_BF16)) {
+    if (t && (t->dtype == CKPT_F16 || t->dtype == CKPT_BF16 || t->dtype == CKPT_GGML)) {
         /* the shape check of ckpt_require, without the conversion */
         int64_t shape[2] = {d0, d1};
         int ok = t->ndim == ndim;
@@ -891,14 +902,14 @@ int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t
             ok = shape[i] < 0 || shape[i] == t->shape[i];
         if (ok) {
             ((ckpt_entry *)(void *)t)->consumed = 1;
-            *out = (ckpt_src){t->raw, t->dtype};
+            *out = (ckpt_src){t->raw, t->dtype, t->ggml_type};
             return 0;
         }
     }
     const float *f;   /* F32 (in place or, unaligned, copied), F64, or an error */
     int rc = ckpt_need(c, name, ndim, d0, d1, &f, err);
     if (rc == 0)
-        *out = (ckpt_src){f, CKPT_F32};
+        *out = (ckpt_src){f, CKPT_F32, 0};
     return rc;
 }
 

@@ -55,6 +55,7 @@ typedef enum ckpt_dtype {
     CKPT_I64, CKPT_I32, CKPT_I16, CKPT_I8, CKPT_U8, CKPT_BOOL,
     CKPT_F8_E4M3, CKPT_F8_E5M2,
     CKPT_U16, CKPT_U32, CKPT_U64,
+    CKPT_GGML,            /* a GGUF file's quantized blocks (ggml_type says which; gguf.h) */
 } ckpt_dtype;
 
 typedef struct ckpt_tensor {
@@ -67,6 +68,7 @@ typedef struct ckpt_tensor {
     const float *data;    /* F32 view (in place, or converted by
                              ckpt_require/ckpt_need), else NULL; numel floats */
     const void *raw;      /* the stored bytes in the mapping */
+    int ggml_type;        /* CKPT_GGML: the block type (gguf.h) */
 } ckpt_tensor;
 
 typedef struct ckpt ckpt;
@@ -82,8 +84,9 @@ typedef struct ckpt ckpt;
  * bytes in the file's one mapping (llama's q/k rows, which the converter
  * reorders, in a reordered copy). Matrices are nn.Linear's [out, in], for
  * GPT-2 too (ckpt_gguf tells the engine). Architectures: llama, qwen2,
- * qwen3, gpt2; tensor types F32, F16, BF16. Anything else in the file is
- * a YS_EINPUT naming the key or tensor. */
+ * qwen3, gpt2; tensor types F32, F16, BF16, and the quantized types
+ * gguf_dequant computes (CKPT_GGML, kept as blocks). Anything else in the
+ * file is a YS_EINPUT naming the key or tensor. */
 int ckpt_open(const char *dir, ckpt **out, ys_error *err);
 void ckpt_close(ckpt *c);
 
@@ -134,12 +137,16 @@ int ckpt_config_str(const ckpt *c, const char *key, const char *dflt, const char
 const char *ckpt_dtype_name(ckpt_dtype t);
 
 /* A tensor's stored elements for a consumer that converts as it reads (the
- * engines' weight packing): dtype CKPT_F16 or CKPT_BF16 with p into the
+ * engines' weight packing): dtype CKPT_F16, CKPT_BF16 or CKPT_GGML (a
+ * GGUF file's blocks of ggml_type, rows of whole blocks) with p into the
  * mapping, or CKPT_F32 with p an F32 view (in place, or converted for F64
- * and unaligned F32). */
+ * and unaligned F32). A CKPT_GGML tensor's F32 view (ckpt_require,
+ * ckpt_need) is its exact dequantization (gguf_dequant), made on request:
+ * the engines ask for it only for small tensors (norms, biases). */
 typedef struct ckpt_src {
     const void *p;
     ckpt_dtype dtype;
+    int ggml_type;
 } ckpt_src;
 
 /* ckpt_need without making an F32 copy of a half-precision tensor. */

@@ -352,9 +352,14 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
         case GGML_F16: o->dtype = CKPT_F16; break;
         case GGML_BF16: o->dtype = CKPT_BF16; break;
         default:
-            rc = ys_fail(err, YS_EINPUT, "%s: tensor \"%.100s\": type %s is not supported yet (F32, F16, BF16)",
-                         path, t->name, gguf_type_name((int)t->type));
-            goto fail;
+            if (!gguf_dequant_supported((int)t->type)) {
+                rc = ys_fail(err, YS_EINPUT, "%s: tensor \"%.100s\": type %s is not supported (F32, F16, BF16, "
+                             "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", path, t->name,
+                             gguf_type_name((int)t->type));
+                goto fail;
+            }
+            o->dtype = CKPT_GGML;
+            o->ggml_type = (int)t->type;
         }
         if (t->ndim > 2 && t->ne[2] * t->ne[3] != 1) {
             rc = ys_fail(err, YS_EINPUT, "%s: tensor \"%.100s\" has %d dimensions (at most 2 used)", path, t->name,

@@ -20,6 +20,7 @@
 typedef struct ckpt_gguf_tensor {
     char *name;
     ckpt_dtype dtype;
+    int ggml_type;        /* CKPT_GGML: the block type */
     int ndim;
     int64_t shape[2];
     size_t numel;

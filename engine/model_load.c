@@ -684,9 +684,19 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
         jobs[i].qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
         jobs[i].qsym = o->quantize == MODEL_Q_INT4_SYM;
     }
+    /* a GGUF file's quantized blocks are computed as they are stored */
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].dtype == GM_GGML && jobs[i].packed != GM_GGML) {
+            free(jobs);
+            return ys_fail(err, YS_EUSAGE, "%s: --quantize, --compute and fp32 weights do not apply to a GGUF "
+                           "file's quantized tensors", ckpt_dir(m->ck));
+        }
     int rc = ckpt_pack_all(m->ck, m->pool, jobs, n);
     free(jobs);
     m->tied = m->lm_head.p == m->wte.p;
+    if (rc == YS_EUSAGE)
+        return ys_fail(err, YS_EINPUT, "%s: a quantized matrix is not stored as whole rows of blocks",
+                       ckpt_dir(m->ck));
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 

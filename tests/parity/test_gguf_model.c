@@ -6,7 +6,12 @@
  * q/k row order, GPT-2's transposed Conv1D weights, the stored F32, F16
  * or BF16 bytes). Loaded through the same engine, a file must give its
  * folder's log-probabilities and logits bit for bit: any difference is
- * the GGUF reading (a hyper-parameter, a name, a permutation, a shape). */
+ * the GGUF reading (a hyper-parameter, a name, a permutation, a shape).
+ *
+ * tests/data/gguf/quant/ holds quantized files (gen_gguf_quant.py) with
+ * float64 reference logits computed from the exactly dequantized weights:
+ * the engine, which keeps the blocks and dequantizes inside the product,
+ * must be within 1e-4 of them for every tensor type. */
 #include "testsupport.h"
 
 #include <math.h>
@@ -16,6 +21,7 @@
 
 #include "checkpoint.h"
 #include "model.h"
+#include "model_internal.h"
 
 static const char *const FIXTURES[] = {"llama", "llama_f16_tied", "llama_linear", "qwen2", "qwen3_yarn", "gpt2"};
 #define NFIX (sizeof FIXTURES / sizeof FIXTURES[0])
@@ -106,6 +112,71 @@ static void test_permutation_matters(void **state)
     ckpt_close(c);
 }
 
+static void check_quantized(const char *name)
+{
+    char file[1024], json[1024];
+    snprintf(file, sizeof file, "%s/tests/data/gguf/quant/%s.gguf", YS_SOURCE_DIR, name);
+    snprintf(json, sizeof json, "%s/tests/data/gguf/quant/%s.json", YS_SOURCE_DIR, name);
+    cJSON *exp = ts_load_json(json);
+    model *m = load(file);
+    size_t V = (size_t)model_get_info(m)->vocab;
+    assert_int_equal(V, (size_t)ts_num(exp, "vocab"));
+    /* the matrices stay blocks (no fp32 copy): the packed weights are GM_GGML */
+    assert_int_equal(m->layers[0].pq.dtype, GM_GGML);
+    assert_int_equal(m->layers[0].pdown.dtype, GM_GGML);
+    assert_int_equal(m->phead.dtype, GM_GGML);
+    assert_true(m->layers[0].pq.rowb < m->layers[0].pq.k * 2);
+    double worst = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(exp, "sequences")) {
+        const cJSON *ids = cJSON_GetObjectItem(e, "ids"), *lg = cJSON_GetObjectItem(e, "logits");
+        size_t n = (size_t)cJSON_GetArraySize(ids);
+        int32_t *seq = malloc(n * sizeof *seq);
+        for (size_t i = 0; i < n; i++)
+            seq[i] = (int32_t)cJSON_GetArrayItem(ids, (int)i)->valuedouble;
+        assert_int_equal((size_t)cJSON_GetArraySize(lg), (n - 1) * V);
+        double *lp = malloc(n * sizeof *lp);
+        float *logits = malloc((n - 1) * V * sizeof *logits);
+        const int32_t *seqs[1] = {seq};
+        double *lps[1] = {lp};
+        float *lgs[1] = {logits};
+        ys_error err = {0};
+        if (model_logprobs(m, seqs, &n, 1, NULL, lps, NULL, lgs, &err))
+            fail_msg("%s: %s", name, err.msg);
+        size_t i = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, lg) {
+            double d = fabs(logits[i] - v->valuedouble);
+            worst = d > worst ? d : worst;
+            if (d > 1e-4)
+                fail_msg("%s: logit %zu (position %zu): engine %.9g, reference %.9g", name, i, i / V, (double)logits[i],
+                         v->valuedouble);
+            i++;
+        }
+        free(seq), free(lp), free(logits);
+    }
+    print_message("%s: worst |logit - float64 reference| %.3g\n", name, worst);
+    /* --quantize does not apply to blocks already quantized */
+    model_opts o = {.quantize = MODEL_Q_INT8};
+    model *q = NULL;
+    ys_error err = {0};
+    assert_int_equal(model_load_opts(file, &o, &q, &err), YS_EUSAGE);
+    assert_null(q);
+    model_free(m);
+    cJSON_Delete(exp);
+}
+
+/* every quantized type (qmix_llama), a tied quantized head with biases
+ * (q8_qwen2), GPT-2's fused c_attn split by rows of blocks and a quantized
+ * position embedding (q4_gpt2) */
+static void test_quantized(void **state)
+{
+    (void)state;
+    check_quantized("qmix_llama");
+    check_quantized("q8_qwen2");
+    check_quantized("q4_gpt2");
+}
+
 /* Files the engine cannot run as asked are refused, naming what. */
 static void test_refusals(void **state)
 {
@@ -138,6 +209,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_bits_as_folder),
         cmocka_unit_test(test_permutation_matters),
+        cmocka_unit_test(test_quantized),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "gguf.h"
 
 static const char *data_path(const char *name)
@@ -250,6 +251,76 @@ static void test_dequant(void **state)
     assert_false(gguf_dequant_supported(GGML_Q8_1));
     assert_string_equal(gguf_type_name(GGML_Q6_K), "Q6_K");
     assert_string_equal(gguf_type_name(99), "?");
+    gguf_close(g);
+}
+
+/* ---- products on blocks (gemm.h, GM_GGML) ---------------------------------
+ * A matrix of each type's blocks (dequant.gguf's rows, repeated to 37
+ * output rows: two panels, the second partial), packed as GM_GGML, must
+ * give the bits of fp32 panels holding its dequantized values, for one
+ * row, a few and many (the routes differ), on every instruction set, with
+ * a bias and accumulation. */
+static void test_gemm_blocks(void **state)
+{
+    (void)state;
+    gguf *g = open_ok(data_path("dequant.gguf"));
+    static const int types[] = {GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
+                                GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, GGML_F16, GGML_BF16};
+    const size_t out = 37, ns[] = {1, 5, 40};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const gguf_tensor *t = gguf_find_tensor(g, gguf_type_name(types[ti]));
+        assert_non_null(t);
+        size_t k = (size_t)t->ne[0], rows = t->nelem / k, rowb = t->nbytes / rows;
+        unsigned char *blocks = malloc(out * rowb);
+        float *deq = malloc(out * k * sizeof *deq), *bias = malloc(out * sizeof *bias);
+        for (size_t r = 0; r < out; r++) {
+            memcpy(blocks + r * rowb, (const unsigned char *)t->data + (r % rows) * rowb, rowb);
+            assert_int_equal(gguf_dequant(types[ti], blocks + r * rowb, k, deq + r * k), 0);
+            bias[r] = (float)r * 0.25f - 3.0f;
+        }
+        gm_weights qw, fw;
+        gm_job jobs[2] = {
+            {.pw = &qw, .w = blocks, .ldw = k, .layout = KN_OUT_IN, .k = k, .out = out, .dtype = GM_GGML,
+             .packed = GM_GGML, .ggml_type = types[ti]},
+            {.pw = &fw, .w = deq, .ldw = k, .layout = KN_OUT_IN, .k = k, .out = out, .dtype = GM_F32,
+             .packed = GM_F32},
+        };
+        assert_int_equal(gm_pack_all(NULL, jobs, 2, NULL, NULL), 0);
+        assert_int_equal(qw.dtype, GM_GGML);
+        assert_int_equal(qw.rowb, rowb);
+        float row[512];
+        gm_weights_row(&qw, 36, row);
+        assert_memory_equal(row, deq + 36 * k, k * sizeof(float));
+        for (size_t ni = 0; ni < 3; ni++) {
+            size_t n = ns[ni];
+            float *x = malloc(n * k * sizeof *x), *y1 = malloc(n * out * sizeof *y1), *y2 = malloc(n * out * sizeof *y2);
+            for (size_t i = 0; i < n * k; i++)
+                x[i] = (float)((i * 7919) % 1001) / 500.0f - 1.0f;
+            for (int isa = GM_ISA_AUTO; isa <= GM_ISA_AVX512; isa++) {
+                for (size_t i = 0; i < n * out; i++)
+                    y1[i] = y2[i] = (float)i;
+                gm_call c1 = {.x = x, .ldx = k, .w = &qw, .bias = bias, .y = y1, .ldy = out, .n = n,
+                              .accumulate = 1, .isa = (gm_isa)isa};
+                gm_call c2 = c1;
+                c2.w = &fw, c2.y = y2;
+                gm_run(NULL, &c1);
+                gm_run(NULL, &c2);
+                if (memcmp(y1, y2, n * out * sizeof *y1))
+                    fail_msg("%s: n %zu isa %d: GM_GGML differs from fp32 panels", gguf_type_name(types[ti]), n, isa);
+            }
+            free(x), free(y1), free(y2);
+        }
+        /* what a GM_GGML job cannot be */
+        gm_weights bad;
+        gm_job bj = jobs[0];
+        bj.pw = &bad, bj.ldw = 2 * k;
+        assert_int_equal(gm_pack_all(NULL, &bj, 1, NULL, NULL), YS_EUSAGE);
+        bj.ldw = k, bj.packed = GM_F32;
+        assert_int_equal(gm_pack_all(NULL, &bj, 1, NULL, NULL), YS_EUSAGE);
+        gm_free(&qw);
+        gm_free(&fw);
+        free(blocks), free(deq), free(bias);
+    }
     gguf_close(g);
 }
 
@@ -508,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_container),
         cmocka_unit_test(test_typed_reads),
         cmocka_unit_test(test_dequant),
+        cmocka_unit_test(test_gemm_blocks),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_malformed),
     };
