@@ -20,7 +20,10 @@
  * - tok_load reads a tokenizer.json file, or a directory holding
  *   tokenizer.json (else vocab.json + merges.txt); tokenizer_config.json
  *   next to it, when present, names bos/eos/pad. *out is owned by the caller
- *   and released with tok_free.
+ *   and released with tok_free. A GGUF file gives the tokenizer in its
+ *   metadata (byte-level BPE, tokenizer.ggml.model "gpt2", with the
+ *   pre-tokenizers gpt-2, llama-bpe, qwen2; tok_gguf.c), bos/eos/pad and
+ *   add_bos/add_eos from the same metadata.
  * - A loaded tokenizer is immutable: any number of threads may call
  *   tok_encode/tok_decode/tok_piece on it concurrently (each call keeps its
  *   own scratch).

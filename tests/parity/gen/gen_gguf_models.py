@@ -7,7 +7,8 @@ tests/parity/test_gguf_model.c.
 writes tests/data/gguf/models/<fixture>.gguf with gguf-py's GGUFWriter,
 doing what llama.cpp's convert_hf_to_gguf.py does for these architectures
 (read at llama.cpp c392e50 — we cannot run it here: it needs transformers
-for the vocabulary, which is step 5's business; no vocabulary is written):
+for the vocabulary; the fixtures with a tokenizer.json — tiny — get their
+vocabulary from it as _set_vocab_gpt2 would, see add_vocab):
 
   * keys: <arch>.block_count, context_length (max_position_embeddings /
     n_positions), embedding_length, feed_forward_length, attention.head_count,
@@ -167,15 +168,49 @@ def convert(fixture, arch):
             arr = permute(arr, nkv)
         add(w, f"blk.{l}.{LLAMA_BLK[mod]}.{suffix}", arr, gt)
 
+    if os.path.exists(os.path.join(src, "tokenizer.json")):
+        add_vocab(w, src, cfg)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
 
 
+def add_vocab(w, src, cfg):
+    """A byte-level BPE tokenizer.json as convert_hf_to_gguf.py's
+    _set_vocab_gpt2 writes it: every id's piece (absent ids "[PAD<id>]",
+    UNUSED), added tokens CONTROL when special else USER_DEFINED, the
+    merges as "a b", the pre-tokenizer's name (GPT-2's here), bos/eos."""
+    with open(os.path.join(src, "tokenizer.json"), encoding="utf-8") as f:
+        tj = json.load(f)
+    vocab = tj["model"]["vocab"]
+    added = {t["id"]: t for t in tj.get("added_tokens", [])}
+    n = max(max(vocab.values()), max(added, default=-1)) + 1
+    rev = {i: p for p, i in vocab.items()}
+    tokens, types = [], []
+    for i in range(n):
+        if i in added:
+            tokens.append(added[i]["content"])
+            types.append(gguf.TokenType.CONTROL if added[i]["special"] else gguf.TokenType.USER_DEFINED)
+        elif i in rev:
+            tokens.append(rev[i])
+            types.append(gguf.TokenType.NORMAL)
+        else:
+            tokens.append(f"[PAD{i}]")
+            types.append(gguf.TokenType.UNUSED)
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(cfg["bos_token_id"])
+    w.add_eos_token_id(cfg["eos_token_id"])
+
+
 def main():
     for fixture, arch in [("llama", "llama"), ("llama_f16_tied", "llama"), ("llama_linear", "llama"),
-                          ("qwen2", "qwen2"), ("qwen3_yarn", "qwen3"), ("gpt2", "gpt2")]:
+                          ("qwen2", "qwen2"), ("qwen3_yarn", "qwen3"), ("gpt2", "gpt2"), ("tiny", "gpt2")]:
         convert(fixture, arch)
 
 
