@@ -913,6 +913,21 @@ int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t
     return rc;
 }
 
+int ckpt_model_config(const char *path, cJSON **out, ys_error *err)
+{
+    struct stat st;
+    *out = NULL;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        gguf *g = NULL;
+        int rc = ckpt_gguf_read(path, &g, out, NULL, NULL, err);
+        gguf_close(g);
+        return rc;
+    }
+    char p[4096];
+    snprintf(p, sizeof p, "%s/config.json", path);
+    return ckpt_read_json(p, out, err);
+}
+
 int ckpt_read_json(const char *path, cJSON **out, ys_error *err)
 {
     *out = NULL;

@@ -116,6 +116,11 @@ const cJSON *ckpt_config(const ckpt *c);
 int ckpt_config_int(const ckpt *c, const char *key, long dflt, long *out, ys_error *err);
 int ckpt_config_num(const ckpt *c, const char *key, double dflt, double *out, ys_error *err);
 int ckpt_config_bool(const ckpt *c, const char *key, int dflt, int *out, ys_error *err);
+/* The configuration of the model at `path` without its weights: a
+ * folder's config.json, or the config a GGUF file's metadata gives (as
+ * ckpt_open would make it). *out is the caller's (cJSON_Delete); errors
+ * as ckpt_read_json's, or the GGUF reading's. */
+int ckpt_model_config(const char *path, cJSON **out, ys_error *err);
 /* Read and parse a JSON file that must hold an object (config.json,
  * generation_config.json). *out is the caller's (cJSON_Delete). YS_EIO when
  * it cannot be read, YS_EINPUT when it is not a JSON object; both name the

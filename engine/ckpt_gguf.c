@@ -295,7 +295,9 @@ static void free_tensors(ckpt_gguf_tensor *ts, size_t n)
 int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tensor **tsout, size_t *nout,
                    ys_error *err)
 {
-    *gout = NULL, *config = NULL, *tsout = NULL, *nout = 0;
+    *gout = NULL, *config = NULL;
+    if (tsout)
+        *tsout = NULL, *nout = 0;
     gguf *g;
     int rc = gguf_open(path, &g, err);
     if (rc)
@@ -331,6 +333,11 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
     long layers = (long)cJSON_GetObjectItem(r.cfg, r.a->gpt2 ? "n_layer" : "num_hidden_layers")->valuedouble;
     long heads = (long)cJSON_GetObjectItem(r.cfg, r.a->gpt2 ? "n_head" : "num_attention_heads")->valuedouble;
     long kv_heads = r.a->gpt2 ? heads : (long)cJSON_GetObjectItem(r.cfg, "num_key_value_heads")->valuedouble;
+    if (!tsout) {   /* the config alone */
+        free(arch);
+        *gout = g, *config = r.cfg;
+        return 0;
+    }
     if (!(ts = calloc(nt ? nt : 1, sizeof *ts))) {
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
         goto fail;

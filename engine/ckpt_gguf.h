@@ -8,7 +8,8 @@
  * converter reorders (the Q/K rows of the llama architecture), into a
  * malloc'd copy in the stored type with the order undone (`owned`, the
  * caller's to free). On success *g, *config and *ts (n entries, names
- * malloc'd) are the caller's; on failure nothing is left allocated. */
+ * malloc'd) are the caller's; on failure nothing is left allocated. With
+ * ts NULL only the container and the config are made. */
 #ifndef YS_ENGINE_CKPT_GGUF_H
 #define YS_ENGINE_CKPT_GGUF_H
 

@@ -52,10 +52,8 @@ static int arch_of(const cJSON *cfg, s2s_arch *a, const char **name)
 
 int s2s_supports(const char *dir, ys_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
     cJSON *cfg;
-    int r = ckpt_read_json(path, &cfg, err);
+    int r = ckpt_model_config(dir, &cfg, err);   /* a GGUF file's too: a decoder, never ours */
     if (r < 0)
         return r;
     s2s_arch a;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gguf.h"
 #include "tok_internal.h"
 #include "ys_json.h"
 #include "ys_unicode.h"
@@ -922,6 +923,29 @@ static bool is_gguf(const char *path)
     size_t n = fread(magic, 1, 4, f);
     fclose(f);
     return n == 4 && !memcmp(magic, "GGUF", 4);
+}
+
+bool tok_available(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return false;
+    if (S_ISREG(st.st_mode)) {
+        if (!is_gguf(path)) return true;
+        gguf *g;
+        if (gguf_open(path, &g, NULL)) return false;
+        bool has = gguf_find(g, "tokenizer.ggml.model") != NULL;
+        gguf_close(g);
+        return has;
+    }
+    size_t n = strlen(path) + 32;
+    char *p = malloc(n);
+    if (!p) return false;
+    snprintf(p, n, "%s/tokenizer.json", path);
+    bool ok = stat(p, &st) == 0;
+    snprintf(p, n, "%s/vocab.json", path);
+    ok = ok || stat(p, &st) == 0;
+    free(p);
+    return ok;
 }
 
 int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)

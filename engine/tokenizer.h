@@ -48,6 +48,10 @@
 typedef struct tok_tokenizer tok_tokenizer;
 
 int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err);
+/* Would tok_load find a tokenizer at path: a folder with tokenizer.json or
+ * vocab.json, a tokenizer.json file, or a GGUF file whose metadata holds
+ * one (tokenizer.ggml.model)? Whether it loads is tok_load's to say. */
+bool tok_available(const char *path);
 void tok_free(tok_tokenizer *t);
 
 int tok_encode(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens,
