@@ -23,11 +23,14 @@
  *     (HF row h*hd + s*hd/2 + i went to row h*hd + 2i + s); a copy in the
  *     stored type puts them back. Qwen2/3 and GPT-2 are stored unchanged;
  *   - a tied head is the absence of output.weight.
+ *   - Llama 3's rope_freqs.weight becomes rope_scaling "llama3" (see
+ *     rope_freqs below).
  * Anything the engine would have to ignore to run the file (a tensor it
- * does not know, Llama 3's rope_freqs, a rope scaling it does not map)
- * fails the load, naming it. */
+ * does not know, a rope scaling it does not map) fails the load, naming
+ * it. */
 #include "ckpt_gguf.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +171,100 @@ static int rope_scaling(rd *r)
     return rc < 0 ? rc : 0;
 }
 
+/* Llama 3's RoPE (rope_freqs.weight): the converter stores, per frequency
+ * i of the rotary dimension d, the factor its wavelength is divided by —
+ * 1 below original_max / high_freq_factor, `factor` above original_max /
+ * low_freq_factor, and 1 / ((1 - s) / factor + s) between, with
+ * s = (original_max / wavelength - low) / (high - low). The engine computes
+ * the Hugging Face rope_scaling "llama3" from those four parameters, so
+ * they are recovered here: factor is the largest stored factor, low is 1
+ * (as every Llama 3 release has it), high 4 unless two in-between factors
+ * say otherwise, original_max from an in-between factor (or, without one,
+ * any value between the two bands); then every stored factor is recomputed
+ * from them and must agree to 1e-5 (the converter rounds to f32), else the
+ * file is refused. */
+static double l3_factor(double f, double lo, double hi, double old, double wl)
+{
+    if (wl < old / hi)
+        return 1;
+    if (wl > old / lo)
+        return f;
+    double s = (old / wl - lo) / (hi - lo);
+    return 1 / ((1 - s) / f + s);
+}
+
+static int rope_freqs(rd *r, double theta, long dim)
+{
+    const char *path = gguf_path(r->g);
+    const gguf_tensor *t = gguf_find_tensor(r->g, "rope_freqs.weight");
+    if (!t)
+        return 0;
+    long n = dim / 2;
+    if (t->type != GGML_F32 || t->ndim != 1 || t->ne[0] != n)
+        return ys_fail(r->err, YS_EINPUT, "%s: tensor \"rope_freqs.weight\" must be F32 [%ld]", path, n);
+    if (gguf_find(r->g, akey(r, "rope.scaling.type")))
+        return ys_fail(r->err, YS_EINPUT, "%s: both rope_freqs.weight and %s", path, r->key);
+    double f[1024], wl[1024], fmax = 0;
+    if (n > 1024)
+        return ys_fail(r->err, YS_EINPUT, "%s: rope_freqs.weight: %ld frequencies (at most 1024)", path, n);
+    for (long i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, (const unsigned char *)t->data + 4 * i, 4);
+        f[i] = v;
+        wl[i] = 2 * 3.14159265358979323846 * pow(theta, (double)(2 * i) / (double)dim);
+        fmax = f[i] > fmax ? f[i] : fmax;
+        if (!(v >= 1))
+            return ys_fail(r->err, YS_EINPUT, "%s: rope_freqs.weight[%ld] = %g is not a factor >= 1", path, i, f[i]);
+    }
+    if (fmax == 1)
+        return 0;   /* no scaling at all */
+    /* in-between frequencies: s_i from the factor, old = (s (hi - lo) + lo) wl */
+    long mid[2], nm = 0;
+    for (long i = 0; i < n && nm < 2; i++)
+        if (f[i] > 1 * (1 + 1e-6) && f[i] < fmax * (1 - 1e-6))
+            mid[nm++] = i;
+    double lo = 1, hi = 4, old;
+    double s0 = nm ? (1 / f[mid[0]] - 1 / fmax) / (1 - 1 / fmax) : 0;
+    if (nm == 2) {   /* two equations: old/wl0 - lo = s0 (hi - lo), old/wl1 - lo = s1 (hi - lo) */
+        double s1 = (1 / f[mid[1]] - 1 / fmax) / (1 - 1 / fmax);
+        /* subtracted: old / (hi - lo) = (s0 - s1) / (1/wl0 - 1/wl1) = span; then
+         * the first: (hi - lo) (span / wl0 - s0) = lo */
+        double dw = 1 / wl[mid[0]] - 1 / wl[mid[1]];
+        double span = dw != 0 ? (s0 - s1) / dw : 0, d = span / wl[mid[0]] - s0;
+        if (span > 0 && d > 0)
+            hi = lo + lo / d;
+    }
+    if (nm) {
+        old = (s0 * (hi - lo) + lo) * wl[mid[0]];
+    } else {   /* any value between the bands: the largest unscaled wavelength times hi, and the smallest scaled one */
+        double below = 0, above = 1e300;
+        for (long i = 0; i < n; i++) {
+            if (f[i] == 1 && wl[i] * hi > below)
+                below = wl[i] * hi;
+            if (f[i] == fmax && wl[i] * lo < above)
+                above = wl[i] * lo;
+        }
+        old = below < above ? sqrt(below * (above < 1e300 ? above : below * 4)) : 0;
+    }
+    double ro = round(old);
+    if (ro > 0 && fabs(ro - old) <= 1e-3 * old)
+        old = ro;
+    hi = round(hi * 1000) / 1000;
+    for (long i = 0; i < n; i++) {
+        double e = l3_factor(fmax, lo, hi, old, wl[i]);
+        if (!(old > 0) || fabs(e - f[i]) > 1e-5 * f[i])
+            return ys_fail(r->err, YS_EINPUT, "%s: rope_freqs.weight does not follow Llama 3's rule (frequency %ld: "
+                           "stored %g, %g from factor %g, high_freq_factor %g, original_max %g)", path, i, f[i], e,
+                           fmax, hi, old);
+    }
+    cJSON *rs = cJSON_AddObjectToObject(r->cfg, "rope_scaling");
+    if (!rs || !cJSON_AddStringToObject(rs, "rope_type", "llama3") || !cJSON_AddNumberToObject(rs, "factor", fmax) ||
+        !cJSON_AddNumberToObject(rs, "low_freq_factor", lo) || !cJSON_AddNumberToObject(rs, "high_freq_factor", hi) ||
+        !cJSON_AddNumberToObject(rs, "original_max_position_embeddings", old))
+        return ys_fail(r->err, YS_ENOMEM, "out of memory");
+    return 0;
+}
+
 static int build_config(rd *r, int tied, long vocab)
 {
     const char *path = gguf_path(r->g);
@@ -217,6 +314,12 @@ static int build_config(rd *r, int tied, long vocab)
         !cJSON_AddBoolToObject(r->cfg, "tie_word_embeddings", tied) ||
         !cJSON_AddBoolToObject(r->cfg, "attention_bias", gguf_find_tensor(r->g, "blk.0.attn_output.bias") != NULL))
         return ys_fail(r->err, YS_ENOMEM, "out of memory");
+    double theta = cJSON_GetObjectItem(r->cfg, "rope_theta") ? cJSON_GetObjectItem(r->cfg, "rope_theta")->valuedouble
+                                                               : 10000;
+    if (!gguf_find(r->g, akey(r, "rope.freq_base")) && (rc = put_num(r, "rope_theta", theta)))
+        return rc;
+    if ((rc = rope_freqs(r, theta, rdim)) < 0)
+        return rc;
     return rope_scaling(r);
 }
 
@@ -251,9 +354,6 @@ static int map_name(rd *r, const char *name, long layers, char *out, size_t cap,
             *base = tab->gguf;
             return 0;
         }
-    if (!strcmp(name, "rope_freqs.weight"))
-        return ys_fail(r->err, YS_EINPUT, "%s: tensor \"rope_freqs.weight\" (Llama 3 rope frequency factors) is "
-                       "not supported yet", path);
     return ys_fail(r->err, YS_EINPUT, "%s: tensor \"%.100s\" is not part of a %s model as yardstick runs it", path,
                    name, r->a->gguf);
 }
@@ -344,10 +444,14 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
     }
     for (size_t i = 0; i < nt; i++, n++) {
         const gguf_tensor *t = gguf_tensor_at(g, i);
-        ckpt_gguf_tensor *o = &ts[i];
+        ckpt_gguf_tensor *o = &ts[n];
         char hf[256];
         int block;
         const char *base = "";
+        if (!strcmp(t->name, "rope_freqs.weight")) {   /* read into the config (rope_freqs) */
+            n--;
+            continue;
+        }
         if ((rc = map_name(&r, t->name, layers, hf, sizeof hf, &block, &base)) < 0)
             goto fail;
         if (!(o->name = strdup(hf))) {

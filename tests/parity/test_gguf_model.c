@@ -23,7 +23,7 @@
 #include "model.h"
 #include "model_internal.h"
 
-static const char *const FIXTURES[] = {"llama", "llama_f16_tied", "llama_linear", "qwen2", "qwen3_yarn", "gpt2"};
+static const char *const FIXTURES[] = {"llama", "llama_f16_tied", "llama_linear", "llama3_rope", "qwen2", "qwen3_yarn", "gpt2"};
 #define NFIX (sizeof FIXTURES / sizeof FIXTURES[0])
 
 static model *load(const char *path)
@@ -177,6 +177,112 @@ static void test_quantized(void **state)
     check_quantized("q4_gpt2");
 }
 
+/* ---- Llama 3 rope_freqs -------------------------------------------------- */
+
+typedef struct wb {
+    unsigned char *p;
+    size_t n;
+} wb;
+static void put(wb *b, const void *p, size_t n)
+{
+    b->p = realloc(b->p, b->n + n);
+    assert_non_null(b->p);
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+static void u32(wb *b, uint32_t v) { put(b, &v, 4); }
+static void u64(wb *b, uint64_t v) { put(b, &v, 8); }
+static void str(wb *b, const char *s) { u64(b, strlen(s)), put(b, s, strlen(s)); }
+static void kvu(wb *b, const char *k, uint32_t v) { str(b, k), u32(b, GGUF_U32), u32(b, v); }
+static void kvf(wb *b, const char *k, float v) { str(b, k), u32(b, GGUF_F32), put(b, &v, 4); }
+
+/* the converter's factors (LlamaModel.generate_extra_tensors), in float */
+static void l3_factors(float *f, int dim, float base, float factor, float lo, float hi, float old)
+{
+    for (int i = 0; i < dim / 2; i++) {
+        float freq = 1.0f / powf(base, (float)(2 * i) / (float)dim), wl = 2.0f * 3.14159265f / freq;
+        if (wl < old / hi)
+            f[i] = 1;
+        else if (wl > old / lo)
+            f[i] = factor;
+        else {
+            float s = (old / wl - lo) / (hi - lo);
+            f[i] = 1 / ((1 - s) / factor + s);
+        }
+    }
+}
+
+/* A metadata-only llama file (token_embd and rope_freqs) -> its config
+ * (or, with want_rc < 0, that error and NULL). */
+static cJSON *l3_config(const float *f, int dim, float base, int want_rc)
+{
+    wb b = {0};
+    put(&b, "GGUF", 4), u32(&b, 3), u64(&b, 2), u64(&b, 7);
+    str(&b, "general.architecture"), u32(&b, GGUF_STRING), str(&b, "llama");
+    kvu(&b, "llama.embedding_length", (uint32_t)(2 * dim));
+    kvu(&b, "llama.block_count", 1);
+    kvu(&b, "llama.attention.head_count", 2);
+    kvu(&b, "llama.feed_forward_length", 64);
+    kvf(&b, "llama.rope.freq_base", base);
+    kvu(&b, "llama.rope.dimension_count", (uint32_t)dim);
+    str(&b, "token_embd.weight"), u32(&b, 2), u64(&b, (uint64_t)(2 * dim)), u64(&b, 4), u32(&b, GGML_F32), u64(&b, 0);
+    size_t emb = (size_t)(2 * dim) * 4 * 4, off = (emb + 31) / 32 * 32;
+    str(&b, "rope_freqs.weight"), u32(&b, 1), u64(&b, (uint64_t)(dim / 2)), u32(&b, GGML_F32), u64(&b, off);
+    while (b.n % 32)
+        put(&b, "", 1);
+    unsigned char *z = calloc(1, off);
+    put(&b, z, off);
+    free(z);
+    put(&b, f, (size_t)(dim / 2) * 4);
+    const char *path = ts_path("l3.gguf");
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fwrite(b.p, 1, b.n, fp);
+    fclose(fp);
+    free(b.p);
+    cJSON *cfg = NULL;
+    ys_error err = {0};
+    int rc = ckpt_model_config(path, &cfg, &err);
+    if (rc != want_rc)
+        fail_msg("ckpt_model_config: %d, not %d: %s", rc, want_rc, err.msg);
+    if (rc)
+        assert_non_null(strstr(err.msg, "rope_freqs"));
+    return cfg;
+}
+
+/* Llama 3.1 (factor 8) and 3.2 (factor 32) at their real sizes, and
+ * other high_freq_factor / original_max values: the four parameters come
+ * back; factors that follow no such rule are refused. */
+static void test_llama3_rope_freqs(void **state)
+{
+    (void)state;
+    static const struct { float factor, hi, old; } C[] = {{8, 4, 8192}, {32, 4, 8192}, {16, 2, 4096}, {4, 8, 2048}};
+    float f[64];
+    for (size_t c = 0; c < sizeof C / sizeof C[0]; c++) {
+        l3_factors(f, 128, 500000.0f, C[c].factor, 1, C[c].hi, C[c].old);
+        cJSON *cfg = l3_config(f, 128, 500000.0f, 0);
+        const cJSON *rs = cJSON_GetObjectItem(cfg, "rope_scaling");
+        assert_non_null(rs);
+        assert_string_equal(cJSON_GetObjectItem(rs, "rope_type")->valuestring, "llama3");
+        assert_true(ts_num(rs, "factor") == C[c].factor);
+        assert_true(ts_num(rs, "low_freq_factor") == 1);
+        assert_true(ts_num(rs, "high_freq_factor") == C[c].hi);
+        assert_true(ts_num(rs, "original_max_position_embeddings") == C[c].old);
+        assert_true(ts_num(cfg, "rope_theta") == 500000);
+        cJSON_Delete(cfg);
+    }
+    /* all ones: no scaling */
+    for (int i = 0; i < 64; i++)
+        f[i] = 1;
+    cJSON *cfg = l3_config(f, 128, 500000.0f, 0);
+    assert_null(cJSON_GetObjectItem(cfg, "rope_scaling"));
+    cJSON_Delete(cfg);
+    /* a factor out of line */
+    l3_factors(f, 128, 500000.0f, 8, 1, 4, 8192);
+    f[20] *= 1.01f;
+    assert_null(l3_config(f, 128, 500000.0f, YS_EINPUT));
+}
+
 /* Files the engine cannot run as asked are refused, naming what. */
 static void test_refusals(void **state)
 {
@@ -210,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_same_bits_as_folder),
         cmocka_unit_test(test_permutation_matters),
         cmocka_unit_test(test_quantized),
+        cmocka_unit_test(test_llama3_rope_freqs),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, ts_scratch_setup, ts_scratch_teardown);

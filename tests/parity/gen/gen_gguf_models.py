@@ -130,6 +130,8 @@ def convert(fixture, arch):
             if rtype == "linear":
                 w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
                 w.add_rope_scaling_factor(rs["factor"])
+            if rtype == "llama3":
+                w.add_tensor("rope_freqs.weight", llama3_rope_factors(cfg))
         elif rtype == "yarn":
             w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
             w.add_rope_scaling_factor(rs["factor"])
@@ -176,6 +178,34 @@ def convert(fixture, arch):
     w.close()
 
 
+def llama3_rope_factors(cfg):
+    """LlamaModel.generate_extra_tensors' rope_freqs, in torch float32 as
+    the converter computes them."""
+    import math
+    import torch
+    rs = cfg["rope_scaling"]
+    base = cfg.get("rope_theta", 10000.0)
+    dim = cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"])
+    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    factor = rs.get("factor", 8.0)
+    low_freq_factor = rs.get("low_freq_factor", 1.0)
+    high_freq_factor = rs.get("high_freq_factor", 4.0)
+    old_context_len = rs.get("original_max_position_embeddings", 8192)
+    low_freq_wavelen = old_context_len / low_freq_factor
+    high_freq_wavelen = old_context_len / high_freq_factor
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_freq_wavelen:
+            out.append(1)
+        elif wavelen > low_freq_wavelen:
+            out.append(factor)
+        else:
+            smooth = (old_context_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return torch.tensor(out, dtype=torch.float32).numpy()
+
+
 def add_vocab(w, src, cfg):
     """A byte-level BPE tokenizer.json as convert_hf_to_gguf.py's
     _set_vocab_gpt2 writes it: every id's piece (absent ids "[PAD<id>]",
@@ -210,6 +240,7 @@ def add_vocab(w, src, cfg):
 
 def main():
     for fixture, arch in [("llama", "llama"), ("llama_f16_tied", "llama"), ("llama_linear", "llama"),
+                          ("llama3_rope", "llama"),
                           ("qwen2", "qwen2"), ("qwen3_yarn", "qwen3"), ("gpt2", "gpt2"), ("tiny", "gpt2")]:
         convert(fixture, arch)
 
