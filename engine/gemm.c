@@ -794,7 +794,7 @@ typedef struct run_ctx {
     size_t ldq, ldd;
     int i8_fallback;        /* GM_I8DOT without memory for xq: ikern_scalar_f32x */
     int deq512;             /* dequantize with AVX-512 */
-    float *ggtmp;           /* GM_GGML: per worker, one row dequantized (k floats) */
+    float *ggtmp;           /* GM_GGML: per worker, a panel's rows dequantized (GM_NR x k floats) */
     const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
     size_t ldx;
     int mr;
@@ -806,6 +806,7 @@ typedef struct run_ctx {
  * the per-worker buffers (gm_run could not allocate them) the same fma
  * chains are computed one weight row at a time, dequantized one block at
  * a time on the stack: the same bits, slower. */
+#define GGTMP_PAD 16
 static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int worker)
 {
     const gm_call *c = rc->c;
@@ -814,12 +815,24 @@ static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int wo
     const unsigned char *rows = (const unsigned char *)w->panels + col * w->rowb;
     _Alignas(64) float tile[MR_MAX * GM_NR];
     if (rc->deq) {
-        float *deq = rc->deq + (size_t)worker * k * GM_NR, *tmp = rc->ggtmp + (size_t)worker * k;
+        /* the rows dequantized one after the other (contiguous writes),
+         * then transposed into the panel layout a few k at a time (the 32
+         * rows' lines stay in cache; the panel is written in order) */
+        /* (rows GGTMP_PAD floats longer than k: with k a multiple of 1024
+         * the 32 rows would share one L1 set and evict each other) */
+        size_t ld = k + GGTMP_PAD;
+        float *deq = rc->deq + (size_t)worker * k * GM_NR, *tmp = rc->ggtmp + (size_t)worker * ld * GM_NR;
         for (size_t j = 0; j < GM_NR; j++) {
             if (j < ncols)
-                gguf_dequant(w->ggml_type, rows + j * w->rowb, k, tmp);
-            for (size_t kk = 0; kk < k; kk++)
-                deq[kk * GM_NR + j] = j < ncols ? tmp[kk] : 0.0f;
+                gguf_dequant(w->ggml_type, rows + j * w->rowb, k, tmp + j * ld);
+            else
+                memset(tmp + j * ld, 0, k * sizeof *tmp);
+        }
+        for (size_t k0 = 0; k0 < k; k0 += 8) {
+            size_t k1 = k0 + 8 < k ? k0 + 8 : k;
+            for (size_t kk = k0; kk < k1; kk++)
+                for (size_t j = 0; j < GM_NR; j++)
+                    deq[kk * GM_NR + j] = tmp[j * ld + kk];
         }
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
@@ -1007,7 +1020,7 @@ void gm_run(kn_pool *pool, const gm_call *c)
     if (w->dtype == GM_GGML) {   /* always dequantized per panel, for the fp32 kernels */
         /* (the fp32 kernels were chosen above: dt and q are 0) */
         size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
-        if ((deq = kn_alloc(nw * w->k * (GM_NR + 1) * sizeof *deq + 64)) != NULL)
+        if ((deq = kn_alloc(nw * (2 * w->k + GGTMP_PAD) * GM_NR * sizeof *deq + 64)) != NULL)
             rc.deq = deq, rc.ggtmp = deq + nw * w->k * GM_NR;
     }
     if (rc.qkern && c->n > (size_t)(2 * rc.mr)) {
