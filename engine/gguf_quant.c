@@ -15,8 +15,8 @@
 static float h(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
 /* Q4_0 / Q4_1 / Q5_0 / Q5_1: value i of a 32-block takes the low nibble of
- * qs[i] for i < 16 and the high nibble of qs[i - 16] after. */
-static int nib32(const uint8_t *qs, int i) { return i < 16 ? qs[i] & 15 : qs[i - 16] >> 4; }
+ * qs[i] for i < 16 and the high nibble of qs[i - 16] after (the loops below
+ * write both halves in one pass, which the compiler vectorises). */
 
 static void q8_0(const uint8_t *b, float *y)
 {
@@ -28,16 +28,19 @@ static void q8_0(const uint8_t *b, float *y)
 static void q4_0(const uint8_t *b, float *y)
 {
     float d = h(b);
-    for (int i = 0; i < 32; i++)
-        y[i] = d * (float)(nib32(b + 2, i) - 8);
+    for (int i = 0; i < 16; i++) {
+        y[i] = d * (float)((b[2 + i] & 15) - 8);
+        y[i + 16] = d * (float)((b[2 + i] >> 4) - 8);
+    }
 }
 
 static void q4_1(const uint8_t *b, float *y)
 {
     float d = h(b), m = h(b + 2);
-    for (int i = 0; i < 32; i++) {
-        float t = d * (float)nib32(b + 4, i);
-        y[i] = t + m;
+    for (int i = 0; i < 16; i++) {
+        float lo = d * (float)(b[4 + i] & 15), hi = d * (float)(b[4 + i] >> 4);
+        y[i] = lo + m;
+        y[i + 16] = hi + m;
     }
 }
 
@@ -47,17 +50,21 @@ static void q5_0(const uint8_t *b, float *y)
 {
     float d = h(b);
     uint32_t qh = le32(b + 2);
-    for (int i = 0; i < 32; i++)
-        y[i] = d * (float)((nib32(b + 6, i) | (int)((qh >> i) & 1) << 4) - 16);
+    for (int i = 0; i < 16; i++) {
+        y[i] = d * (float)(((b[6 + i] & 15) | (int)((qh >> i) & 1) << 4) - 16);
+        y[i + 16] = d * (float)(((b[6 + i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4) - 16);
+    }
 }
 
 static void q5_1(const uint8_t *b, float *y)
 {
     float d = h(b), m = h(b + 2);
     uint32_t qh = le32(b + 4);
-    for (int i = 0; i < 32; i++) {
-        float t = d * (float)(nib32(b + 8, i) | (int)((qh >> i) & 1) << 4);
-        y[i] = t + m;
+    for (int i = 0; i < 16; i++) {
+        float lo = d * (float)((b[8 + i] & 15) | (int)((qh >> i) & 1) << 4);
+        float hi = d * (float)((b[8 + i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4);
+        y[i] = lo + m;
+        y[i + 16] = hi + m;
     }
 }
 
