@@ -84,7 +84,7 @@ typedef struct ckpt ckpt;
  * bytes in the file's one mapping (llama's q/k rows, which the converter
  * reorders, in a reordered copy). Matrices are nn.Linear's [out, in], for
  * GPT-2 too (ckpt_gguf tells the engine). Architectures: llama, qwen2,
- * qwen3, gpt2; tensor types F32, F16, BF16, and the quantized types
+ * qwen3, gpt2, gptneox; tensor types F32, F16, BF16, and the quantized types
  * gguf_dequant computes (CKPT_GGML, kept as blocks). Anything else in the
  * file is a YS_EINPUT naming the key or tensor. */
 int ckpt_open(const char *dir, ckpt **out, ys_error *err);

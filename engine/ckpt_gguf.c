@@ -40,13 +40,15 @@ typedef struct garch {
     const char *hf;         /* config.json architectures[0] */
     int gpt2;               /* GPT-2's names and keys */
     int permute_qk;         /* the converter reordered q/k rows */
+    int neox;               /* GPT-NeoX's names and keys; q|k|v regrouped by the converter */
 } garch;
 
 static const garch GARCHS[] = {
-    {"llama", "LlamaForCausalLM", 0, 1},
-    {"qwen2", "Qwen2ForCausalLM", 0, 0},
-    {"qwen3", "Qwen3ForCausalLM", 0, 0},
-    {"gpt2", "GPT2LMHeadModel", 1, 0},
+    {"llama", "LlamaForCausalLM", 0, 1, 0},
+    {"qwen2", "Qwen2ForCausalLM", 0, 0, 0},
+    {"qwen3", "Qwen3ForCausalLM", 0, 0, 0},
+    {"gpt2", "GPT2LMHeadModel", 1, 0, 0},
+    {"gptneox", "GPTNeoXForCausalLM", 0, 0, 1},
 };
 
 /* GGUF tensor base names -> Hugging Face names ("%d": the block). */
@@ -68,6 +70,16 @@ static const tname GPT2_TOP[] = {
 static const tname GPT2_BLK[] = {
     {"attn_norm", "h.%d.ln_1"}, {"attn_qkv", "h.%d.attn.c_attn"}, {"attn_output", "h.%d.attn.c_proj"},
     {"ffn_norm", "h.%d.ln_2"},  {"ffn_up", "h.%d.mlp.c_fc"},      {"ffn_down", "h.%d.mlp.c_proj"},
+    {NULL, NULL}};
+
+static const tname NEOX_TOP[] = {{"token_embd", "gpt_neox.embed_in"},
+                                 {"output_norm", "gpt_neox.final_layer_norm"},
+                                 {"output", "embed_out"},
+                                 {NULL, NULL}};
+static const tname NEOX_BLK[] = {
+    {"attn_norm", "gpt_neox.layers.%d.input_layernorm"}, {"attn_qkv", "gpt_neox.layers.%d.attention.query_key_value"},
+    {"attn_output", "gpt_neox.layers.%d.attention.dense"}, {"ffn_norm", "gpt_neox.layers.%d.post_attention_layernorm"},
+    {"ffn_up", "gpt_neox.layers.%d.mlp.dense_h_to_4h"}, {"ffn_down", "gpt_neox.layers.%d.mlp.dense_4h_to_h"},
     {NULL, NULL}};
 
 typedef struct rd {
@@ -288,6 +300,29 @@ static int build_config(rd *r, int tied, long vocab)
             return ys_fail(r->err, YS_ENOMEM, "out of memory");
         return 0;
     }
+    if (r->a->neox) {   /* GPT-NeoX: rotary_pct of each head, parallel residual, LayerNorm */
+        long rdim;
+        int par;
+        if (H % heads)
+            return ys_fail(r->err, YS_EINPUT, "%s: embedding_length %ld is not a multiple of head_count %ld", path, H,
+                           heads);
+        if ((rc = dim(r, "rope.dimension_count", H / heads, &rdim)) ||
+            (rc = gguf_get_bool(r->g, akey(r, "use_parallel_residual"), 1, &par, r->err)) < 0)
+            return rc;
+        if ((rc = put_num(r, "vocab_size", (double)vocab)) || (rc = put_num(r, "hidden_size", (double)H)) ||
+            (rc = put_num(r, "num_hidden_layers", (double)L)) || (rc = put_num(r, "num_attention_heads", (double)heads)) ||
+            (rc = put_num(r, "intermediate_size", (double)ffn)) || (rc = put_num(r, "max_position_embeddings", (double)ctx)) ||
+            (rc = put_num(r, "rotary_pct", (double)rdim / (double)(H / heads))) ||
+            (rc = num(r, "attention.layer_norm_epsilon", "layer_norm_eps")) < 0 ||
+            (rc = num(r, "rope.freq_base", "rotary_emb_base")) < 0)
+            return rc;
+        if (!cJSON_AddStringToObject(r->cfg, "hidden_act", "gelu") ||
+            !cJSON_AddBoolToObject(r->cfg, "use_parallel_residual", par) ||
+            !cJSON_AddBoolToObject(r->cfg, "tie_word_embeddings", tied) ||
+            !cJSON_AddBoolToObject(r->cfg, "attention_bias", gguf_find_tensor(r->g, "blk.0.attn_qkv.bias") != NULL))
+            return ys_fail(r->err, YS_ENOMEM, "out of memory");
+        return 0;
+    }
     int has_kl = gguf_find(r->g, akey(r, "attention.key_length")) != NULL;
     int has_vl = gguf_find(r->g, akey(r, "attention.value_length")) != NULL;
     if ((rc = dim(r, "attention.head_count_kv", heads, &kv)) ||
@@ -327,7 +362,8 @@ static int build_config(rd *r, int tied, long vocab)
 static int map_name(rd *r, const char *name, long layers, char *out, size_t cap, int *block, const char **base)
 {
     const char *path = gguf_path(r->g);
-    const tname *top = r->a->gpt2 ? GPT2_TOP : LLAMA_TOP, *blk = r->a->gpt2 ? GPT2_BLK : LLAMA_BLK;
+    const tname *top = r->a->gpt2 ? GPT2_TOP : r->a->neox ? NEOX_TOP : LLAMA_TOP;
+    const tname *blk = r->a->gpt2 ? GPT2_BLK : r->a->neox ? NEOX_BLK : LLAMA_BLK;
     const char *dot = strrchr(name, '.');
     *block = -1;
     if (!dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias")))
@@ -383,6 +419,29 @@ static int unpermute(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor 
     return 0;
 }
 
+/* GPT-NeoX's query_key_value: the converter regrouped the rows (or bias
+ * entries) from per head [q_h, k_h, v_h] into [q | k | v]; HF row
+ * (3h + t) hd + i is stored row t H + h hd + i. */
+static int neox_qkv(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor *o)
+{
+    size_t elems = t->ndim == 1 ? (size_t)t->ne[0] : (size_t)t->ne[1];
+    size_t unit = t->nbytes / elems;
+    if (n_head <= 0 || elems % (size_t)(3 * n_head))
+        return ys_fail(r->err, YS_EINPUT, "%s: tensor \"%.100s\": %zu rows are not q, k and v of %ld heads",
+                       gguf_path(r->g), t->name, elems, n_head);
+    size_t H = elems / 3, hd = H / (size_t)n_head;
+    unsigned char *dst = malloc(t->nbytes ? t->nbytes : 1);
+    if (!dst)
+        return ys_fail(r->err, YS_ENOMEM, "out of memory");
+    const unsigned char *src = t->data;
+    for (size_t h = 0; h < (size_t)n_head; h++)
+        for (size_t q = 0; q < 3; q++)
+            memcpy(dst + ((3 * h + q) * hd) * unit, src + (q * H + h * hd) * unit, hd * unit);
+    o->owned = dst;
+    o->raw = dst;
+    return 0;
+}
+
 static void free_tensors(ckpt_gguf_tensor *ts, size_t n)
 {
     for (size_t i = 0; ts && i < n; i++) {
@@ -415,8 +474,8 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
         if (!strcmp(arch, GARCHS[i].gguf))
             r.a = &GARCHS[i];
     if (!r.a) {
-        rc = ys_fail(err, YS_EINPUT, "%s: architecture \"%.40s\" is not supported (llama, qwen2, qwen3, gpt2)", path,
-                     arch);
+        rc = ys_fail(err, YS_EINPUT, "%s: architecture \"%.40s\" is not supported (llama, qwen2, qwen3, gpt2, gptneox)",
+                     path, arch);
         goto fail;
     }
     const gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
@@ -432,7 +491,7 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
         goto fail;
     long layers = (long)cJSON_GetObjectItem(r.cfg, r.a->gpt2 ? "n_layer" : "num_hidden_layers")->valuedouble;
     long heads = (long)cJSON_GetObjectItem(r.cfg, r.a->gpt2 ? "n_head" : "num_attention_heads")->valuedouble;
-    long kv_heads = r.a->gpt2 ? heads : (long)cJSON_GetObjectItem(r.cfg, "num_key_value_heads")->valuedouble;
+    long kv_heads = r.a->gpt2 || r.a->neox ? heads : (long)cJSON_GetObjectItem(r.cfg, "num_key_value_heads")->valuedouble;
     if (!tsout) {   /* the config alone */
         free(arch);
         *gout = g, *config = r.cfg;
@@ -484,6 +543,8 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
         o->raw = t->data;
         if (r.a->permute_qk && (!strcmp(base, "attn_q") || !strcmp(base, "attn_k")) &&
             (rc = unpermute(&r, t, !strcmp(base, "attn_q") ? heads : kv_heads, o)) < 0)
+            goto fail;
+        if (r.a->neox && !strcmp(base, "attn_qkv") && (rc = neox_qkv(&r, t, heads, o)) < 0)
             goto fail;
     }
     free(arch);

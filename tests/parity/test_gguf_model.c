@@ -23,7 +23,8 @@
 #include "model.h"
 #include "model_internal.h"
 
-static const char *const FIXTURES[] = {"llama", "llama_f16_tied", "llama_linear", "llama3_rope", "qwen2", "qwen3_yarn", "gpt2"};
+static const char *const FIXTURES[] = {"llama", "llama_f16_tied", "llama_linear", "llama3_rope", "qwen2", "qwen3_yarn", "gpt2",
+                                       "pythia"};
 #define NFIX (sizeof FIXTURES / sizeof FIXTURES[0])
 
 static model *load(const char *path)

@@ -100,7 +100,17 @@ def convert(fixture, arch):
     os.makedirs(OUT, exist_ok=True)
     w = gguf.GGUFWriter(os.path.join(OUT, fixture + ".gguf"), arch)
     w.add_name(fixture)
-    if arch == "gpt2":
+    if arch == "gptneox":   # GPTNeoXModel.set_gguf_parameters
+        H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+        w.add_context_length(cfg["max_position_embeddings"])
+        w.add_embedding_length(H)
+        w.add_block_count(cfg["num_hidden_layers"])
+        w.add_feed_forward_length(cfg["intermediate_size"])
+        w.add_rope_dimension_count(int(cfg["rotary_pct"] * (H // nh)))
+        w.add_head_count(nh)
+        w.add_parallel_residual(cfg.get("use_parallel_residual", True))
+        w.add_layer_norm_eps(cfg["layer_norm_eps"])
+    elif arch == "gpt2":
         H = cfg["n_embd"]
         w.add_block_count(cfg["n_layer"])
         w.add_context_length(cfg["n_positions"])
@@ -142,6 +152,29 @@ def convert(fixture, arch):
                     gguf.LlamaFileType.ALL_F32)
 
     for name, (arr, gt) in W.items():
+        if arch == "gptneox":
+            neox = {"gpt_neox.embed_in.weight": "token_embd.weight", "gpt_neox.final_layer_norm.weight":
+                    "output_norm.weight", "gpt_neox.final_layer_norm.bias": "output_norm.bias",
+                    "embed_out.weight": "output.weight"}
+            if name in neox:
+                add(w, neox[name], arr, gt)
+                continue
+            _, _, l, rest = name.split(".", 3)
+            mod, suffix = rest.rsplit(".", 1)
+            if mod == "attention.query_key_value":
+                # GPTNeoXModel.modify_tensors: per-head [q, k, v] regrouped into q | k | v
+                nh, hd = cfg["num_attention_heads"], H // cfg["num_attention_heads"]
+                if suffix == "weight":
+                    q = arr.reshape(nh, 3, hd, H)
+                    arr = np.concatenate([q[:, 0].reshape(-1, H), q[:, 1].reshape(-1, H), q[:, 2].reshape(-1, H)], 0)
+                else:
+                    q = arr.reshape(nh, 3, hd)
+                    arr = np.concatenate([q[:, 0].reshape(-1), q[:, 1].reshape(-1), q[:, 2].reshape(-1)], 0)
+            blk = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+                   "attention.query_key_value": "attn_qkv", "attention.dense": "attn_output",
+                   "mlp.dense_h_to_4h": "ffn_up", "mlp.dense_4h_to_h": "ffn_down"}
+            add(w, f"blk.{l}.{blk[mod]}.{suffix}", arr, gt)
+            continue
         if arch == "gpt2":
             n = name[len("transformer."):] if name.startswith("transformer.") else name
             if n.endswith(".attn.bias") or n.endswith(".attn.masked_bias"):
@@ -241,7 +274,8 @@ def add_vocab(w, src, cfg):
 def main():
     for fixture, arch in [("llama", "llama"), ("llama_f16_tied", "llama"), ("llama_linear", "llama"),
                           ("llama3_rope", "llama"),
-                          ("qwen2", "qwen2"), ("qwen3_yarn", "qwen3"), ("gpt2", "gpt2"), ("tiny", "gpt2")]:
+                          ("qwen2", "qwen2"), ("qwen3_yarn", "qwen3"), ("gpt2", "gpt2"), ("tiny", "gpt2"),
+                          ("pythia", "gptneox")]:
         convert(fixture, arch)
 
 
