@@ -21,8 +21,10 @@
  *   - the llama architecture's q and k rows (weights and biases) were
  *     reordered per head, from rotate_half's halves to interleaved pairs
  *     (HF row h*hd + s*hd/2 + i went to row h*hd + 2i + s); a copy in the
- *     stored type puts them back. Qwen2/3 and GPT-2 are stored unchanged;
- *   - a tied head is the absence of output.weight.
+ *     stored type puts them back. GPT-NeoX's fused query_key_value, per
+ *     head [q, k, v] in the folder, was regrouped into q | k | v: a copy
+ *     puts it back too. Qwen2/3 and GPT-2 are stored unchanged;
+ *   - a tied head is the absence of output.weight;
  *   - Llama 3's rope_freqs.weight becomes rope_scaling "llama3" (see
  *     rope_freqs below).
  * Anything the engine would have to ignore to run the file (a tensor it
