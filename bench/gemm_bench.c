@@ -1,9 +1,13 @@
 /* gemm_bench — engine/gemm.h against OpenBLAS, in the same run.
  *
- *   gemm_bench [THREADS [REPEAT [ROWS]]]     defaults 2, 3, 4096
+ *   gemm_bench [THREADS [REPEAT [ROWS [SHAPES [f32|bf16]]]]]
+ *                                    defaults 2, 3, 4096, BERT-base, f32
  *
- * For each BERT-base projection shape (ROWS x out x k: 768 x 768, 3072 x
- * 768, 768 x 3072; W as nn.Linear's [out, k]) it times, best of REPEAT:
+ * For each shape (ROWS x out x k; default the BERT-base projections 768 x
+ * 768, 3072 x 768, 768 x 3072; SHAPES as "OUTxK,OUTxK,..." — e.g. Gemma 2
+ * 2B's "2048x2304,2304x2048,9216x2304,2304x9216"; W as nn.Linear's
+ * [out, k]; bf16: the engine's panels BF16 as a BF16 checkpoint's, the
+ * OpenBLAS rows the same values in fp32) it times, best of REPEAT:
  *   gm_avx512 / gm_avx2  gm_run over all rows on a THREADS-thread kn_pool
  *                        (each path the CPU supports)
  *   blas_full            one cblas_sgemm of the whole shape (through the
@@ -89,8 +93,24 @@ int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 2, repeat = argc > 2 ? atoi(argv[2]) : 3;
     size_t rows = argc > 3 ? (size_t)atol(argv[3]) : 4096;
-    if (threads < 1 || repeat < 1 || rows < 1) {
-        fprintf(stderr, "usage: gemm_bench [THREADS [REPEAT [ROWS]]]\n");
+    const char *spec = argc > 4 ? argv[4] : "768x768,3072x768,768x3072";
+    int bf16 = argc > 5 && strcmp(argv[5], "bf16") == 0;
+    shape shapes[16];
+    size_t nshapes = 0;
+    for (const char *p = spec; *p && nshapes < 16;) {
+        char *end;
+        shapes[nshapes].out = strtoul(p, &end, 10);
+        if (*end != 'x')
+            break;
+        shapes[nshapes].k = strtoul(end + 1, &end, 10);
+        if (shapes[nshapes].out && shapes[nshapes].k)
+            nshapes++;
+        p = *end == ',' ? end + 1 : end;
+        if (*end != ',')
+            break;
+    }
+    if (threads < 1 || repeat < 1 || rows < 1 || !nshapes || (argc > 5 && !bf16 && strcmp(argv[5], "f32"))) {
+        fprintf(stderr, "usage: gemm_bench [THREADS [REPEAT [ROWS [OUTxK,... [f32|bf16]]]]]\n");
         return 2;
     }
     ys_error err = {0};
@@ -104,17 +124,38 @@ int main(int argc, char **argv)
         fprintf(stderr, "out of memory\n");
         return 1;
     }
-    const shape shapes[] = {{768, 768}, {3072, 768}, {768, 3072}};
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    for (size_t si = 0; si < nshapes; si++) {
         size_t out = shapes[si].out, k = shapes[si].k;
         float *x = frand(rows * k, 1), *w = frand(out * k, 2), *b = frand(out, 3), *y = frand(rows * out, 4);
         gm_weights pw;
-        if (gm_pack(&pw, w, k, KN_OUT_IN, k, out)) {
+        int rc;
+        if (bf16) {   /* the weights rounded to BF16 (truncated: any BF16 values do), both sides the same values */
+            uint16_t *h = malloc(out * k * sizeof *h);
+            if (!h) {
+                fprintf(stderr, "out of memory\n");
+                return 1;
+            }
+            for (size_t i = 0; i < out * k; i++) {
+                uint32_t u;
+                memcpy(&u, &w[i], 4);
+                h[i] = (uint16_t)(u >> 16);
+                u = (uint32_t)h[i] << 16;
+                memcpy(&w[i], &u, 4);
+            }
+            gm_job job = {.pw = &pw, .w = h, .ldw = k, .layout = KN_OUT_IN, .k = k, .out = out,
+                          .dtype = GM_BF16, .packed = GM_BF16};
+            rc = gm_pack_all(pool, &job, 1, NULL, NULL);
+            free(h);
+        } else {
+            rc = gm_pack(&pw, w, k, KN_OUT_IN, k, out);
+        }
+        if (rc) {
             fprintf(stderr, "out of memory\n");
             return 1;
         }
         double flop = 2.0 * (double)rows * (double)out * (double)k;
-        printf("{\"rows\": %zu, \"out\": %zu, \"k\": %zu, \"threads\": %d", rows, out, k, threads);
+        printf("{\"rows\": %zu, \"out\": %zu, \"k\": %zu, \"threads\": %d, \"weights\": \"%s\"", rows, out, k,
+               threads, bf16 ? "bf16" : "f32");
         const struct { const char *name; gm_isa isa; } paths[] = {{"gm_avx512", GM_ISA_AVX512},
                                                                   {"gm_avx2", GM_ISA_AVX2}};
         for (int method = 0; method < 4; method++) {

@@ -30,39 +30,44 @@
 #define GM_GROUP 4          /* panels per work item: 128 columns */
 #define MR_MAX 12           /* rows per micro-tile, widest path (AVX-512) */
 #define ROWS_BYTES (384u << 10)
+#define KC_MAX 512          /* longest k block (run_item_kblocked) */
 
 /* ---- micro-kernels -------------------------------------------------------
- * kern(mr, k, x, ldx, panel, tile): tile[r * GM_NR + j] = sum over kk
- * ascending of fma(x[r * ldx + kk], W(panel[kk * GM_NR + j]), .) from 0,
+ * kern(mr, k, x, ldx, panel, tile, cont): tile[r * GM_NR + j] = sum over kk
+ * ascending of fma(x[r * ldx + kk], W(panel[kk * GM_NR + j]), .) from 0
+ * (cont = 0) or from the tile's value (cont = 1: the same chain carried on
+ * over the next k, which lets the driver block k without changing a bit),
  * for r < mr, j < GM_NR, where W widens a panel element to fp32 (exactly:
  * the identity for fp32 panels, a shift for BF16, vcvtph2ps or f16.h for
  * F16). Each kernel is instantiated per panel type with the type a
  * constant, so the fp32 loops are those of before 16-bit panels. */
-typedef void (*gm_kernel)(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile);
+typedef void (*gm_kernel)(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile, int cont);
+/* GM_BF16DOT's kernels: the same without cont (their k is never blocked). */
+typedef void (*gm_bkernel)(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile);
 
 __attribute__((always_inline)) static inline void scalar_body(const gm_dtype DT, int mr, size_t k, const float *x,
-                                                              size_t ldx, const void *panel, float *tile)
+                                                              size_t ldx, const void *panel, float *tile, int cont)
 {
     for (int r = 0; r < mr; r++)
         for (size_t j = 0; j < GM_NR; j++) {
-            float acc = 0.0f;
+            float acc = cont ? tile[r * GM_NR + j] : 0.0f;
             for (size_t kk = 0; kk < k; kk++)
                 acc = fmaf(x[r * ldx + kk], src_at(panel, DT, kk * GM_NR + j), acc);
             tile[r * GM_NR + j] = acc;
         }
 }
 
-static void kern_scalar(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+static void kern_scalar(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile, int cont)
 {
-    scalar_body(GM_F32, mr, k, x, ldx, panel, tile);
+    scalar_body(GM_F32, mr, k, x, ldx, panel, tile, cont);
 }
-static void kern_scalar_f16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+static void kern_scalar_f16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile, int cont)
 {
-    scalar_body(GM_F16, mr, k, x, ldx, panel, tile);
+    scalar_body(GM_F16, mr, k, x, ldx, panel, tile, cont);
 }
-static void kern_scalar_bf16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+static void kern_scalar_bf16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile, int cont)
 {
-    scalar_body(GM_BF16, mr, k, x, ldx, panel, tile);
+    scalar_body(GM_BF16, mr, k, x, ldx, panel, tile, cont);
 }
 
 /* Quantized panels (gemm.h, "Quantization"): qkern(mr, k, x, ldx, panel,
@@ -267,14 +272,40 @@ __attribute__((target("avx512f,fma"), always_inline)) static inline __m512 ld512
  * panel row, 1 broadcast). MR is a constant in every instantiation below,
  * so the loops over rows unroll and the accumulators live in registers. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void
-k512_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const void *panel, float *tile)
+k512_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const void *panel, float *tile,
+          int cont)
 {
+    /* BF16: a panel row's 32 values as one register, the even columns
+     * widened by a shift and the odd ones by a mask (no cross-lane
+     * widening, which on double-pumped AVX-512 competes with the fmas for
+     * a port: ~6% of the product), so a0 holds columns 0, 2, .., 30 and a1
+     * columns 1, 3, .., 31, interleaved back when loaded from and stored to
+     * the tile. Each column's fma chain is the same. */
+    const int EO = DT == GM_BF16;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     __m512 a0[MR_MAX], a1[MR_MAX];
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; r++)
-        a0[r] = a1[r] = _mm512_setzero_ps();
+    for (int r = 0; r < MR; r++) {
+        a0[r] = cont ? _mm512_loadu_ps(tile + r * GM_NR) : _mm512_setzero_ps();
+        a1[r] = cont ? _mm512_loadu_ps(tile + r * GM_NR + 16) : _mm512_setzero_ps();
+        if (EO && cont) {
+            __m512 t0 = a0[r];
+            a0[r] = _mm512_permutex2var_ps(t0, even, a1[r]);
+            a1[r] = _mm512_permutex2var_ps(t0, odd, a1[r]);
+        }
+    }
     for (size_t kk = 0; kk < k; kk++) {
-        __m512 w0 = ld512(DT, panel, kk * GM_NR), w1 = ld512(DT, panel, kk * GM_NR + 16);
+        __m512 w0, w1;
+        if (EO) {
+            __m512i v = _mm512_loadu_si512((const uint16_t *)panel + kk * GM_NR);
+            w0 = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            w1 = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+        } else {
+            w0 = ld512(DT, panel, kk * GM_NR), w1 = ld512(DT, panel, kk * GM_NR + 16);
+        }
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++) {
             __m512 b = _mm512_set1_ps(x[r * ldx + kk]);
@@ -284,6 +315,11 @@ k512_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx,
     }
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++) {
+        if (EO) {
+            __m512 t0 = a0[r];
+            a0[r] = _mm512_permutex2var_ps(t0, lo, a1[r]);
+            a1[r] = _mm512_permutex2var_ps(t0, hi, a1[r]);
+        }
         _mm512_storeu_ps(tile + r * GM_NR, a0[r]);
         _mm512_storeu_ps(tile + r * GM_NR + 16, a1[r]);
     }
@@ -291,19 +327,20 @@ k512_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx,
 
 #define K512(M, DT, N)                                                                                       \
     __attribute__((target("avx512f,fma"))) static void k512_##N##_##M(size_t k, const float *x, size_t ldx,  \
-                                                                      const void *panel, float *tile)        \
+                                                                      const void *panel, float *tile, int c) \
     {                                                                                                        \
-        k512_body(M, DT, k, x, ldx, panel, tile);                                                            \
+        k512_body(M, DT, k, x, ldx, panel, tile, c);                                                         \
     }
 #define K512_ALL(DT, N)                                                                                      \
     K512(1, DT, N) K512(2, DT, N) K512(3, DT, N) K512(4, DT, N) K512(5, DT, N) K512(6, DT, N)                \
     K512(7, DT, N) K512(8, DT, N) K512(9, DT, N) K512(10, DT, N) K512(11, DT, N) K512(12, DT, N)             \
-    static void kern_avx512_##N(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile) \
+    static void kern_avx512_##N(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile, \
+                                int c)                                                                       \
     {                                                                                                        \
-        static void (*const f[MR_MAX + 1])(size_t, const float *, size_t, const void *, float *) = {         \
+        static void (*const f[MR_MAX + 1])(size_t, const float *, size_t, const void *, float *, int) = {    \
             NULL, k512_##N##_1, k512_##N##_2, k512_##N##_3, k512_##N##_4, k512_##N##_5, k512_##N##_6,        \
             k512_##N##_7, k512_##N##_8, k512_##N##_9, k512_##N##_10, k512_##N##_11, k512_##N##_12};          \
-        f[mr](k, x, ldx, panel, tile);                                                                       \
+        f[mr](k, x, ldx, panel, tile, c);                                                                    \
     }
 K512_ALL(GM_F32, f32)
 K512_ALL(GM_F16, f16)
@@ -325,12 +362,14 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256 ld2
  * 32-column panel is two passes over its halves (c0: 0 or 16). */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
 k256_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const void *panel, size_t c0,
-          float *tile)
+          float *tile, int cont)
 {
     __m256 a0[6], a1[6];
 #pragma GCC unroll 6
-    for (int r = 0; r < MR; r++)
-        a0[r] = a1[r] = _mm256_setzero_ps();
+    for (int r = 0; r < MR; r++) {
+        a0[r] = cont ? _mm256_loadu_ps(tile + r * GM_NR + c0) : _mm256_setzero_ps();
+        a1[r] = cont ? _mm256_loadu_ps(tile + r * GM_NR + c0 + 8) : _mm256_setzero_ps();
+    }
     for (size_t kk = 0; kk < k; kk++) {
         __m256 w0 = ld256(DT, panel, kk * GM_NR + c0), w1 = ld256(DT, panel, kk * GM_NR + c0 + 8);
 #pragma GCC unroll 6
@@ -349,18 +388,19 @@ k256_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx,
 
 #define K256(M, DT, N)                                                                                       \
     __attribute__((target("avx2,fma,f16c"))) static void k256_##N##_##M(size_t k, const float *x, size_t ldx, \
-                                                                        const void *panel, float *tile)      \
+                                                                        const void *panel, float *tile, int c) \
     {                                                                                                        \
-        k256_body(M, DT, k, x, ldx, panel, 0, tile);                                                         \
-        k256_body(M, DT, k, x, ldx, panel, 16, tile);                                                        \
+        k256_body(M, DT, k, x, ldx, panel, 0, tile, c);                                                      \
+        k256_body(M, DT, k, x, ldx, panel, 16, tile, c);                                                     \
     }
 #define K256_ALL(DT, N)                                                                                      \
     K256(1, DT, N) K256(2, DT, N) K256(3, DT, N) K256(4, DT, N) K256(5, DT, N) K256(6, DT, N)                \
-    static void kern_avx2_##N(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile)  \
+    static void kern_avx2_##N(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile,  \
+                              int c)                                                                         \
     {                                                                                                        \
-        static void (*const f[7])(size_t, const float *, size_t, const void *, float *) = {                  \
+        static void (*const f[7])(size_t, const float *, size_t, const void *, float *, int) = {             \
             NULL, k256_##N##_1, k256_##N##_2, k256_##N##_3, k256_##N##_4, k256_##N##_5, k256_##N##_6};       \
-        f[mr](k, x, ldx, panel, tile);                                                                       \
+        f[mr](k, x, ldx, panel, tile, c);                                                                    \
     }
 K256_ALL(GM_F32, f32)
 K256_ALL(GM_F16, f16)
@@ -746,8 +786,6 @@ gm_isa gm_isa_resolve(gm_isa isa)
 
 /* ---- epilogue (one scalar routine for every path: same bits) -------------- */
 
-static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
-
 /* The steps are separate loops over the micro-tile, each simple enough
  * for the compiler to vectorise (bias, accumulate: plain fp32 additions,
  * the same bits vectorised or not); the switch is outside them. */
@@ -762,8 +800,7 @@ static void epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t c
         case GM_ACT_NONE:
             break;
         case GM_ACT_GELU_ERF:
-            for (size_t j = 0; j < ncols; j++)
-                t[j] = gelu_erf(t[j]);
+            vm_gelu_erf(c->isa, t, ncols);   /* vectorised, same bits on every path */
             break;
         case GM_ACT_GELU_TANH:
             vm_gelu_tanh(c->isa, t, ncols);   /* vectorised, same bits on every path */
@@ -786,6 +823,7 @@ static void epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t c
 typedef struct run_ctx {
     const gm_call *c;
     gm_kernel kern;
+    gm_bkernel bkern;       /* GM_BF16DOT */
     gm_qkernel qkern;       /* quantized panels */
     float *deq;             /* per worker: a quantized panel dequantized (k x GM_NR), or NULL */
     gm_ikernel ikern;       /* GM_I8DOT */
@@ -799,6 +837,8 @@ typedef struct run_ctx {
     size_t ldx;
     int mr;
     size_t mc, np, ngroups;
+    size_t kc;              /* > 0: k in blocks of kc, the tiles carried in acc (per worker mc x GM_GROUP x GM_NR) */
+    float *acc;
 } run_ctx;
 
 /* GM_GGML (gemm.h, "GGUF blocks"): panel p's rows dequantized into the
@@ -836,7 +876,7 @@ static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int wo
         }
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
-            rc->kern(mr, k, rc->x + i * rc->ldx, rc->ldx, deq, tile);
+            rc->kern(mr, k, rc->x + i * rc->ldx, rc->ldx, deq, tile, 0);
             epilogue(c, tile, i, mr, col, ncols);
         }
         return;
@@ -859,6 +899,39 @@ static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int wo
     }
 }
 
+/* An item of 16/32-bit panels with a long k (rc->kc > 0), BLIS-like: k
+ * in blocks of kc, outermost, so that a block of the item's rows (mc x kc)
+ * stays in L2 across its panels and a panel's block (kc x GM_NR) in L1
+ * across the rows — with the whole k at once, a 9216-deep panel (576 KB
+ * in BF16) and the rows left L2 between uses and each weight served only
+ * a dozen rows per trip from memory. Each tile's chain is carried over
+ * the blocks in acc (cont = 1), so the bits are those of the unblocked
+ * loop. */
+static void run_item_kblocked(const run_ctx *rc, size_t r0, size_t r1, size_t p0, size_t p1, float *acc)
+{
+    const gm_call *c = rc->c;
+    const gm_weights *w = c->w;
+    size_t rb = row_bytes(w->dtype);
+    for (size_t k0 = 0; k0 < w->k; k0 += rc->kc) {
+        size_t kn = w->k - k0 < rc->kc ? w->k - k0 : rc->kc;
+        for (size_t p = p0; p < p1; p++) {
+            const unsigned char *panel = (const unsigned char *)w->panels + (p * w->k + k0) * rb;
+            for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
+                int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
+                rc->kern(mr, kn, rc->x + i * rc->ldx + k0, rc->ldx, panel, acc + ((p - p0) * rc->mc + (i - r0)) * GM_NR,
+                         k0 > 0);
+            }
+        }
+    }
+    for (size_t p = p0; p < p1; p++) {
+        size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
+        for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
+            int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
+            epilogue(c, acc + ((p - p0) * rc->mc + (i - r0)) * GM_NR, i, mr, col, ncols);
+        }
+    }
+}
+
 static void run_item(void *vctx, size_t item, int worker)
 {
     const run_ctx *rc = vctx;
@@ -867,6 +940,10 @@ static void run_item(void *vctx, size_t item, int worker)
     size_t r0 = item / rc->ngroups * rc->mc, p0 = item % rc->ngroups * GM_GROUP;
     size_t r1 = r0 + rc->mc < c->n ? r0 + rc->mc : c->n, p1 = p0 + GM_GROUP < rc->np ? p0 + GM_GROUP : rc->np;
     _Alignas(64) float tile[MR_MAX * GM_NR];
+    if (rc->kc) {
+        run_item_kblocked(rc, r0, r1, p0, p1, rc->acc + (size_t)worker * rc->mc * GM_GROUP * GM_NR);
+        return;
+    }
     for (size_t p = p0; p < p1; p++) {
         if (w->dtype == GM_GGML) {
             ggml_panel(rc, p, r0, r1, worker);
@@ -896,12 +973,14 @@ static void run_item(void *vctx, size_t item, int worker)
             else if (rc->ikern)
                 rc->ikern(mr, w->k, rc->xq + i * rc->ldq, rc->ldq, rc->xd + i * rc->ldd, rc->ldd, panel, sc, cs,
                           w->group, tile);
+            else if (rc->bkern)
+                rc->bkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile);
             else if (deq)
-                rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, deq, tile);
+                rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, deq, tile, 0);
             else if (rc->qkern)
                 rc->qkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, sc, zp, w->group, tile);
             else
-                rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile);
+                rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile, 0);
             epilogue(c, tile, i, mr, col, ncols);
         }
     }
@@ -977,7 +1056,7 @@ void gm_run(kn_pool *pool, const gm_call *c)
         if (!b.xp && !(xp = b.xp = malloc(c->n * b.kp * sizeof *xp + 1))) {
             /* no memory for the rounded rows: the scalar path rounds them
              * as it reads them (same bits, slower) */
-            run_ctx s1 = {.c = c, .x = c->x, .ldx = c->ldx, .mr = 4, .kern = kern_scalar_bdot_f32x};
+            run_ctx s1 = {.c = c, .x = c->x, .ldx = c->ldx, .mr = 4, .bkern = kern_scalar_bdot_f32x};
             s1.mc = 12, s1.np = (w->out + GM_NR - 1) / GM_NR, s1.ngroups = (s1.np + GM_GROUP - 1) / GM_GROUP;
             for (size_t i = 0; i < (c->n + 11) / 12 * s1.ngroups; i++)
                 run_item(&s1, i, 0);
@@ -993,7 +1072,9 @@ void gm_run(kn_pool *pool, const gm_call *c)
     int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0, q = w->dtype == GM_Q8 ? 1 : w->dtype == GM_Q4 ? 2 : 0;
     static const gm_kernel scalar[3] = {kern_scalar, kern_scalar_f16, kern_scalar_bf16};
     static const gm_qkernel qscalar[3] = {NULL, qkern_scalar_q8, qkern_scalar_q4};
-    rc.kern = w->dtype == GM_BF16DOT ? kern_scalar_bdot : scalar[dt], rc.qkern = qscalar[q];
+    rc.kern = scalar[dt], rc.qkern = qscalar[q];
+    if (w->dtype == GM_BF16DOT)
+        rc.bkern = kern_scalar_bdot;
     gm_isa isa = c->isa;
 #ifdef GM_X86
     static const gm_kernel k512[3] = {kern_avx512_f32, kern_avx512_f16, kern_avx512_bf16};
@@ -1005,9 +1086,9 @@ void gm_run(kn_pool *pool, const gm_call *c)
         /* the integer kernels were chosen above */
     } else if (w->dtype == GM_BF16DOT) {
         if (isa == GM_ISA_AVX512 && gm_bf16_native())
-            rc.kern = kern_avx512_bdot, rc.mr = 12;
+            rc.bkern = kern_avx512_bdot, rc.mr = 12;
         else if (isa != GM_ISA_SCALAR)
-            rc.kern = kern_avx2_bdot, rc.mr = MRQ_AVX2;
+            rc.bkern = kern_avx2_bdot, rc.mr = MRQ_AVX2;
     } else if (isa == GM_ISA_AVX512) {
         rc.kern = k512[dt], rc.qkern = q512[q], rc.mr = 12;
     } else if (isa == GM_ISA_AVX2) {
@@ -1031,8 +1112,22 @@ void gm_run(kn_pool *pool, const gm_call *c)
         rc.deq512 = isa == GM_ISA_AVX512;
 #endif
     }
-    /* rows per item: a multiple of every path's mr, the item's rows ~384 KB */
-    size_t per = w->k ? ROWS_BYTES / (w->k * sizeof(float)) / 12 * 12 : 192;
+    /* 16/32-bit panels under many rows with a long k: k in blocks (see
+     * run_item_kblocked), as even as KC_MAX allows, with a tile buffer per
+     * worker (without it, the whole k at once: the same bits) */
+    float *acc = NULL;
+    size_t kdepth = w->k;
+    if (!rc.qkern && !rc.bkern && !rc.ikern && !rc.i8_fallback && w->dtype != GM_GGML && w->k > KC_MAX &&
+        c->n > (size_t)(2 * rc.mr)) {
+        size_t nb = (w->k + KC_MAX - 1) / KC_MAX, kc = ((w->k + nb - 1) / nb + 7) / 8 * 8;
+        size_t per = ROWS_BYTES / (kc * sizeof(float)) / 12 * 12, mc = per < 12 ? 12 : per > 192 ? 192 : per;
+        size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
+        if ((acc = kn_alloc(nw * mc * GM_GROUP * GM_NR * sizeof *acc + 64)) != NULL)
+            rc.kc = kc, rc.acc = acc, kdepth = kc;
+    }
+    /* rows per item: a multiple of every path's mr, the item's rows (or
+     * their k block) ~384 KB */
+    size_t per = kdepth ? ROWS_BYTES / (kdepth * sizeof(float)) / 12 * 12 : 192;
     rc.mc = per < 12 ? 12 : per > 192 ? 192 : per;
     rc.np = (w->out + GM_NR - 1) / GM_NR;
     rc.ngroups = (rc.np + GM_GROUP - 1) / GM_GROUP;
@@ -1044,6 +1139,7 @@ void gm_run(kn_pool *pool, const gm_call *c)
             run_item(&rc, i, 0);
     free(xp);
     free(deq);
+    free(acc);
     free(xq);
     free(xd);
 }

@@ -1,5 +1,5 @@
 /* vmath.h — the engine's exp-based row functions (softmax sums, GELU,
- * SiLU), vectorised, with the same bits on every instruction set.
+ * SiLU, soft-cap), vectorised, with the same bits on every instruction set.
  *
  * Why: attention's softmax, the vocabulary log-softmax and the MLP
  * activations call exp ~130 million times per 1024-token GPT-2 window;
@@ -34,7 +34,17 @@ double vm_exp_sum(gm_isa isa, float *out, const float *x, size_t n, float shift)
  * u = sqrt(2/pi) (x + 0.044715 x^3). */
 void vm_gelu_tanh(gm_isa isa, float *x, size_t n);
 
+/* x[j] = the exact GELU, x * (1 + erf(x / sqrt 2)) / 2 (BERT, GPT-NeoX),
+ * with Phi from erfc where it is small, so negative x keep their relative
+ * accuracy (torch's fp32 formula loses it in 1 + erf): within 6 ulp of
+ * the double function on |x| <= 40 (4.8 measured, test_vmath). */
+void vm_gelu_erf(gm_isa isa, float *x, size_t n);
 /* g[j] = silu(g[j]) * u[j] = g / (1 + exp(-g)) * u: Llama's gated MLP. */
 void vm_silu_mul(gm_isa isa, float *g, const float *u, size_t n);
+/* z[j] = cap * tanh(z[j] / cap): Gemma 2's soft-cap (cap > 0), with
+ * tanh y as an odd polynomial on |y| < 0.5 and (1 - e) / (1 + e),
+ * e = vm_expf(-2|y|), beyond (sign restored): within 3 ulp of cap * tanh
+ * of the fp32 quotient z / cap (HF computes that quotient in fp32 too). */
+void vm_softcap(gm_isa isa, float *z, size_t n, float cap);
 
 #endif

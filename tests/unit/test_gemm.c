@@ -132,6 +132,15 @@ static void test_invariance_wide(void **state)
     check_invariance(256, 320, GM_ACT_NONE, 1);
 }
 
+/* A k longer than one of gm_run's k blocks (KC_MAX, 512): under many rows
+ * the chain runs block by block, carried through the tile buffer, and must
+ * give the bits of the single-row scalar chain. */
+static void test_invariance_long_k(void **state)
+{
+    (void)state;
+    check_invariance(600, 40, GM_ACT_NONE, 1);
+}
+
 /* |y - exact| <= k * 2^-24 * sum |x w| (the standard bound for a
  * recursive sum of k rounded products; an fma rounds once per step). */
 static void test_accuracy(void **state)
@@ -336,10 +345,9 @@ static void test_pack_all(void **state)
  * bias, activation and accumulation; [out, k] and Conv1D [k, out]
  * sources, k and out not multiples of the panel sizes) has the bits of the
  * product through fp32 panels of the same values. */
-static void test_half_panels(void **state)
+static void check_half_panels(size_t k)
 {
-    (void)state;
-    const size_t k = 77, out = 45;
+    const size_t out = 45;
     uint16_t *h = malloc(k * out * 2);
     float *x = malloc(40 * k * sizeof *x), *bias = malloc(out * sizeof *bias);
     float *y16 = malloc(40 * out * sizeof *y16), *y32 = malloc(40 * out * sizeof *y32);
@@ -397,6 +405,13 @@ static void test_half_panels(void **state)
             gm_free(&w16), gm_free(&w32);
         }
     free(h), free(x), free(bias), free(y16), free(y32), free(row);
+}
+
+static void test_half_panels(void **state)
+{
+    (void)state;
+    check_half_panels(77);
+    check_half_panels(600);   /* past one k block: 40 rows run the blocked path, the tiles carried */
 }
 
 /* Quantized panels (gemm.h, "Quantization"): every ISA and row count gives
@@ -676,7 +691,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invariance_odd),   cmocka_unit_test(test_invariance_gelu),
-        cmocka_unit_test(test_invariance_wide),  cmocka_unit_test(test_accuracy),
+        cmocka_unit_test(test_invariance_wide),
+        cmocka_unit_test(test_invariance_long_k),  cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_gelu_values),      cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_half_panels),
         cmocka_unit_test(test_quant_panels),

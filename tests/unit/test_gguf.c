@@ -255,8 +255,9 @@ static void test_dequant(void **state)
 }
 
 /* ---- products on blocks (gemm.h, GM_GGML) ---------------------------------
- * A matrix of each type's blocks (dequant.gguf's rows, repeated to 37
- * output rows: two panels, the second partial), packed as GM_GGML, must
+ * A matrix of each type's blocks (dequant.gguf's rows, paired and repeated
+ * to 37 output rows of k = 1024: two panels, the second partial), packed
+ * as GM_GGML, must
  * give the bits of fp32 panels holding its dequantized values, for one
  * row, a few and many (the routes differ), on every instruction set, with
  * a bias and accumulation. */
@@ -270,11 +271,14 @@ static void test_gemm_blocks(void **state)
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const gguf_tensor *t = gguf_find_tensor(g, gguf_type_name(types[ti]));
         assert_non_null(t);
-        size_t k = (size_t)t->ne[0], rows = t->nelem / k, rowb = t->nbytes / rows;
+        /* rows of two stored rows each: k = 1024, past gemm's k blocking
+         * (KC_MAX), which must not take these panels for fp32 ones */
+        size_t k1 = (size_t)t->ne[0], rows = t->nelem / k1, rowb1 = t->nbytes / rows, k = 2 * k1, rowb = 2 * rowb1;
         unsigned char *blocks = malloc(out * rowb);
         float *deq = malloc(out * k * sizeof *deq), *bias = malloc(out * sizeof *bias);
         for (size_t r = 0; r < out; r++) {
-            memcpy(blocks + r * rowb, (const unsigned char *)t->data + (r % rows) * rowb, rowb);
+            memcpy(blocks + r * rowb, (const unsigned char *)t->data + (r % rows) * rowb1, rowb1);
+            memcpy(blocks + r * rowb + rowb1, (const unsigned char *)t->data + ((r + 1) % rows) * rowb1, rowb1);
             assert_int_equal(gguf_dequant(types[ti], blocks + r * rowb, k, deq + r * k), 0);
             bias[r] = (float)r * 0.25f - 3.0f;
         }
@@ -288,7 +292,7 @@ static void test_gemm_blocks(void **state)
         assert_int_equal(gm_pack_all(NULL, jobs, 2, NULL, NULL), 0);
         assert_int_equal(qw.dtype, GM_GGML);
         assert_int_equal(qw.rowb, rowb);
-        float row[512];
+        float row[1024];
         gm_weights_row(&qw, 36, row);
         assert_memory_equal(row, deq + 36 * k, k * sizeof(float));
         for (size_t ni = 0; ni < 3; ni++) {

@@ -1,8 +1,8 @@
 /* test_vmath.c — engine/vmath.h: vm_expf is accurate to 2 ulp against
  * double exp and handles the edges; every function gives bitwise the same
  * results on the scalar, AVX2 and AVX-512 paths for every length and
- * alignment; the sum is the documented 16-lane order; GELU and SiLU match
- * their double-precision definitions. */
+ * alignment; the sum is the documented 16-lane order; GELU, SiLU and the
+ * soft-cap match their double-precision definitions. */
 #include "testsupport.h"
 
 #include <math.h>
@@ -86,6 +86,14 @@ static void test_same_bits_every_isa(void **state)
             assert_non_null(sr);
             memcpy(sr, v, (n + 1) * sizeof *sr);
             vm_silu_mul(GM_ISA_SCALAR, sr + off, u + off, n - (n && off));
+            float *cr = malloc((n + 1) * sizeof *cr);
+            assert_non_null(cr);
+            memcpy(cr, v, (n + 1) * sizeof *cr);
+            vm_softcap(GM_ISA_SCALAR, cr + off, n - (n && off), 2.5f);
+            float *er = malloc((n + 1) * sizeof *er);
+            assert_non_null(er);
+            memcpy(er, v, (n + 1) * sizeof *er);
+            vm_gelu_erf(GM_ISA_SCALAR, er + off, n - (n && off));
             for (size_t k = 1; k < NISAS; k++) {
                 if (!gm_isa_supported(ISAS[k]))
                     continue;
@@ -101,11 +109,19 @@ static void test_same_bits_every_isa(void **state)
                 if (memcmp(g, gr, (n + 1) * sizeof *g) != 0)   /* and nothing outside [off, off + m) */
                     fail_msg("vm_gelu_tanh: %s differs from scalar at n = %zu, offset %zu", ISA_NAMES[k], m, off);
                 memcpy(g, v, (n + 1) * sizeof *g);
+                vm_gelu_erf(ISAS[k], g + off, m);
+                if (memcmp(g, er, (n + 1) * sizeof *g) != 0)
+                    fail_msg("vm_gelu_erf: %s differs from scalar at n = %zu, offset %zu", ISA_NAMES[k], m, off);
+                memcpy(g, v, (n + 1) * sizeof *g);
+                vm_softcap(ISAS[k], g + off, m, 2.5f);
+                if (memcmp(g, cr, (n + 1) * sizeof *g) != 0)
+                    fail_msg("vm_softcap: %s differs from scalar at n = %zu, offset %zu", ISA_NAMES[k], m, off);
+                memcpy(g, v, (n + 1) * sizeof *g);
                 vm_silu_mul(ISAS[k], g + off, u + off, m);
                 if (memcmp(g, sr, (n + 1) * sizeof *g) != 0)
                     fail_msg("vm_silu_mul: %s differs from scalar at n = %zu, offset %zu", ISA_NAMES[k], m, off);
             }
-            free(v), free(u), free(ref), free(got), free(g), free(gr), free(sr);
+            free(v), free(u), free(ref), free(got), free(g), free(gr), free(sr), free(cr), free(er);
         }
     }
 }
@@ -167,12 +183,93 @@ static void test_activations_accuracy(void **state)
     assert_true(a[0] == 0.0f && a[1] == 1000.0f);
 }
 
+/* cap * tanh(z / cap) within 3 ulp of the double function of the fp32 quotient, on both sides
+ * of the polynomial/exp switch (|z / cap| = 0.5), with the edges: signed
+ * zeros, infinities to +-cap, NaN kept. */
+static void test_softcap_accuracy(void **state)
+{
+    (void)state;
+    enum { N = 200001 };
+    static float z[N];
+    const float caps[] = {30.0f, 50.0f, 1.0f};
+    double worst = 0;
+    for (size_t ci = 0; ci < 3; ci++) {
+        float cap = caps[ci];
+        for (int i = 0; i < N; i++)
+            z[i] = (float)(i - N / 2) / (float)(N / 2) * 8.0f * cap;   /* |z / cap| up to 8 */
+        for (size_t is = 0; is < NISAS; is++) {
+            if (!gm_isa_supported(ISAS[is]))
+                continue;
+            float *c = malloc(N * sizeof *c);
+            assert_non_null(c);
+            memcpy(c, z, sizeof z);
+            vm_softcap(ISAS[is], c, N, cap);
+            for (int i = 0; i < N; i++) {
+                double want = (double)cap * tanh((double)(z[i] / cap));   /* the quotient in fp32, as HF */
+                float wf = (float)want;
+                double ulp = wf == 0.0f ? 0x1p-149 : fabs((double)nextafterf(wf, INFINITY) - wf);
+                if (fabs(c[i] - want) / ulp > worst)
+                    worst = fabs(c[i] - want) / ulp;
+                if (fabs(c[i] - want) > 3 * ulp)
+                    fail_msg("softcap(%.9g, %g) = %.9g, expected %.9g (%s)", z[i], cap, c[i], want, ISA_NAMES[is]);
+            }
+            free(c);
+        }
+    }
+    print_message("softcap: worst error %.2f ulp\n", worst);
+    float e[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e30f, -1e30f};
+    vm_softcap(GM_ISA_AUTO, e, 7, 30.0f);
+    assert_true(e[0] == 0.0f && !signbit(e[0]) && e[1] == 0.0f && signbit(e[1]));
+    assert_true(e[2] == 30.0f && e[3] == -30.0f && isnan(e[4]) && e[5] == 30.0f && e[6] == -30.0f);
+}
+
+/* The exact GELU within 6 ulp of x * Phi(x) in double (Phi from erfc,
+ * so that the far negative side is held to its relative accuracy too,
+ * down to results of 1e-35, below which Phi is subnormal and then 0), over |x| <= 40 and on both sides of the series/erfc switch (|x| = 0.5
+ * sqrt 2); edges: +-0, +inf, NaN. */
+static void test_gelu_erf_accuracy(void **state)
+{
+    (void)state;
+    enum { N = 400001 };
+    static float x[N], y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)(i - N / 2) / (float)(N / 2) * 40.0f;
+    double worst = 0;
+    for (size_t is = 0; is < NISAS; is++) {
+        if (!gm_isa_supported(ISAS[is]))
+            continue;
+        memcpy(y, x, sizeof x);
+        vm_gelu_erf(ISAS[is], y, N);
+        for (int i = 0; i < N; i++) {
+            double want = (double)x[i] * 0.5 * erfc(-(double)x[i] / sqrt(2.0));
+            float wf = (float)want;
+            if (fabsf(wf) < 0x1p-126f)   /* below the normal range: absolute */
+                wf = 0x1p-126f;
+            double ulp = fabs((double)nextafterf(fabsf(wf), INFINITY) - fabsf(wf));
+            if (fabs(want) < 1e-35 && fabs(y[i] - want) < 1e-36)
+                continue;   /* x < -12: Phi is subnormal in fp32, then 0 (torch: 0 below -5.5) */
+            double d = fabs(y[i] - want) / ulp;
+            if (d > worst)
+                worst = d;
+            if (d > 6)
+                fail_msg("gelu_erf(%.9g) = %.9g, expected %.9g (%s)", x[i], y[i], want, ISA_NAMES[is]);
+        }
+    }
+    print_message("gelu_erf: worst error %.2f ulp\n", worst);
+    float e[] = {0.0f, -0.0f, INFINITY, NAN, 3.0f};
+    vm_gelu_erf(GM_ISA_AUTO, e, 5);
+    assert_true(e[0] == 0.0f && e[1] == 0.0f && e[2] == INFINITY && isnan(e[3]));
+    assert_true(fabsf(e[4] - 2.99595031f) < 1e-6f);   /* 3 Phi(3) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expf_accuracy),       cmocka_unit_test(test_expf_edges),
         cmocka_unit_test(test_same_bits_every_isa), cmocka_unit_test(test_sum_order),
         cmocka_unit_test(test_activations_accuracy),
+        cmocka_unit_test(test_softcap_accuracy),
+        cmocka_unit_test(test_gelu_erf_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
