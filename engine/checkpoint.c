@@ -4,6 +4,7 @@
  * outside the mapping. */
 #include "checkpoint.h"
 
+#include "ckpt_gguf.h"
 #include "f16.h"
 #include "lora.h"
 #include "ys_json.h"
@@ -63,6 +64,9 @@ struct ckpt {
     size_t nt, cap;
     lora *ad;          /* ckpt_open_adapted's adapter, or NULL */
     ckpt_merges *mg;   /* with an adapter */
+    gguf *gg;          /* a GGUF file's container (ckpt_gguf.h), or NULL */
+    void **gowned;     /* its reordered tensors' copies */
+    size_t ngowned;
 };
 
 static const struct { const char *name; ckpt_dtype t; size_t size; } DTYPES[] = {
@@ -77,6 +81,8 @@ static const struct { const char *name; ckpt_dtype t; size_t size; } DTYPES[] = 
 
 const char *ckpt_dtype_name(ckpt_dtype t)
 {
+    if (t == CKPT_GGML)
+        return "GGML";
     for (size_t i = 0; i < NDTYPES; i++)
         if (DTYPES[i].t == t)
             return DTYPES[i].name;
@@ -115,7 +121,10 @@ static void set_raw(ckpt *c, size_t i, const unsigned char *src)
         t->data = (const float *)(const void *)src;
 }
 
-static int is_float(ckpt_dtype d) { return d == CKPT_F32 || d == CKPT_F16 || d == CKPT_BF16 || d == CKPT_F64; }
+static int is_float(ckpt_dtype d)
+{
+    return d == CKPT_F32 || d == CKPT_F16 || d == CKPT_BF16 || d == CKPT_F64 || d == CKPT_GGML;
+}
 
 /* Give tensor t (an entry of c) its converted F32 view, once. */
 static int to_f32(const ckpt *c, ckpt_entry *e, ys_error *err)
@@ -129,7 +138,12 @@ static int to_f32(const ckpt *c, ckpt_entry *e, ys_error *err)
         return ys_fail(err, YS_ENOMEM, "%s/%s: tensor %s: out of memory converting %zu values",
                        c->dir, t->file, t->name, n);
     const unsigned char *src = t->raw;
-    for (size_t k = 0; k < n; k++) {
+    if (t->dtype == CKPT_GGML && gguf_dequant(t->ggml_type, src, n, dst) != 0) {
+        free(dst);
+        return ys_fail(err, YS_EINPUT, "%s: tensor %s: type %s cannot be dequantized", c->dir, t->name,
+                       gguf_type_name(t->ggml_type));
+    }
+    for (size_t k = 0; k < n && t->dtype != CKPT_GGML; k++) {
         const unsigned char *p = src + k * dtype_size(t->dtype);
         switch (t->dtype) {
         case CKPT_F32: memcpy(&dst[k], p, 4); break;
@@ -502,6 +516,41 @@ out:
     return rc;
 }
 
+/* A GGUF file (ckpt_gguf.h): its config and tensors as entries; the
+ * container's mapping stays with c->gg. */
+static int open_gguf(ckpt *c, ys_error *err)
+{
+    ckpt_gguf_tensor *ts;
+    size_t n;
+    int rc = ckpt_gguf_read(c->dir, &c->gg, &c->config, &ts, &n, err);
+    if (rc)
+        return rc;
+    const char *base = strrchr(c->dir, '/');
+    base = base ? base + 1 : c->dir;
+    if (!(c->e = calloc(n ? n : 1, sizeof *c->e)) || !(c->gowned = calloc(n ? n : 1, sizeof *c->gowned))) {
+        for (size_t i = 0; i < n; i++)
+            free(ts[i].name), free(ts[i].owned);
+        free(ts);
+        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ckpt_tensor *t = &c->e[i].t;
+        t->name = ts[i].name;
+        t->file = base;
+        t->dtype = ts[i].dtype;
+        t->ndim = ts[i].ndim;
+        t->shape[0] = ts[i].shape[0], t->shape[1] = ts[i].shape[1];
+        t->numel = ts[i].numel;
+        t->ggml_type = ts[i].ggml_type;
+        c->nt = i + 1;
+        set_raw(c, i, ts[i].raw);
+        if (ts[i].owned)
+            c->gowned[c->ngowned++] = ts[i].owned;
+    }
+    free(ts);
+    return sort_and_check(c, err);
+}
+
 int ckpt_open(const char *dir, ckpt **out, ys_error *err)
 {
     *out = NULL;
@@ -515,6 +564,13 @@ int ckpt_open(const char *dir, ckpt **out, ys_error *err)
     }
     int rc;
     char path[4096];
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
+        if ((rc = open_gguf(c, err)) != 0)
+            goto fail;
+        *out = c;
+        return 0;
+    }
     snprintf(path, sizeof path, "%s/config.json", dir);
     if ((rc = ckpt_read_json(path, &c->config, err)) < 0)
         goto fail;
@@ -543,8 +599,13 @@ static int release_mapped(const ckpt *c, const unsigned char *lo, const unsigned
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     *got = 0;
-    for (size_t i = 0; i < c->nfiles; i++) {
-        const ckpt_file *f = &c->files[i];
+    for (size_t i = 0; i <= c->nfiles; i++) {
+        ckpt_file gf = {0};
+        if (i == c->nfiles && c->gg) {   /* a GGUF file's one mapping */
+            const void *m = gguf_bytes(c->gg, &gf.size);
+            gf.map = (unsigned char *)(uintptr_t)m;
+        }
+        const ckpt_file *f = i < c->nfiles ? &c->files[i] : &gf;
         if (!f->map || lo < f->map || hi > f->map + f->size)
             continue;
         /* only pages wholly inside the range: the neighbours' bytes are
@@ -661,6 +722,10 @@ void ckpt_close(ckpt *c)
         free(c->files[i].name);
     }
     free(c->files);
+    for (size_t i = 0; i < c->ngowned; i++)
+        free(c->gowned[i]);
+    free(c->gowned);
+    gguf_close(c->gg);
     cJSON_Delete(c->config);
     free(c->dir);
     free(c);
@@ -827,9 +892,9 @@ int ckpt_need(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1,
 int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1, ckpt_src *out,
                   ys_error *err)
 {
-    *out = (ckpt_src){NULL, CKPT_F32};
+    *out = (ckpt_src){NULL, CKPT_F32, 0};
     const ckpt_tensor *t = ckpt_get(c, name);
-    if (t && (t->dtype == CKPT_F16 || t->dtype == CKPT_BF16)) {
+    if (t && (t->dtype == CKPT_F16 || t->dtype == CKPT_BF16 || t->dtype == CKPT_GGML)) {
         /* the shape check of ckpt_require, without the conversion */
         int64_t shape[2] = {d0, d1};
         int ok = t->ndim == ndim;
@@ -837,15 +902,30 @@ int ckpt_need_src(const ckpt *c, const char *name, int ndim, int64_t d0, int64_t
             ok = shape[i] < 0 || shape[i] == t->shape[i];
         if (ok) {
             ((ckpt_entry *)(void *)t)->consumed = 1;
-            *out = (ckpt_src){t->raw, t->dtype};
+            *out = (ckpt_src){t->raw, t->dtype, t->ggml_type};
             return 0;
         }
     }
     const float *f;   /* F32 (in place or, unaligned, copied), F64, or an error */
     int rc = ckpt_need(c, name, ndim, d0, d1, &f, err);
     if (rc == 0)
-        *out = (ckpt_src){f, CKPT_F32};
+        *out = (ckpt_src){f, CKPT_F32, 0};
     return rc;
+}
+
+int ckpt_model_config(const char *path, cJSON **out, ys_error *err)
+{
+    struct stat st;
+    *out = NULL;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        gguf *g = NULL;
+        int rc = ckpt_gguf_read(path, &g, out, NULL, NULL, err);
+        gguf_close(g);
+        return rc;
+    }
+    char p[4096];
+    snprintf(p, sizeof p, "%s/config.json", path);
+    return ckpt_read_json(p, out, err);
 }
 
 int ckpt_read_json(const char *path, cJSON **out, ys_error *err)
@@ -1015,3 +1095,5 @@ void ckpt_adapter_warning(const char *dir, const char *adapter_dir, char *buf, s
 {
     lora_name_warning(dir, adapter_dir, buf, cap);
 }
+
+const gguf *ckpt_gguf(const ckpt *c) { return c->gg; }

@@ -45,6 +45,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "gguf.h"
 #include "ys_error.h"
 
 #define CKPT_MAX_DIMS 8
@@ -54,6 +55,7 @@ typedef enum ckpt_dtype {
     CKPT_I64, CKPT_I32, CKPT_I16, CKPT_I8, CKPT_U8, CKPT_BOOL,
     CKPT_F8_E4M3, CKPT_F8_E5M2,
     CKPT_U16, CKPT_U32, CKPT_U64,
+    CKPT_GGML,            /* a GGUF file's quantized blocks (ggml_type says which; gguf.h) */
 } ckpt_dtype;
 
 typedef struct ckpt_tensor {
@@ -66,12 +68,25 @@ typedef struct ckpt_tensor {
     const float *data;    /* F32 view (in place, or converted by
                              ckpt_require/ckpt_need), else NULL; numel floats */
     const void *raw;      /* the stored bytes in the mapping */
+    int ggml_type;        /* CKPT_GGML: the block type (gguf.h) */
 } ckpt_tensor;
 
 typedef struct ckpt ckpt;
 
 /* Open and validate the checkpoint folder `dir`. On success *out owns the
- * mappings and converted copies; on failure *out is NULL and err says why. */
+ * mappings and converted copies; on failure *out is NULL and err says why.
+ *
+ * GGUF files: when `dir` is a regular file it is read as GGUF (gguf.h
+ * validates it; ckpt_gguf.c says how): ckpt_config is a config.json
+ * written from its metadata (architectures, sizes, norm epsilon, RoPE
+ * base and scaling, tie_word_embeddings) and its tensors have the names
+ * and shapes of the Hugging Face checkpoint it was converted from, their
+ * bytes in the file's one mapping (llama's q/k rows, which the converter
+ * reorders, in a reordered copy). Matrices are nn.Linear's [out, in], for
+ * GPT-2 too (ckpt_gguf tells the engine). Architectures: llama, qwen2,
+ * qwen3, gpt2, gptneox; tensor types F32, F16, BF16, and the quantized types
+ * gguf_dequant computes (CKPT_GGML, kept as blocks). Anything else in the
+ * file is a YS_EINPUT naming the key or tensor. */
 int ckpt_open(const char *dir, ckpt **out, ys_error *err);
 void ckpt_close(ckpt *c);
 
@@ -86,6 +101,9 @@ const ckpt_tensor *ckpt_at(const ckpt *c, size_t i);
 int ckpt_require(const ckpt *c, const char *name, int ndim, const int64_t *shape,
                  const ckpt_tensor **out, ys_error *err);
 
+/* The GGUF container when ckpt_open was given a GGUF file, else NULL. */
+const gguf *ckpt_gguf(const ckpt *c);
+
 /* The folder given to ckpt_open. */
 const char *ckpt_dir(const ckpt *c);
 /* The parsed config.json (owned by the checkpoint). */
@@ -98,6 +116,11 @@ const cJSON *ckpt_config(const ckpt *c);
 int ckpt_config_int(const ckpt *c, const char *key, long dflt, long *out, ys_error *err);
 int ckpt_config_num(const ckpt *c, const char *key, double dflt, double *out, ys_error *err);
 int ckpt_config_bool(const ckpt *c, const char *key, int dflt, int *out, ys_error *err);
+/* The configuration of the model at `path` without its weights: a
+ * folder's config.json, or the config a GGUF file's metadata gives (as
+ * ckpt_open would make it). *out is the caller's (cJSON_Delete); errors
+ * as ckpt_read_json's, or the GGUF reading's. */
+int ckpt_model_config(const char *path, cJSON **out, ys_error *err);
 /* Read and parse a JSON file that must hold an object (config.json,
  * generation_config.json). *out is the caller's (cJSON_Delete). YS_EIO when
  * it cannot be read, YS_EINPUT when it is not a JSON object; both name the
@@ -119,12 +142,16 @@ int ckpt_config_str(const ckpt *c, const char *key, const char *dflt, const char
 const char *ckpt_dtype_name(ckpt_dtype t);
 
 /* A tensor's stored elements for a consumer that converts as it reads (the
- * engines' weight packing): dtype CKPT_F16 or CKPT_BF16 with p into the
+ * engines' weight packing): dtype CKPT_F16, CKPT_BF16 or CKPT_GGML (a
+ * GGUF file's blocks of ggml_type, rows of whole blocks) with p into the
  * mapping, or CKPT_F32 with p an F32 view (in place, or converted for F64
- * and unaligned F32). */
+ * and unaligned F32). A CKPT_GGML tensor's F32 view (ckpt_require,
+ * ckpt_need) is its exact dequantization (gguf_dequant), made on request:
+ * the engines ask for it only for small tensors (norms, biases). */
 typedef struct ckpt_src {
     const void *p;
     ckpt_dtype dtype;
+    int ggml_type;
 } ckpt_src;
 
 /* ckpt_need without making an F32 copy of a half-precision tensor. */

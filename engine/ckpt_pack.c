@@ -4,6 +4,14 @@
 gm_job ckpt_pack_job(gm_weights *pw, ckpt_src src, size_t off, size_t ldw, kn_layout layout, size_t k,
                      size_t out)
 {
+    if (src.dtype == CKPT_GGML) {   /* whole rows of blocks, kept as they are (gemm.h, "GGUF blocks") */
+        size_t block, bytes;
+        gguf_type_size(src.ggml_type, &block, &bytes);
+        size_t rowb = block ? k / block * bytes : 0;
+        return (gm_job){.pw = pw, .w = (const unsigned char *)src.p + (ldw ? off / ldw : 0) * rowb, .ldw = ldw,
+                        .layout = layout, .k = k, .out = out, .dtype = GM_GGML, .packed = GM_GGML,
+                        .ggml_type = src.ggml_type};
+    }
     gm_dtype t = src.dtype == CKPT_F16 ? GM_F16 : src.dtype == CKPT_BF16 ? GM_BF16 : GM_F32;
     size_t es = t == GM_F32 ? 4 : 2;
     /* a half-precision matrix stays half precision (gemm.h widens it exactly) */

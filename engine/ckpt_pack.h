@@ -5,8 +5,8 @@
  * copy of the weights.
  *
  * The jobs' packed copies are allocated by ckpt_pack_all and owned by the
- * caller (gm_free). Errors: ckpt_pack_all returns 0 or YS_ENOMEM, leaving
- * nothing allocated on failure. */
+ * caller (gm_free). Errors: ckpt_pack_all returns 0, YS_ENOMEM or
+ * YS_EUSAGE (see ckpt_pack_job), leaving nothing allocated on failure. */
 #ifndef YS_ENGINE_CKPT_PACK_H
 #define YS_ENGINE_CKPT_PACK_H
 
@@ -14,7 +14,10 @@
 #include "gemm.h"
 
 /* The job packing src's matrix (from element `off` on: a column range of
- * a fused tensor) in layout with row stride ldw into *pw. */
+ * a fused tensor) in layout with row stride ldw into *pw. A CKPT_GGML
+ * source (a GGUF file's blocks) is kept as blocks (gemm.h GM_GGML): only
+ * KN_OUT_IN with ldw == k and off a multiple of k (whole rows), else
+ * ckpt_pack_all returns YS_EUSAGE. */
 gm_job ckpt_pack_job(gm_weights *pw, ckpt_src src, size_t off, size_t ldw, kn_layout layout, size_t k,
                      size_t out);
 /* The common case: a whole nn.Linear weight [out, k]. */

@@ -98,10 +98,8 @@ static int arch_index(const char *name)
 
 int enc_supports(const char *dir, ys_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
     cJSON *cfg;
-    int rc = ckpt_read_json(path, &cfg, err);
+    int rc = ckpt_model_config(dir, &cfg, err);   /* a GGUF file's too: a decoder, never ours */
     if (rc < 0)
         return rc;
     int ok = arch_index(arch_name(cfg)) >= 0;

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "gemm_internal.h"
+#include "gguf.h"
 #include "vmath.h"
 #include "ys_error.h"
 
@@ -845,6 +846,7 @@ typedef struct run_ctx {
     size_t ldq, ldd;
     int i8_fallback;        /* GM_I8DOT without memory for xq: ikern_scalar_f32x */
     int deq512;             /* dequantize with AVX-512 */
+    float *ggtmp;           /* GM_GGML: per worker, a panel's rows dequantized (GM_NR x k floats) */
     const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
     size_t ldx;
     int mr;
@@ -852,6 +854,64 @@ typedef struct run_ctx {
     size_t kc;              /* > 0: k in blocks of kc, the tiles carried in acc (per worker mc x GM_GROUP x GM_NR) */
     float *acc;
 } run_ctx;
+
+/* GM_GGML (gemm.h, "GGUF blocks"): panel p's rows dequantized into the
+ * fp32 panel layout, then the fp32 kernels over rows [r0, r1). Without
+ * the per-worker buffers (gm_run could not allocate them) the same fma
+ * chains are computed one weight row at a time, dequantized one block at
+ * a time on the stack: the same bits, slower. */
+#define GGTMP_PAD 16
+static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int worker)
+{
+    const gm_call *c = rc->c;
+    const gm_weights *w = c->w;
+    size_t k = w->k, col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
+    const unsigned char *rows = (const unsigned char *)w->panels + col * w->rowb;
+    _Alignas(64) float tile[MR_MAX * GM_NR];
+    if (rc->deq) {
+        /* the rows dequantized one after the other (contiguous writes),
+         * then transposed into the panel layout a few k at a time (the 32
+         * rows' lines stay in cache; the panel is written in order) */
+        /* (rows GGTMP_PAD floats longer than k: with k a multiple of 1024
+         * the 32 rows would share one L1 set and evict each other) */
+        size_t ld = k + GGTMP_PAD;
+        float *deq = rc->deq + (size_t)worker * k * GM_NR, *tmp = rc->ggtmp + (size_t)worker * ld * GM_NR;
+        for (size_t j = 0; j < GM_NR; j++) {
+            if (j < ncols)
+                gguf_dequant(w->ggml_type, rows + j * w->rowb, k, tmp + j * ld);
+            else
+                memset(tmp + j * ld, 0, k * sizeof *tmp);
+        }
+        for (size_t k0 = 0; k0 < k; k0 += 8) {
+            size_t k1 = k0 + 8 < k ? k0 + 8 : k;
+            for (size_t kk = k0; kk < k1; kk++)
+                for (size_t j = 0; j < GM_NR; j++)
+                    deq[kk * GM_NR + j] = tmp[j * ld + kk];
+        }
+        for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
+            int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
+            rc->kern(mr, k, rc->x + i * rc->ldx, rc->ldx, deq, tile, 0);
+            epilogue(c, tile, i, mr, col, ncols);
+        }
+        return;
+    }
+    size_t block, bytes;
+    gguf_type_size(w->ggml_type, &block, &bytes);
+    float wb[256];
+    for (size_t i = r0; i < r1; i++) {
+        memset(tile, 0, sizeof tile);
+        for (size_t j = 0; j < ncols; j++) {
+            float acc = 0.0f;
+            for (size_t b = 0; b < k / block; b++) {
+                gguf_dequant(w->ggml_type, rows + j * w->rowb + b * bytes, block, wb);
+                for (size_t e = 0; e < block; e++)
+                    acc = fmaf(c->x[i * c->ldx + b * block + e], wb[e], acc);
+            }
+            tile[j] = acc;
+        }
+        epilogue(c, tile, i, 1, col, ncols);
+    }
+}
 
 /* An item of 16/32-bit panels with a long k (rc->kc > 0), BLIS-like: k
  * in blocks of kc, outermost, so that a block of the item's rows (mc x kc)
@@ -899,6 +959,10 @@ static void run_item(void *vctx, size_t item, int worker)
         return;
     }
     for (size_t p = p0; p < p1; p++) {
+        if (w->dtype == GM_GGML) {
+            ggml_panel(rc, p, r0, r1, worker);
+            continue;
+        }
         const void *panel = (const unsigned char *)w->panels + p * k_stored(w->dtype, w->k) * row_bytes(w->dtype);
         const float *sc = w->scales ? w->scales + p * w->ngroups * GM_NR : NULL;
         const uint8_t *zp = w->zeros ? w->zeros + p * w->ngroups * GM_NR : NULL;
@@ -1048,6 +1112,12 @@ void gm_run(kn_pool *pool, const gm_call *c)
     /* quantized weights under many rows: room to dequantize a panel per
      * worker (without it, the quantized kernels: the same bits) */
     float *deq = NULL;
+    if (w->dtype == GM_GGML) {   /* always dequantized per panel, for the fp32 kernels */
+        /* (the fp32 kernels were chosen above: dt and q are 0) */
+        size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
+        if ((deq = kn_alloc(nw * (2 * w->k + GGTMP_PAD) * GM_NR * sizeof *deq + 64)) != NULL)
+            rc.deq = deq, rc.ggtmp = deq + nw * w->k * GM_NR;
+    }
     if (rc.qkern && c->n > (size_t)(2 * rc.mr)) {
         size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
         if ((deq = kn_alloc(nw * w->k * GM_NR * sizeof *deq + 64)) != NULL)
@@ -1061,7 +1131,8 @@ void gm_run(kn_pool *pool, const gm_call *c)
      * worker (without it, the whole k at once: the same bits) */
     float *acc = NULL;
     size_t kdepth = w->k;
-    if (!rc.qkern && !rc.bkern && !rc.ikern && !rc.i8_fallback && w->k > KC_MAX && c->n > (size_t)(2 * rc.mr)) {
+    if (!rc.qkern && !rc.bkern && !rc.ikern && !rc.i8_fallback && w->dtype != GM_GGML && w->k > KC_MAX &&
+        c->n > (size_t)(2 * rc.mr)) {
         size_t nb = (w->k + KC_MAX - 1) / KC_MAX, kc = ((w->k + nb - 1) / nb + 7) / 8 * 8;
         size_t per = ROWS_BYTES / (kc * sizeof(float)) / 12 * 12, mc = per < 12 ? 12 : per > 192 ? 192 : per;
         size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;

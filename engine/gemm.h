@@ -17,7 +17,8 @@
  * `out` rounded up to GM_NR) into *pw; the caller owns it (typically its
  * model) and releases it with gm_free. The source weight is only read
  * during gm_pack. gm_run borrows everything it is given.
- * Errors: gm_pack returns 0 or YS_ENOMEM; gm_run cannot fail.
+ * Errors: gm_pack returns 0 or YS_ENOMEM (gm_pack_all also YS_EUSAGE for
+ * a GM_GGML job it cannot take, see "GGUF blocks"); gm_run cannot fail.
  */
 #ifndef YS_ENGINE_GEMM_H
 #define YS_ENGINE_GEMM_H
@@ -30,7 +31,7 @@
 #define GM_NR 32    /* output columns per packed panel */
 
 /* A weight's element type: a source's as stored, or the packed panels'. */
-typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4, GM_BF16DOT, GM_I8DOT } gm_dtype;
+typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4, GM_BF16DOT, GM_I8DOT, GM_GGML } gm_dtype;
 
 /* W packed as ceil(out / GM_NR) column panels; panel p holds, for kk
  * ascending, the GM_NR weights W[p*GM_NR + j, kk] (zero past `out`), as
@@ -51,6 +52,8 @@ typedef struct gm_weights {
     float *scales;
     uint8_t *zeros;
     int32_t *csums;       /* GM_I8DOT: each column's sum of codes per block of 32 k, [panel][block][GM_NR] */
+    int ggml_type;        /* GM_GGML: the blocks' type (gguf.h), and the bytes of one column's k values */
+    size_t rowb;
 } gm_weights;
 
 /* W[j, 0..k) as floats (exact): a tied embedding's row read back from the
@@ -95,6 +98,7 @@ typedef struct gm_job {
     size_t qgroup;        /* GM_Q4: k per group (GM_Q8: the whole k) */
     int qsym;             /* GM_Q4: symmetric (no zero point; z = 8) */
     int qbits;            /* GM_I8DOT: the weights' scheme, 8 (as GM_Q8) or 4 (as GM_Q4) */
+    int ggml_type;        /* dtype GM_GGML: the source's block type (gguf.h) */
 } gm_job;
 #define GM_SLICE 64
 typedef void (*gm_release_fn)(void *user, const void *src, size_t bytes);
@@ -122,6 +126,18 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  * panel once into fp32 for the fp32 kernels when many do (scoring at the
  * fp32 rate); every ISA and both routes give the same bits. It is the
  * exact function of the dequantized weights up to fp32 rounding. */
+
+/* ---- GGUF blocks (GM_GGML) -----------------------------------------------
+ * Weights quantized by llama.cpp, kept in their stored blocks: a GM_GGML
+ * job's source is an nn.Linear [out, k] whose rows are ggml blocks of
+ * ggml_type (gguf.h: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, or
+ * F32/F16/BF16), k a whole number of blocks, ldw == k, layout KN_OUT_IN
+ * (row ranges of a fused tensor: off a multiple of k). Packing copies the
+ * rows as they are (panel p is rows p*GM_NR .. +GM_NR, zero blocks past
+ * `out`), so the memory is the file's. The product dequantizes each panel
+ * (gguf_dequant, exact) into fp32 in the fp32 panel layout, then runs the
+ * fp32 kernels: the output is the fp32 function of the dequantized weights
+ * (the same bits as fp32 panels holding them), whatever n. */
 
 /* ---- BF16 dot products (GM_BF16DOT) -------------------------------------
  * Opt-in faster arithmetic, as GPU evaluation in bfloat16 does: weights

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "gguf.h"
 #include "ys_error.h"
 
 /* ---- packing -------------------------------------------------------------- */
@@ -52,6 +53,30 @@ static int alloc_q(gm_weights *pw, size_t k, size_t out, gm_dtype dtype, size_t 
 }
 
 size_t gm_panels(const gm_weights *pw) { return (pw->out + GM_NR - 1) / GM_NR; }
+
+/* GM_GGML: the rows' blocks, panel by panel, the rows past `out` zero
+ * blocks (every type dequantizes all-zero bytes to 0.0f). */
+static int alloc_ggml(gm_weights *pw, size_t k, size_t out, int type)
+{
+    size_t block, bytes;
+    memset(pw, 0, sizeof *pw);
+    if (gguf_type_size(type, &block, &bytes) || !gguf_dequant_supported(type) || k % block)
+        return YS_EUSAGE;
+    size_t np = (out + GM_NR - 1) / GM_NR, rowb = k / block * bytes;
+    if (!(pw->panels = kn_alloc(np * GM_NR * rowb + 1)))
+        return YS_ENOMEM;
+    memset((unsigned char *)pw->panels + out * rowb, 0, (np * GM_NR - out) * rowb);
+    pw->k = k, pw->out = out, pw->dtype = GM_GGML, pw->ggml_type = type, pw->rowb = rowb;
+    return 0;
+}
+
+/* The source's bytes per row of a GM_GGML job. */
+static size_t ggml_rowb(const gm_job *j)
+{
+    size_t block, bytes;
+    gguf_type_size(j->ggml_type, &block, &bytes);
+    return block ? j->k / block * bytes : 0;
+}
 
 __attribute__((always_inline)) static inline void pack_range(gm_weights *pw, const void *w, gm_dtype t, size_t ldw,
                                                              kn_layout layout, size_t p0, size_t p1)
@@ -264,6 +289,10 @@ static float q_weight(const gm_weights *pw, size_t j, size_t kk)
 void gm_weights_row(const gm_weights *pw, size_t j, float *out)
 {
     size_t off = j / GM_NR * pw->k * GM_NR + j % GM_NR;
+    if (pw->dtype == GM_GGML) {
+        gguf_dequant(pw->ggml_type, (const unsigned char *)pw->panels + j * pw->rowb, pw->k, out);
+        return;
+    }
     if (pw->dtype == GM_I8DOT) {
         size_t p = j / GM_NR, c = j % GM_NR, kq = k_stored(GM_I8DOT, pw->k) / 4;
         const int8_t *d = (const int8_t *)pw->panels + p * kq * 4 * GM_NR;
@@ -301,6 +330,8 @@ int gm_pack(gm_weights *pw, const float *w, size_t ldw, kn_layout layout, size_t
 
 static size_t job_span(const gm_job *j)   /* in bytes */
 {
+    if (j->dtype == GM_GGML)
+        return j->out * ggml_rowb(j);
     size_t rows = j->layout == KN_OUT_IN ? j->out : j->k, cols = j->layout == KN_OUT_IN ? j->k : j->out;
     return (rows ? (rows - 1) * j->ldw + cols : 0) * elem_size(j->dtype);
 }
@@ -332,6 +363,16 @@ static void pack_item(void *vctx, size_t item, int worker)
     }
     size_t p0 = (item - c->first[lo]) * GM_SLICE, p1 = p0 + GM_SLICE < np ? p0 + GM_SLICE : np;
     size_t r1 = p1 * GM_NR < j->out ? p1 * GM_NR : j->out, es = elem_size(j->dtype);
+    if (j->dtype == GM_GGML) {   /* the blocks as stored, row for row */
+        size_t rb = j->pw->rowb;
+        const unsigned char *src = (const unsigned char *)j->w + p0 * GM_NR * rb;
+        if (r1 > p0 * GM_NR) {
+            memcpy((unsigned char *)j->pw->panels + p0 * GM_NR * rb, src, (r1 - p0 * GM_NR) * rb);
+            if (c->release)
+                c->release(c->user, src, (r1 - p0 * GM_NR) * rb);
+        }
+        return;
+    }
     pack_any(j->pw, j->w, j->dtype, j->ldw, j->layout, j->qsym, j->qbits, p0, p1);
     if (c->release && r1 > p0 * GM_NR)   /* rows p0*GM_NR .. r1 of the source */
         c->release(c->user, (const unsigned char *)j->w + p0 * GM_NR * j->ldw * es,
@@ -344,20 +385,26 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
     if (!first)
         return YS_ENOMEM;
     size_t done = 0;
+    int fail = 0;
     for (; done < n; done++) {
         const gm_job *j = &jobs[done];
         gm_dtype pt = j->packed == j->dtype || j->packed == GM_BF16DOT ? j->packed : GM_F32;
-        int rc = j->packed == GM_Q8 || j->packed == GM_Q4 || j->packed == GM_I8DOT
+        int rc = j->dtype == GM_GGML || j->packed == GM_GGML
+                     ? (j->dtype == j->packed && j->layout == KN_OUT_IN && j->ldw == j->k
+                            ? alloc_ggml(j->pw, j->k, j->out, j->ggml_type) : YS_EUSAGE)
+                 : j->packed == GM_Q8 || j->packed == GM_Q4 || j->packed == GM_I8DOT
                      ? alloc_q(j->pw, j->k, j->out, j->packed, j->qgroup, j->qbits)
                                                            : gm_alloc_dtype(j->pw, j->k, j->out, pt);
-        if (rc != 0)
+        if (rc != 0) {
+            fail = rc;
             break;
+        }
     }
     if (done < n) {
         for (size_t i = 0; i < done; i++)
             gm_free(jobs[i].pw);
         free(first);
-        return YS_ENOMEM;
+        return fail;
     }
     first[0] = 0;
     for (size_t i = 0; i < n; i++)

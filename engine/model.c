@@ -150,6 +150,10 @@ static void embed_row(const model *m, int32_t id, float *x)
         gm_weights_row(&m->phead, (size_t)id, x);
     } else if (m->wte.dtype == CKPT_F32) {
         memcpy(x, (const float *)m->wte.p + off, H * sizeof *x);
+    } else if (m->wte.dtype == CKPT_GGML) {   /* a GGUF file's blocks: this row dequantized */
+        size_t block, bytes;
+        gguf_type_size(m->wte.ggml_type, &block, &bytes);
+        gguf_dequant(m->wte.ggml_type, (const unsigned char *)m->wte.p + (size_t)id * (H / block) * bytes, H, x);
     } else {
         const unsigned char *h = (const unsigned char *)m->wte.p + 2 * off;   /* the mapping: any alignment */
         for (size_t i = 0; i < H; i++) {

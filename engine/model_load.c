@@ -407,6 +407,9 @@ static int bind_gpt2(model *m, ys_error *err)
     /* hub GPT-2 files name tensors "h.0..."; save_pretrained writes
      * "transformer.h.0..." */
     const char *pre = ckpt_get(m->ck, "transformer.wte.weight") ? "transformer." : "";
+    /* a GGUF file stores the Conv1D weights transposed, as nn.Linear's */
+    int lin = ckpt_gguf(m->ck) != NULL;
+    int64_t Q0 = lin ? 3 * H : H, Q1 = lin ? H : 3 * H, U0 = lin ? F : H, U1 = lin ? H : F;
     char n[256];
     int rc;
     if (NEED_SRC(2, mi->vocab, H, &m->wte, "%swte.weight", pre) ||
@@ -417,15 +420,15 @@ static int bind_gpt2(model *m, ys_error *err)
         layer *L = &m->layers[l];
         if (NEED(1, H, 0, &L->n1_w, "%sh.%d.ln_1.weight", pre, l) ||
             NEED(1, H, 0, &L->n1_b, "%sh.%d.ln_1.bias", pre, l) ||
-            NEED_SRC(2, H, 3 * H, &L->wqkv, "%sh.%d.attn.c_attn.weight", pre, l) ||
+            NEED_SRC(2, Q0, Q1, &L->wqkv, "%sh.%d.attn.c_attn.weight", pre, l) ||
             NEED(1, 3 * H, 0, &L->bqkv, "%sh.%d.attn.c_attn.bias", pre, l) ||
             NEED_SRC(2, H, H, &L->wo, "%sh.%d.attn.c_proj.weight", pre, l) ||
             NEED(1, H, 0, &L->bo, "%sh.%d.attn.c_proj.bias", pre, l) ||
             NEED(1, H, 0, &L->n2_w, "%sh.%d.ln_2.weight", pre, l) ||
             NEED(1, H, 0, &L->n2_b, "%sh.%d.ln_2.bias", pre, l) ||
-            NEED_SRC(2, H, F, &L->w_up, "%sh.%d.mlp.c_fc.weight", pre, l) ||
+            NEED_SRC(2, U0, U1, &L->w_up, "%sh.%d.mlp.c_fc.weight", pre, l) ||
             NEED(1, F, 0, &L->b_up, "%sh.%d.mlp.c_fc.bias", pre, l) ||
-            NEED_SRC(2, F, H, &L->w_down, "%sh.%d.mlp.c_proj.weight", pre, l) ||
+            NEED_SRC(2, U1, U0, &L->w_down, "%sh.%d.mlp.c_proj.weight", pre, l) ||
             NEED(1, H, 0, &L->b_down, "%sh.%d.mlp.c_proj.bias", pre, l))
             return rc;
         L->bq = L->bqkv, L->bk = L->bqkv + H, L->bv = L->bqkv + 2 * H;
@@ -625,6 +628,15 @@ static size_t layer_jobs(const model *m, layer *L, gm_job *j)
         j[n++] = ckpt_pack_job(&L->pdown, L->w_down, 0, F, KN_OUT_IN, F, H);
         return n;
     }
+    if (ckpt_gguf(m->ck)) {   /* GPT-2 from a GGUF file: nn.Linear [out, in], c_attn's q|k|v by rows */
+        j[n++] = ckpt_pack_job(&L->pq, L->wqkv, 0, H, KN_OUT_IN, H, H);
+        j[n++] = ckpt_pack_job(&L->pk, L->wqkv, H * H, H, KN_OUT_IN, H, H);
+        j[n++] = ckpt_pack_job(&L->pv, L->wqkv, 2 * H * H, H, KN_OUT_IN, H, H);
+        j[n++] = ckpt_pack_job(&L->po, L->wo, 0, H, KN_OUT_IN, H, H);
+        j[n++] = ckpt_pack_job(&L->pgate, L->w_up, 0, H, KN_OUT_IN, H, F);
+        j[n++] = ckpt_pack_job(&L->pdown, L->w_down, 0, F, KN_OUT_IN, F, H);
+        return n;
+    }
     /* GPT-2: Conv1D [in, out] */
     j[n++] = ckpt_pack_job(&L->pq, L->wqkv, 0, 3 * H, KN_IN_OUT, H, H);
     j[n++] = ckpt_pack_job(&L->pk, L->wqkv, H, 3 * H, KN_IN_OUT, H, H);
@@ -672,9 +684,19 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
         jobs[i].qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
         jobs[i].qsym = o->quantize == MODEL_Q_INT4_SYM;
     }
+    /* a GGUF file's quantized blocks are computed as they are stored */
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].dtype == GM_GGML && jobs[i].packed != GM_GGML) {
+            free(jobs);
+            return ys_fail(err, YS_EUSAGE, "%s: --quantize, --compute and fp32 weights do not apply to a GGUF "
+                           "file's quantized tensors", ckpt_dir(m->ck));
+        }
     int rc = ckpt_pack_all(m->ck, m->pool, jobs, n);
     free(jobs);
     m->tied = m->lm_head.p == m->wte.p;
+    if (rc == YS_EUSAGE)
+        return ys_fail(err, YS_EINPUT, "%s: a quantized matrix is not stored as whole rows of blocks",
+                       ckpt_dir(m->ck));
     return rc ? ys_fail(err, YS_ENOMEM, "out of memory packing the weights") : 0;
 }
 

@@ -52,10 +52,8 @@ static int arch_of(const cJSON *cfg, s2s_arch *a, const char **name)
 
 int s2s_supports(const char *dir, ys_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
     cJSON *cfg;
-    int r = ckpt_read_json(path, &cfg, err);
+    int r = ckpt_model_config(dir, &cfg, err);   /* a GGUF file's too: a decoder, never ours */
     if (r < 0)
         return r;
     s2s_arch a;
@@ -307,7 +305,7 @@ static int bind_t5(s2s_model *m, ys_error *err)
         NEED(2, m->nbuckets, mi->heads, &m->dec_rel,
              "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"))
         return rc;
-    m->lm_head = (ckpt_src){m->embed, CKPT_F32};   /* tied: the embedding's F32 view, needed anyway */
+    m->lm_head = (ckpt_src){m->embed, CKPT_F32, 0};   /* tied: the embedding's F32 view, needed anyway */
     if (!m->tied && NEED_SRC(2, mi->vocab, d, &m->lm_head, "lm_head.weight"))
         return rc;
     for (int l = 0; l < mi->enc_layers; l++) {
@@ -388,7 +386,7 @@ static int bind_bart(s2s_model *m, ys_error *err)
                                                              : "model.encoder.embed_tokens.weight";
     if (NEED(2, mi->vocab, d, &m->embed, "%s", emb))
         return rc;
-    m->lm_head = (ckpt_src){m->embed, CKPT_F32};   /* tied: the embedding's F32 view, needed anyway */
+    m->lm_head = (ckpt_src){m->embed, CKPT_F32, 0};   /* tied: the embedding's F32 view, needed anyway */
     if (!m->tied && NEED_SRC(2, mi->vocab, d, &m->lm_head, "lm_head.weight"))
         return rc;
     if (ckpt_get(m->ck, "final_logits_bias") && NEED(2, 1, mi->vocab, &m->logits_bias, "final_logits_bias"))

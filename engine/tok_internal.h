@@ -283,4 +283,10 @@ int tok_trie_add(trie *t, const char *s, size_t n, int32_t tok);
  * *lead_cut (may be NULL) gets the bytes Strip removed from the front. */
 int tok_normalize_buf(const struct tok_tokenizer *t, const char *s, size_t n, tok_buf *out, size_t *lead_cut);
 
+/* ---- GGUF vocabularies (tok_gguf.c) ------------------------------------
+ * The tokenizer of the GGUF file at path as the tokenizer.json it stands
+ * for (*root, the caller's), with its bos/eos/padding ids (-1: none). */
+struct cJSON;
+int tok_gguf_json(const char *path, struct cJSON **root, int32_t *bos, int32_t *eos, int32_t *pad, ys_error *err);
+
 #endif

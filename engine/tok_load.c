@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gguf.h"
 #include "tok_internal.h"
 #include "ys_json.h"
 #include "ys_unicode.h"
@@ -690,15 +691,10 @@ static int load_unigram(tok_tokenizer *t, const cJSON *model, const cJSON *vocab
     return tok_uni_finish(t->uni, err);
 }
 
-static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
+/* A parsed tokenizer.json (root, freed here), `path` naming it in messages. */
+static int load_root(tok_tokenizer *t, cJSON *root, const char *path, ys_error *err)
 {
-    size_t len;
-    char *txt = read_all(path, &len, err);
-    if (!txt) return err ? err->code : YS_EIO;
-    cJSON *root = NULL;
-    int rc = ys_json_parse(txt, len, path, 1, &root, err);
-    free(txt);
-    if (rc < 0) return rc;
+    int rc = 0;
     if (!cJSON_IsObject(root)) {
         rc = ys_fail(err, YS_EINPUT, "%s: top level is %s, not a JSON object", path, ys_json_kind(root));
         cJSON_Delete(root);
@@ -831,6 +827,18 @@ done:
     return rc;
 }
 
+static int load_json(tok_tokenizer *t, const char *path, ys_error *err)
+{
+    size_t len;
+    char *txt = read_all(path, &len, err);
+    if (!txt) return err ? err->code : YS_EIO;
+    cJSON *root = NULL;
+    int rc = ys_json_parse(txt, len, path, 1, &root, err);
+    free(txt);
+    if (rc < 0) return rc;
+    return load_root(t, root, path, err);
+}
+
 static int load_legacy(tok_tokenizer *t, const char *vocab_path, const char *merges_path, ys_error *err)
 {
     pre_op op;
@@ -918,6 +926,40 @@ static int located(int rc, const char *path, ys_error *err)
     return ys_fail(err, rc, "%s: %s", path, m);
 }
 
+/* A file that starts with GGUF's magic. */
+static bool is_gguf(const char *path)
+{
+    char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t n = fread(magic, 1, 4, f);
+    fclose(f);
+    return n == 4 && !memcmp(magic, "GGUF", 4);
+}
+
+bool tok_available(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return false;
+    if (S_ISREG(st.st_mode)) {
+        if (!is_gguf(path)) return true;
+        gguf *g;
+        if (gguf_open(path, &g, NULL)) return false;
+        bool has = gguf_find(g, "tokenizer.ggml.model") != NULL;
+        gguf_close(g);
+        return has;
+    }
+    size_t n = strlen(path) + 32;
+    char *p = malloc(n);
+    if (!p) return false;
+    snprintf(p, n, "%s/tokenizer.json", path);
+    bool ok = stat(p, &st) == 0;
+    snprintf(p, n, "%s/vocab.json", path);
+    ok = ok || stat(p, &st) == 0;
+    free(p);
+    return ok;
+}
+
 int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
 {
     *out = NULL;
@@ -929,7 +971,7 @@ int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
     size_t dl = strlen(dir_or_file);
     char *dir = malloc(dl + 32), *a = malloc(dl + 32), *b = malloc(dl + 32);
     int rc = 0;
-    bool legacy = false;
+    bool legacy = false, gguf = false;
     if (!dir || !a || !b) rc = ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
     else if (S_ISDIR(st.st_mode)) {
         snprintf(dir, dl + 32, "%s", dir_or_file);
@@ -946,6 +988,16 @@ int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
                 if (rc < 0 && err && strncmp(err->msg, b, strlen(b))) rc = located(rc, a, err);
             }
         }
+    } else if (is_gguf(dir_or_file)) {
+        /* a GGUF file: the tokenizer in its metadata, its own bos/eos */
+        cJSON *root = NULL;
+        int32_t bos, eos, pad;
+        if ((rc = tok_gguf_json(dir_or_file, &root, &bos, &eos, &pad, err)) == 0 &&
+            (rc = load_root(t, root, dir_or_file, err)) == 0) {
+            t->bos = bos, t->eos = eos;
+            if (pad >= 0) t->pad = pad;
+            gguf = true;
+        }
     } else {
         snprintf(dir, dl + 32, "%s", dir_or_file);
         char *slash = strrchr(dir, '/');
@@ -953,7 +1005,7 @@ int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err)
         else strcpy(dir, ".");
         rc = located(load_json(t, dir_or_file, err), dir_or_file, err);
     }
-    if (!rc) load_config(t, dir, legacy);
+    if (!rc && !gguf) load_config(t, dir, legacy);
     free(dir);
     free(a);
     free(b);

@@ -20,7 +20,10 @@
  * - tok_load reads a tokenizer.json file, or a directory holding
  *   tokenizer.json (else vocab.json + merges.txt); tokenizer_config.json
  *   next to it, when present, names bos/eos/pad. *out is owned by the caller
- *   and released with tok_free.
+ *   and released with tok_free. A GGUF file gives the tokenizer in its
+ *   metadata (byte-level BPE, tokenizer.ggml.model "gpt2", with the
+ *   pre-tokenizers gpt-2, llama-bpe, qwen2; tok_gguf.c), bos/eos/pad and
+ *   add_bos/add_eos from the same metadata.
  * - A loaded tokenizer is immutable: any number of threads may call
  *   tok_encode/tok_decode/tok_piece on it concurrently (each call keeps its
  *   own scratch).
@@ -45,6 +48,10 @@
 typedef struct tok_tokenizer tok_tokenizer;
 
 int tok_load(const char *dir_or_file, tok_tokenizer **out, ys_error *err);
+/* Would tok_load find a tokenizer at path: a folder with tokenizer.json or
+ * vocab.json, a tokenizer.json file, or a GGUF file whose metadata holds
+ * one (tokenizer.ggml.model)? Whether it loads is tok_load's to say. */
+bool tok_available(const char *path);
 void tok_free(tok_tokenizer *t);
 
 int tok_encode(const tok_tokenizer *t, const char *text, size_t len, bool add_special_tokens,

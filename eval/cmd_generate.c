@@ -88,7 +88,8 @@ int cmd_generate(int argc, char **argv)
     char tj[4096], vj[4096];
     snprintf(tj, sizeof tj, "%s/tokenizer.json", a.model);
     snprintf(vj, sizeof vj, "%s/vocab.json", a.model);
-    bool have_tok = stat(tj, &st) == 0 || stat(vj, &st) == 0;
+    bool have_tok = stat(tj, &st) == 0 || stat(vj, &st) == 0 ||
+                    (stat(a.model, &st) == 0 && S_ISREG(st.st_mode) && tok_available(a.model));   /* a GGUF file's own */
     if ((a.prompt || a.nstops || have_tok) && tok_load(a.model, &t, &err) < 0)
         return cli_fail(&err);
     int32_t *prompt = NULL, *out = NULL;

@@ -184,6 +184,8 @@ bool kld_has_tokenizer(const char *dir)
 {
     char p[4096];
     struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode))
+        return tok_available(dir);   /* a GGUF file: a tokenizer in its metadata, or none */
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     if (stat(p, &st) == 0)
         return true;

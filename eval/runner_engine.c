@@ -66,10 +66,8 @@ static size_t lm_eval_max_length(const cJSON *cfg)
 
 static int decoder_max_length(run_state *st, ys_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", st->o->model_dir);
     cJSON *c;
-    int rc = ckpt_read_json(path, &c, err);
+    int rc = ckpt_model_config(st->o->model_dir, &c, err);
     if (rc < 0)
         return rc;
     st->max_len = lm_eval_max_length(c);
@@ -152,10 +150,8 @@ int rn_load_engine(run_state *st, ys_error *err)
  * config.json, the same way model_load reads them. */
 int rn_read_limits(run_state *st, ys_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", st->o->model_dir);
     cJSON *c;
-    int rc0 = ckpt_read_json(path, &c, err);
+    int rc0 = ckpt_model_config(st->o->model_dir, &c, err);
     if (rc0 < 0)
         return rc0;
     const cJSON *arch = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "architectures"), 0);

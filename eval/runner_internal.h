@@ -117,6 +117,8 @@ typedef struct {
     rs_store *store;
     int64_t run_id;
     char weights_hash[65], tok_hash[65];
+    /* --model FILE.gguf: the file's SHA-256 and its tensor types ("Q4_K x193, F32 x65") */
+    char gguf_hash[65], gguf_types[256];
     /* with an adapter: weights_hash = SHA-256(base_hash, adapter_hash) */
     char base_hash[65], adapter_hash[65];
     char compute[32];         /* what the engine computes in: "float32", "int4-g128", ... */

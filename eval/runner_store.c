@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "glue.h"
+#include "gguf.h"
 #include "runner_internal.h"
 #include "sha256.h"
 
@@ -209,6 +210,10 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
     } else {
         cJSON_AddStringToObject(cfg, "model_args", o->model_dir);
     }
+    if (st->gguf_hash[0]) {
+        cJSON_AddStringToObject(cfg, "gguf_sha256", st->gguf_hash);
+        cJSON_AddStringToObject(cfg, "gguf_tensor_types", st->gguf_types);
+    }
     if (o->quantize)
         cJSON_AddStringToObject(cfg, "quantize", st->compute);
     if (o->compute_bf16 || o->compute_int8)
@@ -357,9 +362,29 @@ static int hash_files(const char *dir, const char *const *names, size_t n, char 
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* A checkpoint folder's identity: its weight files and its tokenizer files. */
-static int folder_hashes(const char *dir, char weights[65], char tok[65], ys_error *err)
+/* A checkpoint folder's identity: its weight files and its tokenizer files.
+ * A GGUF file holds both: its bytes are the weights' identity (so a
+ * quantized file and the folder it came from are two models), and the
+ * tokenizer's is derived from them. */
+static int folder_hashes(const char *dir, char weights[65], char tok[65], char file_hash[65], ys_error *err)
 {
+    struct stat fst;
+    if (stat(dir, &fst) == 0 && S_ISREG(fst.st_mode)) {
+        char hbuf[65], *h = file_hash ? file_hash : hbuf;
+        int rc = sha256_file(dir, h, err);
+        if (rc < 0)
+            return rc;
+        sha256_ctx c;
+        sha256_init(&c);
+        sha256_update(&c, "gguf|", 5);
+        sha256_update(&c, h, 64);
+        sha256_final_hex(&c, weights);
+        sha256_init(&c);
+        sha256_update(&c, "gguf-tokenizer|", 15);
+        sha256_update(&c, h, 64);
+        sha256_final_hex(&c, tok);
+        return 0;
+    }
     DIR *d = opendir(dir);
     if (!d)
         return ys_fail(err, YS_EIO, "%s: cannot list the model folder", dir);
@@ -382,12 +407,42 @@ static int folder_hashes(const char *dir, char weights[65], char tok[65], ys_err
     return rc;
 }
 
+/* A GGUF file's tensor types, most tensors first: "Q4_K x193, Q6_K x25, F32 x65". */
+static int gguf_types(const char *path, char *buf, size_t cap, ys_error *err)
+{
+    gguf *g;
+    int rc = gguf_open(path, &g, err);
+    if (rc < 0)
+        return rc;
+    size_t count[64] = {0};
+    for (size_t i = 0; i < gguf_tensor_count(g); i++) {
+        int t = (int)gguf_tensor_at(g, i)->type;
+        count[t >= 0 && t < 64 ? t : 63]++;
+    }
+    gguf_close(g);
+    size_t o = 0;
+    buf[0] = 0;
+    for (;;) {
+        int best = -1;
+        for (int t = 0; t < 64; t++)
+            if (count[t] && (best < 0 || count[t] > count[best]))
+                best = t;
+        if (best < 0 || o >= cap)
+            break;
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s x%zu", o ? ", " : "", gguf_type_name(best), count[best]);
+        count[best] = 0;
+    }
+    return 0;
+}
+
 int rn_model_hashes(run_state *st, ys_error *err)
 {
-    int rc = folder_hashes(st->o->model_dir, st->weights_hash, st->tok_hash, err);
+    int rc = folder_hashes(st->o->model_dir, st->weights_hash, st->tok_hash, st->gguf_hash, err);
+    if (rc == 0 && st->gguf_hash[0])
+        rc = gguf_types(st->o->model_dir, st->gguf_types, sizeof st->gguf_types, err);
     /* the base as stored: its own identity, never mixed into the model's */
     if (rc == 0 && st->o->kl_base && !st->o->rescore)
-        rc = folder_hashes(st->o->kl_base, st->kl_base_hash, st->kl_base_tok_hash, err);
+        rc = folder_hashes(st->o->kl_base, st->kl_base_hash, st->kl_base_tok_hash, NULL, err);
     if (rc == 0 && st->o->adapter_dir) {
         /* the weights evaluated are the base's and the adapter's */
         static const char *ad_files[] = {"adapter_config.json", "adapter_model.safetensors"};
@@ -459,7 +514,9 @@ int rn_begin_run(run_state *st, ys_error *err)
         return rc;
     char name[512];
     rn_model_name(o, name, sizeof name);
-    rs_model m = {.name = name, .path = o->model_dir, .architecture = st->arch, .dtype = st->compute,
+    /* a GGUF file's dtype is its tensor types */
+    rs_model m = {.name = name, .path = o->model_dir, .architecture = st->arch,
+                  .dtype = st->gguf_types[0] ? st->gguf_types : st->compute,
                   .weights_sha256 = st->weights_hash, .tokenizer_sha256 = st->tok_hash};
     if (o->adapter_dir)
         m.base_weights_sha256 = st->base_hash, m.adapter_path = o->adapter_dir, m.adapter_sha256 = st->adapter_hash;

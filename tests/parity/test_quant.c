@@ -41,7 +41,7 @@ static void test_packer(void **state)
         for (size_t si = 0; si < sizeof SCHEMES / sizeof SCHEMES[0]; si++) {
             const cJSON *ref = cJSON_GetObjectItem(mat, SCHEMES[si].name);
             gm_weights q;
-            gm_job j = {&q, w, cols, KN_OUT_IN, cols, rows, GM_F32, SCHEMES[si].t, SCHEMES[si].g, SCHEMES[si].sym, 0};
+            gm_job j = {&q, w, cols, KN_OUT_IN, cols, rows, GM_F32, SCHEMES[si].t, SCHEMES[si].g, SCHEMES[si].sym, 0, 0};
             assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
             for (size_t r = 0; r < rows; r++) {
                 const cJSON *sr = cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "s"), (int)r);

@@ -301,12 +301,12 @@ static void test_pack_all(void **state)
     gm_weights got[NJOBS], want[NJOBS];
     /* the half-precision sources packed as fp32 here (test_half_panels
      * checks them kept 16-bit) */
-    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32, GM_F32, 0, 0, 0},
-                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32, GM_F32, 0, 0, 0},
-                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0, 0},
-                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0, 0},
-                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16, GM_F32, 0, 0, 0},
-                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16, GM_F32, 0, 0, 0}};
+    gm_job jobs[NJOBS] = {{&got[0], big, big_k, KN_OUT_IN, big_k, big_out, GM_F32, GM_F32, 0, 0, 0, 0},
+                          {&got[1], str, s_ld, KN_OUT_IN, s_k, s_out, GM_F32, GM_F32, 0, 0, 0, 0},
+                          {&got[2], conv, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0, 0, 0},
+                          {&got[3], conv + c_w, 3 * c_w, KN_IN_OUT, c_k, c_w, GM_F32, GM_F32, 0, 0, 0, 0},
+                          {&got[4], h16, h_k, KN_OUT_IN, h_k, h_out, GM_F16, GM_F32, 0, 0, 0, 0},
+                          {&got[5], b16, h_k, KN_OUT_IN, h_k, h_out, GM_BF16, GM_F32, 0, 0, 0, 0}};
     const float *ref[NJOBS] = {big, str, conv, conv + c_w, hf, hb};
     eng_blas noblas = {0};
     kn_pool *pool;
@@ -372,7 +372,7 @@ static void check_half_panels(size_t k)
             }
             size_t ldw = layouts[li] == KN_OUT_IN ? k : out;
             gm_weights w16, w32;
-            gm_job j[2] = {{&w16, h, ldw, layouts[li], k, out, t, t, 0, 0, 0}, {&w32, h, ldw, layouts[li], k, out, t, GM_F32, 0, 0, 0}};
+            gm_job j[2] = {{&w16, h, ldw, layouts[li], k, out, t, t, 0, 0, 0, 0}, {&w32, h, ldw, layouts[li], k, out, t, GM_F32, 0, 0, 0, 0}};
             assert_int_equal(gm_pack_all(NULL, j, 2, NULL, NULL), 0);
             assert_int_equal(w16.dtype, t);
             assert_int_equal(w32.dtype, GM_F32);
@@ -438,7 +438,7 @@ static void test_quant_panels(void **state)
         {GM_Q8, 0, 0, 127}, {GM_Q4, 32, 0, 15}, {GM_Q4, 128, 0, 15}, {GM_Q4, 32, 1, 7}, {GM_Q4, 16, 1, 7}};
     for (size_t si = 0; si < sizeof sch / sizeof sch[0]; si++) {
         gm_weights q;
-        gm_job j = {&q, w, k, KN_OUT_IN, k, out, GM_F32, sch[si].t, sch[si].g, sch[si].sym, 0};
+        gm_job j = {&q, w, k, KN_OUT_IN, k, out, GM_F32, sch[si].t, sch[si].g, sch[si].sym, 0, 0};
         assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
         assert_int_equal(q.dtype, sch[si].t);
         /* dequantized weights: within half a step of the source */
@@ -530,7 +530,7 @@ static void test_bf16dot(void **state)
             wsrc = h;
         }
         gm_weights q;
-        gm_job j = {&q, wsrc, k, KN_OUT_IN, k, out, t, GM_BF16DOT, 0, 0, 0};
+        gm_job j = {&q, wsrc, k, KN_OUT_IN, k, out, t, GM_BF16DOT, 0, 0, 0, 0};
         assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
         for (size_t r = 0; r < N; r++)
             for (size_t c = 0; c < out; c++) {
@@ -590,7 +590,7 @@ static void test_i8dot(void **state)
     struct { int bits; size_t g; int sym; } sch[] = {{8, 0, 0}, {4, 32, 0}, {4, 128, 1}, {4, 32, 1}};
     for (size_t si = 0; si < sizeof sch / sizeof sch[0]; si++) {
         gm_weights q;
-        gm_job j = {&q, w, k, KN_OUT_IN, k, out, GM_F32, GM_I8DOT, sch[si].g, sch[si].sym, sch[si].bits};
+        gm_job j = {&q, w, k, KN_OUT_IN, k, out, GM_F32, GM_I8DOT, sch[si].g, sch[si].sym, sch[si].bits, 0};
         assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
         for (size_t r = 0; r < N; r++)
             for (size_t c = 0; c < out; c++) {
