@@ -29,15 +29,17 @@
  *
  * Determinism: a sequence's log-probabilities and logits are bitwise the
  * same whatever batch it is scored in, whichever sequences share the batch,
- * and whatever thread count the model uses: the projections and the
- * vocabulary head are gemm.h's packed GEMM (weights packed at load), whose
- * result for a row depends only on that row; attention is per sequence in
- * fixed tiles of single-threaded OpenBLAS sgemm (kernels.h). For a given
- * `from` only: scoring from f computes the prefix [0, f-1) and the rest as
- * separate passes (which lets sequences with a common prefix share it, see
- * model_logprobs), and the attention tiles follow that split. Results may
- * differ in the last bits between scoring and KV-cached generation, and
- * between CPUs (OpenBLAS picks its attention kernels per CPU).
+ * whatever thread count the model uses, and whatever CPU it runs on: the
+ * projections and the vocabulary head are gemm.h's packed GEMM (weights
+ * packed at load), whose result for a row depends only on that row, and
+ * attention is kernels.h's exact tile, whose result for a query row
+ * depends only on that row and its keys and values. So a position's
+ * numbers do not depend on how the sequence was cut into calls either:
+ * scoring from any `from`, scoring behind a shared or cached prefix, and
+ * KV-cached generation (model_step, model_generate) give the bits of
+ * scoring the whole sequence — except with a RoPE whose frequencies depend
+ * on the length of the call (dynamic, longrope; see above), where the
+ * rotation itself differs.
  *
  * Memory: packing copies every projection weight; the checkpoint's mapped
  * pages of the packed tensors are then released (ckpt_release), so the
