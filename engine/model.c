@@ -555,12 +555,13 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
     float *buf = kn_alloc(LOGIT_ROWS * V * sizeof *buf);
     fwd_item *items = malloc((nseq + 1) * sizeof *items), *pre = malloc((nseq + 1) * sizeof *pre);
     fwd_item *pcall = malloc((nseq + 1) * sizeof *pcall);
+    unsigned char *pdefer = malloc(nseq + 1);
     size_t *owner = malloc((nseq + 1) * sizeof *owner), *pidx = malloc((nseq + 1) * sizeof *pidx);
     size_t *rseq = malloc(maxrows * sizeof *rseq), *rpos = malloc(maxrows * sizeof *rpos);
     fwd_ws ws = {0};
     model_kv *kv = NULL;
     int rc = 0;
-    if (!buf || !items || !pre || !pcall || !owner || !pidx || !rseq || !rpos)
+    if (!buf || !items || !pre || !pcall || !pdefer || !owner || !pidx || !rseq || !rpos)
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     for (size_t g0 = 0; g0 < nseq && rc == 0;) {
         /* the group: sequences g0..g1 with something to score, within the
@@ -602,21 +603,49 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
         /* the distinct prefixes, kept in kv: prefix i at rows row0..; their
          * first blocks from the prefix cache where it has them (copied in
          * front), the rest computed (pcall: the items that have a rest,
-         * their rows renumbered) and stored in the cache */
-        size_t lstride = kv ? kv->cap * kvdim : 0, npc = 0, crow = 0;
-        for (size_t i = 0; rc == 0 && i < npre; i++) {
-            pre[i].k = kv->k + pre[i].row0 * kvdim, pre[i].v = kv->v + pre[i].row0 * kvdim, pre[i].lstride = lstride;
-            size_t c = model_prefix_cache_lookup(pc, pre[i].ids, pre[i].T, pre[i].k, pre[i].v, lstride);
-            if (c < pre[i].T) {
-                pcall[npc] = pre[i];
-                pcall[npc].ids += c, pcall[npc].pos0 = c, pcall[npc].T -= c, pcall[npc].row0 = crow;
-                crow += pcall[npc++].T;
+         * their rows renumbered) and stored in the cache. A prefix that
+         * shares more whole blocks with an earlier prefix of this group
+         * than the cache gave it (questions of one task behind the same
+         * few-shot examples) waits for a second pass, after the first
+         * pass's blocks are stored. */
+        size_t lstride = kv ? kv->cap * kvdim : 0, crow = 0, B = pc_storing_block(pc);
+        for (int pass = 0; pass < 2 && rc == 0; pass++) {
+            size_t npc = 0, ndefer = 0;
+            for (size_t i = 0; i < npre; i++) {
+                if (pass == 0) {
+                    pre[i].k = kv->k + pre[i].row0 * kvdim, pre[i].v = kv->v + pre[i].row0 * kvdim;
+                    pre[i].lstride = lstride;
+                    pdefer[i] = 0;
+                } else if (!pdefer[i]) {
+                    continue;
+                }
+                size_t have = pass == 0 && B ? pc_peek(pc, pre[i].ids, pre[i].T) : 0;
+                for (size_t j = 0; pass == 0 && B && j < i && !pdefer[i]; j++) {
+                    size_t n = pre[j].T < pre[i].T ? pre[j].T : pre[i].T, l = 0;
+                    while (l < n && pre[j].ids[l] == pre[i].ids[l])
+                        l++;
+                    if (!pdefer[j] && l / B * B > have)
+                        pdefer[i] = 1, ndefer++;
+                }
+                if (pdefer[i] && pass == 0)
+                    continue;
+                size_t c = model_prefix_cache_lookup(pc, pre[i].ids, pre[i].T, pre[i].k, pre[i].v, lstride);
+                if (c < pre[i].T) {
+                    pcall[npc] = pre[i];
+                    pcall[npc].ids += c, pcall[npc].pos0 = c, pcall[npc].T -= c, pcall[npc].row0 = 0;
+                    for (size_t j = 0; j < npc; j++)
+                        pcall[npc].row0 += pcall[j].T;
+                    crow += pcall[npc++].T;
+                }
             }
+            if (npc)
+                rc = forward_many(m, &ws, pcall, npc, &hidden, err);
+            for (size_t i = 0; rc == 0 && i < npre; i++)
+                if (pdefer[i] == (pass == 1))
+                    model_prefix_cache_store(pc, pre[i].ids, pre[i].T, pre[i].k, pre[i].v, lstride);
+            if (pass == 0 && ndefer == 0)
+                break;
         }
-        if (rc == 0 && npc)
-            rc = forward_many(m, &ws, pcall, npc, &hidden, err);
-        for (size_t i = 0; rc == 0 && i < npre; i++)
-            model_prefix_cache_store(pc, pre[i].ids, pre[i].T, pre[i].k, pre[i].v, lstride);
         model_prefix_cache_count(pc, 0, crow);
         /* the rests, each in its own scratch rows behind a copy of its prefix */
         size_t off = 0;
@@ -653,7 +682,7 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
     }
     ws_free(&ws);
     model_kv_free(kv);
-    free(buf), free(items), free(pre), free(pcall), free(owner), free(pidx), free(rseq), free(rpos);
+    free(buf), free(items), free(pre), free(pcall), free(pdefer), free(owner), free(pidx), free(rseq), free(rpos);
     return rc;
 }
 

@@ -315,6 +315,22 @@ void model_prefix_cache_store_kv(model_prefix_cache *c, const int32_t *ids, cons
         model_prefix_cache_store(c, ids, kv->len, kv->k, kv->v, kv->cap * kv->kvdim);
 }
 
+size_t pc_peek(const model_prefix_cache *c, const int32_t *ids, size_t limit)
+{
+    if (!c || c->disabled || c->nnodes == 0)
+        return 0;
+    size_t nb = 0;
+    const pc_node *parent = NULL, *n;
+    while ((nb + 1) * c->block <= limit && (n = find(c, parent, ids + nb * c->block)))
+        parent = n, nb++;
+    return nb * c->block;
+}
+
+size_t pc_storing_block(const model_prefix_cache *c)
+{
+    return c && !c->disabled && c->budget >= c->node_bytes ? c->block : 0;
+}
+
 void model_prefix_cache_stats(const model_prefix_cache *c, model_prefix_stats *st)
 {
     memset(st, 0, sizeof *st);

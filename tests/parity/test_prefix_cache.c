@@ -120,6 +120,12 @@ static void test_scoring(void **state)
                         for (size_t q = 0; q < NREQ; q++)
                             memset(got[q], 0, MAXLEN * sizeof(double)), memset(gotl[q], 0, MAXLEN * V * sizeof(float));
                         score_all(m, pc, r, orders[oi], batches[ti], V, got, gotl, name);
+                        model_prefix_stats st0;
+                        model_prefix_cache_stats(pc, &st0);
+                        /* one call, a fresh cache: the questions behind one shared prefix still
+                         * compute it once (the later ones wait for the first's blocks) */
+                        if (pass == 0 && ti == 2 && bi >= 2 && !longrope)
+                            assert_true(st0.tokens_served >= 32 * 10);
                         for (size_t q = 0; q < NREQ; q++) {
                             size_t k = r[q].n - r[q].from;
                             if (memcmp(got[q], ref[q], k * sizeof(double)) || memcmp(gotl[q], refl[q], k * V * sizeof(float)))
