@@ -1,5 +1,5 @@
-/* kernels.c — large buffers, the thread pool, the attention tile, norms.
- * See kernels.h for why attention's products are cut into fixed tiles. */
+/* kernels.c — large buffers, the thread pool, norms (the attention tile
+ * is attn.c). */
 #include "kernels.h"
 
 #include <math.h>
@@ -204,40 +204,6 @@ void kn_pool_run(kn_pool *p, size_t nitems, kn_fn fn, void *ctx)
         p->waiting = 0;
         pthread_mutex_unlock(&p->mu);
     }
-}
-
-/* ---- attention tile (kernels.h) ------------------------------------------ */
-
-void kn_attn_tile(const eng_blas *blas, const kn_attn *a, float *S)
-{
-    size_t nk = a->nk;
-    blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a->rows, (int)nk, (int)a->hd, a->scale, a->q,
-                (int)a->ldq, a->k, (int)a->ldkv, 0.0f, S, (int)nk);
-    for (size_t i = 0; i < a->rows; i++) {
-        float *s = S + i * nk;
-        size_t hi = a->causal ? a->pos0 + i + 1 : nk;
-        size_t lo = a->window && hi > a->window ? hi - a->window : 0;
-        if (a->softcap > 0)
-            for (size_t j = lo; j < hi; j++)
-                s[j] = a->softcap * tanhf(s[j] / a->softcap);
-        if (a->bias) {
-            const float *b = a->bias + (long)i * a->bias_ld;
-            for (size_t j = lo; j < hi; j++)
-                s[j] += b[j];
-        }
-        float mx = s[lo];
-        for (size_t j = lo + 1; j < hi; j++)
-            mx = s[j] > mx ? s[j] : mx;
-        float inv = (float)(1.0 / vm_exp_sum(GM_ISA_AUTO, s + lo, s + lo, hi - lo, mx));
-        for (size_t j = 0; j < lo; j++)
-            s[j] = 0.0f;
-        for (size_t j = lo; j < hi; j++)
-            s[j] = s[j] * inv;
-        for (size_t j = hi; j < nk; j++)
-            s[j] = 0.0f;
-    }
-    blas->sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->rows, (int)a->hd, (int)nk, 1.0f, S, (int)nk,
-                a->v, (int)a->ldkv, 0.0f, a->out, (int)a->ldo);
 }
 
 /* ---- norms ---------------------------------------------------------------

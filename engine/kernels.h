@@ -4,20 +4,16 @@
  *
  * Determinism contract. Projections go through gemm.h, whose every output
  * element is one fixed sequence of fused multiply-adds, so a row's bits do
- * not depend on the rows computed with it. Attention still uses OpenBLAS,
- * and OpenBLAS's sgemm does not give a row of C the same bits for every M:
- * the blocking over M, and the split of work between OpenBLAS threads,
- * change the rounding (measured on 0.3.21: row 0 of an M-row product
- * differs from the 1-row product for ~97% of M, and the same call with 1
- * and 4 OpenBLAS threads differs for ~40% of shapes). So the engine never
- * lets OpenBLAS choose: OpenBLAS always runs single-threaded
- * (openblas_set_num_threads(1)), and attention's products are cut into
- * tiles of KN_ROWS query rows of one sequence whose bounds depend only on
- * that sequence. Each tile is one sgemm call; the pool only decides which
- * thread runs which tile. A sequence's numbers are therefore a function of
- * the sequence and the weights alone: not of the batch it shares, nor of
- * the thread count. Changing KN_ROWS changes the low bits of attention: it
- * is part of the numerics, not a tuning knob.
+ * not depend on the rows computed with it. Attention (kn_attn_tile, attn.c)
+ * is likewise a fixed sequence of fp32 operations per query row, over that
+ * row's visible keys only: a row's result depends on its query, its keys
+ * and values and the tile's parameters, not on the other rows of the tile,
+ * the number of keys the tile has, how a sequence was split into calls,
+ * the thread count or the instruction set. (It used OpenBLAS sgemm before,
+ * whose blocking over M and K made a row's bits depend on all of those.)
+ * KN_ROWS only sets how many rows share key and value loads: it is a
+ * tuning knob, not part of the numerics. OpenBLAS is still loaded (blas.h)
+ * and kept single-threaded by the engines.
  */
 #ifndef YS_ENGINE_KERNELS_H
 #define YS_ENGINE_KERNELS_H
@@ -26,7 +22,7 @@
 
 #include "blas.h"
 
-#define KN_ROWS 64     /* query rows per attention sgemm tile */
+#define KN_ROWS 64     /* query rows per attention tile (work item) */
 
 /* ---- thread pool ---------------------------------------------------------
  * nthreads - 1 workers plus the calling thread. pool_run calls
@@ -58,20 +54,24 @@ typedef enum { KN_OUT_IN, KN_IN_OUT } kn_layout;
 void *kn_alloc(size_t bytes);
 
 /* ---- attention tile --------------------------------------------------------
- * One head's attention for `rows` query rows of one sequence:
- *   S = scale * Q K^T over keys [0, nk) (one OpenBLAS sgemm), + bias,
- *   softmax over each row's visible keys (the others get weight exactly 0),
- *   out = P V (one sgemm).
- * Row i's visible keys are [lo, hi): hi = nk, or pos0 + i + 1 when causal
- * (row i is the query at position pos0 + i); lo = 0, or hi - window when
- * window > 0 and hi > window (Mistral's sliding window). bias (T5's
- * relative position bias), when not NULL, adds bias[i * bias_ld + j] to
- * S[i][j] for the visible keys; bias_ld may be negative (T5's bias is
- * Toeplitz: one row of offsets, shifted by one per query row). softcap > 0
- * (Gemma 2) replaces each visible score s by softcap * tanh(s / softcap)
- * before the bias and the softmax.
- * The exp and the row sums go through vmath.h (same bits on every ISA).
- * scores is the caller's scratch of rows x nk floats. Cannot fail. */
+ * One head's attention for `rows` query rows of one sequence. Row i's
+ * visible keys are [lo, hi): hi = nk, or pos0 + i + 1 when causal (row i is
+ * the query at position pos0 + i); lo = 0, or hi - window when window > 0
+ * and hi > window (Mistral's sliding window). For each row, in fp32:
+ *   s[j] = (sum over d ascending of fma(q[d], k_j[d], .) from 0) * scale
+ *   softcap > 0 (Gemma 2): s[j] = softcap * tanhf(s[j] / softcap)
+ *   bias (T5's relative position bias), when not NULL: s[j] += bias[i * bias_ld + j]
+ *   (bias_ld may be negative: T5's bias is Toeplitz, one row of offsets
+ *   shifted by one per query row)
+ *   mx = max s[j]; e[j] = exp(s[j] - mx) and their sum as vmath.h's
+ *   vm_exp_sum; inv = (float)(1 / sum)
+ *   out[d] = (sum over j ascending of fma(e[j], v_j[d], .) from 0) * inv
+ * all over j in [lo, hi) only (softmax's division applied once per output
+ * instead of once per key: one rounding fewer). Every instruction set computes that same
+ * sequence (isa as gemm.h's gm_isa, 0 = the best the CPU has).
+ * scores is the caller's scratch of rows x nk floats (row i of it is
+ * undefined afterwards). Cannot fail. blas is unused (kept so that callers
+ * need not change). */
 typedef struct kn_attn {
     const float *q, *k, *v;   /* q: [rows] stride ldq; k, v: [nk] stride ldkv; one head's columns */
     float *out;               /* [rows] stride ldo */
@@ -82,6 +82,7 @@ typedef struct kn_attn {
     size_t pos0, window;
     const float *bias;
     long bias_ld;
+    int isa;                  /* gm_isa; 0: auto */
 } kn_attn;
 
 void kn_attn_tile(const eng_blas *blas, const kn_attn *a, float *scores);

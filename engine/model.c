@@ -449,9 +449,9 @@ static void softcap_row(const model *m, float *z)
  * Per sequence scored from f (f > 1): the prefix [0, f-1) and then the rest
  * [f-1, n-1) (the last token is only predicted, never input: a sequence
  * may have max_positions + 1 tokens, as lm-evaluation-harness's rolling
- * windows do). The split is a function of the sequence and f alone, so
- * the bits are too (the packed GEMM does not care about the split;
- * attention's OpenBLAS tiles do). f == 1 has no prefix.
+ * windows do). Neither the packed GEMM nor the exact attention tile cares
+ * about the split, so the bits are those of one pass over the whole
+ * sequence. f == 1 has no prefix.
  *
  * Sequences go through in groups (consecutive, up to GROUP_ROWS scored
  * rows): first one forward pass over the group's distinct prefixes, whose
@@ -460,7 +460,10 @@ static void softcap_row(const model *m, float *z)
  * runner), then one over all the rests against them, then the vocabulary
  * projection LOGIT_ROWS rows at a time across the group, and log-softmax
  * per row. Batched or alone, a sequence's numbers are the same
- * (forward_many). */
+ * (forward_many). With a prefix cache (model_prefix_cache_*, prefix_cache.c)
+ * a prefix's first whole blocks are copied from it into the kept rows and
+ * only the rest of the prefix is computed; every distinct prefix's whole
+ * blocks are then stored. */
 
 /* Rows of logits computed at a time: each pass streams the whole packed
  * head (V x H floats) once, so more rows per pass means less memory
@@ -530,6 +533,13 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
                    const size_t *from, double *const *logprobs, uint8_t *const *greedy,
                    float *const *logits, ys_error *err)
 {
+    return model_logprobs_cached(m, NULL, seqs, lens, nseq, from, logprobs, greedy, logits, err);
+}
+
+int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const *seqs, const size_t *lens,
+                          size_t nseq, const size_t *from, double *const *logprobs, uint8_t *const *greedy,
+                          float *const *logits, ys_error *err)
+{
     size_t V = (size_t)m->info.vocab, H = (size_t)m->info.hidden, kvdim = (size_t)m->info.kv_heads * (size_t)m->info.head_dim;
     size_t maxrows = GROUP_ROWS;   /* a group's scored rows: the budget, or one longer sequence */
     for (size_t s = 0; s < nseq; s++) {
@@ -547,12 +557,14 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
     }
     float *buf = kn_alloc(LOGIT_ROWS * V * sizeof *buf);
     fwd_item *items = malloc((nseq + 1) * sizeof *items), *pre = malloc((nseq + 1) * sizeof *pre);
+    fwd_item *pcall = malloc((nseq + 1) * sizeof *pcall);
+    unsigned char *pdefer = malloc(nseq + 1);
     size_t *owner = malloc((nseq + 1) * sizeof *owner), *pidx = malloc((nseq + 1) * sizeof *pidx);
     size_t *rseq = malloc(maxrows * sizeof *rseq), *rpos = malloc(maxrows * sizeof *rpos);
     fwd_ws ws = {0};
     model_kv *kv = NULL;
     int rc = 0;
-    if (!buf || !items || !pre || !owner || !pidx || !rseq || !rpos)
+    if (!buf || !items || !pre || !pcall || !pdefer || !owner || !pidx || !rseq || !rpos)
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     for (size_t g0 = 0; g0 < nseq && rc == 0;) {
         /* the group: sequences g0..g1 with something to score, within the
@@ -591,12 +603,53 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         if (rc == 0)
             rc = ws_reserve(m, &ws, need, ctx, scratch, err);
         const float *hidden = NULL;
-        /* the distinct prefixes, kept in kv: prefix i at rows row0.. */
-        size_t lstride = kv ? kv->cap * kvdim : 0;
-        for (size_t i = 0; rc == 0 && i < npre; i++)
-            pre[i].k = kv->k + pre[i].row0 * kvdim, pre[i].v = kv->v + pre[i].row0 * kvdim, pre[i].lstride = lstride;
-        if (rc == 0 && npre)
-            rc = forward_many(m, &ws, pre, npre, &hidden, err);
+        /* the distinct prefixes, kept in kv: prefix i at rows row0..; their
+         * first blocks from the prefix cache where it has them (copied in
+         * front), the rest computed (pcall: the items that have a rest,
+         * their rows renumbered) and stored in the cache. A prefix that
+         * shares more whole blocks with an earlier prefix of this group
+         * than the cache gave it (questions of one task behind the same
+         * few-shot examples) waits for a second pass, after the first
+         * pass's blocks are stored. */
+        size_t lstride = kv ? kv->cap * kvdim : 0, crow = 0, B = pc_storing_block(pc);
+        for (int pass = 0; pass < 2 && rc == 0; pass++) {
+            size_t npc = 0, ndefer = 0;
+            for (size_t i = 0; i < npre; i++) {
+                if (pass == 0) {
+                    pre[i].k = kv->k + pre[i].row0 * kvdim, pre[i].v = kv->v + pre[i].row0 * kvdim;
+                    pre[i].lstride = lstride;
+                    pdefer[i] = 0;
+                } else if (!pdefer[i]) {
+                    continue;
+                }
+                size_t have = pass == 0 && B ? pc_peek(pc, pre[i].ids, pre[i].T) : 0;
+                for (size_t j = 0; pass == 0 && B && j < i && !pdefer[i]; j++) {
+                    size_t n = pre[j].T < pre[i].T ? pre[j].T : pre[i].T, l = 0;
+                    while (l < n && pre[j].ids[l] == pre[i].ids[l])
+                        l++;
+                    if (!pdefer[j] && l / B * B > have)
+                        pdefer[i] = 1, ndefer++;
+                }
+                if (pdefer[i] && pass == 0)
+                    continue;
+                size_t c = model_prefix_cache_lookup(pc, pre[i].ids, pre[i].T, pre[i].k, pre[i].v, lstride);
+                if (c < pre[i].T) {
+                    pcall[npc] = pre[i];
+                    pcall[npc].ids += c, pcall[npc].pos0 = c, pcall[npc].T -= c, pcall[npc].row0 = 0;
+                    for (size_t j = 0; j < npc; j++)
+                        pcall[npc].row0 += pcall[j].T;
+                    crow += pcall[npc++].T;
+                }
+            }
+            if (npc)
+                rc = forward_many(m, &ws, pcall, npc, &hidden, err);
+            for (size_t i = 0; rc == 0 && i < npre; i++)
+                if (pdefer[i] == (pass == 1))
+                    model_prefix_cache_store(pc, pre[i].ids, pre[i].T, pre[i].k, pre[i].v, lstride);
+            if (pass == 0 && ndefer == 0)
+                break;
+        }
+        model_prefix_cache_count(pc, 0, crow);
         /* the rests, each in its own scratch rows behind a copy of its prefix */
         size_t off = 0;
         for (size_t i = 0; rc == 0 && i < nit; i++) {
@@ -610,6 +663,12 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
         }
         if (rc == 0)
             rc = forward_many(m, &ws, items, nit, &hidden, err);
+        if (rc == 0) {
+            size_t input = 0;
+            for (size_t i = 0; i < nit; i++)
+                input += items[i].pos0 + items[i].T;
+            model_prefix_cache_count(pc, input, rows);
+        }
         if (rc) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
@@ -626,7 +685,7 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
     }
     ws_free(&ws);
     model_kv_free(kv);
-    free(buf), free(items), free(pre), free(owner), free(pidx), free(rseq), free(rpos);
+    free(buf), free(items), free(pre), free(pcall), free(pdefer), free(owner), free(pidx), free(rseq), free(rpos);
     return rc;
 }
 

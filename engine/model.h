@@ -29,15 +29,17 @@
  *
  * Determinism: a sequence's log-probabilities and logits are bitwise the
  * same whatever batch it is scored in, whichever sequences share the batch,
- * and whatever thread count the model uses: the projections and the
- * vocabulary head are gemm.h's packed GEMM (weights packed at load), whose
- * result for a row depends only on that row; attention is per sequence in
- * fixed tiles of single-threaded OpenBLAS sgemm (kernels.h). For a given
- * `from` only: scoring from f computes the prefix [0, f-1) and the rest as
- * separate passes (which lets sequences with a common prefix share it, see
- * model_logprobs), and the attention tiles follow that split. Results may
- * differ in the last bits between scoring and KV-cached generation, and
- * between CPUs (OpenBLAS picks its attention kernels per CPU).
+ * whatever thread count the model uses, and whatever CPU it runs on: the
+ * projections and the vocabulary head are gemm.h's packed GEMM (weights
+ * packed at load), whose result for a row depends only on that row, and
+ * attention is kernels.h's exact tile, whose result for a query row
+ * depends only on that row and its keys and values. So a position's
+ * numbers do not depend on how the sequence was cut into calls either:
+ * scoring from any `from`, scoring behind a shared or cached prefix, and
+ * KV-cached generation (model_step, model_generate) give the bits of
+ * scoring the whole sequence — except with a RoPE whose frequencies depend
+ * on the length of the call (dynamic, longrope; see above), where the
+ * rotation itself differs.
  *
  * Memory: packing copies every projection weight; the checkpoint's mapped
  * pages of the packed tensors are then released (ckpt_release), so the
@@ -135,6 +137,72 @@ int model_set_threads(model *m, int n, ys_error *err);
 int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq,
                    const size_t *from, double *const *logprobs, uint8_t *const *greedy,
                    float *const *logits, ys_error *err);
+
+/* ---- prefix cache ---------------------------------------------------------
+ * Keys and values of token prefixes kept across calls, so that requests
+ * beginning with the same tokens (a task's few-shot demonstrations and
+ * instructions, the context shared by a question's choices) compute them
+ * once. Granularity: whole blocks of `block` tokens from position 0 (0:
+ * MODEL_PREFIX_BLOCK); a lookup returns the longest cached run of whole
+ * blocks that begins the given tokens. Memory: at most budget_bytes of
+ * blocks (each layers x block x kv_heads x head_dim x 2 floats plus its
+ * tokens), the least recently used blocks evicted first (a block only
+ * after the blocks that extend it); a budget smaller than one block keeps
+ * nothing and only counts (stats). Exact: the cached keys and values are
+ * the bits a whole computation has (Determinism), so every output with the
+ * cache is bitwise the output without it. With a RoPE whose frequencies
+ * depend on the call's length (dynamic, longrope) nothing is cached (a
+ * prefix's keys depend on the whole sequence there).
+ * Ownership: the caller (a runner) creates the cache for one model, passes
+ * it to the calls that may use it, and frees it before the model. It is
+ * used by one thread at a time, like the model. */
+#define MODEL_PREFIX_BLOCK 16
+typedef struct model_prefix_cache model_prefix_cache;
+
+typedef struct model_prefix_stats {
+    uint64_t tokens_input;     /* input tokens of the sequences scored through the cache */
+    uint64_t tokens_computed;  /* of them, computed by forward passes (the rest: the cache's, or a
+                                  prefix shared with the sequence before, model_logprobs) */
+    uint64_t tokens_served;    /* copied from the cache */
+    uint64_t tokens_asked;     /* prefix tokens looked up */
+    uint64_t lookups, stored_blocks, evicted_blocks;
+    size_t blocks, bytes;      /* held now */
+} model_prefix_stats;
+
+int model_prefix_cache_new(const model *m, size_t budget_bytes, size_t block, model_prefix_cache **out,
+                           ys_error *err);
+void model_prefix_cache_free(model_prefix_cache *c);
+void model_prefix_cache_stats(const model_prefix_cache *c, model_prefix_stats *st);
+/* The default budget in MB: 1/16 of the machine's physical memory, within
+ * [64, 2048]. */
+size_t model_prefix_cache_default_mb(void);
+
+/* model_logprobs through a prefix cache (NULL: model_logprobs): each
+ * sequence's prefix (the tokens before from - 1) is looked up, only its
+ * uncached part computed, and its whole blocks stored. Same outputs. */
+int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const *seqs, const size_t *lens,
+                          size_t nseq, const size_t *from, double *const *logprobs, uint8_t *const *greedy,
+                          float *const *logits, ys_error *err);
+
+/* Low level (generation's prefill, and model_logprobs_cached):
+ * lookup copies the longest cached prefix of ids[0 .. limit) into layer l's
+ * rows k/v + l * lstride (row stride kv_heads x head_dim floats, from
+ * position 0) and returns its length (a multiple of the block, 0 on a miss
+ * or c NULL). store keeps the whole blocks of ids[0 .. n) whose keys and
+ * values are at k/v the same way (blocks already cached are only touched).
+ * attach does a lookup into an empty KV cache, leaving at least the last
+ * of ids[0 .. n) to compute, and sets its length: model_step then computes
+ * the rest and gives the logits a whole prefill gives. store_kv stores a KV
+ * cache's positions [0, its length), whose tokens are ids. */
+size_t model_prefix_cache_lookup(model_prefix_cache *c, const int32_t *ids, size_t limit, float *k, float *v,
+                                 size_t lstride);
+void model_prefix_cache_store(model_prefix_cache *c, const int32_t *ids, size_t n, const float *k, const float *v,
+                              size_t lstride);
+typedef struct model_kv model_kv;
+size_t model_prefix_cache_attach(model_prefix_cache *c, const int32_t *ids, size_t n, model_kv *kv);
+void model_prefix_cache_store_kv(model_prefix_cache *c, const int32_t *ids, const model_kv *kv);
+/* (model_logprobs_cached's token accounting; input and computed tokens) */
+void model_prefix_cache_count(model_prefix_cache *c, size_t input_tokens, size_t computed_tokens);
 
 /* ---- KV cache ------------------------------------------------------------
  * A cache holds keys/values for up to `capacity` positions of one

@@ -126,4 +126,12 @@ void rope_freqs(const rope_cfg *r, size_t seq_len, double *inv_freq, double *att
 int rope_same(const rope_cfg *r, size_t len_a, size_t len_b);
 void rope_free(rope_cfg *r);
 
+/* prefix_cache.c: c's block size when c can keep blocks (not NULL, a
+ * budget of at least one block, a RoPE that does not depend on the
+ * length), else 0. */
+size_t pc_storing_block(const model_prefix_cache *c);
+/* How many tokens a lookup of ids[0 .. limit) would give now (nothing
+ * copied, counted or touched). */
+size_t pc_peek(const model_prefix_cache *c, const int32_t *ids, size_t limit);
+
 #endif

@@ -18,8 +18,8 @@
 
 static const char run_help[] =
     "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16]] [--kl-base DIR]\n"
-    "                     [--tasks LIST] [--limit N] [--num-fewshot K]\n"
-    "                     [--batch-size B] [--threads T] [--seed S] [--db results.db]\n"
+    "                     [--tasks LIST] [--limit N] [--num-fewshot K] [--fewshot-sampler S]\n"
+    "                     [--batch-size B] [--prefix-cache-mb N] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
     "                     [--include-path DIR]... [--skip-bad-rows] [--allow-empty] [--no-db] [--db-timeout S]\n"
     "       yardstick run --resume RUN_ID [--db results.db] [--output ...] [--log-samples]\n"
@@ -46,7 +46,16 @@ static const char run_help[] =
     "DIR (a decoder as stored, sharing the model's tokenizer) and reports per task the\n"
     "metric kld_mean: the mean KL(base || model) over the whole vocabulary at each\n"
     "continuation token, ± llama.cpp's uncertainty, n = positions (generation tasks:\n"
-    "not measured). --adapter/--quantize/--compute apply to --model only.\n";
+    "not measured). --adapter/--quantize/--compute apply to --model only.\n"
+    "--fewshot-sampler random|first_n draws every task's few-shot examples that way\n"
+    "instead of as its spec says: random (lm-eval's default sampler: seeded, per\n"
+    "document) or first_n (the few-shot split's first K documents, the same for every\n"
+    "document; lm-eval's FirstNSampler).\n"
+    "--prefix-cache-mb N keeps the keys and values of prompt prefixes (few-shot\n"
+    "demonstrations, a question's shared context) in up to N MB, so that requests that\n"
+    "begin alike compute them once (decoders' log-likelihood requests; 0: off; default:\n"
+    "1/16 of the machine's memory, within 64..2048 MB). Results are bitwise the same\n"
+    "with and without it; the summary says how many prompt tokens it served.\n";
 
 /* Read a run's settings back from the store for --resume. The strings live
  * in *json, which the caller frees with cJSON_Delete. */
@@ -82,6 +91,8 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
     o->tasks = tasks->valuestring;
     o->limit = (long)cJSON_GetObjectItem(set, "limit")->valuedouble;
     o->num_fewshot = cJSON_GetObjectItem(set, "num_fewshot")->valueint;
+    const cJSON *fsm = cJSON_GetObjectItem(set, "fewshot_sampler");
+    o->fewshot_sampler = cJSON_IsString(fsm) ? fsm->valuestring : NULL;
     o->batch_size = cJSON_GetObjectItem(set, "batch_size")->valueint;
     o->seed = (uint64_t)cJSON_GetObjectItem(set, "seed")->valuedouble;
     o->skip_bad_rows = cJSON_IsTrue(cJSON_GetObjectItem(set, "skip_bad_rows"));
@@ -129,6 +140,7 @@ int cmd_run(int argc, char **argv)
     o.include = include;
     o.num_fewshot = -1;
     o.batch_size = 8;
+    o.prefix_cache_mb = -1;
     o.seed = 1234;
     o.db = "yardstick-results.db";
     o.tasks = DEFAULT_TASKS;
@@ -211,6 +223,14 @@ int cmd_run(int argc, char **argv)
             if (cli_parse_int(v, 1, 64, &n) < 0)
                 return cli_usage_error("run", "--batch-size needs 1..64");
             o.batch_size = (int)n;
+        } else if (OPT("--fewshot-sampler", true)) {
+            if (strcmp(v, "random") && strcmp(v, "first_n"))
+                return cli_usage_error("run", "--fewshot-sampler is random or first_n");
+            o.fewshot_sampler = v;
+        } else if (OPT("--prefix-cache-mb", true)) {
+            if (cli_parse_int(v, 0, 1L << 30, &n) < 0)
+                return cli_usage_error("run", "--prefix-cache-mb needs a size in MB (0: off)");
+            o.prefix_cache_mb = n;
         } else if (OPT("--threads", true)) {
             if (cli_parse_int(v, 1, 1024, &n) < 0)
                 return cli_usage_error("run", "--threads needs a positive count");

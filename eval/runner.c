@@ -170,6 +170,7 @@ void rn_free_state(run_state *st)
     for (size_t i = 0; i < st->nreqs; i++)
         free(st->reqs[i].ids);
     free(st->reqs);
+    model_prefix_cache_free(st->pc);
     model_free(st->m);
     model_free(st->kl_base);
     enc_free(st->enc);

@@ -57,7 +57,10 @@ typedef struct {
     bool log_samples;         /* samples_<task>_<time>.jsonl beside output */
     long limit;               /* documents per task; 0: all */
     int num_fewshot;          /* -1: each spec's own */
+    const char *fewshot_sampler; /* "random" or "first_n" for every task; NULL: each spec's own */
     int batch_size;
+    long prefix_cache_mb;     /* the scoring prefix cache's budget (model.h); 0: none; < 0: the default
+                                 (model_prefix_cache_default_mb) */
     int threads;              /* 0: all cores */
     uint64_t seed;
     bool skip_bad_rows;

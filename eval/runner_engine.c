@@ -134,6 +134,9 @@ int rn_load_engine(run_state *st, ys_error *err)
             return rc;
         if ((rc = model_load_opts(o->model_dir, &mo, &st->m, err)) == 0 && o->threads > 0)
             rc = model_set_threads(st->m, o->threads, err);
+        size_t mb = o->prefix_cache_mb < 0 ? model_prefix_cache_default_mb() : (size_t)o->prefix_cache_mb;
+        if (rc == 0)
+            rc = model_prefix_cache_new(st->m, mb << 20, 0, &st->pc, err);
         if (rc < 0)
             return rc;
         const model_info *info = model_get_info(st->m);
@@ -307,7 +310,7 @@ int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
         if (rc == 0 && st->kind == RN_SEQ2SEQ)
             rc = s2s_batch(st, seqs, lens, froms, nb, lp, gr, err);
         else if (rc == 0)
-            rc = model_logprobs(st->m, seqs, lens, nb, froms, lp, gr, NULL, err);
+            rc = model_logprobs_cached(st->m, st->pc, seqs, lens, nb, froms, lp, gr, NULL, err);
         *engine_s += rn_now_s() - e0;
         for (size_t k = 0; k < nb; k++) {
             ll_req *r = &st->reqs[tmp[b + k]];

@@ -129,6 +129,7 @@ typedef struct {
      * and freed after it; its identity (never the model's: nothing of the
      * base is cached) and its row in the store's models */
     model *kl_base;
+    model_prefix_cache *pc;  /* the decoder's prefix cache (always made with m; budget 0: it only counts) */
     char kl_base_hash[65], kl_base_tok_hash[65], kl_base_arch[64];
     bool kld_measured;        /* the pass ran (not when rescoring) */
 } run_state;

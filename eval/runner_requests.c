@@ -291,8 +291,11 @@ int rn_prepare_task(run_state *st, task_run *t, ys_error *err)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     py_random rng;
     pyr_seed(&rng, o->seed);
+    task_spec sv = *s;   /* --fewshot-sampler: the spec as if it named that sampler */
+    if (o->fewshot_sampler)
+        sv.sampler = (char *)o->fewshot_sampler;
     for (size_t d = 0; d < t->n && rc == 0; d++)
-        rc = task_prompt_build(s, &t->docs.docs[d], k > 0 ? &t->pool : NULL, same_split ? d : SIZE_MAX, k, &rng,
+        rc = task_prompt_build(&sv, &t->docs.docs[d], k > 0 ? &t->pool : NULL, same_split ? d : SIZE_MAX, k, &rng,
                                &t->prompts[d], err);
     if (rc < 0)
         return rc;

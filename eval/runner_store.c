@@ -161,6 +161,8 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
         cJSON_AddNumberToObject(c, "num_fewshot", o->num_fewshot >= 0 ? o->num_fewshot
                                                   : t->num_fewshot >= 0 ? t->num_fewshot
                                                                         : t->spec->num_fewshot);
+        if (o->fewshot_sampler)
+            cJSON_AddStringToObject(c, "fewshot_sampler", o->fewshot_sampler);
         cJSON_AddStringToObject(c, "data", t->docs.path);
         cJSON_AddBoolToObject(c, "sample_data", t->docs.sample);
         cJSON_AddStringToObject(c, "task_hash", t->hash);
@@ -553,6 +555,8 @@ int rn_begin_run(run_state *st, ys_error *err)
     cJSON_AddStringToObject(set, "tasks", o->tasks);
     cJSON_AddNumberToObject(set, "limit", (double)o->limit);
     cJSON_AddNumberToObject(set, "num_fewshot", o->num_fewshot);
+    if (o->fewshot_sampler)
+        cJSON_AddStringToObject(set, "fewshot_sampler", o->fewshot_sampler);
     cJSON_AddNumberToObject(set, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(set, "seed", (double)o->seed);
     cJSON_AddBoolToObject(set, "skip_bad_rows", o->skip_bad_rows);
@@ -702,5 +706,17 @@ void rn_print_summary(const run_state *st, double wall, double engine)
     }
     fprintf(stderr, "wall %.2fs, engine %.2fs (%.1f%% outside the engine), store %.3fs (%.2f%%)\n", wall, engine,
             wall > 0 ? 100.0 * (wall - engine) / wall : 0.0, st->store_s, wall > 0 ? 100.0 * st->store_s / wall : 0.0);
+    model_prefix_stats ps;
+    model_prefix_cache_stats(st->pc, &ps);
+    if (ps.tokens_input) {   /* log-likelihood requests' input tokens, and where they came from */
+        uint64_t shared = ps.tokens_input - ps.tokens_computed - ps.tokens_served;
+        fprintf(stderr,
+                "prompt tokens %llu: computed %llu, served from the prefix cache %llu (%.1f%%), shared with the "
+                "request before %llu (cache: %.1f MB in %zu blocks, %llu evicted)\n",
+                (unsigned long long)ps.tokens_input, (unsigned long long)ps.tokens_computed,
+                (unsigned long long)ps.tokens_served, 100.0 * (double)ps.tokens_served / (double)ps.tokens_input,
+                (unsigned long long)shared, (double)ps.bytes / 1048576.0, ps.blocks,
+                (unsigned long long)ps.evicted_blocks);
+    }
 }
 

@@ -14,7 +14,7 @@
  * task_prompt_build renders one document the way lm-evaluation-harness
  * does: prompt_description, then num_fewshot examples, each doc_to_text +
  * target_delimiter + its answer + fewshot_delimiter, then the document's
- * doc_to_text. Examples are lm-eval's: sampler "default" is
+ * doc_to_text. Examples are lm-eval's: sampler "random" ("default") is
  * random.Random(seed).sample(pool, k) with one generator per task run
  * through the documents in order (k + 1 drawn and the document itself
  * dropped when the pool is the evaluated split); "first_n" takes the

@@ -10,6 +10,11 @@
 #include "ys_json.h"
 #include "ys_unicode.h"
 
+bool task_sampler_valid(const char *s)
+{
+    return s && (!strcmp(s, "random") || !strcmp(s, "default") || !strcmp(s, "first_n"));
+}
+
 /* ---- parsing helpers: every failure names the file and the key --------- */
 
 typedef struct {
@@ -544,9 +549,9 @@ static void parse_task(parse_ctx *p, const cJSON *root, task_spec *t)
     if (!p->rc && t->preprocess && !in_set(t->preprocess, preprocessors))
         bad(p, "preprocess", "must be arc, hellaswag, winogrande, lambada or truthfulqa_mc");
     t->prompt_description = get_str(p, root, "prompt_description", "prompt_description", false, NULL);
-    t->sampler = get_str(p, root, "fewshot_sampler", "fewshot_sampler", false, "default");
-    if (!p->rc && strcmp(t->sampler, "default") && strcmp(t->sampler, "first_n"))
-        bad(p, "fewshot_sampler", "must be \"default\" or \"first_n\"");
+    t->sampler = get_str(p, root, "fewshot_sampler", "fewshot_sampler", false, "random");
+    if (!p->rc && !task_sampler_valid(t->sampler))
+        bad(p, "fewshot_sampler", "must be \"random\" (or lm-eval's name for it, \"default\") or \"first_n\"");
     t->process_results = get_str(p, root, "process_results", "process_results", false, NULL);
     t->doc_to_labels = get_str(p, root, "doc_to_labels", "doc_to_labels", false, NULL);
     if (!p->rc && t->process_results && (strcmp(t->process_results, "mc2") || !t->doc_to_labels))

@@ -82,7 +82,19 @@
  *                                    doc_to_text gives the gold index,
  *                                    doc_to_target the shared continuation
  *   "prompt_description": "..."      text before the few-shot examples (MMLU)
- *   "fewshot_sampler": "default" | "first_n"
+ *   "fewshot_sampler": "random" | "first_n"
+ *                                    how the num_fewshot examples are drawn
+ *                                    from the few-shot split (prompt.h):
+ *                                    "random" (default; lm-eval's default
+ *                                    sampler, also accepted by its lm-eval
+ *                                    name "default"): seeded random.sample
+ *                                    per document, so documents get
+ *                                    different examples; "first_n" (lm-eval's
+ *                                    FirstNSampler): the split's first n
+ *                                    documents in order, the same for every
+ *                                    document (so a run's prompts share one
+ *                                    prefix the prefix cache computes once).
+ *                                    `run --fewshot-sampler` overrides it.
  *   "output_type": "loglikelihood"   one (context, doc_to_target) request;
  *                                    metrics perplexity, acc (greedy)
  *   "process_results": "mc2", "doc_to_labels": "{{mc2_labels}}"
@@ -182,7 +194,7 @@ typedef struct {
                               array of strings (choices per document) */
     bool multiple_input;   /* winogrande: choices are contexts */
     char *prompt_description; /* text before the few-shot examples */
-    char *sampler;         /* "default" or "first_n" */
+    char *sampler;         /* "random", "default" (the same) or "first_n" */
     char *process_results; /* "mc2" or NULL */
     char *doc_to_labels;   /* mc2: JSON array of 0/1 per choice */
     char **label_keys;
@@ -211,6 +223,8 @@ typedef struct {
 int task_load(const char *path, task_spec **out, ys_error *err);
 void task_free(task_spec *t);
 bool task_is_group(const task_spec *t);
+/* s names a few-shot sampler ("random", "default", "first_n"). */
+bool task_sampler_valid(const char *s);
 
 /* Render a template against a document given as parallel name/value
  * arrays; *out is malloc'd. Unknown fields and filters are YS_EINPUT errors

@@ -61,6 +61,8 @@ TOL = 1e-4             # test_bf16.c's tolerance where no near tie matters (belo
 # engine was seen to take on these fixtures (between 2^-24 and 2^-23 of the
 # row's scale: with 2^-24 one GPT-2 position failed, with 2^-23 none).
 NEAR_REL = 2.0 ** -21
+# Sites whose pairs with every other site are added to the bounds (near_tie_bounds).
+PAIR_TOP = 4
 # Extra short sequences (lengths 3..10): few roundings, so most of their
 # positions carry no near tie and are checked at TOL alone.
 EXTRA = 24
@@ -216,19 +218,41 @@ def scored(runner, W, ids):
 def near_tie_bounds(runner, Wb, rd, ids, lp):
     """Per scored position: the sum over the call's near ties of the change
     of the target's log-prob (flip_bound) and of the largest change of any
-    log-prob (row_bound) when that one element rounds the other way."""
+    log-prob (row_bound) when that one element rounds the other way, plus
+    a second-order term: for each of the PAIR_TOP sites X that move the
+    sequence most, the largest |d(X,Y) - d(X) - d(Y)| over the other sites
+    Y (an engine that takes two flips is off by their joint change, which
+    the sum of single changes need not bound: on pythia a site that moves
+    nothing alone moved a log-prob by 1.9e-4 together with another)."""
     n = len(ids) - 1
     tgt = torch.tensor(ids[1:])
     bound, row = torch.zeros(n, dtype=F64), torch.zeros(n, dtype=F64)
     sites, count, ninputs = list(rd.sites), rd.n, len(rd.inputs)
+    single = {}
     for site in sites:
         rd.flips = {site}
         rd.begin()
         lp2 = scored(runner, Wb, ids)
         assert rd.n == count and len(rd.inputs) == ninputs    # the same roundings, in the same order
-        dl = (lp2 - lp).abs()
+        single[site] = lp2 - lp
+        dl = single[site].abs()
         bound += dl[torch.arange(n), tgt]
         row += dl.max(-1).values
+    top = sorted(sites, key=lambda x: -single[x].abs()[torch.arange(n), tgt].sum().item())[:PAIR_TOP]
+    for x in top:
+        pb, pr = torch.zeros(n, dtype=F64), torch.zeros(n, dtype=F64)
+        for y in sites:
+            if y == x:
+                continue
+            rd.flips = {x, y}
+            rd.begin()
+            lp2 = scored(runner, Wb, ids)
+            assert rd.n == count and len(rd.inputs) == ninputs
+            di = (lp2 - lp - single[x] - single[y]).abs()
+            pb = torch.maximum(pb, di[torch.arange(n), tgt])
+            pr = torch.maximum(pr, di.max(-1).values)
+        bound += pb
+        row += pr
     rd.flips = set()
     return bound, row
 
