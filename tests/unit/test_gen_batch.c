@@ -10,14 +10,23 @@
  * a greedy token must be its argmax, and the lengths must follow the stop
  * rules. Then the ids of every request must be the same for batch sizes
  * 1, 2, 3, 7, thread counts 1 and 2, and a shuffled arrival order, and
- * equal model_generate's. */
+ * equal model_generate's.
+ *
+ * Encoder-decoders (T5, T5 v1.1, BART with its forced BOS/EOS, min length
+ * and no_repeat_ngram defaults, Marian): greedy, beam and stop-callback
+ * requests; ids, beam scores and greedy logits must be the same for every
+ * batch size, thread count and arrival order and equal s2s_generate's, and
+ * greedy logits must agree with s2s_logprobs (an independent, scoring
+ * path) on the chosen tokens. */
 #include "testsupport.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+#include "seq2seq.h"
 
 #define NREQ 11
 
@@ -288,11 +297,183 @@ static void test_bad_requests(void **state)
     model_free(m);
 }
 
+/* ---- encoder-decoders --------------------------------------------------------- */
+
+#define NS2S 9
+
+typedef struct s2s_spec {
+    size_t n_src, max_new;
+    int beams;          /* 0: the folder's default */
+    int no_repeat;      /* -1: default */
+    size_t min_new;
+    int stop;
+} s2s_spec;
+
+static const s2s_spec S2S[NS2S] = {
+    {9, 12, 1, -1, 0, 0}, {1, 8, 1, -1, 0, 0},  {30, 16, 4, -1, 0, 0}, {17, 0, 1, -1, 0, 0}, {5, 10, 0, -1, 0, 0},
+    {22, 14, 2, 2, 3, 0}, {12, 20, 1, 2, 4, 1}, {40, 6, 3, -1, 0, 0},  {3, 18, 1, -1, 0, 1},
+};
+
+static void s2s_fill(const s2s_model *m, s2s_request *q, const s2s_spec *sp, const int32_t *src, float *logits,
+                     size_t *calls)
+{
+    memset(q, 0, sizeof *q);
+    q->src = src, q->n_src = sp->n_src;
+    s2s_gen_defaults(m, &q->opts);
+    q->opts.max_new_tokens = sp->max_new;
+    if (sp->beams)
+        q->opts.num_beams = sp->beams;
+    if (sp->no_repeat >= 0)
+        q->opts.no_repeat_ngram_size = sp->no_repeat;
+    if (sp->min_new)
+        q->opts.min_new_tokens = sp->min_new;
+    if (sp->stop)
+        q->opts.stop = stop_fn, q->opts.stop_user = calls;
+    q->logits = q->opts.num_beams == 1 ? logits : NULL;
+}
+
+typedef struct s2s_result {
+    int32_t *ids;
+    size_t n;
+    double score;
+    int greedy;
+} s2s_result;
+
+static void s2s_run(s2s_model *m, size_t bs, int nthreads, const size_t *order, int32_t (*src)[64], float **lg,
+                    s2s_result *res)
+{
+    ys_error err = {0};
+    assert_int_equal(s2s_set_threads(m, nthreads, &err), 0);
+    s2s_gen_batch *b = NULL;
+    assert_int_equal(s2s_gen_batch_new(m, bs, &b, &err), 0);
+    s2s_request q[NS2S];
+    size_t calls[NS2S] = {0};
+    for (size_t k = 0; k < NS2S; k++) {
+        size_t r = order[k];
+        s2s_fill(m, &q[r], &S2S[r], src[r], lg[r], &calls[r]);
+        if (s2s_gen_batch_add(b, &q[r], &err))
+            fail_msg("s2s_gen_batch_add: %s", err.msg);
+    }
+    s2s_request *done[8];
+    size_t finished = 0, steps = 0;
+    while (s2s_gen_batch_pending(b) > 0) {
+        size_t nd = 0;
+        if (s2s_gen_batch_step(b, done, &nd, &err))
+            fail_msg("s2s_gen_batch_step: %s", err.msg);
+        finished += nd;
+        assert_true(++steps < 1000);
+    }
+    assert_int_equal(finished, NS2S);
+    for (size_t r = 0; r < NS2S; r++) {
+        assert_true(q[r].done);
+        assert_non_null(q[r].out);
+        res[r] = (s2s_result){q[r].out, q[r].n_out, q[r].score, q[r].opts.num_beams == 1};
+        if (S2S[r].stop)
+            assert_int_equal(calls[r], q[r].n_out);
+    }
+    s2s_gen_batch_free(b);
+}
+
+static void check_s2s(const char *name)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/data/models/%s", YS_SOURCE_DIR, name);
+    ys_error err = {0};
+    s2s_model *m = NULL;
+    if (s2s_load(dir, &m, &err))
+        fail_msg("%s: %s", name, err.msg);
+    const s2s_info *si = s2s_get_info(m);
+    size_t V = (size_t)si->vocab;
+    int32_t src[NS2S][64];
+    uint64_t s = 3;
+    for (size_t r = 0; r < NS2S; r++)
+        for (size_t t = 0; t < S2S[r].n_src; t++)   /* ids 3..: no special tokens in the sources */
+            src[r][t] = (int32_t)(3 + lcg(&s) % (uint64_t)(V - 3));
+    float *lg[NS2S], *lg2[NS2S];
+    for (size_t r = 0; r < NS2S; r++) {
+        lg[r] = calloc((S2S[r].max_new + 1) * V, sizeof(float)), lg2[r] = calloc((S2S[r].max_new + 1) * V, sizeof(float));
+        assert_true(lg[r] && lg2[r]);
+    }
+    size_t in_order[NS2S], shuffled[NS2S];
+    for (size_t r = 0; r < NS2S; r++)
+        in_order[r] = shuffled[r] = r;
+    uint64_t sh = 5;
+    for (size_t r = NS2S - 1; r > 0; r--) {
+        size_t j = lcg(&sh) % (r + 1), t = shuffled[r];
+        shuffled[r] = shuffled[j], shuffled[j] = t;
+    }
+    s2s_result ref[NS2S], got[NS2S];
+    s2s_run(m, 1, 1, in_order, src, lg, ref);
+    size_t total = 0, nbeam = 0;
+    for (size_t r = 0; r < NS2S; r++) {
+        total += ref[r].n;
+        nbeam += !ref[r].greedy;
+        if (!ref[r].greedy || ref[r].n == 0)
+            continue;
+        /* greedy logits against the scoring path: log P of each chosen token */
+        int32_t dec[64];
+        double lp[64];
+        dec[0] = si->decoder_start_id;
+        memcpy(dec + 1, ref[r].ids, ref[r].n * sizeof *dec);
+        const int32_t *sp = src[r], *dp = dec;
+        size_t ns = S2S[r].n_src, ndec = ref[r].n + 1;
+        double *lpp = lp;
+        assert_int_equal(s2s_logprobs(m, &sp, &ns, &dp, &ndec, 1, &lpp, NULL, &err), 0);
+        for (size_t i = 0; i < ref[r].n; i++) {
+            const float *z = lg[r] + i * V;
+            double mx = z[0], sum = 0;
+            for (size_t j = 1; j < V; j++)
+                mx = z[j] > mx ? z[j] : mx;
+            for (size_t j = 0; j < V; j++)
+                sum += exp((double)z[j] - mx);
+            ts_close((double)z[ref[r].ids[i]] - mx - log(sum), lp[i], 1e-4, "greedy logit vs s2s_logprobs", name);
+        }
+    }
+    assert_true(total > 40);
+    assert_true(nbeam >= 3);
+    static const size_t SIZES[] = {1, 2, 3, 7};
+    for (size_t k = 0; k < sizeof SIZES / sizeof *SIZES; k++)
+        for (int th = 1; th <= 2; th++)
+            for (int shf = 0; shf < 2; shf++) {
+                s2s_run(m, SIZES[k], th, shf ? shuffled : in_order, src, lg2, got);
+                for (size_t r = 0; r < NS2S; r++) {
+                    size_t nl = got[r].greedy ? got[r].n * V : 0;
+                    if (got[r].n != ref[r].n || memcmp(got[r].ids, ref[r].ids, ref[r].n * sizeof(int32_t)) ||
+                        memcmp(&got[r].score, &ref[r].score, sizeof(double)) ||
+                        memcmp(lg2[r], lg[r], nl * sizeof(float)))
+                        fail_msg("%s: request %zu differs at batch %zu, %d threads, %s order", name, r, SIZES[k], th,
+                                 shf ? "shuffled" : "given");
+                    free(got[r].ids);
+                }
+            }
+    /* s2s_generate, one request at a time */
+    for (size_t r = 0; r < NS2S; r++) {
+        s2s_request q;
+        size_t calls = 0;
+        s2s_fill(m, &q, &S2S[r], src[r], NULL, &calls);
+        int32_t *out = NULL;
+        size_t n = 0;
+        assert_int_equal(s2s_generate(m, src[r], S2S[r].n_src, &q.opts, &out, &n, &err), 0);
+        assert_int_equal(n, ref[r].n);
+        assert_memory_equal(out, ref[r].ids, n * sizeof(int32_t));
+        free(out);
+    }
+    for (size_t r = 0; r < NS2S; r++)
+        free(ref[r].ids), free(lg[r]), free(lg2[r]);
+    s2s_free(m);
+}
+
+static void test_t5(void **state) { (void)state; check_s2s("t5"); }
+static void test_t5v11(void **state) { (void)state; check_s2s("t5v11"); }
+static void test_bart(void **state) { (void)state; check_s2s("bart"); }
+static void test_marian(void **state) { (void)state; check_s2s("marian"); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2),  cmocka_unit_test(test_llama),         cmocka_unit_test(test_phi3),
         cmocka_unit_test(test_gemma2), cmocka_unit_test(test_llama_dynamic), cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_t5), cmocka_unit_test(test_t5v11), cmocka_unit_test(test_bart), cmocka_unit_test(test_marian),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
