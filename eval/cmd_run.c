@@ -46,7 +46,11 @@ static const char run_help[] =
     "DIR (a decoder as stored, sharing the model's tokenizer) and reports per task the\n"
     "metric kld_mean: the mean KL(base || model) over the whole vocabulary at each\n"
     "continuation token, ± llama.cpp's uncertainty, n = positions (generation tasks:\n"
-    "not measured). --adapter/--quantize/--compute apply to --model only.\n";
+    "not measured). --adapter/--quantize/--compute apply to --model only.\n"
+    "--batch-size B (1..64): scoring computes up to B requests per engine call (default\n"
+    "8); generation decodes up to B requests together, continuous batching (default 64),\n"
+    "fewer when their KV caches would not fit in half the available memory (a message\n"
+    "says so). Results do not depend on B.\n";
 
 /* Read a run's settings back from the store for --resume. The strings live
  * in *json, which the caller frees with cJSON_Delete. */
@@ -211,6 +215,7 @@ int cmd_run(int argc, char **argv)
             if (cli_parse_int(v, 1, 64, &n) < 0)
                 return cli_usage_error("run", "--batch-size needs 1..64");
             o.batch_size = (int)n;
+            o.batch_size_set = true;
         } else if (OPT("--threads", true)) {
             if (cli_parse_int(v, 1, 1024, &n) < 0)
                 return cli_usage_error("run", "--threads needs a positive count");

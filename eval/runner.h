@@ -39,6 +39,10 @@
 
 #include "ys_error.h"
 
+/* Generation requests decoded together when --batch-size is not given
+ * (fewer when their KV caches would not fit in half the available memory). */
+#define RN_GEN_BATCH 64
+
 typedef struct {
     const char *model_dir;
     const char *adapter_dir;  /* PEFT LoRA adapter merged at load; NULL: none */
@@ -57,7 +61,9 @@ typedef struct {
     bool log_samples;         /* samples_<task>_<time>.jsonl beside output */
     long limit;               /* documents per task; 0: all */
     int num_fewshot;          /* -1: each spec's own */
-    int batch_size;
+    int batch_size;           /* scoring: requests per engine group; generation: requests
+                                 decoded together (continuous batching), capped by memory */
+    bool batch_size_set;      /* given by the user: generation uses it, else RN_GEN_BATCH */
     int threads;              /* 0: all cores */
     uint64_t seed;
     bool skip_bad_rows;
