@@ -139,9 +139,10 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
     size_t B = gen_batch_size(st, s, need), cap = B;
     model_batch *mb = NULL;
     s2s_gen_batch *sb = NULL;
-    void **done = malloc(B * sizeof *done);
+    model_request **mdone = malloc(B * sizeof *mdone);
+    s2s_request **sdone = malloc(B * sizeof *sdone);
     gen_doc **fin = malloc(B * sizeof *fin);
-    int rc = done && fin ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    int rc = mdone && sdone && fin ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
     if (rc == 0)
         rc = s2s ? s2s_gen_batch_new(st->s2s, B, &sb, err) : model_batch_new(st->m, B, &mb, err);
     for (size_t k = 0; rc == 0 && k < ntodo; k++) {
@@ -160,8 +161,7 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
     while (rc == 0 && (s2s ? s2s_gen_batch_pending(sb) : model_batch_pending(mb)) > 0) {
         size_t nd = 0;
         double e0 = rn_now_s();
-        rc = s2s ? s2s_gen_batch_step(sb, (s2s_request **)done, &nd, err)
-                 : model_batch_step(mb, (model_request **)done, &nd, err);
+        rc = s2s ? s2s_gen_batch_step(sb, sdone, &nd, err) : model_batch_step(mb, mdone, &nd, err);
         *engine_s += rn_now_s() - e0;
         size_t now = s2s ? s2s_gen_batch_capacity(sb) : model_batch_capacity(mb);
         if (rc == 0 && now < cap) {
@@ -172,7 +172,7 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
         for (size_t i = 0; rc == 0 && i < nd; i++) {
             gen_doc *d;
             if (s2s) {
-                s2s_request *r = done[i];
+                s2s_request *r = sdone[i];
                 d = (gen_doc *)((char *)r - offsetof(gen_doc, sr));
                 d->nout = r->n_out < maxnew ? r->n_out : maxnew;
                 memcpy(d->out, r->out, d->nout * sizeof *d->out);
@@ -183,7 +183,7 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
                     if (gen_stop(d->out, j, &d->g))
                         break;
             } else {
-                d = (gen_doc *)((char *)done[i] - offsetof(gen_doc, mr));
+                d = (gen_doc *)((char *)mdone[i] - offsetof(gen_doc, mr));
                 d->nout = d->mr.n_out;
             }
             fin[i] = d;
@@ -195,7 +195,7 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
     }
     model_batch_free(mb);
     s2s_gen_batch_free(sb);
-    free(done), free(fin);
+    free(mdone), free(sdone), free(fin);
     return rc;
 }
 
