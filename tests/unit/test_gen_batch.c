@@ -297,6 +297,50 @@ static void test_bad_requests(void **state)
     model_free(m);
 }
 
+/* A request whose KV cache cannot be allocated waits while others run and
+ * the batch's capacity shrinks to what fitted; alone it is an error. */
+static void test_shrink(void **state)
+{
+    (void)state;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/data/models/llama", YS_SOURCE_DIR);
+    ys_error err = {0};
+    model *m = NULL;
+    model_batch *b = NULL;
+    assert_int_equal(model_load(dir, &m, &err), 0);
+    assert_int_equal(model_batch_new(m, 3, &b, &err), 0);
+    int32_t prompt[4] = {5, 6, 7, 8}, out[3][8], want[8];
+    model_request q[3];
+    for (int i = 0; i < 3; i++) {
+        q[i] = (model_request){.prompt = prompt + i, .n_prompt = 4 - (size_t)i, .max_new = 6, .out = out[i]};
+        if (i == 2)   /* a cache of 2^62 positions: its size overflows, refused before any
+                         malloc (which the sanitizers would abort on) */
+            q[i].max_new = (size_t)1 << 62;
+        assert_int_equal(model_batch_add(b, &q[i], &err), 0);
+    }
+    model_request *done[3];
+    size_t nd = 0, finished = 0;
+    assert_int_equal(model_batch_step(b, done, &nd, &err), 0);
+    assert_int_equal(model_batch_capacity(b), 2);   /* shrunk: the third waits */
+    assert_int_equal(model_batch_pending(b), 3);
+    while (finished < 2) {
+        finished += nd;
+        if (finished < 2)
+            assert_int_equal(model_batch_step(b, done, &nd, &err), 0);
+    }
+    for (int i = 0; i < 2; i++) {   /* the two that ran are what they are alone */
+        size_t n = 0;
+        assert_true(q[i].done);
+        assert_int_equal(model_generate(m, prompt + i, 4 - (size_t)i, 6, NULL, NULL, NULL, want, &n, &err), 0);
+        assert_int_equal(n, q[i].n_out);
+        assert_memory_equal(want, out[i], n * sizeof *want);
+    }
+    /* alone in the batch, the third cannot be admitted */
+    assert_int_equal(model_batch_step(b, done, &nd, &err), YS_ENOMEM);
+    model_batch_free(b);
+    model_free(m);
+}
+
 /* ---- encoder-decoders --------------------------------------------------------- */
 
 #define NS2S 9
@@ -473,6 +517,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2),  cmocka_unit_test(test_llama),         cmocka_unit_test(test_phi3),
         cmocka_unit_test(test_gemma2), cmocka_unit_test(test_llama_dynamic), cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_shrink),
         cmocka_unit_test(test_t5), cmocka_unit_test(test_t5v11), cmocka_unit_test(test_bart), cmocka_unit_test(test_marian),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
