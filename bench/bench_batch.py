@@ -289,26 +289,37 @@ def main():
             rep["t5"] = run_driver(exe, args.t5, t5_path, args.threads, 64, [f"1:{args.b1_requests}", "16"])
             log(json.dumps(rep["t5"]))
         runs.append(rep)
+        if args.json:   # what is done so far, in case the run is cut short
+            with open(args.json + ".partial", "w") as f:
+                json.dump({"runs": runs}, f, indent=1)
 
     # requests/s per configuration and ratios within each repetition
-    def rps(m):
-        return m["requests"] / m["wall"]
+    # (wall: what a user waits; cpu: the process's CPU seconds, all threads,
+    # which other processes' load on a shared machine distorts much less)
+    def rps(m, clock="wall"):
+        return m["requests"] / m[clock]
 
     S = {}
-    for side in ("ys", "torch", "t5"):
-        if side not in runs[0]:
-            continue
-        for k in range(len(runs[0][side])):
-            b = runs[0][side][k]["batch"]
-            S[f"{side}_b{b}_rps"] = spread([rps(rep[side][k]) for rep in runs])
-            if k:
-                S[f"{side}_b{b}_vs_b1"] = spread([rps(rep[side][k]) / rps(rep[side][0]) for rep in runs])
-        if side != "torch":
+    for clock in ("wall", "cpu"):
+        c = "" if clock == "wall" else "_cpu"
+        for side in ("ys", "torch", "t5"):
+            if side not in runs[0]:
+                continue
+            for k in range(len(runs[0][side])):
+                b = runs[0][side][k]["batch"]
+                S[f"{side}_b{b}_rps{c}"] = spread([rps(rep[side][k], clock) for rep in runs])
+                if k:
+                    S[f"{side}_b{b}_vs_b1{c}"] = spread([rps(rep[side][k], clock) / rps(rep[side][0], clock)
+                                                         for rep in runs])
+        if "torch" in runs[0]:
+            for k in range(len(specs)):
+                b = runs[0]["ys"][k]["batch"]
+                S[f"ys_vs_torch_b{b}{c}"] = spread([rps(rep["ys"][k], clock) / rps(rep["torch"][k], clock)
+                                                    for rep in runs])
+    for side in ("ys", "t5"):
+        if side in runs[0]:
             S[f"{side}_same_ids"] = all(m["same"] for rep in runs for m in rep[side])
     if "torch" in runs[0]:
-        for k in range(len(specs)):
-            b = runs[0]["ys"][k]["batch"]
-            S[f"ys_vs_torch_b{b}"] = spread([rps(rep["ys"][k]) / rps(rep["torch"][k]) for rep in runs])
         with open("/tmp/ys_bench_batch_ys_ids.txt") as f:
             a = [line.split() for line in f]
         with open("/tmp/ys_bench_batch_torch_ids.txt") as f:
@@ -319,25 +330,30 @@ def main():
 
     print(f"\nGPT-2-small-shaped, {len(prompts)} SQuAD-style requests (~{sum(lens) / len(lens):.0f} prompt tokens, "
           f"{args.new} new), {args.threads} threads, {args.repeat} repetitions: median (min-max)\n")
-    print("| batch | yardstick req/s | vs batch 1 | PyTorch padded req/s | vs batch 1 | yardstick / PyTorch |")
-    print("|---|---|---|---|---|---|")
-    for k, sp in enumerate(specs):
-        b = int(sp.split(":")[0])
-        row = [str(b), fmt(S[f"ys_b{b}_rps"], 2), "1" if k == 0 else fmt(S[f"ys_b{b}_vs_b1"])]
-        if "torch_b1_rps" in S:
-            row += [fmt(S[f"torch_b{b}_rps"], 2), "1" if k == 0 else fmt(S[f"torch_b{b}_vs_b1"]),
-                    fmt(S[f"ys_vs_torch_b{b}"], 2)]
-        else:
-            row += ["-", "-", "-"]
-        print("| " + " | ".join(row) + " |")
+    for c, what in (("", "wall time"), ("_cpu", "process CPU time (all threads)")):
+        print(f"requests per second of {what}:\n")
+        print("| batch | yardstick req/s | vs batch 1 | PyTorch padded req/s | vs batch 1 | yardstick / PyTorch |")
+        print("|---|---|---|---|---|---|")
+        for k, sp in enumerate(specs):
+            b = int(sp.split(":")[0])
+            row = [str(b), fmt(S[f"ys_b{b}_rps{c}"], 2), "1" if k == 0 else fmt(S[f"ys_b{b}_vs_b1{c}"])]
+            if "torch_b1_rps" in S:
+                row += [fmt(S[f"torch_b{b}_rps{c}"], 2), "1" if k == 0 else fmt(S[f"torch_b{b}_vs_b1{c}"]),
+                        fmt(S[f"ys_vs_torch_b{b}{c}"], 2)]
+            else:
+                row += ["-", "-", "-"]
+            print("| " + " | ".join(row) + " |")
+        print()
     print(f"\nyardstick ids identical at every batch size: {S['ys_same_ids']}")
     if "torch_same_ids" in S:
         print(f"PyTorch padded greedy gave the same {args.new} ids for {S['torch_same_ids']}/{S['compared_requests']} "
               f"requests (same first id: {S['torch_same_first_id']})")
     if "t5_b1_rps" in S:
-        print(f"\nT5-small-shaped, summarization-shaped (sources <= 256 tokens, 64 new): batch 1 "
-              f"{fmt(S['t5_b1_rps'], 2)} req/s, batch 16 {fmt(S['t5_b16_rps'], 2)} req/s, "
-              f"ratio {fmt(S['t5_b16_vs_b1'])}; ids identical: {S['t5_same_ids']}")
+        for c, what in (("", "wall"), ("_cpu", "CPU")):
+            print(f"\nT5-small-shaped, summarization-shaped (sources <= 256 tokens, 64 new), {what}: batch 1 "
+                  f"{fmt(S['t5_b1_rps' + c], 2)} req/s, batch 16 {fmt(S['t5_b16_rps' + c], 2)} req/s, "
+                  f"ratio {fmt(S['t5_b16_vs_b1' + c])}")
+        print(f"T5 ids identical at both batch sizes: {S['t5_same_ids']}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"summary": S, "runs": runs, "prompt_tokens": lens}, f, indent=1)
