@@ -767,62 +767,288 @@ static int32_t sample(const float *z, size_t V, const model_sampling *sp, uint64
     return c[keep - 1].id;
 }
 
-int model_generate(model *m, const int32_t *prompt, size_t n_prompt, size_t max_new,
-                   const model_sampling *sp, model_stop_fn stop, void *user, int32_t *out,
-                   size_t *n_out, ys_error *err)
+/* ---- batched generation (model.h, "batched generation") -------------------
+ * A slot holds one admitted request: its KV cache, the rows it feeds the
+ * next pass (its prompt, its last token, or — Phi-3 at the longrope switch
+ * — its whole sequence), its random stream. Every step feeds each slot's
+ * rows exactly as a request decoded alone is fed, in one forward_many, so
+ * the bits are the alone ones (forward_many, gemm.h). */
+
+/* Prompt rows admitted per step (at least one prompt): bounds a pass's
+ * activations (rows x (4 H + F) floats, 13 MB for GPT-2 at 1024). */
+#define PREFILL_ROWS 1024
+
+typedef struct gen_slot {
+    model_request *r;          /* NULL: free */
+    model_kv *kv;
+    size_t cap;                /* positions the request may reach */
+    int32_t *all;              /* Phi-3 (rope_reset): the whole sequence so far */
+    uint64_t rng;
+    const int32_t *feed;       /* the rows of the next pass */
+    size_t nfeed;
+    int32_t tok;               /* the last chosen token (a decoding step's feed) */
+} gen_slot;
+
+struct model_batch {
+    model *m;
+    size_t max_active, cap_active;
+    gen_slot *slots;           /* [max_active] */
+    model_request **queue;     /* waiting, FIFO: [qhead, qlen) */
+    size_t qhead, qlen, qcap;
+    fwd_ws ws;
+    fwd_item *items;           /* [max_active] */
+    size_t *item_slot;
+    float *hid, *logits;       /* [max_active, H], [max_active, V] */
+    int32_t *chosen;
+    cand *cbuf;                /* sampling: per worker V candidates and V probabilities */
+    double *pbuf;
+    size_t nbuf;               /* workers the two are sized for */
+};
+
+int model_batch_new(model *m, size_t max_active, model_batch **out, ys_error *err)
 {
-    *n_out = 0;
-    if (n_prompt == 0)
+    *out = NULL;
+    if (max_active < 1)
+        return ys_fail(err, YS_EUSAGE, "a batch needs room for at least one request");
+    model_batch *b = calloc(1, sizeof *b);
+    size_t H = (size_t)m->info.hidden, V = (size_t)m->info.vocab;
+    if (b) {
+        b->m = m, b->max_active = b->cap_active = max_active;
+        b->slots = calloc(max_active, sizeof *b->slots);
+        b->items = malloc(max_active * sizeof *b->items);
+        b->item_slot = malloc(max_active * sizeof *b->item_slot);
+        b->hid = kn_alloc(max_active * H * sizeof(float));
+        b->logits = kn_alloc(max_active * V * sizeof(float));
+        b->chosen = malloc(max_active * sizeof *b->chosen);
+    }
+    if (!b || !b->slots || !b->items || !b->item_slot || !b->hid || !b->logits || !b->chosen) {
+        model_batch_free(b);
+        return ys_fail(err, YS_ENOMEM, "out of memory for a batch of %zu requests", max_active);
+    }
+    *out = b;
+    return 0;
+}
+
+static void slot_release(gen_slot *s)
+{
+    model_kv_free(s->kv);
+    free(s->all);
+    memset(s, 0, sizeof *s);
+}
+
+void model_batch_free(model_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; b->slots && i < b->max_active; i++)
+        slot_release(&b->slots[i]);
+    ws_free(&b->ws);
+    free(b->slots), free(b->queue), free(b->items), free(b->item_slot), free(b->hid), free(b->logits);
+    free(b->chosen), free(b->cbuf), free(b->pbuf);
+    free(b);
+}
+
+int model_batch_add(model_batch *b, model_request *r, ys_error *err)
+{
+    const model_info *mi = &b->m->info;
+    r->n_out = 0, r->done = 0;
+    if (r->n_prompt == 0)
         return ys_fail(err, YS_EINPUT, "generation needs a prompt of at least one token");
-    size_t V = (size_t)m->info.vocab, cap = n_prompt + max_new;
-    /* GPT-2 cannot see past n_positions: generation stops there */
+    for (size_t t = 0; t < r->n_prompt; t++)
+        if (r->prompt[t] < 0 || r->prompt[t] >= mi->vocab)
+            return ys_fail(err, YS_EINPUT, "token %zu: id %d outside the vocabulary [0, %d)", t, (int)r->prompt[t],
+                           mi->vocab);
+    if (mi->max_positions && r->n_prompt > (size_t)mi->max_positions)
+        return ys_fail(err, YS_EINPUT, "sequence of %zu tokens exceeds the model's %d positions", r->n_prompt,
+                       mi->max_positions);
+    if (b->qlen == b->qcap) {
+        if (b->qhead > 0) {   /* reuse the space of admitted requests first */
+            memmove(b->queue, b->queue + b->qhead, (b->qlen - b->qhead) * sizeof *b->queue);
+            b->qlen -= b->qhead, b->qhead = 0;
+        }
+        if (b->qlen == b->qcap) {
+            size_t nc = b->qcap ? 2 * b->qcap : 16;
+            model_request **q = realloc(b->queue, nc * sizeof *q);
+            if (!q)
+                return ys_fail(err, YS_ENOMEM, "out of memory");
+            b->queue = q, b->qcap = nc;
+        }
+    }
+    b->queue[b->qlen++] = r;
+    return 0;
+}
+
+size_t model_batch_pending(const model_batch *b)
+{
+    size_t n = b->qlen - b->qhead;
+    for (size_t i = 0; i < b->max_active; i++)
+        n += b->slots[i].r != NULL;
+    return n;
+}
+
+size_t model_batch_capacity(const model_batch *b) { return b->cap_active; }
+
+/* Slot s takes request r: its cache (prompt + max_new, GPT-2 stopping at
+ * n_positions, as model_generate always had it) and its first feed, the
+ * prompt. 1 when the memory is not there (nothing changed). */
+static int slot_admit(const model *m, gen_slot *s, model_request *r)
+{
+    size_t cap = r->n_prompt + r->max_new;
     if (m->info.max_positions && cap > (size_t)m->info.max_positions)
-        cap = n_prompt > (size_t)m->info.max_positions ? n_prompt : (size_t)m->info.max_positions;
-    int sampling = sp && sp->temperature > 0;
-    uint64_t rng = sp ? sp->seed : 0;
-    float *logits = malloc(V * sizeof *logits);
-    cand *c = sampling ? malloc(V * sizeof *c) : NULL;
-    double *p = sampling ? malloc(V * sizeof *p) : NULL;
-    /* Phi-3 needs the whole sequence once (see below) */
-    int32_t *all = m->rope_reset ? malloc(cap * sizeof *all) : NULL;
+        cap = (size_t)m->info.max_positions;   /* >= n_prompt (model_batch_add) */
+    ys_error e = {0};
     model_kv *kv = NULL;
-    fwd_ws ws = {0};   /* sized by the prompt step for the whole generation */
-    int rc = 0;
-    if (!logits || (sampling && (!c || !p)) || (m->rope_reset && !all))
-        rc = ys_fail(err, YS_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = model_kv_new(m, cap, &kv, err);
-    if (rc == 0)
-        rc = ws_reserve(m, &ws, m->rope_reset ? cap : n_prompt, cap, 0, err);
-    if (rc == 0)
-        rc = step(m, kv, &ws, prompt, n_prompt, logits, err);
+    int32_t *all = NULL;
+    if (model_kv_new(m, cap, &kv, &e) || (m->rope_reset && !(all = malloc(cap * sizeof *all)))) {
+        model_kv_free(kv);
+        return 1;
+    }
     if (all)
-        memcpy(all, prompt, n_prompt * sizeof *all);
-    while (rc == 0 && *n_out < max_new) {
-        int32_t tok = sampling ? sample(logits, V, sp, &rng, c, p) : argmax(logits, V);
-        out[(*n_out)++] = tok;
-        if ((stop && stop(out, *n_out, user)) || *n_out == max_new || model_kv_len(kv) == cap)
+        memcpy(all, r->prompt, r->n_prompt * sizeof *all);
+    *s = (gen_slot){.r = r, .kv = kv, .cap = cap, .all = all, .rng = r->sampling.seed, .feed = r->prompt,
+                    .nfeed = r->n_prompt};
+    return 0;
+}
+
+typedef struct choose_ctx {
+    model_batch *b;
+    size_t V;
+} choose_ctx;
+
+/* Row i's token: the soft-cap (Gemma 2), then argmax or a draw from its
+ * request's own stream; per worker candidate buffers. */
+static void choose_row(void *vctx, size_t i, int worker)
+{
+    const choose_ctx *c = vctx;
+    model_batch *b = c->b;
+    gen_slot *s = &b->slots[b->item_slot[i]];
+    float *z = b->logits + i * c->V;
+    softcap_row(b->m, z);
+    const model_sampling *sp = &s->r->sampling;
+    b->chosen[i] = sp->temperature > 0 ? sample(z, c->V, sp, &s->rng, b->cbuf + (size_t)worker * c->V,
+                                                b->pbuf + (size_t)worker * c->V)
+                                       : argmax(z, c->V);
+}
+
+int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_error *err)
+{
+    model *m = b->m;
+    size_t V = (size_t)m->info.vocab, H = (size_t)m->info.hidden, nd = 0, active = 0, prefill = 0;
+    *n_done = 0;
+    for (size_t i = 0; i < b->max_active; i++)
+        active += b->slots[i].r != NULL;
+    /* admission: waiting requests into free slots, first come first served
+     * (nd + active stays <= max_active: done's room) */
+    for (size_t i = 0; b->qhead < b->qlen && active < b->cap_active && nd + active < b->max_active;) {
+        model_request *r = b->queue[b->qhead];
+        if (r->max_new == 0) {   /* nothing to generate: done without a pass */
+            r->done = 1, done[nd++] = r, b->qhead++;
+            continue;
+        }
+        while (b->slots[i].r)   /* a free one exists: active < cap_active <= max_active */
+            i++;
+        if (prefill > 0 && prefill + r->n_prompt > PREFILL_ROWS)
             break;
-        size_t len = model_kv_len(kv);
-        if (all)
-            all[len] = tok;
+        if (slot_admit(m, &b->slots[i], r)) {
+            if (active == 0)
+                return ys_fail(err, YS_ENOMEM, "out of memory for the KV cache of a request of %zu + %zu tokens",
+                               r->n_prompt, r->max_new);
+            b->cap_active = active;   /* what fits: the others wait for these to finish */
+            break;
+        }
+        b->qhead++, active++, prefill += r->n_prompt;
+    }
+    /* one pass over every active slot's rows */
+    size_t n = 0, R = 0, ctx = 1;
+    int sampling = 0;
+    for (size_t i = 0; i < b->max_active; i++) {
+        gen_slot *s = &b->slots[i];
+        if (!s->r)
+            continue;
+        model_kv *kv = s->kv;
+        b->items[n] = (fwd_item){.ids = s->feed, .T = s->nfeed, .pos0 = kv->len, .row0 = R, .k = kv->k, .v = kv->v,
+                                 .lstride = kv->cap * kv->kvdim};
+        b->item_slot[n++] = i;
+        R += s->nfeed;
+        ctx = kv->len + s->nfeed > ctx ? kv->len + s->nfeed : ctx;
+        sampling |= s->r->sampling.temperature > 0;
+    }
+    *n_done = nd;
+    if (n == 0)
+        return 0;
+    size_t nthr = (size_t)kn_pool_threads(m->pool);
+    if (sampling && b->nbuf < nthr) {
+        free(b->cbuf), free(b->pbuf);
+        b->cbuf = malloc(nthr * V * sizeof *b->cbuf), b->pbuf = malloc(nthr * V * sizeof *b->pbuf);
+        b->nbuf = b->cbuf && b->pbuf ? nthr : 0;
+        if (!b->nbuf)
+            return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    const float *hidden;
+    int rc = ws_reserve(m, &b->ws, R, ctx, 0, err);
+    if (rc == 0)
+        rc = forward_many(m, &b->ws, b->items, n, &hidden, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {   /* each request's last row to the vocabulary */
+        b->slots[b->item_slot[i]].kv->len += b->items[i].T;
+        memcpy(b->hid + i * H, hidden + (b->items[i].row0 + b->items[i].T - 1) * H, H * sizeof(float));
+    }
+    vocab_proj(m, b->hid, n, b->logits);
+    choose_ctx cc = {b, V};
+    kn_pool_run(m->pool, n, choose_row, &cc);
+    /* the tokens in slot order, on this thread (stop callbacks) */
+    for (size_t i = 0; i < n; i++) {
+        gen_slot *s = &b->slots[b->item_slot[i]];
+        model_request *r = s->r;
+        int32_t tok = b->chosen[i];
+        if (r->logits)
+            memcpy(r->logits + r->n_out * V, b->logits + i * V, V * sizeof(float));
+        r->out[r->n_out++] = tok;
+        size_t len = s->kv->len;
+        if ((r->stop && r->stop(r->out, r->n_out, r->user)) || r->n_out == r->max_new || len == s->cap) {
+            r->done = 1;
+            done[nd++] = r;
+            slot_release(s);
+            continue;
+        }
+        s->tok = tok, s->feed = &s->tok, s->nfeed = 1;
+        if (s->all)
+            s->all[len] = tok;
         /* Phi-3's longrope switches from the short to the long factors when
          * the sequence grows past the pretrained length; HF's generate then
          * drops the cache and recomputes the whole sequence in one call
          * (Phi3ForCausalLM.prepare_inputs_for_generation), so no key keeps
          * its short-factor rotation */
         if (m->rope_reset && len <= m->rope_reset && len + 1 > m->rope_reset) {
-            model_kv_truncate(kv, 0);
-            rc = step(m, kv, &ws, all, len + 1, logits, err);
-        } else {
-            rc = step(m, kv, &ws, &tok, 1, logits, err);
+            model_kv_truncate(s->kv, 0);
+            s->feed = s->all, s->nfeed = len + 1;
         }
     }
-    ws_free(&ws);
-    model_kv_free(kv);
-    free(logits);
-    free(c);
-    free(p);
-    free(all);
+    *n_done = nd;
+    return 0;
+}
+
+/* One request alone: a batch of one (the same code path as any batch). */
+int model_generate(model *m, const int32_t *prompt, size_t n_prompt, size_t max_new,
+                   const model_sampling *sp, model_stop_fn stop, void *user, int32_t *out,
+                   size_t *n_out, ys_error *err)
+{
+    *n_out = 0;
+    model_request r = {.prompt = prompt, .n_prompt = n_prompt, .max_new = max_new, .stop = stop, .user = user,
+                       .out = out};
+    if (sp)
+        r.sampling = *sp;
+    model_batch *b = NULL;
+    int rc = model_batch_new(m, 1, &b, err);
+    if (rc == 0)
+        rc = model_batch_add(b, &r, err);
+    while (rc == 0 && !r.done) {
+        model_request *d;
+        size_t nd;
+        rc = model_batch_step(b, &d, &nd, err);
+    }
+    *n_out = r.n_out;
+    model_batch_free(b);
     return rc;
 }

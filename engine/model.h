@@ -237,4 +237,64 @@ int model_generate(model *m, const int32_t *prompt, size_t n_prompt, size_t max_
                    const model_sampling *sampling, model_stop_fn stop, void *user,
                    int32_t *out, size_t *n_out, ys_error *err);
 
+/* ---- batched (continuous) generation --------------------------------------
+ * A batch decodes many requests together: each model_batch_step is ONE
+ * forward pass over the rows of every active request — the whole prompt of
+ * a request that has just joined (prefill), one row for each request that
+ * is decoding (Phi-3: the whole sequence at its longrope switch) — then a
+ * token for each from the logits of its last row. A request that finishes
+ * (stop callback, max_new, GPT-2's position limit) leaves, and the next
+ * waiting one (first added, first admitted) takes its slot in the next step.
+ *
+ * A request's ids and logits are bitwise those of model_generate on it
+ * alone, whatever batch size, thread count, neighbours and arrival order:
+ * the rows of a request are fed exactly as model_generate feeds them,
+ * gemm.h's result for a row depends on that row alone, attention is per
+ * request, and sampling draws from the request's own stream (its seed).
+ * model_generate is a batch of one.
+ *
+ * Memory: a request's KV cache holds its prompt + max_new positions
+ * (clamped to GPT-2's n_positions), allocated when it is admitted and
+ * freed when it finishes. When that allocation fails while other requests
+ * are active, the request waits for them and the batch's capacity shrinks
+ * to what fitted (model_batch_capacity); only a request that cannot be
+ * admitted into an empty batch fails (YS_ENOMEM). Prompts join a step up
+ * to ~1024 prompt rows at a time (at least one prompt per step), which
+ * bounds the activations of a pass. */
+typedef struct model_request {
+    /* in (the caller's memory, kept valid until the request is done) */
+    const int32_t *prompt;       /* n_prompt >= 1 ids */
+    size_t n_prompt, max_new;
+    model_sampling sampling;     /* temperature <= 0: greedy */
+    model_stop_fn stop;          /* may be NULL; called on the caller's thread */
+    void *user;
+    int32_t *out;                /* room for max_new ids */
+    float *logits;               /* NULL, or max_new x vocab: the logits each token came from */
+    /* out */
+    size_t n_out;
+    int done;
+} model_request;
+
+typedef struct model_batch model_batch;
+
+/* A batch of at most max_active (>= 1) requests decoding together. */
+int model_batch_new(model *m, size_t max_active, model_batch **out, ys_error *err);
+void model_batch_free(model_batch *b);
+/* Queue r (validated here: a prompt of >= 1 ids inside the vocabulary, and
+ * no longer than GPT-2's n_positions — YS_EINPUT otherwise, r not queued).
+ * r->n_out and r->done are reset. */
+int model_batch_add(model_batch *b, model_request *r, ys_error *err);
+/* Requests queued or decoding. */
+size_t model_batch_pending(const model_batch *b);
+/* The current limit on active requests (max_active, or less after a KV
+ * allocation failed). */
+size_t model_batch_capacity(const model_batch *b);
+/* Admit waiting requests, run one pass, choose one token per active
+ * request. The requests that finished in this step are written to
+ * done[0..*n_done) (done must have room for max_active), in slot order;
+ * each has done = 1 and its n_out ids in out. A request with max_new == 0
+ * finishes at admission without a pass. After an error the batch is
+ * unusable (free it). */
+int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_error *err);
+
 #endif

@@ -835,3 +835,60 @@ int s2s_logprobs(s2s_model *m, const int32_t *const *src, const size_t *src_lens
     }
     return rc;
 }
+
+/* ---- batched generation: many sources at once ---------------------------------
+ * The encoder passes of the requests joining a batch (seq2seq_gen.c): their
+ * sources' rows go through each encoder projection together (group_encode,
+ * as scoring does), then through each layer's cross K/V projection, whose
+ * rows are copied into each request's decoder state. Per source the bits
+ * are those of s2s_encode + s2s_state_new on it alone: gm_run rows are
+ * independent and attention is per source with the same calls. */
+int s2s_state_alloc(const s2s_model *m, size_t S, size_t cap, s2s_state **out, ys_error *err)
+{
+    size_t L = (size_t)m->info.dec_layers, in = (size_t)m->inner;
+    s2s_state *st = calloc(1, sizeof *st);
+    *out = NULL;
+    if (st) {
+        st->S = S, st->cap = cap ? cap : 1, st->owns_cross = 1;
+        st->ck = malloc(L * S * in * sizeof(float)), st->cv = malloc(L * S * in * sizeof(float));
+        st->sk = malloc(L * st->cap * in * sizeof(float)), st->sv = malloc(L * st->cap * in * sizeof(float));
+    }
+    if (!st || !st->ck || !st->cv || !st->sk || !st->sv) {
+        s2s_state_free(st);
+        return ys_fail(err, YS_ENOMEM, "out of memory for a decoder cache of %zu positions", cap);
+    }
+    *out = st;
+    return 0;
+}
+
+int s2s_start_many(s2s_model *m, const s2s_exe *ex, const int32_t *const *src, s2s_state *const *st, size_t n,
+                   ys_error *err)
+{
+    size_t d = (size_t)m->info.d_model, in = (size_t)m->inner, L = (size_t)m->info.dec_layers;
+    group g = {0};
+    float *head = NULL;
+    size_t *S = calloc(2 * n + 1, sizeof *S), *ones = S ? S + n : NULL;
+    ys_error e = {0};
+    int rc = 0;
+    for (size_t i = 0; S && i < n; i++)
+        S[i] = st[i]->S, ones[i] = 1;   /* no decoder rows here: group_alloc's decoder side stays one row each */
+    if (!S || group_alloc(m, &g, S, ones, n, &head))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory encoding %zu sources", n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if ((rc = embed(m, src[i], S[i], 0, m->enc_pos, &m->enc_ln_emb, g.e + g.so[i] * d, "source", &e)))
+            rc = ys_fail(err, rc, "source %zu: %s", i, e.msg);
+    if (rc == 0 && group_encode(m, ex, &g, S))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t l = 0; rc == 0 && l < L; l++) {
+        const block *B = &m->dec[l];
+        linear(ex, g.e, g.R, &B->cross.pk, B->cross.bk, g.k, 0, GM_ACT_NONE);
+        linear(ex, g.e, g.R, &B->cross.pv, B->cross.bv, g.v, 0, GM_ACT_NONE);
+        for (size_t i = 0; i < n; i++) {
+            memcpy(st[i]->ck + l * S[i] * in, g.k + g.so[i] * in, S[i] * in * sizeof(float));
+            memcpy(st[i]->cv + l * S[i] * in, g.v + g.so[i] * in, S[i] * in * sizeof(float));
+        }
+    }
+    free(S);
+    group_free(&g);
+    return rc;
+}

@@ -98,4 +98,46 @@ int s2s_logprobs(s2s_model *m, const int32_t *const *src, const size_t *src_lens
 int s2s_generate(s2s_model *m, const int32_t *src, size_t n_src, const s2s_gen_opts *o,
                  int32_t **out, size_t *n_out, ys_error *err);
 
+/* ---- batched (continuous) generation ---------------------------------------
+ * As model.h's model_batch, for encoder-decoders: a step encodes the
+ * sources of the requests that join (their rows sharing each encoder
+ * projection, up to ~4096 source rows per step, at least one request),
+ * then runs one decoder step over every active request's rows — one for a
+ * greedy request, one per beam for beam search (a request's beams are rows
+ * of the batch) — and applies each request's own processors and search.
+ * A finished request leaves and the next waiting one takes its slot.
+ * Every request's ids (and logits, score) are bitwise those of
+ * s2s_generate on it alone, whatever the batch size, thread count,
+ * neighbours and arrival order; s2s_generate is a batch of one.
+ * Memory: a request's decoder caches (one, or 2 x num_beams) hold
+ * max_new_tokens + 1 positions, allocated when it joins; when that fails
+ * with other requests active, it waits and the capacity shrinks
+ * (s2s_gen_batch_capacity). */
+typedef struct s2s_request {
+    /* in (the caller's, valid until done) */
+    const int32_t *src;
+    size_t n_src;
+    s2s_gen_opts opts;     /* s2s_gen_defaults, then the caller's changes */
+    float *logits;         /* greedy only: NULL or max_new_tokens x vocab, each step's raw logits */
+    /* out, when done: out malloc'd (the caller frees), as s2s_generate's */
+    int32_t *out;
+    size_t n_out;
+    double score;          /* beams: the chosen hypothesis' score; greedy: 0 */
+    int done;
+} s2s_request;
+
+typedef struct s2s_gen_batch s2s_gen_batch;
+
+int s2s_gen_batch_new(s2s_model *m, size_t max_active, s2s_gen_batch **out, ys_error *err);
+/* Frees the batch and the outputs of requests it has not finished. */
+void s2s_gen_batch_free(s2s_gen_batch *b);
+/* Queue r, validating its options and source (s2s_generate's errors:
+ * YS_EUSAGE, YS_EINPUT; then r is not queued). */
+int s2s_gen_batch_add(s2s_gen_batch *b, s2s_request *r, ys_error *err);
+size_t s2s_gen_batch_pending(const s2s_gen_batch *b);
+size_t s2s_gen_batch_capacity(const s2s_gen_batch *b);
+/* One step; the requests finished in it go to done[0..*n_done) (room for
+ * max_active). After an error the batch is unusable (free it). */
+int s2s_gen_batch_step(s2s_gen_batch *b, s2s_request **done, size_t *n_done, ys_error *err);
+
 #endif

@@ -92,6 +92,14 @@ int s2s_decode(s2s_model *m, const s2s_exe *ex, s2s_state *st, const int32_t *id
  * each projection; *hidden [n, d], malloc'd. */
 int s2s_decode_step(s2s_model *m, const s2s_exe *ex, s2s_state *const *st, const int32_t *ids, size_t n,
                     float **hidden, ys_error *err);
+/* A state for a source of S tokens with room for cap decoder tokens,
+ * its cross K/V not computed yet (s2s_start_many). */
+int s2s_state_alloc(const s2s_model *m, size_t S, size_t cap, s2s_state **out, ys_error *err);
+/* s2s_encode + the cross K/V of s2s_state_new for n sources at once (source
+ * i into st[i], allocated for its length), their rows sharing every
+ * projection: the same bits as one at a time. */
+int s2s_start_many(s2s_model *m, const s2s_exe *ex, const int32_t *const *src, s2s_state *const *st, size_t n,
+                   ys_error *err);
 void s2s_vocab_proj(s2s_model *m, const s2s_exe *ex, const float *hidden, size_t rows, float *logits);
 
 #endif

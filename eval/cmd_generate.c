@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,12 @@
 #include "seq2seq.h"
 #include "perplexity.h"
 #include "tokenizer.h"
+#include "ys_json.h"
 #include "ys_unicode.h"
 
 static const char generate_help[] =
-    "usage: yardstick generate --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16] (--prompt TEXT | --prompt-ids \"ID ...\")\n"
+    "usage: yardstick generate --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16]\n"
+    "                          (--prompt TEXT | --prompt-ids \"ID ...\" | --prompts-file F [--batch-size B])\n"
     "                          [--max-tokens N] [--stop S]... [--ignore-eos]\n"
     "                          [--temperature T --seed S [--top-k K] [--top-p P]] [--json] [--threads N]\n"
     "\n"
@@ -25,6 +28,12 @@ static const char generate_help[] =
     "--temperature. Stops at the end-of-sequence token (unless --ignore-eos), at\n"
     "--max-tokens (64), or when the text contains a --stop string (the text is cut\n"
     "before it). --json prints {\"ids\": [generated ids], \"text\": ...}.\n"
+    "\n"
+    "--prompts-file F: one prompt per line, a JSON string (text) or an object\n"
+    "{\"prompt\": TEXT} or {\"prompt_ids\": [ID, ...]}; empty lines are skipped. The\n"
+    "prompts are decoded together, up to --batch-size B at a time (default 64;\n"
+    "continuous batching), each exactly as alone (sampling: each from --seed), and\n"
+    "the results are printed one line per prompt in input order.\n"
     "\n"
     "Encoder-decoder models (T5, BART, Marian) take the prompt as the encoder input and\n"
     "decode from decoder_start_token_id with the settings of the model folder's\n"
@@ -70,18 +79,125 @@ static int gen_stop(const int32_t *ids, size_t n, void *user)
     return g->stopped;
 }
 
+/* One prompt to continue. */
+typedef struct gen_item {
+    int32_t *ids;
+    size_t n;
+    long line;           /* --prompts-file line (0: the command line) */
+    gen_ctx g;
+    int32_t *out;
+    size_t nout;
+    model_request mr;
+    s2s_request sr;
+} gen_item;
+
+/* The prompts of --prompts-file (ys_json.h's grammar, errors at path:line). */
+static int read_prompts(const char *path, const tok_tokenizer *t, gen_item **items, size_t *n, ys_error *err)
+{
+    char *text = cli_read_file(path, NULL, err);
+    if (!text)
+        return -1;
+    size_t cap = 0;
+    long lineno = 0;
+    int rc = 0;
+    *items = NULL, *n = 0;
+    for (char *line = text; *line && rc == 0;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        lineno++;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r')
+            line[--len] = 0;
+        if (len == 0) {
+            line = nl ? nl + 1 : line + len;
+            continue;
+        }
+        cJSON *o = NULL;
+        if ((rc = ys_json_parse(line, len, path, lineno, &o, err)) < 0)
+            break;
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            gen_item *ni = realloc(*items, nc * sizeof *ni);
+            if (!ni) {
+                cJSON_Delete(o);
+                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+                break;
+            }
+            *items = ni, cap = nc;
+        }
+        gen_item *it = &(*items)[(*n)++];
+        memset(it, 0, sizeof *it);
+        it->line = lineno;
+        const cJSON *pt = cJSON_IsString(o) ? o : cJSON_GetObjectItemCaseSensitive(o, "prompt");
+        const cJSON *pi = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "prompt_ids") : NULL;
+        if (!cJSON_IsString(o) && !cJSON_IsObject(o)) {
+            rc = ys_fail(err, YS_EINPUT, "%s:%ld: expected a string or an object, found %s", path, lineno,
+                         ys_json_kind(o));
+        } else if (!!pt + !!pi != 1) {
+            rc = ys_fail(err, YS_EINPUT, "%s:%ld: give exactly one of \"prompt\" and \"prompt_ids\"", path, lineno);
+        } else if (pt && !cJSON_IsString(pt)) {
+            rc = ys_fail(err, YS_EINPUT, "%s:%ld: \"prompt\" is %s, not a string", path, lineno, ys_json_kind(pt));
+        } else if (pt && !t) {
+            rc = ys_fail(err, YS_EINPUT, "%s:%ld: a text prompt needs the model's tokenizer", path, lineno);
+        } else if (pt) {
+            if ((rc = tok_encode(t, pt->valuestring, strlen(pt->valuestring), true, &it->ids, &it->n, err)) < 0) {
+                char m[sizeof err->msg];
+                snprintf(m, sizeof m, "%s", err->msg);
+                rc = ys_fail(err, err->code, "%s:%ld: %s", path, lineno, m);
+            }
+        } else if (!cJSON_IsArray(pi)) {
+            rc = ys_fail(err, YS_EINPUT, "%s:%ld: \"prompt_ids\" is %s, not an array", path, lineno, ys_json_kind(pi));
+        } else {
+            size_t k = 0, np = (size_t)cJSON_GetArraySize(pi);
+            if (!(it->ids = malloc((np ? np : 1) * sizeof *it->ids)))
+                rc = ys_fail(err, YS_ENOMEM, "out of memory");
+            const cJSON *v;
+            char where[4200];
+            snprintf(where, sizeof where, "%s:%ld", path, lineno);
+            cJSON_ArrayForEach(v, pi) {
+                long long id;
+                if (rc < 0 || (rc = ys_json_int(v, 0, INT32_MAX, where, "prompt_ids", &id, err)) < 0)
+                    break;
+                it->ids[k++] = (int32_t)id;
+            }
+            it->n = k;
+        }
+        if (rc == 0 && it->n == 0)
+            rc = ys_fail(err, YS_EINPUT, "%s:%ld: the prompt has no tokens", path, lineno);
+        cJSON_Delete(o);
+        line = nl ? nl + 1 : line + len;
+    }
+    free(text);
+    if (rc == 0 && *n == 0)
+        rc = ys_fail(err, YS_EINPUT, "%s: no prompts", path);
+    return rc;
+}
+
+/* An engine error about item it, named by its line when it has one. */
+static int item_fail(const char *path, const gen_item *it, ys_error *err)
+{
+    if (!it->line)
+        return err->code ? err->code : -1;
+    char m[sizeof err->msg];
+    snprintf(m, sizeof m, "%s", err->msg);
+    return ys_fail(err, err->code, "%s:%ld: %s", path, it->line, m);
+}
+
 int cmd_generate(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("generate", argc, argv, generate_help,
-                              " --model --adapter --quantize --group-size --compute --json --prompt --prompt-ids --max-tokens --stop --ignore-eos --temperature "
+                              " --model --adapter --quantize --group-size --compute --json --prompt --prompt-ids --prompts-file --batch-size --max-tokens --stop --ignore-eos --temperature "
                               "--seed --top-k --top-p --threads --num-beams --length-penalty --early-stopping "
                               "--no-repeat-ngram-size --min-tokens ",
                               &a);
     if (rc)
         return rc;
-    if (!!a.prompt + !!a.prompt_ids != 1)
-        return cli_usage_error("generate", "give exactly one of --prompt TEXT or --prompt-ids \"ID ...\"");
+    if (!!a.prompt + !!a.prompt_ids + !!a.prompts_file != 1)
+        return cli_usage_error("generate", "give exactly one of --prompt TEXT, --prompt-ids \"ID ...\" or --prompts-file F");
+    if (a.batch_size && !a.prompts_file)
+        return cli_usage_error("generate", "--batch-size is for --prompts-file");
     ys_error err = {0};
     tok_tokenizer *t = NULL;
     struct stat st;
@@ -92,20 +208,29 @@ int cmd_generate(int argc, char **argv)
                     (stat(a.model, &st) == 0 && S_ISREG(st.st_mode) && tok_available(a.model));   /* a GGUF file's own */
     if ((a.prompt || a.nstops || have_tok) && tok_load(a.model, &t, &err) < 0)
         return cli_fail(&err);
-    int32_t *prompt = NULL, *out = NULL;
-    size_t np = 0, nout = 0;
-    if (a.prompt) {
-        rc = tok_encode(t, a.prompt, strlen(a.prompt), true, &prompt, &np, &err);
+    gen_item *items = NULL;
+    size_t nitems = 0;
+    if (a.prompts_file) {
+        rc = read_prompts(a.prompts_file, t, &items, &nitems, &err);
+    } else if (!(items = calloc(1, sizeof *items))) {
+        rc = ys_fail(&err, YS_ENOMEM, "out of memory");
     } else {
-        long n = mc_parse_ids(a.prompt_ids, &prompt, "--prompt-ids", &err);
-        rc = n < 0 ? -1 : 0;
-        np = n < 0 ? 0 : (size_t)n;
+        nitems = 1;
+        if (a.prompt) {
+            rc = tok_encode(t, a.prompt, strlen(a.prompt), true, &items[0].ids, &items[0].n, &err);
+        } else {
+            long n = mc_parse_ids(a.prompt_ids, &items[0].ids, "--prompt-ids", &err);
+            rc = n < 0 ? -1 : 0;
+            items[0].n = n < 0 ? 0 : (size_t)n;
+        }
+        if (rc == 0 && items[0].n == 0)
+            rc = ys_fail(&err, YS_EINPUT, "the prompt has no tokens");
     }
-    if (rc == 0 && np == 0)
-        rc = ys_fail(&err, YS_EINPUT, "the prompt has no tokens");
+    size_t B = a.batch_size ? (size_t)a.batch_size : a.prompts_file ? 64 : 1;
     model *m = NULL;
     s2s_model *sm = NULL;
-    gen_ctx g = {t, &a, t ? tok_eos_id(t) : -1, 0, false, false};
+    for (size_t i = 0; i < nitems; i++)
+        items[i].g = (gen_ctx){t, &a, t ? tok_eos_id(t) : -1, 0, false, false};
     int s2s = rc == 0 ? s2s_supports(a.model, &err) : 0;
     bool beam_flags = a.num_beams >= 0 || a.no_repeat >= 0 || a.min_tokens >= 0 || !isnan(a.length_penalty) ||
                       a.early_stopping;
@@ -123,6 +248,7 @@ int cmd_generate(int argc, char **argv)
         if ((rc = s2s_load_adapter(a.model, a.adapter, &sm, &err)) == 0 && a.threads > 0)
             rc = s2s_set_threads(sm, (int)a.threads, &err);
         s2s_gen_opts o;
+        s2s_gen_batch *b = NULL;
         if (rc == 0) {
             s2s_gen_defaults(sm, &o);
             if (a.max_tokens_set)
@@ -137,52 +263,94 @@ int cmd_generate(int argc, char **argv)
                 o.length_penalty = a.length_penalty;
             if (a.early_stopping)
                 o.early_stopping = !strcmp(a.early_stopping, "true") ? 1 : !strcmp(a.early_stopping, "never") ? 2 : 0;
-            g.eos = -1; /* the model ends at its own EOS */
-            g.skip_special = true;
             o.stop = a.nstops ? gen_stop : NULL;
-            o.stop_user = &g;
-            int32_t *res = NULL;
-            rc = s2s_generate(sm, prompt, np, &o, &res, &nout, &err);
-            out = res;
+            rc = s2s_gen_batch_new(sm, B, &b, &err);
+        }
+        for (size_t i = 0; rc == 0 && i < nitems; i++) {
+            gen_item *it = &items[i];
+            it->g.eos = -1; /* the model ends at its own EOS */
+            it->g.skip_special = true;
+            it->sr = (s2s_request){.src = it->ids, .n_src = it->n, .opts = o};
+            it->sr.opts.stop_user = &it->g;
+            if ((rc = s2s_gen_batch_add(b, &it->sr, &err)) < 0)
+                rc = item_fail(a.prompts_file, it, &err);
+        }
+        s2s_request *done[64];
+        while (rc == 0 && s2s_gen_batch_pending(b) > 0) {
+            size_t nd = 0;
+            rc = s2s_gen_batch_step(b, done, &nd, &err);
+        }
+        for (size_t i = 0; rc == 0 && i < nitems; i++) {
+            gen_item *it = &items[i];
+            it->out = it->sr.out, it->nout = it->sr.n_out;
+            it->sr.out = NULL;
             /* with beams nothing stopped early: find the cut afterwards */
-            for (size_t j = 1; rc == 0 && a.nstops && !g.stopped && j <= nout; j++)
-                if (gen_stop(out, j, &g))
+            for (size_t j = 1; a.nstops && !it->g.stopped && j <= it->nout; j++)
+                if (gen_stop(it->out, j, &it->g))
                     break;
         }
+        for (size_t i = 0; rc != 0 && i < nitems; i++)
+            free(items[i].sr.out);
+        s2s_gen_batch_free(b);
     } else if (rc == 0) {
-        rc = mc_load_model(&a, &m, &err);
-        if (rc == 0 && !(out = malloc((size_t)(a.max_tokens ? a.max_tokens : 1) * sizeof *out)))
-            rc = ys_fail(&err, YS_ENOMEM, "out of memory");
+        model_batch *b = NULL;
         model_sampling smp = {(float)a.temperature, (int)a.top_k, (float)a.top_p, (uint64_t)a.seed};
+        rc = mc_load_model(&a, &m, &err);
         if (rc == 0)
-            rc = model_generate(m, prompt, np, (size_t)a.max_tokens, a.temperature > 0 ? &smp : NULL, gen_stop, &g,
-                                out, &nout, &err);
-    }
-    char *text = NULL;
-    if (rc == 0 && t) {
-        rc = tok_decode(t, out, nout, g.skip_special, &text, &err);
-        if (rc == 0 && g.stopped)
-            text[g.cut] = 0;
-    }
-    if (rc == 0) {
-        if (a.json) {
-            fputs("{\"ids\": ", stdout);
-            mc_print_ids_json(out, nout);
-            fputs(", \"text\": ", stdout);
-            if (text)
-                mc_print_json_string(text);
-            else
-                fputs("null", stdout);
-            fputs("}\n", stdout);
-        } else if (text) {
-            printf("%s\n", text);
-        } else {
-            for (size_t i = 0; i < nout; i++)
-                printf("%s%d", i ? " " : "", out[i]);
-            printf("\n");
+            rc = model_batch_new(m, B, &b, &err);
+        for (size_t i = 0; rc == 0 && i < nitems; i++) {
+            gen_item *it = &items[i];
+            if (!(it->out = malloc((size_t)(a.max_tokens ? a.max_tokens : 1) * sizeof *it->out))) {
+                rc = ys_fail(&err, YS_ENOMEM, "out of memory");
+                break;
+            }
+            it->mr = (model_request){.prompt = it->ids, .n_prompt = it->n, .max_new = (size_t)a.max_tokens,
+                                     .stop = gen_stop, .user = &it->g, .out = it->out};
+            if (a.temperature > 0)
+                it->mr.sampling = smp;
+            if ((rc = model_batch_add(b, &it->mr, &err)) < 0)
+                rc = item_fail(a.prompts_file, it, &err);
         }
+        model_request *done[64];
+        while (rc == 0 && model_batch_pending(b) > 0) {
+            size_t nd = 0;
+            rc = model_batch_step(b, done, &nd, &err);
+        }
+        for (size_t i = 0; rc == 0 && i < nitems; i++)
+            items[i].nout = items[i].mr.n_out;
+        model_batch_free(b);
     }
-    free(text), free(prompt), free(out);
+    for (size_t i = 0; rc == 0 && i < nitems; i++) {
+        gen_item *it = &items[i];
+        char *text = NULL;
+        if (t) {
+            rc = tok_decode(t, it->out, it->nout, it->g.skip_special, &text, &err);
+            if (rc == 0 && it->g.stopped)
+                text[it->g.cut] = 0;
+        }
+        if (rc == 0) {
+            if (a.json) {
+                fputs("{\"ids\": ", stdout);
+                mc_print_ids_json(it->out, it->nout);
+                fputs(", \"text\": ", stdout);
+                if (text)
+                    mc_print_json_string(text);
+                else
+                    fputs("null", stdout);
+                fputs("}\n", stdout);
+            } else if (text) {
+                printf("%s\n", text);
+            } else {
+                for (size_t j = 0; j < it->nout; j++)
+                    printf("%s%d", j ? " " : "", it->out[j]);
+                printf("\n");
+            }
+        }
+        free(text);
+    }
+    for (size_t i = 0; i < nitems; i++)
+        free(items[i].ids), free(items[i].out);
+    free(items);
     model_free(m);
     s2s_free(sm);
     tok_free(t);

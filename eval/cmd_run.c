@@ -55,7 +55,11 @@ static const char run_help[] =
     "demonstrations, a question's shared context) in up to N MB, so that requests that\n"
     "begin alike compute them once (decoders' log-likelihood requests; 0: off; default:\n"
     "1/16 of the machine's memory, within 64..2048 MB). Results are bitwise the same\n"
-    "with and without it; the summary says how many prompt tokens it served.\n";
+    "with and without it; the summary says how many prompt tokens it served.\n"
+    "--batch-size B (1..64): scoring computes up to B requests per engine call (default\n"
+    "8); generation decodes up to B requests together, continuous batching (default 64),\n"
+    "fewer when their KV caches would not fit in half the available memory (a message\n"
+    "says so). Results do not depend on B.\n";
 
 /* Read a run's settings back from the store for --resume. The strings live
  * in *json, which the caller frees with cJSON_Delete. */
@@ -223,6 +227,7 @@ int cmd_run(int argc, char **argv)
             if (cli_parse_int(v, 1, 64, &n) < 0)
                 return cli_usage_error("run", "--batch-size needs 1..64");
             o.batch_size = (int)n;
+            o.batch_size_set = true;
         } else if (OPT("--fewshot-sampler", true)) {
             if (strcmp(v, "random") && strcmp(v, "first_n"))
                 return cli_usage_error("run", "--fewshot-sampler is random or first_n");

@@ -123,6 +123,7 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         else if (!strcmp(name, "--ids")) a->ids = v;
         else if (!strcmp(name, "--prompt")) a->prompt = v;
         else if (!strcmp(name, "--prompt-ids")) a->prompt_ids = v;
+        else if (!strcmp(name, "--prompts-file")) a->prompts_file = v;
         else if (!strcmp(name, "--text-pair")) a->text_pair = v;
         else if (!strcmp(name, "--token-type-ids")) a->type_ids = v;
         else if (!strcmp(name, "--source-ids")) a->source_ids = v;
@@ -159,6 +160,11 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
             else if (!strcmp(name, "--from")) a->from = n;
             else if (!strcmp(name, "--min-tokens")) a->min_tokens = n;
             else if (!strcmp(name, "--seed")) a->seed = n;
+            else if (!strcmp(name, "--batch-size")) {
+                if (n < 1 || n > 64)
+                    return cli_usage_error(cmd, "--batch-size needs 1..64");
+                a->batch_size = n;
+            }
             else if (!strcmp(name, "--group-size")) {
                 if (n != 32 && n != 128)
                     return cli_usage_error(cmd, "--group-size takes 32 or 128");

@@ -16,6 +16,8 @@
 typedef struct {
     const char *model, *adapter, *file, *jsonl, *text, *ids, *prompt, *prompt_ids;
     const char *text_pair, *type_ids, *source_ids, *early_stopping;
+    const char *prompts_file;  /* generate --prompts-file */
+    long batch_size;           /* generate --batch-size (0: not given) */
     model_quant quantize;      /* --quantize int8|int4|int4-sym */
     long group_size;           /* --group-size 32|128 (int4) */
     bool compute_bf16;         /* --compute bf16 (default exact) */

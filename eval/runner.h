@@ -39,6 +39,10 @@
 
 #include "ys_error.h"
 
+/* Generation requests decoded together when --batch-size is not given
+ * (fewer when their KV caches would not fit in half the available memory). */
+#define RN_GEN_BATCH 64
+
 typedef struct {
     const char *model_dir;
     const char *adapter_dir;  /* PEFT LoRA adapter merged at load; NULL: none */
@@ -57,8 +61,10 @@ typedef struct {
     bool log_samples;         /* samples_<task>_<time>.jsonl beside output */
     long limit;               /* documents per task; 0: all */
     int num_fewshot;          /* -1: each spec's own */
+    int batch_size;           /* scoring: requests per engine group; generation: requests
+                                 decoded together (continuous batching), capped by memory */
+    bool batch_size_set;      /* given by the user: generation uses it, else RN_GEN_BATCH */
     const char *fewshot_sampler; /* "random" or "first_n" for every task; NULL: each spec's own */
-    int batch_size;
     long prefix_cache_mb;     /* the scoring prefix cache's budget (model.h); 0: none; < 0: the default
                                  (model_prefix_cache_default_mb) */
     int threads;              /* 0: all cores */
