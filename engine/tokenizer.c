@@ -751,9 +751,11 @@ int tok_encode_from(const tok_tokenizer *t, const char *text, size_t len, size_t
     *ids = NULL;
     *n = 0;
     if (start > len) return ys_fail(err, YS_EUSAGE, "tok_encode_from: start %zu beyond the text", start);
+    /* a cut inside a character is declined before the tail is checked as
+     * UTF-8 text: the tail alone starts with a continuation byte */
+    if (start > 0 && start < len && ((unsigned char)text[start] & 0xC0) == 0x80) return 0;
     int rc = check_text(text + start, len - start, "text", err);
     if (rc) return rc;
-    if (start > 0 && ((unsigned char)text[start] & 0xC0) == 0x80) return 0;
     if (start > 0) {
         int ok = boundary_ok(t, text, len, start, err);
         if (ok <= 0) return ok;
