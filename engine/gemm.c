@@ -256,8 +256,146 @@ static void ikern_scalar_f32x(const gm_call *c, size_t i, int mr, const int8_t *
     (void)cs, (void)kq4;
 }
 
+/* GM_GGML (gemm.h, "GGUF blocks"): gg_deq(type, unit, s, o) writes the
+ * weights of sub-block s (the unit's k 32 s .. 32 s + 31) of a panel's
+ * unit (gemm_internal.h, gg_fields) as o[32 k][GM_NR], the fp32 panel
+ * layout, each value computed with the fp32 operations gguf_dequant
+ * (gguf_quant.c) uses, in its order: the same bits. The loops run over
+ * the 32 rows innermost, which the interleaved units make contiguous, and
+ * the body is compiled once per instruction set so that the vectoriser
+ * widens them (vector and scalar fp32 operations round alike; ISO C11
+ * does not contract them into FMAs). */
+static inline uint16_t gg_le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+__attribute__((always_inline)) static inline void gg_deq_body(int type, const unsigned char *restrict u, size_t s,
+                                                              float *restrict o)
+{
+    float d[GM_NR], m[GM_NR];
+    uint32_t qh[GM_NR];
+    const unsigned char *dp = type == GGML_Q6_K ? u + 32 * 208 : u;
+    for (size_t c = 0; c < GM_NR; c++)
+        d[c] = f16_to_f32(gg_le16(dp + 2 * c));
+    switch (type) {
+    case GGML_Q8_0: {
+        const int8_t *q = (const int8_t *)(u + 64);
+        for (size_t e = 0; e < 32; e++)
+            for (size_t c = 0; c < GM_NR; c++)
+                o[e * GM_NR + c] = (float)q[e * GM_NR + c] * d[c];
+        break;
+    }
+    case GGML_Q4_0: {
+        const unsigned char *q = u + 64;
+        for (size_t i = 0; i < 16; i++)
+            for (size_t c = 0; c < GM_NR; c++) {
+                int b = q[i * GM_NR + c];
+                o[i * GM_NR + c] = d[c] * (float)((b & 15) - 8);
+                o[(i + 16) * GM_NR + c] = d[c] * (float)((b >> 4) - 8);
+            }
+        break;
+    }
+    case GGML_Q4_1: {
+        const unsigned char *q = u + 128;
+        for (size_t c = 0; c < GM_NR; c++)
+            m[c] = f16_to_f32(gg_le16(u + 64 + 2 * c));
+        for (size_t i = 0; i < 16; i++)
+            for (size_t c = 0; c < GM_NR; c++) {
+                int b = q[i * GM_NR + c];
+                float lo = d[c] * (float)(b & 15), hi = d[c] * (float)(b >> 4);
+                o[i * GM_NR + c] = lo + m[c];
+                o[(i + 16) * GM_NR + c] = hi + m[c];
+            }
+        break;
+    }
+    case GGML_Q5_0:
+    case GGML_Q5_1: {
+        int one = type == GGML_Q5_1;
+        const unsigned char *h = u + (one ? 128 : 64), *q = u + (one ? 256 : 192);
+        for (size_t c = 0; c < GM_NR; c++) {
+            qh[c] = (uint32_t)h[4 * c] | (uint32_t)h[4 * c + 1] << 8 | (uint32_t)h[4 * c + 2] << 16 |
+                    (uint32_t)h[4 * c + 3] << 24;
+            m[c] = one ? f16_to_f32(gg_le16(u + 64 + 2 * c)) : 0.0f;
+        }
+        for (size_t i = 0; i < 16; i++)
+            for (size_t c = 0; c < GM_NR; c++) {
+                int b = q[i * GM_NR + c];
+                int lo = (b & 15) | (int)((qh[c] >> i) & 1) << 4, hi = (b >> 4) | (int)((qh[c] >> (i + 16)) & 1) << 4;
+                if (one) {
+                    float l = d[c] * (float)lo, t = d[c] * (float)hi;
+                    o[i * GM_NR + c] = l + m[c];
+                    o[(i + 16) * GM_NR + c] = t + m[c];
+                } else {
+                    o[i * GM_NR + c] = d[c] * (float)(lo - 16);
+                    o[(i + 16) * GM_NR + c] = d[c] * (float)(hi - 16);
+                }
+            }
+        break;
+    }
+    case GGML_Q4_K:
+    case GGML_Q5_K: {
+        /* the sub-block's 6-bit scale and min (gguf_quant.c, scale_min_k4) */
+        const unsigned char *sc = u + 128;
+        float d1[GM_NR], m1[GM_NR];
+        for (size_t c = 0; c < GM_NR; c++) {
+            int a, mn;
+            if (s < 4) {
+                a = sc[s * GM_NR + c] & 63;
+                mn = sc[(s + 4) * GM_NR + c] & 63;
+            } else {
+                a = (sc[(s + 4) * GM_NR + c] & 15) | (sc[(s - 4) * GM_NR + c] >> 6) << 4;
+                mn = (sc[(s + 4) * GM_NR + c] >> 4) | (sc[s * GM_NR + c] >> 6) << 4;
+            }
+            d1[c] = d[c] * (float)a;
+            m1[c] = f16_to_f32(gg_le16(u + 64 + 2 * c)) * (float)mn;
+        }
+        int five = type == GGML_Q5_K, sh = (s & 1) ? 4 : 0;
+        const unsigned char *q = u + (five ? 1536 : 512) + s / 2 * 32 * GM_NR, *h = u + 512;
+        for (size_t j = 0; j < 32; j++)
+            for (size_t c = 0; c < GM_NR; c++) {
+                int v = (q[j * GM_NR + c] >> sh) & 15;
+                if (five)
+                    v |= ((h[j * GM_NR + c] >> s) & 1) << 4;
+                float t = d1[c] * (float)v;
+                o[j * GM_NR + c] = t - m1[c];
+            }
+        break;
+    }
+    case GGML_Q6_K: {
+        const int8_t *scales = (const int8_t *)(u + 32 * 192);
+        size_t half = s / 4, t = s % 4;
+        const unsigned char *ql = u + (64 * half + 32 * (t & 1)) * GM_NR, *h = u + 4096 + 32 * half * GM_NR;
+        float ds[2][GM_NR];
+        for (size_t c = 0; c < GM_NR; c++) {
+            ds[0][c] = d[c] * (float)scales[(2 * s) * GM_NR + c];
+            ds[1][c] = d[c] * (float)scales[(2 * s + 1) * GM_NR + c];
+        }
+        int sh = t >= 2 ? 4 : 0;
+        for (size_t j = 0; j < 32; j++)
+            for (size_t c = 0; c < GM_NR; c++) {
+                int lo = (ql[j * GM_NR + c] >> sh) & 15, hi = (h[j * GM_NR + c] >> (2 * t)) & 3;
+                o[j * GM_NR + c] = ds[j / 16][c] * (float)((lo | hi << 4) - 32);
+            }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+typedef void (*gg_deq_fn)(int type, const unsigned char *u, size_t s, float *o);
+static void gg_deq_scalar(int type, const unsigned char *u, size_t s, float *o) { gg_deq_body(type, u, s, o); }
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GM_X86 1
+
+__attribute__((target("avx2,fma,f16c"))) static void gg_deq_avx2(int type, const unsigned char *u, size_t s, float *o)
+{
+    gg_deq_body(type, u, s, o);
+}
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static void gg_deq_avx512(int type, const unsigned char *u,
+                                                                                       size_t s, float *o)
+{
+    gg_deq_body(type, u, s, o);
+}
 
 /* 16 panel elements from p (element offset i) widened to fp32. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline __m512 ld512(const gm_dtype DT, const void *p,
@@ -846,7 +984,7 @@ typedef struct run_ctx {
     size_t ldq, ldd;
     int i8_fallback;        /* GM_I8DOT without memory for xq: ikern_scalar_f32x */
     int deq512;             /* dequantize with AVX-512 */
-    float *ggtmp;           /* GM_GGML: per worker, a panel's rows dequantized (GM_NR x k floats) */
+    gg_deq_fn ggdeq;        /* GM_GGML: a sub-block's weights, for the path that runs */
     const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
     size_t ldx;
     int mr;
@@ -855,39 +993,27 @@ typedef struct run_ctx {
     float *acc;
 } run_ctx;
 
-/* GM_GGML (gemm.h, "GGUF blocks"): panel p's rows dequantized into the
- * fp32 panel layout, then the fp32 kernels over rows [r0, r1). Without
- * the per-worker buffers (gm_run could not allocate them) the same fma
- * chains are computed one weight row at a time, dequantized one block at
- * a time on the stack: the same bits, slower. */
-#define GGTMP_PAD 16
+/* GM_GGML (gemm.h, "GGUF blocks"). Few rows (decoding): each 32-k
+ * sub-block of the panel dequantized into an L1 tile (gg_deq), then the
+ * fp32 kernels over those 32 k, each row tile's chains carried from one
+ * sub-block to the next (cont = 1): the weights stream as stored and the
+ * fma chains are the fp32 panels' — the same bits. Many rows (or no
+ * per-worker buffer): the whole panel dequantized once into the fp32
+ * panel layout, then the fp32 kernels over the whole k. */
+#define GG_FEW (2 * MR_MAX)   /* rows per pass of the sub-block route */
 static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int worker)
 {
     const gm_call *c = rc->c;
     const gm_weights *w = c->w;
-    size_t k = w->k, col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
-    const unsigned char *rows = (const unsigned char *)w->panels + col * w->rowb;
-    _Alignas(64) float tile[MR_MAX * GM_NR];
-    if (rc->deq) {
-        /* the rows dequantized one after the other (contiguous writes),
-         * then transposed into the panel layout a few k at a time (the 32
-         * rows' lines stay in cache; the panel is written in order) */
-        /* (rows GGTMP_PAD floats longer than k: with k a multiple of 1024
-         * the 32 rows would share one L1 set and evict each other) */
-        size_t ld = k + GGTMP_PAD;
-        float *deq = rc->deq + (size_t)worker * k * GM_NR, *tmp = rc->ggtmp + (size_t)worker * ld * GM_NR;
-        for (size_t j = 0; j < GM_NR; j++) {
-            if (j < ncols)
-                gguf_dequant(w->ggml_type, rows + j * w->rowb, k, tmp + j * ld);
-            else
-                memset(tmp + j * ld, 0, k * sizeof *tmp);
-        }
-        for (size_t k0 = 0; k0 < k; k0 += 8) {
-            size_t k1 = k0 + 8 < k ? k0 + 8 : k;
-            for (size_t kk = k0; kk < k1; kk++)
-                for (size_t j = 0; j < GM_NR; j++)
-                    deq[kk * GM_NR + j] = tmp[j * ld + kk];
-        }
+    size_t k = w->k, col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR, block, bytes;
+    gguf_type_size(w->ggml_type, &block, &bytes);
+    const unsigned char *panel = (const unsigned char *)w->panels + col * w->rowb;
+    size_t ub = GM_NR * bytes;   /* bytes of a unit */
+    if (rc->deq && r1 - r0 > GG_FEW) {
+        float *deq = rc->deq + (size_t)worker * k * GM_NR;
+        _Alignas(64) float tile[MR_MAX * GM_NR];
+        for (size_t k0 = 0; k0 < k; k0 += 32)
+            rc->ggdeq(w->ggml_type, panel + k0 / block * ub, k0 % block / 32, deq + k0 * GM_NR);
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
             rc->kern(mr, k, rc->x + i * rc->ldx, rc->ldx, deq, tile, 0);
@@ -895,21 +1021,21 @@ static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int wo
         }
         return;
     }
-    size_t block, bytes;
-    gguf_type_size(w->ggml_type, &block, &bytes);
-    float wb[256];
-    for (size_t i = r0; i < r1; i++) {
-        memset(tile, 0, sizeof tile);
-        for (size_t j = 0; j < ncols; j++) {
-            float acc = 0.0f;
-            for (size_t b = 0; b < k / block; b++) {
-                gguf_dequant(w->ggml_type, rows + j * w->rowb + b * bytes, block, wb);
-                for (size_t e = 0; e < block; e++)
-                    acc = fmaf(c->x[i * c->ldx + b * block + e], wb[e], acc);
+    _Alignas(64) float wt[32 * GM_NR];
+    _Alignas(64) float acc[GG_FEW * GM_NR];
+    for (size_t a0 = r0; a0 < r1; a0 += GG_FEW) {
+        size_t a1 = a0 + GG_FEW < r1 ? a0 + GG_FEW : r1;
+        for (size_t k0 = 0; k0 < k; k0 += 32) {
+            rc->ggdeq(w->ggml_type, panel + k0 / block * ub, k0 % block / 32, wt);
+            for (size_t i = a0; i < a1; i += (size_t)rc->mr) {
+                int mr = a1 - i < (size_t)rc->mr ? (int)(a1 - i) : rc->mr;
+                rc->kern(mr, 32, rc->x + i * rc->ldx + k0, rc->ldx, wt, acc + (i - a0) * GM_NR, k0 > 0);
             }
-            tile[j] = acc;
         }
-        epilogue(c, tile, i, 1, col, ncols);
+        for (size_t i = a0; i < a1; i += (size_t)rc->mr) {
+            int mr = a1 - i < (size_t)rc->mr ? (int)(a1 - i) : rc->mr;
+            epilogue(c, acc + (i - a0) * GM_NR, i, mr, col, ncols);
+        }
     }
 }
 
@@ -1042,6 +1168,15 @@ void gm_run(kn_pool *pool, const gm_call *c)
     const gm_weights *w = c->w;
     if (c->n == 0 || w->out == 0)
         return;
+    if (w->dtype == GM_GGML && (w->ggml_type == GGML_F32 || w->ggml_type == GGML_F16 || w->ggml_type == GGML_BF16)) {
+        /* one element per block: the units are the fp32 or 16-bit panels */
+        gm_weights pw = *w;
+        gm_call c2 = *c;
+        pw.dtype = w->ggml_type == GGML_F32 ? GM_F32 : w->ggml_type == GGML_F16 ? GM_F16 : GM_BF16;
+        c2.w = &pw;
+        gm_run(pool, &c2);
+        return;
+    }
     run_ctx rc = {.c = c, .x = c->x, .ldx = c->ldx, .mr = 4};
     uint32_t *xp = NULL;
     uint8_t *xq = NULL;
@@ -1112,11 +1247,18 @@ void gm_run(kn_pool *pool, const gm_call *c)
     /* quantized weights under many rows: room to dequantize a panel per
      * worker (without it, the quantized kernels: the same bits) */
     float *deq = NULL;
-    if (w->dtype == GM_GGML) {   /* always dequantized per panel, for the fp32 kernels */
-        /* (the fp32 kernels were chosen above: dt and q are 0) */
+    if (w->dtype == GM_GGML) {   /* dequantized for the fp32 kernels (chosen above: dt and q are 0) */
+        rc.ggdeq = gg_deq_scalar;
+#ifdef GM_X86
+        if (isa == GM_ISA_AVX512)
+            rc.ggdeq = gg_deq_avx512;
+        else if (isa == GM_ISA_AVX2)
+            rc.ggdeq = gg_deq_avx2;
+#endif
+        /* many rows: a whole panel per worker */
         size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
-        if ((deq = kn_alloc(nw * (2 * w->k + GGTMP_PAD) * GM_NR * sizeof *deq + 64)) != NULL)
-            rc.deq = deq, rc.ggtmp = deq + nw * w->k * GM_NR;
+        if (c->n > GG_FEW && (deq = kn_alloc(nw * w->k * GM_NR * sizeof *deq + 64)) != NULL)
+            rc.deq = deq;
     }
     if (rc.qkern && c->n > (size_t)(2 * rc.mr)) {
         size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
