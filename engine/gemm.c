@@ -387,16 +387,6 @@ static void gg_deq_scalar(int type, const unsigned char *u, size_t s, float *o) 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GM_X86 1
 
-__attribute__((target("avx2,fma,f16c"))) static void gg_deq_avx2(int type, const unsigned char *u, size_t s, float *o)
-{
-    gg_deq_body(type, u, s, o);
-}
-__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static void gg_deq_avx512(int type, const unsigned char *u,
-                                                                                       size_t s, float *o)
-{
-    gg_deq_body(type, u, s, o);
-}
-
 /* 16 panel elements from p (element offset i) widened to fp32. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline __m512 ld512(const gm_dtype DT, const void *p,
                                                                                 size_t i)
@@ -876,6 +866,195 @@ static void ikern_avx512(int mr, size_t k, const uint8_t *xq, size_t ldq, const 
         NULL, ki512_1, ki512_2, ki512_3, ki512_4, ki512_5, ki512_6};
     f[mr](k, xq, ldq, xd, ldd, panel, sc, cs, G, tile);
 }
+
+/* GM_GGML with AVX-512, few rows (decoding): the weights of a sub-block
+ * dequantized in registers, 16 rows of W (columns of the product) per
+ * vector, with gg_deq_body's fp32 operations in its order (vcvtph2ps
+ * widens fp16 exactly, as f16_to_f32 does), each fed straight to the fma
+ * chains: acc = fma(x[k], w[k], acc) over k ascending, the fp32 kernels'
+ * sequence, so the bits are the L1-tile route's and the fp32 panels'.
+ * gg_sub512 holds a sub-block's per-column factors, gg_w512 gives the 16
+ * weights of k index e (0..31 in the sub-block) of half h (columns
+ * 16 h .. 16 h + 15). */
+typedef struct gg_sub512 {
+    __m512 a[2], b[2], c[2];   /* Q8_0/Q4_0: d; Q4_K/Q5_K: d1, m1; Q6_K: ds of k 0..15, 16..31 */
+    const unsigned char *q, *h;
+    int sh, sh2;
+} gg_sub512;
+
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline __m512i
+gg_u8(const unsigned char *p)
+{
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
+gg_setup512(const int T, const unsigned char *u, size_t s, gg_sub512 *g)
+{
+    for (int h = 0; h < 2; h++) {
+        const unsigned char *dp = T == GGML_Q6_K ? u + 32 * 208 : u;
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(dp + 32 * h)));
+        if (T == GGML_Q8_0 || T == GGML_Q4_0) {
+            g->a[h] = d;
+        } else if (T == GGML_Q4_K || T == GGML_Q5_K) {
+            const unsigned char *sc = u + 128 + 16 * h;
+            const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15);
+            __m512i a, mn;
+            if (s < 4) {
+                a = _mm512_and_si512(gg_u8(sc + s * GM_NR), m63);
+                mn = _mm512_and_si512(gg_u8(sc + (s + 4) * GM_NR), m63);
+            } else {
+                __m512i b4 = gg_u8(sc + (s + 4) * GM_NR), bl = gg_u8(sc + (s - 4) * GM_NR), bs = gg_u8(sc + s * GM_NR);
+                a = _mm512_or_si512(_mm512_and_si512(b4, m15), _mm512_slli_epi32(_mm512_srli_epi32(bl, 6), 4));
+                mn = _mm512_or_si512(_mm512_srli_epi32(b4, 4), _mm512_slli_epi32(_mm512_srli_epi32(bs, 6), 4));
+            }
+            __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + 64 + 32 * h)));
+            g->a[h] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(a));
+            g->b[h] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
+        } else {   /* Q6_K */
+            const unsigned char *sc = u + 32 * 192 + 16 * h;
+            __m512i s0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(sc + 2 * s * GM_NR)));
+            __m512i s1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(sc + (2 * s + 1) * GM_NR)));
+            g->a[h] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(s0));
+            g->c[h] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(s1));
+        }
+    }
+    if (T == GGML_Q8_0 || T == GGML_Q4_0) {
+        g->q = u + 64;
+    } else if (T == GGML_Q4_K || T == GGML_Q5_K) {
+        g->q = u + (T == GGML_Q5_K ? 1536 : 512) + s / 2 * 32 * GM_NR, g->h = u + 512;
+        g->sh = (s & 1) ? 4 : 0, g->sh2 = (int)s;
+    } else {
+        size_t half = s / 4, t = s % 4;
+        g->q = u + (64 * half + 32 * (t & 1)) * GM_NR, g->h = u + 4096 + 32 * half * GM_NR;
+        g->sh = t >= 2 ? 4 : 0, g->sh2 = 2 * (int)t;
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline __m512
+gg_w512(const int T, const gg_sub512 *g, int e, int h)
+{
+    const __m512i m15 = _mm512_set1_epi32(15);
+    if (T == GGML_Q8_0) {
+        __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(g->q + e * GM_NR + 16 * h)));
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(v), g->a[h]);
+    }
+    if (T == GGML_Q4_0) {
+        __m512i v = gg_u8(g->q + (e & 15) * GM_NR + 16 * h);
+        v = e < 16 ? _mm512_and_si512(v, m15) : _mm512_srli_epi32(v, 4);
+        return _mm512_mul_ps(g->a[h], _mm512_cvtepi32_ps(_mm512_sub_epi32(v, _mm512_set1_epi32(8))));
+    }
+    if (T == GGML_Q4_K || T == GGML_Q5_K) {
+        __m512i v = _mm512_and_si512(_mm512_srli_epi32(gg_u8(g->q + e * GM_NR + 16 * h), (unsigned)g->sh), m15);
+        if (T == GGML_Q5_K) {
+            __m512i hb = _mm512_srli_epi32(gg_u8(g->h + e * GM_NR + 16 * h), (unsigned)g->sh2);
+            v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(hb, _mm512_set1_epi32(1)), 4));
+        }
+        __m512 t = _mm512_mul_ps(g->a[h], _mm512_cvtepi32_ps(v));
+        return _mm512_sub_ps(t, g->b[h]);
+    }
+    /* Q6_K */
+    __m512i lo = _mm512_and_si512(_mm512_srli_epi32(gg_u8(g->q + e * GM_NR + 16 * h), (unsigned)g->sh), m15);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi32(gg_u8(g->h + e * GM_NR + 16 * h), (unsigned)g->sh2),
+                                  _mm512_set1_epi32(3));
+    __m512i v = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+    return _mm512_mul_ps(e < 16 ? g->a[h] : g->c[h], _mm512_cvtepi32_ps(v));
+}
+
+/* The L1-tile route's dequantization with the same vectors (stored). */
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
+gg_deq512_body(const int T, const unsigned char *u, size_t s, float *o)
+{
+    gg_sub512 g;
+    gg_setup512(T, u, s, &g);
+    for (int e = 0; e < 32; e++)
+        for (int h = 0; h < 2; h++)
+            _mm512_storeu_ps(o + e * GM_NR + 16 * h, gg_w512(T, &g, e, h));
+}
+
+/* MR rows x NP panels (stride pstride bytes) over k, tile[(pp * MR + r) *
+ * GM_NR + j]. */
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
+gg_kern512_body(const int T, const int MR, const int NP, size_t k, size_t ubytes, const float *x, size_t ldx,
+                const unsigned char *panel, size_t pstride, float *tile)
+{
+    const size_t blk = T == GGML_Q8_0 || T == GGML_Q4_0 ? 32 : 256;
+    __m512 acc[2][4][2];
+    for (int pp = 0; pp < NP; pp++)
+        for (int r = 0; r < MR; r++)
+            acc[pp][r][0] = acc[pp][r][1] = _mm512_setzero_ps();
+    for (size_t k0 = 0; k0 < k; k0 += 32) {
+        gg_sub512 g[2];
+        for (int pp = 0; pp < NP; pp++)
+            gg_setup512(T, panel + pp * pstride + k0 / blk * ubytes, k0 % blk / 32, &g[pp]);
+        /* k 0..15 and 16..31 of the sub-block apart, so that the choices
+         * gg_w512 makes on e < 16 are known in each loop */
+#define GG_E_LOOP(E0)                                                                                                  _Pragma("GCC unroll 4") for (int e = E0; e < E0 + 16; e++)                                                       {                                                                                                                    __m512 xb[4];                                                                                                    for (int r = 0; r < MR; r++)                                                                                         xb[r] = _mm512_set1_ps(x[r * ldx + k0 + (size_t)e]);                                                         for (int pp = 0; pp < NP; pp++)                                                                                      for (int h = 0; h < 2; h++) {                                                                                        __m512 wv = gg_w512(T, &g[pp], e, h);                                                                            for (int r = 0; r < MR; r++)                                                                                         acc[pp][r][h] = _mm512_fmadd_ps(xb[r], wv, acc[pp][r][h]);                                               }                                                                                                        }
+        GG_E_LOOP(0)
+        GG_E_LOOP(16)
+#undef GG_E_LOOP
+    }
+    for (int pp = 0; pp < NP; pp++)
+        for (int r = 0; r < MR; r++) {
+            _mm512_storeu_ps(tile + (pp * MR + r) * GM_NR, acc[pp][r][0]);
+            _mm512_storeu_ps(tile + (pp * MR + r) * GM_NR + 16, acc[pp][r][1]);
+        }
+}
+
+#define GG_TYPES(X) X(q8_0, GGML_Q8_0) X(q4_0, GGML_Q4_0) X(q4_k, GGML_Q4_K) X(q5_k, GGML_Q5_K) X(q6_k, GGML_Q6_K)
+#define GG_K512(N, T, M, P)                                                                                        \
+    __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static void gk512_##N##_##M##_##P(               \
+        size_t k, size_t ub, const float *x, size_t ldx, const unsigned char *panel, size_t ps, float *tile)     \
+    {                                                                                                            \
+        gg_kern512_body(T, M, P, k, ub, x, ldx, panel, ps, tile);                                                \
+    }
+#define GG_K512_ALL(N, T)                                                                                          \
+    GG_K512(N, T, 1, 1) GG_K512(N, T, 2, 1) GG_K512(N, T, 3, 1) GG_K512(N, T, 4, 1) GG_K512(N, T, 1, 2)           \
+    GG_K512(N, T, 2, 2) GG_K512(N, T, 3, 2) GG_K512(N, T, 4, 2)                                                    \
+    __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static void gd512_##N(const unsigned char *u, \
+                                                                                       size_t s, float *o)     \
+    {                                                                                                            \
+        gg_deq512_body(T, u, s, o);                                                                              \
+    }
+GG_TYPES(GG_K512_ALL)
+#define GG_KMAX 4   /* rows of gg_kern512 */
+typedef void (*gg_kfn)(size_t, size_t, const float *, size_t, const unsigned char *, size_t, float *);
+
+/* The fused kernel for type with mr rows and np panels, or NULL (a type
+ * without one: the L1-tile route). */
+static gg_kfn gg_kern512(int type, int mr, int np)
+{
+#define GG_ROW(N, T)                                                                                               \
+    case T: {                                                                                                    \
+        static const gg_kfn f[2][GG_KMAX] = {{gk512_##N##_1_1, gk512_##N##_2_1, gk512_##N##_3_1, gk512_##N##_4_1}, \
+                                             {gk512_##N##_1_2, gk512_##N##_2_2, gk512_##N##_3_2, gk512_##N##_4_2}}; \
+        return f[np - 1][mr - 1];                                                                                \
+    }
+    switch (type) {
+        GG_TYPES(GG_ROW)
+    default:
+        return NULL;
+    }
+#undef GG_ROW
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void gg_deq_avx2(int type, const unsigned char *u, size_t s, float *o)
+{
+    gg_deq_body(type, u, s, o);
+}
+static void gg_deq_avx512(int type, const unsigned char *u, size_t s, float *o)
+{
+    switch (type) {
+#define GG_D(N, T)                                                                                                 \
+    case T:                                                                                                      \
+        gd512_##N(u, s, o);                                                                                      \
+        return;
+        GG_TYPES(GG_D)
+#undef GG_D
+    default:
+        gg_deq_body(type, u, s, o);
+    }
+}
 #endif
 
 #ifdef GM_X86
@@ -985,6 +1164,7 @@ typedef struct run_ctx {
     int i8_fallback;        /* GM_I8DOT without memory for xq: ikern_scalar_f32x */
     int deq512;             /* dequantize with AVX-512 */
     gg_deq_fn ggdeq;        /* GM_GGML: a sub-block's weights, for the path that runs */
+    int ggfused;            /* GM_GGML: gg_kern512 takes few rows */
     const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
     size_t ldx;
     int mr;
@@ -1039,6 +1219,34 @@ static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int wo
     }
 }
 
+#ifdef GM_X86
+/* GM_GGML, up to GG_FUSED rows, AVX-512: the fused kernels (gg_kern512),
+ * two panels at a time (four fma chains per row: one row's chains would
+ * otherwise wait on the fma latency), GG_KMAX rows at a time. */
+#define GG_FUSED (2 * GG_KMAX)
+static void ggml_fused(const run_ctx *rc, size_t r0, size_t r1, size_t p0, size_t p1)
+{
+    const gm_call *c = rc->c;
+    const gm_weights *w = c->w;
+    size_t block, bytes;
+    gguf_type_size(w->ggml_type, &block, &bytes);
+    size_t ub = GM_NR * bytes, ps = GM_NR * w->rowb;
+    _Alignas(64) float tile[2 * GG_KMAX * GM_NR];
+    for (size_t p = p0; p < p1; p += 2) {
+        int np = p1 - p >= 2 ? 2 : 1;
+        for (size_t i = r0; i < r1; i += GG_KMAX) {
+            int mr = r1 - i < GG_KMAX ? (int)(r1 - i) : GG_KMAX;
+            gg_kern512(w->ggml_type, mr, np)(w->k, ub, c->x + i * c->ldx, c->ldx,
+                                             (const unsigned char *)w->panels + p * ps, ps, tile);
+            for (int pp = 0; pp < np; pp++) {
+                size_t col = (p + (size_t)pp) * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
+                epilogue(c, tile + (size_t)pp * (size_t)mr * GM_NR, i, mr, col, ncols);
+            }
+        }
+    }
+}
+#endif
+
 /* An item of 16/32-bit panels with a long k (rc->kc > 0), BLIS-like: k
  * in blocks of kc, outermost, so that a block of the item's rows (mc x kc)
  * stays in L2 across its panels and a panel's block (kc x GM_NR) in L1
@@ -1084,11 +1292,18 @@ static void run_item(void *vctx, size_t item, int worker)
         run_item_kblocked(rc, r0, r1, p0, p1, rc->acc + (size_t)worker * rc->mc * GM_GROUP * GM_NR);
         return;
     }
-    for (size_t p = p0; p < p1; p++) {
-        if (w->dtype == GM_GGML) {
-            ggml_panel(rc, p, r0, r1, worker);
-            continue;
+    if (w->dtype == GM_GGML) {
+#ifdef GM_X86
+        if (rc->ggfused && r1 - r0 <= GG_FUSED) {
+            ggml_fused(rc, r0, r1, p0, p1);
+            return;
         }
+#endif
+        for (size_t p = p0; p < p1; p++)
+            ggml_panel(rc, p, r0, r1, worker);
+        return;
+    }
+    for (size_t p = p0; p < p1; p++) {
         const void *panel = (const unsigned char *)w->panels + p * k_stored(w->dtype, w->k) * row_bytes(w->dtype);
         const float *sc = w->scales ? w->scales + p * w->ngroups * GM_NR : NULL;
         const uint8_t *zp = w->zeros ? w->zeros + p * w->ngroups * GM_NR : NULL;
@@ -1251,7 +1466,7 @@ void gm_run(kn_pool *pool, const gm_call *c)
         rc.ggdeq = gg_deq_scalar;
 #ifdef GM_X86
         if (isa == GM_ISA_AVX512)
-            rc.ggdeq = gg_deq_avx512;
+            rc.ggdeq = gg_deq_avx512, rc.ggfused = gg_kern512(w->ggml_type, 1, 1) != NULL;
         else if (isa == GM_ISA_AVX2)
             rc.ggdeq = gg_deq_avx2;
 #endif
