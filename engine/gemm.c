@@ -931,8 +931,19 @@ gg_setup512(const int T, const unsigned char *u, size_t s, gg_sub512 *g)
     }
 }
 
+/* (float)(q + bias) for the 4-bit q in the low bits of each lane (the
+ * bits above are ignored): one permute of a table of 16 floats instead of
+ * masking, subtracting and converting — the same exact value. */
 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline __m512
-gg_w512(const int T, const gg_sub512 *g, int e, int h)
+gg_lut(__m512i v, int bias)
+{
+    const __m512 t = _mm512_add_ps(_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                   _mm512_set1_ps((float)bias));
+    return _mm512_permutexvar_ps(v, t);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline __m512
+gg_w512(const int T, const gg_sub512 *g, int e, int h, const int SH, const int SH2)
 {
     const __m512i m15 = _mm512_set1_epi32(15);
     if (T == GGML_Q8_0) {
@@ -941,25 +952,47 @@ gg_w512(const int T, const gg_sub512 *g, int e, int h)
     }
     if (T == GGML_Q4_0) {
         __m512i v = gg_u8(g->q + (e & 15) * GM_NR + 16 * h);
-        v = e < 16 ? _mm512_and_si512(v, m15) : _mm512_srli_epi32(v, 4);
-        return _mm512_mul_ps(g->a[h], _mm512_cvtepi32_ps(_mm512_sub_epi32(v, _mm512_set1_epi32(8))));
+        return _mm512_mul_ps(g->a[h], gg_lut(e < 16 ? v : _mm512_srli_epi32(v, 4), -8));
     }
-    if (T == GGML_Q4_K || T == GGML_Q5_K) {
-        __m512i v = _mm512_and_si512(_mm512_srli_epi32(gg_u8(g->q + e * GM_NR + 16 * h), (unsigned)g->sh), m15);
-        if (T == GGML_Q5_K) {
-            __m512i hb = _mm512_srli_epi32(gg_u8(g->h + e * GM_NR + 16 * h), (unsigned)g->sh2);
-            v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(hb, _mm512_set1_epi32(1)), 4));
-        }
+    if (T == GGML_Q4_K) {
+        __m512i v = gg_u8(g->q + e * GM_NR + 16 * h);
+        __m512 t = _mm512_mul_ps(g->a[h], gg_lut(SH ? _mm512_srli_epi32(v, 4) : v, 0));
+        return _mm512_sub_ps(t, g->b[h]);
+    }
+    if (T == GGML_Q5_K) {
+        __m512i v = gg_u8(g->q + e * GM_NR + 16 * h);
+        v = _mm512_and_si512(SH ? _mm512_srli_epi32(v, 4) : v, m15);
+        __m512i hb = _mm512_srli_epi32(gg_u8(g->h + e * GM_NR + 16 * h), (unsigned)g->sh2);
+        v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(hb, _mm512_set1_epi32(1)), 4));
         __m512 t = _mm512_mul_ps(g->a[h], _mm512_cvtepi32_ps(v));
         return _mm512_sub_ps(t, g->b[h]);
     }
-    /* Q6_K */
-    __m512i lo = _mm512_and_si512(_mm512_srli_epi32(gg_u8(g->q + e * GM_NR + 16 * h), (unsigned)g->sh), m15);
-    __m512i hi = _mm512_and_si512(_mm512_srli_epi32(gg_u8(g->h + e * GM_NR + 16 * h), (unsigned)g->sh2),
-                                  _mm512_set1_epi32(3));
-    __m512i v = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
-    return _mm512_mul_ps(e < 16 ? g->a[h] : g->c[h], _mm512_cvtepi32_ps(v));
+    /* Q6_K: (float)(lo | hi << 4) - 32 = (float)lo + (float)(16 hi - 32),
+     * both terms and the sum exact; hi's table is indexed by 4 bits, the
+     * two above it ignored (16 (i & 3) - 32) */
+    __m512i lo = gg_u8(g->q + e * GM_NR + 16 * h), hi = gg_u8(g->h + e * GM_NR + 16 * h);
+    const __m512 th = _mm512_setr_ps(-32, -16, 0, 16, -32, -16, 0, 16, -32, -16, 0, 16, -32, -16, 0, 16);
+    __m512 v = _mm512_add_ps(gg_lut(SH ? _mm512_srli_epi32(lo, 4) : lo, 0),
+                             _mm512_permutexvar_ps(SH2 ? _mm512_srli_epi32(hi, SH2) : hi, th));
+    return _mm512_mul_ps(e < 16 ? g->a[h] : g->c[h], v);
 }
+
+/* The loop L(SH, SH2) specialised on the sub-block's shifts (constants
+ * in each copy: no branches inside it): Q6_K's four nibble and 2-bit
+ * positions, the K types' low or high nibble. */
+#define GG_SUBS(T, S, L)                                                                                           \
+    if (T == GGML_Q6_K) {                                                                                        \
+        switch ((S) % 4) {                                                                                       \
+        case 0: L(0, 0) break;                                                                                   \
+        case 1: L(0, 2) break;                                                                                   \
+        case 2: L(4, 4) break;                                                                                   \
+        default: L(4, 6) break;                                                                                  \
+        }                                                                                                        \
+    } else if ((T == GGML_Q4_K || T == GGML_Q5_K) && ((S) & 1)) {                                                \
+        L(4, 0)                                                                                                  \
+    } else {                                                                                                     \
+        L(0, 0)                                                                                                  \
+    }
 
 /* The L1-tile route's dequantization with the same vectors (stored). */
 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
@@ -967,9 +1000,12 @@ gg_deq512_body(const int T, const unsigned char *u, size_t s, float *o)
 {
     gg_sub512 g;
     gg_setup512(T, u, s, &g);
-    for (int e = 0; e < 32; e++)
-        for (int h = 0; h < 2; h++)
-            _mm512_storeu_ps(o + e * GM_NR + 16 * h, gg_w512(T, &g, e, h));
+#define GG_DEQ(SH, SH2)                                                                                            \
+    for (int e = 0; e < 32; e++)                                                                                 \
+        for (int h = 0; h < 2; h++)                                                                              \
+            _mm512_storeu_ps(o + e * GM_NR + 16 * h, gg_w512(T, &g, e, h, SH, SH2));
+    GG_SUBS(T, s, GG_DEQ)
+#undef GG_DEQ
 }
 
 /* MR rows x NP panels (stride pstride bytes) over k, tile[(pp * MR + r) *
@@ -989,9 +1025,22 @@ gg_kern512_body(const int T, const int MR, const int NP, size_t k, size_t ubytes
             gg_setup512(T, panel + pp * pstride + k0 / blk * ubytes, k0 % blk / 32, &g[pp]);
         /* k 0..15 and 16..31 of the sub-block apart, so that the choices
          * gg_w512 makes on e < 16 are known in each loop */
-#define GG_E_LOOP(E0)                                                                                                  _Pragma("GCC unroll 4") for (int e = E0; e < E0 + 16; e++)                                                       {                                                                                                                    __m512 xb[4];                                                                                                    for (int r = 0; r < MR; r++)                                                                                         xb[r] = _mm512_set1_ps(x[r * ldx + k0 + (size_t)e]);                                                         for (int pp = 0; pp < NP; pp++)                                                                                      for (int h = 0; h < 2; h++) {                                                                                        __m512 wv = gg_w512(T, &g[pp], e, h);                                                                            for (int r = 0; r < MR; r++)                                                                                         acc[pp][r][h] = _mm512_fmadd_ps(xb[r], wv, acc[pp][r][h]);                                               }                                                                                                        }
-        GG_E_LOOP(0)
-        GG_E_LOOP(16)
+#define GG_E_LOOP(E0, SH, SH2)                                                                                     \
+    _Pragma("GCC unroll 4") for (int e = E0; e < E0 + 16; e++)                                                   \
+    {                                                                                                            \
+        __m512 xb[4];                                                                                            \
+        for (int r = 0; r < MR; r++)                                                                             \
+            xb[r] = _mm512_set1_ps(x[r * ldx + k0 + (size_t)e]);                                                 \
+        for (int pp = 0; pp < NP; pp++)                                                                          \
+            for (int h = 0; h < 2; h++) {                                                                        \
+                __m512 wv = gg_w512(T, &g[pp], e, h, SH, SH2);                                                   \
+                for (int r = 0; r < MR; r++)                                                                     \
+                    acc[pp][r][h] = _mm512_fmadd_ps(xb[r], wv, acc[pp][r][h]);                                   \
+            }                                                                                                    \
+    }
+#define GG_SUB(SH, SH2) GG_E_LOOP(0, SH, SH2) GG_E_LOOP(16, SH, SH2)
+        GG_SUBS(T, k0 % blk / 32, GG_SUB)
+#undef GG_SUB
 #undef GG_E_LOOP
     }
     for (int pp = 0; pp < NP; pp++)
