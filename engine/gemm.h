@@ -132,12 +132,22 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  * job's source is an nn.Linear [out, k] whose rows are ggml blocks of
  * ggml_type (gguf.h: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, or
  * F32/F16/BF16), k a whole number of blocks, ldw == k, layout KN_OUT_IN
- * (row ranges of a fused tensor: off a multiple of k). Packing copies the
- * rows as they are (panel p is rows p*GM_NR .. +GM_NR, zero blocks past
- * `out`), so the memory is the file's. The product dequantizes each panel
- * (gguf_dequant, exact) into fp32 in the fp32 panel layout, then runs the
- * fp32 kernels: the output is the fp32 function of the dequantized weights
- * (the same bits as fp32 panels holding them), whatever n. */
+ * (row ranges of a fused tensor: off a multiple of k). Packing keeps the
+ * file's bytes (the same size, `rowb` per row) but interleaves a panel's
+ * 32 rows block by block and field by field (gemm_internal.h, gg_fields:
+ * the scales of 32 rows side by side, then their codes of each k), so
+ * that 16 rows' weights of one k dequantize with one vector operation;
+ * gm_weights_row gathers a row back. The product computes, for every
+ * output, the fp32 kernels' chain over the dequantized weights (each
+ * weight the value gguf_dequant gives, with its fp32 operations in its
+ * order): the same bits as fp32 panels holding them, whatever n, ISA or
+ * threads. Routes: up to 8 rows (decoding) with AVX-512, fused kernels for
+ * Q8_0, Q4_0, Q4_K, Q5_K and Q6_K dequantize each weight in registers and
+ * feed it to the fmas (two panels per pass); up to 24 rows (and the other
+ * types or ISAs), each 32-k sub-block is dequantized into an L1 tile for
+ * the fp32 kernels, the chains carried from one sub-block to the next;
+ * more rows, the whole panel is dequantized once per item. F32/F16/BF16
+ * units are the fp32/16-bit panels and run their kernels. */
 
 /* ---- BF16 dot products (GM_BF16DOT) -------------------------------------
  * Opt-in faster arithmetic, as GPU evaluation in bfloat16 does: weights

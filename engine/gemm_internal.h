@@ -51,4 +51,69 @@ __attribute__((always_inline)) static inline float src_at(const void *w, gm_dtyp
     return t == GM_F16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
+/* GM_GGML panels (gemm.h, "GGUF blocks"): a panel holds its 32 rows' k
+ * in units of one block of the type (32 k, or 256 for the K types), and a
+ * unit holds the 32 rows' blocks field by field, each field's elements
+ * interleaved across the rows: a field of n elements of w bytes at byte o
+ * of the block is stored at byte 32 * o of the unit, element i of row c at
+ * 32 * o + (i * 32 + c) * w. The bytes are the file's, rearranged (a
+ * unit is 32 blocks' bytes), so the kernels can dequantize 16 or 32 rows'
+ * weights of one k with the same vector operations: the d of 32 rows is
+ * one load, their codes of one k another. F32/F16/BF16 (one element per
+ * block) give the fp32 and 16-bit panel layouts. */
+typedef struct gg_field {
+    uint8_t off, n, w;
+} gg_field;
+
+/* The fields of a block of type (gguf.h codes), in block order; returns
+ * their count (0: not a type GM_GGML stores). */
+static inline int gg_fields(int type, gg_field f[5])
+{
+    static const gg_field q8_0[] = {{0, 1, 2}, {2, 32, 1}}, q4_0[] = {{0, 1, 2}, {2, 16, 1}},
+                          q4_1[] = {{0, 1, 2}, {2, 1, 2}, {4, 16, 1}}, q5_0[] = {{0, 1, 2}, {2, 1, 4}, {6, 16, 1}},
+                          q5_1[] = {{0, 1, 2}, {2, 1, 2}, {4, 1, 4}, {8, 16, 1}},
+                          q4_k[] = {{0, 1, 2}, {2, 1, 2}, {4, 12, 1}, {16, 128, 1}},
+                          q5_k[] = {{0, 1, 2}, {2, 1, 2}, {4, 12, 1}, {16, 32, 1}, {48, 128, 1}},
+                          q6_k[] = {{0, 128, 1}, {128, 64, 1}, {192, 16, 1}, {208, 1, 2}}, f32[] = {{0, 1, 4}},
+                          f16[] = {{0, 1, 2}};
+    const gg_field *t;
+    int n;
+#define GG_T(a) (t = a, n = (int)(sizeof a / sizeof a[0]))
+    switch (type) {
+    case 8: GG_T(q8_0); break;   /* GGML_Q8_0 */
+    case 2: GG_T(q4_0); break;   /* GGML_Q4_0 */
+    case 3: GG_T(q4_1); break;   /* GGML_Q4_1 */
+    case 6: GG_T(q5_0); break;   /* GGML_Q5_0 */
+    case 7: GG_T(q5_1); break;   /* GGML_Q5_1 */
+    case 12: GG_T(q4_k); break;  /* GGML_Q4_K */
+    case 13: GG_T(q5_k); break;  /* GGML_Q5_K */
+    case 14: GG_T(q6_k); break;  /* GGML_Q6_K */
+    case 0: GG_T(f32); break;    /* GGML_F32 */
+    case 1: case 30: GG_T(f16); break;   /* GGML_F16, GGML_BF16 */
+    default: return 0;
+    }
+#undef GG_T
+    memcpy(f, t, (size_t)n * sizeof *t);
+    return n;
+}
+
+/* Block c of a unit from the block as stored in the file (gg_put), and
+ * back (gg_get). */
+static inline void gg_put(int type, unsigned char *unit, size_t c, const unsigned char *blk)
+{
+    gg_field f[5];
+    int nf = gg_fields(type, f);
+    for (int i = 0; i < nf; i++)
+        for (size_t e = 0; e < f[i].n; e++)
+            memcpy(unit + 32 * (size_t)f[i].off + (e * 32 + c) * f[i].w, blk + f[i].off + e * f[i].w, f[i].w);
+}
+static inline void gg_get(int type, const unsigned char *unit, size_t c, unsigned char *blk)
+{
+    gg_field f[5];
+    int nf = gg_fields(type, f);
+    for (int i = 0; i < nf; i++)
+        for (size_t e = 0; e < f[i].n; e++)
+            memcpy(blk + f[i].off + e * f[i].w, unit + 32 * (size_t)f[i].off + (e * 32 + c) * f[i].w, f[i].w);
+}
+
 #endif

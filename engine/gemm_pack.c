@@ -54,18 +54,21 @@ static int alloc_q(gm_weights *pw, size_t k, size_t out, gm_dtype dtype, size_t 
 
 size_t gm_panels(const gm_weights *pw) { return (pw->out + GM_NR - 1) / GM_NR; }
 
-/* GM_GGML: the rows' blocks, panel by panel, the rows past `out` zero
- * blocks (every type dequantizes all-zero bytes to 0.0f). */
+/* GM_GGML: the rows' blocks, panel by panel, interleaved unit by unit
+ * (gemm_internal.h, gg_fields); the rows past `out` zero blocks (every
+ * type dequantizes all-zero bytes to 0.0f). */
 static int alloc_ggml(gm_weights *pw, size_t k, size_t out, int type)
 {
     size_t block, bytes;
+    gg_field f[5];
     memset(pw, 0, sizeof *pw);
-    if (gguf_type_size(type, &block, &bytes) || !gguf_dequant_supported(type) || k % block)
+    if (gguf_type_size(type, &block, &bytes) || !gguf_dequant_supported(type) || k % block || !gg_fields(type, f))
         return YS_EUSAGE;
     size_t np = (out + GM_NR - 1) / GM_NR, rowb = k / block * bytes;
     if (!(pw->panels = kn_alloc(np * GM_NR * rowb + 1)))
         return YS_ENOMEM;
-    memset((unsigned char *)pw->panels + out * rowb, 0, (np * GM_NR - out) * rowb);
+    if (out % GM_NR)   /* the last panel, whose missing rows stay zero */
+        memset((unsigned char *)pw->panels + (np - 1) * GM_NR * rowb, 0, GM_NR * rowb);
     pw->k = k, pw->out = out, pw->dtype = GM_GGML, pw->ggml_type = type, pw->rowb = rowb;
     return 0;
 }
@@ -289,8 +292,15 @@ static float q_weight(const gm_weights *pw, size_t j, size_t kk)
 void gm_weights_row(const gm_weights *pw, size_t j, float *out)
 {
     size_t off = j / GM_NR * pw->k * GM_NR + j % GM_NR;
-    if (pw->dtype == GM_GGML) {
-        gguf_dequant(pw->ggml_type, (const unsigned char *)pw->panels + j * pw->rowb, pw->k, out);
+    if (pw->dtype == GM_GGML) {   /* the row's blocks gathered from their units, then dequantized */
+        size_t block, bytes;
+        gguf_type_size(pw->ggml_type, &block, &bytes);
+        unsigned char blk[256];
+        const unsigned char *panel = (const unsigned char *)pw->panels + j / GM_NR * GM_NR * pw->rowb;
+        for (size_t u = 0; u < pw->k / block; u++) {
+            gg_get(pw->ggml_type, panel + u * GM_NR * bytes, j % GM_NR, blk);
+            gguf_dequant(pw->ggml_type, blk, block, out + u * block);
+        }
         return;
     }
     if (pw->dtype == GM_I8DOT) {
@@ -363,11 +373,17 @@ static void pack_item(void *vctx, size_t item, int worker)
     }
     size_t p0 = (item - c->first[lo]) * GM_SLICE, p1 = p0 + GM_SLICE < np ? p0 + GM_SLICE : np;
     size_t r1 = p1 * GM_NR < j->out ? p1 * GM_NR : j->out, es = elem_size(j->dtype);
-    if (j->dtype == GM_GGML) {   /* the blocks as stored, row for row */
-        size_t rb = j->pw->rowb;
+    if (j->dtype == GM_GGML) {   /* the blocks as stored, interleaved unit by unit */
+        size_t rb = j->pw->rowb, block, bytes;
+        gguf_type_size(j->ggml_type, &block, &bytes);
         const unsigned char *src = (const unsigned char *)j->w + p0 * GM_NR * rb;
         if (r1 > p0 * GM_NR) {
-            memcpy((unsigned char *)j->pw->panels + p0 * GM_NR * rb, src, (r1 - p0 * GM_NR) * rb);
+            for (size_t r = p0 * GM_NR; r < r1; r++) {
+                unsigned char *panel = (unsigned char *)j->pw->panels + r / GM_NR * GM_NR * rb;
+                for (size_t u = 0; u < j->k / block; u++)
+                    gg_put(j->ggml_type, panel + u * GM_NR * bytes, r % GM_NR,
+                           (const unsigned char *)j->w + r * rb + u * bytes);
+            }
             if (c->release)
                 c->release(c->user, src, (r1 - p0 * GM_NR) * rb);
         }

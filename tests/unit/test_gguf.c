@@ -256,18 +256,20 @@ static void test_dequant(void **state)
 
 /* ---- products on blocks (gemm.h, GM_GGML) ---------------------------------
  * A matrix of each type's blocks (dequant.gguf's rows, paired and repeated
- * to 37 output rows of k = 1024: two panels, the second partial), packed
- * as GM_GGML, must
- * give the bits of fp32 panels holding its dequantized values, for one
- * row, a few and many (the routes differ), on every instruction set, with
- * a bias and accumulation. */
+ * to 70 output rows of k = 1024: three panels, the last partial, so the
+ * fused decode kernels take a pair and a single panel), packed as GM_GGML,
+ * must give the bits of fp32 panels holding its dequantized values, for
+ * one row, a few and many (the routes differ: fused kernels up to 8 rows,
+ * 4 at a time; L1 sub-block tiles up to 24; whole panels beyond), on every
+ * instruction set, with a bias and accumulation; and row 69 read back
+ * from the interleaved units gives the row's dequantized values. */
 static void test_gemm_blocks(void **state)
 {
     (void)state;
     gguf *g = open_ok(data_path("dequant.gguf"));
     static const int types[] = {GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
                                 GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, GGML_F16, GGML_BF16};
-    const size_t out = 37, ns[] = {1, 5, 40};
+    const size_t out = 70, ns[] = {1, 2, 5, 9, 40};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const gguf_tensor *t = gguf_find_tensor(g, gguf_type_name(types[ti]));
         assert_non_null(t);
@@ -293,9 +295,11 @@ static void test_gemm_blocks(void **state)
         assert_int_equal(qw.dtype, GM_GGML);
         assert_int_equal(qw.rowb, rowb);
         float row[1024];
-        gm_weights_row(&qw, 36, row);
-        assert_memory_equal(row, deq + 36 * k, k * sizeof(float));
-        for (size_t ni = 0; ni < 3; ni++) {
+        gm_weights_row(&qw, 69, row);
+        assert_memory_equal(row, deq + 69 * k, k * sizeof(float));
+        gm_weights_row(&qw, 33, row);
+        assert_memory_equal(row, deq + 33 * k, k * sizeof(float));
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
             size_t n = ns[ni];
             float *x = malloc(n * k * sizeof *x), *y1 = malloc(n * out * sizeof *y1), *y2 = malloc(n * out * sizeof *y2);
             for (size_t i = 0; i < n * k; i++)

@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""GGUF files: yardstick against llama.cpp on the same files (issue 13's
+Performance section), decode and scoring, same run.
+
+    LLAMA_CPP_DIR=/tmp/llama.cpp bench/prio.sh /usr/bin/python3 bench/bench_gguf.py \\
+        --build BUILD --threads 1 --repeat 3 F32=f32.gguf Q8_0=q8.gguf Q4_0=q4.gguf ...
+
+For each file, interleaved over the repetitions (the order rotated, so
+drift in the machine's load spreads over all):
+  yardstick  generate --max-tokens 1 and 1 + 128 (decode tok/s from the
+             difference: load and prompt excluded; wall and per CPU
+             second), logprobs of a 1024-token window of WikiText-2 test
+             (scoring tok/s, the load subtracted);
+  llama.cpp  llama-bench -p 0 -n 128 (tg tok/s), llama-perplexity -c 1024
+             --chunks 1 (its prompt eval tok/s)
+(bench_quant.py's measurements, reused). Prints a JSON object with every
+repetition and a markdown table of medians, with the ratios
+yardstick / llama.cpp taken within each repetition (min-max beside).
+The tokenizer of the first file cuts the window.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_quant as bq  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", nargs="+", help="NAME=FILE.gguf")
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--text", default=os.path.join(bq.SHARED, "data", "lm", "wikitext-2", "test.txt"))
+    ap.add_argument("--workdir", default="/tmp/ys_bgguf")
+    ap.add_argument("--ys-opts", default="", help="extra yardstick options, e.g. '--compute int8'")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    lcpp = os.environ.get("LLAMA_CPP_DIR")
+    if not lcpp:
+        sys.exit("set LLAMA_CPP_DIR to a llama.cpp tree built in $LLAMA_CPP_DIR/build")
+    ys = os.path.join(args.build, "eval", "yardstick")
+    files = [f.split("=", 1) for f in args.files]
+    os.makedirs(args.workdir, exist_ok=True)
+    _, out, _, _ = bq.run([ys, "tokenize", "--model", files[0][1], "--json", "--no-special-tokens", "--file",
+                           args.text])
+    ids = json.loads(out)["ids"]
+    win = os.path.join(args.workdir, "win.ids")
+    with open(win, "w") as f:
+        f.write(" ".join(map(str, ids[:bq.SEQ])) + "\n")
+    jobs = [(k, n) for n, _ in files for k in ("ys", "lc")]
+    reps = []
+    for r in range(args.repeat):
+        rep = {"loadavg_start": bq.loadavg(), "ys": {}, "lc": {}}
+        order = jobs[r % len(jobs):] + jobs[:r % len(jobs)]
+        for kind, name in order:
+            path = dict(files)[name]
+            bq.log(f"rep {r + 1}/{args.repeat}: {kind} {name} (load {bq.loadavg():.1f})")
+            if kind == "ys":
+                rep["ys"][name] = bq.ys_measure(ys, path, args.ys_opts.split(), win, ids[0], args.threads)
+            else:
+                rep["lc"][name] = bq.lc_measure(lcpp, path, args.text, args.threads, None)
+        rep["loadavg_end"] = bq.loadavg()
+        reps.append(rep)
+        if args.json:
+            with open(args.json + ".partial", "w") as f:
+                json.dump({"threads": args.threads, "reps": reps}, f, indent=1)
+    res = {"threads": args.threads, "ys_opts": args.ys_opts, "reps": reps}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+    def med(xs):
+        return statistics.median(xs), min(xs), max(xs)
+
+    print(f"threads {args.threads}, {args.repeat} repetitions, load average "
+          f"{min(r['loadavg_start'] for r in reps):.1f}-{max(r['loadavg_end'] for r in reps):.1f}")
+    print("| file | ys decode tok/s (wall) | ys decode tok/CPU-s | llama.cpp tg tok/s | decode ratio (min-max) "
+          "| ys scoring tok/s | llama-perplexity tok/s | scoring ratio (min-max) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, _ in files:
+        yd = med([r["ys"][n]["decode_tps"] for r in reps])
+        yc = med([r["ys"][n]["decode_tok_per_cpu_s"] for r in reps])
+        lt = med([r["lc"][n]["tg_tps"] for r in reps])
+        dr = med([r["ys"][n]["decode_tps"] / r["lc"][n]["tg_tps"] for r in reps])
+        ys_ = med([r["ys"][n]["score_tps"] for r in reps])
+        lp = med([r["lc"][n]["ppl_tps"] for r in reps])
+        sr = med([r["ys"][n]["score_tps"] / r["lc"][n]["ppl_tps"] for r in reps])
+        print(f"| {n} | {yd[0]:.1f} | {yc[0]:.1f} | {lt[0]:.1f} | {dr[0]:.2f}x ({dr[1]:.2f}-{dr[2]:.2f}) "
+              f"| {ys_[0]:.0f} | {lp[0]:.0f} | {sr[0]:.2f}x ({sr[1]:.2f}-{sr[2]:.2f}) |")
+
+
+if __name__ == "__main__":
+    main()
