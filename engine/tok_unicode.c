@@ -20,6 +20,8 @@
 
 static bool is_other(uint32_t c)
 {
+    if (c < 0x80) /* every character goes through here: ASCII's Cc inline */
+        return c < 0x20 || c == 0x7F;
     int g = uni_category(c, UNI_V8_0);
     return g == UNI_CC || g == UNI_CF || g == UNI_CO;
 }
