@@ -1,5 +1,5 @@
 /* tok_bpe.c — the BPE model (merges applied by rank, lowest first, leftmost
- * among equals), plus the small containers and UTF-8 helpers the tokenizer
+ * among equals), plus the small containers and the lossy UTF-8 conversion the tokenizer
  * uses. Behaviour follows the documented semantics of Hugging Face
  * tokenizers' BPE model: byte_fallback to <0xXX> pieces, unk fusing,
  * ignore_merges (a word that is itself a piece is emitted whole). */
@@ -129,102 +129,23 @@ void tok_smap_free(tok_smap *m)
 }
 
 /* ------------------------------------------------------------------ UTF-8 */
-size_t tok_utf8_valid_at(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && s[1] < 0xA0) return 0;
-        if (c == 0xED && s[1] >= 0xA0) return 0;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
-        if (c == 0xF0 && s[1] < 0x90) return 0;
-        if (c == 0xF4 && s[1] >= 0x90) return 0;
-        return 4;
-    }
-    return 0;
-}
-
-size_t tok_utf8_invalid_at(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        if (u[i] < 0x80) { i++; continue; }
-        size_t k = tok_utf8_valid_at(u + i, n - i);
-        if (!k) return i;
-        i += k;
-    }
-    return (size_t)-1;
-}
-
-size_t tok_utf8_dec(const unsigned char *s, uint32_t *cp)
-{
-    unsigned c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    if (c < 0xE0) { *cp = ((c & 0x1Fu) << 6) | (s[1] & 0x3Fu); return 2; }
-    if (c < 0xF0) { *cp = ((c & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu); return 3; }
-    *cp = ((c & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
-    return 4;
-}
-
-size_t tok_utf8_enc(uint32_t cp, char *o)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F)); return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Length of the maximal prefix of an ill-formed sequence that could start a
- * well-formed one (at least 1): the unit one U+FFFD replaces. */
-static size_t invalid_subpart(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c < 0xE0) need = 2;
-    else if (c >= 0xE0 && c < 0xF0) { need = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-    else if (c >= 0xF0 && c < 0xF5) { need = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-    else return 1;
-    size_t i = 1;
-    if (i < n && s[i] >= lo && s[i] <= hi) {
-        i++;
-        while (i < need && i < n && (s[i] & 0xC0) == 0x80) i++;
-    }
-    return i;
-}
-
+/* The tokenizer's one policy of its own for invalid UTF-8 (decoded bytes
+ * of a byte-level model); validity and the subparts are ys_unicode's. */
 int tok_utf8_lossy(tok_buf *b, const unsigned char *s, size_t n)
 {
+    const char *c = (const char *)s;
     size_t i = 0, run = 0;
     while (i < n) {
+        uint32_t cp;
         if (s[i] < 0x80) { i++; continue; }
-        size_t k = tok_utf8_valid_at(s + i, n - i);
+        size_t k = uni_decode(c + i, n - i, &cp);
         if (k) { i += k; continue; }
         if (tok_buf_put(b, s + run, i - run)) return YS_ENOMEM;
         if (tok_buf_put(b, "\xEF\xBF\xBD", 3)) return YS_ENOMEM;
-        i += invalid_subpart(s + i, n - i);
+        i += uni_invalid_subpart(c + i, n - i);
         run = i;
     }
     return tok_buf_put(b, s + run, n - run);
-}
-
-bool tok_is_rust_whitespace(uint32_t c)
-{
-    return (c >= 9 && c <= 13) || c == 32 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-           c == 0x205F || c == 0x3000;
 }
 
 /* ---------------------------------------------------- GPT-2 byte alphabet */
@@ -374,7 +295,7 @@ int tok_bpe_add_piece(tok_bpe *m, const char *piece, size_t n, int32_t id, ys_er
         bool ok = n <= 4 * sizeof raw;
         while (ok && i < n) {
             uint32_t cp;
-            i += tok_utf8_dec((const unsigned char *)piece + i, &cp);
+            i += uni_decode_valid(piece + i, &cp);
             int b = tok_cp_to_byte(cp);
             if (b < 0 || rn == sizeof raw) ok = false;
             else raw[rn++] = (char)b;

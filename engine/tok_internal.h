@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ys_error.h"
+#include "ys_unicode.h" /* UTF-8 and every Unicode property the tokenizers use */
 
 /* ---- growable byte buffer ------------------------------------------- */
 typedef struct {
@@ -38,33 +39,12 @@ int32_t tok_smap_get(const tok_smap *m, const char *k, size_t n);    /* -1 if ab
 void tok_smap_free(tok_smap *m);
 uint32_t tok_hash(const char *k, size_t n);
 
-/* ---- UTF-8 ----------------------------------------------------------- */
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
-size_t tok_utf8_valid_at(const unsigned char *s, size_t n);
-/* Offset of the first invalid byte, or (size_t)-1. */
-size_t tok_utf8_invalid_at(const char *s, size_t n);
-/* Decode one code point from valid UTF-8; returns its byte length. */
-size_t tok_utf8_dec(const unsigned char *s, uint32_t *cp);
-size_t tok_utf8_enc(uint32_t cp, char *out);
+/* ---- UTF-8 (the rest is ys_unicode.h's) ------------------------------ */
 /* Append s[0..n) to b the way Rust's String::from_utf8_lossy does
  * (each maximal invalid subpart becomes U+FFFD). */
 int tok_utf8_lossy(tok_buf *b, const unsigned char *s, size_t n);
-bool tok_is_rust_whitespace(uint32_t cp);
 
-/* ---- NFC --------------------------------------------------------------- */
-typedef struct { uint32_t lo, hi; } tok_range;
-typedef struct { uint32_t lo, hi; int ccc; } tok_ccc_range;
-typedef struct { uint32_t cp, off, len; } tok_decomp;
-typedef struct { uint32_t a, b, c; } tok_comp;
-extern const tok_ccc_range tok_ccc_ranges[];
-extern const size_t tok_n_ccc_ranges;
-extern const tok_decomp tok_decomps[];
-extern const size_t tok_n_decomps;
-extern const uint32_t tok_decomp_pool[];
-extern const tok_comp tok_comps[];
-extern const size_t tok_n_comps;
-extern const tok_range tok_nfc_unsafe[];
-extern const size_t tok_n_nfc_unsafe;
+/* ---- NFC (tok_nfc.c) --------------------------------------------------- */
 /* Does s (valid UTF-8) possibly change under NFC? false = certainly not. */
 bool tok_nfc_may_change(const char *s, size_t n);
 /* Append NFC(s) to out. */
@@ -107,21 +87,13 @@ int tok_bpe_word(const tok_bpe *m, const char *w, size_t n, tok_bpe_scratch *s, 
 uint32_t tok_byte_to_cp(unsigned b);
 int tok_cp_to_byte(uint32_t cp); /* -1 if cp is not in the alphabet */
 
-/* ---- Unicode classes (tok_unicode.c, tables from tok_gen_unicode.py) -- */
-extern const tok_range tok_uc_other[], tok_uc_punct[], tok_uc_mn[], tok_uc_mark[];
-extern const size_t tok_uc_other_n, tok_uc_punct_n, tok_uc_mn_n, tok_uc_mark_n;
-extern const tok_decomp tok_uc_lower[];
-extern const size_t tok_uc_lower_n;
-extern const uint32_t tok_uc_lower_pool[];
-extern const tok_ccc_range tok_uc_gcb[];
-extern const size_t tok_uc_gcb_n;
-bool tok_uc_in(const tok_range *r, size_t n, uint32_t cp);
-/* BERT's notion of punctuation: ASCII punctuation or a Unicode P* char. */
+/* ---- HF's character classes (tok_unicode.c says whose Unicode version) -- */
+/* BERT's notion of punctuation: ASCII punctuation or a Unicode 8.0 P* char. */
 bool tok_is_bert_punct(uint32_t cp);
+/* A combining mark (M*) of Unicode 9.0: what StripAccents drops. */
+bool tok_is_mark(uint32_t cp);
 /* Append NFD(s) to out (canonical decomposition + canonical ordering). */
 int tok_nfd_append(tok_buf *out, const char *s, size_t n);
-/* Byte length of the extended grapheme cluster starting at s[i] (valid UTF-8). */
-size_t tok_grapheme_len(const char *s, size_t n, size_t i);
 
 /* BertNormalizer options and the pass itself (into out, which is reset). */
 typedef struct {

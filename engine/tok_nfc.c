@@ -1,8 +1,9 @@
 /* tok_nfc.c — Unicode NFC (canonical decomposition, canonical ordering,
- * canonical composition, Hangul done algorithmically) over the tables in
- * tok_nfc_tables.c. They are Unicode 9.0's, not the latest: HF tokenizers
- * normalizes with 9.0 data, so a later mark must stay a starter. Text made only of code points that NFC never touches is
- * recognised quickly and copied unchanged. */
+ * canonical composition, Hangul done algorithmically) over ys_unicode's
+ * normalization data of Unicode 9.0, not the latest: HF tokenizers
+ * normalizes with 9.0 data (unicode-normalization-alignments 0.1.12), so a
+ * later mark must stay a starter. Text made only of code points that NFC
+ * never touches is recognised quickly and copied unchanged. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,58 +19,13 @@
 #define NCOUNT (VCOUNT * TCOUNT)
 #define SCOUNT (LCOUNT * NCOUNT)
 
-static bool unsafe(uint32_t c)
-{
-    size_t lo = 0, hi = tok_n_nfc_unsafe;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c < tok_nfc_unsafe[mid].lo) hi = mid;
-        else if (c > tok_nfc_unsafe[mid].hi) lo = mid + 1;
-        else return true;
-    }
-    return false;
-}
-
-static int ccc(uint32_t c)
-{
-    if (c < 0x300) return 0;
-    size_t lo = 0, hi = tok_n_ccc_ranges;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c < tok_ccc_ranges[mid].lo) hi = mid;
-        else if (c > tok_ccc_ranges[mid].hi) lo = mid + 1;
-        else return tok_ccc_ranges[mid].ccc;
-    }
-    return 0;
-}
-
-static const tok_decomp *decomp(uint32_t c)
-{
-    size_t lo = 0, hi = tok_n_decomps;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c < tok_decomps[mid].cp) hi = mid;
-        else if (c > tok_decomps[mid].cp) lo = mid + 1;
-        else return &tok_decomps[mid];
-    }
-    return NULL;
-}
-
 static uint32_t compose(uint32_t a, uint32_t b)
 {
     if (a >= LBASE && a < LBASE + LCOUNT && b >= VBASE && b < VBASE + VCOUNT)
         return SBASE + ((a - LBASE) * VCOUNT + (b - VBASE)) * TCOUNT;
     if (a >= SBASE && a < SBASE + SCOUNT && (a - SBASE) % TCOUNT == 0 && b > TBASE && b < TBASE + TCOUNT)
         return a + (b - TBASE);
-    size_t lo = 0, hi = tok_n_comps;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const tok_comp *p = &tok_comps[mid];
-        if (a < p->a || (a == p->a && b < p->b)) hi = mid;
-        else if (a > p->a || b > p->b) lo = mid + 1;
-        else return p->c;
-    }
-    return 0;
+    return uni_compose9(a, b);
 }
 
 bool tok_nfc_may_change(const char *s, size_t n)
@@ -79,8 +35,8 @@ bool tok_nfc_may_change(const char *s, size_t n)
     while (i < n) {
         if (u[i] < 0xCC) { i += u[i] < 0x80 ? 1 : 2; continue; } /* below U+0300 */
         uint32_t c;
-        i += tok_utf8_dec(u + i, &c);
-        if (unsafe(c)) return true;
+        i += uni_decode_valid(s + i, &c);
+        if (uni_nfc9_maybe(c)) return true;
     }
     return false;
 }
@@ -93,10 +49,9 @@ static int normal_form(tok_buf *out, const char *s, size_t n, bool compose_too)
     uint32_t *cp = malloc((4 * n + 1) * sizeof *cp);
     if (!cp) return YS_ENOMEM;
     size_t m = 0, i = 0;
-    const unsigned char *u = (const unsigned char *)s;
     while (i < n) {
         uint32_t c;
-        i += tok_utf8_dec(u + i, &c);
+        i += uni_decode_valid(s + i, &c);
         if (c >= SBASE && c < SBASE + SCOUNT) {
             uint32_t si = c - SBASE;
             cp[m++] = LBASE + si / NCOUNT;
@@ -104,21 +59,22 @@ static int normal_form(tok_buf *out, const char *s, size_t n, bool compose_too)
             if (si % TCOUNT) cp[m++] = TBASE + si % TCOUNT;
             continue;
         }
-        const tok_decomp *d = c >= 0xC0 ? decomp(c) : NULL;
+        size_t dn;
+        const uint32_t *d = uni_decomposition9(c, &dn);
         if (d) {
-            for (uint32_t k = 0; k < d->len; k++) cp[m++] = tok_decomp_pool[d->off + k];
+            for (size_t k = 0; k < dn; k++) cp[m++] = d[k];
         } else {
             cp[m++] = c;
         }
     }
     /* canonical ordering: stable insertion sort inside runs of non-starters */
     for (size_t k = 1; k < m; k++) {
-        int ck = ccc(cp[k]);
+        int ck = uni_ccc9(cp[k]);
         if (!ck) continue;
         size_t j = k;
         uint32_t x = cp[k];
         while (j > 0) {
-            int cj = ccc(cp[j - 1]);
+            int cj = uni_ccc9(cp[j - 1]);
             if (cj <= ck) break;
             cp[j] = cp[j - 1];
             j--;
@@ -129,12 +85,12 @@ static int normal_form(tok_buf *out, const char *s, size_t n, bool compose_too)
     size_t w = m;
     if (m && compose_too) {
         size_t starter = 0;
-        int last = ccc(cp[0]) ? 256 : 0;
-        bool have_starter = ccc(cp[0]) == 0;
+        int last = uni_ccc9(cp[0]) ? 256 : 0;
+        bool have_starter = uni_ccc9(cp[0]) == 0;
         w = 1;
         for (size_t k = 1; k < m; k++) {
             uint32_t c = cp[k];
-            int cc = ccc(c);
+            int cc = uni_ccc9(c);
             uint32_t comp = have_starter ? compose(cp[starter], c) : 0;
             if (comp && (last < cc || last == 0)) {
                 cp[starter] = comp;
@@ -147,7 +103,7 @@ static int normal_form(tok_buf *out, const char *s, size_t n, bool compose_too)
     }
     int rc = tok_buf_reserve(out, 4 * w);
     if (!rc) {
-        for (size_t k = 0; k < w; k++) out->n += tok_utf8_enc(cp[k], out->p + out->n);
+        for (size_t k = 0; k < w; k++) out->n += uni_encode(cp[k], out->p + out->n);
         out->p[out->n] = 0;
     }
     free(cp);

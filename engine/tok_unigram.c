@@ -80,7 +80,7 @@ int tok_charsmap_load(tok_charsmap *m, const char *b64, ys_error *err)
     memcpy(m->norm, raw + 4 + tsize, m->nnorm);
     m->norm[m->nnorm] = 0;
     free(raw);
-    if (tok_utf8_invalid_at(m->norm, m->nnorm) != (size_t)-1) {
+    if (uni_invalid_at(m->norm, m->nnorm) != (size_t)-1) {
         tok_charsmap_free(m);
         return ys_fail(err, YS_EINPUT, "tokenizer: precompiled_charsmap strings are not UTF-8");
     }
@@ -128,7 +128,7 @@ int tok_charsmap_apply(const tok_charsmap *m, const char *s, size_t n, tok_buf *
     size_t i = 0;
     int rc = tok_buf_put(out, "", 0);
     while (i < n && !rc) {
-        size_t g = tok_grapheme_len(s, n, i), rn;
+        size_t g = uni_grapheme_len(s, n, i), rn;
         const char *r;
         if (g < 6 && (r = transform(m, s + i, g, &rn))) {
             rc = tok_buf_put(out, r, rn);
@@ -137,7 +137,7 @@ int tok_charsmap_apply(const tok_charsmap *m, const char *s, size_t n, tok_buf *
         }
         for (size_t end = i + g; i < end && !rc;) {
             uint32_t cp;
-            size_t l = tok_utf8_dec((const unsigned char *)s + i, &cp);
+            size_t l = uni_decode_valid(s + i, &cp);
             r = transform(m, s + i, l, &rn);
             rc = r ? tok_buf_put(out, r, rn) : tok_buf_put(out, s + i, l);
             i += l;

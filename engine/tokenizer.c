@@ -228,8 +228,8 @@ static int split_ws_punct(const word *w, bool punct, words *out)
     size_t start = 0, i = 0;
     while (i < w->n) {
         uint32_t cp;
-        size_t l = tok_utf8_dec(u + i, &cp);
-        bool ws = tok_is_rust_whitespace(cp), pu = !ws && punct && tok_is_bert_punct(cp);
+        size_t l = uni_decode_valid((const char *)u + i, &cp);
+        bool ws = uni_is_white_space(cp), pu = !ws && punct && tok_is_bert_punct(cp);
         if (ws || pu) {
             if (i > start && words_push(out, w->p + start, i - start, w->at_start && start == 0)) return YS_ENOMEM;
             if (pu && words_push(out, w->p + i, l, w->at_start && i == 0)) return YS_ENOMEM;
@@ -378,8 +378,8 @@ int tok_normalize_buf(const tok_tokenizer *t, const char *s, size_t n, tok_buf *
             rc = tok_buf_put(&nxt, "", 0);
             for (size_t i = 0; i < cur.n && !rc;) {
                 uint32_t cp;
-                size_t l = tok_utf8_dec((const unsigned char *)cur.p + i, &cp);
-                if (!tok_uc_in(tok_uc_mark, tok_uc_mark_n, cp)) rc = tok_buf_put(&nxt, cur.p + i, l);
+                size_t l = uni_decode_valid(cur.p + i, &cp);
+                if (!tok_is_mark(cp)) rc = tok_buf_put(&nxt, cur.p + i, l);
                 i += l;
             }
             break;
@@ -392,8 +392,8 @@ int tok_normalize_buf(const tok_tokenizer *t, const char *s, size_t n, tok_buf *
             if (op->left)
                 while (a < b) {
                     uint32_t cp;
-                    size_t l = tok_utf8_dec(u + a, &cp);
-                    if (!tok_is_rust_whitespace(cp)) break;
+                    size_t l = uni_decode_valid((const char *)u + a, &cp);
+                    if (!uni_is_white_space(cp)) break;
                     a += l;
                 }
             if (op->right)
@@ -401,8 +401,8 @@ int tok_normalize_buf(const tok_tokenizer *t, const char *s, size_t n, tok_buf *
                     size_t j = b - 1;
                     while (j > a && (u[j] & 0xC0) == 0x80) j--;
                     uint32_t cp;
-                    tok_utf8_dec(u + j, &cp);
-                    if (!tok_is_rust_whitespace(cp)) break;
+                    uni_decode_valid((const char *)u + j, &cp);
+                    if (!uni_is_white_space(cp)) break;
                     b = j;
                 }
             rc = tok_buf_put(&nxt, cur.p + a, b - a);
@@ -484,8 +484,8 @@ static int split_added(const tok_tokenizer *t, ctx *c, const trie *tr, const cha
                     size_t j = ns - 1;
                     while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
                     uint32_t cp;
-                    tok_utf8_dec((const unsigned char *)s + j, &cp);
-                    if (!tok_is_rust_whitespace(cp)) break;
+                    uni_decode_valid(s + j, &cp);
+                    if (!uni_is_white_space(cp)) break;
                     ns = j;
                 }
                 start = ns;
@@ -494,8 +494,8 @@ static int split_added(const tok_tokenizer *t, ctx *c, const trie *tr, const cha
             if (a->rstrip)
                 while (stop < n) {
                     uint32_t cp;
-                    size_t l = tok_utf8_dec((const unsigned char *)s + stop, &cp);
-                    if (!tok_is_rust_whitespace(cp)) break;
+                    size_t l = uni_decode_valid(s + stop, &cp);
+                    if (!uni_is_white_space(cp)) break;
                     stop += l;
                 }
             if (start > start_off && (rc = fn(t, c, s + start_off, start - start_off, base + start_off, err))) return rc;
@@ -548,7 +548,7 @@ static void longest_first(size_t *na, size_t *nb, size_t m)
 static int check_text(const char *s, size_t len, const char *what, ys_error *err)
 {
     if (!s && len) return ys_fail(err, YS_EUSAGE, "tok_encode: %s is NULL", what);
-    size_t bad = tok_utf8_invalid_at(s ? s : "", len);
+    size_t bad = uni_invalid_at(s ? s : "", len);
     if (bad != (size_t)-1) return ys_fail(err, YS_EINPUT, "tok_encode: invalid UTF-8 in %s at byte %zu", what, bad);
     return 0;
 }
@@ -841,7 +841,7 @@ static int flush_bytes(toks *out, tok_buf *bytes)
 {
     if (!bytes->n) return 0;
     int rc = 0;
-    if (tok_utf8_invalid_at(bytes->p, bytes->n) == (size_t)-1) rc = toks_add(out, bytes->p, bytes->n);
+    if (uni_invalid_at(bytes->p, bytes->n) == (size_t)-1) rc = toks_add(out, bytes->p, bytes->n);
     else
         for (size_t i = 0; i < bytes->n && !rc; i++) rc = toks_add(out, "\xEF\xBF\xBD", 3);
     bytes->n = 0;
@@ -861,7 +861,7 @@ static int decode_step(const dec_op *op, toks *in, toks *out)
             bool ok = true;
             while (j < n && !rc) {
                 uint32_t cp;
-                j += tok_utf8_dec(u + j, &cp);
+                j += uni_decode_valid((const char *)u + j, &cp);
                 int b = tok_cp_to_byte(cp);
                 if (b < 0) { ok = false; break; }
                 unsigned char ch = (unsigned char)b;

@@ -1,6 +1,6 @@
 /* test_tokenizer_unicode.c — the tokenizer's Unicode helpers against the
  * Unicode Consortium's own test data on this machine (Debian unicode-data,
- * the same UCD 15.0 files engine/tok_gen_unicode.py reads):
+ * the same UCD 15.0 files metrics/gen_unicode.py reads):
  * - extended grapheme clusters (used by the Precompiled normalizer) against
  *   every line of auxiliary/GraphemeBreakTest.txt;
  * - the BERT character classes on a few code points whose class is stated
@@ -40,7 +40,7 @@ static void test_grapheme_conformance(void **state)
                 p += 2;
             } else if ((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'F')) {
                 uint32_t cp = (uint32_t)strtoul(p, &p, 16);
-                n += tok_utf8_enc(cp, text + n);
+                n += uni_encode(cp, text + n);
                 any = true;
             } else {
                 p++;
@@ -50,7 +50,7 @@ static void test_grapheme_conformance(void **state)
         cases++;
         size_t got[256], ngot = 0;
         for (size_t i = 0; i < n;) {
-            i += tok_grapheme_len(text, n, i);
+            i += uni_grapheme_len(text, n, i);
             got[ngot++] = i;
         }
         if (ngot != nwant || memcmp(got, want, ngot * sizeof got[0]) != 0) {
@@ -62,6 +62,14 @@ static void test_grapheme_conformance(void **state)
     print_message("GraphemeBreakTest: %d cases, %d failures\n", cases, failures);
     assert_true(cases > 500); /* 602 in Unicode 15.0 */
     assert_int_equal(failures, 0);
+}
+
+/* BertNormalizer's classes (private to tok_unicode.c): Unicode 8.0's */
+static bool is_mn(uint32_t c) { return uni_category(c, UNI_V8_0) == UNI_MN; }
+static bool is_other(uint32_t c)
+{
+    int g = uni_category(c, UNI_V8_0);
+    return g == UNI_CC || g == UNI_CF || g == UNI_CO;
 }
 
 static void test_bert_classes(void **state)
@@ -79,19 +87,19 @@ static void test_bert_classes(void **state)
     assert_true(tok_is_bert_punct(0x166D)); /* Po in Unicode 8.0 (So since 10.0) */
     assert_false(tok_is_bert_punct(0x2E45)); /* Po, but assigned in 10.0 */
     /* non-spacing marks */
-    assert_true(tok_uc_in(tok_uc_mn, tok_uc_mn_n, 0x0301));
-    assert_false(tok_uc_in(tok_uc_mn, tok_uc_mn_n, 0x0903)); /* Mc */
-    assert_false(tok_uc_in(tok_uc_mn, tok_uc_mn_n, 0x11CAF)); /* Mn, assigned in 9.0 */
+    assert_true(is_mn(0x0301));
+    assert_false(is_mn(0x0903)); /* Mc */
+    assert_false(is_mn(0x11CAF)); /* Mn, assigned in 9.0 */
     /* combining marks (StripAccents): Mn, Mc and Me of Unicode 9.0 */
-    assert_true(tok_uc_in(tok_uc_mark, tok_uc_mark_n, 0x0903));  /* Mc */
-    assert_true(tok_uc_in(tok_uc_mark, tok_uc_mark_n, 0x20DD));  /* Me */
-    assert_true(tok_uc_in(tok_uc_mark, tok_uc_mark_n, 0x11CAF)); /* Mn, 9.0 */
-    assert_false(tok_uc_in(tok_uc_mark, tok_uc_mark_n, 0x1E94B)); /* Mn, 12.0 */
+    assert_true(tok_is_mark(0x0903));  /* Mc */
+    assert_true(tok_is_mark(0x20DD));  /* Me */
+    assert_true(tok_is_mark(0x11CAF)); /* Mn, 9.0 */
+    assert_false(tok_is_mark(0x1E94B)); /* Mn, 12.0 */
     /* control / format / private use */
-    assert_true(tok_uc_in(tok_uc_other, tok_uc_other_n, 0x200B));
-    assert_true(tok_uc_in(tok_uc_other, tok_uc_other_n, 0x0007));
-    assert_true(tok_uc_in(tok_uc_other, tok_uc_other_n, 0xE000));
-    assert_false(tok_uc_in(tok_uc_other, tok_uc_other_n, 'x'));
+    assert_true(is_other(0x200B));
+    assert_true(is_other(0x0007));
+    assert_true(is_other(0xE000));
+    assert_false(is_other('x'));
 }
 
 static void test_bert_normalize(void **state)
