@@ -51,6 +51,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 YS = os.path.join(ROOT, "build", "eval", "yardstick")
+YS_BIN = [YS]   # --yardstick
 SHARED = os.environ.get("YS_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
 
 
@@ -123,7 +124,7 @@ def make_hellaswag(wd, words, n_val):
 
 
 def run_once(model, args, cache_mb):
-    cmd = [YS, "run", "--model", model, "--no-db", "--threads", "2"] + args
+    cmd = [YS_BIN[0], "run", "--model", model, "--no-db", "--threads", "2"] + args
     if cache_mb is not None:   # None: the default budget
         cmd += ["--prefix-cache-mb", str(cache_mb)]
     t0, r0 = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -181,7 +182,9 @@ def main():
     ap.add_argument("--hellaswag-docs", type=int, default=20)
     ap.add_argument("--cache-mb", type=int, default=-1, help="budget of the 'on' runs (-1: the default)")
     ap.add_argument("--json")
+    ap.add_argument("--yardstick", default=YS, help="the binary (default build/eval/yardstick)")
     a = ap.parse_args()
+    YS_BIN[0] = a.yardstick
     if not os.path.exists(a.model):
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "make_gpt2_small.py"), a.model], check=True)
     os.makedirs(a.workdir, exist_ok=True)

@@ -114,7 +114,7 @@ static int rd_u32(cur *c, uint32_t *v)
 {
     uint8_t b[4];
     int rc = rd(c, b, 4);
-    *v = (uint32_t)le(b, 4);
+    *v = rc ? 0 : (uint32_t)le(b, 4);
     return rc;
 }
 
@@ -122,7 +122,7 @@ static int rd_u64(cur *c, uint64_t *v)
 {
     uint8_t b[8];
     int rc = rd(c, b, 8);
-    *v = le(b, 8);
+    *v = rc ? 0 : le(b, 8);
     return rc;
 }
 
@@ -145,7 +145,7 @@ static int rd_str(cur *c, gguf_str *s)
 /* A key or name: non-empty, no NUL byte, copied with a terminator. */
 static int rd_name(cur *c, const char *kind, size_t idx, char **out)
 {
-    gguf_str s;
+    gguf_str s = {0};
     int rc = rd_str(c, &s);
     if (rc)
         return rc;

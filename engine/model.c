@@ -787,6 +787,7 @@ typedef struct gen_slot {
     const int32_t *feed;       /* the rows of the next pass */
     size_t nfeed;
     int32_t tok;               /* the last chosen token (a decoding step's feed) */
+    int prefilling;            /* the next pass feeds the prompt (its blocks then go to the prefix cache) */
 } gen_slot;
 
 struct model_batch {
@@ -803,6 +804,7 @@ struct model_batch {
     cand *cbuf;                /* sampling: per worker V candidates and V probabilities */
     double *pbuf;
     size_t nbuf;               /* workers the two are sized for */
+    model_prefix_cache *pc;    /* the caller's, or NULL */
 };
 
 int model_batch_new(model *m, size_t max_active, model_batch **out, ys_error *err)
@@ -888,10 +890,33 @@ size_t model_batch_pending(const model_batch *b)
 
 size_t model_batch_capacity(const model_batch *b) { return b->cap_active; }
 
+void model_batch_set_prefix_cache(model_batch *b, model_prefix_cache *pc) { b->pc = pc; }
+
+/* The tokens r's prompt has in whole blocks in common with a prompt that
+ * joined in this step: computed by this pass, in the prefix cache only
+ * after it. */
+static size_t shared_with_joining(const model_batch *b, const model_request *r)
+{
+    size_t block = pc_storing_block(b->pc), best = 0;
+    for (size_t i = 0; block && i < b->max_active; i++) {
+        const gen_slot *s = &b->slots[i];
+        if (!s->r || !s->prefilling)
+            continue;
+        size_t n = s->r->n_prompt < r->n_prompt ? s->r->n_prompt : r->n_prompt, c = 0;
+        while (c < n && s->r->prompt[c] == r->prompt[c])
+            c++;
+        c = c / block * block;
+        best = c > best ? c : best;
+    }
+    return best;
+}
+
 /* Slot s takes request r: its cache (prompt + max_new, GPT-2 stopping at
  * n_positions, as model_generate always had it) and its first feed, the
- * prompt. 1 when the memory is not there (nothing changed). */
-static int slot_admit(const model *m, gen_slot *s, model_request *r)
+ * prompt — after the longest run of whole blocks the prefix cache holds
+ * (copied in: the bits computing them gives, model.h "prefix cache"). 1
+ * when the memory is not there (nothing changed). */
+static int slot_admit(const model *m, model_prefix_cache *pc, gen_slot *s, model_request *r)
 {
     size_t cap = r->n_prompt + r->max_new;
     if (m->info.max_positions && cap > (size_t)m->info.max_positions)
@@ -905,8 +930,11 @@ static int slot_admit(const model *m, gen_slot *s, model_request *r)
     }
     if (all)
         memcpy(all, r->prompt, r->n_prompt * sizeof *all);
-    *s = (gen_slot){.r = r, .kv = kv, .cap = cap, .all = all, .rng = r->sampling.seed, .feed = r->prompt,
-                    .nfeed = r->n_prompt};
+    size_t got = model_prefix_cache_attach(pc, r->prompt, r->n_prompt, kv);
+    if (pc)
+        model_prefix_cache_count(pc, r->n_prompt, r->n_prompt - got);
+    *s = (gen_slot){.r = r, .kv = kv, .cap = cap, .all = all, .rng = r->sampling.seed, .feed = r->prompt + got,
+                    .nfeed = r->n_prompt - got, .prefilling = 1};
     return 0;
 }
 
@@ -949,14 +977,19 @@ int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_er
             i++;
         if (prefill > 0 && prefill + r->n_prompt > PREFILL_ROWS)
             break;
-        if (slot_admit(m, &b->slots[i], r)) {
+        /* a prompt sharing whole blocks beyond the cache's with one that
+         * joins now waits a step: then those blocks are cached and computed
+         * once (a task's few-shot examples, admitted together) */
+        if (prefill > 0 && shared_with_joining(b, r) > pc_peek(b->pc, r->prompt, r->n_prompt - 1))
+            break;
+        if (slot_admit(m, b->pc, &b->slots[i], r)) {
             if (active == 0)
                 return ys_fail(err, YS_ENOMEM, "out of memory for the KV cache of a request of %zu + %zu tokens",
                                r->n_prompt, r->max_new);
             b->cap_active = active;   /* what fits: the others wait for these to finish */
             break;
         }
-        b->qhead++, active++, prefill += r->n_prompt;
+        b->qhead++, active++, prefill += b->slots[i].nfeed;
     }
     /* one pass over every active slot's rows */
     size_t n = 0, R = 0, ctx = 1;
@@ -991,7 +1024,12 @@ int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_er
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++) {   /* each request's last row to the vocabulary */
-        b->slots[b->item_slot[i]].kv->len += b->items[i].T;
+        gen_slot *s = &b->slots[b->item_slot[i]];
+        s->kv->len += b->items[i].T;
+        if (s->prefilling) {   /* the prompt's whole blocks, for the requests after it */
+            model_prefix_cache_store_kv(b->pc, s->r->prompt, s->kv);
+            s->prefilling = 0;
+        }
         memcpy(b->hid + i * H, hidden + (b->items[i].row0 + b->items[i].T - 1) * H, H * sizeof(float));
     }
     vocab_proj(m, b->hid, n, b->logits);

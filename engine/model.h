@@ -284,6 +284,14 @@ void model_batch_free(model_batch *b);
  * no longer than GPT-2's n_positions — YS_EINPUT otherwise, r not queued).
  * r->n_out and r->done are reset. */
 int model_batch_add(model_batch *b, model_request *r, ys_error *err);
+/* Prompts through a prefix cache (NULL: none; the caller's, used by one
+ * thread at a time, outliving the batch): a joining request's prompt
+ * starts after the longest run of whole blocks the cache holds, and its
+ * whole blocks are stored after its prefill; a prompt that shares more
+ * blocks with one joining in the same step than the cache has waits one
+ * step for them. Outputs stay bitwise the same (the cached keys and values
+ * are the bits computing them gives). */
+void model_batch_set_prefix_cache(model_batch *b, model_prefix_cache *pc);
 /* Requests queued or decoding. */
 size_t model_batch_pending(const model_batch *b);
 /* The current limit on active requests (max_active, or less after a KV

@@ -211,6 +211,8 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
     int rc = mdone && sdone && fin ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
     if (rc == 0)
         rc = s2s ? s2s_gen_batch_new(st->s2s, B, &sb, err) : model_batch_new(st->m, B, &mb, err);
+    if (mb)   /* a task's few-shot examples: computed once, like scoring's */
+        model_batch_set_prefix_cache(mb, st->pc);
     for (size_t k = 0; rc == 0 && k < ntodo; k++) {
         gen_doc *d = &docs[todo[k]];
         if (s2s) {

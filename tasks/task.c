@@ -54,7 +54,9 @@ static int get_int(parse_ctx *p, const cJSON *obj, const char *name, const char 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!v)
         return dflt;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valueint < lo || v->valueint > hi) {
+    /* the range before the cast: converting 1e300 to int is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != (double)(int)v->valuedouble) {
         char msg[96];
         snprintf(msg, sizeof msg, "must be an integer from %d to %d", lo, hi);
         bad(p, key, msg);

@@ -4,7 +4,8 @@
  *     prefix cache off (--prefix-cache-mb 0), tiny (evicting), and at its
  *     default, for first_n and random few-shot examples; the summary says
  *     how many prompt tokens the cache served (none when off, some when
- *     on with first_n)
+ *     on with first_n); the same for a generation task (GSM8K 1-shot
+ *     first_n: the batch's prompts start after the cached example)
  *   - --fewshot-sampler first_n gives every document the few-shot split's
  *     first K documents, in order; random gives documents different ones;
  *     a spec's "fewshot_sampler" does the same, the option overrides it,
@@ -96,6 +97,58 @@ static void test_cache_on_off(void **state)
         for (size_t t = 0; t < NT; t++)
             free(ref_samples[t]);
     }
+}
+
+/* Remove the line of the results JSON's "batch_size" (in place). */
+static void drop_batch_size(char *json)
+{
+    char *p = strstr(json, "\"batch_size\"");
+    if (!p)
+        return;
+    char *b = p, *e = strchr(p, '\n');
+    while (b > json && b[-1] != '\n')
+        b--;
+    memmove(b, e ? e + 1 : p + strlen(p), strlen(e ? e + 1 : p + strlen(p)) + 1);
+}
+
+/* Generation through the prefix cache: gsm8k's prompts (1 example, the
+ * same for all: first_n) share their first ~210 tokens; the results and
+ * the generations are the ones computed without it, at batch sizes 1, 2
+ * (with a 1 MB cache) and the default. */
+static void test_generation(void **state)
+{
+    (void)state;
+    const char *runs[] = {"--prefix-cache-mb 0", "", "--batch-size 1", "--prefix-cache-mb 1 --batch-size 2"};
+    char *ref_json = NULL, *ref_samples = NULL;
+    for (int i = 0; i < 4; i++) {
+        char args[1024], sub[16], path[64], *out, *err;
+        snprintf(sub, sizeof sub, "gen%d", i);
+        snprintf(args, sizeof args,
+                 "run --no-db --tasks gsm8k --num-fewshot 1 --fewshot-sampler first_n %s --output %s/results.json "
+                 "--log-samples",
+                 runs[i], sub);
+        if (ys(args, &out, &err) != 0)
+            fail_msg("%s: %s", args, err);
+        long s = served(err);
+        if (i == 0)
+            assert_int_equal(s, 0);
+        else if (i < 3)   /* the example's 13 whole blocks for each later prompt */
+            assert_true(s >= 2 * 13 * 16);
+        snprintf(path, sizeof path, "%s/results.json", sub);
+        char *json = ts_read_file(ts_path(path), NULL), *smp = samples_text(sub, "gsm8k");
+        assert_non_null(json);
+        if (i == 0) {
+            drop_batch_size(json);
+            ref_json = json, ref_samples = smp;
+            free(out), free(err);
+            continue;
+        }
+        drop_batch_size(json);   /* the one setting that differs: recorded in the config */
+        if (strcmp(json, ref_json) || strcmp(smp, ref_samples))
+            fail_msg("%s: results or generations differ from the run without the prefix cache", args);
+        free(json), free(smp), free(out), free(err);
+    }
+    free(ref_json), free(ref_samples);
 }
 
 /* The context of line i of a samples log (its first request's first argument). */
@@ -237,7 +290,7 @@ static int setup(void **state)
         return -1;
     char cmd[1024];
     /* a spec in specN/ reads its sample data from specN/../samples */
-    snprintf(cmd, sizeof cmd, "cd %s && mkdir -p r00 r01 r02 r10 r11 r12 f g o s0 s1 s2 && ln -s %s/tasks/samples samples",
+    snprintf(cmd, sizeof cmd, "cd %s && mkdir -p r00 r01 r02 r10 r11 r12 f g o s0 s1 s2 gen0 gen1 gen2 gen3 && ln -s %s/tasks/samples samples",
              ts_scratch(), YS_SOURCE_DIR);
     return system(cmd);
 }
@@ -247,6 +300,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_on_off),
         cmocka_unit_test(test_samplers),
+        cmocka_unit_test(test_generation),
     };
     return cmocka_run_group_tests(tests, setup, ts_scratch_teardown);
 }

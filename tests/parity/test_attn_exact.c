@@ -23,6 +23,13 @@
 #include "model.h"
 #include "vmath.h"
 
+static float *fzero(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
 static float *frand(size_t n, uint32_t seed, float amp)
 {
     float *p = malloc((n ? n : 1) * sizeof *p);
@@ -73,8 +80,7 @@ static void check_tile(size_t T, size_t nk, size_t hd, int causal, size_t window
     float *q = frand(T * ld, 11u + (uint32_t)hd, 4.0f), *k = frand(nk * ld, 12u + (uint32_t)T, 4.0f);
     float *v = frand(nk * ld, 13u, 2.0f);
     float *b = bias ? frand(T * nk, 14u, 1.0f) : NULL;
-    float *ref = calloc(T * hd, sizeof *ref), *got = calloc(T * ld, sizeof *got);
-    float *scores = malloc(T * nk * sizeof *scores);
+    float *ref = fzero(T * hd), *got = fzero(T * ld), *scores = fzero(T * nk);
     kn_attn a = {.q = q, .k = k, .v = v, .out = got, .ldq = ld, .ldkv = ld, .ldo = ld, .rows = T, .nk = nk,
                  .hd = hd, .scale = 1.0f / sqrtf((float)hd), .softcap = softcap, .causal = causal, .pos0 = 0,
                  .window = window, .bias = b, .bias_ld = (long)nk};

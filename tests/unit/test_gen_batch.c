@@ -70,12 +70,19 @@ static uint64_t lcg(uint64_t *s)
     return *s >> 33;
 }
 
+/* Requests 2, 3, 6, 8 and 9 begin with the same 40 tokens (a task's
+ * few-shot examples; for the prefix cache), the others are random. */
 static void make_prompts(req_data *d, int vocab)
 {
     uint64_t s = 42;
+    int32_t shared[40];
+    for (size_t t = 0; t < 40; t++)
+        shared[t] = (int32_t)(lcg(&s) % (uint64_t)vocab);
     for (size_t r = 0; r < NREQ; r++)
         for (size_t t = 0; t < SPECS[r].n_prompt; t++)
-            d[r].prompt[t] = (int32_t)(lcg(&s) % (uint64_t)vocab);
+            d[r].prompt[t] = (r == 2 || r == 3 || r == 6 || r == 8 || r == 9) && t < 40
+                                 ? shared[t]
+                                 : (int32_t)(lcg(&s) % (uint64_t)vocab);
 }
 
 static void fill_request(model_request *q, const req_spec *sp, req_data *d, int32_t *out, float *logits,
@@ -91,12 +98,13 @@ static void fill_request(model_request *q, const req_spec *sp, req_data *d, int3
 /* Run all requests through a batch of size bs, admitted in order[], with
  * nthreads; outs[r] / logits[r] receive request r's. */
 static void run_batch(model *m, size_t bs, int nthreads, const size_t *order, req_data *d, int32_t **outs,
-                      float **logits, size_t *nout)
+                      float **logits, size_t *nout, model_prefix_cache *pc)
 {
     ys_error err = {0};
     assert_int_equal(model_set_threads(m, nthreads, &err), 0);
     model_batch *b = NULL;
     assert_int_equal(model_batch_new(m, bs, &b, &err), 0);
+    model_batch_set_prefix_cache(b, pc);
     model_request q[NREQ];
     size_t calls[NREQ] = {0};
     for (size_t k = 0; k < NREQ; k++) {
@@ -218,7 +226,7 @@ static void check_model(const char *name)
     }
 
     /* the reference: a batch of one, in order, one thread, against model_step */
-    run_batch(m, 1, 1, in_order, d, outs, lg, nref);
+    run_batch(m, 1, 1, in_order, d, outs, lg, nref, NULL);
     size_t total = 0, stopped_early = 0;
     for (size_t r = 0; r < NREQ; r++) {
         check_against_steps(m, r, &d[r], outs[r], lg[r], nref[r]);
@@ -233,13 +241,48 @@ static void check_model(const char *name)
     for (size_t si = 0; si < sizeof SIZES / sizeof *SIZES; si++)
         for (int th = 1; th <= 2; th++)
             for (int sh = 0; sh < 2; sh++) {
-                run_batch(m, SIZES[si], th, sh ? shuffled : in_order, d, outs2, lg2, n2);
+                run_batch(m, SIZES[si], th, sh ? shuffled : in_order, d, outs2, lg2, n2, NULL);
                 for (size_t r = 0; r < NREQ; r++) {
                     if (n2[r] != nref[r] || memcmp(outs2[r], outs[r], nref[r] * sizeof(int32_t)) ||
                         memcmp(lg2[r], lg[r], nref[r] * V * sizeof(float)))
                         fail_msg("%s: request %zu differs at batch %zu, %d threads, %s order", name, r, SIZES[si],
                                  th, sh ? "shuffled" : "given");
                 }
+            }
+
+    /* through a prefix cache (a fresh one per run: the shared 40 tokens
+     * are two blocks; one with room for a single block evicts): the same
+     * bits, and prompt tokens served from the cache unless the model's
+     * RoPE depends on the call's length (no caching there) */
+    const model_info *mi = model_get_info(m);
+    int cacheable = strcmp(mi->arch, "Phi3ForCausalLM") && strcmp(name, "llama_dynamic");
+    for (int tiny = 0; tiny < 2; tiny++)
+        for (size_t si = 0; si < sizeof SIZES / sizeof *SIZES; si++)
+            for (int sh = 0; sh < 2; sh++) {
+                model_prefix_cache *pc = NULL;
+                size_t block_bytes = 2 * (size_t)mi->layers * MODEL_PREFIX_BLOCK * (size_t)mi->kv_heads *
+                                     (size_t)mi->head_dim * sizeof(float) + 4096;
+                assert_int_equal(model_prefix_cache_new(m, tiny ? block_bytes : 64u << 20, 0, &pc, &err), 0);
+                run_batch(m, SIZES[si], 2, sh ? shuffled : in_order, d, outs2, lg2, n2, pc);
+                for (size_t r = 0; r < NREQ; r++)
+                    if (n2[r] != nref[r] || memcmp(outs2[r], outs[r], nref[r] * sizeof(int32_t)) ||
+                        memcmp(lg2[r], lg[r], nref[r] * V * sizeof(float)))
+                        fail_msg("%s: request %zu differs through a prefix cache at batch %zu, %s order%s", name, r,
+                                 SIZES[si], sh ? "shuffled" : "given", tiny ? ", one block of room" : "");
+                model_prefix_stats ps;
+                model_prefix_cache_stats(pc, &ps);
+                size_t prompts = 0;
+                for (size_t r = 0; r < NREQ; r++)
+                    prompts += SPECS[r].max_new ? SPECS[r].n_prompt : 0;
+                assert_int_equal(ps.tokens_input, prompts);
+                assert_int_equal(ps.tokens_input - ps.tokens_computed, ps.tokens_served);
+                if (!cacheable)
+                    assert_int_equal(ps.tokens_served, 0);
+                else if (!tiny)   /* 4 of the 5 sharing prompts take the 2 (or 1: 25, 26 tokens) blocks */
+                    assert_true(ps.tokens_served >= 16 * (1 + 2 + 1 + 1));
+                else
+                    assert_true(ps.tokens_served >= 16);
+                model_prefix_cache_free(pc);
             }
 
     /* model_generate (no logits asked) gives the same ids */
