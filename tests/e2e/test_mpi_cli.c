@@ -49,6 +49,8 @@ static char *err_text(const char *name)
     return t ? t : strdup("");
 }
 
+#ifdef YS_HAVE_MPI
+
 static size_t count_of(const char *hay, const char *needle)
 {
     size_t n = 0;
@@ -56,8 +58,6 @@ static size_t count_of(const char *hay, const char *needle)
         n++;
     return n;
 }
-
-#ifdef YS_HAVE_MPI
 
 /* One query's rows as text; a REAL by its bits, so that "equal" is
  * bitwise. */
