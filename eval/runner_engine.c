@@ -385,7 +385,10 @@ int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
         todo[u] = tmp[u];
     rc = rn_dist_share(dist, rc, &todo, &nuniq, err);
     for (size_t u = 0; rc == 0 && !lead && u < nuniq; u++)
-        tmp[u] = todo[u] < n ? (size_t)todo[u] : 0;
+        if (todo[u] >= n || nuniq > n)
+            rc = ys_fail(err, YS_EINPUT, "rank 0 sent a request out of range: the ranks do not run the same command");
+        else
+            tmp[u] = (size_t)todo[u];
     free(todo);
     size_t lo = 0, hi = nuniq, done = 0;
     if (rc == 0)
