@@ -10,4 +10,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   build-essential cmake pkg-config clang \
   libopenblas-dev libsqlite3-dev libcjson-dev libpcre2-dev libcmocka-dev \
   wordnet-base \
+  libopenmpi-dev openmpi-bin \
   chromium fonts-dejavu-core

@@ -10,6 +10,8 @@
 #include "cli.h"
 #include "model.h"
 #include "runner.h"
+#include "runner_dist.h"
+#include "threads.h"
 #include "runs.h"
 #include "store.h"
 #include "taskdirs.h"
@@ -62,9 +64,8 @@ static const char run_help[] =
     "fewer when their KV caches would not fit in half the available memory (a message\n"
     "says so). Results do not depend on B.\n";
 
-/* Read a run's settings back from the store for --resume. The strings live
- * in *json, which the caller frees with cJSON_Delete. */
-static int resume_settings(run_options *o, int64_t id, cJSON **json, const char **include, ys_error *err)
+/* A run's settings as stored (malloc'd JSON text). */
+static int resume_text(const run_options *o, int64_t id, char **text, ys_error *err)
 {
     rs_store *s;
     int rc = rs_open_wait(o->db, o->db_timeout_ms ? o->db_timeout_ms : RS_DEFAULT_TIMEOUT_MS, &s, err);
@@ -75,8 +76,29 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
     rs_close(s);
     if (rc < 0)
         return rc;
-    cJSON *set = cJSON_Parse(info.settings ? info.settings : "");
+    *text = strdup(info.settings ? info.settings : "");
     rs_run_info_free(&info, 1);
+    return *text ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+}
+
+/* Read a run's settings back from the store for --resume (over MPI ranks,
+ * rank 0 reads the store and the others get the text: only rank 0 touches
+ * it). The strings live in *json, which the caller frees with cJSON_Delete. */
+static int resume_settings(run_options *o, int64_t id, cJSON **json, const char **include, ys_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = rn_dist_leader(o->dist) ? resume_text(o, id, &text, err) : 0;
+    if (rc == 0 && text)
+        len = strlen(text) + 1;
+    void *p = text;
+    if ((rc = rn_dist_share_bytes(o->dist, rc, &p, &len, err)) < 0) {
+        free(p);
+        return rc;
+    }
+    text = p;
+    cJSON *set = len && text[len - 1] == 0 ? cJSON_Parse(text) : NULL;
+    free(text);
     const cJSON *model = cJSON_GetObjectItem(set, "model"), *tasks = cJSON_GetObjectItem(set, "tasks");
     if (!cJSON_IsString(model) || !cJSON_IsString(tasks)) {
         cJSON_Delete(set);
@@ -138,9 +160,86 @@ static const char *tiny_model(char *buf, size_t cap)
     return YS_TINY_MODEL_DIR;
 }
 
+/* Over MPI ranks (runner_dist.h) with --threads unset: a rank the
+ * launcher bound to cores uses those (the engine's default), an unbound
+ * one its share of the host's cores, so that the ranks on one host do not
+ * run more threads than it has cores. */
+static int rank_threads(const rn_dist *d)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int mine = eng_default_threads(), local = rn_dist_local_size(d);
+    if (online > 0 && mine < online)
+        return mine;
+    return mine / local > 1 ? mine / local : 1;
+}
+
+/* After run_tasks failed on this rank: the message (once: a rank whose
+ * error rank 0 reports stays quiet), and when the ranks were already
+ * sharing work, the end of the whole job, which cannot finish without this
+ * rank. What finished is in the store. */
+static int run_failed(rn_dist *d, const ys_error *err)
+{
+    if (rn_dist_quiet(d))
+        return err->code == YS_EUSAGE ? EXIT_USAGE : err->code == YS_EBUSY ? EXIT_BUSY : EXIT_BADINPUT;
+    if (!d || d->size == 1 || !d->engaged)
+        return cli_fail(err);
+    fprintf(stderr, "yardstick: rank %d of %d on %s: %s\n"
+                    "yardstick: ending the job; the responses finished so far are in the store (rank 0's): run the "
+                    "same command again (any number of ranks) to continue\n",
+            d->rank, d->size, d->hosts && d->hosts[d->rank] ? d->hosts[d->rank] : "?",
+            err->msg[0] ? err->msg : "unknown error");
+    int code = err->code == YS_EUSAGE ? EXIT_USAGE : err->code == YS_EBUSY ? EXIT_BUSY : EXIT_BADINPUT;
+#ifdef YS_HAVE_MPI
+    fflush(stderr);
+    rn_mpi_abort(d, code);
+#endif
+    return code;
+}
+
+static int cmd_run_ranks(int argc, char **argv, rn_dist *dist);
+
+/* Distinct hosts among the ranks. */
+static int hosts_count(const rn_dist *d)
+{
+    int n = 0;
+    for (int r = 0; r < d->size; r++) {
+        bool seen = false;
+        for (int q = 0; q < r && !seen; q++)
+            seen = d->hosts && d->hosts[q] && d->hosts[r] && !strcmp(d->hosts[q], d->hosts[r]);
+        n += !seen;
+    }
+    return n;
+}
+
 int cmd_run(int argc, char **argv)
 {
+    int launched = rn_dist_launched();
+#ifdef YS_HAVE_MPI
+    /* MPI only when a launcher started us: alone, this binary is the
+     * one-process yardstick (no MPI start-up, no launcher needed) */
+    if (launched) {
+        rn_dist *dist = NULL;
+        ys_error err = {0};
+        if (rn_mpi_open(&argc, &argv, &dist, &err) < 0)
+            return cli_fail(&err);
+        int rc = cmd_run_ranks(argc, argv, dist);
+        rn_mpi_close(dist);
+        return rc;
+    }
+#else
+    /* N copies of one job would each run all of it into one store */
+    if (launched > 1)
+        return cli_usage_error("run", "started as one of %d processes (mpirun, srun), but this yardstick was built "
+                                      "without MPI: build with -DYS_MPI=ON to share a run between processes",
+                               launched);
+#endif
+    return cmd_run_ranks(argc, argv, NULL);
+}
+
+static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
+{
     run_options o = {0};
+    o.dist = dist;
     const char *include[TASKDIRS_MAX];
     o.include = include;
     o.num_fewshot = -1;
@@ -271,16 +370,21 @@ int cmd_run(int argc, char **argv)
         if (!o.db)
             return cli_usage_error("run", "--resume needs the store (--db)");
         if (resume_settings(&o, resume, &resumed, include, &err) < 0)
-            return cli_fail(&err);
+            return run_failed(dist, &err);
     }
     if (o.log_samples && !o.output)
         return cli_usage_error("run", "--log-samples writes beside --output FILE: give one");
-    o.progress = isatty(2);
+    o.progress = isatty(2) && rn_dist_leader(dist);
+    if (dist && !o.threads)
+        o.threads = rank_threads(dist);
     int64_t run_id = 0;
     int rc = run_tasks(&o, &run_id, &err);
     cJSON_Delete(resumed);
     if (rc < 0)
-        return cli_fail(&err);
+        return run_failed(dist, &err);
+    if (dist && rn_dist_leader(dist))
+        fprintf(stderr, "computed by %d MPI ranks on %d host%s\n", dist->size, hosts_count(dist),
+                hosts_count(dist) == 1 ? "" : "s");
     if (run_id)
         fprintf(stderr, "stored as run %lld in %s\n", (long long)run_id, o.db);
     return EXIT_OK;
@@ -323,6 +427,9 @@ int cmd_rescore(int argc, char **argv)
     }
     if (!id)
         return cli_usage_error("rescore", "expected a run id (see 'yardstick runs list')");
+    /* no model runs: nothing to share, and N copies would rewrite one run */
+    if (rn_dist_launched() > 1)
+        return cli_usage_error("rescore", "runs no model: run it as one process, not under mpirun or srun");
     if (o.log_samples && !o.output)
         return cli_usage_error("rescore", "--log-samples writes beside --output FILE: give one");
     ys_error err = {0};

@@ -208,6 +208,9 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
 {
     *run_id = 0;
     double t0 = rn_now_s(), engine = 0;
+    /* with ranks, rank 0 alone has the store, the base of --kl-base and
+     * the outputs; every rank loads the model and builds the requests */
+    bool lead = rn_dist_leader(o->dist);
     run_state st;
     memset(&st, 0, sizeof st);
     st.o = o;
@@ -229,7 +232,7 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         rc = rn_kl_base_check(&st, err);
     if (rc == 0 && !o->rescore)
         rc = rn_load_engine(&st, err);
-    if (rc == 0 && kl)
+    if (rc == 0 && kl && lead)
         rc = rn_kl_base_load(&st, err);
     if (rc == 0 && o->rescore)
         rc = rn_read_limits(&st, err);
@@ -240,29 +243,36 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
         if (st.eot < 0)
             st.eot = 0;
     }
-    if (rc == 0 && o->db && (rc = rn_model_hashes(&st, err)) == 0)
+    if (rc == 0 && o->db && lead && (rc = rn_model_hashes(&st, err)) == 0)
         RN_STORE_CALL(&st, rc, rn_begin_run(&st, err));
     for (size_t i = 0; i < st.ntasks && rc == 0; i++)
         rc = rn_prepare_task(&st, &st.tasks[i], err);
-    if (rc == 0 && kl)
+    if (rc == 0 && kl && lead)
         rc = rn_kl_base_fits(&st, err);
     /* a doubled BOS (template text plus tokenizer) is a classic wrong score */
     int32_t bos = st.tok ? tok_bos_id(st.tok) : -1;
-    for (size_t i = 0; i < st.ntasks && rc == 0; i++) {
+    for (size_t i = 0; i < st.ntasks && rc == 0 && lead; i++) {
         const task_run *t = &st.tasks[i];
         if (bos >= 0 && t->nfirst >= 2 && t->first_ids[0] == bos && t->first_ids[1] == bos)
             fprintf(stderr, "yardstick: warning: task %s: the prompt starts with two BOS tokens\n", t->spec->name);
     }
+    /* every rank ready, or every rank stops here (runner_dist.h) */
+    rc = rn_dist_agree(o->dist, rc, err);
     if (rc == 0)
         rc = rn_run_classifications(&st, &engine, err);
     if (rc == 0)
         rc = rn_run_loglikelihoods(&st, &engine, err);
     /* after the model's own answers are in the cache: a failure here
      * loses none of them */
-    if (rc == 0 && kl)
+    if (rc == 0 && kl && lead)
         rc = rn_run_kl_base(&st, &engine, err);
     if (rc == 0)
         rc = rn_run_generations(&st, &engine, err);
+    if (!lead) {
+        /* the other ranks' answers are with rank 0 */
+        rn_free_state(&st);
+        return rc;
+    }
     for (size_t i = 0; i < st.ntasks && rc == 0; i++) {
         task_run *t = &st.tasks[i];
         rc = t->cls                                 ? rn_score_cls(&st, t, err)

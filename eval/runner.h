@@ -76,11 +76,14 @@ typedef struct {
     bool rescore;             /* with resume_run: no model, every response
                                  must come from the cache; filters and
                                  metrics are recomputed */
+    struct rn_dist *dist;     /* the ranks sharing the run's requests (runner_dist.h); NULL: one process */
 } run_options;
 
 /* Runs everything; prints the summary table on stdout. Returns 0 or a
  * negative YS_E* code with err filled; *run_id gets the stored run (0 when
- * no store). */
+ * no store). With dist, every rank calls it: rank 0 does what one process
+ * does, the other ranks compute their share of the requests and return
+ * (runner_dist.h). */
 int run_tasks(const run_options *o, int64_t *run_id, ys_error *err);
 
 #endif

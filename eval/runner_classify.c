@@ -104,89 +104,187 @@ int rn_prepare_cls(run_state *st, task_run *t, ys_error *err)
 
 /* ---- the engine's classifications ---------------------------------------- */
 
+/* The logits of documents docs[0..n) of t into the cache, one transaction
+ * (%.9g round-trips a float exactly). */
+static int cls_cache_put(run_state *st, const task_run *t, char (*keys)[65], const size_t *docs, size_t n,
+                         ys_error *err)
+{
+    if (!st->store || n == 0)
+        return 0;
+    size_t nl = (size_t)st->num_labels;
+    char **vp = rn_calloc(n, sizeof *vp);
+    const char **kp = rn_calloc(n, sizeof *kp);
+    int rc = vp && kp ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        size_t cap = nl * 18 + 1, len = 0;
+        const float *row = &t->cls_logits[docs[k] * nl];
+        if (!(vp[k] = malloc(cap)))
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        for (size_t c = 0; rc == 0 && c < nl; c++)
+            len += (size_t)snprintf(vp[k] + len, cap - len, "%s%.9g", c ? " " : "", (double)row[c]);
+        kp[k] = keys[docs[k]];
+    }
+    if (rc == 0)
+        RN_STORE_CALL(st, rc, rs_cache_put_many(st->store, kp, (const char *const *)vp, n, err));
+    for (size_t k = 0; vp && k < n; k++)
+        free(vp[k]);
+    free(vp), free(kp);
+    return rc;
+}
+
+/* Rank 0's view of a task's pass, for another rank's batches. */
+typedef struct {
+    run_state *st;
+    task_run *t;
+    char (*keys)[65];
+    size_t *done, total;
+    double t0;
+} cls_pass;
+
+/* Another rank's batch: (document u64, num_labels f32 logits) each. */
+static int cls_apply(void *ctx, int from, uint32_t nitems, const unsigned char *p, size_t len, ys_error *err)
+{
+    cls_pass *c = ctx;
+    size_t nl = (size_t)c->st->num_labels, off = 0;
+    size_t *docs = rn_calloc(nitems, sizeof *docs);
+    int rc = docs ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    for (uint32_t k = 0; rc == 0 && k < nitems; k++) {
+        uint64_t d;
+        if (!rn_buf_get(p, len, &off, &d, sizeof d) || d >= c->t->n ||
+            !rn_buf_get(p, len, &off, &c->t->cls_logits[d * nl], nl * sizeof(float)))
+            rc = ys_fail(err, YS_EINPUT, "rank %d sent a malformed batch of logits", from);
+        else
+            docs[k] = (size_t)d;
+    }
+    if (rc == 0)
+        rc = cls_cache_put(c->st, c->t, c->keys, docs, nitems, err);
+    free(docs);
+    *c->done += nitems;
+    if (rc == 0)
+        rn_progress(c->st, "classifications", *c->done, c->total, c->t0);
+    return rc;
+}
+
+/* The documents of t whose logits are not in the cache (rank 0 reads it)
+ * into todo, in document order; the others' logits into t->cls_logits. */
+static int cls_lookup(run_state *st, task_run *t, char (*keys)[65], uint64_t *todo, size_t *ntodo, ys_error *err)
+{
+    size_t nl = (size_t)st->num_labels;
+    int rc = 0;
+    *ntodo = 0;
+    for (size_t d = 0; d < t->n && rc == 0; d++) {
+        float *row = &t->cls_logits[d * nl];
+        char *resp = NULL;
+        if (st->store) {
+            /* ids then type ids, one key */
+            size_t n = t->cls_lens[d];
+            int32_t *both = malloc(2 * n * sizeof *both);
+            if (!both)
+                return ys_fail(err, YS_ENOMEM, "out of memory");
+            memcpy(both, t->cls_ids[d], n * sizeof *both);
+            memcpy(both + n, t->cls_types[d], n * sizeof *both);
+            rn_cache_key(st, "cls", both, 2 * n, n, nl, keys[d]);
+            free(both);
+            RN_STORE_CALL(st, rc, rs_cache_get(st->store, keys[d], &resp, err));
+        }
+        size_t got = 0;
+        for (char *q = resp, *end; q && got < nl; q = end, got++) {
+            row[got] = strtof(q, &end);
+            if (end == q)
+                break;
+        }
+        free(resp);
+        if (resp && got == nl)
+            st->cached++;
+        else
+            todo[(*ntodo)++] = d;
+    }
+    if (rc == 0 && *ntodo && st->o->rescore)
+        rc = ys_fail(err, YS_EINPUT, "rescore: task %s has inputs with no cached logits: use --resume with the model",
+                     t->spec->name);
+    return rc;
+}
+
 /* Classifier forward passes for every classification task, batched, with
- * the logits cached per input like any other response. */
+ * the logits cached per input like any other response. With ranks, each
+ * computes a range of a task's documents balanced by tokens (runner_dist.h). */
 int rn_run_classifications(run_state *st, double *engine_s, ys_error *err)
 {
     size_t B = st->o->batch_size > 0 ? (size_t)st->o->batch_size : 1, total = 0, done = 0;
     if (B > 64)
         B = 64;
     size_t nl = (size_t)st->num_labels;
+    rn_dist *dist = st->o->dist;
+    bool lead = rn_dist_leader(dist);
+    int N = rn_dist_size(dist), rc = 0;
     for (size_t i = 0; i < st->ntasks; i++)
         total += st->tasks[i].cls ? st->tasks[i].n : 0;
     double t0 = rn_now_s();
-    for (size_t i = 0; i < st->ntasks; i++) {
+    for (size_t i = 0; i < st->ntasks && rc == 0; i++) {
         task_run *t = &st->tasks[i];
-        for (size_t b = 0; t->cls && b < t->n; b += B) {
-            size_t nb = t->n - b < B ? t->n - b : B, ntodo = 0;
-            char keys[64][65];
-            const int32_t *ids[64], *types[64];
-            size_t lens[64], todo[64];
-            float *rows[64];
-            int rc = 0;
-            for (size_t k = 0; k < nb && rc == 0; k++) {
-                size_t d = b + k;
-                float *row = &t->cls_logits[d * nl];
-                char *resp = NULL;
-                if (st->store) {
-                    /* ids then type ids, one key */
-                    size_t n = t->cls_lens[d];
-                    int32_t *both = malloc(2 * n * sizeof *both);
-                    if (!both)
-                        return ys_fail(err, YS_ENOMEM, "out of memory");
-                    memcpy(both, t->cls_ids[d], n * sizeof *both);
-                    memcpy(both + n, t->cls_types[d], n * sizeof *both);
-                    rn_cache_key(st, "cls", both, 2 * n, n, nl, keys[k]);
-                    free(both);
-                    RN_STORE_CALL(st, rc, rs_cache_get(st->store, keys[k], &resp, err));
-                }
-                size_t got = 0;
-                for (char *q = resp, *end; q && got < nl; q = end, got++) {
-                    row[got] = strtof(q, &end);
-                    if (end == q)
-                        break;
-                }
-                free(resp);
-                if (resp && got == nl) {
-                    st->cached++;
-                    continue;
-                }
-                todo[ntodo] = k;
-                /* models without token types (DistilBERT) never see them,
-                 * as HF's tokenizers for them do not return them */
-                ids[ntodo] = t->cls_ids[d], lens[ntodo] = t->cls_lens[d];
-                types[ntodo] = enc_get_info(st->enc)->type_vocab ? t->cls_types[d] : NULL;
-                rows[ntodo++] = row;
-            }
-            if (rc == 0 && ntodo && st->o->rescore)
-                rc = ys_fail(err, YS_EINPUT, "rescore: task %s has inputs with no cached logits: use --resume with the "
-                                             "model", t->spec->name);
-            double e0 = rn_now_s();
-            if (rc == 0 && ntodo)
-                rc = enc_classify(st->enc, ids, types, lens, ntodo, rows, err);
-            *engine_s += rn_now_s() - e0;
-            if (rc == 0 && st->store && ntodo) {
-                /* %.9g round-trips a float exactly */
-                char *vp[64] = {0};
-                const char *kp[64];
-                for (size_t k = 0; k < ntodo && rc == 0; k++) {
-                    size_t cap = nl * 18 + 1, len = 0;
-                    if (!(vp[k] = malloc(cap)))
-                        rc = ys_fail(err, YS_ENOMEM, "out of memory");
-                    for (size_t c = 0; rc == 0 && c < nl; c++)
-                        len += (size_t)snprintf(vp[k] + len, cap - len, "%s%.9g", c ? " " : "", (double)rows[k][c]);
-                    kp[k] = keys[todo[k]];
-                }
-                if (rc == 0)
-                    RN_STORE_CALL(st, rc, rs_cache_put_many(st->store, kp, (const char *const *)vp, ntodo, err));
-                for (size_t k = 0; k < ntodo; k++)
-                    free(vp[k]);
-            }
-            if (rc < 0)
-                return rc;
-            done += nb;
+        if (!t->cls)
+            continue;
+        char (*keys)[65] = st->store ? rn_calloc(t->n, sizeof *keys) : NULL;
+        uint64_t *todo = lead ? rn_calloc(t->n, sizeof *todo) : NULL;
+        size_t ntodo = 0, *start = malloc(((size_t)N + 1) * sizeof *start);
+        uint64_t *cost = NULL;
+        if ((st->store && !keys) || (lead && !todo) || !start)
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        if (rc == 0 && lead) {
+            rc = cls_lookup(st, t, keys, todo, &ntodo, err);
+            done += t->n - ntodo;
             rn_progress(st, "classifications", done, total, t0);
         }
+        /* the documents left, to every rank; each computes a range */
+        rc = rn_dist_share(dist, rc, &todo, &ntodo, err);
+        if (rc == 0 && !(cost = rn_calloc(ntodo, sizeof *cost)))
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        for (size_t k = 0; rc == 0 && k < ntodo; k++)
+            if (todo[k] >= t->n)
+                rc = ys_fail(err, YS_EINPUT, "rank 0 sent a document out of range");
+            else
+                cost[k] = t->cls_lens[todo[k]];
+        if (rc == 0)
+            rn_dist_split(cost, NULL, ntodo, N, start);
+        size_t lo = rc == 0 ? start[rn_dist_rank(dist)] : 0, hi = rc == 0 ? start[rn_dist_rank(dist) + 1] : 0;
+        size_t left = ntodo - (hi - lo);
+        cls_pass pass = {st, t, keys, &done, total, t0};
+        for (size_t b = lo; b < hi && rc == 0; b += B) {
+            size_t nb = hi - b < B ? hi - b : B, docs[64];
+            const int32_t *ids[64], *types[64];
+            size_t lens[64];
+            float *rows[64];
+            for (size_t k = 0; k < nb; k++) {
+                size_t d = docs[k] = (size_t)todo[b + k];
+                /* models without token types (DistilBERT) never see them,
+                 * as HF's tokenizers for them do not return them */
+                ids[k] = t->cls_ids[d], lens[k] = t->cls_lens[d];
+                types[k] = enc_get_info(st->enc)->type_vocab ? t->cls_types[d] : NULL;
+                rows[k] = &t->cls_logits[d * nl];
+            }
+            double e0 = rn_now_s();
+            rc = enc_classify(st->enc, ids, types, lens, nb, rows, err);
+            *engine_s += rn_now_s() - e0;
+            if (rc == 0 && lead) {
+                rc = cls_cache_put(st, t, keys, docs, nb, err);
+                done += nb;
+                rn_progress(st, "classifications", done, total, t0);
+                if (rc == 0)
+                    rc = rn_dist_collect(dist, false, &left, cls_apply, &pass, err);
+            } else if (rc == 0) {
+                rn_buf m = {0};
+                for (size_t k = 0; k < nb; k++) {
+                    uint64_t d = docs[k];
+                    rn_buf_put(&m, &d, sizeof d);
+                    rn_buf_put(&m, rows[k], nl * sizeof(float));
+                }
+                rc = rn_dist_send(dist, (uint32_t)nb, &m, err);
+                rn_buf_free(&m);
+            }
+        }
+        if (rc == 0)
+            rc = rn_dist_collect(dist, true, &left, cls_apply, &pass, err);
+        free(keys), free(todo), free(start), free(cost);
     }
-    return 0;
+    return rc;
 }

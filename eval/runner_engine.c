@@ -97,7 +97,7 @@ int rn_load_engine(run_state *st, ys_error *err)
 {
     const run_options *o = st->o;
     int rc = 0;
-    if (o->adapter_dir) {
+    if (o->adapter_dir && rn_dist_leader(o->dist)) {
         char w[600];
         ckpt_adapter_warning(o->model_dir, o->adapter_dir, w, sizeof w);
         if (w[0])
@@ -134,7 +134,10 @@ int rn_load_engine(run_state *st, ys_error *err)
             return rc;
         if ((rc = model_load_opts(o->model_dir, &mo, &st->m, err)) == 0 && o->threads > 0)
             rc = model_set_threads(st->m, o->threads, err);
-        size_t mb = o->prefix_cache_mb < 0 ? model_prefix_cache_default_mb() : (size_t)o->prefix_cache_mb;
+        /* the default share of the machine's memory is split between the
+         * ranks on it */
+        size_t mb = o->prefix_cache_mb < 0 ? model_prefix_cache_default_mb() / (size_t)rn_dist_local_size(o->dist)
+                                           : (size_t)o->prefix_cache_mb;
         if (rc == 0)
             rc = model_prefix_cache_new(st->m, mb << 20, 0, &st->pc, err);
         if (rc < 0)
@@ -240,11 +243,98 @@ static int s2s_batch(run_state *st, const int32_t *const *seqs, const size_t *le
     return rc;
 }
 
+/* The responses of todo positions pos[0..n) into the cache, one
+ * transaction (%.17g round-trips the double exactly). */
+static int ll_cache_put(run_state *st, const size_t *tmp, char (*keys)[65], const size_t *pos, size_t n, ys_error *err)
+{
+    if (!st->store || n == 0)
+        return 0;
+    char (*vals)[48] = malloc(n * sizeof *vals);
+    const char **kp = malloc(n * sizeof *kp), **vp = malloc(n * sizeof *vp);
+    int rc = vals && kp && vp ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        const ll_req *r = &st->reqs[tmp[pos[k]]];
+        snprintf(vals[k], sizeof vals[k], "%.17g %d", r->ll, r->greedy);
+        kp[k] = keys[pos[k]], vp[k] = vals[k];
+    }
+    if (rc == 0)
+        RN_STORE_CALL(st, rc, rs_cache_put_many(st->store, kp, vp, n, err));
+    free(vals), free(kp), free(vp);
+    return rc;
+}
+
+/* Rank 0's view of the pass, for another rank's batches. */
+typedef struct {
+    run_state *st;
+    const size_t *tmp;      /* todo position -> request */
+    char (*keys)[65];
+    size_t ntodo, *done;
+    double t0;
+} ll_pass;
+
+/* Another rank's batch: (todo position u64, ll f64, greedy u8) each. */
+static int ll_apply(void *ctx, int from, uint32_t nitems, const unsigned char *p, size_t len, ys_error *err)
+{
+    ll_pass *c = ctx;
+    size_t *pos = rn_calloc(nitems, sizeof *pos), off = 0;
+    int rc = pos ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    for (uint32_t k = 0; rc == 0 && k < nitems; k++) {
+        uint64_t u;
+        double ll;
+        uint8_t g;
+        if (!rn_buf_get(p, len, &off, &u, sizeof u) || !rn_buf_get(p, len, &off, &ll, sizeof ll) ||
+            !rn_buf_get(p, len, &off, &g, 1) || u >= c->ntodo)
+            rc = ys_fail(err, YS_EINPUT, "rank %d sent a malformed batch of log-likelihoods", from);
+        else {
+            ll_req *r = &c->st->reqs[c->tmp[u]];
+            r->ll = ll, r->greedy = g;
+            pos[k] = (size_t)u;
+        }
+    }
+    if (rc == 0)
+        rc = ll_cache_put(c->st, c->tmp, c->keys, pos, nitems, err);
+    free(pos);
+    *c->done += nitems;
+    if (rc == 0)
+        rn_progress(c->st, "log-likelihoods", *c->done, c->ntodo, c->t0);
+    return rc;
+}
+
+/* This rank's range of the todo list [*lo, *hi): cut at context changes,
+ * each context costing its tokens once (the engine computes a shared
+ * context once) and each request its continuation. */
+static int ll_range(run_state *st, const size_t *tmp, size_t ntodo, size_t *lo, size_t *hi, ys_error *err)
+{
+    const rn_dist *d = st->o->dist;
+    int N = rn_dist_size(d);
+    *lo = 0, *hi = ntodo;
+    if (N == 1)
+        return 0;
+    uint64_t *cost = rn_calloc(ntodo, sizeof *cost);
+    uint8_t *cut = rn_calloc(ntodo, 1);
+    size_t *start = malloc(((size_t)N + 1) * sizeof *start);
+    if (!cost || !cut || !start) {
+        free(cost), free(cut), free(start);
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < ntodo; k++) {
+        const ll_req *r = &st->reqs[tmp[k]];
+        cut[k] = k == 0 || !rn_same_context(&st->reqs[tmp[k - 1]], r);
+        cost[k] = cut[k] ? r->len : r->len - r->from + 1;
+    }
+    rn_dist_split(cost, cut, ntodo, N, start);
+    *lo = start[rn_dist_rank(d)], *hi = start[rn_dist_rank(d) + 1];
+    free(cost), free(cut), free(start);
+    return 0;
+}
+
 int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
 {
     size_t n = st->nreqs;
     if (!n)
         return 0;
+    rn_dist *dist = st->o->dist;
+    bool lead = rn_dist_leader(dist);
     size_t *idx = malloc(n * sizeof *idx), *tmp = malloc(n * sizeof *tmp);
     if (!idx || !tmp) {
         free(idx), free(tmp);
@@ -282,17 +372,34 @@ int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
         free(resp);
     }
     nuniq = ntodo;
-    if (nuniq && st->o->rescore) {
-        free(idx), free(tmp), free(keys);
-        return ys_fail(err, YS_EINPUT, "rescore: %zu requests of run %lld have no cached response (the run did not "
-                                       "finish, or the model files changed): use --resume with the model",
-                       nuniq, (long long)st->run_id);
-    }
+    if (rc == 0 && nuniq && st->o->rescore)
+        rc = ys_fail(err, YS_EINPUT, "rescore: %zu requests of run %lld have no cached response (the run did not "
+                                     "finish, or the model files changed): use --resume with the model",
+                     nuniq, (long long)st->run_id);
+    /* rank 0's list of what is left to every rank (only rank 0 has the
+     * store), and each rank's range of it */
+    uint64_t *todo = lead ? rn_calloc(nuniq, sizeof *todo) : NULL;
+    if (lead && !todo && rc == 0)
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
+    for (size_t u = 0; todo && lead && u < nuniq; u++)
+        todo[u] = tmp[u];
+    rc = rn_dist_share(dist, rc, &todo, &nuniq, err);
+    for (size_t u = 0; rc == 0 && !lead && u < nuniq; u++)
+        if (todo[u] >= n || nuniq > n)
+            rc = ys_fail(err, YS_EINPUT, "rank 0 sent a request out of range: the ranks do not run the same command");
+        else
+            tmp[u] = (size_t)todo[u];
+    free(todo);
+    size_t lo = 0, hi = nuniq, done = 0;
+    if (rc == 0)
+        rc = ll_range(st, tmp, nuniq, &lo, &hi, err);
+    size_t left = nuniq - (hi - lo); /* rank 0: results other ranks will send */
     double t0 = rn_now_s();
-    for (size_t b = 0, nb = 0; b < nuniq && rc == 0; b += nb) {
-        nb = nuniq - b < B ? nuniq - b : B;
+    ll_pass pass = {st, tmp, keys, nuniq, &done, t0};
+    for (size_t b = lo, nb = 0; b < hi && rc == 0; b += nb) {
+        nb = hi - b < B ? hi - b : B;
         /* never split a context's requests across batches */
-        while (b + nb < nuniq && nb < 64 && rn_same_context(&st->reqs[tmp[b + nb - 1]], &st->reqs[tmp[b + nb]]))
+        while (b + nb < hi && nb < 64 && rn_same_context(&st->reqs[tmp[b + nb - 1]], &st->reqs[tmp[b + nb]]))
             nb++;
         const int32_t *seqs[64];
         size_t lens[64], froms[64];
@@ -322,21 +429,36 @@ int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
             r->greedy = all;
             free(lp[k]), free(gr[k]);
         }
-        if (rc == 0 && st->store) {
-            /* %.17g round-trips the double exactly */
-            char vals[64][48];
-            const char *kp[64], *vp[64];
+        if (rc == 0 && lead) {
+            size_t pos[64];
+            for (size_t k = 0; k < nb; k++)
+                pos[k] = b + k;
+            rc = ll_cache_put(st, tmp, keys, pos, nb, err);
+            done += nb;
+            rn_progress(st, "log-likelihoods", done, nuniq, t0);
+            /* other ranks' batches that came meanwhile */
+            if (rc == 0)
+                rc = rn_dist_collect(dist, false, &left, ll_apply, &pass, err);
+        } else if (rc == 0) {
+            rn_buf m = {0};
             for (size_t k = 0; k < nb; k++) {
                 const ll_req *r = &st->reqs[tmp[b + k]];
-                snprintf(vals[k], sizeof vals[k], "%.17g %d", r->ll, r->greedy);
-                kp[k] = keys[b + k], vp[k] = vals[k];
+                uint64_t u = b + k;
+                rn_buf_put(&m, &u, sizeof u);
+                rn_buf_put(&m, &r->ll, sizeof r->ll);
+                rn_buf_put(&m, &r->greedy, 1);
             }
-            RN_STORE_CALL(st, rc, rs_cache_put_many(st->store, kp, vp, nb, err));
+            rc = rn_dist_send(dist, (uint32_t)nb, &m, err);
+            rn_buf_free(&m);
         }
-        rn_progress(st, "log-likelihoods", b + nb, nuniq, t0);
     }
+    /* rank 0: the rest of the other ranks' results; the others: until
+     * rank 0 has taken theirs */
+    if (rc == 0)
+        rc = rn_dist_collect(dist, true, &left, ll_apply, &pass, err);
     free(keys);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    /* rank 0 alone has every answer and scores */
+    for (size_t i = 0; rc == 0 && lead && i < n; i++) {
         ll_req *r = &st->reqs[i];
         const ll_req *rep = &st->reqs[r->rep];
         *r->ll_out += rep->ll;

@@ -77,7 +77,8 @@ static double mem_available(void)
 static size_t gen_batch_size(const run_state *st, const task_spec *s, double need)
 {
     size_t B = st->o->batch_size_set && st->o->batch_size > 0 ? (size_t)st->o->batch_size : RN_GEN_BATCH;
-    double avail = mem_available() / 2;
+    /* ranks on one host share its memory */
+    double avail = mem_available() / 2 / rn_dist_local_size(st->o->dist);
     if (avail > 0 && need > 0 && need * (double)B > avail) {
         size_t fit = (size_t)(avail / need);
         fit = fit < 1 ? 1 : fit;
@@ -116,9 +117,74 @@ static int cache_done(run_state *st, gen_doc *const *d, size_t n, ys_error *err)
     return rc;
 }
 
+/* Rank 0's view of a task's pass, for another rank's finished requests. */
+typedef struct {
+    run_state *st;
+    gen_doc *docs;
+    size_t n, maxnew, *ndone, total;
+    double t0;
+} gen_pass;
+
+/* Another rank's finished requests: (document u64, n u32, n ids i32) each;
+ * the stop rule replayed to find where the text is cut, as for an answer
+ * from the cache. */
+static int gen_apply(void *ctx, int from, uint32_t nitems, const unsigned char *p, size_t len, ys_error *err)
+{
+    gen_pass *c = ctx;
+    gen_doc **fin = rn_calloc(nitems, sizeof *fin);
+    size_t off = 0;
+    int rc = fin ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
+    for (uint32_t k = 0; rc == 0 && k < nitems; k++) {
+        uint64_t d;
+        uint32_t nout;
+        if (!rn_buf_get(p, len, &off, &d, sizeof d) || !rn_buf_get(p, len, &off, &nout, sizeof nout) || d >= c->n ||
+            nout > c->maxnew || !rn_buf_get(p, len, &off, c->docs[d].out, nout * sizeof(int32_t))) {
+            rc = ys_fail(err, YS_EINPUT, "rank %d sent a malformed batch of generations", from);
+            break;
+        }
+        gen_doc *g = fin[k] = &c->docs[d];
+        g->nout = nout;
+        for (size_t j = 1; j <= g->nout; j++)
+            if (gen_stop(g->out, j, &g->g))
+                break;
+    }
+    if (rc == 0)
+        rc = cache_done(c->st, fin, nitems, err);
+    free(fin);
+    for (uint32_t k = 0; rc == 0 && k < nitems; k++)
+        rn_progress(c->st, "generations", ++*c->ndone, c->total, c->t0);
+    return rc;
+}
+
+/* A rank's finished requests: into the cache (rank 0, then the other
+ * ranks' that came meanwhile), or to rank 0. */
+static int gen_finished(run_state *st, gen_doc *const *fin, size_t nd, gen_pass *pass, size_t *left, ys_error *err)
+{
+    rn_dist *dist = st->o->dist;
+    if (rn_dist_leader(dist)) {
+        int rc = cache_done(st, fin, nd, err);
+        for (size_t i = 0; rc == 0 && i < nd; i++)
+            rn_progress(st, "generations", ++*pass->ndone, pass->total, pass->t0);
+        return rc == 0 ? rn_dist_collect(dist, false, left, gen_apply, pass, err) : rc;
+    }
+    if (nd == 0)
+        return 0;
+    rn_buf m = {0};
+    for (size_t i = 0; i < nd; i++) {
+        uint64_t d = (uint64_t)(fin[i] - pass->docs);
+        uint32_t nout = (uint32_t)fin[i]->nout;
+        rn_buf_put(&m, &d, sizeof d);
+        rn_buf_put(&m, &nout, sizeof nout);
+        rn_buf_put(&m, fin[i]->out, fin[i]->nout * sizeof *fin[i]->out);
+    }
+    int rc = rn_dist_send(dist, (uint32_t)nd, &m, err);
+    rn_buf_free(&m);
+    return rc;
+}
+
 /* Decode the task's documents docs[todo[0..ntodo)] together. */
 static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, const size_t *todo, size_t ntodo,
-                          size_t maxnew, size_t *ndone, size_t total, double t0, double *engine_s, ys_error *err)
+                          size_t maxnew, gen_pass *pass, size_t *left, double *engine_s, ys_error *err)
 {
     bool s2s = st->kind == RN_SEQ2SEQ;
     double per_tok = 0, need = 0;   /* KV bytes of one position; of the largest request */
@@ -191,9 +257,7 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
             fin[i] = d;
         }
         if (rc == 0)
-            rc = cache_done(st, fin, nd, err);
-        for (size_t i = 0; rc == 0 && i < nd; i++)
-            rn_progress(st, "generations", ++*ndone, total, t0);
+            rc = gen_finished(st, fin, nd, pass, left, err);
     }
     model_batch_free(mb);
     s2s_gen_batch_free(sb);
@@ -203,6 +267,9 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
 
 int rn_run_generations(run_state *st, double *engine_s, ys_error *err)
 {
+    rn_dist *dist = st->o->dist;
+    bool lead = rn_dist_leader(dist);
+    int N = rn_dist_size(dist);
     size_t total = 0, ndone = 0;
     for (size_t i = 0; i < st->ntasks; i++)
         total += st->tasks[i].gen ? st->tasks[i].n : 0;
@@ -275,11 +342,39 @@ int rn_run_generations(run_state *st, double *engine_s, ys_error *err)
             }
             free(cached_resp);
         }
-        /* the rest through the engine, together */
-        if (rc == 0 && ntodo)
-            rc = decode_batched(st, s, docs, todo, ntodo, maxnew, &ndone, total, t0, engine_s, err);
-        /* the texts, in document order */
-        for (size_t d = 0; rc == 0 && d < t->n; d++) {
+        /* the rest through the engine, together; with ranks, rank 0's
+         * list of what is left to every rank, each decoding a range
+         * balanced by tokens (prompt and room for the answer) */
+        uint64_t *left_docs = lead ? rn_calloc(ntodo, sizeof *left_docs) : NULL;
+        if (rc == 0 && lead && !left_docs)
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        for (size_t k = 0; rc == 0 && lead && k < ntodo; k++)
+            left_docs[k] = todo[k];
+        rc = rn_dist_share(dist, rc, &left_docs, &ntodo, err);
+        uint64_t *cost = rc == 0 ? rn_calloc(ntodo, sizeof *cost) : NULL;
+        size_t *start = rc == 0 ? malloc(((size_t)N + 1) * sizeof *start) : NULL;
+        if (rc == 0 && (!cost || !start))
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        for (size_t k = 0; rc == 0 && k < ntodo; k++) {
+            if (left_docs[k] >= t->n) {
+                rc = ys_fail(err, YS_EINPUT, "rank 0 sent a document out of range");
+                break;
+            }
+            todo[k] = (size_t)left_docs[k];
+            cost[k] = docs[todo[k]].n + maxnew;
+        }
+        if (rc == 0)
+            rn_dist_split(cost, NULL, ntodo, N, start);
+        size_t lo = rc == 0 ? start[rn_dist_rank(dist)] : 0, hi = rc == 0 ? start[rn_dist_rank(dist) + 1] : 0;
+        size_t left = ntodo - (hi - lo); /* rank 0: what other ranks will send */
+        gen_pass pass = {st, docs, t->n, maxnew, &ndone, total, t0};
+        if (rc == 0 && hi > lo)
+            rc = decode_batched(st, s, docs, todo + lo, hi - lo, maxnew, &pass, &left, engine_s, err);
+        if (rc == 0)
+            rc = rn_dist_collect(dist, true, &left, gen_apply, &pass, err);
+        free(left_docs), free(cost), free(start);
+        /* the texts, in document order (rank 0 alone scores) */
+        for (size_t d = 0; rc == 0 && lead && d < t->n; d++) {
             gen_doc *g = &docs[d];
             char *text = NULL;
             rc = tok_decode(st->tok, g->out, g->nout, true, &text, err);

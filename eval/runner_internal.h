@@ -16,6 +16,9 @@
  *   runner_kld.c       the same requests scored by two models (kld_cli.h):
  *                      `yardstick kld --tasks`, and `run --kl-base`'s
  *                      divergence pass (rn_kld_requests is their one loop)
+ *   runner_dist.c      the passes' requests shared by MPI ranks: agreeing on
+ *                      failures, the work list, balanced ranges, messages
+ *                      (runner_dist.h); runner_mpi.c its MPI transport
  */
 #ifndef YS_RUNNER_INTERNAL_H
 #define YS_RUNNER_INTERNAL_H
@@ -30,6 +33,7 @@
 #include "seq2seq.h"
 #include "prompt.h"
 #include "runner.h"
+#include "runner_dist.h"
 #include "store.h"
 #include "task.h"
 #include "tokenizer.h"

@@ -568,6 +568,14 @@ int rn_begin_run(run_state *st, ys_error *err)
         cJSON_AddNullToObject(set, "data_dir");
     for (size_t i = 0; i < o->ninclude; i++)
         cJSON_AddItemToArray(inc, cJSON_CreateString(o->include[i]));
+    if (o->dist) {
+        /* provenance of a run over MPI ranks: how many, on which hosts
+         * (rank order); --resume reads none of it */
+        cJSON_AddNumberToObject(set, "ranks", o->dist->size);
+        cJSON *hosts = cJSON_AddArrayToObject(set, "hosts");
+        for (int r = 0; r < o->dist->size; r++)
+            cJSON_AddItemToArray(hosts, cJSON_CreateString(o->dist->hosts ? o->dist->hosts[r] : "?"));
+    }
     char *settings = cJSON_PrintUnformatted(set);
     cJSON_Delete(set);
     char host[256] = "";
