@@ -540,8 +540,17 @@ static int map_name(rd *r, const char *name, long layers, char *out, size_t cap,
 
 /* Rows of a q or k tensor (rows row_bytes each) back in rotate_half order:
  * HF row h*hd + s*hd/2 + i is stored row h*hd + 2i + s. */
+/* A tensor with a zero dimension has no rows to reorder (and the row
+ * size below would divide by zero): it can be no q, k or qkv. */
+static int no_rows(rd *r, const gguf_tensor *t)
+{
+    return ys_fail(r->err, YS_EINPUT, "%s: tensor \"%.100s\" is empty", gguf_path(r->g), t->name);
+}
+
 static int unpermute(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor *o)
 {
+    if (!t->nelem)
+        return no_rows(r, t);
     size_t rows = t->ndim == 1 ? 1 : (size_t)t->ne[1];
     size_t row_bytes = t->nbytes / (t->ndim == 1 ? 1 : rows);
     size_t elems = t->ndim == 1 ? (size_t)t->ne[0] : rows;   /* the permuted axis */
@@ -568,6 +577,8 @@ static int unpermute(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor 
  * (3h + t) hd + i is stored row t H + h hd + i. */
 static int neox_qkv(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor *o)
 {
+    if (!t->nelem)
+        return no_rows(r, t);
     size_t elems = t->ndim == 1 ? (size_t)t->ne[0] : (size_t)t->ne[1];
     size_t unit = t->nbytes / elems;
     if (n_head <= 0 || elems % (size_t)(3 * n_head))
