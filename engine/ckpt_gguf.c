@@ -686,6 +686,23 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
         *gout = g, *config = r.cfg;
         return 0;
     }
+    /* block_count must be what the tensors hold (a checkpoint's, not
+     * the config alone): a small file claiming
+     * millions of blocks would otherwise have the engine allocate them all
+     * before it finds the first missing tensor (found by fuzz_gguf) */
+    long last = -1;
+    for (size_t i = 0; i < nt; i++) {
+        const char *tn = gguf_tensor_at(g, i)->name;
+        char *end;
+        long l = strncmp(tn, "blk.", 4) ? -1 : strtol(tn + 4, &end, 10);
+        if (l > last && l < layers)
+            last = l;
+    }
+    if (last + 1 != layers) {
+        rc = ys_fail(err, YS_EINPUT, "%s: key \"%s.block_count\" is %ld, but the tensors stop at block %ld", path,
+                     r.a->gguf, layers, last);
+        goto fail;
+    }
     if (!(ts = calloc(nt ? nt : 1, sizeof *ts))) {
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
         goto fail;
