@@ -607,6 +607,12 @@ int tok_gguf_json(const char *path, cJSON **out, int32_t *bos, int32_t *eos, int
             rc = ys_fail(err, YS_EINPUT, "%s: token %llu holds a NUL byte", path, (unsigned long long)i);
             break;
         }
+        /* tokenizer.json's pieces are checked by the strict JSON reader;
+         * these come straight from the file (found by fuzz_gguf) */
+        if (uni_invalid_at(s->p, s->len) != (size_t)-1) {
+            rc = ys_fail(err, YS_EINPUT, "%s: token %llu is not valid UTF-8", path, (unsigned long long)i);
+            break;
+        }
         memcpy(buf, s->p, s->len);
         buf[s->len] = 0;
         int64_t type = types ? gguf_arr_int(types, i) : 1;
@@ -638,7 +644,7 @@ int tok_gguf_json(const char *path, cJSON **out, int32_t *bos, int32_t *eos, int
         }
         memcpy(buf, s->p, s->len);
         buf[s->len] = 0;
-        if (strlen(buf) != s->len || !strchr(buf, ' '))
+        if (strlen(buf) != s->len || !strchr(buf, ' ') || uni_invalid_at(buf, s->len) != (size_t)-1)
             rc = ys_fail(err, YS_EINPUT, "%s: merge %llu is not \"a b\"", path, (unsigned long long)i);
         else if (!cJSON_AddItemToArray(ml, cJSON_CreateString(buf)))
             rc = oom(err);
