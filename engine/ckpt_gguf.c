@@ -32,6 +32,8 @@
  * it. */
 #include "ckpt_gguf.h"
 
+#include "f16.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,14 +45,20 @@ typedef struct garch {
     int gpt2;               /* GPT-2's names and keys */
     int permute_qk;         /* the converter reordered q/k rows */
     int neox;               /* GPT-NeoX's names and keys; q|k|v regrouped by the converter */
+    int gemma;              /* 1, 2, 3: Gemma's; every norm weight stored with 1 added */
+    int phi3;               /* fused qkv and gate|up stored fused; longrope factors as tensors */
 } garch;
 
 static const garch GARCHS[] = {
-    {"llama", "LlamaForCausalLM", 0, 1, 0},
-    {"qwen2", "Qwen2ForCausalLM", 0, 0, 0},
-    {"qwen3", "Qwen3ForCausalLM", 0, 0, 0},
-    {"gpt2", "GPT2LMHeadModel", 1, 0, 0},
-    {"gptneox", "GPTNeoXForCausalLM", 0, 0, 1},
+    {"llama", "LlamaForCausalLM", 0, 1, 0, 0, 0},
+    {"qwen2", "Qwen2ForCausalLM", 0, 0, 0, 0, 0},
+    {"qwen3", "Qwen3ForCausalLM", 0, 0, 0, 0, 0},
+    {"gpt2", "GPT2LMHeadModel", 1, 0, 0, 0, 0},
+    {"gptneox", "GPTNeoXForCausalLM", 0, 0, 1, 0, 0},
+    {"gemma", "GemmaForCausalLM", 0, 0, 0, 1, 0},
+    {"gemma2", "Gemma2ForCausalLM", 0, 0, 0, 2, 0},
+    {"gemma3", "Gemma3ForCausalLM", 0, 0, 0, 3, 0},
+    {"phi3", "Phi3ForCausalLM", 0, 0, 0, 0, 1},
 };
 
 /* GGUF tensor base names -> Hugging Face names ("%d": the block). */
@@ -67,6 +75,24 @@ static const tname LLAMA_BLK[] = {
     {"attn_q_norm", "model.layers.%d.self_attn.q_norm"}, {"attn_k_norm", "model.layers.%d.self_attn.k_norm"},
     {"ffn_gate", "model.layers.%d.mlp.gate_proj"},    {"ffn_up", "model.layers.%d.mlp.up_proj"},
     {"ffn_down", "model.layers.%d.mlp.down_proj"},    {NULL, NULL}};
+/* Gemma 2 and 3: four norms per block; post_attention_layernorm is the
+ * norm after attention there, not the one before the MLP (tensor_mapping.py). */
+static const tname GEMMA2_BLK[] = {
+    {"attn_norm", "model.layers.%d.input_layernorm"},
+    {"post_attention_norm", "model.layers.%d.post_attention_layernorm"},
+    {"ffn_norm", "model.layers.%d.pre_feedforward_layernorm"},
+    {"post_ffw_norm", "model.layers.%d.post_feedforward_layernorm"},
+    {"attn_q", "model.layers.%d.self_attn.q_proj"},   {"attn_k", "model.layers.%d.self_attn.k_proj"},
+    {"attn_v", "model.layers.%d.self_attn.v_proj"},   {"attn_output", "model.layers.%d.self_attn.o_proj"},
+    {"attn_q_norm", "model.layers.%d.self_attn.q_norm"}, {"attn_k_norm", "model.layers.%d.self_attn.k_norm"},
+    {"ffn_gate", "model.layers.%d.mlp.gate_proj"},    {"ffn_up", "model.layers.%d.mlp.up_proj"},
+    {"ffn_down", "model.layers.%d.mlp.down_proj"},    {NULL, NULL}};
+/* Phi-3: qkv_proj and gate_up_proj kept fused by the converter */
+static const tname PHI3_BLK[] = {
+    {"attn_norm", "model.layers.%d.input_layernorm"}, {"ffn_norm", "model.layers.%d.post_attention_layernorm"},
+    {"attn_qkv", "model.layers.%d.self_attn.qkv_proj"}, {"attn_output", "model.layers.%d.self_attn.o_proj"},
+    {"ffn_up", "model.layers.%d.mlp.gate_up_proj"},   {"ffn_down", "model.layers.%d.mlp.down_proj"},
+    {NULL, NULL}};
 static const tname GPT2_TOP[] = {
     {"token_embd", "wte"}, {"position_embd", "wpe"}, {"output_norm", "ln_f"}, {"output", "lm_head"}, {NULL, NULL}};
 static const tname GPT2_BLK[] = {
@@ -279,6 +305,113 @@ static int rope_freqs(rd *r, double theta, long dim)
     return 0;
 }
 
+/* Gemma 2 and 3: what llama.cpp derives instead of reading it (its
+ * llama-model.cpp, facts only), written as the config.json keys the
+ * engine reads:
+ *   - query_pre_attn_scalar is not stored: the query scale is
+ *     1/sqrt(head_dim), except for the 27B models (46 blocks for Gemma 2,
+ *     62 for Gemma 3), whose scale is 1/sqrt(hidden / heads) — what the
+ *     released configs' query_pre_attn_scalar say for every size;
+ *   - Gemma 2 slides on even layers, Gemma 3 makes every 6th layer global
+ *     and runs its local layers at RoPE base 10000, unscaled;
+ *   - soft-capping values when present (absent: Gemma 2's 50 and 30). */
+static int gemma_config(rd *r, long H, long heads, long hd, long L)
+{
+    int g3 = r->a->gemma == 3, rc;
+    long window;
+    int big = g3 ? L == 62 : L == 46;
+    if ((rc = put_num(r, "query_pre_attn_scalar", big ? (double)(H / heads) : (double)hd)))
+        return rc;
+    if ((!g3 && (rc = num(r, "attn_logit_softcapping", "attn_logit_softcapping")) < 0) ||
+        (rc = num(r, "final_logit_softcapping", "final_logit_softcapping")) < 0)
+        return rc;
+    if ((rc = dim(r, "attention.sliding_window", g3 ? -1 : 4096, &window)) || (rc = put_num(r, "sliding_window", (double)window)))
+        return rc;
+    if (g3 && ((rc = put_num(r, "sliding_window_pattern", 6)) || (rc = put_num(r, "rope_local_base_freq", 10000))))
+        return rc;
+    return 0;
+}
+
+/* One of Phi-3's longrope factor tensors: F32 [n], each finite and > 0. */
+static int phi3_factors(rd *r, const char *name, long n, cJSON *into, const char *key, int *have)
+{
+    const char *path = gguf_path(r->g);
+    const gguf_tensor *t = gguf_find_tensor(r->g, name);
+    *have = t != NULL;
+    if (!t)
+        return 0;
+    if (t->type != GGML_F32 || t->ndim != 1 || t->ne[0] != n)
+        return ys_fail(r->err, YS_EINPUT, "%s: tensor \"%s\" must be F32 [%ld] (half the rotary dimensions)", path,
+                       name, n);
+    cJSON *arr = cJSON_AddArrayToObject(into, key);
+    if (!arr)
+        return ys_fail(r->err, YS_ENOMEM, "out of memory");
+    for (long i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, (const unsigned char *)t->data + 4 * i, 4);
+        if (!(v > 0) || !isfinite(v))
+            return ys_fail(r->err, YS_EINPUT, "%s: tensor \"%s\"[%ld] = %g is not a positive factor", path, name, i,
+                           (double)v);
+        /* widened, not shortened: Phi-3's configs hold these factors as
+         * the float32 values printed in full (1.0800000429153442) */
+        if (!cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)v)))
+            return ys_fail(r->err, YS_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Phi-3: the pretrained length, the sliding window (0: none, as the
+ * converter writes a null one), and longrope: the converter stores
+ * short_factor and long_factor as the tensors rope_factors_short/long and
+ * the attention factor it computed, which must be the one the engine
+ * computes (sqrt(1 + ln(scale) / ln(original)), Hugging Face's). */
+static int phi3_config(rd *r, long ctx, long rdim)
+{
+    const char *path = gguf_path(r->g);
+    double orig = 0, af = 0;
+    long window;
+    int rc, hs, hl;
+    if ((rc = gguf_get_num(r->g, akey(r, "rope.scaling.original_context_length"), 0, &orig, r->err)) < 0)
+        return rc;
+    if (rc == 0 && (!(orig >= 1) || orig >= (double)(1L << 24) || orig != floor(orig)))
+        return ys_fail(r->err, YS_EINPUT, "%s: key \"%s\": %g is not a context length", path, r->key, orig);
+    if (rc == 0 && (rc = put_num(r, "original_max_position_embeddings", orig)))
+        return rc;
+    if ((rc = gguf_get_int(r->g, akey(r, "attention.sliding_window"), 0, &window, r->err)) < 0)
+        return rc;
+    if (window < 0 || window >= (1L << 30))
+        return ys_fail(r->err, YS_EINPUT, "%s: key \"%s\": %ld is out of range", path, r->key, window);
+    if ((rc = put_num(r, "sliding_window", (double)window)))
+        return rc;
+    cJSON *rs = cJSON_CreateObject();
+    if (!rs || !cJSON_AddStringToObject(rs, "type", "longrope")) {
+        cJSON_Delete(rs);
+        return ys_fail(r->err, YS_ENOMEM, "out of memory");
+    }
+    if ((rc = phi3_factors(r, "rope_factors_short.weight", rdim / 2, rs, "short_factor", &hs)) < 0 ||
+        (rc = phi3_factors(r, "rope_factors_long.weight", rdim / 2, rs, "long_factor", &hl)) < 0) {
+        cJSON_Delete(rs);
+        return rc;
+    }
+    if (!hs && !hl) {
+        cJSON_Delete(rs);
+        return 0;
+    }
+    if (hs != hl || !(orig > 0)) {
+        cJSON_Delete(rs);
+        return ys_fail(r->err, YS_EINPUT, "%s: longrope needs rope_factors_short.weight, rope_factors_long.weight "
+                       "and %s.rope.scaling.original_context_length", path, r->a->gguf);
+    }
+    cJSON_AddItemToObject(r->cfg, "rope_scaling", rs);
+    if ((rc = gguf_get_num(r->g, akey(r, "rope.scaling.attn_factor"), 0, &af, r->err)) < 0)
+        return rc;
+    double scale = (double)ctx / orig, want = scale > 1 ? sqrt(1 + log(scale) / log(orig)) : 1;
+    if (rc == 0 && !(fabs(af - want) <= 1e-6 * want))
+        return ys_fail(r->err, YS_EINPUT, "%s: key \"%s\" = %g, not longrope's %g for lengths %ld and %g (not "
+                       "supported)", path, r->key, af, want, ctx, orig);
+    return 0;
+}
+
 static int build_config(rd *r, int tied, long vocab)
 {
     const char *path = gguf_path(r->g);
@@ -347,7 +480,11 @@ static int build_config(rd *r, int tied, long vocab)
         return rc;
     if (rdim != hd && (rc = put_num(r, "partial_rotary_factor", (double)rdim / (double)hd)))
         return rc;
-    if (!cJSON_AddStringToObject(r->cfg, "hidden_act", "silu") ||
+    /* Gemma's MLP is GeGLU with the tanh GELU (Gemma 2/3 read
+     * hidden_activation, Gemma 1 hidden_act: both are written) */
+    const char *act = r->a->gemma ? "gelu_pytorch_tanh" : "silu";
+    if (!cJSON_AddStringToObject(r->cfg, "hidden_act", act) ||
+        (r->a->gemma && !cJSON_AddStringToObject(r->cfg, "hidden_activation", act)) ||
         !cJSON_AddBoolToObject(r->cfg, "tie_word_embeddings", tied) ||
         !cJSON_AddBoolToObject(r->cfg, "attention_bias", gguf_find_tensor(r->g, "blk.0.attn_output.bias") != NULL))
         return ys_fail(r->err, YS_ENOMEM, "out of memory");
@@ -357,6 +494,10 @@ static int build_config(rd *r, int tied, long vocab)
         return rc;
     if ((rc = rope_freqs(r, theta, rdim)) < 0)
         return rc;
+    if (r->a->gemma >= 2 && (rc = gemma_config(r, H, heads, hd, L)) < 0)
+        return rc;
+    if (r->a->phi3 && (rc = phi3_config(r, ctx, rdim)) < 0)
+        return rc;
     return rope_scaling(r);
 }
 
@@ -365,7 +506,8 @@ static int map_name(rd *r, const char *name, long layers, char *out, size_t cap,
 {
     const char *path = gguf_path(r->g);
     const tname *top = r->a->gpt2 ? GPT2_TOP : r->a->neox ? NEOX_TOP : LLAMA_TOP;
-    const tname *blk = r->a->gpt2 ? GPT2_BLK : r->a->neox ? NEOX_BLK : LLAMA_BLK;
+    const tname *blk = r->a->gpt2 ? GPT2_BLK : r->a->neox ? NEOX_BLK : r->a->gemma >= 2 ? GEMMA2_BLK
+                     : r->a->phi3 ? PHI3_BLK : LLAMA_BLK;
     const char *dot = strrchr(name, '.');
     *block = -1;
     if (!dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias")))
@@ -398,8 +540,17 @@ static int map_name(rd *r, const char *name, long layers, char *out, size_t cap,
 
 /* Rows of a q or k tensor (rows row_bytes each) back in rotate_half order:
  * HF row h*hd + s*hd/2 + i is stored row h*hd + 2i + s. */
+/* A tensor with a zero dimension has no rows to reorder (and the row
+ * size below would divide by zero): it can be no q, k or qkv. */
+static int no_rows(rd *r, const gguf_tensor *t)
+{
+    return ys_fail(r->err, YS_EINPUT, "%s: tensor \"%.100s\" is empty", gguf_path(r->g), t->name);
+}
+
 static int unpermute(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor *o)
 {
+    if (!t->nelem)
+        return no_rows(r, t);
     size_t rows = t->ndim == 1 ? 1 : (size_t)t->ne[1];
     size_t row_bytes = t->nbytes / (t->ndim == 1 ? 1 : rows);
     size_t elems = t->ndim == 1 ? (size_t)t->ne[0] : rows;   /* the permuted axis */
@@ -426,6 +577,8 @@ static int unpermute(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor 
  * (3h + t) hd + i is stored row t H + h hd + i. */
 static int neox_qkv(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor *o)
 {
+    if (!t->nelem)
+        return no_rows(r, t);
     size_t elems = t->ndim == 1 ? (size_t)t->ne[0] : (size_t)t->ne[1];
     size_t unit = t->nbytes / elems;
     if (n_head <= 0 || elems % (size_t)(3 * n_head))
@@ -441,6 +594,39 @@ static int neox_qkv(rd *r, const gguf_tensor *t, long n_head, ckpt_gguf_tensor *
             memcpy(dst + ((3 * h + q) * hd) * unit, src + (q * H + h * hd) * unit, hd * unit);
     o->owned = dst;
     o->raw = dst;
+    return 0;
+}
+
+/* Gemma's norm weights were stored with 1 added (the converter's
+ * data_torch + 1, in float32 from an F32 folder); an F32 copy with 1
+ * taken off is given back. The engine adds 1 again in float32, as Hugging
+ * Face does: for w > -0.5, (1 + w) rounded lies in [0.5, 2], where taking
+ * 1 off is exact (Sterbenz), so the engine's 1 + (stored - 1) is the very
+ * float the converter stored — the folder's (1 + w), bit for bit. */
+static int minus_one(rd *r, const gguf_tensor *t, ckpt_gguf_tensor *o)
+{
+    if (t->ndim != 1 || (t->type != GGML_F32 && t->type != GGML_F16 && t->type != GGML_BF16))
+        return ys_fail(r->err, YS_EINPUT, "%s: tensor \"%.100s\": a norm must be a 1-D F32, F16 or BF16 tensor",
+                       gguf_path(r->g), t->name);
+    size_t n = (size_t)t->ne[0];
+    float *dst = malloc(n ? n * sizeof *dst : 1);
+    if (!dst)
+        return ys_fail(r->err, YS_ENOMEM, "out of memory");
+    const unsigned char *src = t->data;
+    for (size_t i = 0; i < n; i++) {
+        float v;
+        if (t->type == GGML_F32) {
+            memcpy(&v, src + 4 * i, 4);
+        } else {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            v = t->type == GGML_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+        }
+        dst[i] = v - 1.0f;
+    }
+    o->owned = dst;
+    o->raw = dst;
+    o->dtype = CKPT_F32;
     return 0;
 }
 
@@ -476,7 +662,8 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
         if (!strcmp(arch, GARCHS[i].gguf))
             r.a = &GARCHS[i];
     if (!r.a) {
-        rc = ys_fail(err, YS_EINPUT, "%s: architecture \"%.40s\" is not supported (llama, qwen2, qwen3, gpt2, gptneox)",
+        rc = ys_fail(err, YS_EINPUT, "%s: architecture \"%.40s\" is not supported (llama, qwen2, qwen3, gpt2, gptneox, gemma, "
+                     "gemma2, gemma3, phi3)",
                      path, arch);
         goto fail;
     }
@@ -499,6 +686,23 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
         *gout = g, *config = r.cfg;
         return 0;
     }
+    /* block_count must be what the tensors hold (a checkpoint's, not
+     * the config alone): a small file claiming
+     * millions of blocks would otherwise have the engine allocate them all
+     * before it finds the first missing tensor (found by fuzz_gguf) */
+    long last = -1;
+    for (size_t i = 0; i < nt; i++) {
+        const char *tn = gguf_tensor_at(g, i)->name;
+        char *end;
+        long l = strncmp(tn, "blk.", 4) ? -1 : strtol(tn + 4, &end, 10);
+        if (l > last && l < layers)
+            last = l;
+    }
+    if (last + 1 != layers) {
+        rc = ys_fail(err, YS_EINPUT, "%s: key \"%s.block_count\" is %ld, but the tensors stop at block %ld", path,
+                     r.a->gguf, layers, last);
+        goto fail;
+    }
     if (!(ts = calloc(nt ? nt : 1, sizeof *ts))) {
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
         goto fail;
@@ -509,7 +713,8 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
         char hf[256];
         int block;
         const char *base = "";
-        if (!strcmp(t->name, "rope_freqs.weight")) {   /* read into the config (rope_freqs) */
+        if (!strcmp(t->name, "rope_freqs.weight") ||   /* read into the config (rope_freqs, phi3_config) */
+            (r.a->phi3 && (!strcmp(t->name, "rope_factors_short.weight") || !strcmp(t->name, "rope_factors_long.weight")))) {
             n--;
             continue;
         }
@@ -547,6 +752,9 @@ int ckpt_gguf_read(const char *path, gguf **gout, cJSON **config, ckpt_gguf_tens
             (rc = unpermute(&r, t, !strcmp(base, "attn_q") ? heads : kv_heads, o)) < 0)
             goto fail;
         if (r.a->neox && !strcmp(base, "attn_qkv") && (rc = neox_qkv(&r, t, heads, o)) < 0)
+            goto fail;
+        size_t bl = strlen(base);
+        if (r.a->gemma && bl >= 4 && !strcmp(base + bl - 4, "norm") && (rc = minus_one(&r, t, o)) < 0)
             goto fail;
     }
     free(arch);

@@ -515,6 +515,129 @@ case("report_db_timeout_negative", ["report", "--db-timeout", "-5"], 2, ["--db-t
 case("report_unknown_option", ["report", "--colour"], 2, ["--colour"])
 
 
+# ----------------------------------------------------------------- GGUF ----
+# Malformed GGUF files (`--model m.gguf`): the container (truncations, huge
+# counts and lengths, offsets, types), the metadata a model is made of, and
+# the tokenizer in it. Each must be exit 3 naming the file and the key or
+# tensor. A small writer (v3, alignment 32), as in tests/fuzz/make_seeds.py.
+GGT = {"u32": 4, "i32": 5, "f32": 6, "bool": 7, "str": 8, "arr": 9}
+
+
+def g_str(x):
+    x = b(x)
+    return struct.pack("<Q", len(x)) + x
+
+
+def g_val(kind, v):
+    if kind in ("u32", "i32"):
+        return struct.pack("<I" if kind == "u32" else "<i", v)
+    if kind == "f32":
+        return struct.pack("<f", v)
+    if kind == "bool":
+        return struct.pack("<B", v)
+    if kind == "str":
+        return g_str(v)
+    elem, items = v
+    return struct.pack("<IQ", GGT[elem], len(items)) + b"".join(g_val(elem, x) for x in items)
+
+
+def gguf(kvs, tensors, version=3, n_kv=None, n_t=None):
+    """kvs [(key, kind, value)], tensors [(name, ne, type, offset or None, raw)]."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors) if n_t is None else n_t,
+                                len(kvs) if n_kv is None else n_kv)
+    for k, kind, v in kvs:
+        out += g_str(k) + struct.pack("<I", GGT[kind]) + g_val(kind, v)
+    off, blob = 0, b""
+    for name, ne, typ, o, raw in tensors:
+        out += g_str(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        out += struct.pack("<IQ", typ, off if o is None else o)
+        raw += b"\0" * (-len(raw) % 32)
+        blob += raw
+        off += len(raw)
+    out += b"\0" * (-len(out) % 32)
+    return out + blob
+
+
+def f32s(n):
+    return struct.pack("<%df" % n, *[((i * 7) % 11 - 5) / 20.0 for i in range(n)])
+
+
+G_SPM = [("tokenizer.ggml.model", "str", "llama"), ("tokenizer.ggml.pre", "str", "default"),
+         ("tokenizer.ggml.tokens", "arr", ("str", ["<unk>", "<s>", "</s>", "\u2581", "a", "\u2581a"])),
+         ("tokenizer.ggml.scores", "arr", ("f32", [0, 0, 0, -1, -2, -3])),
+         ("tokenizer.ggml.token_type", "arr", ("i32", [2, 3, 3, 1, 1, 1])),
+         ("tokenizer.ggml.bos_token_id", "u32", 1), ("tokenizer.ggml.eos_token_id", "u32", 2)]
+
+
+def g_model(arch="llama", drop=(), extra=(), tensors_extra=(), H=4, F=8, V=6):
+    kv = [("general.architecture", "str", arch)] + [(arch + "." + k, t, v) for k, t, v in [
+        ("embedding_length", "u32", H), ("block_count", "u32", 1), ("feed_forward_length", "u32", F),
+        ("attention.head_count", "u32", 1), ("context_length", "u32", 64),
+        ("attention.layer_norm_rms_epsilon", "f32", 1e-6)] + list(extra) if k not in drop]
+    ts = [("token_embd.weight", [H, V], 0, None, f32s(H * V)), ("output_norm.weight", [H], 0, None, f32s(H)),
+          ("blk.0.attn_norm.weight", [H], 0, None, f32s(H)), ("blk.0.ffn_norm.weight", [H], 0, None, f32s(H))]
+    ts += [("blk.0.attn_%s.weight" % x, [H, H], 0, None, f32s(H * H)) for x in ("q", "k", "v", "output")]
+    ts += [("blk.0.ffn_gate.weight", [H, F], 0, None, f32s(H * F)), ("blk.0.ffn_up.weight", [H, F], 0, None, f32s(H * F)),
+           ("blk.0.ffn_down.weight", [F, H], 0, None, f32s(H * F))]
+    return kv + G_SPM, ts + list(tensors_extra)
+
+
+def gcase(name, data, needles, cmd="logprobs"):
+    args = ["--ids", "ids.txt"] if cmd == "logprobs" else ["a a"]
+    case("gguf_" + name, [cmd, "--model", "m.gguf", *args], 3, ["m.gguf", *needles],
+         {"m.gguf": data, "ids.txt": "1 4 5\n"})
+
+
+kv, ts = g_model()
+good = gguf(kv, ts)
+gcase("truncated_header", good[:14], [])
+gcase("truncated_in_key", good[:60], [])
+gcase("truncated_in_tensor_data", good[:len(good) - 40], ["blk.0.ffn_down.weight"])
+gcase("version_unknown", gguf(kv, ts, version=9), ["version"])
+gcase("kv_count_huge", gguf(kv, ts, n_kv=1 << 62), [])
+gcase("tensor_count_huge", gguf(kv, ts, n_t=1 << 61), [])
+gcase("array_count_huge", good.replace(struct.pack("<IQ", 8, 6), struct.pack("<IQ", 8, 1 << 60), 1),
+      ["tokenizer.ggml.tokens"])
+gcase("string_length_huge", good.replace(g_str("general.architecture"),
+                                         struct.pack("<Q", 1 << 50) + b"general.architecture", 1), [])
+bad_off = [(n, ne, t, (1 << 40) if n == "blk.0.attn_q.weight" else o, r) for n, ne, t, o, r in ts]
+gcase("tensor_offset_outside", gguf(kv, bad_off), ["blk.0.attn_q.weight"])
+bad_type = [(n, ne, 99 if n == "blk.0.attn_k.weight" else t, o, r) for n, ne, t, o, r in ts]
+gcase("tensor_type_unknown", gguf(kv, bad_type), ["blk.0.attn_k.weight"])
+bad_dims = [(n, [4, 1 << 62] if n == "blk.0.attn_v.weight" else ne, t, o, r) for n, ne, t, o, r in ts]
+gcase("tensor_dims_huge", gguf(kv, bad_dims), ["blk.0.attn_v.weight"])
+gcase("tensor_unknown_name", gguf(kv, ts + [("blk.0.attn_sinks.weight", [4], 0, None, f32s(4))]),
+      ["blk.0.attn_sinks.weight"])
+kv2, ts2 = g_model(arch="mamba")
+gcase("architecture_unknown", gguf(kv2, ts2), ["mamba"])
+kv2, ts2 = g_model(drop=("embedding_length",))
+gcase("key_missing", gguf(kv2, ts2), ["llama.embedding_length"])
+kv2, ts2 = g_model(extra=[("attention.head_count_kv", "u32", 1 << 30)])
+gcase("key_out_of_range", gguf(kv2, ts2), ["llama.attention.head_count_kv"])
+kv2 = [(k, "str", "x") if k == "llama.block_count" else (k, t, v) for k, t, v in kv]
+gcase("key_wrong_type", gguf(kv2, ts), ["llama.block_count"])
+kv2, ts2 = g_model(arch="phi3", extra=[("rope.scaling.original_context_length", "u32", 16)],
+                   tensors_extra=[("rope_factors_long.weight", [2], 0, None, struct.pack("<2f", 2.0, 4.0))])
+gcase("phi3_one_rope_factor", gguf(kv2, ts2), ["rope_factors_short.weight"])
+kv2, ts2 = g_model(arch="gemma3")
+gcase("gemma3_no_sliding_window", gguf(kv2, ts2), ["gemma3.attention.sliding_window"])
+tok_kv = [("general.architecture", "str", "llama")] + G_SPM
+gcase("tokenizer_scores_missing", gguf([x for x in tok_kv if x[0] != "tokenizer.ggml.scores"], []),
+      ["tokenizer.ggml.scores"], cmd="tokenize")
+gcase("tokenizer_scores_nan", gguf([(k, t, ("f32", [0, 0, 0, float("nan"), -2, -3])) if k == "tokenizer.ggml.scores"
+                                    else (k, t, v) for k, t, v in tok_kv], []), ["tokenizer.ggml.scores[3]"],
+      cmd="tokenize")
+gcase("tokenizer_scores_count", gguf([(k, t, ("f32", [0, 0])) if k == "tokenizer.ggml.scores" else (k, t, v)
+                                      for k, t, v in tok_kv], []), ["tokenizer.ggml.scores"], cmd="tokenize")
+gcase("tokenizer_token_invalid_utf8", gguf([(k, t, ("str", ["<unk>", "<s>", "</s>", b"\xe2\x96", "a", "b"]))
+                                            if k == "tokenizer.ggml.tokens" else (k, t, v) for k, t, v in tok_kv], []),
+      ["token 3"], cmd="tokenize")
+gcase("tokenizer_bos_out_of_range", gguf([(k, t, 77) if k == "tokenizer.ggml.bos_token_id" else (k, t, v)
+                                          for k, t, v in tok_kv], []), ["tokenizer.ggml.bos_token_id"], cmd="tokenize")
+gcase("tokenizer_model_unknown", gguf([(k, t, "rwkv") if k == "tokenizer.ggml.model" else (k, t, v)
+                                       for k, t, v in tok_kv], []), ["rwkv"], cmd="tokenize")
+
+
 def write():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)

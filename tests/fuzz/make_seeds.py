@@ -183,5 +183,106 @@ for k, a in enumerate(ADAPTERS):
     put("lora", a + "_config", bytes([2 * k]) + read(MODELS, a, "adapter_config.json"))
 put("lora", "lora_tiny_a_weights", bytes([1]) + read(MODELS, "lora_tiny_a", "adapter_model.safetensors"))
 
+# ---- gguf: whole GGUF files (fuzz_gguf.c) ----
+# A small writer (GGUF v3, alignment 32), so the seeds stay a few KB: tiny
+# models of each mapped architecture with a vocabulary, vocabulary-only
+# files, the container test file. Keys and names as llama.cpp's converter
+# writes them (tests/parity/gen/README_gguf.md).
+GT = {"u32": 4, "i32": 5, "f32": 6, "bool": 7, "str": 8, "arr": 9}
+
+
+def gstr(b):
+    b = b.encode() if isinstance(b, str) else b
+    return struct.pack("<Q", len(b)) + b
+
+
+def gval(kind, v):
+    if kind == "u32":
+        return struct.pack("<I", v)
+    if kind == "i32":
+        return struct.pack("<i", v)
+    if kind == "f32":
+        return struct.pack("<f", v)
+    if kind == "bool":
+        return struct.pack("<B", v)
+    if kind == "str":
+        return gstr(v)
+    elem, items = v   # an array
+    return struct.pack("<IQ", GT[elem], len(items)) + b"".join(gval(elem, x) for x in items)
+
+
+def gguf_file(kvs, tensors):
+    """kvs: [(key, kind, value)]; tensors: [(name, [ne0, ne1...], float list)] as F32."""
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs))
+    for k, kind, v in kvs:
+        out += gstr(k) + struct.pack("<I", GT[kind]) + gval(kind, v)
+    off, blob = 0, b""
+    for name, ne, vals in tensors:
+        out += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        out += struct.pack("<IQ", 0, off)
+        raw = struct.pack("<%df" % len(vals), *vals)
+        raw += b"\0" * (-len(raw) % 32)
+        blob += raw
+        off += len(raw)
+    out += b"\0" * (-len(out) % 32)
+    return out + blob
+
+
+def vals(n, k):
+    return [((i * 7 + k * 3) % 11 - 5) / 20.0 for i in range(n)]
+
+
+SPM = ["<unk>", "<s>", "</s>", "<0x0A>", "\u2581", "a", "b", "\u2581a", "ab", "\u2581ab", "<|end|>", "  "]
+SPM_KV = [("tokenizer.ggml.model", "str", "llama"), ("tokenizer.ggml.pre", "str", "default"),
+          ("tokenizer.ggml.tokens", "arr", ("str", SPM)),
+          ("tokenizer.ggml.scores", "arr", ("f32", [0, 0, 0, 0, -1, -2, -3, -4, -5, -6, -1000, -1000])),
+          ("tokenizer.ggml.token_type", "arr", ("i32", [2, 3, 3, 6, 1, 1, 1, 1, 1, 1, 3, 4])),
+          ("tokenizer.ggml.bos_token_id", "u32", 1), ("tokenizer.ggml.eos_token_id", "u32", 2),
+          ("tokenizer.ggml.unknown_token_id", "u32", 0), ("tokenizer.ggml.add_bos_token", "bool", 1)]
+BPE_KV = [("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.pre", "str", "gpt-2"),
+          ("tokenizer.ggml.tokens", "arr", ("str", ["a", "b", "ab", "\u0120", "\u0120ab", "<|endoftext|>"])),
+          ("tokenizer.ggml.token_type", "arr", ("i32", [1, 1, 1, 1, 1, 3])),
+          ("tokenizer.ggml.merges", "arr", ("str", ["a b", "\u0120 ab"])),
+          ("tokenizer.ggml.eos_token_id", "u32", 5)]
+
+
+def llama_like(arch, H=4, F=8, V=12, L=1, extra=(), qkv_fused=False, norms=("attn_norm", "ffn_norm")):
+    kv = [("general.architecture", "str", arch)] + [("%s.%s" % (arch, k), t, v) for k, t, v in [
+        ("embedding_length", "u32", H), ("block_count", "u32", L), ("feed_forward_length", "u32", F),
+        ("attention.head_count", "u32", 1), ("attention.head_count_kv", "u32", 1), ("context_length", "u32", 64),
+        ("attention.layer_norm_rms_epsilon", "f32", 1e-6)] + list(extra)]
+    ts = [("token_embd.weight", [H, V], vals(H * V, 0)), ("output_norm.weight", [H], vals(H, 1))]
+    for l in range(L):
+        for n in norms:
+            ts.append(("blk.%d.%s.weight" % (l, n), [H], vals(H, 2)))
+        if qkv_fused:
+            ts += [("blk.%d.attn_qkv.weight" % l, [H, 3 * H], vals(3 * H * H, 3)),
+                   ("blk.%d.ffn_up.weight" % l, [H, 2 * F], vals(2 * F * H, 4))]
+        else:
+            ts += [("blk.%d.attn_%s.weight" % (l, x), [H, H], vals(H * H, 5 + i)) for i, x in enumerate("qkv")]
+            ts += [("blk.%d.ffn_gate.weight" % l, [H, F], vals(F * H, 8)),
+                   ("blk.%d.ffn_up.weight" % l, [H, F], vals(F * H, 9))]
+        ts += [("blk.%d.attn_output.weight" % l, [H, H], vals(H * H, 10)),
+               ("blk.%d.ffn_down.weight" % l, [F, H], vals(F * H, 11))]
+    return kv, ts
+
+
+kv, ts = llama_like("llama")
+put("gguf", "llama_spm", gguf_file(kv + SPM_KV, ts))
+kv, ts = llama_like("gemma2", extra=[("attention.key_length", "u32", 4), ("attention.value_length", "u32", 4),
+                                     ("attn_logit_softcapping", "f32", 50.0), ("final_logit_softcapping", "f32", 30.0),
+                                     ("attention.sliding_window", "u32", 4)],
+                    norms=("attn_norm", "post_attention_norm", "ffn_norm", "post_ffw_norm"))
+put("gguf", "gemma2_spm", gguf_file(kv + SPM_KV + [("tokenizer.ggml.add_space_prefix", "bool", 0)], ts))
+kv, ts = llama_like("phi3", qkv_fused=True, extra=[("rope.dimension_count", "u32", 4),
+                                                   ("rope.scaling.original_context_length", "u32", 16),
+                                                   ("rope.scaling.attn_factor", "f32", (1 + __import__("math").log(4) / __import__("math").log(16)) ** 0.5),
+                                                   ("attention.sliding_window", "u32", 0)])
+ts += [("rope_factors_long.weight", [2], [2.0, 4.0]), ("rope_factors_short.weight", [2], [1.0, 1.5]),
+       ("output.weight", [4, 12], vals(48, 12))]
+put("gguf", "phi3_spm", gguf_file(kv + SPM_KV, ts))
+put("gguf", "vocab_bpe", gguf_file([("general.architecture", "str", "gpt2")] + BPE_KV, []))
+put("gguf", "container", read(ROOT, "tests", "data", "gguf", "container.gguf"))
+
 # json_diff's seeds are written by hand (tests/fuzz/corpus/json_diff).
 print("seeds written under", OUT, file=sys.stderr)

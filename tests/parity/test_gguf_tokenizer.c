@@ -21,41 +21,7 @@
 #include "gguf.h"
 #include "tokenizer.h"
 
-/* ---- a small GGUF writer: metadata only ------------------------------------ */
-
-typedef struct wbuf {
-    unsigned char *p;
-    size_t n, cap;
-} wbuf;
-
-static void put(wbuf *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 1024;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-static void u32(wbuf *b, uint32_t v) { put(b, &v, 4); }
-static void u64(wbuf *b, uint64_t v) { put(b, &v, 8); }
-static void str(wbuf *b, const char *s) { u64(b, strlen(s)); put(b, s, strlen(s)); }
-static void kv_str(wbuf *b, const char *k, const char *v) { str(b, k); u32(b, GGUF_STRING); str(b, v); }
-static void kv_u32(wbuf *b, const char *k, uint32_t v) { str(b, k); u32(b, GGUF_U32); u32(b, v); }
-static void kv_bool(wbuf *b, const char *k, int v)
-{
-    str(b, k);
-    u32(b, GGUF_BOOL);
-    uint8_t c = (uint8_t)v;
-    put(b, &c, 1);
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
+#include "gguf_tok_support.h"
 
 /* tokenizer.json (parsed) -> a GGUF vocabulary file at path. */
 static void write_vocab_gguf(const cJSON *tj, const char *pre, const char *bos, const char *eos, const char *path)
@@ -131,49 +97,6 @@ static void write_vocab_gguf(const cJSON *tj, const char *pre, const char *bos, 
     assert_int_equal(fwrite(b.p, 1, b.n, f), b.n);
     fclose(f);
     free(b.p), free(piece), free(type), free(pad);
-}
-
-/* Every test string of vectors/tokenizers/<family>.jsonl: ids and decoded
- * text as Hugging Face gives them. */
-static void check_strings(const tok_tokenizer *t, const char *family)
-{
-    char name[128];
-    snprintf(name, sizeof name, "tokenizers/%s.jsonl", family);
-    cJSON *lines = ts_load_jsonl(ts_vector(name));
-    size_t checked = 0;
-    const cJSON *l;
-    cJSON_ArrayForEach(l, lines) {
-        const char *text = jstr(l, "text");
-        const cJSON *want = cJSON_GetObjectItem(l, "ids");
-        if (!text || !cJSON_IsArray(want))
-            continue;
-        bool add = cJSON_IsTrue(cJSON_GetObjectItem(l, "add_special_tokens"));
-        int32_t *ids = NULL;
-        size_t n = 0;
-        ys_error err = {0};
-        if (tok_encode(t, text, strlen(text), add, &ids, &n, &err))
-            fail_msg("%s: encode \"%s\": %s", family, text, err.msg);
-        int ok = n == (size_t)cJSON_GetArraySize(want);
-        for (size_t i = 0; ok && i < n; i++)
-            ok = ids[i] == (int32_t)cJSON_GetArrayItem(want, (int)i)->valuedouble;
-        if (!ok)
-            fail_msg("%s: \"%.80s\" (add_special %d): %zu ids, not Hugging Face's %d", family, text, add, n,
-                     cJSON_GetArraySize(want));
-        const char *dec = jstr(l, "decoded");
-        if (dec) {
-            char *got = NULL;
-            size_t gl = 0;
-            assert_int_equal(tok_decode_len(t, ids, n, false, &got, &gl, &err), 0);
-            if (gl != strlen(dec) || memcmp(got, dec, gl))
-                fail_msg("%s: decode of \"%.80s\" differs", family, text);
-            free(got);
-        }
-        free(ids);
-        checked++;
-    }
-    assert_true(checked > 50);
-    print_message("%s: %zu strings as Hugging Face\n", family, checked);
-    cJSON_Delete(lines);
 }
 
 static void test_tiny(void **state)

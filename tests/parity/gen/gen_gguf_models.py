@@ -88,6 +88,11 @@ LLAMA_BLK = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_no
              "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
              "self_attn.k_norm": "attn_k_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
              "mlp.down_proj": "ffn_down"}
+# gemma2/gemma3: four norms per block (tensor_mapping.py)
+GEMMA2_BLK = {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+              "post_feedforward_layernorm": "post_ffw_norm"}
+# phi3: the fused projections are stored fused (qkv_proj -> attn_qkv, gate_up_proj -> ffn_up)
+PHI3_BLK = {"self_attn.qkv_proj": "attn_qkv", "mlp.gate_up_proj": "ffn_up"}
 GPT2_BLK = {"ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",
             "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"}
 
@@ -118,6 +123,10 @@ def convert(fixture, arch):
         w.add_feed_forward_length(cfg.get("n_inner") or 4 * H)
         w.add_head_count(cfg["n_head"])
         w.add_layer_norm_eps(cfg["layer_norm_epsilon"])
+    elif arch in ("gemma", "gemma2", "gemma3"):
+        add_gemma_params(w, arch, cfg)
+    elif arch == "phi3":
+        add_phi3_params(w, cfg)
     else:
         H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
         nkv = cfg.get("num_key_value_heads", nh)
@@ -190,6 +199,14 @@ def convert(fixture, arch):
                 arr = arr.T  # Conv1D [in, out] -> [out, in]
             add(w, f"blk.{l}.{GPT2_BLK[mod]}.{suffix}", arr, gt)
             continue
+        if arch.startswith("gemma") and name.endswith("norm.weight"):
+            # Gemma{,2,3}Model.modify_tensors: 1 added to every norm (the
+            # RMSNorm multiplies by 1 + w), in float32: the file written from
+            # the F32 folder of these weights (a BF16 fixture widens exactly)
+            arr = (widen(arr, gt) + np.float32(1)).astype(np.float32)
+            gt = gguf.GGMLQuantizationType.F32
+        if arch.startswith("gemma") and name == "lm_head.weight":
+            continue   # the converter skips it: Gemma is tied
         top = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
                "lm_head.weight": "output.weight"}
         if name in top:
@@ -201,14 +218,94 @@ def convert(fixture, arch):
             arr = permute(arr, nh)
         if arch == "llama" and mod == "self_attn.k_proj":
             arr = permute(arr, nkv)
-        add(w, f"blk.{l}.{LLAMA_BLK[mod]}.{suffix}", arr, gt)
+        blk = dict(LLAMA_BLK)
+        if arch in ("gemma2", "gemma3"):
+            blk.update(GEMMA2_BLK)
+        if arch == "phi3":
+            blk.update(PHI3_BLK)
+        add(w, f"blk.{l}.{blk[mod]}.{suffix}", arr, gt)
 
+    if arch == "phi3":
+        add_phi3_rope_factors(w, cfg)
     if os.path.exists(os.path.join(src, "tokenizer.json")):
         add_vocab(w, src, cfg)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def widen(arr, gt):
+    """The stored elements as float32 (BF16 is the high half of an f32)."""
+    if gt == gguf.GGMLQuantizationType.BF16:
+        return (arr.astype(np.uint32) << 16).view(np.float32)
+    return arr.astype(np.float32)
+
+
+def add_gemma_params(w, arch, cfg):
+    """GemmaModel / Gemma2Model.set_gguf_parameters (c392e50) and
+    Gemma3Model's (llama.cpp a458664, TextModel's generic keys + its own):
+    no rope.freq_base for gemma/gemma2 (10000 implied), head_dim as
+    key/value length, softcapping and sliding window for gemma2, the
+    global rope base, linear rope scaling and sliding window for gemma3.
+    query_pre_attn_scalar, Gemma 3's layer pattern and local rope base are
+    not written: llama.cpp derives them (see ckpt_gguf.c)."""
+    H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(H)
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(nh)
+    w.add_head_count_kv(cfg.get("num_key_value_heads", nh))
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_key_length(cfg["head_dim"])
+    w.add_value_length(cfg["head_dim"])
+    if arch == "gemma2":
+        w.add_attn_logit_softcapping(cfg["attn_logit_softcapping"])
+        w.add_final_logit_softcapping(cfg["final_logit_softcapping"])
+        w.add_sliding_window(cfg["sliding_window"])
+    if arch == "gemma3":
+        w.add_rope_freq_base(cfg["rope_theta"])
+        rs = cfg.get("rope_scaling") or {}
+        if rs.get("rope_type", rs.get("type")) == "linear":
+            w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+            w.add_rope_scaling_factor(rs["factor"])
+        if cfg.get("final_logit_softcapping"):
+            w.add_final_logit_softcapping(cfg["final_logit_softcapping"])
+        if cfg.get("sliding_window_pattern") != 1:
+            w.add_sliding_window(cfg["sliding_window"])
+
+
+def add_phi3_params(w, cfg):
+    """Phi3MiniModel.set_gguf_parameters (llama.cpp a458664: the rotary
+    dimensions int(partial_rotary_factor * n_embd) // n_head)."""
+    H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    rope_dims = int(cfg.get("partial_rotary_factor", 1.0) * H) // nh
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_rope_scaling_orig_ctx_len(cfg["original_max_position_embeddings"])
+    w.add_embedding_length(H)
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_head_count(nh)
+    w.add_head_count_kv(cfg["num_key_value_heads"])
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_rope_dimension_count(rope_dims)
+    w.add_rope_freq_base(cfg["rope_theta"])
+    w.add_sliding_window(cfg.get("sliding_window") or 0)
+
+
+def add_phi3_rope_factors(w, cfg):
+    """Phi3MiniModel.generate_extra_tensors: longrope's factors as two F32
+    tensors and the attention factor as a key."""
+    import math
+    rs = cfg.get("rope_scaling")
+    if not rs or not rs.get("long_factor"):
+        return
+    scale = cfg["max_position_embeddings"] / cfg["original_max_position_embeddings"]
+    orig = cfg["original_max_position_embeddings"]
+    w.add_rope_scaling_attn_factors(math.sqrt(1 + math.log(scale) / math.log(orig)) if scale > 1.0 else 1.0)
+    w.add_tensor("rope_factors_long.weight", np.array(rs["long_factor"], dtype=np.float32))
+    w.add_tensor("rope_factors_short.weight", np.array(rs["short_factor"], dtype=np.float32))
 
 
 def llama3_rope_factors(cfg):
@@ -275,7 +372,8 @@ def main():
     for fixture, arch in [("llama", "llama"), ("llama_f16_tied", "llama"), ("llama_linear", "llama"),
                           ("llama3_rope", "llama"),
                           ("qwen2", "qwen2"), ("qwen3_yarn", "qwen3"), ("gpt2", "gpt2"), ("tiny", "gpt2"),
-                          ("pythia", "gptneox")]:
+                          ("pythia", "gptneox"), ("gemma", "gemma"), ("gemma2", "gemma2"), ("gemma3", "gemma3"),
+                          ("phi3", "phi3")]:
         convert(fixture, arch)
 
 
