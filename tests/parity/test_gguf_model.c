@@ -50,7 +50,7 @@ static void folder_of(const char *fixture, char *dir, size_t cap)
     snprintf(dir, cap, "%s/tests/data/models/%s", YS_SOURCE_DIR, fixture);
     if (strcmp(fixture, "gemma2") && strcmp(fixture, "gemma3"))
         return;
-    char src[1024], path[1100];
+    char src[1100], path[1200];   /* dir may be as long as cap (1024) */
     snprintf(src, sizeof src, "%s/config.json", dir);
     cJSON *cfg = ts_load_json(src);
     cJSON_ReplaceItemInObject(cfg, "query_pre_attn_scalar",
