@@ -32,21 +32,13 @@ import json
 import os
 import struct
 import sys
-import types
 
 import numpy as np
 
-try:
-    import sentencepiece  # noqa: F401
-except ImportError:  # gguf-py imports it at module level; not needed here
-    sp = types.ModuleType("sentencepiece")
-    sp.SentencePieceProcessor = None
-    sys.modules["sentencepiece"] = sp
-try:
-    import gguf
-    from gguf import quants
-except ImportError as e:
-    sys.exit(f"cannot import gguf-py ({e}): set PYTHONPATH=$LLAMA_CPP_DIR/gguf-py")
+from gguf_py import load as _load_gguf  # noqa: E402
+
+gguf = _load_gguf()
+quants = gguf.quants
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "gguf")
 

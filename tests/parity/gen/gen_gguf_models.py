@@ -30,20 +30,12 @@ import json
 import os
 import struct
 import sys
-import types
 
 import numpy as np
 
-try:
-    import sentencepiece  # noqa: F401
-except ImportError:  # gguf-py imports it at module level; not needed here
-    sp = types.ModuleType("sentencepiece")
-    sp.SentencePieceProcessor = None
-    sys.modules["sentencepiece"] = sp
-try:
-    import gguf
-except ImportError as e:
-    sys.exit(f"cannot import gguf-py ({e}): set PYTHONPATH=$LLAMA_CPP_DIR/gguf-py")
+from gguf_py import load as _load_gguf  # noqa: E402
+
+gguf = _load_gguf()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "..", "data", "models")

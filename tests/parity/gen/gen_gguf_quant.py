@@ -30,22 +30,14 @@ position's logits. The engine must be within 1e-4.
 import json
 import os
 import sys
-import types
 
 import numpy as np
 import torch
 
-try:
-    import sentencepiece  # noqa: F401
-except ImportError:  # gguf-py imports it at module level; not needed here
-    sp = types.ModuleType("sentencepiece")
-    sp.SentencePieceProcessor = None
-    sys.modules["sentencepiece"] = sp
-try:
-    import gguf
-    from gguf import quants
-except ImportError as e:
-    sys.exit(f"cannot import gguf-py ({e}): set PYTHONPATH=$LLAMA_CPP_DIR/gguf-py")
+from gguf_py import load as _load_gguf  # noqa: E402
+
+gguf = _load_gguf()
+quants = gguf.quants
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -32,18 +32,10 @@ import json
 import os
 import re
 import sys
-import types
 
-try:
-    import sentencepiece  # noqa: F401
-except ImportError:  # gguf-py imports it at module level; not needed here
-    sp = types.ModuleType("sentencepiece")
-    sp.SentencePieceProcessor = None
-    sys.modules["sentencepiece"] = sp
-try:
-    import gguf
-except ImportError as e:
-    sys.exit(f"cannot import gguf-py ({e}): set PYTHONPATH=$LLAMA_CPP_DIR/gguf-py")
+from gguf_py import load as _load_gguf  # noqa: E402
+
+gguf = _load_gguf()
 
 FAMILIES = [("mistral", "llama"), ("mistral_legacy", "llama"), ("phi3", "phi3"), ("gemma2", "gemma2"),
             ("gemma3", "gemma3")]
