@@ -931,8 +931,7 @@ static int slot_admit(const model *m, model_prefix_cache *pc, gen_slot *s, model
     if (all)
         memcpy(all, r->prompt, r->n_prompt * sizeof *all);
     size_t got = model_prefix_cache_attach(pc, r->prompt, r->n_prompt, kv);
-    if (pc)
-        model_prefix_cache_count(pc, r->n_prompt, r->n_prompt - got);
+    model_prefix_cache_count(pc, r->n_prompt, r->n_prompt - got);   /* pc NULL: nothing */
     *s = (gen_slot){.r = r, .kv = kv, .cap = cap, .all = all, .rng = r->sampling.seed, .feed = r->prompt + got,
                     .nfeed = r->n_prompt - got, .prefilling = 1};
     return 0;

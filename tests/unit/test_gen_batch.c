@@ -195,6 +195,14 @@ static void check_against_steps(model *m, size_t r, const req_data *d, const int
     free(all);
 }
 
+/* Request r's length, ids and logits in the second run are the reference's. */
+static int same_request(size_t r, size_t V, int32_t *const *ids, float *const *lg, const size_t *n,
+                        int32_t *const *ids2, float *const *lg2, const size_t *n2)
+{
+    return n2[r] == n[r] && !memcmp(ids2[r], ids[r], n[r] * sizeof(int32_t)) &&
+           !memcmp(lg2[r], lg[r], n[r] * V * sizeof(float));
+}
+
 static void check_model(const char *name)
 {
     char dir[1024];
@@ -243,8 +251,7 @@ static void check_model(const char *name)
             for (int sh = 0; sh < 2; sh++) {
                 run_batch(m, SIZES[si], th, sh ? shuffled : in_order, d, outs2, lg2, n2, NULL);
                 for (size_t r = 0; r < NREQ; r++) {
-                    if (n2[r] != nref[r] || memcmp(outs2[r], outs[r], nref[r] * sizeof(int32_t)) ||
-                        memcmp(lg2[r], lg[r], nref[r] * V * sizeof(float)))
+                    if (!same_request(r, V, outs, lg, nref, outs2, lg2, n2))
                         fail_msg("%s: request %zu differs at batch %zu, %d threads, %s order", name, r, SIZES[si],
                                  th, sh ? "shuffled" : "given");
                 }
@@ -265,8 +272,7 @@ static void check_model(const char *name)
                 assert_int_equal(model_prefix_cache_new(m, tiny ? block_bytes : 64u << 20, 0, &pc, &err), 0);
                 run_batch(m, SIZES[si], 2, sh ? shuffled : in_order, d, outs2, lg2, n2, pc);
                 for (size_t r = 0; r < NREQ; r++)
-                    if (n2[r] != nref[r] || memcmp(outs2[r], outs[r], nref[r] * sizeof(int32_t)) ||
-                        memcmp(lg2[r], lg[r], nref[r] * V * sizeof(float)))
+                    if (!same_request(r, V, outs, lg, nref, outs2, lg2, n2))
                         fail_msg("%s: request %zu differs through a prefix cache at batch %zu, %s order%s", name, r,
                                  SIZES[si], sh ? "shuffled" : "given", tiny ? ", one block of room" : "");
                 model_prefix_stats ps;
