@@ -20,7 +20,9 @@ sgemm_peak; see bench/README.md, "Decoder architectures"):
                   (`yardstick generate --prompt-ids --ignore-eos`), tok/s of
                   the 127 cached steps (difference of the 128- and 1-token
                   runs), against the weight-streaming bound = measured
-                  2-thread read bandwidth / fp32 weight bytes per step
+                  2-thread read bandwidth / the weight bytes one step reads
+                  as the engine keeps them (matrices as stored: 2 bytes per
+                  weight for BF16 files, 4 for F32; 1-D weights fp32)
         memory    peak RSS (GNU time) of scoring and of generation
         load      warm load (best of several 2-token runs)
       PyTorch: Debian's 1.13, torch.set_num_threads(2), float32, the same
@@ -266,12 +268,14 @@ def forward_flops(c, T):
     return 2 * matrix_params(c) * T + 4 * nh * hd * L * T * (T + 1) / 2
 
 
-def decode_bytes(c):
-    """fp32 bytes one decode step reads: every matrix once (tied head
-    included), 1-D weights, one embedding row."""
+def decode_bytes(c, dtype="bf16"):
+    """Bytes one decode step reads as the engine keeps the weights: every
+    matrix once (tied head included) in the file's precision (16-bit
+    panels stay 16-bit), 1-D weights (fp32), one embedding row."""
     H = c["hidden_size"]
+    es = 2 if dtype == "bf16" else 4
     vec = sum(math.prod(s) for _, s in tensor_shapes(c) if len(s) == 1)
-    return 4 * (matrix_params(c) + vec + H)
+    return es * (matrix_params(c) + H) + 4 * vec
 
 
 def kv_bytes(c, T):
@@ -645,7 +649,7 @@ def bench_one(name, ys, M, args):
     ys_tps = [SEQ / (w - load) for w in Y["score_walls_s"]]
     dec = [Y["decode_steps"] / (wn - w1) for wn, w1 in zip(sorted(Y["gen_n_walls_s"]), sorted(Y["gen_1_walls_s"]))]
     bw = M["bw_2t"]["read_gbs"]
-    db = decode_bytes(c)
+    db = decode_bytes(c, args.dtype)
     bound = bw * 1e9 / db
     D = {"ys_score_tps": max(ys_tps), "ys_score_tps_all": ys_tps,
          "ys_gflops": forward_flops(c, SEQ - 1) / 1e9 * max(ys_tps) / SEQ,
@@ -679,7 +683,7 @@ def report(R, M, args):
               f"memory read bandwidth {bw:.1f} GB/s (2 threads), {M['bw_1t']['read_gbs']:.1f} GB/s (1 thread); "
               f"OpenBLAS SGEMM peak {M['sgemm_2t']['peak_gflops']:.0f} GFLOP/s (2 threads, as configured)\n")
     md.append("| shape | params | file (MB) | yardstick score tok/s | PyTorch score tok/s | ratio | "
-              "yardstick decode tok/s | PyTorch decode tok/s | ratio | decode bound tok/s (fp32 MB/step) | "
+              "yardstick decode tok/s | PyTorch decode tok/s | ratio | decode bound tok/s (MB/step as kept) | "
               "decode / bound | yardstick peak RSS (MB) | PyTorch peak RSS (MB) | warm load (s) yardstick / PyTorch |")
     md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in R.items():
