@@ -13,15 +13,7 @@
 #define TASKS "glue,wikitext"
 
 /* Run yardstick in the scratch folder; *err_out gets its stderr. */
-static int ys(const char *args, char **out, char **err_out)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>stderr.txt", ts_scratch(), YS_BINARY, args);
-    int rc = ts_run(cmd, out);
-    *err_out = ts_read_file(ts_path("stderr.txt"), NULL);
-    assert_non_null(*err_out);
-    return rc;
-}
+static int ys(const char *args, char **out, char **err_out) { return ts_ys(args, out, err_out); }
 
 static char *results_of(const char *json_path)
 {

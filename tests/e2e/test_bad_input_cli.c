@@ -17,12 +17,7 @@
  * with stdout and stderr in malloc'd strings. */
 static int run(const char *args, char **out, char **errtext)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>%s", ts_scratch(), YS_BINARY, args, ts_path("stderr.txt"));
-    int rc = ts_run(cmd, out);
-    *errtext = ts_read_file(ts_path("stderr.txt"), NULL);
-    if (!*errtext)
-        *errtext = strdup("");
+    int rc = ts_ys(args, out, errtext);
     if (!*out)
         *out = strdup("");
     return rc;

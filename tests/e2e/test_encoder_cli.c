@@ -40,12 +40,7 @@ static void write_ids(FILE *f, const cJSON *arr)
 }
 
 /* Run yardstick with args; returns the exit status, *out = stdout. */
-static int ys(const char *args, char **out)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>%s", ts_scratch(), YS_BINARY, args, ts_path("stderr.txt"));
-    return ts_run(cmd, out);
-}
+static int ys(const char *args, char **out) { return ts_ys(args, out, NULL); }
 
 static void test_classify_ids(void **state)
 {

@@ -12,12 +12,7 @@
 
 #include "testsupport.h"
 
-static int ys(const char *args, char **out)
-{
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>>%s/stderr.txt", ts_scratch(), YS_BINARY, args, ts_scratch());
-    return ts_run(cmd, out);
-}
+static int ys(const char *args, char **out) { return ts_ys_log(args, out); }
 
 /* The results JSON without config.batch_size, compact. */
 static char *results_without_batch(const char *path)

@@ -21,12 +21,7 @@
 #define ADAPTER YS_SOURCE_DIR "/tests/data/models/lora_tiny_a"
 
 /* yardstick ARGS in the scratch folder; stderr into stderr.txt */
-static int ys(const char *args, char **out)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>%s/stderr.txt", ts_scratch(), YS_BINARY, args, ts_scratch());
-    return ts_run(cmd, out);
-}
+static int ys(const char *args, char **out) { return ts_ys(args, out, NULL); }
 
 static char *stderr_text(void) { return ts_read_file(ts_path("stderr.txt"), NULL); }
 

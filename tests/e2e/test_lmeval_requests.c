@@ -11,15 +11,7 @@
 
 #include "testsupport.h"
 
-static int ys(const char *args)
-{
-    char cmd[16384], *out = NULL;
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s >/dev/null 2>%s/stderr.txt", ts_scratch(), YS_BINARY, args,
-             ts_scratch());
-    int rc = ts_run(cmd, &out);
-    free(out);
-    return rc;
-}
+static int ys(const char *args) { return ts_ys(args, NULL, NULL); }
 
 static cJSON *samples(const char *dir, const char *task)
 {

@@ -16,15 +16,7 @@
 
 #include "testsupport.h"
 
-static int ys(const char *args, char **out, char **err)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>%s/stderr.txt", ts_scratch(), YS_BINARY, args, ts_scratch());
-    int rc = ts_run(cmd, out);
-    if (err)
-        *err = ts_read_file(ts_path("stderr.txt"), NULL);
-    return rc;
-}
+static int ys(const char *args, char **out, char **err) { return ts_ys(args, out, err); }
 
 static char *samples_text(const char *sub, const char *task)
 {

@@ -23,12 +23,7 @@ static char *results_of(const char *json_path)
     return r;
 }
 
-static int ys(const char *args, char **out)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>>%s/stderr.txt", ts_scratch(), YS_BINARY, args, ts_scratch());
-    return ts_run(cmd, out);
-}
+static int ys(const char *args, char **out) { return ts_ys_log(args, out); }
 
 static double now_s(void)
 {

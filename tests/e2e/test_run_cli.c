@@ -22,12 +22,7 @@ static int setup(void **state)
     return system(cmd);
 }
 
-static int ys(const char *args, char **out)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>%s/stderr.txt", ts_scratch(), YS_BINARY, args, ts_scratch());
-    return ts_run(cmd, out);
-}
+static int ys(const char *args, char **out) { return ts_ys(args, out, NULL); }
 
 static cJSON *load_json(const char *path)
 {

@@ -9,10 +9,9 @@
 
 static int ys(const char *fmt, const char *arg, char **out)
 {
-    char args[1024], cmd[2048];
+    char args[1024];
     snprintf(args, sizeof args, fmt, arg);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>stderr.txt", ts_scratch(), YS_BINARY, args);
-    return ts_run(cmd, out);
+    return ts_ys(args, out, NULL);
 }
 
 static void test_import_show_delete(void **state)

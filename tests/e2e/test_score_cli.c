@@ -9,15 +9,7 @@
 #include "testsupport.h"
 
 /* Run yardstick with args; returns exit code, stdout in *out, stderr in *errtext. */
-static int ys(const char *args, char **out, char **errtext)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", YS_BINARY, args, ts_path("stderr.txt"));
-    int rc = ts_run(cmd, out);
-    if (errtext)
-        *errtext = ts_read_file(ts_path("stderr.txt"), NULL);
-    return rc;
-}
+static int ys(const char *args, char **out, char **errtext) { return ts_ys(args, out, errtext); }
 
 static void test_json_interface(void **state)
 {

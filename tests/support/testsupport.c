@@ -121,6 +121,25 @@ int ts_run(const char *cmd, char **out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static int ys_run(const char *args, const char *redirect, char **out, char **err)
+{
+    const char *dir = ts_scratch();
+    size_t n = strlen(dir) * 2 + strlen(YS_BINARY) + strlen(args) + 64;
+    char *cmd = malloc(n);
+    assert_non_null(cmd);
+    snprintf(cmd, n, "cd %s && %s %s %s%s/stderr.txt", dir, YS_BINARY, args, redirect, dir);
+    int rc = ts_run(cmd, out);
+    free(cmd);
+    if (err) {
+        *err = ts_read_file(ts_path("stderr.txt"), NULL);
+        assert_non_null(*err);
+    }
+    return rc;
+}
+
+int ts_ys(const char *args, char **out, char **err) { return ys_run(args, "2>", out, err); }
+int ts_ys_log(const char *args, char **out) { return ys_run(args, "2>>", out, NULL); }
+
 int ts_have_shared(void)
 {
     struct stat st;

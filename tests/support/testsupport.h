@@ -36,6 +36,13 @@ void ts_write_file(const char *path, const char *text);
  * tokenizer.json swaps the pieces of ids 300 and 301: same sizes, another
  * vocabulary (the tokenizer-mismatch cases of kld and run --kl-base). */
 void ts_swapped_tokenizer_copy(const char *src, const char *dir);
+/* Run the yardstick binary under test with args (a shell fragment) in the
+ * scratch folder: *out gets its stdout (malloc'd; out NULL: discarded), its
+ * stderr goes to <scratch>/stderr.txt, replaced (ts_ys) or appended to
+ * (ts_ys_log: one log across several runs), and with err not NULL the
+ * file is read back into *err (malloc'd). Returns the exit status. */
+int ts_ys(const char *args, char **out, char **err);
+int ts_ys_log(const char *args, char **out);
 /* Is ../shared present (tests that need it skip otherwise)? */
 int ts_have_shared(void);
 
