@@ -722,6 +722,27 @@ int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_err
     return model_load_part(dir, opts, 0, 1, out, err);
 }
 
+/* The first layer of stage s of K (s = K: the layer count). Stages hold
+ * about equal shares of the weights: the last also holds the head, counted
+ * as the layers its V x H weights make (GPT-2 small: 5.4 of 12 layers, so
+ * 9 + 3 layers for two stages); the first stage's embedding rows are read
+ * from the mapped checkpoint as needed and count nothing. Each stage gets
+ * at least one layer. Every rank computes the same bounds (the same
+ * config, the same operations). */
+static int stage_bound(const model *m, int s, int K)
+{
+    const model_info *mi = &m->info;
+    int L = mi->layers;
+    if (s <= 0 || s >= K)
+        return s <= 0 ? 0 : L;
+    double H = mi->hidden, F = mi->ffn, q = (double)mi->heads * mi->head_dim, kv = (double)mi->kv_heads * mi->head_dim;
+    double layer = H * (q + 2 * kv) + q * H + (m->gated ? 3 : 2) * H * F;
+    double head = (double)mi->vocab * H / layer, share = ((double)L + head) / K;
+    long b = lround(share * s);
+    b = b < s ? s : b;
+    return (int)(b > L - (K - s) ? L - (K - s) : b);
+}
+
 /* A pipeline stage's layers: bound from the checkpoint by their index in
  * the whole model (config.json's per-layer windows and RoPE bases too),
  * then moved to the front of m->layers, which forward passes walk. */
@@ -735,7 +756,7 @@ static int stage_layers(model *m, int stage, int nstages, ys_error *err)
         return ys_fail(err, YS_EUSAGE, "%s: pipeline stages load safetensors checkpoints, not GGUF files",
                        ckpt_dir(m->ck));
     m->layers_all = L;
-    m->layer0 = (int)((long)L * stage / nstages), m->layer1 = (int)((long)L * (stage + 1) / nstages);
+    m->layer0 = stage_bound(m, stage, nstages), m->layer1 = stage_bound(m, stage + 1, nstages);
     m->no_embed = stage > 0, m->no_head = stage < nstages - 1;
     return 0;
 }
