@@ -249,6 +249,19 @@ static void test_same_as_one_process(void **state)
                 fail_msg("-np %d --pipeline %d: the sample log of %s differs", np, K, TASKS[i]);
             free(got);
         }
+        /* the run's provenance names the pipelines */
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT settings FROM runs WHERE id = 1", -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        char want_set[64];
+        snprintf(want_set, sizeof want_set, "\"ranks\":%d,\"pipeline\":%d", np, K);
+        if (!strstr((const char *)sqlite3_column_text(q, 0), want_set))
+            fail_msg("-np %d --pipeline %d: the settings do not say %s: %s", np, K, want_set,
+                     (const char *)sqlite3_column_text(q, 0));
+        sqlite3_finalize(q);
+        sqlite3_close(db);
         /* rank 0's line on the stages: one utilisation per stage */
         const char *line = strstr(err, "stage utilisation");
         if (!line)
