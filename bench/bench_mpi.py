@@ -42,6 +42,14 @@ per rank) on the scoring workload instead:
              and glibc's thread arenas reserve address space they never use;
              the address space says little about memory there.
 
+--mode costs measures rank 0's own work per response, the input of the
+README's model for 8-512 ranks: one process on the bundled tiny model (so
+the engine's time is small) over many multiple-choice requests into a fresh
+store, then the same command again (every response from the cache); the
+summary's "store" seconds of the first run minus the second's are the
+response cache's writes (one transaction per batch), the second's are the
+look-ups, samples and results. --repeat times.
+
 The build must have -DYS_MPI=ON (--build). Each configuration's results JSON
 must be byte-identical to the other's (checked; the script stops if not).
 Run it as `setsid bench/prio.sh /usr/bin/python3 bench/bench_mpi.py ...`: the
@@ -122,7 +130,7 @@ def main():
     ap.add_argument("--gen-tasks", default="squad,gsm8k")
     ap.add_argument("--gen-limit", type=int, default=16)
     ap.add_argument("--json")
-    ap.add_argument("--mode", choices=["data", "pipeline"], default="data")
+    ap.add_argument("--mode", choices=["data", "pipeline", "costs"], default="data")
     ap.add_argument("--parts", default="throughput,memory", help="pipeline mode: which measurements")
     ap.add_argument("--score-limit", type=int, default=0, help="pipeline mode: documents per task (0: all)")
     ap.add_argument("--limit-mb", type=int, default=0,
@@ -135,6 +143,10 @@ def main():
     work = tempfile.mkdtemp(prefix="ys_bench_mpi_")
     if a.mode == "pipeline":
         pipeline(a, ys, work)
+        shutil.rmtree(work)
+        return
+    if a.mode == "costs":
+        costs(a, ys, work)
         shutil.rmtree(work)
         return
     workloads = [
@@ -218,6 +230,40 @@ def utilisation(stderr):
     if not m:
         return []
     return [(float(b), float(w)) for b, w in re.findall(r"\(([0-9.]+) s of ([0-9.]+) s\)", m.group(0))]
+
+
+def costs(a, ys, work):
+    tiny = os.path.join(ROOT, "tests", "data", "models", "tiny")
+    tasks = "mmlu,hellaswag,arc_easy,arc_challenge,piqa,winogrande,boolq,lambada_openai,truthfulqa_mc2"
+    rows = []
+    for rep in range(a.repeat):
+        d = tempfile.mkdtemp(dir=work)
+        got = []
+        for run in range(2):
+            cmd = [ys, "run", "--model", tiny, "--tasks", tasks, "--db", os.path.join(d, "s.db"), "--threads", "1",
+                   "--output", os.path.join(d, "r%d.json" % run)]
+            p = subprocess.run(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if p.returncode != 0:
+                sys.exit("failed: %s\n%s" % (" ".join(cmd), p.stderr))
+            store = float(re.search(r"store ([0-9.]+)s", p.stderr).group(1))
+            reused = re.search(r"^([0-9]+) responses reused", p.stderr, re.M)
+            got.append((store, int(reused.group(1)) if reused else 0))
+        n = got[1][1]
+        r = {"responses": n, "write_ms_per_response": (got[0][0] - got[1][0]) / n * 1e3,
+             "lookup_and_rest_ms_per_response": got[1][0] / n * 1e3, "loadavg": loadavg()}
+        rows.append(r)
+        shutil.rmtree(d)
+        log("costs rep %d: %d responses; writes %.3f ms per response, look-ups, samples and results %.3f ms; load "
+            "average %.1f" % (rep + 1, n, r["write_ms_per_response"], r["lookup_and_rest_ms_per_response"],
+                              r["loadavg"]))
+    print("| rank 0's work per response | ms |")
+    print("|---|---|")
+    print("| response cache writes (one transaction per batch of 8) | %s |"
+          % spread([r["write_ms_per_response"] for r in rows]))
+    print("| cache look-ups, samples and results | %s |" % spread([r["lookup_and_rest_ms_per_response"] for r in rows]))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"costs": rows}, f, indent=1)
 
 
 def print_pipeline(out, rows, mem, lim, limit):
