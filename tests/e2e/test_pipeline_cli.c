@@ -9,7 +9,8 @@
  * rolling perplexity (wikitext) and loglikelihood (lambada_openai), in
  * small batches so that several flow through the stages: the results JSON,
  * the sample logs and every stored value must be one process's, and rank 0
- * must report each stage's utilisation. What stages do not compute is
+ * must report each stage's utilisation; the pipeline command run again on
+ * one process's store reuses every response. What stages do not compute is
  * refused with exit 2, said once: a generation task, a classifier, ranks
  * that do not divide into pipelines. A checkpoint whose last layer misses
  * a tensor fails on the stage that holds that layer alone, whose message
@@ -275,6 +276,32 @@ static void test_same_as_one_process(void **state)
     for (size_t i = 0; i < NTASKS; i++)
         free(want_samples[i]);
     free(want_json), free(want_store);
+    /* the stores are interchangeable: the pipeline command again on one
+     * process's store computes nothing and gives its results */
+    char args[4096];
+    snprintf(args, sizeof args, "run --model g3 --tasks copa,wikitext,lambada_openai --limit 6 --batch-size 2 "
+             "--threads 1 --pipeline 2 --db np0_k1/s.db --output again.json");
+    assert_int_equal(ys_np(2, args, "again.txt"), 0);
+    char *err = err_text("again.txt");
+    const char *re = strstr(err, " responses reused from the cache");
+    assert_non_null(re);
+    while (re > err && re[-1] != '\n')
+        re--;
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open_v2(ts_path("np0_k1/s.db"), &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM responses", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(strtol(re, NULL, 10), sqlite3_column_int64(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    char *a = ts_read_file(ts_path("again.json"), NULL), *b = ts_read_file(ts_path("np0_k1/results.json"), NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+    assert_true(cJSON_Compare(cJSON_GetObjectItem(ja, "results"), cJSON_GetObjectItem(jb, "results"), 1));
+    cJSON_Delete(ja), cJSON_Delete(jb);
+    free(a), free(b), free(err);
 }
 
 /* What stages do not compute: exit 2, said once, naming what is supported. */

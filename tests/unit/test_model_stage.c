@@ -168,7 +168,7 @@ static void check(const char *name, const char *dir, const model_opts *o, int km
 static void test_families(void **state)
 {
     (void)state;
-    static const char *const names[] = {"gpt2", "llama", "llama_f16_tied", "phi3", "llama_dynamic", "pythia",
+    static const char *const names[] = {"gpt2", "gpt2_sharded", "llama", "llama_f16_tied", "phi3", "llama_dynamic", "pythia",
                                         "qwen3_yarn", "gemma2", "gemma3"};
     char dir[1024];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
