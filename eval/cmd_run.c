@@ -1,4 +1,6 @@
 /* yardstick run — score a checkpoint on tasks (see runner.h). */
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,11 +231,13 @@ static int pipe_stats(rn_dist *d)
     int *busy = calloc((size_t)d->size, sizeof *busy), *wall = calloc((size_t)d->size, sizeof *wall);
     ys_error err = {0};
     int rc = busy && wall ? 0 : ys_fail(&err, YS_ENOMEM, "out of memory");
-    /* milliseconds: allgather_int's ints */
+    /* milliseconds: allgather_int's ints (24 days at most) */
+    double cap = (double)INT_MAX;
+    int b_ms = (int)fmin(d->stage_busy_s * 1e3, cap), w_ms = (int)fmin(d->stage_wall_s * 1e3, cap);
     if (rc == 0)
-        rc = d->ops->allgather_int(d->impl, (int)(d->stage_busy_s * 1e3), busy, &err);
+        rc = d->ops->allgather_int(d->impl, b_ms, busy, &err);
     if (rc == 0)
-        rc = d->ops->allgather_int(d->impl, (int)(d->stage_wall_s * 1e3), wall, &err);
+        rc = d->ops->allgather_int(d->impl, w_ms, wall, &err);
     if (rc == 0 && rn_dist_leader(d)) {
         fprintf(stderr, "pipeline: %d group%s of %d stages; stage utilisation (busy / wall of its batches):",
                 d->size / K, d->size / K == 1 ? "" : "s", K);
