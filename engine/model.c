@@ -546,67 +546,18 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
     return model_logprobs_cached(m, NULL, seqs, lens, nseq, from, logprobs, greedy, logits, err);
 }
 
-/* A pipeline stage's rows (model_stage_pass): where a pass's rows come
- * from and go to. NULL: the whole model. */
-typedef struct stage_io {
-    const float *in;
-    size_t nin;
-    float *out;
-    size_t rows;   /* rows of the passes so far */
-    int count;
-} stage_io;
-
-/* The rows of the next pass of R rows from the stage before (NULL for the
- * first stage or the whole model); NULL with err set when in runs out. */
-static int stage_in(const model *m, const stage_io *io, size_t R, const float **in, ys_error *err)
-{
-    *in = NULL;
-    if (!io || !m->no_embed)
-        return 0;
-    if (io->rows + R > io->nin)
-        return ys_fail(err, YS_EINPUT, "the stage before sent %zu rows, this batch needs more", io->nin);
-    *in = io->in + io->rows * (size_t)m->info.hidden;
-    return 0;
-}
-
-/* A pass's rows handed on to the stage after (a stage before the last). */
-static void stage_out(const model *m, stage_io *io, const float *hidden, size_t R)
-{
-    if (!io)
-        return;
-    if (m->no_head)
-        memcpy(io->out + io->rows * (size_t)m->info.hidden, hidden, R * (size_t)m->info.hidden * sizeof *hidden);
-    io->rows += R;
-}
-
-static int logprobs_io(model *m, model_prefix_cache *pc, const int32_t *const *seqs, const size_t *lens, size_t nseq,
-                       const size_t *from, double *const *logprobs, uint8_t *const *greedy, float *const *logits,
-                       stage_io *io, ys_error *err);
-
 int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const *seqs, const size_t *lens,
                           size_t nseq, const size_t *from, double *const *logprobs, uint8_t *const *greedy,
                           float *const *logits, ys_error *err)
 {
     if (m->no_embed || m->no_head)
         return ys_fail(err, YS_EUSAGE, "a pipeline stage scores through model_stage_logprobs");
-    return logprobs_io(m, pc, seqs, lens, nseq, from, logprobs, greedy, logits, NULL, err);
+    return model_logprobs_io(m, pc, seqs, lens, nseq, from, logprobs, greedy, logits, NULL, err);
 }
 
-int model_stage_pass(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq, const size_t *from,
-                     const float *in, size_t nin, float *out, size_t *rows, int count, double *const *logprobs,
-                     uint8_t *const *greedy, ys_error *err)
-{
-    stage_io io = {in, nin, out, 0, count};
-    int rc = logprobs_io(m, NULL, seqs, lens, nseq, from, logprobs, greedy, NULL, &io, err);
-    *rows = io.rows;
-    if (rc == 0 && !count && m->no_embed && io.rows != nin)
-        rc = ys_fail(err, YS_EINPUT, "the stage before sent %zu rows for a batch of %zu", nin, io.rows);
-    return rc;
-}
-
-static int logprobs_io(model *m, model_prefix_cache *pc, const int32_t *const *seqs, const size_t *lens, size_t nseq,
-                       const size_t *from, double *const *logprobs, uint8_t *const *greedy, float *const *logits,
-                       stage_io *io, ys_error *err)
+int model_logprobs_io(model *m, model_prefix_cache *pc, const int32_t *const *seqs, const size_t *lens, size_t nseq,
+                      const size_t *from, double *const *logprobs, uint8_t *const *greedy, float *const *logits,
+                      stage_io *io, ys_error *err)
 {
     size_t V = (size_t)m->info.vocab, H = (size_t)m->info.hidden, kvdim = (size_t)m->info.kv_heads * (size_t)m->info.head_dim;
     size_t maxrows = GROUP_ROWS;   /* a group's scored rows: the budget, or one longer sequence */

@@ -13,6 +13,41 @@
  * prefix logic. */
 #include "model_internal.h"
 
+#include <string.h>
+
+int stage_in(const model *m, const stage_io *io, size_t R, const float **in, ys_error *err)
+{
+    *in = NULL;
+    if (!io || !m->no_embed)
+        return 0;
+    if (io->rows + R > io->nin)
+        return ys_fail(err, YS_EINPUT, "the stage before sent %zu rows, this batch needs more", io->nin);
+    *in = io->in + io->rows * (size_t)m->info.hidden;
+    return 0;
+}
+
+void stage_out(const model *m, stage_io *io, const float *hidden, size_t R)
+{
+    if (!io)
+        return;
+    if (m->no_head)
+        memcpy(io->out + io->rows * (size_t)m->info.hidden, hidden, R * (size_t)m->info.hidden * sizeof *hidden);
+    io->rows += R;
+}
+
+/* The passes over a batch with rows in and out (count: only counted). */
+static int stage_pass(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq, const size_t *from,
+                      const float *in, size_t nin, float *out, size_t *rows, int count, double *const *logprobs,
+                      uint8_t *const *greedy, ys_error *err)
+{
+    stage_io io = {in, nin, out, 0, count};
+    int rc = model_logprobs_io(m, NULL, seqs, lens, nseq, from, logprobs, greedy, NULL, &io, err);
+    *rows = io.rows;
+    if (rc == 0 && !count && m->no_embed && io.rows != nin)
+        rc = ys_fail(err, YS_EINPUT, "the stage before sent %zu rows for a batch of %zu", nin, io.rows);
+    return rc;
+}
+
 int model_load_stage(const char *dir, const model_opts *opts, int stage, int nstages, model **out, ys_error *err)
 {
     *out = NULL;
@@ -36,7 +71,7 @@ void model_stage_range(const model *m, int *l0, int *l1, int *total)
 int model_stage_rows(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq, const size_t *from,
                      size_t *rows, ys_error *err)
 {
-    return model_stage_pass(m, seqs, lens, nseq, from, NULL, 0, NULL, rows, 1, NULL, NULL, err);
+    return stage_pass(m, seqs, lens, nseq, from, NULL, 0, NULL, rows, 1, NULL, NULL, err);
 }
 
 int model_stage_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq, const size_t *from,
@@ -48,5 +83,5 @@ int model_stage_logprobs(model *m, const int32_t *const *seqs, const size_t *len
                        m->layer0 + m->info.layers, m->layers_all, m->no_embed ? "needed" : "not taken",
                        m->no_head ? "needed" : "not made (log-probabilities instead)");
     size_t rows = 0;
-    return model_stage_pass(m, seqs, lens, nseq, from, in, nin, out, &rows, 0, logprobs, greedy, err);
+    return stage_pass(m, seqs, lens, nseq, from, in, nin, out, &rows, 0, logprobs, greedy, err);
 }
