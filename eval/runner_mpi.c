@@ -2,10 +2,11 @@
  * -DYS_MPI=ON. Messages between ranks are a pass's work list broadcast by
  * rank 0, finished batches sent to rank 0, and with pipelines a batch's
  * hidden rows from one stage to the next, on a communicator of the group's
- * ranks (its own tag space: rows never meet results); every wait polls with a short
- * sleep instead of MPI's busy polling, so a rank waiting for another gives
- * its core to the engine threads of the ranks still computing (several
- * ranks often share a host, and the host is often shared). */
+ * ranks (its own tag space: rows never meet results). Every wait polls
+ * with a short sleep instead of MPI's busy polling, so a rank waiting for
+ * another gives its core to the engine threads of the ranks still
+ * computing (several ranks often share a host, and the host is often
+ * shared). */
 #include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
