@@ -264,13 +264,20 @@ static void add_normed(const model *m, float *x, float *y, size_t rows, const fl
  * row the same bits whatever rows share the call, and attention's tiles
  * depend only on the sequence, so a sequence's numbers are the same
  * batched or alone. ws must be reserved (ws_reserve) for the rows, each
- * sequence's pos0 + T positions and the scratch the items point into. */
-static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, const float **hidden, ys_error *err)
+ * sequence's pos0 + T positions and the scratch the items point into.
+ * A pipeline stage (model_internal.h) after the first starts from the rows
+ * in ([rows, H], the residual stream the stage before left) instead of the
+ * embeddings, and one before the last leaves its residual rows in *hidden
+ * instead of their final norm. */
+static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, const float *in, const float **hidden,
+                        ys_error *err)
 {
     const model_info *mi = &m->info;
     size_t H = (size_t)mi->hidden, F = (size_t)mi->ffn, hd = (size_t)mi->head_dim;
     size_t qdim = (size_t)mi->heads * hd, kvdim = (size_t)mi->kv_heads * hd, R = 0;
     *hidden = NULL;
+    if (m->no_embed && !in)
+        return ys_fail(err, YS_EUSAGE, "a pipeline stage after the first needs the rows of the stage before");
     for (size_t i = 0; i < n; i++) {
         if (it[i].T == 0)
             return ys_fail(err, YS_EINPUT, "empty token sequence");
@@ -302,7 +309,9 @@ static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, cons
     m->blas.set_num_threads(1);
 
     float *x = ws->x, *xb = ws->xb, *q = ws->q, *att = ws->att, *hb = ws->hb, *hu = ws->hu;
-    for (size_t i = 0; i < n; i++)
+    if (m->no_embed)
+        memcpy(x, in, R * H * sizeof *x);
+    for (size_t i = 0; !m->no_embed && i < n; i++)
         for (size_t t = 0; t < it[i].T; t++) {
             float *xr = x + (it[i].row0 + t) * H;
             embed_row(m, it[i].ids[t], xr);
@@ -319,8 +328,8 @@ static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, cons
                 memcpy(it[i].v, it[i].from_v + (size_t)l * it[i].from_lstride, it[i].pos0 * kvdim * sizeof(float));
             }
         float scale = m->attn_scale;
-        if (m->scale_attn_by_layer)
-            scale /= (float)(l + 1);
+        if (m->scale_attn_by_layer)   /* the layer's index in the whole model */
+            scale /= (float)(m->layer0 + l + 1);
 
         /* attention block: x += Wo attention(norm1(x)) (see res_kind) */
         norm_rows(m, xb, x, R, H, L->n1_w, L->n1_b);
@@ -395,10 +404,11 @@ static int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, cons
         if (sandwich)
             add_normed(m, x, ws->tmp, R, L->mo_w);
     }
-    norm_rows(m, xb, x, R, H, m->final_w, m->final_b);
+    if (!m->no_head)
+        norm_rows(m, xb, x, R, H, m->final_w, m->final_b);
     free(first);
     free(freq);
-    *hidden = xb;
+    *hidden = m->no_head ? x : xb;
     return 0;
 }
 
@@ -421,7 +431,7 @@ static int forward(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_
     if (!keep)
         it = (fwd_item){.ids = ids, .T = T, .pos0 = pos0, .k = ws->ks, .v = ws->vs, .from_k = kv->k,
                         .from_v = kv->v, .from_lstride = kv->cap * kv->kvdim};
-    rc = forward_many(m, ws, &it, 1, hidden, err);
+    rc = forward_many(m, ws, &it, 1, NULL, hidden, err);
     if (rc == 0 && keep)
         kv->len = pos0 + T;
     return rc;
@@ -540,6 +550,15 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
                           size_t nseq, const size_t *from, double *const *logprobs, uint8_t *const *greedy,
                           float *const *logits, ys_error *err)
 {
+    if (m->no_embed || m->no_head)
+        return ys_fail(err, YS_EUSAGE, "a pipeline stage scores through model_stage_logprobs");
+    return model_logprobs_io(m, pc, seqs, lens, nseq, from, logprobs, greedy, logits, NULL, err);
+}
+
+int model_logprobs_io(model *m, model_prefix_cache *pc, const int32_t *const *seqs, const size_t *lens, size_t nseq,
+                      const size_t *from, double *const *logprobs, uint8_t *const *greedy, float *const *logits,
+                      stage_io *io, ys_error *err)
+{
     size_t V = (size_t)m->info.vocab, H = (size_t)m->info.hidden, kvdim = (size_t)m->info.kv_heads * (size_t)m->info.head_dim;
     size_t maxrows = GROUP_ROWS;   /* a group's scored rows: the budget, or one longer sequence */
     for (size_t s = 0; s < nseq; s++) {
@@ -555,7 +574,8 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
             return ys_fail(err, YS_EINPUT, "sequence %zu: sequence of %zu tokens exceeds the model's %d positions",
                            s, n - 1, m->info.max_positions);
     }
-    float *buf = kn_alloc(LOGIT_ROWS * V * sizeof *buf);
+    /* (a stage before the last has no head) */
+    float *buf = m->no_head ? NULL : kn_alloc(LOGIT_ROWS * V * sizeof *buf);
     fwd_item *items = malloc((nseq + 1) * sizeof *items), *pre = malloc((nseq + 1) * sizeof *pre);
     fwd_item *pcall = malloc((nseq + 1) * sizeof *pcall);
     unsigned char *pdefer = malloc(nseq + 1);
@@ -564,7 +584,7 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
     fwd_ws ws = {0};
     model_kv *kv = NULL;
     int rc = 0;
-    if (!buf || !items || !pre || !pcall || !pdefer || !owner || !pidx || !rseq || !rpos)
+    if ((!buf && !m->no_head) || !items || !pre || !pcall || !pdefer || !owner || !pidx || !rseq || !rpos)
         rc = ys_fail(err, YS_ENOMEM, "out of memory");
     for (size_t g0 = 0; g0 < nseq && rc == 0;) {
         /* the group: sequences g0..g1 with something to score, within the
@@ -594,6 +614,11 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
         }
         if (nit == 0)
             break;
+        if (io && io->count) {   /* without a prefix cache every distinct prefix is computed */
+            io->rows += prows + rows;
+            g0 = g1;
+            continue;
+        }
         size_t need = rows > prows ? rows : prows;
         if (!kv || kv->cap < (prows ? prows : 1)) {
             model_kv_free(kv);
@@ -613,7 +638,7 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
          * pass's blocks are stored. */
         size_t lstride = kv ? kv->cap * kvdim : 0, crow = 0, B = pc_storing_block(pc);
         for (int pass = 0; pass < 2 && rc == 0; pass++) {
-            size_t npc = 0, ndefer = 0;
+            size_t npc = 0, ndefer = 0, crow0 = crow;
             for (size_t i = 0; i < npre; i++) {
                 if (pass == 0) {
                     pre[i].k = kv->k + pre[i].row0 * kvdim, pre[i].v = kv->v + pre[i].row0 * kvdim;
@@ -641,8 +666,10 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
                     crow += pcall[npc++].T;
                 }
             }
-            if (npc)
-                rc = forward_many(m, &ws, pcall, npc, &hidden, err);
+            const float *in = NULL;
+            if (npc && (rc = stage_in(m, io, crow - crow0, &in, err)) == 0 &&
+                (rc = forward_many(m, &ws, pcall, npc, in, &hidden, err)) == 0)
+                stage_out(m, io, hidden, crow - crow0);
             for (size_t i = 0; rc == 0 && i < npre; i++)
                 if (pdefer[i] == (pass == 1))
                     model_prefix_cache_store(pc, pre[i].ids, pre[i].T, pre[i].k, pre[i].v, lstride);
@@ -661,8 +688,10 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
             for (size_t t = 0; t < it->T; t++)
                 rseq[it->row0 + t] = owner[i], rpos[it->row0 + t] = it->pos0 + t;
         }
-        if (rc == 0)
-            rc = forward_many(m, &ws, items, nit, &hidden, err);
+        const float *in = NULL;
+        if (rc == 0 && (rc = stage_in(m, io, rows, &in, err)) == 0 &&
+            (rc = forward_many(m, &ws, items, nit, in, &hidden, err)) == 0)
+            stage_out(m, io, hidden, rows);
         if (rc == 0) {
             size_t input = 0;
             for (size_t i = 0; i < nit; i++)
@@ -675,7 +704,7 @@ int model_logprobs_cached(model *m, model_prefix_cache *pc, const int32_t *const
             rc = ys_fail(err, rc, "sequences %zu-%zu: %s", g0, g1 - 1, msg);
             break;
         }
-        for (size_t r0 = 0; r0 < rows; r0 += LOGIT_ROWS) {
+        for (size_t r0 = 0; !m->no_head && r0 < rows; r0 += LOGIT_ROWS) {
             size_t r1 = r0 + LOGIT_ROWS < rows ? r0 + LOGIT_ROWS : rows;
             vocab_proj(m, hidden + r0 * H, r1 - r0, buf);
             lsm_ctx lc = {m, buf, r0, V, rseq, rpos, seqs, from, logprobs, greedy, logits};
@@ -704,6 +733,8 @@ static int step(model *m, model_kv *kv, fwd_ws *ws, const int32_t *ids, size_t n
 
 int model_step(model *m, model_kv *kv, const int32_t *ids, size_t n, float *logits, ys_error *err)
 {
+    if (m->no_embed || m->no_head)
+        return ys_fail(err, YS_EUSAGE, "generation through pipeline stages is not supported");
     fwd_ws ws = {0};
     int rc = step(m, kv, &ws, ids, n, logits, err);
     ws_free(&ws);
@@ -812,6 +843,8 @@ int model_batch_new(model *m, size_t max_active, model_batch **out, ys_error *er
     *out = NULL;
     if (max_active < 1)
         return ys_fail(err, YS_EUSAGE, "a batch needs room for at least one request");
+    if (m->no_embed || m->no_head)
+        return ys_fail(err, YS_EUSAGE, "generation through pipeline stages is not supported");
     model_batch *b = calloc(1, sizeof *b);
     size_t H = (size_t)m->info.hidden, V = (size_t)m->info.vocab;
     if (b) {
@@ -1019,7 +1052,7 @@ int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_er
     const float *hidden;
     int rc = ws_reserve(m, &b->ws, R, ctx, 0, err);
     if (rc == 0)
-        rc = forward_many(m, &b->ws, b->items, n, &hidden, err);
+        rc = forward_many(m, &b->ws, b->items, n, NULL, &hidden, err);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++) {   /* each request's last row to the vocabulary */

@@ -138,6 +138,41 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
                    const size_t *from, double *const *logprobs, uint8_t *const *greedy,
                    float *const *logits, ys_error *err);
 
+/* ---- pipeline stages ------------------------------------------------------
+ * A model too big for one machine is scored by K processes, each holding a
+ * contiguous block of the decoder's layers (model_stage.c). Stage s of K
+ * loads layers [L*s/K, L*(s+1)/K) of L, the embedding only when s == 0,
+ * the final norm and the head only when s == K-1, and binds, validates and
+ * packs only those tensors (the other tensors' bytes stay unread in the
+ * mapped files), so its memory is its share of the weights. Adapters and
+ * GGUF files are refused (YS_EUSAGE). model_get_info gives the stage's
+ * number of layers; model_stage_range the range.
+ *
+ * Scoring: every stage is called with the same batch (seqs, lens, nseq,
+ * from, as model_logprobs takes it). The first stage embeds the ids and
+ * runs its layers; every stage but the last writes `rows` rows of H floats
+ * (the residual stream after its last layer) to out, which the next stage
+ * takes as in (nin rows); the last stage writes logprobs and greedy as
+ * model_logprobs does. The rows a batch makes are fixed by the batch
+ * (model_stage_rows; the same on every stage), and a row's arithmetic is
+ * the whole model's, so a chain of stages gives bitwise the whole model's
+ * log-probabilities (tests/unit/test_model_stage.c). Stages keep no state
+ * between calls (no prefix cache: the keys and values of a batch's shared
+ * prefixes are computed once within the batch, as model_logprobs does),
+ * and generation (model_step, model_batch_new) refuses a stage. */
+int model_load_stage(const char *dir, const model_opts *opts, int stage, int nstages, model **out, ys_error *err);
+/* This stage's layers [*l0, *l1) of *total (a whole model: [0, L) of L). */
+void model_stage_range(const model *m, int *l0, int *l1, int *total);
+/* The rows a batch passes between stages. */
+int model_stage_rows(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq, const size_t *from,
+                     size_t *rows, ys_error *err);
+/* One stage's part of scoring a batch: in (nin rows) is NULL on the first
+ * stage, out (room for model_stage_rows rows) NULL on the last, and
+ * logprobs/greedy are only written by the last. */
+int model_stage_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, size_t nseq, const size_t *from,
+                         const float *in, size_t nin, float *out, double *const *logprobs, uint8_t *const *greedy,
+                         ys_error *err);
+
 /* ---- prefix cache ---------------------------------------------------------
  * Keys and values of token prefixes kept across calls, so that requests
  * beginning with the same tokens (a task's few-shot demonstrations and

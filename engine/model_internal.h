@@ -104,6 +104,12 @@ struct model {
     size_t nowned;
     eng_blas blas;            /* OpenBLAS, opened at load (blas.h); attention */
     kn_pool *pool;
+    /* a pipeline stage (model_stage.c): layers holds the decoder's layers
+     * [layer0, layer0 + info.layers) of layers_all; a stage after the first
+     * takes hidden rows instead of embedding ids (no_embed), one before the
+     * last hands its residual rows on instead of the final norm and head
+     * (no_head). All zero: the whole model. */
+    int layer0, layer1, layers_all, no_embed, no_head;
 };
 
 struct model_kv {
@@ -125,6 +131,35 @@ int rope_config(const cJSON *cfg, const cJSON *scaling, const char *dir, rope_cf
 void rope_freqs(const rope_cfg *r, size_t seq_len, double *inv_freq, double *attn_factor);
 int rope_same(const rope_cfg *r, size_t len_a, size_t len_b);
 void rope_free(rope_cfg *r);
+
+/* model_load.c: model_load_opts for stage `stage` of nstages (0 of 1: the
+ * whole model); model_load_stage checks the arguments. */
+int model_load_part(const char *dir, const model_opts *opts, int stage, int nstages, model **out, ys_error *err);
+
+/* A pipeline stage's rows in model_logprobs_io: the rows of the forward
+ * passes, in the order the passes make them (the grouping depends only on
+ * the sequences, so every stage of a pipeline makes the same passes), come
+ * from in[0 .. nin) when m is not the first stage (no_embed) and go to out
+ * when it is not the last (no_head; logprobs and greedy are then not
+ * touched); rows counts them. count: nothing is computed, only rows
+ * counted. model_stage.c: stage_in gives the next pass's R rows from in
+ * (NULL for the first stage or io NULL; YS_EINPUT when in runs out),
+ * stage_out hands a pass's rows on. */
+typedef struct stage_io {
+    const float *in;
+    size_t nin;
+    float *out;
+    size_t rows;
+    int count;
+} stage_io;
+int stage_in(const model *m, const stage_io *io, size_t R, const float **in, ys_error *err);
+void stage_out(const model *m, stage_io *io, const float *hidden, size_t R);
+
+/* model.c: model_logprobs_cached, and a pipeline stage's part of it (io
+ * not NULL, without a prefix cache). */
+int model_logprobs_io(model *m, model_prefix_cache *pc, const int32_t *const *seqs, const size_t *lens, size_t nseq,
+                      const size_t *from, double *const *logprobs, uint8_t *const *greedy, float *const *logits,
+                      stage_io *io, ys_error *err);
 
 /* prefix_cache.c: c's block size when c can keep blocks (not NULL, a
  * budget of at least one block, a RoPE that does not depend on the

@@ -416,7 +416,7 @@ static int bind_gpt2(model *m, ys_error *err)
         NEED(2, mi->max_positions, H, &m->pos_embed, "%swpe.weight", pre) ||
         NEED(1, H, 0, &m->final_w, "%sln_f.weight", pre) || NEED(1, H, 0, &m->final_b, "%sln_f.bias", pre))
         return rc;
-    for (int l = 0; l < mi->layers; l++) {
+    for (int l = m->layer0; l < m->layer1; l++) {   /* a pipeline stage binds its own layers */
         layer *L = &m->layers[l];
         if (NEED(1, H, 0, &L->n1_w, "%sh.%d.ln_1.weight", pre, l) ||
             NEED(1, H, 0, &L->n1_b, "%sh.%d.ln_1.bias", pre, l) ||
@@ -476,7 +476,7 @@ static int bind_neox(model *m, ys_error *err)
     m->lm_head = m->wte;
     if (!tied && NEED_SRC(2, mi->vocab, H, &m->lm_head, "embed_out.weight"))
         return rc;
-    for (int l = 0; l < mi->layers; l++) {
+    for (int l = m->layer0; l < m->layer1; l++) {
         layer *L = &m->layers[l];
         const char *p = "gpt_neox.layers";
         if (NEED(1, H, 0, &L->n1_w, "%s.%d.input_layernorm.weight", p, l) ||
@@ -518,7 +518,7 @@ static int bind_llama(model *m, const arch_desc *a, ys_error *err)
     m->lm_head = m->wte;
     if (!tied && NEED_SRC(2, mi->vocab, H, &m->lm_head, "lm_head.weight"))
         return rc;
-    for (int l = 0; l < mi->layers; l++) {
+    for (int l = m->layer0; l < m->layer1; l++) {
         layer *L = &m->layers[l];
         const char *p = "model.layers";
         if (NEED(1, H, 0, &L->n1_w, "%s.%d.input_layernorm.weight", p, l))
@@ -672,13 +672,22 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
     size_t n = 0;
     for (int l = 0; l < mi->layers; l++)
         n += layer_jobs(m, &m->layers[l], jobs + n);
-    jobs[n++] = ckpt_pack_job(&m->phead, m->lm_head, 0, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden, (size_t)mi->vocab);
+    size_t nlayer_jobs = n;
+    /* the head, but on a pipeline stage before the last; the first stage
+     * of a tied model reads its embedding rows from the mapping instead
+     * (the same values: panels widen exactly), but for BF16 compute, whose
+     * packed head (rounded to BF16) the whole model's embedding comes from */
+    int tied = m->lm_head.p == m->wte.p;
+    int head = !m->no_head || (tied && !m->no_embed && o->compute_bf16);
+    if (head)
+        jobs[n++] = ckpt_pack_job(&m->phead, m->lm_head, 0, (size_t)mi->hidden, KN_OUT_IN, (size_t)mi->hidden,
+                                  (size_t)mi->vocab);
     for (size_t i = 0; o->f32_weights && i < n; i++)
         jobs[i].packed = GM_F32;
     for (size_t i = 0; o->compute_bf16 && i < n; i++)
         jobs[i].packed = GM_BF16DOT;
-    /* the blocks' matrices (every job but the head, the last) */
-    for (size_t i = 0; o->quantize != MODEL_Q_NONE && i + 1 < n; i++) {
+    /* the blocks' matrices (every job but the head) */
+    for (size_t i = 0; o->quantize != MODEL_Q_NONE && i < nlayer_jobs; i++) {
         jobs[i].packed = o->compute_int8 ? GM_I8DOT : o->quantize == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
         jobs[i].qbits = o->quantize == MODEL_Q_INT8 ? 8 : 4;
         jobs[i].qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
@@ -693,7 +702,7 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
         }
     int rc = ckpt_pack_all(m->ck, m->pool, jobs, n);
     free(jobs);
-    m->tied = m->lm_head.p == m->wte.p;
+    m->tied = tied && head;
     if (rc == YS_EUSAGE)
         return ys_fail(err, YS_EINPUT, "%s: a quantized matrix is not stored as whole rows of blocks",
                        ckpt_dir(m->ck));
@@ -709,6 +718,50 @@ int model_load_adapter(const char *dir, const char *adapter_dir, model **out, ys
 }
 
 int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_error *err)
+{
+    return model_load_part(dir, opts, 0, 1, out, err);
+}
+
+/* The first layer of stage s of K (s = K: the layer count). Stages hold
+ * about equal shares of the weights: the last also holds the head, counted
+ * as the layers its V x H weights make (GPT-2 small: 5.4 of 12 layers, so
+ * 9 + 3 layers for two stages); the first stage's embedding rows are read
+ * from the mapped checkpoint as needed and count nothing. Each stage gets
+ * at least one layer. Every rank computes the same bounds (the same
+ * config, the same operations). */
+static int stage_bound(const model *m, int s, int K)
+{
+    const model_info *mi = &m->info;
+    int L = mi->layers;
+    if (s <= 0 || s >= K)
+        return s <= 0 ? 0 : L;
+    double H = mi->hidden, F = mi->ffn, q = (double)mi->heads * mi->head_dim, kv = (double)mi->kv_heads * mi->head_dim;
+    double layer = H * (q + 2 * kv) + q * H + (m->gated ? 3 : 2) * H * F;
+    double head = (double)mi->vocab * H / layer, share = ((double)L + head) / K;
+    long b = lround(share * s);
+    b = b < s ? s : b;
+    return (int)(b > L - (K - s) ? L - (K - s) : b);
+}
+
+/* A pipeline stage's layers: bound from the checkpoint by their index in
+ * the whole model (config.json's per-layer windows and RoPE bases too),
+ * then moved to the front of m->layers, which forward passes walk. */
+static int stage_layers(model *m, int stage, int nstages, ys_error *err)
+{
+    int L = m->info.layers;
+    if (nstages > L)
+        return ys_fail(err, YS_EUSAGE, "%s: %d pipeline stages for %d layers: at most one stage per layer",
+                       ckpt_dir(m->ck), nstages, L);
+    if (nstages > 1 && ckpt_gguf(m->ck))
+        return ys_fail(err, YS_EUSAGE, "%s: pipeline stages load safetensors checkpoints, not GGUF files",
+                       ckpt_dir(m->ck));
+    m->layers_all = L;
+    m->layer0 = stage_bound(m, stage, nstages), m->layer1 = stage_bound(m, stage + 1, nstages);
+    m->no_embed = stage > 0, m->no_head = stage < nstages - 1;
+    return 0;
+}
+
+int model_load_part(const char *dir, const model_opts *opts, int stage, int nstages, model **out, ys_error *err)
 {
     static const model_opts none = {0};
     opts = opts ? opts : &none;
@@ -732,11 +785,15 @@ int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_err
     if (rc == 0 && (a->flags & A_GPT2)) {
         if ((rc = config_gpt2(m, err)) == 0 && !(m->layers = calloc((size_t)m->info.layers, sizeof *m->layers)))
             rc = ys_fail(err, YS_ENOMEM, "out of memory");
-        if (rc == 0)
+        if (rc == 0 && (rc = stage_layers(m, stage, nstages, err)) == 0)
             rc = bind_gpt2(m, err);
     } else if (rc == 0) {
-        if ((rc = config_decoder(m, a, err)) == 0)
+        if ((rc = config_decoder(m, a, err)) == 0 && (rc = stage_layers(m, stage, nstages, err)) == 0)
             rc = (a->flags & A_NEOX) ? bind_neox(m, err) : bind_llama(m, a, err);
+    }
+    if (rc == 0 && nstages > 1) {
+        memmove(m->layers, m->layers + m->layer0, (size_t)(m->layer1 - m->layer0) * sizeof *m->layers);
+        m->info.layers = m->layer1 - m->layer0;
     }
     if (rc == 0)
         rc = eng_blas_open(&m->blas, err);

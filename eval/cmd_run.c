@@ -1,4 +1,6 @@
 /* yardstick run — score a checkpoint on tasks (see runner.h). */
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@ static const char run_help[] =
     "                     [--batch-size B] [--prefix-cache-mb N] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
     "                     [--include-path DIR]... [--skip-bad-rows] [--allow-empty] [--no-db] [--db-timeout S]\n"
+    "                     [--pipeline K]\n"
     "       yardstick run --resume RUN_ID [--db results.db] [--output ...] [--log-samples]\n"
     "\n"
     "Score a Hugging Face checkpoint folder on tasks (names or groups, comma-separated;\n"
@@ -62,7 +65,13 @@ static const char run_help[] =
     "--batch-size B (1..64): scoring computes up to B requests per engine call (default\n"
     "8); generation decodes up to B requests together, continuous batching (default 64),\n"
     "fewer when their KV caches would not fit in half the available memory (a message\n"
-    "says so). Results do not depend on B.\n";
+    "says so). Results do not depend on B.\n"
+    "--pipeline K (under mpirun or srun, a multiple of K ranks): consecutive ranks form\n"
+    "pipelines of K stages, each rank loading only its block of a decoder's layers (the\n"
+    "embedding on the first, the head on the last), for models bigger than one machine;\n"
+    "the pipelines share the requests as ranks do. Decoder-only safetensors models on\n"
+    "log-likelihood tasks (multiple choice, loglikelihood, rolling perplexity); the same\n"
+    "results, bit for bit.\n";
 
 /* A run's settings as stored (malloc'd JSON text). */
 static int resume_text(const run_options *o, int64_t id, char **text, ys_error *err)
@@ -211,6 +220,41 @@ static int hosts_count(const rn_dist *d)
     return n;
 }
 
+/* With --pipeline: rank 0 prints each stage's utilisation, its busy
+ * seconds over the seconds from its first batch to the end of its last
+ * (summed over the groups). Every rank calls it. */
+static int pipe_stats(rn_dist *d)
+{
+    int K = rn_dist_stages(d);
+    if (K == 1)
+        return 0;
+    int *busy = calloc((size_t)d->size, sizeof *busy), *wall = calloc((size_t)d->size, sizeof *wall);
+    ys_error err = {0};
+    int rc = busy && wall ? 0 : ys_fail(&err, YS_ENOMEM, "out of memory");
+    /* milliseconds: allgather_int's ints (24 days at most) */
+    double cap = (double)INT_MAX;
+    int b_ms = (int)fmin(d->stage_busy_s * 1e3, cap), w_ms = (int)fmin(d->stage_wall_s * 1e3, cap);
+    if (rc == 0)
+        rc = d->ops->allgather_int(d->impl, b_ms, busy, &err);
+    if (rc == 0)
+        rc = d->ops->allgather_int(d->impl, w_ms, wall, &err);
+    if (rc == 0 && rn_dist_leader(d)) {
+        fprintf(stderr, "pipeline: %d group%s of %d stages; stage utilisation (busy / wall of its batches):",
+                d->size / K, d->size / K == 1 ? "" : "s", K);
+        for (int s = 0; s < K; s++) {
+            long b = 0, w = 0;
+            for (int r = s; r < d->size; r += K)
+                b += busy[r], w += wall[r];
+            fprintf(stderr, " %.3f (%.2f s of %.2f s)", w > 0 ? (double)b / (double)w : 0.0, b / 1e3, w / 1e3);
+        }
+        fprintf(stderr, "\n");
+    }
+    free(busy), free(wall);
+    if (rc < 0 && rn_dist_leader(d))
+        cli_fail(&err);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     int launched = rn_dist_launched();
@@ -250,7 +294,7 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
     o.tasks = DEFAULT_TASKS;
     const char *data_dir = NULL;
     bool no_db = false;
-    long resume = 0;
+    long resume = 0, pipeline = 1;
     char tiny[4200];
     o.model_dir = NULL;
     for (int i = 1; i < argc; i++) {
@@ -336,6 +380,9 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
             if (cli_parse_int(v, 0, 1L << 30, &n) < 0)
                 return cli_usage_error("run", "--prefix-cache-mb needs a size in MB (0: off)");
             o.prefix_cache_mb = n;
+        } else if (OPT("--pipeline", true)) {
+            if (cli_parse_int(v, 1, 1 << 20, &pipeline) < 0)
+                return cli_usage_error("run", "--pipeline needs the number of stages (ranks per pipeline)");
         } else if (OPT("--threads", true)) {
             if (cli_parse_int(v, 1, 1024, &n) < 0)
                 return cli_usage_error("run", "--threads needs a positive count");
@@ -374,6 +421,12 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
     }
     if (o.log_samples && !o.output)
         return cli_usage_error("run", "--log-samples writes beside --output FILE: give one");
+    if (rn_dist_pipeline(dist, (int)pipeline, &err) < 0) {
+        /* every rank meets it: rank 0 says it */
+        if (!rn_dist_leader(dist))
+            return EXIT_USAGE;
+        return cli_usage_error("run", "%s", err.msg);
+    }
     o.progress = isatty(2) && rn_dist_leader(dist);
     if (dist && !o.threads)
         o.threads = rank_threads(dist);
@@ -382,6 +435,8 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
     cJSON_Delete(resumed);
     if (rc < 0)
         return run_failed(dist, &err);
+    if (pipe_stats(dist) < 0)
+        return EXIT_BADINPUT;
     if (dist && rn_dist_leader(dist))
         fprintf(stderr, "computed by %d MPI ranks on %d host%s\n", dist->size, hosts_count(dist),
                 hosts_count(dist) == 1 ? "" : "s");

@@ -224,6 +224,8 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
                      o->model_dir);
     for (size_t i = 0; i < st.ntasks && rc == 0; i++)
         rc = rn_check_task_fits(&st, st.tasks[i].spec, err);
+    if (rc == 0)   /* --pipeline: what stages do not compute, before any weights load */
+        rc = rn_pipe_check(&st, err);
     if (rc == 0)
         rc = tok_load(o->model_dir, &st.tok, err);
     /* a base that cannot be compared should fail before any weights load */

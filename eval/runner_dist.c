@@ -255,3 +255,81 @@ int rn_dist_launched(void)
     }
     return getenv("PMIX_RANK") ? 1 : 0;
 }
+
+/* ---- pipelines ------------------------------------------------------------ */
+
+int rn_dist_pipeline(rn_dist *d, int stages, ys_error *err)
+{
+    if (stages <= 1)
+        return 0;
+    if (!d)
+        return ys_fail(err, YS_EUSAGE, "--pipeline %d needs %d MPI ranks per pipeline: run it under mpirun or srun "
+                                       "with a multiple of %d ranks (in an MPI build, -DYS_MPI=ON)",
+                       stages, stages, stages);
+    if (d->size % stages)
+        return ys_fail(err, YS_EUSAGE, "--pipeline %d: the %d ranks do not divide into pipelines of %d stages (run "
+                                       "a multiple of %d ranks)",
+                       stages, d->size, stages, stages);
+    int rc = d->ops->pipe_open(d->impl, stages, err);
+    if (rc == 0)
+        d->stages = stages;
+    return rc;
+}
+
+int rn_dist_stages(const rn_dist *d)
+{
+    return d && d->stages > 1 ? d->stages : 1;
+}
+
+int rn_dist_stage(const rn_dist *d)
+{
+    return rn_dist_rank(d) % rn_dist_stages(d);
+}
+
+int rn_dist_groups(const rn_dist *d)
+{
+    return rn_dist_size(d) / rn_dist_stages(d);
+}
+
+int rn_dist_group(const rn_dist *d)
+{
+    return rn_dist_rank(d) / rn_dist_stages(d);
+}
+
+bool rn_dist_last_stage(const rn_dist *d)
+{
+    return rn_dist_stage(d) == rn_dist_stages(d) - 1;
+}
+
+/* A pipeline message's head: the pass and the batch (its first item), so
+ * that stages that lost step fail instead of computing on other rows. */
+typedef struct {
+    uint32_t seq, pad;
+    uint64_t at;
+} pipe_head;
+_Static_assert(sizeof(pipe_head) == RN_PIPE_HEAD, "the rows follow the head");
+
+int rn_dist_pass_on(rn_dist *d, uint64_t at, void *msg, size_t n, ys_error *err)
+{
+    pipe_head h = {d->seq, 0, at};
+    memcpy(msg, &h, sizeof h);
+    return d->ops->pipe_send(d->impl, rn_dist_stage(d) + 1, msg, n, err);
+}
+
+int rn_dist_take_on(rn_dist *d, uint64_t at, void **msg, size_t *n, ys_error *err)
+{
+    int rc = d->ops->pipe_recv(d->impl, rn_dist_stage(d) - 1, msg, n, err);
+    if (rc < 0)
+        return rc;
+    pipe_head h = {0, 0, 0};
+    if (*n >= RN_PIPE_HEAD)
+        memcpy(&h, *msg, sizeof h);
+    if (*n < RN_PIPE_HEAD || h.seq != d->seq || h.at != at) {
+        free(*msg);
+        *msg = NULL;
+        return ys_fail(err, YS_EINPUT, "rank %d (the stage before) sent the rows of another batch (pass %u, item "
+                                       "%llu; expected pass %u, item %llu): the ranks do not run the same command",
+                       d->rank - 1, h.seq, (unsigned long long)h.at, d->seq, (unsigned long long)at);
+    }
+    return 0;
+}

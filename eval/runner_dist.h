@@ -27,6 +27,20 @@
  * the store, and running the command again, under any number of ranks,
  * reuses it.
  *
+ * Pipelines (--pipeline K, rn_dist_pipeline). Consecutive ranks form
+ * groups of K: rank r is stage r % K of group r / K, and holds only its
+ * block of the decoder's layers (model.h, "pipeline stages"). The groups
+ * share a pass's work as ranks do without pipelines (rn_dist_split into
+ * rn_dist_groups parts, group g taking part g); within a group every stage
+ * walks the same batches of the group's range: the first embeds and runs
+ * its layers and hands the batch's hidden rows to the next stage
+ * (rn_dist_pass_on, without waiting for it to take them, so that it goes
+ * on to the next batch while the next stage computes this one), each stage
+ * takes the rows of the one before (rn_dist_take_on), and the last
+ * computes the results and sends them to rank 0 (rn_dist_send) as a rank
+ * does without pipelines. Rank 0 is the first stage of group 0: it collects
+ * every result from the last stages between its own batches.
+ *
  * A NULL rn_dist is one process: rank 0 of 1, every call trivial.
  * Messages are raw bytes: the ranks are assumed to share byte order and
  * type sizes (one architecture), as the engine's bitwise results assume.
@@ -55,6 +69,15 @@ typedef struct {
     /* rank 0: the next message with this tag from any rank (wait: block
      * until one comes); 1 with *buf malloc'd, 0 when none is waiting */
     int (*recv)(void *impl, int tag, bool wait, int *from, void **buf, size_t *n, ys_error *err);
+    /* pipelines: the ranks in groups of `stages` consecutive ranks */
+    int (*pipe_open)(void *impl, int stages, ys_error *err);
+    /* buf (malloc'd, n bytes; the transport frees it, also on failure) to
+     * stage `to` of this rank's group; returns once at most a few such
+     * sends are still waiting to be taken */
+    int (*pipe_send)(void *impl, int to, void *buf, size_t n, ys_error *err);
+    /* the next message from stage `from` of this rank's group (blocks);
+     * *buf malloc'd */
+    int (*pipe_recv)(void *impl, int from, void **buf, size_t *n, ys_error *err);
 } rn_dist_ops;
 
 typedef struct rn_dist {
@@ -66,6 +89,10 @@ typedef struct rn_dist {
     unsigned seq;     /* passes begun: every message names its pass */
     bool quiet;       /* this rank's error is reported by rank 0 */
     bool engaged;     /* the passes have begun: a failure now ends the job */
+    int stages;       /* --pipeline: ranks per group (0 or 1: none) */
+    /* pipelines: this rank's seconds computing its stage, and from the
+     * start of its first batch to the end of its last (its utilisation) */
+    double stage_busy_s, stage_wall_s, stage_t0;
 } rn_dist;
 
 int rn_dist_rank(const rn_dist *d);
@@ -74,6 +101,20 @@ int rn_dist_size(const rn_dist *d);
 bool rn_dist_leader(const rn_dist *d);
 /* Ranks on this host (1 for NULL): the share of its memory and cores. */
 int rn_dist_local_size(const rn_dist *d);
+
+/* --pipeline K: groups of K consecutive ranks (K must divide the number of
+ * ranks: YS_EUSAGE otherwise, the same answer on every rank). K = 1 is no
+ * pipeline. NULL d (one process): K > 1 is YS_EUSAGE. */
+int rn_dist_pipeline(rn_dist *d, int stages, ys_error *err);
+/* Stages per group (1: no pipeline), this rank's stage, the number of
+ * groups sharing a pass's work, this rank's group. */
+int rn_dist_stages(const rn_dist *d);
+int rn_dist_stage(const rn_dist *d);
+int rn_dist_groups(const rn_dist *d);
+int rn_dist_group(const rn_dist *d);
+/* Does this rank compute results (the last stage, or every rank without
+ * pipelines)? */
+bool rn_dist_last_stage(const rn_dist *d);
 
 /* Everyone's status after the setup (see the contract). Returns 0 when
  * every rank succeeded, else the first failing rank's code on every rank. */
@@ -118,6 +159,15 @@ typedef int (*rn_dist_apply)(void *ctx, int from, uint32_t nitems, const unsigne
  * counting them off *left. Other ranks: with wait, until their sends are
  * taken. */
 int rn_dist_collect(rn_dist *d, bool wait, size_t *left, rn_dist_apply apply, void *ctx, ys_error *err);
+
+/* Pipelines: the rows of the batch that begins at item `at` of the pass to
+ * the next stage: msg (malloc'd, RN_PIPE_HEAD bytes of head to fill here,
+ * then the rows; n bytes in all) is the transport's from now on. */
+#define RN_PIPE_HEAD 16
+int rn_dist_pass_on(rn_dist *d, uint64_t at, void *msg, size_t n, ys_error *err);
+/* The rows of the stage before for the batch at `at`: *msg malloc'd (the
+ * caller frees it), the rows at *msg + RN_PIPE_HEAD, n bytes of message. */
+int rn_dist_take_on(rn_dist *d, uint64_t at, void **msg, size_t *n, ys_error *err);
 
 /* The number of processes a launcher (mpirun, srun, ...) started as one
  * job with this one, from its environment; 0 when none did. */

@@ -132,13 +132,15 @@ int rn_load_engine(run_state *st, ys_error *err)
                          .compute_int8 = o->compute_int8};
         if (o->quantize && (rc = model_quant_parse(o->quantize, &mo.quantize, err)) < 0)
             return rc;
-        if ((rc = model_load_opts(o->model_dir, &mo, &st->m, err)) == 0 && o->threads > 0)
+        bool pipe = rn_dist_stages(o->dist) > 1;   /* --pipeline: this rank's layers, no prefix cache */
+        if ((rc = pipe ? rn_pipe_load(st, &mo, err) : model_load_opts(o->model_dir, &mo, &st->m, err)) == 0 &&
+            o->threads > 0)
             rc = model_set_threads(st->m, o->threads, err);
         /* the default share of the machine's memory is split between the
          * ranks on it */
         size_t mb = o->prefix_cache_mb < 0 ? model_prefix_cache_default_mb() / (size_t)rn_dist_local_size(o->dist)
                                            : (size_t)o->prefix_cache_mb;
-        if (rc == 0)
+        if (rc == 0 && !pipe)
             rc = model_prefix_cache_new(st->m, mb << 20, 0, &st->pc, err);
         if (rc < 0)
             return rc;
@@ -305,8 +307,10 @@ static int ll_apply(void *ctx, int from, uint32_t nitems, const unsigned char *p
  * context once) and each request its continuation. */
 static int ll_range(run_state *st, const size_t *tmp, size_t ntodo, size_t *lo, size_t *hi, ys_error *err)
 {
+    /* the ranks' ranges; with --pipeline, the groups' (each stage of a
+     * group walks its group's range) */
     const rn_dist *d = st->o->dist;
-    int N = rn_dist_size(d);
+    int N = rn_dist_groups(d);
     *lo = 0, *hi = ntodo;
     if (N == 1)
         return 0;
@@ -323,7 +327,7 @@ static int ll_range(run_state *st, const size_t *tmp, size_t ntodo, size_t *lo, 
         cost[k] = cut[k] ? r->len : r->len - r->from + 1;
     }
     rn_dist_split(cost, cut, ntodo, N, start);
-    *lo = start[rn_dist_rank(d)], *hi = start[rn_dist_rank(d) + 1];
+    *lo = start[rn_dist_group(d)], *hi = start[rn_dist_group(d) + 1];
     free(cost), free(cut), free(start);
     return 0;
 }
@@ -393,7 +397,10 @@ int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
     size_t lo = 0, hi = nuniq, done = 0;
     if (rc == 0)
         rc = ll_range(st, tmp, nuniq, &lo, &hi, err);
-    size_t left = nuniq - (hi - lo); /* rank 0: results other ranks will send */
+    /* rank 0: results other ranks will send (with --pipeline, every one:
+     * rank 0 is a first stage) */
+    bool last = rn_dist_last_stage(dist);
+    size_t left = nuniq - (last ? hi - lo : 0);
     double t0 = rn_now_s();
     ll_pass pass = {st, tmp, keys, nuniq, &done, t0};
     for (size_t b = lo, nb = 0; b < hi && rc == 0; b += nb) {
@@ -416,6 +423,8 @@ int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
         double e0 = rn_now_s();
         if (rc == 0 && st->kind == RN_SEQ2SEQ)
             rc = s2s_batch(st, seqs, lens, froms, nb, lp, gr, err);
+        else if (rc == 0 && rn_dist_stages(dist) > 1)
+            rc = rn_pipe_logprobs(st, b, seqs, lens, nb, froms, lp, gr, err);
         else if (rc == 0)
             rc = model_logprobs_cached(st->m, st->pc, seqs, lens, nb, froms, lp, gr, NULL, err);
         *engine_s += rn_now_s() - e0;
@@ -423,13 +432,16 @@ int rn_run_loglikelihoods(run_state *st, double *engine_s, ys_error *err)
             ll_req *r = &st->reqs[tmp[b + k]];
             double sum = 0;
             uint8_t all = 1;
-            for (size_t i = 0; rc == 0 && i < r->len - r->from; i++)
+            for (size_t i = 0; rc == 0 && last && i < r->len - r->from; i++)
                 sum += lp[k][i], all &= gr[k][i];
-            r->ll = sum;
-            r->greedy = all;
+            if (last)   /* (a pipeline's earlier stages have no results) */
+                r->ll = sum, r->greedy = all;
             free(lp[k]), free(gr[k]);
         }
-        if (rc == 0 && lead) {
+        if (rc == 0 && !last) {   /* a pipeline stage before the last: its rows went on */
+            if (lead)
+                rc = rn_dist_collect(dist, false, &left, ll_apply, &pass, err);
+        } else if (rc == 0 && lead) {
             size_t pos[64];
             for (size_t k = 0; k < nb; k++)
                 pos[k] = b + k;

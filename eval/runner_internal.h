@@ -19,6 +19,8 @@
  *   runner_dist.c      the passes' requests shared by MPI ranks: agreeing on
  *                      failures, the work list, balanced ranges, messages
  *                      (runner_dist.h); runner_mpi.c its MPI transport
+ *   runner_pipe.c      --pipeline: what stages can compute, loading this
+ *                      rank's stage, its part of a log-likelihood batch
  */
 #ifndef YS_RUNNER_INTERNAL_H
 #define YS_RUNNER_INTERNAL_H
@@ -192,6 +194,15 @@ int rn_kl_base_fits(const run_state *st, ys_error *err);
 /* --kl-base: the divergence pass over every task's log-likelihood requests
  * (into each task's kld set); the base is freed afterwards. */
 int rn_run_kl_base(run_state *st, double *engine_s, ys_error *err);
+
+/* runner_pipe.c: with --pipeline K > 1 (else check does nothing). check
+ * refuses what stages do not compute (YS_EUSAGE); load loads this rank's
+ * stage into st->m; logprobs is this rank's stage of the batch at item
+ * `at` of the pass (lp, gr written on the last stage only). */
+int rn_pipe_check(const run_state *st, ys_error *err);
+int rn_pipe_load(run_state *st, const model_opts *mo, ys_error *err);
+int rn_pipe_logprobs(run_state *st, uint64_t at, const int32_t *const *seqs, const size_t *lens, size_t nb,
+                     const size_t *froms, double *const *lp, uint8_t *const *gr, ys_error *err);
 
 /* runner_classify.c */
 int rn_prepare_cls(run_state *st, task_run *t, ys_error *err);

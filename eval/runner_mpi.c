@@ -1,9 +1,13 @@
 /* The runner's transport over MPI (runner_dist.h), built only with
  * -DYS_MPI=ON. Messages between ranks are a pass's work list broadcast by
- * rank 0 and finished batches sent to rank 0; every wait polls with a short
- * sleep instead of MPI's busy polling, so a rank waiting for another gives
- * its core to the engine threads of the ranks still computing (several
- * ranks often share a host, and the host is often shared). */
+ * rank 0, finished batches sent to rank 0, and with pipelines a batch's
+ * hidden rows from one stage to the next, on a communicator of the group's
+ * ranks (its own tag space: rows never meet results). Every wait polls
+ * with a short sleep instead of MPI's busy polling, so a rank waiting for
+ * another gives its core to the engine threads of the ranks still
+ * computing (several ranks often share a host, and the host is often
+ * shared). */
+#include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +15,24 @@
 
 #include "runner_dist.h"
 
+/* Sends not yet taken, with their buffers. */
 typedef struct {
-    MPI_Comm comm;
-    /* sends not yet taken by rank 0, with their buffers */
     MPI_Request *reqs;
     void **bufs;
     size_t n, cap;
+} pending;
+
+typedef struct {
+    MPI_Comm comm;
+    pending sent;       /* to rank 0 */
+    MPI_Comm group;     /* pipelines: the group's ranks (MPI_COMM_NULL: none) */
+    pending rows;       /* to the next stage */
 } mpi_impl;
+
+/* Rows handed on but not yet taken by the next stage before a stage waits:
+ * two batches of slack keep it computing while the next stage catches up,
+ * and bound the memory of a stage that is faster than the next. */
+#define PIPE_SLACK 2
 
 static int mpi_fail(ys_error *err, int code, const char *what)
 {
@@ -74,23 +89,64 @@ static int op_allgather_int(void *impl, int v, int *all, ys_error *err)
     return wait_req(&r, "allgather", err);
 }
 
-/* Drop the sends rank 0 has taken. */
-static int reap(mpi_impl *m, ys_error *err)
+/* Drop the sends that have been taken. */
+static int reap(pending *p, ys_error *err)
 {
     size_t k = 0;
-    for (size_t i = 0; i < m->n; i++) {
-        int done = 0, rc = MPI_Test(&m->reqs[i], &done, MPI_STATUS_IGNORE);
+    for (size_t i = 0; i < p->n; i++) {
+        int done = 0, rc = MPI_Test(&p->reqs[i], &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS)
             return mpi_fail(err, rc, "send");
         if (done) {
-            free(m->bufs[i]);
+            free(p->bufs[i]);
         } else {
-            m->reqs[k] = m->reqs[i], m->bufs[k] = m->bufs[i];
+            p->reqs[k] = p->reqs[i], p->bufs[k] = p->bufs[i];
             k++;
         }
     }
-    m->n = k;
+    p->n = k;
     return 0;
+}
+
+/* buf (malloc'd; freed here on failure, else once taken) to rank `to` of
+ * comm without waiting. */
+static int post(pending *p, MPI_Comm comm, int to, int tag, void *buf, size_t n, ys_error *err)
+{
+    int rc = reap(p, err);
+    if (rc == 0 && n > INT_MAX)
+        rc = ys_fail(err, YS_EUSAGE, "a message of %zu bytes is longer than MPI takes at once (a smaller --batch-size "
+                                     "makes it shorter)",
+                     n);
+    if (rc == 0 && p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        MPI_Request *r = realloc(p->reqs, cap * sizeof *r);
+        if (r)
+            p->reqs = r;
+        void **b = realloc(p->bufs, cap * sizeof *b);
+        if (b)
+            p->bufs = b;
+        if (!r || !b)
+            rc = ys_fail(err, YS_ENOMEM, "out of memory");
+        else
+            p->cap = cap;
+    }
+    if (rc == 0 && (rc = MPI_Isend(buf, (int)n, MPI_BYTE, to, tag, comm, &p->reqs[p->n])) != MPI_SUCCESS)
+        rc = mpi_fail(err, rc, "send");
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    p->bufs[p->n++] = buf;
+    return 0;
+}
+
+/* Until at most `keep` sends of p wait. */
+static int drain(pending *p, size_t keep, ys_error *err)
+{
+    int rc;
+    while ((rc = reap(p, err)) == 0 && p->n > keep)
+        nap();
+    return rc;
 }
 
 static int op_send(void *impl, int tag, const void *buf, size_t n, ys_error *err)
@@ -98,40 +154,18 @@ static int op_send(void *impl, int tag, const void *buf, size_t n, ys_error *err
     mpi_impl *m = impl;
     if (n > (size_t)1 << 30)
         return ys_fail(err, YS_EUSAGE, "a message of %zu bytes is too long", n);
-    int rc = reap(m, err);
-    if (rc < 0)
-        return rc;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 16;
-        MPI_Request *r = realloc(m->reqs, cap * sizeof *r);
-        if (r)
-            m->reqs = r;
-        void **b = realloc(m->bufs, cap * sizeof *b);
-        if (b)
-            m->bufs = b;
-        if (!r || !b)
-            return ys_fail(err, YS_ENOMEM, "out of memory");
-        m->cap = cap;
-    }
     void *copy = malloc(n ? n : 1);
     if (!copy)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     memcpy(copy, buf, n);
-    if ((rc = MPI_Isend(copy, (int)n, MPI_BYTE, 0, tag, m->comm, &m->reqs[m->n])) != MPI_SUCCESS) {
-        free(copy);
-        return mpi_fail(err, rc, "send");
-    }
-    m->bufs[m->n++] = copy;
-    return 0;
+    return post(&m->sent, m->comm, 0, tag, copy, n, err);
 }
 
 static int op_flush(void *impl, ys_error *err)
 {
     mpi_impl *m = impl;
-    int rc;
-    while ((rc = reap(m, err)) == 0 && m->n > 0)
-        nap();
-    return rc;
+    int rc = drain(&m->sent, 0, err);
+    return rc == 0 ? drain(&m->rows, 0, err) : rc;
 }
 
 static int op_recv(void *impl, int tag, bool wait, int *from, void **buf, size_t *n, ys_error *err)
@@ -163,7 +197,62 @@ static int op_recv(void *impl, int tag, bool wait, int *from, void **buf, size_t
     return 1;
 }
 
-static const rn_dist_ops mpi_ops = {op_bcast, op_allgather_int, op_send, op_flush, op_recv};
+/* ---- pipelines ----------------------------------------------------------- */
+
+enum { TAG_ROWS = 1 };
+
+static int op_pipe_open(void *impl, int stages, ys_error *err)
+{
+    mpi_impl *m = impl;
+    int rank = 0, rc;
+    MPI_Comm_rank(m->comm, &rank);
+    if ((rc = MPI_Comm_split(m->comm, rank / stages, rank, &m->group)) != MPI_SUCCESS) {
+        m->group = MPI_COMM_NULL;
+        return mpi_fail(err, rc, "splitting the ranks into pipelines");
+    }
+    MPI_Comm_set_errhandler(m->group, MPI_ERRORS_RETURN);
+    return 0;
+}
+
+static int op_pipe_send(void *impl, int to, void *buf, size_t n, ys_error *err)
+{
+    mpi_impl *m = impl;
+    int rc = post(&m->rows, m->group, to, TAG_ROWS, buf, n, err);
+    return rc == 0 ? drain(&m->rows, PIPE_SLACK, err) : rc;
+}
+
+static int op_pipe_recv(void *impl, int from, void **buf, size_t *n, ys_error *err)
+{
+    mpi_impl *m = impl;
+    MPI_Status s;
+    int flag = 0, rc;
+    for (;;) {
+        if ((rc = MPI_Iprobe(from, TAG_ROWS, m->group, &flag, &s)) != MPI_SUCCESS)
+            return mpi_fail(err, rc, "probe");
+        if (flag)
+            break;
+        /* this stage's own rows to the next meanwhile (MPI progresses a
+         * send only inside its calls on some transports) */
+        if ((rc = reap(&m->rows, err)) < 0)
+            return rc;
+        nap();
+    }
+    int count = 0;
+    MPI_Get_count(&s, MPI_BYTE, &count);
+    *buf = malloc(count > 0 ? (size_t)count : 1);
+    if (!*buf)
+        return ys_fail(err, YS_ENOMEM, "out of memory");
+    if ((rc = MPI_Recv(*buf, count, MPI_BYTE, from, TAG_ROWS, m->group, MPI_STATUS_IGNORE)) != MPI_SUCCESS) {
+        free(*buf);
+        *buf = NULL;
+        return mpi_fail(err, rc, "receive");
+    }
+    *n = (size_t)count;
+    return 0;
+}
+
+static const rn_dist_ops mpi_ops = {op_bcast,  op_allgather_int, op_send,     op_flush,
+                                    op_recv,   op_pipe_open,     op_pipe_send, op_pipe_recv};
 
 int rn_mpi_open(int *argc, char ***argv, rn_dist **out, ys_error *err)
 {
@@ -181,6 +270,7 @@ int rn_mpi_open(int *argc, char ***argv, rn_dist **out, ys_error *err)
         return ys_fail(err, YS_ENOMEM, "out of memory");
     }
     m->comm = MPI_COMM_WORLD;
+    m->group = MPI_COMM_NULL;
     d->ops = &mpi_ops, d->impl = m;
     MPI_Comm_rank(m->comm, &d->rank);
     MPI_Comm_size(m->comm, &d->size);
@@ -220,7 +310,10 @@ void rn_mpi_close(rn_dist *d)
     mpi_impl *m = d->impl;
     ys_error e;
     op_flush(m, &e);
-    free(m->reqs), free(m->bufs), free(m);
+    free(m->sent.reqs), free(m->sent.bufs), free(m->rows.reqs), free(m->rows.bufs);
+    if (m->group != MPI_COMM_NULL)
+        MPI_Comm_free(&m->group);
+    free(m);
     for (int r = 0; d->hosts && r < d->size; r++)
         free(d->hosts[r]);
     free(d->hosts);

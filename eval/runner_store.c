@@ -569,9 +569,12 @@ int rn_begin_run(run_state *st, ys_error *err)
     for (size_t i = 0; i < o->ninclude; i++)
         cJSON_AddItemToArray(inc, cJSON_CreateString(o->include[i]));
     if (o->dist) {
-        /* provenance of a run over MPI ranks: how many, on which hosts
-         * (rank order); --resume reads none of it */
+        /* provenance of a run over MPI ranks: how many, in pipelines of
+         * how many stages, on which hosts (rank order); --resume reads none
+         * of it */
         cJSON_AddNumberToObject(set, "ranks", o->dist->size);
+        if (rn_dist_stages(o->dist) > 1)   /* --pipeline K */
+            cJSON_AddNumberToObject(set, "pipeline", rn_dist_stages(o->dist));
         cJSON *hosts = cJSON_AddArrayToObject(set, "hosts");
         for (int r = 0; r < o->dist->size; r++)
             cJSON_AddItemToArray(hosts, cJSON_CreateString(o->dist->hosts ? o->dist->hosts[r] : "?"));
