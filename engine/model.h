@@ -140,8 +140,10 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
 
 /* ---- pipeline stages ------------------------------------------------------
  * A model too big for one machine is scored by K processes, each holding a
- * contiguous block of the decoder's layers (model_stage.c). Stage s of K
- * loads layers [L*s/K, L*(s+1)/K) of L, the embedding only when s == 0,
+ * contiguous block of the decoder's layers (model_stage.c). The K blocks
+ * hold about equal shares of the weights, the head counted as the layers
+ * its vocabulary x hidden weights make, each at least one layer
+ * (model_load.c); stage s loads its block, the embedding only when s == 0,
  * the final norm and the head only when s == K-1, and binds, validates and
  * packs only those tensors (the other tensors' bytes stay unread in the
  * mapped files), so its memory is its share of the weights. Adapters and
