@@ -25,4 +25,8 @@ void gm_ggml_i8_run(kn_pool *pool, const gm_call *c);
 void gm_ggml_i8_unpack(int type, const unsigned char *u, size_t s, gm_isa isa, uint8_t codes[1024], float D[32],
                        float E[32]);
 
+/* For the tests: a row of k (a multiple of 32) quantized as the path isa
+ * would run does it (gemm.h): int8 codes, block scales, half sums. */
+void gm_ggml_i8_quant(const float *x, size_t k, gm_isa isa, int8_t *q, float *d, int32_t *lo, int32_t *hi);
+
 #endif

@@ -382,6 +382,45 @@ static void test_sequence_accuracy(void **state)
     free(x), free(y), free(yd);
 }
 
+/* The activations' quantization, vector and scalar, against the
+ * reference: codes, scales and half sums, on rows with every awkward
+ * block (zeros, all equal, subnormals, huge, exact halves: x / d = n + 0.5
+ * must round to even). */
+static void test_quantization(void **state)
+{
+    (void)state;
+    const size_t n = 64, k = 256;
+    float *x = malloc(n * k * sizeof *x);
+    fill_x(x, n, k);
+    for (size_t b = 0; b < 8; b++)   /* row 0: ties, d = 1 (max 127) */
+        for (size_t j = 0; j < 32; j++)
+            x[32 * b + j] = j == 0 ? 127.0f : (float)((int)(rnd() % 254) - 127) + 0.5f;
+    int xq[256];
+    float dr[8];
+    for (size_t i = 0; i < n; i++) {
+        ref_quant(x + i * k, k, xq, dr);
+        for (int isa = GM_ISA_AUTO; isa <= GM_ISA_SCALAR; isa++) {
+            int8_t q[256];
+            float d[8];
+            int32_t lo[8], hi[8];
+            gm_ggml_i8_quant(x + i * k, k, (gm_isa)isa, q, d, lo, hi);
+            assert_memory_equal(d, dr, sizeof d);
+            for (size_t b = 0; b < k / 32; b++) {
+                int32_t s0 = 0, s1 = 0;
+                for (size_t j = 0; j < 32; j++) {
+                    if (q[32 * b + j] != xq[32 * b + j])
+                        fail_msg("row %zu k %zu isa %d: code %d, reference %d", i, 32 * b + j, isa, q[32 * b + j],
+                                 xq[32 * b + j]);
+                    *(j < 16 ? &s0 : &s1) += xq[32 * b + j];
+                }
+                assert_int_equal(lo[b], s0);
+                assert_int_equal(hi[b], s1);
+            }
+        }
+    }
+    free(x);
+}
+
 /* What cannot be packed as GM_GGML_I8: a float type, a folder's weights. */
 static void test_refusals(void **state)
 {
@@ -406,6 +445,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_products),
         cmocka_unit_test(test_sequence_accuracy),
+        cmocka_unit_test(test_quantization),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
