@@ -541,7 +541,7 @@ void gm_ggml_i8_run(kn_pool *pool, const gm_call *c)
      * stack (the same bits: every row is computed on its own) */
     _Alignas(64) unsigned char small[1 << 15];
     size_t chunk = sizeof small / per ? sizeof small / per : 1;
-    if (per > sizeof small)   /* k beyond ~26k: one row at a time, heap or nothing */
+    if (per > sizeof small)   /* k beyond ~23k (no model has it): a row at a time from the heap */
         chunk = 1;
     for (size_t r0 = 0; r0 < c->n; r0 += chunk) {
         size_t n = c->n - r0 < chunk ? c->n - r0 : chunk;
