@@ -689,8 +689,8 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
      * its F32/F16/BF16 tensors keep the default arithmetic */
     size_t ni8 = 0;
     for (size_t i = 0; o->compute_int8 && o->quantize == MODEL_Q_NONE && i < n; i++)
-        if (jobs[i].dtype == GM_GGML && jobs[i].ggml_type != GGML_F32 && jobs[i].ggml_type != GGML_F16 &&
-            jobs[i].ggml_type != GGML_BF16) {
+        if (jobs[i].dtype == GM_GGML && jobs[i].packed == GM_GGML && jobs[i].ggml_type != GGML_F32 &&
+            jobs[i].ggml_type != GGML_F16 && jobs[i].ggml_type != GGML_BF16) {
             if (!gm_ggml_i8_supported(jobs[i].ggml_type)) {
                 free(jobs);
                 return ys_fail(err, YS_EUSAGE, "%s: --compute int8 has no product for %s tensors yet",
