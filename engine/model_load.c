@@ -692,9 +692,10 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
         if (jobs[i].dtype == GM_GGML && jobs[i].packed == GM_GGML && jobs[i].ggml_type != GGML_F32 &&
             jobs[i].ggml_type != GGML_F16 && jobs[i].ggml_type != GGML_BF16) {
             if (!gm_ggml_i8_supported(jobs[i].ggml_type)) {
+                int t = jobs[i].ggml_type;
                 free(jobs);
                 return ys_fail(err, YS_EUSAGE, "%s: --compute int8 has no product for %s tensors yet",
-                               ckpt_dir(m->ck), gguf_type_name(jobs[i].ggml_type));
+                               ckpt_dir(m->ck), gguf_type_name(t));
             }
             jobs[i].packed = GM_GGML_I8, ni8++;
         }
