@@ -2,7 +2,8 @@
  * on GGUF blocks"). tests/data/gguf/quant/tiny_q8_0.gguf is the bundled
  * tiny model's GGUF (tests/data/gguf/models/tiny.gguf, with its tokenizer)
  * quantized by llama.cpp's `llama-quantize tiny.gguf tiny_q8_0.gguf Q8_0`
- * (c392e50): its matrices Q8_0, norms and biases F32.
+ * (the build bench/README.md measures against): its matrices Q8_0, norms
+ * and biases F32.
  *   - a folder without --quantize, and a GGUF file with nothing quantized,
  *     are usage errors (exit 2);
  *   - on the Q8_0 file it runs, and is another function than the default
