@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm_ggml_i8.h"
 #include "gemm_internal.h"
 #include "gguf.h"
 #include "vmath.h"
@@ -222,6 +223,8 @@ static void quant_row(const float *x, size_t k, size_t kq4, uint8_t *q, float *d
     for (size_t kk = k; kk < kq4; kk++)
         q[kk] = 128;
 }
+
+void gm_quant_row(const float *x, size_t k, size_t kq4, uint8_t *q, float *d) { quant_row(x, k, kq4, q, d); }
 
 /* ikern_scalar from fp32 rows, quantizing each row as it goes (gm_run
  * without memory for the quantized rows; same bits, slow). */
@@ -1198,6 +1201,11 @@ static void epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t c
     }
 }
 
+void gm_epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t col, size_t ncols)
+{
+    epilogue(c, tile, row, mr, col, ncols);
+}
+
 /* ---- driver ----------------------------------------------------------------- */
 
 typedef struct run_ctx {
@@ -1432,6 +1440,10 @@ void gm_run(kn_pool *pool, const gm_call *c)
     const gm_weights *w = c->w;
     if (c->n == 0 || w->out == 0)
         return;
+    if (w->dtype == GM_GGML_I8) {   /* gemm_ggml_i8.c */
+        gm_ggml_i8_run(pool, c);
+        return;
+    }
     if (w->dtype == GM_GGML && (w->ggml_type == GGML_F32 || w->ggml_type == GGML_F16 || w->ggml_type == GGML_BF16)) {
         /* one element per block: the units are the fp32 or 16-bit panels */
         gm_weights pw = *w;

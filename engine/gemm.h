@@ -31,7 +31,7 @@
 #define GM_NR 32    /* output columns per packed panel */
 
 /* A weight's element type: a source's as stored, or the packed panels'. */
-typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4, GM_BF16DOT, GM_I8DOT, GM_GGML } gm_dtype;
+typedef enum { GM_F32, GM_F16, GM_BF16, GM_Q8, GM_Q4, GM_BF16DOT, GM_I8DOT, GM_GGML, GM_GGML_I8 } gm_dtype;
 
 /* W packed as ceil(out / GM_NR) column panels; panel p holds, for kk
  * ascending, the GM_NR weights W[p*GM_NR + j, kk] (zero past `out`), as
@@ -208,5 +208,44 @@ typedef struct gm_call {
 /* Runs the product, sharing (row block, column block) items over pool's
  * threads; pool NULL runs it all on the calling thread. */
 void gm_run(kn_pool *pool, const gm_call *c);
+
+/* ---- int8 dot products on GGUF blocks (GM_GGML_I8) -----------------------
+ * `--compute int8` on a GGUF file, as llama.cpp computes: a GM_GGML job
+ * packed as GM_GGML_I8 keeps the GM_GGML panels byte for byte (the file's
+ * blocks, interleaved as "GGUF blocks" says; gm_weights_row still gives
+ * the exact dequantized row) and runs another function. Block types: Q8_0,
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (gm_ggml_i8_supported); F32,
+ * F16 and BF16 tensors stay GM_GGML (the default arithmetic), and
+ * gm_pack_all refuses (YS_EUSAGE) any other type packed as GM_GGML_I8.
+ *   Activations: each row quantized per 32 k exactly as GM_I8DOT does,
+ * d_b = max |x| / 127, xq = clamp(rint(x / d_b), -127, 127) (0 when d_b
+ * = 0); X_b = sum of xq over block b (X_lo, X_hi: over its two halves of
+ * 16 k).
+ *   Weights: in each 32-k sub-block b of a column, the block's unsigned
+ * codes u (Q8_0: its int8 code + 128; 4/5/6-bit types: the stored code,
+ * high bits included) and, per sub-block, the fp32 factors D and E, each
+ * computed as the dequantization (gguf_dequant, "GGUF blocks") computes
+ * it, with o the code's offset:
+ *   Q8_0, Q4_0, Q5_0:  D = d, o = 128, 8, 16        (w = D (u - o))
+ *   Q4_1, Q5_1:        D = d, E = m, o = 0          (w = D u + E)
+ *   Q4_K, Q5_K:        D = d * sc, E = -(dmin * m), o = 0 (sc, m: the
+ *                      sub-block's 6-bit scale and min; w = D u + E)
+ *   Q6_K:              D = d * sc_lo, E = d * sc_hi, o = 32 (the two
+ *                      16-k halves' scales; w = D (u - o) or E (u - o))
+ * Integer sums, exact: I = sum over the sub-block of xq * u - o * X_b
+ * (Q6_K: I_lo, I_hi over each half, minus o X_lo, o X_hi). Per output,
+ * total = 0, then for each sub-block b ascending, in fp32:
+ *     t = (float) I * D;                              all but Q6_K
+ *     t = fma((float) X_b, E, t);                     Q4_1, Q5_1, Q4_K, Q5_K
+ *     t = (float) I_lo * D; t = fma((float) I_hi, E, t);   Q6_K
+ *     total = fma(t, d_b, total)
+ * then the epilogue. Every integer is below 2^24, so each conversion is
+ * exact. AVX512_VNNI's vpdpbusd (with AVX512_VBMI to unpack the codes)
+ * computes it where the CPU has both; a scalar path elsewhere (same bits).
+ * Each output depends only on its row and W: not on n, the other rows,
+ * threads or ISA. */
+
+/* 1: the block type (gguf.h) has a GM_GGML_I8 product. */
+int gm_ggml_i8_supported(int ggml_type);
 
 #endif

@@ -292,7 +292,7 @@ static float q_weight(const gm_weights *pw, size_t j, size_t kk)
 void gm_weights_row(const gm_weights *pw, size_t j, float *out)
 {
     size_t off = j / GM_NR * pw->k * GM_NR + j % GM_NR;
-    if (pw->dtype == GM_GGML) {   /* the row's blocks gathered from their units, then dequantized */
+    if (pw->dtype == GM_GGML || pw->dtype == GM_GGML_I8) {   /* the row's blocks gathered from their units, then dequantized */
         size_t block, bytes;
         gguf_type_size(pw->ggml_type, &block, &bytes);
         unsigned char blk[256];
@@ -405,8 +405,10 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
     for (; done < n; done++) {
         const gm_job *j = &jobs[done];
         gm_dtype pt = j->packed == j->dtype || j->packed == GM_BF16DOT ? j->packed : GM_F32;
-        int rc = j->dtype == GM_GGML || j->packed == GM_GGML
-                     ? (j->dtype == j->packed && j->layout == KN_OUT_IN && j->ldw == j->k
+        int i8 = j->packed == GM_GGML_I8;   /* the GM_GGML panels, another product (gemm_ggml_i8.c) */
+        int rc = j->dtype == GM_GGML || j->packed == GM_GGML || i8
+                     ? (j->dtype == GM_GGML && (j->packed == GM_GGML || (i8 && gm_ggml_i8_supported(j->ggml_type))) &&
+                                j->layout == KN_OUT_IN && j->ldw == j->k
                             ? alloc_ggml(j->pw, j->k, j->out, j->ggml_type) : YS_EUSAGE)
                  : j->packed == GM_Q8 || j->packed == GM_Q4 || j->packed == GM_I8DOT
                      ? alloc_q(j->pw, j->k, j->out, j->packed, j->qgroup, j->qbits)
@@ -415,6 +417,8 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
             fail = rc;
             break;
         }
+        if (i8)
+            j->pw->dtype = GM_GGML_I8;
     }
     if (done < n) {
         for (size_t i = 0; i < done; i++)

@@ -106,7 +106,8 @@ typedef struct model_opts {
                                  accumulation), as GPU evaluation in bfloat16; not with quantize */
     int compute_int8;         /* 1: with quantize, the quantized matrices in int8 dot products
                                  (gemm.h, GM_I8DOT: activations quantized per block of 32, exact
-                                 integer sums), as llama.cpp computes */
+                                 integer sums), as llama.cpp computes; without quantize, a GGUF
+                                 file's quantized tensors (head included) as GM_GGML_I8 */
 } model_opts;
 int model_load_opts(const char *dir, const model_opts *opts, model **out, ys_error *err);
 void model_free(model *m);

@@ -693,9 +693,29 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
         jobs[i].qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
         jobs[i].qsym = o->quantize == MODEL_Q_INT4_SYM;
     }
+    /* int8 compute without --quantize: a GGUF file's quantized blocks (the
+     * head included, as llama.cpp does) as GM_GGML_I8, the same panels;
+     * its F32/F16/BF16 tensors keep the default arithmetic */
+    size_t ni8 = 0;
+    for (size_t i = 0; o->compute_int8 && o->quantize == MODEL_Q_NONE && i < n; i++)
+        if (jobs[i].dtype == GM_GGML && jobs[i].packed == GM_GGML && jobs[i].ggml_type != GGML_F32 &&
+            jobs[i].ggml_type != GGML_F16 && jobs[i].ggml_type != GGML_BF16) {
+            if (!gm_ggml_i8_supported(jobs[i].ggml_type)) {
+                int t = jobs[i].ggml_type;
+                free(jobs);
+                return ys_fail(err, YS_EUSAGE, "%s: --compute int8 has no product for %s tensors yet",
+                               ckpt_dir(m->ck), gguf_type_name(t));
+            }
+            jobs[i].packed = GM_GGML_I8, ni8++;
+        }
+    if (o->compute_int8 && o->quantize == MODEL_Q_NONE && ni8 == 0) {
+        free(jobs);
+        return ys_fail(err, YS_EUSAGE, "%s: int8 compute needs quantized weights: --quantize int8, int4 or "
+                       "int4-sym, or a GGUF file with quantized tensors", ckpt_dir(m->ck));
+    }
     /* a GGUF file's quantized blocks are computed as they are stored */
     for (size_t i = 0; i < n; i++)
-        if (jobs[i].dtype == GM_GGML && jobs[i].packed != GM_GGML) {
+        if (jobs[i].dtype == GM_GGML && jobs[i].packed != GM_GGML && jobs[i].packed != GM_GGML_I8) {
             free(jobs);
             return ys_fail(err, YS_EUSAGE, "%s: --quantize, --compute and fp32 weights do not apply to a GGUF "
                            "file's quantized tensors", ckpt_dir(m->ck));
@@ -771,8 +791,6 @@ int model_load_part(const char *dir, const model_opts *opts, int stage, int nsta
         return ys_fail(err, YS_EUSAGE, "int4 group size %d: use 32 or 128", opts->group_size);
     if (opts->compute_bf16 && opts->quantize != MODEL_Q_NONE)
         return ys_fail(err, YS_EUSAGE, "BF16 compute and quantized weights do not combine: choose one");
-    if (opts->compute_int8 && opts->quantize == MODEL_Q_NONE)
-        return ys_fail(err, YS_EUSAGE, "int8 compute needs quantized weights (int8, int4 or int4-sym)");
     if (opts->compute_int8 && opts->compute_bf16)
         return ys_fail(err, YS_EUSAGE, "choose one of BF16 and int8 compute");
     model *m = calloc(1, sizeof *m);

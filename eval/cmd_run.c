@@ -402,8 +402,9 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
         return cli_usage_error("run", "--adapter needs the base model: give --model DIR");
     if (o.compute_bf16 && o.quantize)
         return cli_usage_error("run", "--compute bf16 and --quantize do not combine: choose one");
-    if (o.compute_int8 && !o.quantize)
-        return cli_usage_error("run", "--compute int8 needs --quantize int8, int4 or int4-sym");
+    struct stat mst;   /* a GGUF file (a regular file) has its own quantized blocks */
+    if (o.compute_int8 && !o.quantize && !(o.model_dir && stat(o.model_dir, &mst) == 0 && S_ISREG(mst.st_mode)))
+        return cli_usage_error("run", "--compute int8 needs --quantize int8, int4 or int4-sym (or a GGUF file)");
     if (o.group_size && (!o.quantize || !strcmp(o.quantize, "int8")))
         return cli_usage_error("run", "--group-size is for --quantize int4 or int4-sym");
     if (!o.model_dir)

@@ -178,8 +178,9 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         return cli_usage_error(cmd, "--group-size is for --quantize int4 or int4-sym");
     if (a->compute_bf16 && a->quantize != MODEL_Q_NONE)
         return cli_usage_error(cmd, "--compute bf16 and --quantize do not combine: choose one");
-    if (a->compute_int8 && a->quantize == MODEL_Q_NONE)
-        return cli_usage_error(cmd, "--compute int8 needs --quantize int8, int4 or int4-sym");
+    struct stat st;   /* a GGUF file (a regular file) has its own quantized blocks */
+    if (a->compute_int8 && a->quantize == MODEL_Q_NONE && !(stat(a->model, &st) == 0 && S_ISREG(st.st_mode)))
+        return cli_usage_error(cmd, "--compute int8 needs --quantize int8, int4 or int4-sym (or a GGUF file)");
     return 0;
 }
 

@@ -459,8 +459,8 @@ int rn_model_hashes(run_state *st, ys_error *err)
         sha256_update(&c, st->adapter_hash, 64);
         sha256_final_hex(&c, st->weights_hash);
     }
-    if (rc == 0 && (st->o->quantize || st->o->compute_bf16)) {
-        /* quantized weights are other weights: another model, other answers */
+    if (rc == 0 && (st->o->quantize || st->o->compute_bf16 || st->o->compute_int8)) {
+        /* quantized weights (or another arithmetic) are other weights: another model, other answers */
         char base[65];
         memcpy(base, st->weights_hash, sizeof base);
         sha256_ctx c;
@@ -486,7 +486,7 @@ void rn_model_name(const run_options *o, char *buf, size_t cap)
         snprintf(buf, cap, "%s+%s", base_name(o->model_dir), base_name(o->adapter_dir));
     else
         snprintf(buf, cap, "%s", base_name(o->model_dir));
-    if (o->quantize || o->compute_bf16) {   /* "model@int4-g128", "model@bf16" */
+    if (o->quantize || o->compute_bf16 || o->compute_int8) {   /* "model@int4-g128", "model@bf16", "model@i8dot" */
         size_t n = strlen(buf);
         char q[32];
         rn_compute_name(o, q, sizeof q);
@@ -498,8 +498,8 @@ void rn_compute_name(const run_options *o, char *buf, size_t cap)
 {
     if (o->compute_bf16)
         snprintf(buf, cap, "bf16");
-    else if (!o->quantize)
-        snprintf(buf, cap, "float32");
+    else if (!o->quantize)   /* a GGUF file's blocks in int8 dot products, or as stored */
+        snprintf(buf, cap, "%s", o->compute_int8 ? "i8dot" : "float32");
     else if (!strcmp(o->quantize, "int8"))
         snprintf(buf, cap, "int8%s", o->compute_int8 ? "-i8dot" : "");
     else
