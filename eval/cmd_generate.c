@@ -19,7 +19,7 @@
 #include "ys_unicode.h"
 
 static const char generate_help[] =
-    "usage: yardstick generate --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16]\n"
+    "usage: yardstick generate --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8]\n"
     "                          (--prompt TEXT | --prompt-ids \"ID ...\" | --prompts-file F [--batch-size B])\n"
     "                          [--max-tokens N] [--stop S]... [--ignore-eos]\n"
     "                          [--temperature T --seed S [--top-k K] [--top-p P]] [--json] [--threads N]\n"

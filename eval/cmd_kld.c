@@ -17,7 +17,7 @@
 #include "tokenizer.h"
 
 static const char kld_help[] =
-    "usage: yardstick kld --base DIR --model DIR2 [--adapter A] [--quantize Q [--group-size G] [--compute int8] | --compute bf16] (--text F [--ctx N] [--stride S] | --ids F |\n"
+    "usage: yardstick kld --base DIR --model DIR2 [--adapter A] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8] (--text F [--ctx N] [--stride S] | --ids F |\n"
     "                     --tasks LIST [--limit N] [--num-fewshot K] [--data-dir D] [--include-path P] [--seed S (1234)]\n"
     "                     [--allow-empty])\n"
     "                     [--threads T] [--json] [--per-token]\n"

@@ -41,7 +41,7 @@ static void print_logprob_line(const model_args *a, const double *lp, size_t cou
 }
 
 static const char logprobs_help[] =
-    "usage: yardstick logprobs --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16] (--text F | --ids F)\n"
+    "usage: yardstick logprobs --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8] (--text F | --ids F)\n"
     "                         [--from N] [--json] [--threads N]\n"
     "       yardstick logprobs --model DIR [--adapter DIR] --source-ids F --ids F [--json] [--threads N]\n"
     "\n"
@@ -69,9 +69,10 @@ static const char logprobs_help[] =
     "--compute bf16 computes every projection and the LM head with BF16 dot products\n"
     "(weights and activations rounded to bfloat16, fp32 sums; AVX512_BF16 where the\n"
     "CPU has it), as GPU evaluation in bfloat16 does; the default, exact, keeps fp32\n"
-    "activations on the weights as stored. With --quantize, --compute int8 quantizes the\n"
-    "activations per block of 32 and sums integer products (AVX512_VNNI where present),\n"
-    "as llama.cpp computes: faster scoring, an approximation (README).\n";
+    "activations on the weights as stored. With --quantize, or alone on a GGUF file's\n"
+    "quantized blocks, --compute int8 quantizes the activations per block of 32 and\n"
+    "sums integer products (AVX512_VNNI where present), as llama.cpp computes: faster\n"
+    "scoring, an approximation (README).\n";
 
 static int logprobs_s2s(const model_args *a, ys_error *err)
 {

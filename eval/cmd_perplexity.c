@@ -16,7 +16,7 @@
 #include "ys_unicode.h"
 
 static const char perplexity_help[] =
-    "usage: yardstick perplexity --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16] --text F [--ctx N]\n"
+    "usage: yardstick perplexity --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8] --text F [--ctx N]\n"
     "                           [--stride S] [--json] [--threads N]\n"
     "\n"
     "Sliding-window perplexity of the whole file, as Hugging Face's guide to\n"

@@ -21,7 +21,7 @@
 #define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
 
 static const char run_help[] =
-    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16]] [--kl-base DIR]\n"
+    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8]] [--kl-base DIR]\n"
     "                     [--tasks LIST] [--limit N] [--num-fewshot K] [--fewshot-sampler S]\n"
     "                     [--batch-size B] [--prefix-cache-mb N] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
