@@ -179,7 +179,7 @@ static int string(jcheck *c, bool key)
                 i += 2;
                 continue;
             }
-            uint32_t u, lo;
+            uint32_t u = 0, lo = 0;   /* set by hex4: the key was validated when it was scanned */
             hex4(c, i + 2, &u);
             i += 6;
             if (u >= 0xD800 && u <= 0xDBFF) {
