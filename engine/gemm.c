@@ -12,7 +12,8 @@
  *
  * The vector kernels are compiled with target attributes (no -march flag
  * needed) and chosen at run time with __builtin_cpu_supports. Packing
- * (and quantization) is in gemm_pack.c. */
+ * (and quantization) is in gemm_pack.c; the products on quantized panels
+ * in gemm_quant.c (GM_Q8, GM_Q4) and gemm_ggml.c (GGUF blocks). */
 #include "gemm.h"
 
 #include <float.h>
@@ -71,63 +72,6 @@ static void kern_scalar_f16(int mr, size_t k, const float *x, size_t ldx, const 
 static void kern_scalar_bf16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile, int cont)
 {
     scalar_body(GM_BF16, mr, k, x, ldx, panel, tile, cont);
-}
-
-/* Quantized panels (gemm.h, "Quantization"): qkern(mr, k, x, ldx, panel,
- * scales, zeros, group, tile) widens each code to its weight,
- * w = (float)(q - z) * s (one fp32 multiply), and runs the fp32 kernels'
- * sequence, acc = fma(x, w, acc) over k ascending. gm_run also dequantizes
- * a panel once into fp32 (dequant_panel, the same w) for the fp32 kernels
- * when many rows share it: the same bits, either way. */
-typedef void (*gm_qkernel)(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,
-                           const float *sc, const uint8_t *zp, size_t group, float *tile);
-
-__attribute__((always_inline)) static inline int q_code(const gm_dtype DT, const unsigned char *row, size_t j)
-{
-    return DT == GM_Q8 ? (int)(int8_t)row[j] : j < 16 ? row[j] & 15 : row[j - 16] >> 4;
-}
-
-/* The weight of column j at k index kk of a quantized panel. */
-__attribute__((always_inline)) static inline float q_w(const gm_dtype DT, const unsigned char *panel, const float *sc,
-                                                       const uint8_t *zp, size_t G, size_t kk, size_t j)
-{
-    size_t gi = kk / G * GM_NR + j;
-    return (float)(q_code(DT, panel + kk * row_bytes(DT), j) - (int)zp[gi]) * sc[gi];
-}
-
-__attribute__((always_inline)) static inline void scalar_q_body(const gm_dtype DT, int mr, size_t k, const float *x,
-                                                                size_t ldx, const unsigned char *panel,
-                                                                const float *sc, const uint8_t *zp, size_t G,
-                                                                float *tile)
-{
-    for (int r = 0; r < mr; r++)
-        for (size_t j = 0; j < GM_NR; j++) {
-            float acc = 0.0f;
-            for (size_t kk = 0; kk < k; kk++)
-                acc = fmaf(x[r * ldx + kk], q_w(DT, panel, sc, zp, G, kk, j), acc);
-            tile[r * GM_NR + j] = acc;
-        }
-}
-
-/* A quantized panel's fp32 weights into d (k x GM_NR, the fp32 panel
- * layout). */
-static void dequant_panel(gm_dtype dt, size_t k, const unsigned char *panel, const float *sc, const uint8_t *zp,
-                          size_t G, float *d)
-{
-    for (size_t kk = 0; kk < k; kk++)
-        for (size_t j = 0; j < GM_NR; j++)
-            d[kk * GM_NR + j] = dt == GM_Q8 ? q_w(GM_Q8, panel, sc, zp, G, kk, j) : q_w(GM_Q4, panel, sc, zp, G, kk, j);
-}
-
-static void qkern_scalar_q8(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc,
-                            const uint8_t *zp, size_t G, float *tile)
-{
-    scalar_q_body(GM_Q8, mr, k, x, ldx, panel, sc, zp, G, tile);
-}
-static void qkern_scalar_q4(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc,
-                            const uint8_t *zp, size_t G, float *tile)
-{
-    scalar_q_body(GM_Q4, mr, k, x, ldx, panel, sc, zp, G, tile);
 }
 
 /* GM_BF16DOT (gemm.h): x holds each row's activations as BF16 pairs
@@ -409,166 +353,8 @@ K256_ALL(GM_F32, f32)
 K256_ALL(GM_F16, f16)
 K256_ALL(GM_BF16, bf16)
 
-/* Quantized, AVX-512: each k row's 32 codes widened, scaled by their
- * group's scales, then the fp32 kernel's fmas. */
-__attribute__((target("avx512f,fma"), always_inline)) static inline void
-k512q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const unsigned char *panel,
-           const float *sc, const uint8_t *zp, size_t G, float *tile)
-{
-    const size_t rb = row_bytes(DT);
-    const __m512i lo4 = _mm512_set1_epi32(15);
-    __m512 a0[MR_MAX], a1[MR_MAX];
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; r++)
-        a0[r] = a1[r] = _mm512_setzero_ps();
-    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
-        size_t k1 = k0 + G < k ? k0 + G : k;
-        __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR)));
-        __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR + 16)));
-        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
-        for (size_t kk = k0; kk < k1; kk++) {
-            const unsigned char *row = panel + kk * rb;
-            __m512i q0, q1;
-            if (DT == GM_Q8) {   /* z is 0 for int8: q - z = q */
-                q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)row));
-                q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + 16)));
-            } else {
-                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)row));
-                q0 = _mm512_sub_epi32(_mm512_and_si512(b, lo4), z0);
-                q1 = _mm512_sub_epi32(_mm512_srli_epi32(b, 4), z1);
-            }
-            __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(q0), s0), w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(q1), s1);
-#pragma GCC unroll 12
-            for (int r = 0; r < MR; r++) {
-                __m512 xb = _mm512_set1_ps(x[r * ldx + kk]);
-                a0[r] = _mm512_fmadd_ps(xb, w0, a0[r]);
-                a1[r] = _mm512_fmadd_ps(xb, w1, a1[r]);
-            }
-        }
-    }
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) {
-        _mm512_storeu_ps(tile + r * GM_NR, a0[r]);
-        _mm512_storeu_ps(tile + r * GM_NR + 16, a1[r]);
-    }
-}
-
-#define K512Q(M, DT, N)                                                                                      \
-    __attribute__((target("avx512f,fma"))) static void k512q_##N##_##M(                                     \
-        size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc, const uint8_t *zp, \
-        size_t G, float *tile)                                                                               \
-    {                                                                                                        \
-        k512q_body(M, DT, k, x, ldx, panel, sc, zp, G, tile);                                                \
-    }
-#define K512Q_ALL(DT, N)                                                                                     \
-    K512Q(1, DT, N) K512Q(2, DT, N) K512Q(3, DT, N) K512Q(4, DT, N) K512Q(5, DT, N) K512Q(6, DT, N)          \
-    K512Q(7, DT, N) K512Q(8, DT, N) K512Q(9, DT, N) K512Q(10, DT, N) K512Q(11, DT, N) K512Q(12, DT, N)       \
-    static void qkern_avx512_##N(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,   \
-                                 const float *sc, const uint8_t *zp, size_t G, float *tile)                  \
-    {                                                                                                        \
-        static void (*const f[MR_MAX + 1])(size_t, const float *, size_t, const unsigned char *,             \
-                                           const float *, const uint8_t *, size_t, float *) = {              \
-            NULL, k512q_##N##_1, k512q_##N##_2, k512q_##N##_3, k512q_##N##_4, k512q_##N##_5, k512q_##N##_6,  \
-            k512q_##N##_7, k512q_##N##_8, k512q_##N##_9, k512q_##N##_10, k512q_##N##_11, k512q_##N##_12};    \
-        f[mr](k, x, ldx, panel, sc, zp, G, tile);                                                            \
-    }
-K512Q_ALL(GM_Q8, q8)
-K512Q_ALL(GM_Q4, q4)
-
-/* dequant_panel with AVX-512: the kernel's widening, stored. */
-__attribute__((target("avx512f"))) static void dequant_avx512(gm_dtype dt, size_t k, const unsigned char *panel,
-                                                               const float *sc, const uint8_t *zp, size_t G, float *d)
-{
-    const size_t rb = row_bytes(dt);
-    const __m512i lo4 = _mm512_set1_epi32(15);
-    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
-        size_t k1 = k0 + G < k ? k0 + G : k;
-        __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR)));
-        __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR + 16)));
-        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
-        for (size_t kk = k0; kk < k1; kk++) {
-            const unsigned char *row = panel + kk * rb;
-            __m512i q0, q1;
-            if (dt == GM_Q8) {
-                q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)row));
-                q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + 16)));
-            } else {
-                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)row));
-                q0 = _mm512_sub_epi32(_mm512_and_si512(b, lo4), z0);
-                q1 = _mm512_sub_epi32(_mm512_srli_epi32(b, 4), z1);
-            }
-            _mm512_store_ps(d + kk * GM_NR, _mm512_mul_ps(_mm512_cvtepi32_ps(q0), s0));
-            _mm512_store_ps(d + kk * GM_NR + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(q1), s1));
-        }
-    }
-}
-
-/* Quantized, AVX2: 4 rows x 16 columns per pass (c0: 0 or 16). */
+/* rows per pass of the AVX2 emulation of GM_BF16DOT */
 #define MRQ_AVX2 4
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-k256q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const unsigned char *panel,
-           const float *sc, const uint8_t *zp, size_t G, size_t c0, float *tile)
-{
-    const size_t rb = row_bytes(DT);
-    const __m256i lo4 = _mm256_set1_epi32(15);
-    __m256 a0[MRQ_AVX2], a1[MRQ_AVX2];
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++)
-        a0[r] = a1[r] = _mm256_setzero_ps();
-    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
-        size_t k1 = k0 + G < k ? k0 + G : k;
-        __m256i z0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + gi * GM_NR + c0)));
-        __m256i z1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + gi * GM_NR + c0 + 8)));
-        __m256 s0 = _mm256_loadu_ps(sc + gi * GM_NR + c0), s1 = _mm256_loadu_ps(sc + gi * GM_NR + c0 + 8);
-        for (size_t kk = k0; kk < k1; kk++) {
-            const unsigned char *row = panel + kk * rb;
-            __m256i q0, q1;
-            if (DT == GM_Q8) {
-                q0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + c0)));
-                q1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + c0 + 8)));
-            } else {
-                __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)row));
-                __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(row + 8)));
-                q0 = _mm256_sub_epi32(c0 ? _mm256_srli_epi32(b0, 4) : _mm256_and_si256(b0, lo4), z0);
-                q1 = _mm256_sub_epi32(c0 ? _mm256_srli_epi32(b1, 4) : _mm256_and_si256(b1, lo4), z1);
-            }
-            __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q0), s0), w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q1), s1);
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) {
-                __m256 xb = _mm256_broadcast_ss(x + r * ldx + kk);
-                a0[r] = _mm256_fmadd_ps(xb, w0, a0[r]);
-                a1[r] = _mm256_fmadd_ps(xb, w1, a1[r]);
-            }
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++) {
-        _mm256_storeu_ps(tile + r * GM_NR + c0, a0[r]);
-        _mm256_storeu_ps(tile + r * GM_NR + c0 + 8, a1[r]);
-    }
-}
-
-#define K256Q(M, DT, N)                                                                                      \
-    __attribute__((target("avx2,fma"))) static void k256q_##N##_##M(size_t k, const float *x, size_t ldx,    \
-                                                                    const unsigned char *panel,              \
-                                                                    const float *sc, const uint8_t *zp,      \
-                                                                    size_t G, float *tile)                   \
-    {                                                                                                        \
-        k256q_body(M, DT, k, x, ldx, panel, sc, zp, G, 0, tile);                                             \
-        k256q_body(M, DT, k, x, ldx, panel, sc, zp, G, 16, tile);                                            \
-    }
-#define K256Q_ALL(DT, N)                                                                                     \
-    K256Q(1, DT, N) K256Q(2, DT, N) K256Q(3, DT, N) K256Q(4, DT, N)                                          \
-    static void qkern_avx2_##N(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,     \
-                               const float *sc, const uint8_t *zp, size_t G, float *tile)                    \
-    {                                                                                                        \
-        static void (*const f[MRQ_AVX2 + 1])(size_t, const float *, size_t, const unsigned char *,           \
-                                             const float *, const uint8_t *, size_t, float *) = {            \
-            NULL, k256q_##N##_1, k256q_##N##_2, k256q_##N##_3, k256q_##N##_4};                               \
-        f[mr](k, x, ldx, panel, sc, zp, G, tile);                                                            \
-    }
-K256Q_ALL(GM_Q8, q8)
-K256Q_ALL(GM_Q4, q4)
 
 /* GM_BF16DOT with AVX512_BF16: vdpbf16ps, 12 rows x 32 columns. */
 __attribute__((target("avx512f,avx512bf16"), always_inline)) static inline void
@@ -844,14 +630,11 @@ typedef struct run_ctx {
     const gm_call *c;
     gm_kernel kern;
     gm_bkernel bkern;       /* GM_BF16DOT */
-    gm_qkernel qkern;       /* quantized panels */
-    float *deq;             /* per worker: a quantized panel dequantized (k x GM_NR), or NULL */
     gm_ikernel ikern;       /* GM_I8DOT */
     const uint8_t *xq;      /* GM_I8DOT: the rows' codes + 128 (ldq a row) and block scales (ldd) */
     const float *xd;
     size_t ldq, ldd;
     int i8_fallback;        /* GM_I8DOT without memory for xq: ikern_scalar_f32x */
-    int deq512;             /* dequantize with AVX-512 */
     const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
     size_t ldx;
     int mr;
@@ -908,20 +691,7 @@ static void run_item(void *vctx, size_t item, int worker)
     for (size_t p = p0; p < p1; p++) {
         const void *panel = (const unsigned char *)w->panels + p * k_stored(w->dtype, w->k) * row_bytes(w->dtype);
         const float *sc = w->scales ? w->scales + p * w->ngroups * GM_NR : NULL;
-        const uint8_t *zp = w->zeros ? w->zeros + p * w->ngroups * GM_NR : NULL;
         size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
-        /* many rows on one quantized panel: widen it once, then the fp32
-         * kernels (the same weights, the same fmas: the same bits) */
-        float *deq = NULL;
-        if (rc->qkern && rc->deq && r1 - r0 > (size_t)(2 * rc->mr)) {
-            deq = rc->deq + (size_t)worker * w->k * GM_NR;
-#ifdef GM_X86
-            if (rc->deq512)
-                dequant_avx512(w->dtype, w->k, panel, sc, zp, w->group, deq);
-            else
-#endif
-                dequant_panel(w->dtype, w->k, panel, sc, zp, w->group, deq);
-        }
         const int32_t *cs = w->csums ? w->csums + p * ((w->k + GM_I8BLOCK - 1) / GM_I8BLOCK) * GM_NR : NULL;
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
@@ -932,10 +702,6 @@ static void run_item(void *vctx, size_t item, int worker)
                           w->group, tile);
             else if (rc->bkern)
                 rc->bkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile);
-            else if (deq)
-                rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, deq, tile, 0);
-            else if (rc->qkern)
-                rc->qkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, sc, zp, w->group, tile);
             else
                 rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile, 0);
             epilogue(c, tile, i, mr, col, ncols);
@@ -998,6 +764,10 @@ void gm_run(kn_pool *pool, const gm_call *c)
         gg_run(pool, c, gm_isa_resolve(c->isa));
         return;
     }
+    if (w->dtype == GM_Q8 || w->dtype == GM_Q4) {   /* gemm_quant.c */
+        gq_run(pool, c, gm_isa_resolve(c->isa));
+        return;
+    }
     run_ctx rc = {.c = c, .x = c->x, .ldx = c->ldx, .mr = 4};
     uint32_t *xp = NULL;
     uint8_t *xq = NULL;
@@ -1039,18 +809,15 @@ void gm_run(kn_pool *pool, const gm_call *c)
                 bdot_rows(&b, i, 0);
         rc.x = (const float *)(const void *)b.xp, rc.ldx = b.kp;
     }
-    int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0, q = w->dtype == GM_Q8 ? 1 : w->dtype == GM_Q4 ? 2 : 0;
+    int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0;
     static const gm_kernel scalar[3] = {kern_scalar, kern_scalar_f16, kern_scalar_bf16};
-    static const gm_qkernel qscalar[3] = {NULL, qkern_scalar_q8, qkern_scalar_q4};
-    rc.kern = scalar[dt], rc.qkern = qscalar[q];
+    rc.kern = scalar[dt];
     if (w->dtype == GM_BF16DOT)
         rc.bkern = kern_scalar_bdot;
     gm_isa isa = c->isa;
 #ifdef GM_X86
     static const gm_kernel k512[3] = {kern_avx512_f32, kern_avx512_f16, kern_avx512_bf16};
     static const gm_kernel k256[3] = {kern_avx2_f32, kern_avx2_f16, kern_avx2_bf16};
-    static const gm_qkernel q512[3] = {NULL, qkern_avx512_q8, qkern_avx512_q4};
-    static const gm_qkernel q256[3] = {NULL, qkern_avx2_q8, qkern_avx2_q4};
     isa = gm_isa_resolve(isa);
     if (w->dtype == GM_I8DOT) {
         /* the integer kernels were chosen above */
@@ -1060,28 +827,17 @@ void gm_run(kn_pool *pool, const gm_call *c)
         else if (isa != GM_ISA_SCALAR)
             rc.bkern = kern_avx2_bdot, rc.mr = MRQ_AVX2;
     } else if (isa == GM_ISA_AVX512) {
-        rc.kern = k512[dt], rc.qkern = q512[q], rc.mr = 12;
+        rc.kern = k512[dt], rc.mr = 12;
     } else if (isa == GM_ISA_AVX2) {
-        rc.kern = k256[dt], rc.qkern = q256[q], rc.mr = q ? MRQ_AVX2 : 6;
+        rc.kern = k256[dt], rc.mr = 6;
     }
 #endif
-    /* quantized weights under many rows: room to dequantize a panel per
-     * worker (without it, the quantized kernels: the same bits) */
-    float *deq = NULL;
-    if (rc.qkern && c->n > (size_t)(2 * rc.mr)) {
-        size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
-        if ((deq = kn_alloc(nw * w->k * GM_NR * sizeof *deq + 64)) != NULL)
-            rc.deq = deq;
-#ifdef GM_X86
-        rc.deq512 = isa == GM_ISA_AVX512;
-#endif
-    }
     /* 16/32-bit panels under many rows with a long k: k in blocks (see
      * run_item_kblocked), as even as KC_MAX allows, with a tile buffer per
      * worker (without it, the whole k at once: the same bits) */
     float *acc = NULL;
     size_t kdepth = w->k;
-    if (!rc.qkern && !rc.bkern && !rc.ikern && !rc.i8_fallback && w->dtype != GM_GGML && w->k > KC_MAX &&
+    if (!rc.bkern && !rc.ikern && !rc.i8_fallback && w->dtype != GM_GGML && w->k > KC_MAX &&
         c->n > (size_t)(2 * rc.mr)) {
         size_t nb = (w->k + KC_MAX - 1) / KC_MAX, kc = ((w->k + nb - 1) / nb + 7) / 8 * 8;
         size_t per = ROWS_BYTES / (kc * sizeof(float)) / 12 * 12, mc = per < 12 ? 12 : per > 192 ? 192 : per;
@@ -1102,7 +858,6 @@ void gm_run(kn_pool *pool, const gm_call *c)
         for (size_t i = 0; i < nitems; i++)
             run_item(&rc, i, 0);
     free(xp);
-    free(deq);
     free(acc);
     free(xq);
     free(xd);

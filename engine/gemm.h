@@ -118,14 +118,23 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  *          weight is (q - z) * s.
  *   GM_Q4, qsym: a = max |W|, s = a / 7; q = clamp(rint(W / s), -8, 7) + 8,
  *          z = 8 (q = 8 when s == 0).
- * The product keeps activations fp32: each code is widened to its weight
- * w = (float)(q - z) * s (one fp32 multiply) and the output is the fp32
- * kernels' fma chain over k ascending, acc = fma(x[k], w[k], acc), then
- * the epilogue — the kernels widen codes in registers when few rows share
- * a panel (decoding: the smaller weights are what streams) and widen the
- * panel once into fp32 for the fp32 kernels when many do (scoring at the
- * fp32 rate); every ISA and both routes give the same bits. It is the
- * exact function of the dequantized weights up to fp32 rounding. */
+ * The product keeps activations fp32 and factors each group's scale out
+ * of its k loop (as for GGUF blocks below). Per output, over the column's
+ * groups g in k order from t = 0 (gemm_quant.c):
+ *     a = 0; for k in g ascending: a = fma(x[k], (float) q[k], a)
+ *     t = fma(a, s_g, t)
+ *     GM_Q4 only: t = fma(-(s_g * (float) z_g), xsum_g, t)
+ * with q the stored code (GM_Q8: the int8 q; GM_Q4: the 4-bit q, 0..15,
+ * the zero point folded in by the last line, its product s z rounded to
+ * fp32 once) and xsum_g the row's fp32 sum over g, t = 0; t = t + x[k]
+ * for k ascending. Since a weight is (q - z) s, this is the dequantized
+ * weights' product up to fp32 rounding, with one multiply per group where
+ * widening each weight cost one per weight. Routes: up to 12 rows with
+ * AVX-512 (decoding), kernels read the codes (a table permute for 4-bit
+ * ones) straight into the chains; otherwise a panel's codes are widened
+ * to fp32 once per work item for grouped fp32 kernels; every ISA, route
+ * and thread count gives the same bits. gm_weights_row reads back the
+ * dequantized weights (q - z) * s. */
 
 /* ---- GGUF blocks (GM_GGML) -----------------------------------------------
  * Weights quantized by llama.cpp, kept in their stored blocks: a GM_GGML

@@ -125,5 +125,7 @@ void gm_epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t col, 
 
 /* gm_run on quantized GM_GGML panels (gemm_ggml.c), isa resolved. */
 void gg_run(kn_pool *pool, const gm_call *c, gm_isa isa);
+/* gm_run on GM_Q8 and GM_Q4 panels (gemm_quant.c), isa resolved. */
+void gq_run(kn_pool *pool, const gm_call *c, gm_isa isa);
 
 #endif

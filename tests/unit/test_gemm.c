@@ -415,11 +415,13 @@ static void test_half_panels(void **state)
     check_half_panels(600);   /* past one k block: 40 rows run the blocked path, the tiles carried */
 }
 
-/* Quantized panels (gemm.h, "Quantization"): every ISA and row count gives
- * the bits of the contract's sequence written out here (the fp32 fma chain
- * over the dequantized weights) — through the quantized kernels for few
- * rows, through a dequantized panel and the fp32 kernels for many; the
- * dequantized weights are within half a step of the source. */
+/* Quantized panels (gemm.h, "Quantization"): every ISA, row count and
+ * thread count gives the bits of the contract written out here (per group
+ * the fma chain of x by the codes, folded with the scale, then the zero
+ * point's term -(s z) times the row's sum over the group) — through the
+ * fused kernels for few rows, widened panels and grouped fp32 kernels for
+ * many; that is within fp32 rounding of the float64 product of the
+ * dequantized weights, which are within half a step of the source. */
 static void test_quant_panels(void **state)
 {
     (void)state;
@@ -457,28 +459,55 @@ static void test_quant_panels(void **state)
                                  w[c * k + kk], row[kk], step);
             }
         }
-        /* the contract's sequence: the fp32 kernels' fma chain over the
-         * dequantized weights w = (float)(q - z) * s, which gm_weights_row
-         * reads back */
+        /* the contract's sequence, from the codes and scales the packer
+         * stores (the panel layout: gemm_internal.h, row_bytes) */
+        size_t rb = sch[si].t == GM_Q8 ? GM_NR : GM_NR / 2;
+        double worst = 0;
         for (size_t r = 0; r < 30; r++)
             for (size_t c = 0; c < out; c++) {
+                const unsigned char *pan = (const unsigned char *)q.panels + c / GM_NR * k * rb;
+                size_t j = c % GM_NR;
+                float t = 0.0f;
+                for (size_t k0 = 0, gi = 0; k0 < k; k0 += q.group, gi++) {
+                    size_t k1 = k0 + q.group < k ? k0 + q.group : k;
+                    float a = 0.0f, sum = 0.0f;
+                    for (size_t kk = k0; kk < k1; kk++) {
+                        const unsigned char *pr = pan + kk * rb;
+                        int code = sch[si].t == GM_Q8 ? (int8_t)pr[j] : j < 16 ? pr[j] & 15 : pr[j - 16] >> 4;
+                        a = fmaf(x[r * k + kk], (float)code, a);
+                        sum = sum + x[r * k + kk];
+                    }
+                    size_t g = (c / GM_NR * q.ngroups + gi) * GM_NR + j;
+                    t = fmaf(a, q.scales[g], t);
+                    if (sch[si].t == GM_Q4)
+                        t = fmaf(-(q.scales[g] * (float)q.zeros[g]), sum, t);
+                }
+                y0[r * out + c] = t;
                 gm_weights_row(&q, c, row);
-                float acc = 0.0f;
+                double ref = 0, mag = 0;
                 for (size_t kk = 0; kk < k; kk++)
-                    acc = fmaf(x[r * k + kk], row[kk], acc);
-                y0[r * out + c] = acc;
+                    ref += (double)x[r * k + kk] * row[kk], mag += fabs((double)x[r * k + kk] * row[kk]);
+                double e = fabs((double)t - ref) / (mag + 1e-30);
+                worst = e > worst ? e : worst;
             }
+        if (worst > 1e-5)
+            fail_msg("scheme %zu: relative error %g against the float64 product", si, worst);
+        eng_blas noblas = {0};
+        kn_pool *pool;
+        assert_int_equal(kn_pool_new(2, &noblas, &pool), 0);
         const gm_isa isas[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512, GM_ISA_AUTO};
-        const size_t ns[] = {1, 4, 13, 30};
+        const size_t ns[] = {1, 4, 7, 12, 13, 30};
         for (int ii = 0; ii < 4; ii++)
-            for (int ni = 0; ni < 4; ni++) {
-                memset(y, 0, 30 * out * sizeof *y);
-                gm_call cl = {.x = x, .ldx = k, .w = &q, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
-                gm_run(NULL, &cl);
-                if (memcmp(y, y0, ns[ni] * out * sizeof *y))
-                    fail_msg("scheme %zu isa %d n %zu: quantized product differs from the contract's sequence", si,
-                             (int)isas[ii], ns[ni]);
-            }
+            for (int ni = 0; ni < 6; ni++)
+                for (int th = 0; th < 2; th++) {
+                    memset(y, 0, 30 * out * sizeof *y);
+                    gm_call cl = {.x = x, .ldx = k, .w = &q, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
+                    gm_run(th ? pool : NULL, &cl);
+                    if (memcmp(y, y0, ns[ni] * out * sizeof *y))
+                        fail_msg("scheme %zu isa %d n %zu threads %d: quantized product differs from the contract's "
+                                 "sequence", si, (int)isas[ii], ns[ni], th + 1);
+                }
+        kn_pool_free(pool);
         gm_free(&q);
     }
     free(w), free(x), free(row), free(y), free(y0);
