@@ -153,8 +153,9 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  * over the sub-blocks in k order from t = 0:
  *     a = 0; for k in the sub-block ascending: a = fma(x[k], (float) c[k], a)
  *     t = fma(a, s, t);  then, types with a min: t = fma(m, xsum, t)
- * Q6_K splits each sub-block in two halves of 16 k, each with its own a
- * (from 0) and scale, folded in that order. c, s and m per type (d, dmin
+ * Q4_0 and Q6_K split each sub-block in two halves of 16 k (Q4_0: the
+ * low nibbles, then the high ones), each with its own a (from 0) and
+ * scale, folded in that order. c, s and m per type (d, dmin
  * the block's fp16 fields widened exactly; sc, mn the sub-block's 6-bit
  * scale and min, Q6_K's 8-bit scale of the 16 k; q the stored code):
  *     Q8_0  c = q,       s = d

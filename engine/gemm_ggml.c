@@ -2,7 +2,7 @@
  * states the function, gemm_internal.h the interleaved units).
  *
  * The function factors each sub-block's scale out of its k loop: per
- * output, per sub-block of 32 k (Q6_K: two of 16) in k order,
+ * output, per sub-block of 32 k (Q4_0, Q6_K: two of 16) in k order,
  *     a = 0; for its k ascending: a = fma(x[k], (float) code[k], a)
  *     t = fma(a, scale, t)          (and t = fma(min, xsum, t) for the types
  *                                    with a min: Q4_1, Q5_1, Q4_K, Q5_K)
@@ -178,7 +178,8 @@ static void gg_sub_scalar(int type, const unsigned char *u, size_t s, float *o, 
  * 32 k: codes[(32 b + e) * GM_NR + j], sc[(2 b + h) * GM_NR + j], mn[b *
  * GM_NR + j] (NULL: no min), xs[r * ldxs + b] the rows' sums; the total
  * starts from 0 (cont = 0) or from the tile (cont = 1: the same sequence
- * carried on over the next sub-blocks). HALF: Q6_K's two 16-k scales. */
+ * carried on over the next sub-blocks). HALF: two chains of 16 k, each
+ * folded with its scale (Q6_K's two; Q4_0's d twice). */
 typedef void (*gg_sbk_fn)(int mr, size_t nsub, const float *x, size_t ldx, const float *codes, const float *sc,
                           const float *mn, const float *xs, size_t ldxs, float *tile, int cont);
 
@@ -563,7 +564,7 @@ gg_kern512_body(const int T, const int MR, const int NP, size_t k, size_t ubytes
             uintptr_t pf = (uintptr_t)panel + (uintptr_t)(NP * pstride) + (uintptr_t)(k0 / 32 * step);
             for (int pp = 0; pp < NP; pp++)
                 for (size_t o = 0; o < step; o += 64)
-                    _mm_prefetch((const char *)(pf + (uintptr_t)(pp * pstride + o)), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pf + (uintptr_t)(pp * pstride + o)), _MM_HINT_T1);
         }
         for (int pp = 0; pp < NP; pp++) {
             gg_setup512(T, panel + pp * pstride + k0 / blk * ubytes, k0 % blk / 32, &g[pp]);
@@ -602,14 +603,44 @@ gg_kern512_body(const int T, const int MR, const int NP, size_t k, size_t ubytes
         GG_FOLD(a)                                                                                               \
     }                                                                                                            \
     GG_E_LOOP(16, SH, SH2)
-        GG_SUBS(T, k0 % blk / 32, GG_SUB)
+        if (T == GGML_Q4_0) {
+            /* the two halves' chains side by side: byte e holds the codes
+             * of k e (low nibble) and k 16 + e (high), read once */
+            __m512 a2[2][4][2];
+            for (int pp = 0; pp < NP; pp++)
+                for (int r = 0; r < MR; r++)
+                    a2[pp][r][0] = a2[pp][r][1] = _mm512_setzero_ps();
+            _Pragma("GCC unroll 4") for (int e = 0; e < 16; e++) {
+                __m512 xl[4], xh[4];
+                for (int r = 0; r < MR; r++) {
+                    xl[r] = _mm512_set1_ps(x[r * ldx + k0 + (size_t)e]);
+                    xh[r] = _mm512_set1_ps(x[r * ldx + k0 + 16 + (size_t)e]);
+                }
+                for (int pp = 0; pp < NP; pp++)
+                    for (int h = 0; h < 2; h++) {
+                        __m512i v = gg_u8(g[pp].q + e * GM_NR + 16 * h);
+                        __m512 wl = gg_lut(v, -8), wh = gg_lut(_mm512_srli_epi32(v, 4), -8);
+                        for (int r = 0; r < MR; r++) {
+                            a[pp][r][h] = _mm512_fmadd_ps(xl[r], wl, a[pp][r][h]);
+                            a2[pp][r][h] = _mm512_fmadd_ps(xh[r], wh, a2[pp][r][h]);
+                        }
+                    }
+            }
+            GG_FOLD(a)
+            for (int pp = 0; pp < NP; pp++)
+                for (int r = 0; r < MR; r++)
+                    for (int h = 0; h < 2; h++)
+                        t[pp][r][h] = _mm512_fmadd_ps(a2[pp][r][h], g[pp].c[h], t[pp][r][h]);
+        } else {
+            GG_SUBS(T, k0 % blk / 32, GG_SUB)
+            if (T == GGML_Q6_K) {
+                GG_FOLD(c)
+            } else {
+                GG_FOLD(a)
+            }
+        }
 #undef GG_SUB
 #undef GG_E_LOOP
-        if (T == GGML_Q6_K) {
-            GG_FOLD(c)
-        } else {
-            GG_FOLD(a)
-        }
 #undef GG_FOLD
         if (MIN)
             for (int r = 0; r < MR; r++) {
@@ -829,7 +860,8 @@ static void gg_xs_rows(void *vctx, size_t item, int worker)
 void gg_run(kn_pool *pool, const gm_call *c, gm_isa isa)
 {
     const gm_weights *w = c->w;
-    gg_ctx g = {.c = c, .type = w->ggml_type, .half = w->ggml_type == GGML_Q6_K, .sub = gg_sub_scalar};
+    gg_ctx g = {.c = c, .type = w->ggml_type, .half = w->ggml_type == GGML_Q6_K || w->ggml_type == GGML_Q4_0,
+                .sub = gg_sub_scalar};
     size_t bytes, nsub = w->k / 32, nw = pool ? (size_t)kn_pool_threads(pool) : 1;
     gguf_type_size(g.type, &g.block, &bytes);
     g.ub = GM_NR * bytes;

@@ -719,7 +719,7 @@ static void test_accumulate_strides(void **state)
 
 /* ---- GGUF blocks (gemm.h, "GGUF blocks") ------------------------------------
  * The contract written out independently from the blocks as the file
- * stores them (ggml's layouts): per sub-block of 32 k (Q6_K: 16), a chain
+ * stores them (ggml's layouts): per sub-block of 32 k (Q4_0, Q6_K: 16), a chain
  * of fmas of x by the integer codes from 0, folded into the total with the
  * sub-block's scale, then its min times the row's sum over the sub-block.
  * Every route (fused decode kernels, L1 tiles, whole panels), instruction
@@ -791,7 +791,7 @@ static float t_contract(int type, const unsigned char *row, size_t k, const floa
         t_block(type, row + b0 / block * bytes, codes, sc, mn);
         for (size_t s = 0; s < block / 32; s++) {
             const float *xs = x + b0 + 32 * s;
-            if (type == GGML_Q6_K) {
+            if (type == GGML_Q6_K || type == GGML_Q4_0) {
                 for (size_t h = 0; h < 2; h++) {
                     float a = 0.0f;
                     for (size_t e = 16 * h; e < 16 * h + 16; e++)
