@@ -552,7 +552,51 @@ gg_kern512_body(const int T, const int MR, const int NP, size_t k, size_t ubytes
     for (int pp = 0; pp < NP; pp++)
         for (int r = 0; r < MR; r++)
             t[pp][r][0] = t[pp][r][1] = _mm512_setzero_ps();
-    for (size_t k0 = 0; k0 < k; k0 += 32) {
+    /* Q4_K: sub-blocks 2j and 2j + 1 are the low and high nibbles of the
+     * same bytes: their chains side by side, each byte widened once, then
+     * folded in order (2j's scale and min, then 2j + 1's) */
+    for (size_t k0 = 0; T == GGML_Q4_K && k0 < k; k0 += 64) {
+        gg_sub512 g[2], g2[2];
+        __m512 a2[2][4][2];
+        size_t step = (pstride + k / 64 - 1) / (k / 64);
+        uintptr_t pf = (uintptr_t)panel + (uintptr_t)(NP * pstride) + (uintptr_t)(k0 / 64 * step);
+        for (int pp = 0; pp < NP; pp++) {
+            for (size_t o = 0; o < step; o += 64)
+                _mm_prefetch((const char *)(pf + (uintptr_t)(pp * pstride + o)), _MM_HINT_T1);
+            const unsigned char *u = panel + pp * pstride + k0 / blk * ubytes;
+            gg_setup512(T, u, k0 % blk / 32, &g[pp]);
+            gg_setup512(T, u, k0 % blk / 32 + 1, &g2[pp]);
+            for (int r = 0; r < MR; r++)
+                a[pp][r][0] = a[pp][r][1] = a2[pp][r][0] = a2[pp][r][1] = _mm512_setzero_ps();
+        }
+        _Pragma("GCC unroll 4") for (int e = 0; e < 32; e++) {
+            __m512 xl[4], xh[4];
+            for (int r = 0; r < MR; r++) {
+                xl[r] = _mm512_set1_ps(x[r * ldx + k0 + (size_t)e]);
+                xh[r] = _mm512_set1_ps(x[r * ldx + k0 + 32 + (size_t)e]);
+            }
+            for (int pp = 0; pp < NP; pp++)
+                for (int h = 0; h < 2; h++) {
+                    __m512i v = gg_u8(g[pp].q + e * GM_NR + 16 * h);
+                    __m512 wl = gg_lut(v, 0), wh = gg_lut(_mm512_srli_epi32(v, 4), 0);
+                    for (int r = 0; r < MR; r++) {
+                        a[pp][r][h] = _mm512_fmadd_ps(xl[r], wl, a[pp][r][h]);
+                        a2[pp][r][h] = _mm512_fmadd_ps(xh[r], wh, a2[pp][r][h]);
+                    }
+                }
+        }
+        for (int r = 0; r < MR; r++) {
+            __m512 sl = _mm512_set1_ps(xs[(size_t)r * ldxs + k0 / 32]), sh = _mm512_set1_ps(xs[(size_t)r * ldxs + k0 / 32 + 1]);
+            for (int pp = 0; pp < NP; pp++)
+                for (int h = 0; h < 2; h++) {
+                    t[pp][r][h] = _mm512_fmadd_ps(a[pp][r][h], g[pp].a[h], t[pp][r][h]);
+                    t[pp][r][h] = _mm512_fmadd_ps(g[pp].m[h], sl, t[pp][r][h]);
+                    t[pp][r][h] = _mm512_fmadd_ps(a2[pp][r][h], g2[pp].a[h], t[pp][r][h]);
+                    t[pp][r][h] = _mm512_fmadd_ps(g2[pp].m[h], sh, t[pp][r][h]);
+                }
+        }
+    }
+    for (size_t k0 = 0; T != GGML_Q4_K && k0 < k; k0 += 32) {
         gg_sub512 g[2];
         /* the next pass's panels, a slice per sub-block: the fields of a
          * unit are apart (Q6_K's codes, high bits and scales 4 KB, 2 KB and
