@@ -12,6 +12,9 @@
  * row's bits depend only on that row and W: rows of many sequences can go
  * through one call without changing any sequence's numbers (unlike
  * OpenBLAS, kernels.h). There is no split-k and no reassociation.
+ * Quantized panels compute another fixed sequence, each block's or
+ * group's scale factored out of its k loop ("Quantization", "GGUF
+ * blocks"), with the same guarantees.
  *
  * Ownership: gm_pack allocates the packed copy (about k * out * 4 bytes,
  * `out` rounded up to GM_NR) into *pw; the caller owns it (typically its
