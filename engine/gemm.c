@@ -12,7 +12,8 @@
  *
  * The vector kernels are compiled with target attributes (no -march flag
  * needed) and chosen at run time with __builtin_cpu_supports. Packing
- * (and quantization) is in gemm_pack.c. */
+ * (and quantization) is in gemm_pack.c; the products on quantized panels
+ * in gemm_quant.c (GM_Q8, GM_Q4) and gemm_ggml.c (GGUF blocks). */
 #include "gemm.h"
 
 #include <float.h>
@@ -72,63 +73,6 @@ static void kern_scalar_f16(int mr, size_t k, const float *x, size_t ldx, const 
 static void kern_scalar_bf16(int mr, size_t k, const float *x, size_t ldx, const void *panel, float *tile, int cont)
 {
     scalar_body(GM_BF16, mr, k, x, ldx, panel, tile, cont);
-}
-
-/* Quantized panels (gemm.h, "Quantization"): qkern(mr, k, x, ldx, panel,
- * scales, zeros, group, tile) widens each code to its weight,
- * w = (float)(q - z) * s (one fp32 multiply), and runs the fp32 kernels'
- * sequence, acc = fma(x, w, acc) over k ascending. gm_run also dequantizes
- * a panel once into fp32 (dequant_panel, the same w) for the fp32 kernels
- * when many rows share it: the same bits, either way. */
-typedef void (*gm_qkernel)(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,
-                           const float *sc, const uint8_t *zp, size_t group, float *tile);
-
-__attribute__((always_inline)) static inline int q_code(const gm_dtype DT, const unsigned char *row, size_t j)
-{
-    return DT == GM_Q8 ? (int)(int8_t)row[j] : j < 16 ? row[j] & 15 : row[j - 16] >> 4;
-}
-
-/* The weight of column j at k index kk of a quantized panel. */
-__attribute__((always_inline)) static inline float q_w(const gm_dtype DT, const unsigned char *panel, const float *sc,
-                                                       const uint8_t *zp, size_t G, size_t kk, size_t j)
-{
-    size_t gi = kk / G * GM_NR + j;
-    return (float)(q_code(DT, panel + kk * row_bytes(DT), j) - (int)zp[gi]) * sc[gi];
-}
-
-__attribute__((always_inline)) static inline void scalar_q_body(const gm_dtype DT, int mr, size_t k, const float *x,
-                                                                size_t ldx, const unsigned char *panel,
-                                                                const float *sc, const uint8_t *zp, size_t G,
-                                                                float *tile)
-{
-    for (int r = 0; r < mr; r++)
-        for (size_t j = 0; j < GM_NR; j++) {
-            float acc = 0.0f;
-            for (size_t kk = 0; kk < k; kk++)
-                acc = fmaf(x[r * ldx + kk], q_w(DT, panel, sc, zp, G, kk, j), acc);
-            tile[r * GM_NR + j] = acc;
-        }
-}
-
-/* A quantized panel's fp32 weights into d (k x GM_NR, the fp32 panel
- * layout). */
-static void dequant_panel(gm_dtype dt, size_t k, const unsigned char *panel, const float *sc, const uint8_t *zp,
-                          size_t G, float *d)
-{
-    for (size_t kk = 0; kk < k; kk++)
-        for (size_t j = 0; j < GM_NR; j++)
-            d[kk * GM_NR + j] = dt == GM_Q8 ? q_w(GM_Q8, panel, sc, zp, G, kk, j) : q_w(GM_Q4, panel, sc, zp, G, kk, j);
-}
-
-static void qkern_scalar_q8(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc,
-                            const uint8_t *zp, size_t G, float *tile)
-{
-    scalar_q_body(GM_Q8, mr, k, x, ldx, panel, sc, zp, G, tile);
-}
-static void qkern_scalar_q4(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc,
-                            const uint8_t *zp, size_t G, float *tile)
-{
-    scalar_q_body(GM_Q4, mr, k, x, ldx, panel, sc, zp, G, tile);
 }
 
 /* GM_BF16DOT (gemm.h): x holds each row's activations as BF16 pairs
@@ -258,134 +202,6 @@ static void ikern_scalar_f32x(const gm_call *c, size_t i, int mr, const int8_t *
     }
     (void)cs, (void)kq4;
 }
-
-/* GM_GGML (gemm.h, "GGUF blocks"): gg_deq(type, unit, s, o) writes the
- * weights of sub-block s (the unit's k 32 s .. 32 s + 31) of a panel's
- * unit (gemm_internal.h, gg_fields) as o[32 k][GM_NR], the fp32 panel
- * layout, each value computed with the fp32 operations gguf_dequant
- * (gguf_quant.c) uses, in its order: the same bits. The loops run over
- * the 32 rows innermost, which the interleaved units make contiguous, and
- * the body is compiled once per instruction set so that the vectoriser
- * widens them (vector and scalar fp32 operations round alike; ISO C11
- * does not contract them into FMAs). */
-static inline uint16_t gg_le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-__attribute__((always_inline)) static inline void gg_deq_body(int type, const unsigned char *restrict u, size_t s,
-                                                              float *restrict o)
-{
-    float d[GM_NR], m[GM_NR];
-    uint32_t qh[GM_NR];
-    const unsigned char *dp = type == GGML_Q6_K ? u + 32 * 208 : u;
-    for (size_t c = 0; c < GM_NR; c++)
-        d[c] = f16_to_f32(gg_le16(dp + 2 * c));
-    switch (type) {
-    case GGML_Q8_0: {
-        const int8_t *q = (const int8_t *)(u + 64);
-        for (size_t e = 0; e < 32; e++)
-            for (size_t c = 0; c < GM_NR; c++)
-                o[e * GM_NR + c] = (float)q[e * GM_NR + c] * d[c];
-        break;
-    }
-    case GGML_Q4_0: {
-        const unsigned char *q = u + 64;
-        for (size_t i = 0; i < 16; i++)
-            for (size_t c = 0; c < GM_NR; c++) {
-                int b = q[i * GM_NR + c];
-                o[i * GM_NR + c] = d[c] * (float)((b & 15) - 8);
-                o[(i + 16) * GM_NR + c] = d[c] * (float)((b >> 4) - 8);
-            }
-        break;
-    }
-    case GGML_Q4_1: {
-        const unsigned char *q = u + 128;
-        for (size_t c = 0; c < GM_NR; c++)
-            m[c] = f16_to_f32(gg_le16(u + 64 + 2 * c));
-        for (size_t i = 0; i < 16; i++)
-            for (size_t c = 0; c < GM_NR; c++) {
-                int b = q[i * GM_NR + c];
-                float lo = d[c] * (float)(b & 15), hi = d[c] * (float)(b >> 4);
-                o[i * GM_NR + c] = lo + m[c];
-                o[(i + 16) * GM_NR + c] = hi + m[c];
-            }
-        break;
-    }
-    case GGML_Q5_0:
-    case GGML_Q5_1: {
-        int one = type == GGML_Q5_1;
-        const unsigned char *h = u + (one ? 128 : 64), *q = u + (one ? 256 : 192);
-        for (size_t c = 0; c < GM_NR; c++) {
-            qh[c] = (uint32_t)h[4 * c] | (uint32_t)h[4 * c + 1] << 8 | (uint32_t)h[4 * c + 2] << 16 |
-                    (uint32_t)h[4 * c + 3] << 24;
-            m[c] = one ? f16_to_f32(gg_le16(u + 64 + 2 * c)) : 0.0f;
-        }
-        for (size_t i = 0; i < 16; i++)
-            for (size_t c = 0; c < GM_NR; c++) {
-                int b = q[i * GM_NR + c];
-                int lo = (b & 15) | (int)((qh[c] >> i) & 1) << 4, hi = (b >> 4) | (int)((qh[c] >> (i + 16)) & 1) << 4;
-                if (one) {
-                    float l = d[c] * (float)lo, t = d[c] * (float)hi;
-                    o[i * GM_NR + c] = l + m[c];
-                    o[(i + 16) * GM_NR + c] = t + m[c];
-                } else {
-                    o[i * GM_NR + c] = d[c] * (float)(lo - 16);
-                    o[(i + 16) * GM_NR + c] = d[c] * (float)(hi - 16);
-                }
-            }
-        break;
-    }
-    case GGML_Q4_K:
-    case GGML_Q5_K: {
-        /* the sub-block's 6-bit scale and min (gguf_quant.c, scale_min_k4) */
-        const unsigned char *sc = u + 128;
-        float d1[GM_NR], m1[GM_NR];
-        for (size_t c = 0; c < GM_NR; c++) {
-            int a, mn;
-            if (s < 4) {
-                a = sc[s * GM_NR + c] & 63;
-                mn = sc[(s + 4) * GM_NR + c] & 63;
-            } else {
-                a = (sc[(s + 4) * GM_NR + c] & 15) | (sc[(s - 4) * GM_NR + c] >> 6) << 4;
-                mn = (sc[(s + 4) * GM_NR + c] >> 4) | (sc[s * GM_NR + c] >> 6) << 4;
-            }
-            d1[c] = d[c] * (float)a;
-            m1[c] = f16_to_f32(gg_le16(u + 64 + 2 * c)) * (float)mn;
-        }
-        int five = type == GGML_Q5_K, sh = (s & 1) ? 4 : 0;
-        const unsigned char *q = u + (five ? 1536 : 512) + s / 2 * 32 * GM_NR, *h = u + 512;
-        for (size_t j = 0; j < 32; j++)
-            for (size_t c = 0; c < GM_NR; c++) {
-                int v = (q[j * GM_NR + c] >> sh) & 15;
-                if (five)
-                    v |= ((h[j * GM_NR + c] >> s) & 1) << 4;
-                float t = d1[c] * (float)v;
-                o[j * GM_NR + c] = t - m1[c];
-            }
-        break;
-    }
-    case GGML_Q6_K: {
-        const int8_t *scales = (const int8_t *)(u + 32 * 192);
-        size_t half = s / 4, t = s % 4;
-        const unsigned char *ql = u + (64 * half + 32 * (t & 1)) * GM_NR, *h = u + 4096 + 32 * half * GM_NR;
-        float ds[2][GM_NR];
-        for (size_t c = 0; c < GM_NR; c++) {
-            ds[0][c] = d[c] * (float)scales[(2 * s) * GM_NR + c];
-            ds[1][c] = d[c] * (float)scales[(2 * s + 1) * GM_NR + c];
-        }
-        int sh = t >= 2 ? 4 : 0;
-        for (size_t j = 0; j < 32; j++)
-            for (size_t c = 0; c < GM_NR; c++) {
-                int lo = (ql[j * GM_NR + c] >> sh) & 15, hi = (h[j * GM_NR + c] >> (2 * t)) & 3;
-                o[j * GM_NR + c] = ds[j / 16][c] * (float)((lo | hi << 4) - 32);
-            }
-        break;
-    }
-    default:
-        break;
-    }
-}
-
-typedef void (*gg_deq_fn)(int type, const unsigned char *u, size_t s, float *o);
-static void gg_deq_scalar(int type, const unsigned char *u, size_t s, float *o) { gg_deq_body(type, u, s, o); }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GM_X86 1
@@ -540,166 +356,8 @@ K256_ALL(GM_F32, f32)
 K256_ALL(GM_F16, f16)
 K256_ALL(GM_BF16, bf16)
 
-/* Quantized, AVX-512: each k row's 32 codes widened, scaled by their
- * group's scales, then the fp32 kernel's fmas. */
-__attribute__((target("avx512f,fma"), always_inline)) static inline void
-k512q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const unsigned char *panel,
-           const float *sc, const uint8_t *zp, size_t G, float *tile)
-{
-    const size_t rb = row_bytes(DT);
-    const __m512i lo4 = _mm512_set1_epi32(15);
-    __m512 a0[MR_MAX], a1[MR_MAX];
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; r++)
-        a0[r] = a1[r] = _mm512_setzero_ps();
-    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
-        size_t k1 = k0 + G < k ? k0 + G : k;
-        __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR)));
-        __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR + 16)));
-        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
-        for (size_t kk = k0; kk < k1; kk++) {
-            const unsigned char *row = panel + kk * rb;
-            __m512i q0, q1;
-            if (DT == GM_Q8) {   /* z is 0 for int8: q - z = q */
-                q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)row));
-                q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + 16)));
-            } else {
-                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)row));
-                q0 = _mm512_sub_epi32(_mm512_and_si512(b, lo4), z0);
-                q1 = _mm512_sub_epi32(_mm512_srli_epi32(b, 4), z1);
-            }
-            __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(q0), s0), w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(q1), s1);
-#pragma GCC unroll 12
-            for (int r = 0; r < MR; r++) {
-                __m512 xb = _mm512_set1_ps(x[r * ldx + kk]);
-                a0[r] = _mm512_fmadd_ps(xb, w0, a0[r]);
-                a1[r] = _mm512_fmadd_ps(xb, w1, a1[r]);
-            }
-        }
-    }
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) {
-        _mm512_storeu_ps(tile + r * GM_NR, a0[r]);
-        _mm512_storeu_ps(tile + r * GM_NR + 16, a1[r]);
-    }
-}
-
-#define K512Q(M, DT, N)                                                                                      \
-    __attribute__((target("avx512f,fma"))) static void k512q_##N##_##M(                                     \
-        size_t k, const float *x, size_t ldx, const unsigned char *panel, const float *sc, const uint8_t *zp, \
-        size_t G, float *tile)                                                                               \
-    {                                                                                                        \
-        k512q_body(M, DT, k, x, ldx, panel, sc, zp, G, tile);                                                \
-    }
-#define K512Q_ALL(DT, N)                                                                                     \
-    K512Q(1, DT, N) K512Q(2, DT, N) K512Q(3, DT, N) K512Q(4, DT, N) K512Q(5, DT, N) K512Q(6, DT, N)          \
-    K512Q(7, DT, N) K512Q(8, DT, N) K512Q(9, DT, N) K512Q(10, DT, N) K512Q(11, DT, N) K512Q(12, DT, N)       \
-    static void qkern_avx512_##N(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,   \
-                                 const float *sc, const uint8_t *zp, size_t G, float *tile)                  \
-    {                                                                                                        \
-        static void (*const f[MR_MAX + 1])(size_t, const float *, size_t, const unsigned char *,             \
-                                           const float *, const uint8_t *, size_t, float *) = {              \
-            NULL, k512q_##N##_1, k512q_##N##_2, k512q_##N##_3, k512q_##N##_4, k512q_##N##_5, k512q_##N##_6,  \
-            k512q_##N##_7, k512q_##N##_8, k512q_##N##_9, k512q_##N##_10, k512q_##N##_11, k512q_##N##_12};    \
-        f[mr](k, x, ldx, panel, sc, zp, G, tile);                                                            \
-    }
-K512Q_ALL(GM_Q8, q8)
-K512Q_ALL(GM_Q4, q4)
-
-/* dequant_panel with AVX-512: the kernel's widening, stored. */
-__attribute__((target("avx512f"))) static void dequant_avx512(gm_dtype dt, size_t k, const unsigned char *panel,
-                                                               const float *sc, const uint8_t *zp, size_t G, float *d)
-{
-    const size_t rb = row_bytes(dt);
-    const __m512i lo4 = _mm512_set1_epi32(15);
-    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
-        size_t k1 = k0 + G < k ? k0 + G : k;
-        __m512i z0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR)));
-        __m512i z1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zp + gi * GM_NR + 16)));
-        __m512 s0 = _mm512_loadu_ps(sc + gi * GM_NR), s1 = _mm512_loadu_ps(sc + gi * GM_NR + 16);
-        for (size_t kk = k0; kk < k1; kk++) {
-            const unsigned char *row = panel + kk * rb;
-            __m512i q0, q1;
-            if (dt == GM_Q8) {
-                q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)row));
-                q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + 16)));
-            } else {
-                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)row));
-                q0 = _mm512_sub_epi32(_mm512_and_si512(b, lo4), z0);
-                q1 = _mm512_sub_epi32(_mm512_srli_epi32(b, 4), z1);
-            }
-            _mm512_store_ps(d + kk * GM_NR, _mm512_mul_ps(_mm512_cvtepi32_ps(q0), s0));
-            _mm512_store_ps(d + kk * GM_NR + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(q1), s1));
-        }
-    }
-}
-
-/* Quantized, AVX2: 4 rows x 16 columns per pass (c0: 0 or 16). */
+/* rows per pass of the AVX2 emulation of GM_BF16DOT */
 #define MRQ_AVX2 4
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-k256q_body(const int MR, const gm_dtype DT, size_t k, const float *x, size_t ldx, const unsigned char *panel,
-           const float *sc, const uint8_t *zp, size_t G, size_t c0, float *tile)
-{
-    const size_t rb = row_bytes(DT);
-    const __m256i lo4 = _mm256_set1_epi32(15);
-    __m256 a0[MRQ_AVX2], a1[MRQ_AVX2];
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++)
-        a0[r] = a1[r] = _mm256_setzero_ps();
-    for (size_t k0 = 0, gi = 0; k0 < k; k0 += G, gi++) {
-        size_t k1 = k0 + G < k ? k0 + G : k;
-        __m256i z0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + gi * GM_NR + c0)));
-        __m256i z1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + gi * GM_NR + c0 + 8)));
-        __m256 s0 = _mm256_loadu_ps(sc + gi * GM_NR + c0), s1 = _mm256_loadu_ps(sc + gi * GM_NR + c0 + 8);
-        for (size_t kk = k0; kk < k1; kk++) {
-            const unsigned char *row = panel + kk * rb;
-            __m256i q0, q1;
-            if (DT == GM_Q8) {
-                q0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + c0)));
-                q1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + c0 + 8)));
-            } else {
-                __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)row));
-                __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(row + 8)));
-                q0 = _mm256_sub_epi32(c0 ? _mm256_srli_epi32(b0, 4) : _mm256_and_si256(b0, lo4), z0);
-                q1 = _mm256_sub_epi32(c0 ? _mm256_srli_epi32(b1, 4) : _mm256_and_si256(b1, lo4), z1);
-            }
-            __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q0), s0), w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q1), s1);
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) {
-                __m256 xb = _mm256_broadcast_ss(x + r * ldx + kk);
-                a0[r] = _mm256_fmadd_ps(xb, w0, a0[r]);
-                a1[r] = _mm256_fmadd_ps(xb, w1, a1[r]);
-            }
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++) {
-        _mm256_storeu_ps(tile + r * GM_NR + c0, a0[r]);
-        _mm256_storeu_ps(tile + r * GM_NR + c0 + 8, a1[r]);
-    }
-}
-
-#define K256Q(M, DT, N)                                                                                      \
-    __attribute__((target("avx2,fma"))) static void k256q_##N##_##M(size_t k, const float *x, size_t ldx,    \
-                                                                    const unsigned char *panel,              \
-                                                                    const float *sc, const uint8_t *zp,      \
-                                                                    size_t G, float *tile)                   \
-    {                                                                                                        \
-        k256q_body(M, DT, k, x, ldx, panel, sc, zp, G, 0, tile);                                             \
-        k256q_body(M, DT, k, x, ldx, panel, sc, zp, G, 16, tile);                                            \
-    }
-#define K256Q_ALL(DT, N)                                                                                     \
-    K256Q(1, DT, N) K256Q(2, DT, N) K256Q(3, DT, N) K256Q(4, DT, N)                                          \
-    static void qkern_avx2_##N(int mr, size_t k, const float *x, size_t ldx, const unsigned char *panel,     \
-                               const float *sc, const uint8_t *zp, size_t G, float *tile)                    \
-    {                                                                                                        \
-        static void (*const f[MRQ_AVX2 + 1])(size_t, const float *, size_t, const unsigned char *,           \
-                                             const float *, const uint8_t *, size_t, float *) = {            \
-            NULL, k256q_##N##_1, k256q_##N##_2, k256q_##N##_3, k256q_##N##_4};                               \
-        f[mr](k, x, ldx, panel, sc, zp, G, tile);                                                            \
-    }
-K256Q_ALL(GM_Q8, q8)
-K256Q_ALL(GM_Q4, q4)
 
 /* GM_BF16DOT with AVX512_BF16: vdpbf16ps, 12 rows x 32 columns. */
 __attribute__((target("avx512f,avx512bf16"), always_inline)) static inline void
@@ -870,243 +528,6 @@ static void ikern_avx512(int mr, size_t k, const uint8_t *xq, size_t ldq, const 
     f[mr](k, xq, ldq, xd, ldd, panel, sc, cs, G, tile);
 }
 
-/* GM_GGML with AVX-512, few rows (decoding): the weights of a sub-block
- * dequantized in registers, 16 rows of W (columns of the product) per
- * vector, with gg_deq_body's fp32 operations in its order (vcvtph2ps
- * widens fp16 exactly, as f16_to_f32 does), each fed straight to the fma
- * chains: acc = fma(x[k], w[k], acc) over k ascending, the fp32 kernels'
- * sequence, so the bits are the L1-tile route's and the fp32 panels'.
- * gg_sub512 holds a sub-block's per-column factors, gg_w512 gives the 16
- * weights of k index e (0..31 in the sub-block) of half h (columns
- * 16 h .. 16 h + 15). */
-typedef struct gg_sub512 {
-    __m512 a[2], b[2], c[2];   /* Q8_0/Q4_0: d; Q4_K/Q5_K: d1, m1; Q6_K: ds of k 0..15, 16..31 */
-    const unsigned char *q, *h;
-    int sh, sh2;
-} gg_sub512;
-
-__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline __m512i
-gg_u8(const unsigned char *p)
-{
-    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
-gg_setup512(const int T, const unsigned char *u, size_t s, gg_sub512 *g)
-{
-    for (int h = 0; h < 2; h++) {
-        const unsigned char *dp = T == GGML_Q6_K ? u + 32 * 208 : u;
-        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(dp + 32 * h)));
-        if (T == GGML_Q8_0 || T == GGML_Q4_0) {
-            g->a[h] = d;
-        } else if (T == GGML_Q4_K || T == GGML_Q5_K) {
-            const unsigned char *sc = u + 128 + 16 * h;
-            const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15);
-            __m512i a, mn;
-            if (s < 4) {
-                a = _mm512_and_si512(gg_u8(sc + s * GM_NR), m63);
-                mn = _mm512_and_si512(gg_u8(sc + (s + 4) * GM_NR), m63);
-            } else {
-                __m512i b4 = gg_u8(sc + (s + 4) * GM_NR), bl = gg_u8(sc + (s - 4) * GM_NR), bs = gg_u8(sc + s * GM_NR);
-                a = _mm512_or_si512(_mm512_and_si512(b4, m15), _mm512_slli_epi32(_mm512_srli_epi32(bl, 6), 4));
-                mn = _mm512_or_si512(_mm512_srli_epi32(b4, 4), _mm512_slli_epi32(_mm512_srli_epi32(bs, 6), 4));
-            }
-            __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + 64 + 32 * h)));
-            g->a[h] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(a));
-            g->b[h] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
-        } else {   /* Q6_K */
-            const unsigned char *sc = u + 32 * 192 + 16 * h;
-            __m512i s0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(sc + 2 * s * GM_NR)));
-            __m512i s1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(sc + (2 * s + 1) * GM_NR)));
-            g->a[h] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(s0));
-            g->c[h] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(s1));
-        }
-    }
-    if (T == GGML_Q8_0 || T == GGML_Q4_0) {
-        g->q = u + 64;
-    } else if (T == GGML_Q4_K || T == GGML_Q5_K) {
-        g->q = u + (T == GGML_Q5_K ? 1536 : 512) + s / 2 * 32 * GM_NR, g->h = u + 512;
-        g->sh = (s & 1) ? 4 : 0, g->sh2 = (int)s;
-    } else {
-        size_t half = s / 4, t = s % 4;
-        g->q = u + (64 * half + 32 * (t & 1)) * GM_NR, g->h = u + 4096 + 32 * half * GM_NR;
-        g->sh = t >= 2 ? 4 : 0, g->sh2 = 2 * (int)t;
-    }
-}
-
-/* (float)(q + bias) for the 4-bit q in the low bits of each lane (the
- * bits above are ignored): one permute of a table of 16 floats instead of
- * masking, subtracting and converting — the same exact value. */
-__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline __m512
-gg_lut(__m512i v, int bias)
-{
-    const __m512 t = _mm512_add_ps(_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                   _mm512_set1_ps((float)bias));
-    return _mm512_permutexvar_ps(v, t);
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline __m512
-gg_w512(const int T, const gg_sub512 *g, int e, int h, const int SH, const int SH2)
-{
-    const __m512i m15 = _mm512_set1_epi32(15);
-    if (T == GGML_Q8_0) {
-        __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(g->q + e * GM_NR + 16 * h)));
-        return _mm512_mul_ps(_mm512_cvtepi32_ps(v), g->a[h]);
-    }
-    if (T == GGML_Q4_0) {
-        __m512i v = gg_u8(g->q + (e & 15) * GM_NR + 16 * h);
-        return _mm512_mul_ps(g->a[h], gg_lut(e < 16 ? v : _mm512_srli_epi32(v, 4), -8));
-    }
-    if (T == GGML_Q4_K) {
-        __m512i v = gg_u8(g->q + e * GM_NR + 16 * h);
-        __m512 t = _mm512_mul_ps(g->a[h], gg_lut(SH ? _mm512_srli_epi32(v, 4) : v, 0));
-        return _mm512_sub_ps(t, g->b[h]);
-    }
-    if (T == GGML_Q5_K) {
-        __m512i v = gg_u8(g->q + e * GM_NR + 16 * h);
-        v = _mm512_and_si512(SH ? _mm512_srli_epi32(v, 4) : v, m15);
-        __m512i hb = _mm512_srli_epi32(gg_u8(g->h + e * GM_NR + 16 * h), (unsigned)g->sh2);
-        v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(hb, _mm512_set1_epi32(1)), 4));
-        __m512 t = _mm512_mul_ps(g->a[h], _mm512_cvtepi32_ps(v));
-        return _mm512_sub_ps(t, g->b[h]);
-    }
-    /* Q6_K: (float)(lo | hi << 4) - 32 = (float)lo + (float)(16 hi - 32),
-     * both terms and the sum exact; hi's table is indexed by 4 bits, the
-     * two above it ignored (16 (i & 3) - 32) */
-    __m512i lo = gg_u8(g->q + e * GM_NR + 16 * h), hi = gg_u8(g->h + e * GM_NR + 16 * h);
-    const __m512 th = _mm512_setr_ps(-32, -16, 0, 16, -32, -16, 0, 16, -32, -16, 0, 16, -32, -16, 0, 16);
-    __m512 v = _mm512_add_ps(gg_lut(SH ? _mm512_srli_epi32(lo, 4) : lo, 0),
-                             _mm512_permutexvar_ps(SH2 ? _mm512_srli_epi32(hi, SH2) : hi, th));
-    return _mm512_mul_ps(e < 16 ? g->a[h] : g->c[h], v);
-}
-
-/* The loop L(SH, SH2) specialised on the sub-block's shifts (constants
- * in each copy: no branches inside it): Q6_K's four nibble and 2-bit
- * positions, the K types' low or high nibble. */
-#define GG_SUBS(T, S, L)                                                                                           \
-    if (T == GGML_Q6_K) {                                                                                        \
-        switch ((S) % 4) {                                                                                       \
-        case 0: L(0, 0) break;                                                                                   \
-        case 1: L(0, 2) break;                                                                                   \
-        case 2: L(4, 4) break;                                                                                   \
-        default: L(4, 6) break;                                                                                  \
-        }                                                                                                        \
-    } else if ((T == GGML_Q4_K || T == GGML_Q5_K) && ((S) & 1)) {                                                \
-        L(4, 0)                                                                                                  \
-    } else {                                                                                                     \
-        L(0, 0)                                                                                                  \
-    }
-
-/* The L1-tile route's dequantization with the same vectors (stored). */
-__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
-gg_deq512_body(const int T, const unsigned char *u, size_t s, float *o)
-{
-    gg_sub512 g;
-    gg_setup512(T, u, s, &g);
-#define GG_DEQ(SH, SH2)                                                                                            \
-    for (int e = 0; e < 32; e++)                                                                                 \
-        for (int h = 0; h < 2; h++)                                                                              \
-            _mm512_storeu_ps(o + e * GM_NR + 16 * h, gg_w512(T, &g, e, h, SH, SH2));
-    GG_SUBS(T, s, GG_DEQ)
-#undef GG_DEQ
-}
-
-/* MR rows x NP panels (stride pstride bytes) over k, tile[(pp * MR + r) *
- * GM_NR + j]. */
-__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
-gg_kern512_body(const int T, const int MR, const int NP, size_t k, size_t ubytes, const float *x, size_t ldx,
-                const unsigned char *panel, size_t pstride, float *tile)
-{
-    const size_t blk = T == GGML_Q8_0 || T == GGML_Q4_0 ? 32 : 256;
-    __m512 acc[2][4][2];
-    for (int pp = 0; pp < NP; pp++)
-        for (int r = 0; r < MR; r++)
-            acc[pp][r][0] = acc[pp][r][1] = _mm512_setzero_ps();
-    for (size_t k0 = 0; k0 < k; k0 += 32) {
-        gg_sub512 g[2];
-        for (int pp = 0; pp < NP; pp++)
-            gg_setup512(T, panel + pp * pstride + k0 / blk * ubytes, k0 % blk / 32, &g[pp]);
-        /* k 0..15 and 16..31 of the sub-block apart, so that the choices
-         * gg_w512 makes on e < 16 are known in each loop */
-#define GG_E_LOOP(E0, SH, SH2)                                                                                     \
-    _Pragma("GCC unroll 4") for (int e = E0; e < E0 + 16; e++)                                                   \
-    {                                                                                                            \
-        __m512 xb[4];                                                                                            \
-        for (int r = 0; r < MR; r++)                                                                             \
-            xb[r] = _mm512_set1_ps(x[r * ldx + k0 + (size_t)e]);                                                 \
-        for (int pp = 0; pp < NP; pp++)                                                                          \
-            for (int h = 0; h < 2; h++) {                                                                        \
-                __m512 wv = gg_w512(T, &g[pp], e, h, SH, SH2);                                                   \
-                for (int r = 0; r < MR; r++)                                                                     \
-                    acc[pp][r][h] = _mm512_fmadd_ps(xb[r], wv, acc[pp][r][h]);                                   \
-            }                                                                                                    \
-    }
-#define GG_SUB(SH, SH2) GG_E_LOOP(0, SH, SH2) GG_E_LOOP(16, SH, SH2)
-        GG_SUBS(T, k0 % blk / 32, GG_SUB)
-#undef GG_SUB
-#undef GG_E_LOOP
-    }
-    for (int pp = 0; pp < NP; pp++)
-        for (int r = 0; r < MR; r++) {
-            _mm512_storeu_ps(tile + (pp * MR + r) * GM_NR, acc[pp][r][0]);
-            _mm512_storeu_ps(tile + (pp * MR + r) * GM_NR + 16, acc[pp][r][1]);
-        }
-}
-
-#define GG_TYPES(X) X(q8_0, GGML_Q8_0) X(q4_0, GGML_Q4_0) X(q4_k, GGML_Q4_K) X(q5_k, GGML_Q5_K) X(q6_k, GGML_Q6_K)
-#define GG_K512(N, T, M, P)                                                                                        \
-    __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static void gk512_##N##_##M##_##P(               \
-        size_t k, size_t ub, const float *x, size_t ldx, const unsigned char *panel, size_t ps, float *tile)     \
-    {                                                                                                            \
-        gg_kern512_body(T, M, P, k, ub, x, ldx, panel, ps, tile);                                                \
-    }
-#define GG_K512_ALL(N, T)                                                                                          \
-    GG_K512(N, T, 1, 1) GG_K512(N, T, 2, 1) GG_K512(N, T, 3, 1) GG_K512(N, T, 4, 1) GG_K512(N, T, 1, 2)           \
-    GG_K512(N, T, 2, 2) GG_K512(N, T, 3, 2) GG_K512(N, T, 4, 2)                                                    \
-    __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static void gd512_##N(const unsigned char *u, \
-                                                                                       size_t s, float *o)     \
-    {                                                                                                            \
-        gg_deq512_body(T, u, s, o);                                                                              \
-    }
-GG_TYPES(GG_K512_ALL)
-#define GG_KMAX 4   /* rows of gg_kern512 */
-typedef void (*gg_kfn)(size_t, size_t, const float *, size_t, const unsigned char *, size_t, float *);
-
-/* The fused kernel for type with mr rows and np panels, or NULL (a type
- * without one: the L1-tile route). */
-static gg_kfn gg_kern512(int type, int mr, int np)
-{
-#define GG_ROW(N, T)                                                                                               \
-    case T: {                                                                                                    \
-        static const gg_kfn f[2][GG_KMAX] = {{gk512_##N##_1_1, gk512_##N##_2_1, gk512_##N##_3_1, gk512_##N##_4_1}, \
-                                             {gk512_##N##_1_2, gk512_##N##_2_2, gk512_##N##_3_2, gk512_##N##_4_2}}; \
-        return f[np - 1][mr - 1];                                                                                \
-    }
-    switch (type) {
-        GG_TYPES(GG_ROW)
-    default:
-        return NULL;
-    }
-#undef GG_ROW
-}
-
-__attribute__((target("avx2,fma,f16c"))) static void gg_deq_avx2(int type, const unsigned char *u, size_t s, float *o)
-{
-    gg_deq_body(type, u, s, o);
-}
-static void gg_deq_avx512(int type, const unsigned char *u, size_t s, float *o)
-{
-    switch (type) {
-#define GG_D(N, T)                                                                                                 \
-    case T:                                                                                                      \
-        gd512_##N(u, s, o);                                                                                      \
-        return;
-        GG_TYPES(GG_D)
-#undef GG_D
-    default:
-        gg_deq_body(type, u, s, o);
-    }
-}
 #endif
 
 #ifdef GM_X86
@@ -1212,16 +633,11 @@ typedef struct run_ctx {
     const gm_call *c;
     gm_kernel kern;
     gm_bkernel bkern;       /* GM_BF16DOT */
-    gm_qkernel qkern;       /* quantized panels */
-    float *deq;             /* per worker: a quantized panel dequantized (k x GM_NR), or NULL */
     gm_ikernel ikern;       /* GM_I8DOT */
     const uint8_t *xq;      /* GM_I8DOT: the rows' codes + 128 (ldq a row) and block scales (ldd) */
     const float *xd;
     size_t ldq, ldd;
     int i8_fallback;        /* GM_I8DOT without memory for xq: ikern_scalar_f32x */
-    int deq512;             /* dequantize with AVX-512 */
-    gg_deq_fn ggdeq;        /* GM_GGML: a sub-block's weights, for the path that runs */
-    int ggfused;            /* GM_GGML: gg_kern512 takes few rows */
     const float *x;         /* the rows the kernels read: c->x, or GM_BF16DOT's BF16 pairs */
     size_t ldx;
     int mr;
@@ -1229,80 +645,6 @@ typedef struct run_ctx {
     size_t kc;              /* > 0: k in blocks of kc, the tiles carried in acc (per worker mc x GM_GROUP x GM_NR) */
     float *acc;
 } run_ctx;
-
-/* GM_GGML (gemm.h, "GGUF blocks"). Few rows (decoding): each 32-k
- * sub-block of the panel dequantized into an L1 tile (gg_deq), then the
- * fp32 kernels over those 32 k, each row tile's chains carried from one
- * sub-block to the next (cont = 1): the weights stream as stored and the
- * fma chains are the fp32 panels' — the same bits. Many rows (or no
- * per-worker buffer): the whole panel dequantized once into the fp32
- * panel layout, then the fp32 kernels over the whole k. */
-#define GG_FEW (2 * MR_MAX)   /* rows per pass of the sub-block route */
-static void ggml_panel(const run_ctx *rc, size_t p, size_t r0, size_t r1, int worker)
-{
-    const gm_call *c = rc->c;
-    const gm_weights *w = c->w;
-    size_t k = w->k, col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR, block, bytes;
-    gguf_type_size(w->ggml_type, &block, &bytes);
-    const unsigned char *panel = (const unsigned char *)w->panels + col * w->rowb;
-    size_t ub = GM_NR * bytes;   /* bytes of a unit */
-    if (rc->deq && r1 - r0 > GG_FEW) {
-        float *deq = rc->deq + (size_t)worker * k * GM_NR;
-        _Alignas(64) float tile[MR_MAX * GM_NR];
-        for (size_t k0 = 0; k0 < k; k0 += 32)
-            rc->ggdeq(w->ggml_type, panel + k0 / block * ub, k0 % block / 32, deq + k0 * GM_NR);
-        for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
-            int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
-            rc->kern(mr, k, rc->x + i * rc->ldx, rc->ldx, deq, tile, 0);
-            epilogue(c, tile, i, mr, col, ncols);
-        }
-        return;
-    }
-    _Alignas(64) float wt[32 * GM_NR];
-    _Alignas(64) float acc[GG_FEW * GM_NR];
-    for (size_t a0 = r0; a0 < r1; a0 += GG_FEW) {
-        size_t a1 = a0 + GG_FEW < r1 ? a0 + GG_FEW : r1;
-        for (size_t k0 = 0; k0 < k; k0 += 32) {
-            rc->ggdeq(w->ggml_type, panel + k0 / block * ub, k0 % block / 32, wt);
-            for (size_t i = a0; i < a1; i += (size_t)rc->mr) {
-                int mr = a1 - i < (size_t)rc->mr ? (int)(a1 - i) : rc->mr;
-                rc->kern(mr, 32, rc->x + i * rc->ldx + k0, rc->ldx, wt, acc + (i - a0) * GM_NR, k0 > 0);
-            }
-        }
-        for (size_t i = a0; i < a1; i += (size_t)rc->mr) {
-            int mr = a1 - i < (size_t)rc->mr ? (int)(a1 - i) : rc->mr;
-            epilogue(c, acc + (i - a0) * GM_NR, i, mr, col, ncols);
-        }
-    }
-}
-
-#ifdef GM_X86
-/* GM_GGML, up to GG_FUSED rows, AVX-512: the fused kernels (gg_kern512),
- * two panels at a time (four fma chains per row: one row's chains would
- * otherwise wait on the fma latency), GG_KMAX rows at a time. */
-#define GG_FUSED (2 * GG_KMAX)
-static void ggml_fused(const run_ctx *rc, size_t r0, size_t r1, size_t p0, size_t p1)
-{
-    const gm_call *c = rc->c;
-    const gm_weights *w = c->w;
-    size_t block, bytes;
-    gguf_type_size(w->ggml_type, &block, &bytes);
-    size_t ub = GM_NR * bytes, ps = GM_NR * w->rowb;
-    _Alignas(64) float tile[2 * GG_KMAX * GM_NR];
-    for (size_t p = p0; p < p1; p += 2) {
-        int np = p1 - p >= 2 ? 2 : 1;
-        for (size_t i = r0; i < r1; i += GG_KMAX) {
-            int mr = r1 - i < GG_KMAX ? (int)(r1 - i) : GG_KMAX;
-            gg_kern512(w->ggml_type, mr, np)(w->k, ub, c->x + i * c->ldx, c->ldx,
-                                             (const unsigned char *)w->panels + p * ps, ps, tile);
-            for (int pp = 0; pp < np; pp++) {
-                size_t col = (p + (size_t)pp) * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
-                epilogue(c, tile + (size_t)pp * (size_t)mr * GM_NR, i, mr, col, ncols);
-            }
-        }
-    }
-}
-#endif
 
 /* An item of 16/32-bit panels with a long k (rc->kc > 0), BLIS-like: k
  * in blocks of kc, outermost, so that a block of the item's rows (mc x kc)
@@ -1349,34 +691,10 @@ static void run_item(void *vctx, size_t item, int worker)
         run_item_kblocked(rc, r0, r1, p0, p1, rc->acc + (size_t)worker * rc->mc * GM_GROUP * GM_NR);
         return;
     }
-    if (w->dtype == GM_GGML) {
-#ifdef GM_X86
-        if (rc->ggfused && r1 - r0 <= GG_FUSED) {
-            ggml_fused(rc, r0, r1, p0, p1);
-            return;
-        }
-#endif
-        for (size_t p = p0; p < p1; p++)
-            ggml_panel(rc, p, r0, r1, worker);
-        return;
-    }
     for (size_t p = p0; p < p1; p++) {
         const void *panel = (const unsigned char *)w->panels + p * k_stored(w->dtype, w->k) * row_bytes(w->dtype);
         const float *sc = w->scales ? w->scales + p * w->ngroups * GM_NR : NULL;
-        const uint8_t *zp = w->zeros ? w->zeros + p * w->ngroups * GM_NR : NULL;
         size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
-        /* many rows on one quantized panel: widen it once, then the fp32
-         * kernels (the same weights, the same fmas: the same bits) */
-        float *deq = NULL;
-        if (rc->qkern && rc->deq && r1 - r0 > (size_t)(2 * rc->mr)) {
-            deq = rc->deq + (size_t)worker * w->k * GM_NR;
-#ifdef GM_X86
-            if (rc->deq512)
-                dequant_avx512(w->dtype, w->k, panel, sc, zp, w->group, deq);
-            else
-#endif
-                dequant_panel(w->dtype, w->k, panel, sc, zp, w->group, deq);
-        }
         const int32_t *cs = w->csums ? w->csums + p * ((w->k + GM_I8BLOCK - 1) / GM_I8BLOCK) * GM_NR : NULL;
         for (size_t i = r0; i < r1; i += (size_t)rc->mr) {
             int mr = r1 - i < (size_t)rc->mr ? (int)(r1 - i) : rc->mr;
@@ -1387,10 +705,6 @@ static void run_item(void *vctx, size_t item, int worker)
                           w->group, tile);
             else if (rc->bkern)
                 rc->bkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile);
-            else if (deq)
-                rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, deq, tile, 0);
-            else if (rc->qkern)
-                rc->qkern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, sc, zp, w->group, tile);
             else
                 rc->kern(mr, w->k, rc->x + i * rc->ldx, rc->ldx, panel, tile, 0);
             epilogue(c, tile, i, mr, col, ncols);
@@ -1453,6 +767,14 @@ void gm_run(kn_pool *pool, const gm_call *c)
         gm_run(pool, &c2);
         return;
     }
+    if (w->dtype == GM_GGML) {   /* quantized blocks: gemm_ggml.c */
+        gg_run(pool, c, gm_isa_resolve(c->isa));
+        return;
+    }
+    if (w->dtype == GM_Q8 || w->dtype == GM_Q4) {   /* gemm_quant.c */
+        gq_run(pool, c, gm_isa_resolve(c->isa));
+        return;
+    }
     run_ctx rc = {.c = c, .x = c->x, .ldx = c->ldx, .mr = 4};
     uint32_t *xp = NULL;
     uint8_t *xq = NULL;
@@ -1494,18 +816,15 @@ void gm_run(kn_pool *pool, const gm_call *c)
                 bdot_rows(&b, i, 0);
         rc.x = (const float *)(const void *)b.xp, rc.ldx = b.kp;
     }
-    int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0, q = w->dtype == GM_Q8 ? 1 : w->dtype == GM_Q4 ? 2 : 0;
+    int dt = w->dtype == GM_F16 ? 1 : w->dtype == GM_BF16 ? 2 : 0;
     static const gm_kernel scalar[3] = {kern_scalar, kern_scalar_f16, kern_scalar_bf16};
-    static const gm_qkernel qscalar[3] = {NULL, qkern_scalar_q8, qkern_scalar_q4};
-    rc.kern = scalar[dt], rc.qkern = qscalar[q];
+    rc.kern = scalar[dt];
     if (w->dtype == GM_BF16DOT)
         rc.bkern = kern_scalar_bdot;
     gm_isa isa = c->isa;
 #ifdef GM_X86
     static const gm_kernel k512[3] = {kern_avx512_f32, kern_avx512_f16, kern_avx512_bf16};
     static const gm_kernel k256[3] = {kern_avx2_f32, kern_avx2_f16, kern_avx2_bf16};
-    static const gm_qkernel q512[3] = {NULL, qkern_avx512_q8, qkern_avx512_q4};
-    static const gm_qkernel q256[3] = {NULL, qkern_avx2_q8, qkern_avx2_q4};
     isa = gm_isa_resolve(isa);
     if (w->dtype == GM_I8DOT) {
         /* the integer kernels were chosen above */
@@ -1515,41 +834,17 @@ void gm_run(kn_pool *pool, const gm_call *c)
         else if (isa != GM_ISA_SCALAR)
             rc.bkern = kern_avx2_bdot, rc.mr = MRQ_AVX2;
     } else if (isa == GM_ISA_AVX512) {
-        rc.kern = k512[dt], rc.qkern = q512[q], rc.mr = 12;
+        rc.kern = k512[dt], rc.mr = 12;
     } else if (isa == GM_ISA_AVX2) {
-        rc.kern = k256[dt], rc.qkern = q256[q], rc.mr = q ? MRQ_AVX2 : 6;
+        rc.kern = k256[dt], rc.mr = 6;
     }
 #endif
-    /* quantized weights under many rows: room to dequantize a panel per
-     * worker (without it, the quantized kernels: the same bits) */
-    float *deq = NULL;
-    if (w->dtype == GM_GGML) {   /* dequantized for the fp32 kernels (chosen above: dt and q are 0) */
-        rc.ggdeq = gg_deq_scalar;
-#ifdef GM_X86
-        if (isa == GM_ISA_AVX512)
-            rc.ggdeq = gg_deq_avx512, rc.ggfused = gg_kern512(w->ggml_type, 1, 1) != NULL;
-        else if (isa == GM_ISA_AVX2)
-            rc.ggdeq = gg_deq_avx2;
-#endif
-        /* many rows: a whole panel per worker */
-        size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
-        if (c->n > GG_FEW && (deq = kn_alloc(nw * w->k * GM_NR * sizeof *deq + 64)) != NULL)
-            rc.deq = deq;
-    }
-    if (rc.qkern && c->n > (size_t)(2 * rc.mr)) {
-        size_t nw = pool ? (size_t)kn_pool_threads(pool) : 1;
-        if ((deq = kn_alloc(nw * w->k * GM_NR * sizeof *deq + 64)) != NULL)
-            rc.deq = deq;
-#ifdef GM_X86
-        rc.deq512 = isa == GM_ISA_AVX512;
-#endif
-    }
     /* 16/32-bit panels under many rows with a long k: k in blocks (see
      * run_item_kblocked), as even as KC_MAX allows, with a tile buffer per
      * worker (without it, the whole k at once: the same bits) */
     float *acc = NULL;
     size_t kdepth = w->k;
-    if (!rc.qkern && !rc.bkern && !rc.ikern && !rc.i8_fallback && w->dtype != GM_GGML && w->k > KC_MAX &&
+    if (!rc.bkern && !rc.ikern && !rc.i8_fallback && w->dtype != GM_GGML && w->k > KC_MAX &&
         c->n > (size_t)(2 * rc.mr)) {
         size_t nb = (w->k + KC_MAX - 1) / KC_MAX, kc = ((w->k + nb - 1) / nb + 7) / 8 * 8;
         size_t per = ROWS_BYTES / (kc * sizeof(float)) / 12 * 12, mc = per < 12 ? 12 : per > 192 ? 192 : per;
@@ -1570,7 +865,6 @@ void gm_run(kn_pool *pool, const gm_call *c)
         for (size_t i = 0; i < nitems; i++)
             run_item(&rc, i, 0);
     free(xp);
-    free(deq);
     free(acc);
     free(xq);
     free(xd);

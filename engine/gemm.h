@@ -12,6 +12,9 @@
  * row's bits depend only on that row and W: rows of many sequences can go
  * through one call without changing any sequence's numbers (unlike
  * OpenBLAS, kernels.h). There is no split-k and no reassociation.
+ * Quantized panels compute another fixed sequence, each block's or
+ * group's scale factored out of its k loop ("Quantization", "GGUF
+ * blocks"), with the same guarantees.
  *
  * Ownership: gm_pack allocates the packed copy (about k * out * 4 bytes,
  * `out` rounded up to GM_NR) into *pw; the caller owns it (typically its
@@ -118,14 +121,23 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  *          weight is (q - z) * s.
  *   GM_Q4, qsym: a = max |W|, s = a / 7; q = clamp(rint(W / s), -8, 7) + 8,
  *          z = 8 (q = 8 when s == 0).
- * The product keeps activations fp32: each code is widened to its weight
- * w = (float)(q - z) * s (one fp32 multiply) and the output is the fp32
- * kernels' fma chain over k ascending, acc = fma(x[k], w[k], acc), then
- * the epilogue — the kernels widen codes in registers when few rows share
- * a panel (decoding: the smaller weights are what streams) and widen the
- * panel once into fp32 for the fp32 kernels when many do (scoring at the
- * fp32 rate); every ISA and both routes give the same bits. It is the
- * exact function of the dequantized weights up to fp32 rounding. */
+ * The product keeps activations fp32 and factors each group's scale out
+ * of its k loop (as for GGUF blocks below). Per output, over the column's
+ * groups g in k order from t = 0 (gemm_quant.c):
+ *     a = 0; for k in g ascending: a = fma(x[k], (float) q[k], a)
+ *     t = fma(a, s_g, t)
+ *     GM_Q4 only: t = fma(-(s_g * (float) z_g), xsum_g, t)
+ * with q the stored code (GM_Q8: the int8 q; GM_Q4: the 4-bit q, 0..15,
+ * the zero point folded in by the last line, its product s z rounded to
+ * fp32 once) and xsum_g the row's fp32 sum over g, t = 0; t = t + x[k]
+ * for k ascending. Since a weight is (q - z) s, this is the dequantized
+ * weights' product up to fp32 rounding, with one multiply per group where
+ * widening each weight cost one per weight. Routes: up to 12 rows with
+ * AVX-512 (decoding), kernels read the codes (a table permute for 4-bit
+ * ones) straight into the chains; otherwise a panel's codes are widened
+ * to fp32 once per work item for grouped fp32 kernels; every ISA, route
+ * and thread count gives the same bits. gm_weights_row reads back the
+ * dequantized weights (q - z) * s. */
 
 /* ---- GGUF blocks (GM_GGML) -----------------------------------------------
  * Weights quantized by llama.cpp, kept in their stored blocks: a GM_GGML
@@ -137,17 +149,38 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  * 32 rows block by block and field by field (gemm_internal.h, gg_fields:
  * the scales of 32 rows side by side, then their codes of each k), so
  * that 16 rows' weights of one k dequantize with one vector operation;
- * gm_weights_row gathers a row back. The product computes, for every
- * output, the fp32 kernels' chain over the dequantized weights (each
- * weight the value gguf_dequant gives, with its fp32 operations in its
- * order): the same bits as fp32 panels holding them, whatever n, ISA or
- * threads. Routes: up to 8 rows (decoding) with AVX-512, fused kernels for
- * Q8_0, Q4_0, Q4_K, Q5_K and Q6_K dequantize each weight in registers and
- * feed it to the fmas (two panels per pass); up to 24 rows (and the other
- * types or ISAs), each 32-k sub-block is dequantized into an L1 tile for
- * the fp32 kernels, the chains carried from one sub-block to the next;
- * more rows, the whole panel is dequantized once per item. F32/F16/BF16
- * units are the fp32/16-bit panels and run their kernels. */
+ * gm_weights_row gathers a row back (the values gguf_dequant gives).
+ * The product keeps activations fp32 and factors each sub-block's scale
+ * out of its k loop. A row's k is cut into sub-blocks of 32 consecutive k
+ * (a Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 block; 1/8 of a K block), and per output,
+ * over the sub-blocks in k order from t = 0:
+ *     a = 0; for k in the sub-block ascending: a = fma(x[k], (float) c[k], a)
+ *     t = fma(a, s, t);  then, types with a min: t = fma(m, xsum, t)
+ * Q4_0 and Q6_K split each sub-block in two halves of 16 k (Q4_0: the
+ * low nibbles, then the high ones), each with its own a (from 0) and
+ * scale, folded in that order. c, s and m per type (d, dmin
+ * the block's fp16 fields widened exactly; sc, mn the sub-block's 6-bit
+ * scale and min, Q6_K's 8-bit scale of the 16 k; q the stored code):
+ *     Q8_0  c = q,       s = d
+ *     Q4_0  c = q - 8,   s = d          Q5_0  c = q - 16,  s = d
+ *     Q4_1  c = q,       s = d, m = the block's fp16 min     (Q5_1 alike)
+ *     Q4_K  c = q,       s = d * sc, m = -(dmin * mn)        (Q5_K alike)
+ *     Q6_K  c = q - 32,  s = d * sc
+ * (each product of an fp16 by a small integer is exact in fp32), and
+ * xsum is the row's sum over the sub-block in fp32, t = 0; t = t + x[k]
+ * for k ascending. Since a weight is s c + m exactly, this is the
+ * dequantized weights' product up to fp32 rounding; it spends one multiply
+ * per sub-block where the exact weights cost one per weight. The bits
+ * depend on nothing but x's row and the blocks: every route, ISA and
+ * thread count computes this sequence. Routes (gemm_ggml.c): up to 8 rows
+ * (decoding) with AVX-512, fused kernels for Q8_0, Q4_0, Q4_K, Q5_K and
+ * Q6_K turn 16 columns' codes into floats in registers and fold each
+ * sub-block into the totals (two panels per pass); up to 24 rows (and the
+ * other types or ISAs), each sub-block's codes are widened into an L1
+ * tile and the totals carried from one sub-block to the next; more rows
+ * (scoring), a panel's codes, scales and mins are widened once per item.
+ * F32/F16/BF16 units are the fp32/16-bit panels and run their kernels
+ * (the fp32 function above, unchanged). */
 
 /* ---- BF16 dot products (GM_BF16DOT) -------------------------------------
  * Opt-in faster arithmetic, as GPU evaluation in bfloat16 does: weights

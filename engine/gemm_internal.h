@@ -116,4 +116,16 @@ static inline void gg_get(int type, const unsigned char *unit, size_t c, unsigne
             memcpy(blk + f[i].off + e * f[i].w, unit + 32 * (size_t)f[i].off + (e * 32 + c) * f[i].w, f[i].w);
 }
 
+/* ---- between gemm.c and gemm_ggml.c ---- */
+
+/* gemm.c's epilogue (bias, activation, = or +=) of rows [row, row + mr)
+ * of columns [col, col + ncols) from tile[r * GM_NR + j]: one routine for
+ * every path. */
+void gm_epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t col, size_t ncols);
+
+/* gm_run on quantized GM_GGML panels (gemm_ggml.c), isa resolved. */
+void gg_run(kn_pool *pool, const gm_call *c, gm_isa isa);
+/* gm_run on GM_Q8 and GM_Q4 panels (gemm_quant.c), isa resolved. */
+void gq_run(kn_pool *pool, const gm_call *c, gm_isa isa);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include "f16.h"
 #include "gemm.h"
+#include "gguf.h"
 #include "kernels.h"
 
 static uint64_t lcg(uint64_t *s)
@@ -414,11 +415,13 @@ static void test_half_panels(void **state)
     check_half_panels(600);   /* past one k block: 40 rows run the blocked path, the tiles carried */
 }
 
-/* Quantized panels (gemm.h, "Quantization"): every ISA and row count gives
- * the bits of the contract's sequence written out here (the fp32 fma chain
- * over the dequantized weights) — through the quantized kernels for few
- * rows, through a dequantized panel and the fp32 kernels for many; the
- * dequantized weights are within half a step of the source. */
+/* Quantized panels (gemm.h, "Quantization"): every ISA, row count and
+ * thread count gives the bits of the contract written out here (per group
+ * the fma chain of x by the codes, folded with the scale, then the zero
+ * point's term -(s z) times the row's sum over the group) — through the
+ * fused kernels for few rows, widened panels and grouped fp32 kernels for
+ * many; that is within fp32 rounding of the float64 product of the
+ * dequantized weights, which are within half a step of the source. */
 static void test_quant_panels(void **state)
 {
     (void)state;
@@ -456,28 +459,55 @@ static void test_quant_panels(void **state)
                                  w[c * k + kk], row[kk], step);
             }
         }
-        /* the contract's sequence: the fp32 kernels' fma chain over the
-         * dequantized weights w = (float)(q - z) * s, which gm_weights_row
-         * reads back */
+        /* the contract's sequence, from the codes and scales the packer
+         * stores (the panel layout: gemm_internal.h, row_bytes) */
+        size_t rb = sch[si].t == GM_Q8 ? GM_NR : GM_NR / 2;
+        double worst = 0;
         for (size_t r = 0; r < 30; r++)
             for (size_t c = 0; c < out; c++) {
+                const unsigned char *pan = (const unsigned char *)q.panels + c / GM_NR * k * rb;
+                size_t j = c % GM_NR;
+                float t = 0.0f;
+                for (size_t k0 = 0, gi = 0; k0 < k; k0 += q.group, gi++) {
+                    size_t k1 = k0 + q.group < k ? k0 + q.group : k;
+                    float a = 0.0f, sum = 0.0f;
+                    for (size_t kk = k0; kk < k1; kk++) {
+                        const unsigned char *pr = pan + kk * rb;
+                        int code = sch[si].t == GM_Q8 ? (int8_t)pr[j] : j < 16 ? pr[j] & 15 : pr[j - 16] >> 4;
+                        a = fmaf(x[r * k + kk], (float)code, a);
+                        sum = sum + x[r * k + kk];
+                    }
+                    size_t g = (c / GM_NR * q.ngroups + gi) * GM_NR + j;
+                    t = fmaf(a, q.scales[g], t);
+                    if (sch[si].t == GM_Q4)
+                        t = fmaf(-(q.scales[g] * (float)q.zeros[g]), sum, t);
+                }
+                y0[r * out + c] = t;
                 gm_weights_row(&q, c, row);
-                float acc = 0.0f;
+                double ref = 0, mag = 0;
                 for (size_t kk = 0; kk < k; kk++)
-                    acc = fmaf(x[r * k + kk], row[kk], acc);
-                y0[r * out + c] = acc;
+                    ref += (double)x[r * k + kk] * row[kk], mag += fabs((double)x[r * k + kk] * row[kk]);
+                double e = fabs((double)t - ref) / (mag + 1e-30);
+                worst = e > worst ? e : worst;
             }
+        if (worst > 1e-5)
+            fail_msg("scheme %zu: relative error %g against the float64 product", si, worst);
+        eng_blas noblas = {0};
+        kn_pool *pool;
+        assert_int_equal(kn_pool_new(2, &noblas, &pool), 0);
         const gm_isa isas[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512, GM_ISA_AUTO};
-        const size_t ns[] = {1, 4, 13, 30};
+        const size_t ns[] = {1, 4, 7, 12, 13, 30};
         for (int ii = 0; ii < 4; ii++)
-            for (int ni = 0; ni < 4; ni++) {
-                memset(y, 0, 30 * out * sizeof *y);
-                gm_call cl = {.x = x, .ldx = k, .w = &q, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
-                gm_run(NULL, &cl);
-                if (memcmp(y, y0, ns[ni] * out * sizeof *y))
-                    fail_msg("scheme %zu isa %d n %zu: quantized product differs from the contract's sequence", si,
-                             (int)isas[ii], ns[ni]);
-            }
+            for (int ni = 0; ni < 6; ni++)
+                for (int th = 0; th < 2; th++) {
+                    memset(y, 0, 30 * out * sizeof *y);
+                    gm_call cl = {.x = x, .ldx = k, .w = &q, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
+                    gm_run(th ? pool : NULL, &cl);
+                    if (memcmp(y, y0, ns[ni] * out * sizeof *y))
+                        fail_msg("scheme %zu isa %d n %zu threads %d: quantized product differs from the contract's "
+                                 "sequence", si, (int)isas[ii], ns[ni], th + 1);
+                }
+        kn_pool_free(pool);
         gm_free(&q);
     }
     free(w), free(x), free(row), free(y), free(y0);
@@ -687,6 +717,166 @@ static void test_accumulate_strides(void **state)
     free(x), free(w), free(b), free(y0), free(y);
 }
 
+/* ---- GGUF blocks (gemm.h, "GGUF blocks") ------------------------------------
+ * The contract written out independently from the blocks as the file
+ * stores them (ggml's layouts): per sub-block of 32 k (Q4_0, Q6_K: 16), a chain
+ * of fmas of x by the integer codes from 0, folded into the total with the
+ * sub-block's scale, then its min times the row's sum over the sub-block.
+ * Every route (fused decode kernels, L1 tiles, whole panels), instruction
+ * set, row count 1..40 and thread count must give its bits; and it must
+ * be the dequantized weights' product within fp32 rounding (float64). */
+static float t_h(const unsigned char *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+/* Block b of a row: codes[k], scales per 16 k (sc[k / 16]), min per 32 k
+ * (mn[k / 32]; 0 without one). */
+static void t_block(int type, const unsigned char *b, int *codes, float *sc, float *mn)
+{
+    switch (type) {
+    case GGML_Q8_0:
+        for (int k = 0; k < 32; k++)
+            codes[k] = (int8_t)b[2 + k];
+        sc[0] = sc[1] = t_h(b), mn[0] = 0;
+        break;
+    case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1: {
+        int m = type == GGML_Q4_1 || type == GGML_Q5_1, five = type == GGML_Q5_0 || type == GGML_Q5_1;
+        const unsigned char *qs = b + 2 + 2 * m + 4 * five;
+        uint32_t qh = five ? (uint32_t)b[2 + 2 * m] | (uint32_t)b[3 + 2 * m] << 8 | (uint32_t)b[4 + 2 * m] << 16 |
+                                 (uint32_t)b[5 + 2 * m] << 24 : 0;
+        for (int j = 0; j < 16; j++) {
+            codes[j] = (qs[j] & 15) | (int)((qh >> j) & 1) << 4;
+            codes[j + 16] = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        }
+        for (int k = 0; k < 32; k++)
+            codes[k] -= m ? 0 : five ? 16 : 8;
+        sc[0] = sc[1] = t_h(b), mn[0] = m ? t_h(b + 2) : 0.0f;
+        break;
+    }
+    case GGML_Q4_K: case GGML_Q5_K: {
+        int five = type == GGML_Q5_K;
+        const unsigned char *scb = b + 4, *qh = b + 16, *qs = b + (five ? 48 : 16);
+        for (int s = 0; s < 8; s++) {
+            int a, m;
+            if (s < 4)
+                a = scb[s] & 63, m = scb[s + 4] & 63;
+            else
+                a = (scb[s + 4] & 15) | (scb[s - 4] >> 6) << 4, m = (scb[s + 4] >> 4) | (scb[s] >> 6) << 4;
+            sc[2 * s] = sc[2 * s + 1] = t_h(b) * (float)a;
+            mn[s] = -(t_h(b + 2) * (float)m);
+            for (int l = 0; l < 32; l++)
+                codes[32 * s + l] = ((qs[32 * (s / 2) + l] >> (4 * (s & 1))) & 15) | (five ? ((qh[l] >> s) & 1) << 4 : 0);
+        }
+        break;
+    }
+    case GGML_Q6_K:
+        for (int i = 0; i < 256; i++) {
+            int n = i / 128, g = i % 128 / 32, l = i % 32;
+            int lo = (b[64 * n + l + 32 * (g & 1)] >> (4 * (g >> 1))) & 15, hi = (b[128 + 32 * n + l] >> (2 * g)) & 3;
+            codes[i] = (lo | hi << 4) - 32;
+        }
+        for (int s = 0; s < 16; s++)
+            sc[s] = t_h(b + 208) * (float)(int8_t)b[192 + s];
+        for (int s = 0; s < 8; s++)
+            mn[s] = 0;
+        break;
+    }
+}
+
+static float t_contract(int type, const unsigned char *row, size_t k, const float *x)
+{
+    size_t block, bytes;
+    gguf_type_size(type, &block, &bytes);
+    int codes[256];
+    float sc[16], mn[8], t = 0.0f;
+    for (size_t b0 = 0; b0 < k; b0 += block) {
+        t_block(type, row + b0 / block * bytes, codes, sc, mn);
+        for (size_t s = 0; s < block / 32; s++) {
+            const float *xs = x + b0 + 32 * s;
+            if (type == GGML_Q6_K || type == GGML_Q4_0) {
+                for (size_t h = 0; h < 2; h++) {
+                    float a = 0.0f;
+                    for (size_t e = 16 * h; e < 16 * h + 16; e++)
+                        a = fmaf(xs[e], (float)codes[32 * s + e], a);
+                    t = fmaf(a, sc[2 * s + h], t);
+                }
+            } else {
+                float a = 0.0f, sum = 0.0f;
+                for (size_t e = 0; e < 32; e++)
+                    a = fmaf(xs[e], (float)codes[32 * s + e], a), sum = sum + xs[e];
+                t = fmaf(a, sc[2 * s], t);
+                if (type == GGML_Q4_1 || type == GGML_Q5_1 || type == GGML_Q4_K || type == GGML_Q5_K)
+                    t = fmaf(mn[s], sum, t);
+            }
+        }
+    }
+    return t;
+}
+
+static void test_ggml_blocks(void **state)
+{
+    (void)state;
+    static const int types[] = {GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K};
+    const size_t out = 101, k = 256, N = 40, ldx = k + 3;   /* 4 panels, the last partial */
+    eng_blas noblas = {0};
+    kn_pool *pool;
+    assert_int_equal(kn_pool_new(2, &noblas, &pool), 0);
+    float *x = frand(N * ldx, 21), *bias = frand(out, 22), *deq = malloc(out * k * sizeof *deq);
+    float *y0 = malloc(N * out * sizeof *y0), *y = malloc(N * out * sizeof *y);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        int type = types[ti];
+        size_t block, bytes;
+        gguf_type_size(type, &block, &bytes);
+        size_t rowb = k / block * bytes;
+        unsigned char *blocks = malloc(out * rowb);
+        uint64_t s = 99 + (uint64_t)type;
+        for (size_t i = 0; i < out * rowb; i++)
+            blocks[i] = (unsigned char)lcg(&s);
+        /* the fp16 fields: finite scales of a plausible size (random bytes elsewhere) */
+        for (size_t bi = 0; bi < out * k / block; bi++) {
+            unsigned char *b = blocks + bi * bytes;
+            size_t off = type == GGML_Q6_K ? 208 : 0;
+            b[off] = (unsigned char)lcg(&s), b[off + 1] = (unsigned char)(0x14 + lcg(&s) % 8 + (lcg(&s) % 2) * 0x80);
+            if (type == GGML_Q4_1 || type == GGML_Q5_1 || type == GGML_Q4_K || type == GGML_Q5_K)
+                b[2] = (unsigned char)lcg(&s), b[3] = (unsigned char)(0x14 + lcg(&s) % 8);
+        }
+        for (size_t r = 0; r < out; r++)
+            assert_int_equal(gguf_dequant(type, blocks + r * rowb, k, deq + r * k), 0);
+        gm_weights w;
+        gm_job j = {.pw = &w, .w = blocks, .ldw = k, .layout = KN_OUT_IN, .k = k, .out = out, .dtype = GM_GGML,
+                    .packed = GM_GGML, .ggml_type = type};
+        assert_int_equal(gm_pack_all(NULL, &j, 1, NULL, NULL), 0);
+        /* the contract, and its distance to the float64 product */
+        double worst = 0;
+        for (size_t r = 0; r < N; r++)
+            for (size_t c = 0; c < out; c++) {
+                float t = t_contract(type, blocks + c * rowb, k, x + r * ldx);
+                double ref = 0, mag = 0;
+                for (size_t kk = 0; kk < k; kk++)
+                    ref += (double)x[r * ldx + kk] * deq[c * k + kk], mag += fabs((double)x[r * ldx + kk] * deq[c * k + kk]);
+                double err = fabs((double)t - ref) / (mag + 1e-30);
+                worst = err > worst ? err : worst;
+                y0[r * out + c] = t + bias[c];
+            }
+        if (worst > 1e-5)
+            fail_msg("%s: relative error %g against the float64 product", gguf_type_name(type), worst);
+        for (size_t ii = 0; ii < NISAS + 1; ii++)
+            for (size_t n = 1; n <= N; n += n < 10 ? 1 : 7)
+                for (int th = 0; th < 2; th++) {
+                    gm_isa isa = ii < NISAS ? ISAS[ii] : GM_ISA_AUTO;
+                    memset(y, 0, N * out * sizeof *y);
+                    gm_call cl = {.x = x, .ldx = ldx, .w = &w, .bias = bias, .y = y, .ldy = out, .n = n, .isa = isa};
+                    gm_run(th ? pool : NULL, &cl);
+                    for (size_t i = 0; i < n * out; i++)
+                        if (memcmp(&y[i], &y0[i], sizeof *y))
+                            fail_msg("%s isa %d n %zu threads %d: row %zu column %zu: %.9g, contract %.9g",
+                                     gguf_type_name(type), (int)isa, n, th + 1, i / out, i % out, y[i], y0[i]);
+                }
+        gm_free(&w);
+        free(blocks);
+    }
+    kn_pool_free(pool);
+    free(x), free(bias), free(deq), free(y0), free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -696,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_gelu_values),      cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_half_panels),
         cmocka_unit_test(test_quant_panels),
+        cmocka_unit_test(test_ggml_blocks),
         cmocka_unit_test(test_bf16dot),
         cmocka_unit_test(test_i8dot),
         cmocka_unit_test(test_accumulate_strides), cmocka_unit_test(test_pack_all),

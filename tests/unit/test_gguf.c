@@ -257,12 +257,15 @@ static void test_dequant(void **state)
 /* ---- products on blocks (gemm.h, GM_GGML) ---------------------------------
  * A matrix of each type's blocks (dequant.gguf's rows, paired and repeated
  * to 70 output rows of k = 1024: three panels, the last partial, so the
- * fused decode kernels take a pair and a single panel), packed as GM_GGML,
- * must give the bits of fp32 panels holding its dequantized values, for
- * one row, a few and many (the routes differ: fused kernels up to 8 rows,
- * 4 at a time; L1 sub-block tiles up to 24; whole panels beyond), on every
- * instruction set, with a bias and accumulation; and row 69 read back
- * from the interleaved units gives the row's dequantized values. */
+ * fused decode kernels take a pair and a single panel), packed as GM_GGML:
+ * F16 and BF16 must give the bits of fp32 panels holding their values;
+ * the quantized types (whose function factors the block scales out,
+ * gemm.h) the same bits for one row, a few and many (the routes differ:
+ * fused kernels up to 8 rows; L1 sub-block tiles up to 24; whole panels
+ * beyond) on every instruction set, with a bias and accumulation, within
+ * fp32 rounding of the fp32 panels' product (test_gemm.c checks the
+ * function itself); and row 69 read back from the interleaved units gives
+ * the row's dequantized values. */
 static void test_gemm_blocks(void **state)
 {
     (void)state;
@@ -302,6 +305,8 @@ static void test_gemm_blocks(void **state)
         for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
             size_t n = ns[ni];
             float *x = malloc(n * k * sizeof *x), *y1 = malloc(n * out * sizeof *y1), *y2 = malloc(n * out * sizeof *y2);
+            float *y0 = malloc(n * out * sizeof *y0);
+            int quant = types[ti] != GGML_F16 && types[ti] != GGML_BF16;
             for (size_t i = 0; i < n * k; i++)
                 x[i] = (float)((i * 7919) % 1001) / 500.0f - 1.0f;
             for (int isa = GM_ISA_AUTO; isa <= GM_ISA_AVX512; isa++) {
@@ -313,10 +318,24 @@ static void test_gemm_blocks(void **state)
                 c2.w = &fw, c2.y = y2;
                 gm_run(NULL, &c1);
                 gm_run(NULL, &c2);
-                if (memcmp(y1, y2, n * out * sizeof *y1))
+                if (isa == GM_ISA_AUTO)
+                    memcpy(y0, y1, n * out * sizeof *y0);
+                if (!quant && memcmp(y1, y2, n * out * sizeof *y1))
                     fail_msg("%s: n %zu isa %d: GM_GGML differs from fp32 panels", gguf_type_name(types[ti]), n, isa);
+                if (quant && memcmp(y1, y0, n * out * sizeof *y1))
+                    fail_msg("%s: n %zu isa %d: differs from the automatic path", gguf_type_name(types[ti]), n, isa);
+                /* both within fp32 rounding of the exact product: a few
+                 * ulps of the sum of |x w| (and of the added terms) */
+                for (size_t i = 0; quant && i < n * out; i++) {
+                    double mag = fabs((double)y2[i]);
+                    for (size_t kk = 0; kk < k; kk++)
+                        mag += fabs((double)x[i / out * k + kk] * deq[i % out * k + kk]);
+                    if (fabs((double)y1[i] - y2[i]) > 1e-5 * mag)
+                        fail_msg("%s: n %zu isa %d: %.9g, fp32 panels %.9g (sum |x w| %g)", gguf_type_name(types[ti]),
+                                 n, isa, (double)y1[i], (double)y2[i], mag);
+                }
             }
-            free(x), free(y1), free(y2);
+            free(x), free(y1), free(y2), free(y0);
         }
         /* what a GM_GGML job cannot be */
         gm_weights bad;
