@@ -8,11 +8,9 @@
 
 #include "gemm.h"
 
-/* gemm.c: gm_run's one epilogue (bias, activation, accumulate) for mr rows
- * of a tile of GM_NR columns, and GM_I8DOT's row quantization (codes + 128,
- * k padded to kq4 with 128; a scale per 32 k). One definition each, so
- * that the two int8 products quantize alike. */
-void gm_epilogue(const gm_call *c, float *tile, size_t row, int mr, size_t col, size_t ncols);
+/* gemm.c: GM_I8DOT's row quantization (codes + 128, k padded to kq4 with
+ * 128; a scale per 32 k), one definition so that the two int8 products
+ * quantize alike. (gm_run's epilogue, gm_epilogue, is in gemm_internal.h.) */
 void gm_quant_row(const float *x, size_t k, size_t kq4, uint8_t *q, float *d);
 
 /* gemm_ggml_i8.c: gm_run for a GM_GGML_I8 weight. */
