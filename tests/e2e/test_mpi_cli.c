@@ -61,61 +61,6 @@ static size_t count_of(const char *hay, const char *needle)
 
 /* One query's rows as text; a REAL by its bits, so that "equal" is
  * bitwise. */
-static void dump_query(sqlite3 *db, const char *sql, char **acc, size_t *len)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        for (int c = 0; c < sqlite3_column_count(st); c++) {
-            char cell[64];
-            const char *v = cell;
-            switch (sqlite3_column_type(st, c)) {
-            case SQLITE_NULL:
-                v = "NULL";
-                break;
-            case SQLITE_FLOAT: {
-                double x = sqlite3_column_double(st, c);
-                unsigned long long bits;
-                memcpy(&bits, &x, sizeof bits);
-                snprintf(cell, sizeof cell, "R%016llx", bits);
-                break;
-            }
-            default:
-                v = (const char *)sqlite3_column_text(st, c);
-            }
-            size_t k = strlen(v);
-            *acc = realloc(*acc, *len + k + 2);
-            assert_non_null(*acc);
-            memcpy(*acc + *len, v, k);
-            *len += k;
-            (*acc)[(*len)++] = c + 1 < sqlite3_column_count(st) ? '|' : '\n';
-            (*acc)[*len] = 0;
-        }
-    }
-    sqlite3_finalize(st);
-}
-
-/* Every stored value of a store but the run's times and provenance. */
-static char *dump_store(const char *path)
-{
-    static const char *const q[] = {
-        "SELECT key, response FROM responses ORDER BY key",
-        "SELECT * FROM samples ORDER BY run, task, doc_id",
-        "SELECT * FROM task_results ORDER BY run, task, metric, filter",
-        "SELECT * FROM task_prompts ORDER BY run, task",
-        "SELECT * FROM models ORDER BY id",
-        "SELECT id, model_id, tasks, status, version, seed, threads, host, kl_base_model_id FROM runs ORDER BY id",
-    };
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    char *acc = calloc(1, 1);
-    size_t len = 0;
-    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
-        dump_query(db, q[i], &acc, &len);
-    sqlite3_close(db);
-    return acc;
-}
 
 /* The run's settings: those of one process, plus "ranks" (returned) and
  * "hosts" (one per rank); *rest gets the settings without both. */
@@ -190,7 +135,7 @@ static void same_as_one_process(const char *model, const char *tasks, const char
         snprintf(path, sizeof path, "%s/results.json", ts_path(sub));
         char *json = ts_read_file(path, NULL);
         snprintf(path, sizeof path, "%s/s.db", ts_path(sub));
-        char *store = dump_store(path), *set = NULL;
+        char *store = ts_dump_store(path), *set = NULL;
         int ranks = settings_ranks(path, &set);
         assert_non_null(json);
         if (np == 0) {

@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 char *ts_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -139,6 +141,61 @@ static int ys_run(const char *args, const char *redirect, char **out, char **err
 
 int ts_ys(const char *args, char **out, char **err) { return ys_run(args, "2>", out, err); }
 int ts_ys_log(const char *args, char **out) { return ys_run(args, "2>>", out, NULL); }
+
+static void dump_query(sqlite3 *db, const char *sql, char **acc, size_t *len)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            char cell[64];
+            const char *v = cell;
+            switch (sqlite3_column_type(st, c)) {
+            case SQLITE_NULL:
+                v = "NULL";
+                break;
+            case SQLITE_FLOAT: {
+                double x = sqlite3_column_double(st, c);
+                unsigned long long bits;
+                memcpy(&bits, &x, sizeof bits);
+                snprintf(cell, sizeof cell, "R%016llx", bits);
+                break;
+            }
+            default:
+                v = (const char *)sqlite3_column_text(st, c);
+            }
+            size_t k = strlen(v);
+            *acc = realloc(*acc, *len + k + 2);
+            assert_non_null(*acc);
+            memcpy(*acc + *len, v, k);
+            *len += k;
+            (*acc)[(*len)++] = c + 1 < sqlite3_column_count(st) ? '|' : '\n';
+            (*acc)[*len] = 0;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+char *ts_dump_store(const char *path)
+{
+    static const char *const q[] = {
+        "SELECT key, response FROM responses ORDER BY key",
+        "SELECT * FROM samples ORDER BY run, task, doc_id",
+        "SELECT * FROM task_results ORDER BY run, task, metric, filter",
+        "SELECT * FROM task_prompts ORDER BY run, task",
+        "SELECT * FROM models ORDER BY id",
+        "SELECT id, model_id, tasks, status, version, seed, threads, host, kl_base_model_id FROM runs ORDER BY id",
+    };
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char *acc = calloc(1, 1);
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+        dump_query(db, q[i], &acc, &len);
+    sqlite3_close(db);
+    return acc;
+}
 
 int ts_have_shared(void)
 {

@@ -43,6 +43,10 @@ void ts_swapped_tokenizer_copy(const char *src, const char *dir);
  * file is read back into *err (malloc'd). Returns the exit status. */
 int ts_ys(const char *args, char **out, char **err);
 int ts_ys_log(const char *args, char **out);
+/* Every value a results store holds but the runs' times and provenance,
+ * one line per row, doubles as their bit patterns (malloc'd): two stores
+ * are the same results when their dumps are equal. */
+char *ts_dump_store(const char *path);
 /* Is ../shared present (tests that need it skip otherwise)? */
 int ts_have_shared(void);
 
