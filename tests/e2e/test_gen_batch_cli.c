@@ -30,19 +30,6 @@ static char *results_without_batch(const char *path)
     return r;
 }
 
-/* The samples log of task in folder sub (its name has a time stamp). */
-static char *samples_of(const char *sub, const char *task)
-{
-    char cmd[2048], *out = NULL;
-    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), sub, task);
-    assert_int_equal(ts_run(cmd, &out), 0);
-    out[strcspn(out, "\n")] = 0;
-    char *text = ts_read_file(out, NULL);
-    assert_non_null(text);
-    free(out);
-    return text;
-}
-
 static void same_runs(const char *model, const char *tasks, const char *const *each, size_t n)
 {
     char args[4096], *out = NULL;
@@ -66,7 +53,7 @@ static void same_runs(const char *model, const char *tasks, const char *const *e
     for (size_t i = 0; i < n; i++) {
         snprintf(a, sizeof a, "b1_%s", model);
         snprintf(b, sizeof b, "b5_%s", model);
-        char *sa = samples_of(a, each[i]), *sb = samples_of(b, each[i]);
+        char *sa = ts_samples_log(a, each[i]), *sb = ts_samples_log(b, each[i]);
         /* something was generated: some response is not empty */
         size_t nonempty = 0;
         for (const char *p = sa; (p = strstr(p, "\"resps\":[\"")) != NULL; p++)

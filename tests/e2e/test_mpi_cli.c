@@ -92,19 +92,6 @@ static int settings_ranks(const char *path, char **rest)
     return ranks;
 }
 
-/* The sample log of task in folder sub (its name has a time stamp). */
-static char *samples_of(const char *sub, const char *task)
-{
-    char cmd[2048], *out = NULL;
-    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), sub, task);
-    assert_int_equal(ts_run(cmd, &out), 0);
-    out[strcspn(out, "\n")] = 0;
-    char *text = ts_read_file(out, NULL);
-    assert_non_null(text);
-    free(out);
-    return text;
-}
-
 /* "prompt tokens N:" of a decoder run's summary: the tokens rank 0 saw */
 static long prompt_tokens(const char *err)
 {
@@ -143,7 +130,7 @@ static void same_as_one_process(const char *model, const char *tasks, const char
             want_json = json, want_store = store, want_set = set;
             tokens1 = prompt_tokens(err);
             for (size_t i = 0; i < ntasks; i++)
-                want_samples[i] = samples_of(sub, each[i]);
+                want_samples[i] = ts_samples_log(sub, each[i]);
             free(err);
             continue;
         }
@@ -154,7 +141,7 @@ static void same_as_one_process(const char *model, const char *tasks, const char
             fail_msg("%s, %d ranks: the store differs from one process's", model, np);
         assert_string_equal(set, want_set);
         for (size_t i = 0; i < ntasks; i++) {
-            char *got = samples_of(sub, each[i]);
+            char *got = ts_samples_log(sub, each[i]);
             if (strcmp(got, want_samples[i]))
                 fail_msg("%s, %d ranks: the sample log of %s differs", model, np, each[i]);
             free(got);

@@ -136,19 +136,6 @@ static void make_model(const char *name, const char *drop)
     cJSON_Delete(cfg);
 }
 
-/* One query's rows as text; a REAL by its bits. */
-
-static char *samples_of(const char *sub, const char *task)
-{
-    char cmd[2048], *out = NULL;
-    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), sub, task);
-    assert_int_equal(ts_run(cmd, &out), 0);
-    out[strcspn(out, "\n")] = 0;
-    char *text = ts_read_file(out, NULL);
-    assert_non_null(text);
-    free(out);
-    return text;
-}
 
 static const char *const TASKS[] = {"copa", "wikitext", "lambada_openai"};
 #define NTASKS 3
@@ -185,7 +172,7 @@ static void test_same_as_one_process(void **state)
         if (np == 0) {
             want_json = json, want_store = store;
             for (size_t i = 0; i < NTASKS; i++)
-                want_samples[i] = samples_of(sub, TASKS[i]);
+                want_samples[i] = ts_samples_log(sub, TASKS[i]);
             free(err);
             continue;
         }
@@ -194,7 +181,7 @@ static void test_same_as_one_process(void **state)
         if (strcmp(store, want_store))
             fail_msg("-np %d --pipeline %d: the store differs from one process's", np, K);
         for (size_t i = 0; i < NTASKS; i++) {
-            char *got = samples_of(sub, TASKS[i]);
+            char *got = ts_samples_log(sub, TASKS[i]);
             if (strcmp(got, want_samples[i]))
                 fail_msg("-np %d --pipeline %d: the sample log of %s differs", np, K, TASKS[i]);
             free(got);

@@ -197,6 +197,18 @@ char *ts_dump_store(const char *path)
     return acc;
 }
 
+char *ts_samples_log(const char *sub, const char *task)
+{
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), sub, task);
+    assert_int_equal(ts_run(cmd, &out), 0);
+    out[strcspn(out, "\n")] = 0;
+    char *text = ts_read_file(out, NULL);
+    assert_non_null(text);
+    free(out);
+    return text;
+}
+
 int ts_have_shared(void)
 {
     struct stat st;

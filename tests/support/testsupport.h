@@ -47,6 +47,9 @@ int ts_ys_log(const char *args, char **out);
  * one line per row, doubles as their bit patterns (malloc'd): two stores
  * are the same results when their dumps are equal. */
 char *ts_dump_store(const char *path);
+/* The text of the sample log `run --log-samples` wrote for task into the
+ * scratch folder's subfolder sub (its name has a time stamp; malloc'd). */
+char *ts_samples_log(const char *sub, const char *task);
 /* Is ../shared present (tests that need it skip otherwise)? */
 int ts_have_shared(void);
 
