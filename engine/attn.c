@@ -181,6 +181,46 @@ T512 static void pv512_1(const float *const *p, const float *v, size_t ldv, size
     pv512_body(1, p, v, ldv, j0, j1, hd, o);
 }
 
+/* Keys [b, b + KB) transposed as pack_keys does, 16 keys x 16 dims at a
+ * time in registers: decoding scores one query row against every key, so
+ * the transpose, not the fmas, was the cost of its attention (the scalar
+ * loop moved each float alone; ~5x the score kernel's time on GPT-2). */
+T512 static void pack512(const kn_attn *a, size_t b, size_t kend, float *kt)
+{
+    size_t n = kend - b < KB ? kend - b : KB;
+    for (size_t j0 = 0; j0 < KB; j0 += 16)
+        for (size_t d0 = 0; d0 < a->hd; d0 += 16) {
+            __mmask16 md = mask16(a->hd - d0);
+            __m512 r[16], t[16];
+            for (size_t i = 0; i < 16; i++)
+                r[i] = j0 + i < n ? _mm512_maskz_loadu_ps(md, a->k + (b + j0 + i) * a->ldkv + d0) : _mm512_setzero_ps();
+            /* pairs of rows interleaved, then quads (each 128-bit lane L
+             * holding rows 4i..4i+3 of dim 4L + c in r[4i + c]), then the
+             * lanes gathered across the four quads */
+            for (int i = 0; i < 8; i++) {
+                t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            for (int i = 0; i < 4; i++) {
+                r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+                r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+                r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+                r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+            }
+            for (int c = 0; c < 4; c++) {
+                __m512 x0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44), x1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xEE);
+                __m512 y0 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44);
+                __m512 y1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xEE);
+                t[c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+                t[4 + c] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+                t[8 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+                t[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+            }
+            for (size_t i = 0; i < 16 && d0 + i < a->hd; i++)
+                _mm512_storeu_ps(kt + (d0 + i) * KB + j0, t[i]);
+        }
+}
+
 /* ---- AVX2 -------------------------------------------------------------------
  * Scores: 2 rows x 32 keys (8 ymm). P.V: 2 rows x 32 dims (8 ymm). */
 #define T256 __attribute__((target("avx2,fma")))
@@ -285,11 +325,13 @@ T256 static void pv256_1(const float *const *p, const float *v, size_t ldv, size
 
 typedef void (*sc_fn)(const float *, size_t, const float *, size_t, float, float *, size_t, size_t, size_t);
 typedef void (*pv_fn)(const float *const *, const float *, size_t, size_t, size_t, size_t, float *const *);
+typedef void (*pk_fn)(const kn_attn *, size_t, size_t, float *);
 
 typedef struct at_kernels {
     int nr;              /* rows per wide kernel call */
     sc_fn sc_wide, sc_one;
     pv_fn pv_wide, pv_one;
+    pk_fn pack;          /* pack_keys or a faster one with the same output */
 } at_kernels;
 
 static int pick(gm_isa isa, at_kernels *k)
@@ -297,10 +339,10 @@ static int pick(gm_isa isa, at_kernels *k)
 #ifdef AT_X86
     switch (gm_isa_resolve(isa)) {
     case GM_ISA_AVX512:
-        *k = (at_kernels){4, sc512_4, sc512_1, pv512_4, pv512_1};
+        *k = (at_kernels){4, sc512_4, sc512_1, pv512_4, pv512_1, pack512};
         return 1;
     case GM_ISA_AVX2:
-        *k = (at_kernels){2, sc256_2, sc256_1, pv256_2, pv256_1};
+        *k = (at_kernels){2, sc256_2, sc256_1, pv256_2, pv256_1, pack_keys};
         return 1;
     default:
         break;
@@ -322,7 +364,7 @@ static void scores_vec(const at_kernels *kn, const kn_attn *a, float *S)
     row_range(a, a->rows - 1, &loN, &hiN);
     size_t r0 = 0, r1 = 0;   /* rows [r0, r1) see the block */
     for (size_t b = lo0 / KB * KB; b < hiN; b += KB) {
-        pack_keys(a, b, hiN, kt);
+        kn->pack(a, b, hiN, kt);
         for (size_t lo, hi; r0 < a->rows; r0++) {   /* drop rows whose keys all lie before b */
             row_range(a, r0, &lo, &hi);
             if (hi > b)
