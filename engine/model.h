@@ -85,7 +85,8 @@ int model_load_adapter(const char *dir, const char *adapter_dir, model **out, ys
 
 /* Round-to-nearest weight quantization at load (gemm.h, "Quantization",
  * gives the exact function): every matrix of the transformer blocks —
- * not the embeddings, not the LM head — as int8 per output channel, or
+ * not the embeddings, and the LM head only when asked (quantize_head) — as
+ * int8 per output channel, or
  * int4 in groups of `group_size` along the input with a zero point
  * (MODEL_Q_INT4) or symmetric (MODEL_Q_INT4_SYM). Activations stay fp32:
  * the result is the function of the dequantized weights. */
@@ -100,6 +101,9 @@ typedef struct model_opts {
     int f32_weights;          /* 1: F16/BF16 matrices widened to fp32 panels at load (twice the
                                  memory, the same results; the engine before 16-bit panels) */
     model_quant quantize;     /* MODEL_Q_NONE: the weights as stored */
+    model_quant quantize_head;/* the LM head too, by the same function (int4: group_size), as
+                                 llama-quantize's output tensor; a tied model then reads its input
+                                 embedding as stored. MODEL_Q_NONE: the head as stored */
     int group_size;           /* int4: k per group, 32 or 128 (0: 128) */
     int compute_bf16;         /* 1: every projection and the head in BF16 dot products (gemm.h,
                                  GM_BF16DOT: weights and activations rounded to BF16, fp32

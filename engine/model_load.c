@@ -693,11 +693,22 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
         jobs[i].qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
         jobs[i].qsym = o->quantize == MODEL_Q_INT4_SYM;
     }
+    /* the head when asked (quantize_head); a tied model's embedding rows
+     * then come from the mapping as stored (m->tied stays 0), not from the
+     * quantized panels */
+    if (o->quantize_head != MODEL_Q_NONE && head && nlayer_jobs < n) {
+        gm_job *h = &jobs[nlayer_jobs];
+        h->packed = o->compute_int8 ? GM_I8DOT : o->quantize_head == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
+        h->qbits = o->quantize_head == MODEL_Q_INT8 ? 8 : 4;
+        h->qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
+        h->qsym = o->quantize_head == MODEL_Q_INT4_SYM;
+    }
+    int quantized = o->quantize != MODEL_Q_NONE || o->quantize_head != MODEL_Q_NONE;
     /* int8 compute without --quantize: a GGUF file's quantized blocks (the
      * head included, as llama.cpp does) as GM_GGML_I8, the same panels;
      * its F32/F16/BF16 tensors keep the default arithmetic */
     size_t ni8 = 0;
-    for (size_t i = 0; o->compute_int8 && o->quantize == MODEL_Q_NONE && i < n; i++)
+    for (size_t i = 0; o->compute_int8 && !quantized && i < n; i++)
         if (jobs[i].dtype == GM_GGML && jobs[i].packed == GM_GGML && jobs[i].ggml_type != GGML_F32 &&
             jobs[i].ggml_type != GGML_F16 && jobs[i].ggml_type != GGML_BF16) {
             if (!gm_ggml_i8_supported(jobs[i].ggml_type)) {
@@ -708,7 +719,7 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
             }
             jobs[i].packed = GM_GGML_I8, ni8++;
         }
-    if (o->compute_int8 && o->quantize == MODEL_Q_NONE && ni8 == 0) {
+    if (o->compute_int8 && !quantized && ni8 == 0) {
         free(jobs);
         return ys_fail(err, YS_EUSAGE, "%s: int8 compute needs quantized weights: --quantize int8, int4 or "
                        "int4-sym, or a GGUF file with quantized tensors", ckpt_dir(m->ck));
@@ -722,7 +733,7 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
         }
     int rc = ckpt_pack_all(m->ck, m->pool, jobs, n);
     free(jobs);
-    m->tied = tied && head;
+    m->tied = tied && head && o->quantize_head == MODEL_Q_NONE;
     if (rc == YS_EUSAGE)
         return ys_fail(err, YS_EINPUT, "%s: a quantized matrix is not stored as whole rows of blocks",
                        ckpt_dir(m->ck));
@@ -786,10 +797,9 @@ int model_load_part(const char *dir, const model_opts *opts, int stage, int nsta
     static const model_opts none = {0};
     opts = opts ? opts : &none;
     *out = NULL;
-    if (opts->quantize != MODEL_Q_NONE && opts->quantize != MODEL_Q_INT8 && opts->group_size != 0 &&
-        opts->group_size != 32 && opts->group_size != 128)
+    if (opts->group_size != 0 && opts->group_size != 32 && opts->group_size != 128)
         return ys_fail(err, YS_EUSAGE, "int4 group size %d: use 32 or 128", opts->group_size);
-    if (opts->compute_bf16 && opts->quantize != MODEL_Q_NONE)
+    if (opts->compute_bf16 && (opts->quantize != MODEL_Q_NONE || opts->quantize_head != MODEL_Q_NONE))
         return ys_fail(err, YS_EUSAGE, "BF16 compute and quantized weights do not combine: choose one");
     if (opts->compute_int8 && opts->compute_bf16)
         return ys_fail(err, YS_EUSAGE, "choose one of BF16 and int8 compute");

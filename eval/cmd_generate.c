@@ -19,7 +19,7 @@
 #include "ys_unicode.h"
 
 static const char generate_help[] =
-    "usage: yardstick generate --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8]\n"
+    "usage: yardstick generate --model DIR [--adapter DIR] [[--quantize Q] [--quantize-head Q] [--group-size G] [--compute int8] | --compute bf16 | --compute int8]\n"
     "                          (--prompt TEXT | --prompt-ids \"ID ...\" | --prompts-file F [--batch-size B])\n"
     "                          [--max-tokens N] [--stop S]... [--ignore-eos]\n"
     "                          [--temperature T --seed S [--top-k K] [--top-p P]] [--json] [--threads N]\n"
@@ -46,7 +46,8 @@ static const char generate_help[] =
     "adapter_model.safetensors) into the weights at load; outputs keep their format.\n"
     "\n"
     "--quantize int8|int4|int4-sym [--group-size 32|128]: the blocks' matrices quantized\n"
-    "at load, activations fp32; --compute bf16: BF16 dot products (see `yardstick\n"
+    "at load, activations fp32; --quantize-head Q: the LM head too; --compute bf16:\n"
+    "BF16 dot products (see `yardstick\n"
     "logprobs --help`). Decoder-only models.\n";
 
 typedef struct {
@@ -188,7 +189,7 @@ int cmd_generate(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("generate", argc, argv, generate_help,
-                              " --model --adapter --quantize --group-size --compute --json --prompt --prompt-ids --prompts-file --batch-size --max-tokens --stop --ignore-eos --temperature "
+                              " --model --adapter --quantize --quantize-head --group-size --compute --json --prompt --prompt-ids --prompts-file --batch-size --max-tokens --stop --ignore-eos --temperature "
                               "--seed --top-k --top-p --threads --num-beams --length-penalty --early-stopping "
                               "--no-repeat-ngram-size --min-tokens ",
                               &a);
@@ -239,7 +240,7 @@ int cmd_generate(int argc, char **argv)
     else if (s2s && (a.temperature > 0 || a.ignore_eos))
         rc = ys_fail(&err, YS_EUSAGE, "encoder-decoder models decode greedily or with beams: --temperature and "
                                       "--ignore-eos are for decoder-only models");
-    else if (s2s && (a.quantize != MODEL_Q_NONE || a.compute_bf16 || a.compute_int8))
+    else if (s2s && (a.quantize != MODEL_Q_NONE || a.quantize_head != MODEL_Q_NONE || a.compute_bf16 || a.compute_int8))
         rc = ys_fail(&err, YS_EUSAGE, "--quantize and --compute are for decoder-only models");
     else if (!s2s && beam_flags)
         rc = ys_fail(&err, YS_EUSAGE, "beam-search options are for encoder-decoder models; %s is not one", a.model);

@@ -17,7 +17,7 @@
 #include "tokenizer.h"
 
 static const char kld_help[] =
-    "usage: yardstick kld --base DIR --model DIR2 [--adapter A] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8] (--text F [--ctx N] [--stride S] | --ids F |\n"
+    "usage: yardstick kld --base DIR --model DIR2 [--adapter A] [[--quantize Q] [--quantize-head Q] [--group-size G] [--compute int8] | --compute bf16 | --compute int8] (--text F [--ctx N] [--stride S] | --ids F |\n"
     "                     --tasks LIST [--limit N] [--num-fewshot K] [--data-dir D] [--include-path P] [--seed S (1234)]\n"
     "                     [--allow-empty])\n"
     "                     [--threads T] [--json] [--per-token]\n"
@@ -26,7 +26,7 @@ static const char kld_help[] =
     "statistics llama.cpp's `perplexity --kl-divergence` prints: PPL of both models and\n"
     "their ratio, mean/median/percentiles/max KLD, Δp = p_model - p_base of the observed\n"
     "token (mean, RMS, percentiles), and how often both models' top token agree.\n"
-    "--adapter and --quantize apply to --model only (--base DIR --model DIR --quantize int4\n"
+    "--adapter, --quantize and --quantize-head apply to --model only (--base DIR --model DIR --quantize int4\n"
     "answers \"what would int4 cost\"). Both models must be decoders sharing a tokenizer.\n"
     "\n"
     "  --text F   the whole file tokenized with the base's tokenizer (with its special\n"
@@ -515,7 +515,7 @@ int cmd_kld(int argc, char **argv)
     model_args a;
     if (rc == 0)
         rc = mc_parse_model_args("kld", nargc, nargv, kld_help,
-                                 " --model --adapter --quantize --group-size --compute --json --text --ids --ctx --stride --threads ", &a);
+                                 " --model --adapter --quantize --quantize-head --group-size --compute --json --text --ids --ctx --stride --threads ", &a);
     free(nargv);
     if (rc)
         return rc;

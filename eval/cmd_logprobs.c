@@ -41,7 +41,7 @@ static void print_logprob_line(const model_args *a, const double *lp, size_t cou
 }
 
 static const char logprobs_help[] =
-    "usage: yardstick logprobs --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8] (--text F | --ids F)\n"
+    "usage: yardstick logprobs --model DIR [--adapter DIR] [[--quantize Q] [--quantize-head Q] [--group-size G] [--compute int8] | --compute bf16 | --compute int8] (--text F | --ids F)\n"
     "                         [--from N] [--json] [--threads N]\n"
     "       yardstick logprobs --model DIR [--adapter DIR] --source-ids F --ids F [--json] [--threads N]\n"
     "\n"
@@ -66,6 +66,8 @@ static const char logprobs_help[] =
     "groups along the input, with a zero point or symmetric; embeddings and LM head\n"
     "as stored) and computes with fp32 activations: the result is the function of\n"
     "the dequantized weights (README, \"Quantization\"). Decoder-only models.\n"
+    "--quantize-head int8|int4|int4-sym quantizes the LM head by the same function\n"
+    "(as llama-quantize's output tensor; a tied input embedding stays as stored).\n"
     "--compute bf16 computes every projection and the LM head with BF16 dot products\n"
     "(weights and activations rounded to bfloat16, fp32 sums; AVX512_BF16 where the\n"
     "CPU has it), as GPU evaluation in bfloat16 does; the default, exact, keeps fp32\n"
@@ -117,7 +119,7 @@ int cmd_logprobs(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("logprobs", argc, argv, logprobs_help,
-                              " --model --adapter --quantize --group-size --compute --json --text --ids --source-ids --threads --from ", &a);
+                              " --model --adapter --quantize --quantize-head --group-size --compute --json --text --ids --source-ids --threads --from ", &a);
     if (rc)
         return rc;
     if (!!a.text + !!a.ids != 1)
@@ -128,7 +130,7 @@ int cmd_logprobs(int argc, char **argv)
         return cli_fail(&err);
     if (s2s && a.from)
         return cli_usage_error("logprobs", "--from is for decoder-only models");
-    if (s2s && (a.quantize != MODEL_Q_NONE || a.compute_bf16 || a.compute_int8))
+    if (s2s && (a.quantize != MODEL_Q_NONE || a.quantize_head != MODEL_Q_NONE || a.compute_bf16 || a.compute_int8))
         return cli_usage_error("logprobs", "--quantize and --compute are for decoder-only models");
     if (s2s && (!a.source_ids || !a.ids))
         return cli_usage_error("logprobs", "%s is an encoder-decoder model: give --source-ids F and --ids F", a.model);

@@ -16,7 +16,7 @@
 #include "ys_unicode.h"
 
 static const char perplexity_help[] =
-    "usage: yardstick perplexity --model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8] --text F [--ctx N]\n"
+    "usage: yardstick perplexity --model DIR [--adapter DIR] [[--quantize Q] [--quantize-head Q] [--group-size G] [--compute int8] | --compute bf16 | --compute int8] --text F [--ctx N]\n"
     "                           [--stride S] [--json] [--threads N]\n"
     "\n"
     "Sliding-window perplexity of the whole file, as Hugging Face's guide to\n"
@@ -30,14 +30,15 @@ static const char perplexity_help[] =
     "adapter_model.safetensors) into the weights at load; outputs keep their format.\n"
     "\n"
     "--quantize int8|int4|int4-sym [--group-size 32|128]: the blocks' matrices quantized\n"
-    "at load, activations fp32; --compute bf16: BF16 dot products (see `yardstick\n"
+    "at load, activations fp32; --quantize-head Q: the LM head too; --compute bf16:\n"
+    "BF16 dot products (see `yardstick\n"
     "logprobs --help`). Decoder-only models.\n";
 
 int cmd_perplexity(int argc, char **argv)
 {
     model_args a;
     int rc = mc_parse_model_args("perplexity", argc, argv, perplexity_help,
-                              " --model --adapter --quantize --group-size --compute --json --text --ctx --stride --threads ", &a);
+                              " --model --adapter --quantize --quantize-head --group-size --compute --json --text --ctx --stride --threads ", &a);
     if (rc)
         return rc;
     if (!a.text)

@@ -21,7 +21,7 @@
 #define DEFAULT_TASKS "glue,superglue-lite,squad,wikitext,summarization,translation_de_en"
 
 static const char run_help[] =
-    "usage: yardstick run [--model DIR [--adapter DIR] [--quantize Q [--group-size G] [--compute int8] | --compute bf16 | --compute int8]] [--kl-base DIR]\n"
+    "usage: yardstick run [--model DIR [--adapter DIR] [[--quantize Q] [--quantize-head Q] [--group-size G] [--compute int8] | --compute bf16 | --compute int8]] [--kl-base DIR]\n"
     "                     [--tasks LIST] [--limit N] [--num-fewshot K] [--fewshot-sampler S]\n"
     "                     [--batch-size B] [--prefix-cache-mb N] [--threads T] [--seed S] [--db results.db]\n"
     "                     [--output results.json] [--log-samples] [--data-dir DIR]\n"
@@ -46,6 +46,7 @@ static const char run_help[] =
     "--quantize int8|int4|int4-sym [--group-size 32|128] quantizes a decoder's block\n"
     "matrices at load by round-to-nearest, activations fp32 (see `yardstick logprobs\n"
     "--help`); the quantized model is another model in the store (\"NAME@int4-g128\").\n"
+    "--quantize-head int8|int4|int4-sym quantizes its LM head too (\"NAME@int4-g32-head-int8\").\n"
     "--compute bf16 runs a decoder's projections with BF16 dot products (\"NAME@bf16\").\n"
     "--kl-base DIR also scores every multiple-choice and rolling-perplexity request with\n"
     "DIR (a decoder as stored, sharing the model's tokenizer) and reports per task the\n"
@@ -119,6 +120,8 @@ static int resume_settings(run_options *o, int64_t id, cJSON **json, const char 
     const cJSON *qz = cJSON_GetObjectItem(set, "quantize"), *gs = cJSON_GetObjectItem(set, "group_size");
     o->quantize = cJSON_IsString(qz) ? qz->valuestring : NULL;
     o->group_size = cJSON_IsNumber(gs) ? gs->valueint : 0;
+    const cJSON *qh = cJSON_GetObjectItem(set, "quantize_head");
+    o->quantize_head = cJSON_IsString(qh) ? qh->valuestring : NULL;
     const cJSON *cp = cJSON_GetObjectItem(set, "compute");
     o->compute_bf16 = cJSON_IsString(cp) && !strcmp(cp->valuestring, "bf16");
     o->compute_int8 = cJSON_IsString(cp) && !strcmp(cp->valuestring, "int8");
@@ -301,6 +304,7 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
         const char *v;
         int r = 0;
         long n;
+        bool qhead = false;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(run_help, stdout);
             return EXIT_OK;
@@ -312,12 +316,12 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
             o.adapter_dir = v;
         else if (OPT("--kl-base", true))
             o.kl_base = v;
-        else if (OPT("--quantize", true)) {
+        else if (OPT("--quantize", true) || (qhead = OPT("--quantize-head", true))) {
             model_quant q;
             ys_error qe = {0};
             if (model_quant_parse(v, &q, &qe) < 0)
-                return cli_usage_error("run", "--quantize: %s", qe.msg);
-            o.quantize = q == MODEL_Q_NONE ? NULL : v;
+                return cli_usage_error("run", "%s: %s", qhead ? "--quantize-head" : "--quantize", qe.msg);
+            *(qhead ? &o.quantize_head : &o.quantize) = q == MODEL_Q_NONE ? NULL : v;
         } else if (OPT("--compute", true)) {
             if (strcmp(v, "exact") && strcmp(v, "bf16") && strcmp(v, "int8"))
                 return cli_usage_error("run", "--compute takes exact, bf16 or int8");
@@ -400,12 +404,14 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
     }
     if (o.adapter_dir && !o.model_dir)
         return cli_usage_error("run", "--adapter needs the base model: give --model DIR");
-    if (o.compute_bf16 && o.quantize)
+    if (o.compute_bf16 && (o.quantize || o.quantize_head))
         return cli_usage_error("run", "--compute bf16 and --quantize do not combine: choose one");
     struct stat mst;   /* a GGUF file (a regular file) has its own quantized blocks */
-    if (o.compute_int8 && !o.quantize && !(o.model_dir && stat(o.model_dir, &mst) == 0 && S_ISREG(mst.st_mode)))
+    if (o.compute_int8 && !o.quantize && !o.quantize_head &&
+        !(o.model_dir && stat(o.model_dir, &mst) == 0 && S_ISREG(mst.st_mode)))
         return cli_usage_error("run", "--compute int8 needs --quantize int8, int4 or int4-sym (or a GGUF file)");
-    if (o.group_size && (!o.quantize || !strcmp(o.quantize, "int8")))
+    if (o.group_size && (!o.quantize || !strcmp(o.quantize, "int8")) &&
+        (!o.quantize_head || !strcmp(o.quantize_head, "int8")))
         return cli_usage_error("run", "--group-size is for --quantize int4 or int4-sym");
     if (!o.model_dir)
         o.model_dir = tiny_model(tiny, sizeof tiny);

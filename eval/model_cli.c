@@ -112,10 +112,10 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
                 return cli_usage_error(cmd, "--compute takes exact, bf16 or int8");
             a->compute_bf16 = !strcmp(v, "bf16");
             a->compute_int8 = !strcmp(v, "int8");
-        } else if (!strcmp(name, "--quantize")) {
+        } else if (!strcmp(name, "--quantize") || !strcmp(name, "--quantize-head")) {
             ys_error qe = {0};
-            if (model_quant_parse(v, &a->quantize, &qe) < 0)
-                return cli_usage_error(cmd, "--quantize: %s", qe.msg);
+            if (model_quant_parse(v, name[10] ? &a->quantize_head : &a->quantize, &qe) < 0)
+                return cli_usage_error(cmd, "%s: %s", name, qe.msg);
         }
         else if (!strcmp(name, "--file")) a->file = v;
         else if (!strcmp(name, "--jsonl")) a->jsonl = v;
@@ -174,12 +174,14 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
     }
     if (!a->model)
         return cli_usage_error(cmd, "--model DIR is required");
-    if (a->group_size && a->quantize != MODEL_Q_INT4 && a->quantize != MODEL_Q_INT4_SYM)
+    bool q = a->quantize != MODEL_Q_NONE || a->quantize_head != MODEL_Q_NONE;
+    if (a->group_size && a->quantize != MODEL_Q_INT4 && a->quantize != MODEL_Q_INT4_SYM &&
+        a->quantize_head != MODEL_Q_INT4 && a->quantize_head != MODEL_Q_INT4_SYM)
         return cli_usage_error(cmd, "--group-size is for --quantize int4 or int4-sym");
-    if (a->compute_bf16 && a->quantize != MODEL_Q_NONE)
+    if (a->compute_bf16 && q)
         return cli_usage_error(cmd, "--compute bf16 and --quantize do not combine: choose one");
     struct stat st;   /* a GGUF file (a regular file) has its own quantized blocks */
-    if (a->compute_int8 && a->quantize == MODEL_Q_NONE && !(stat(a->model, &st) == 0 && S_ISREG(st.st_mode)))
+    if (a->compute_int8 && !q && !(stat(a->model, &st) == 0 && S_ISREG(st.st_mode)))
         return cli_usage_error(cmd, "--compute int8 needs --quantize int8, int4 or int4-sym (or a GGUF file)");
     return 0;
 }
@@ -187,7 +189,8 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
 int mc_load_model(const model_args *a, model **m, ys_error *err)
 {
     mc_adapter_warning(a);
-    model_opts o = {.adapter_dir = a->adapter, .quantize = a->quantize, .group_size = (int)a->group_size,
+    model_opts o = {.adapter_dir = a->adapter, .quantize = a->quantize, .quantize_head = a->quantize_head,
+                    .group_size = (int)a->group_size,
                     .compute_bf16 = a->compute_bf16, .compute_int8 = a->compute_int8};
     int rc = model_load_opts(a->model, &o, m, err);
     if (rc == 0 && a->threads > 0 && (rc = model_set_threads(*m, (int)a->threads, err)) < 0) {

@@ -19,6 +19,7 @@ typedef struct {
     const char *prompts_file;  /* generate --prompts-file */
     long batch_size;           /* generate --batch-size (0: not given) */
     model_quant quantize;      /* --quantize int8|int4|int4-sym */
+    model_quant quantize_head; /* --quantize-head int8|int4|int4-sym */
     long group_size;           /* --group-size 32|128 (int4) */
     bool compute_bf16;         /* --compute bf16 (default exact) */
     bool compute_int8;         /* --compute int8 (with --quantize) */

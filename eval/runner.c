@@ -219,7 +219,7 @@ int run_tasks(const run_options *o, int64_t *run_id, ys_error *err)
     int rc = rn_load_tasks(&st, err);
     if (rc == 0)
         rc = rn_model_kind(&st, err);
-    if (rc == 0 && (o->quantize || o->compute_bf16 || o->compute_int8) && st.kind != RN_DECODER)
+    if (rc == 0 && (o->quantize || o->quantize_head || o->compute_bf16 || o->compute_int8) && st.kind != RN_DECODER)
         rc = ys_fail(err, YS_EUSAGE, "--quantize and --compute are for decoder-only models; %s is not one",
                      o->model_dir);
     for (size_t i = 0; i < st.ntasks && rc == 0; i++)

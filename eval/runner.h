@@ -47,6 +47,7 @@ typedef struct {
     const char *model_dir;
     const char *adapter_dir;  /* PEFT LoRA adapter merged at load; NULL: none */
     const char *quantize;     /* "int8", "int4", "int4-sym" (decoders); NULL: as stored */
+    const char *quantize_head;/* the LM head too, as quantize; NULL: as stored */
     int group_size;           /* int4: 32 or 128 (0: 128) */
     bool compute_bf16;        /* BF16 dot products (decoders) */
     bool compute_int8;        /* int8 dot products on quantized weights (decoders) */

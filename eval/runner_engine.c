@@ -132,6 +132,8 @@ int rn_load_engine(run_state *st, ys_error *err)
                          .compute_int8 = o->compute_int8};
         if (o->quantize && (rc = model_quant_parse(o->quantize, &mo.quantize, err)) < 0)
             return rc;
+        if (o->quantize_head && (rc = model_quant_parse(o->quantize_head, &mo.quantize_head, err)) < 0)
+            return rc;
         bool pipe = rn_dist_stages(o->dist) > 1;   /* --pipeline: this rank's layers, no prefix cache */
         if ((rc = pipe ? rn_pipe_load(st, &mo, err) : model_load_opts(o->model_dir, &mo, &st->m, err)) == 0 &&
             o->threads > 0)

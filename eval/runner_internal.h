@@ -127,7 +127,7 @@ typedef struct {
     char gguf_hash[65], gguf_types[256];
     /* with an adapter: weights_hash = SHA-256(base_hash, adapter_hash) */
     char base_hash[65], adapter_hash[65];
-    char compute[32];         /* what the engine computes in: "float32", "int4-g128", ... */
+    char compute[64];         /* what the engine computes in: "float32", "int4-g128", ... */
     size_t cached; /* responses served from the cache */
     double store_s; /* seconds spent in the store */
     char arch[64];

@@ -216,7 +216,7 @@ int rn_write_outputs(const run_state *st, int64_t run_id, ys_error *err)
         cJSON_AddStringToObject(cfg, "gguf_sha256", st->gguf_hash);
         cJSON_AddStringToObject(cfg, "gguf_tensor_types", st->gguf_types);
     }
-    if (o->quantize)
+    if (o->quantize || o->quantize_head)
         cJSON_AddStringToObject(cfg, "quantize", st->compute);
     if (o->compute_bf16 || o->compute_int8)
         cJSON_AddStringToObject(cfg, "compute", o->compute_bf16 ? "bf16" : "int8");
@@ -459,7 +459,7 @@ int rn_model_hashes(run_state *st, ys_error *err)
         sha256_update(&c, st->adapter_hash, 64);
         sha256_final_hex(&c, st->weights_hash);
     }
-    if (rc == 0 && (st->o->quantize || st->o->compute_bf16 || st->o->compute_int8)) {
+    if (rc == 0 && (st->o->quantize || st->o->quantize_head || st->o->compute_bf16 || st->o->compute_int8)) {
         /* quantized weights (or another arithmetic) are other weights: another model, other answers */
         char base[65];
         memcpy(base, st->weights_hash, sizeof base);
@@ -486,9 +486,9 @@ void rn_model_name(const run_options *o, char *buf, size_t cap)
         snprintf(buf, cap, "%s+%s", base_name(o->model_dir), base_name(o->adapter_dir));
     else
         snprintf(buf, cap, "%s", base_name(o->model_dir));
-    if (o->quantize || o->compute_bf16 || o->compute_int8) {   /* "model@int4-g128", "model@bf16", "model@i8dot" */
+    if (o->quantize || o->quantize_head || o->compute_bf16 || o->compute_int8) {   /* "model@int4-g128", "model@bf16", "model@i8dot" */
         size_t n = strlen(buf);
-        char q[32];
+        char q[64];
         rn_compute_name(o, q, sizeof q);
         snprintf(buf + n, cap > n ? cap - n : 0, "@%s", q);
     }
@@ -498,13 +498,20 @@ void rn_compute_name(const run_options *o, char *buf, size_t cap)
 {
     if (o->compute_bf16)
         snprintf(buf, cap, "bf16");
-    else if (!o->quantize)   /* a GGUF file's blocks in int8 dot products, or as stored */
+    else if (!o->quantize && !o->quantize_head)   /* a GGUF file's blocks in int8 dot products, or as stored */
         snprintf(buf, cap, "%s", o->compute_int8 ? "i8dot" : "float32");
-    else if (!strcmp(o->quantize, "int8"))
-        snprintf(buf, cap, "int8%s", o->compute_int8 ? "-i8dot" : "");
-    else
-        snprintf(buf, cap, "%s-g%d%s", o->quantize, o->group_size > 0 ? o->group_size : 128,
-                 o->compute_int8 ? "-i8dot" : "");
+    else {   /* "int8", "int4-g32", "int4-g32-head-int8", "head-int8", then "-i8dot" */
+        size_t n = 0;
+        const char *q[2] = {o->quantize, o->quantize_head};
+        for (int i = 0; i < 2 && n < cap; i++)
+            if (q[i] && !strcmp(q[i], "int8"))
+                n += (size_t)snprintf(buf + n, cap - n, "%s%sint8", n ? "-" : "", i ? "head-" : "");
+            else if (q[i])
+                n += (size_t)snprintf(buf + n, cap - n, "%s%s%s-g%d", n ? "-" : "", i ? "head-" : "", q[i],
+                                      o->group_size > 0 ? o->group_size : 128);
+        if (n < cap)
+            snprintf(buf + n, cap - n, "%s", o->compute_int8 ? "-i8dot" : "");
+    }
 }
 
 /* Open the store, record the model, and start (or resume) the run row. */
@@ -544,10 +551,12 @@ int rn_begin_run(run_state *st, ys_error *err)
     cJSON_AddStringToObject(set, "model", o->model_dir);
     if (o->adapter_dir)
         cJSON_AddStringToObject(set, "adapter", o->adapter_dir);
-    if (o->quantize) {
+    if (o->quantize)
         cJSON_AddStringToObject(set, "quantize", o->quantize);
+    if (o->quantize_head)
+        cJSON_AddStringToObject(set, "quantize_head", o->quantize_head);
+    if (o->quantize || o->quantize_head)
         cJSON_AddNumberToObject(set, "group_size", o->group_size);
-    }
     if (o->compute_bf16 || o->compute_int8)
         cJSON_AddStringToObject(set, "compute", o->compute_bf16 ? "bf16" : "int8");
     if (o->kl_base)

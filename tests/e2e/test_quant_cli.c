@@ -46,6 +46,14 @@ static void test_logprobs(void **state)
     snprintf(args, sizeof args, "logprobs --model %s/tests/data/models/llama --ids ids.txt --quantize int4 --group-size 64",
              YS_SOURCE_DIR);
     assert_int_equal(ys(args, NULL), 2);
+    /* --quantize-head: the same names; with --compute bf16 it is refused */
+    snprintf(args, sizeof args, "logprobs --model %s/tests/data/models/llama --ids ids.txt --quantize-head int5", YS_SOURCE_DIR);
+    assert_int_equal(ys(args, NULL), 2);
+    assert_non_null(strstr(e = stderr_text(), "--quantize-head"));
+    free(e);
+    snprintf(args, sizeof args, "logprobs --model %s/tests/data/models/llama --ids ids.txt --quantize-head int8 --compute bf16",
+             YS_SOURCE_DIR);
+    assert_int_equal(ys(args, NULL), 2);
 }
 
 static int count_rows(const char *db, const char *sql)
@@ -76,7 +84,8 @@ static void test_run(void **state)
     assert_int_equal(ys(args, NULL), 0);
     assert_non_null(strstr(e = stderr_text(), "reused from the cache"));  /* its own answers */
     free(e);
-    const char *db = ts_path("q.db");
+    char db[1024];   /* (ts_path's buffer is reused) */
+    snprintf(db, sizeof db, "%s", ts_path("q.db"));
     assert_int_equal(count_rows(db, "select count(*) from models"), 2);
     assert_int_equal(count_rows(db, "select count(*) from models where name = 'tiny@int4-g32' and dtype = 'int4-g32'"), 1);
     char *p = ts_read_file(ts_path("plain.json"), NULL), *q = ts_read_file(ts_path("q4.json"), NULL);
@@ -90,6 +99,26 @@ static void test_run(void **state)
     assert_int_equal(ys("run --resume 2 --db q.db", NULL), 0);
     assert_non_null(strstr(e = stderr_text(), "reused from the cache"));
     free(e);
+    /* the head quantized too: a third model (tiny is tied: its input
+     * embedding stays as stored), nothing reused from the others, and
+     * --resume keeps the head's quantization */
+    snprintf(args, sizeof args, base, "q4h");
+    strcat(args, " --quantize int4 --group-size 32 --quantize-head int8");
+    assert_int_equal(ys(args, NULL), 0);
+    assert_null(strstr(e = stderr_text(), "reused from the cache"));
+    free(e);
+    assert_int_equal(count_rows(db, "select count(*) from models where name = 'tiny@int4-g32-head-int8' and "
+                                    "dtype = 'int4-g32-head-int8'"), 1);
+    char *qh = ts_read_file(ts_path("q4h.json"), NULL);
+    q = ts_read_file(ts_path("q4.json"), NULL);
+    assert_true(strcmp(strstr(qh, "word_perplexity"), strstr(q, "word_perplexity")) != 0);
+    free(qh), free(q);
+    int last = count_rows(db, "select max(id) from runs");
+    snprintf(args, sizeof args, "run --resume %d --db q.db", last);
+    assert_int_equal(ys(args, NULL), 0);
+    assert_non_null(strstr(e = stderr_text(), "reused from the cache"));
+    free(e);
+    assert_int_equal(count_rows(db, "select count(*) from models"), 3);
     /* not for an encoder classifier */
     snprintf(args, sizeof args, "run --model %s/tests/data/models/bert_cls --tasks sst2 --limit 2 --no-db --quantize int8",
              YS_SOURCE_DIR);

@@ -5,7 +5,8 @@
  *     on tests/data/quant/unit.json's matrices (ties, partial groups, zero
  *     rows, huge and subnormal magnitudes);
  *   - whole models quantized at load (llama, gpt2, qwen2, pythia, gemma2,
- *     phi3; int8, int4 g128/g32, int4-sym g32): log-probabilities within
+ *     phi3; int8, int4 g128/g32, int4-sym g32; the LM head too on llama,
+ *     gpt2 and pythia): log-probabilities within
  *     1e-4 of the reference of the dequantized model, greedy flags and the
  *     greedy continuation identical. */
 #include "testsupport.h"
@@ -92,6 +93,9 @@ static void check_file(const char *model_name, const char *scheme)
     model_opts o = {.group_size = cJSON_IsNumber(gs) ? gs->valueint : 0};
     ys_error err = {0};
     assert_int_equal(model_quant_parse(kind, &o.quantize, &err), 0);
+    const cJSON *hq = cJSON_GetObjectItem(qz, "head");   /* --quantize-head */
+    if (hq)
+        assert_int_equal(model_quant_parse(hq->valuestring, &o.quantize_head, &err), 0);
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/data/models/%s", YS_SOURCE_DIR, model_name);
     model *m = NULL;
@@ -144,12 +148,20 @@ static void check_file(const char *model_name, const char *scheme)
     cJSON_Delete(e);
 }
 
+/* the LM head quantized too (model_opts.quantize_head; gen_quant.py's
+ * HEAD_SCHEMES): untied (llama, pythia) and tied (gpt2, whose input
+ * embedding stays as stored) */
+static const char *const HEAD_SCHEMES[] = {"int8_head8", "int4_g32_head8", "int4sym_g32_headsym"};
+
 static void test_models(void **state)
 {
     (void)state;
-    for (size_t mi = 0; mi < sizeof MODELS / sizeof MODELS[0]; mi++)
+    for (size_t mi = 0; mi < sizeof MODELS / sizeof MODELS[0]; mi++) {
         for (size_t si = 0; si < sizeof SCHEMES / sizeof SCHEMES[0]; si++)
             check_file(MODELS[mi], SCHEMES[si].name);
+        for (size_t si = 0; si < sizeof HEAD_SCHEMES / sizeof HEAD_SCHEMES[0]; si++)
+            check_file(MODELS[mi], HEAD_SCHEMES[si]);
+    }
 }
 
 /* The quantized model's numbers keep the determinism contract: a sequence
@@ -157,29 +169,40 @@ static void test_models(void **state)
 static void test_determinism(void **state)
 {
     (void)state;
+    /* blocks only; blocks and a tied head (gpt2); an untied head in int8
+     * dot products */
+    static const struct { const char *model; model_opts o; } CASES[] = {
+        {"llama", {.quantize = MODEL_Q_INT4, .group_size = 32}},
+        {"gpt2", {.quantize = MODEL_Q_INT4, .quantize_head = MODEL_Q_INT8, .group_size = 32}},
+        {"llama", {.quantize_head = MODEL_Q_INT4_SYM, .group_size = 32, .compute_int8 = 1}},
+    };
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/tests/data/models/llama", YS_SOURCE_DIR);
-    model_opts o = {.quantize = MODEL_Q_INT4, .group_size = 32};
     model *m = NULL;
     ys_error err = {0};
-    assert_int_equal(model_load_opts(dir, &o, &m, &err), 0);
-    int32_t a[70], b[33];
-    for (int i = 0; i < 70; i++)
-        a[i] = (i * 37 + 11) % 96;
-    for (int i = 0; i < 33; i++)
-        b[i] = (i * 53 + 5) % 96;
-    double lp1[70], lp2[70], lpb[33];
-    const int32_t *one[] = {a}, *two[] = {b, a};
-    size_t n1[] = {70}, n2[] = {33, 70};
-    double *o1[] = {lp1}, *o2[] = {lpb, lp2};
-    assert_int_equal(model_set_threads(m, 1, &err), 0);
-    assert_int_equal(model_logprobs(m, one, n1, 1, NULL, o1, NULL, NULL, &err), 0);
-    assert_int_equal(model_set_threads(m, 3, &err), 0);
-    assert_int_equal(model_logprobs(m, two, n2, 2, NULL, o2, NULL, NULL, &err), 0);
-    assert_memory_equal(lp1, lp2, 69 * sizeof *lp1);
-    model_free(m);
+    for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
+        snprintf(dir, sizeof dir, "%s/tests/data/models/%s", YS_SOURCE_DIR, CASES[c].model);
+        if (model_load_opts(dir, &CASES[c].o, &m, &err))
+            fail_msg("%s: %s", CASES[c].model, err.msg);
+        int V = model_get_info(m)->vocab;
+        int32_t a[70], b[33];
+        for (int i = 0; i < 70; i++)
+            a[i] = (i * 37 + 11) % V;
+        for (int i = 0; i < 33; i++)
+            b[i] = (i * 53 + 5) % V;
+        double lp1[70], lp2[70], lpb[33];
+        const int32_t *one[] = {a}, *two[] = {b, a};
+        size_t n1[] = {70}, n2[] = {33, 70};
+        double *o1[] = {lp1}, *o2[] = {lpb, lp2};
+        assert_int_equal(model_set_threads(m, 1, &err), 0);
+        assert_int_equal(model_logprobs(m, one, n1, 1, NULL, o1, NULL, NULL, &err), 0);
+        assert_int_equal(model_set_threads(m, 3, &err), 0);
+        assert_int_equal(model_logprobs(m, two, n2, 2, NULL, o2, NULL, NULL, &err), 0);
+        assert_memory_equal(lp1, lp2, 69 * sizeof *lp1);
+        model_free(m);
+    }
     /* and a bad group size is refused */
-    o.group_size = 64;
+    snprintf(dir, sizeof dir, "%s/tests/data/models/llama", YS_SOURCE_DIR);
+    model_opts o = {.quantize = MODEL_Q_INT4, .group_size = 64};
     assert_int_equal(model_load_opts(dir, &o, &m, &err), YS_EUSAGE);
     assert_null(m);
 }

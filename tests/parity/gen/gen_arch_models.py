@@ -333,7 +333,7 @@ def forward(s, W, ids, cache=None):
         head = W["embed_out.weight"]
     else:
         head = W["model.embed_tokens.weight"] if s["tied"] else W["lm_head.weight"]
-    logits = x @ head.T
+    logits = x @ W.get("_head", head).T   # _head: gen_quant.py's quantized head
     if s["final_softcap"] is not None:
         logits = torch.tanh(logits / s["final_softcap"]) * s["final_softcap"]
     return logits

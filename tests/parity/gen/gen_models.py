@@ -112,7 +112,7 @@ def gpt2_forward(W, cfg, ids):
         m = gelu_tanh(h @ W[p + "mlp.c_fc.weight"] + W[p + "mlp.c_fc.bias"])
         x = x + m @ W[p + "mlp.c_proj.weight"] + W[p + "mlp.c_proj.bias"]
     x = layer_norm(x, W[pre + "ln_f.weight"], W[pre + "ln_f.bias"], eps)
-    return x @ W[pre + "wte.weight"].T  # tied lm_head
+    return x @ W.get("_head", W[pre + "wte.weight"]).T  # tied lm_head (_head: gen_quant.py's quantized head)
 
 
 def rope(x, theta):
@@ -151,7 +151,7 @@ def llama_forward(W, cfg, ids):
         x = x + lin(p + "mlp.down_proj", g * torch.sigmoid(g) * lin(p + "mlp.up_proj", h))
     x = rms_norm(x, W["model.norm.weight"], eps)
     head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
-    return x @ head.T
+    return x @ W.get("_head", head).T
 
 
 # ---------------------------------------------------------------- models

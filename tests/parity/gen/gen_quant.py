@@ -44,6 +44,14 @@ SCHEMES = {
     "int4_g32": ("int4", 32),
     "int4sym_g32": ("int4-sym", 32),
 }
+# schemes that also quantize the LM head (--quantize-head): name -> (blocks'
+# scheme, head's kind); the head's int4 group size is the blocks' G. A tied
+# model keeps its input embedding as stored: only the output matrix changes.
+HEAD_SCHEMES = {
+    "int8_head8": ("int8", "int8"),
+    "int4_g32_head8": ("int4_g32", "int8"),
+    "int4sym_g32_headsym": ("int4sym_g32", "int4-sym"),
+}
 
 # ---------------------------------------------------------------- exact fp32 arithmetic
 # Independent of numpy: a rational rounded to the nearest float32, ties to
@@ -393,10 +401,10 @@ EXCLUDED = {"wte.weight", "wpe.weight", "model.embed_tokens.weight", "lm_head.we
 
 # fixture, schemes
 RUNS = [
-    ("llama", ("int8", "int4_g128", "int4_g32", "int4sym_g32")),
-    ("gpt2", ("int8", "int4_g128", "int4_g32", "int4sym_g32")),
+    ("llama", ("int8", "int4_g128", "int4_g32", "int4sym_g32", "int8_head8", "int4_g32_head8")),
+    ("gpt2", ("int8", "int4_g128", "int4_g32", "int4sym_g32", "int8_head8", "int4_g32_head8", "int4sym_g32_headsym")),
     ("qwen2", ("int8", "int4_g128", "int4sym_g32")),
-    ("pythia", ("int8", "int4_g128", "int4sym_g32")),
+    ("pythia", ("int8", "int4_g128", "int4sym_g32", "int4_g32_head8")),
     ("gemma2", ("int8", "int4_g128", "int4sym_g32")),
     ("phi3", ("int8", "int4_g128", "int4sym_g32")),
 ]
@@ -414,6 +422,23 @@ def block_tensors(cfg, W):
         if not n.startswith("_") and t.dim() == 2 and n not in names and n not in EXCLUDED:
             sys.exit(f"{cfg['model_type']}: 2-D tensor {n} is neither quantized nor excluded")
     return names
+
+
+HEADS = ("lm_head.weight", "embed_out.weight", "wte.weight", "model.embed_tokens.weight")
+
+
+def quantize_head(W, kind, G):
+    """The LM head ([vocab, hidden]: lm_head, embed_out, or the tied
+    embedding) dequantized, float64, as W["_head"] (the forwards use it
+    for the logits only)."""
+    n = next(h for h in HEADS if h in W)
+    w = W[n].numpy().astype(F32)
+    assert (w.astype(np.float64) == W[n].numpy()).all(), n
+    q, s, z, deq = quantize(w, kind, G)
+    check_exact(w, kind, G, q, s, z)
+    Wq = dict(W)
+    Wq["_head"] = torch.from_numpy(np.ascontiguousarray(deq))
+    return Wq, n
 
 
 def quantize_model(cfg, W, kind, G, exact=True):
@@ -546,8 +571,11 @@ def run_model(name, schemes):
     qnames = block_tensors(cfg, W)
     results = {}
     for sname in schemes:
-        kind, G = SCHEMES[sname]
+        bs, hkind = HEAD_SCHEMES.get(sname, (sname, None))
+        kind, G = SCHEMES[bs]
         Wq = quantize_model(cfg, W, kind, G)
+        if hkind:
+            Wq, hname = quantize_head(Wq, hkind, G if hkind != "int8" else None)
         out = runner.sequences(Wq, seqs)
         change = max(abs(a - b) for e, eb in zip(out, base) for a, b in zip(e["logprobs"], eb["logprobs"]))
         if kind != "int8" and change <= CHANGE_MIN:
@@ -562,6 +590,9 @@ def run_model(name, schemes):
                "max_logprob_change": change,
                "min_greedy_flag_margin": min_flag_margin(Wq, runner, seqs),
                "sequences": out}
+        if hkind:
+            res["quantization"]["head"] = hkind
+            res["quantization"]["head_tensor"] = hname
         base_tokens = exp["generate"]["tokens"]
         if gen["min_top2_margin"] < MARGIN_MIN:
             res["generate_dropped"] = (f"greedy top-2 margin {gen['min_top2_margin']:.3g} < {MARGIN_MIN}: "
