@@ -19,7 +19,10 @@ From the repository root, after a Release build (see bench/README.md,
       each repetition):
         yardstick  fp32 (F32 checkpoint), bf16 weights (BF16 checkpoint as
                    stored), --quantize int8, --quantize int4 --group-size 32,
-                   --compute bf16:
+                   --compute bf16, the two quantizations with
+                   --quantize-head int8 (the LM head too, as llama-quantize
+                   does), --quantize int8 --compute int8 (with and without
+                   the head):
                    scoring = `logprobs --ids` on one 1024-token window,
                    tok/s = 1024 / (wall - wall of `generate --max-tokens 1`,
                    i.e. load + a 1-token forward); decode = `generate
@@ -29,6 +32,7 @@ From the repository root, after a Release build (see bench/README.md,
                    -c 1024 --chunks 1 (one 1024-token window, all logits;
                    tok/s from its "prompt eval time" line); --lc-poll N
                    passes --poll N to both
+      --only NAME,... keeps those configurations and GGUF types only.
       Peak RSS of every process (GNU time). Prints medians, min-max spreads
       and the ratios of the issue's targets computed within each
       repetition.
@@ -380,6 +384,13 @@ YS_CONFIGS = [  # name, checkpoint ("f32" or "bf16"), extra options
     ("int8", "bf16", ["--quantize", "int8"]),
     ("int4 g32", "bf16", ["--quantize", "int4", "--group-size", "32"]),
     ("compute bf16", "bf16", ["--compute", "bf16"]),
+    # the LM head quantized too (--quantize-head), as llama-quantize does
+    # (Q8_0 files: Q8_0 head; Q4_0 files: Q6_K head)
+    ("int8 + head int8", "bf16", ["--quantize", "int8", "--quantize-head", "int8"]),
+    ("int4 g32 + head int8", "bf16", ["--quantize", "int4", "--group-size", "32", "--quantize-head", "int8"]),
+    # llama.cpp's arithmetic: activations quantized per 32 (scoring against llama-perplexity)
+    ("int8 compute int8", "bf16", ["--quantize", "int8", "--compute", "int8"]),
+    ("int8 + head int8 compute int8", "bf16", ["--quantize", "int8", "--quantize-head", "int8", "--compute", "int8"]),
 ]
 
 
@@ -487,6 +498,9 @@ def cmd_bench(args):
         f.write(" ".join(map(str, ids[:SEQ])) + "\n")
     reps = []
     jobs = [("ys", n) for n, _, _ in YS_CONFIGS] + [("lc", q) for q in ggufs]
+    if args.only:   # a subset: yardstick configuration names and GGUF types
+        keep = set(args.only.split(","))
+        jobs = [j for j in jobs if j[1] in keep]
     for r in range(args.repeat):
         rep = {"loadavg_start": loadavg(), "ys": {}, "lc": {}}
         order = jobs[r % len(jobs):] + jobs[:r % len(jobs)]   # rotate: drift spreads over all
@@ -518,11 +532,11 @@ def report(res):
     print(f"### {res['shape']}: {len(reps)} interleaved repetitions; median (min–max); llama.cpp {commit}\n")
     print("| configuration | scoring 1024 tok/s | decode tok/s | peak RSS score / generate (MB) |")
     print("|---|---|---|---|")
-    for n, _, _ in YS_CONFIGS:
+    ran = [n for n, _, _ in YS_CONFIGS if n in reps[0]["ys"]]
+    for n in ran:
         g = lambda k: stats([r["ys"][n][k] for r in reps])  # noqa: E731
         print(f"| yardstick {n} | {fmt(g('score_tps'))} | {fmt(g('decode_tps'))} | "
               f"{fmt(g('rss_score_mb'), 0)} / {fmt(g('rss_gen_mb'), 0)} |")
-    print("| yardstick --quantize int8 --compute int8 | not measured by this script yet | | |")
     for q in reps[0]["lc"]:
         g = lambda k: stats([r["lc"][q][k] for r in reps])  # noqa: E731
         print(f"| llama.cpp {q} | {fmt(g('ppl_tps'))} (perplexity) | "
@@ -530,7 +544,7 @@ def report(res):
     print()
     print("| yardstick, per CPU second (user + system; less sensitive to other processes) | scoring tok/CPU-s | decode tok/CPU-s |")
     print("|---|---|---|")
-    for n, _, _ in YS_CONFIGS:
+    for n in ran:
         g = lambda k: stats([r["ys"][n][k] for r in reps])  # noqa: E731
         print(f"| {n} | {fmt(g('score_tok_per_cpu_s'))} | {fmt(g('decode_tok_per_cpu_s'))} |")
     print()
@@ -550,6 +564,10 @@ def report(res):
         ("the same, per CPU-s: scoring int8 / fp32", lambda r: r["ys"]["int8"]["score_tok_per_cpu_s"] / r["ys"]["fp32"]["score_tok_per_cpu_s"], 0.9),
         ("the same, per CPU-s: scoring int4 g32 / fp32", lambda r: r["ys"]["int4 g32"]["score_tok_per_cpu_s"] / r["ys"]["fp32"]["score_tok_per_cpu_s"], 0.9),
         ("the same, per CPU-s: scoring --compute bf16 / fp32", lambda r: r["ys"]["compute bf16"]["score_tok_per_cpu_s"] / r["ys"]["fp32"]["score_tok_per_cpu_s"], 1.6),
+        ("decode: int8 + head int8 >= llama.cpp Q8_0 tg", lambda r: r["ys"]["int8 + head int8"]["decode_tps"] / r["lc"]["Q8_0"]["tg_tps"], 1.0),
+        ("decode: int4 g32 + head int8 >= llama.cpp Q4_0 tg", lambda r: r["ys"]["int4 g32 + head int8"]["decode_tps"] / r["lc"]["Q4_0"]["tg_tps"], 1.0),
+        ("scoring: int8 --compute int8 >= llama.cpp Q8_0 perplexity", lambda r: r["ys"]["int8 compute int8"]["score_tps"] / r["lc"]["Q8_0"]["ppl_tps"], 1.0),
+        ("scoring: int8 + head int8 --compute int8 >= llama.cpp Q8_0 perplexity", lambda r: r["ys"]["int8 + head int8 compute int8"]["score_tps"] / r["lc"]["Q8_0"]["ppl_tps"], 1.0),
         ("(information) scoring: int8, fp32 arithmetic / llama.cpp Q8_0 perplexity", lambda r: r["ys"]["int8"]["score_tps"] / r["lc"]["Q8_0"]["ppl_tps"], None),
         ("(information) decode: fp32 / llama.cpp F32 or F16 tg", lambda r: r["ys"]["fp32"]["decode_tps"] / r["lc"].get("F32", r["lc"]["F16"])["tg_tps"], None),
         ("(information) decode: bf16 weights / llama.cpp F16 tg", lambda r: r["ys"]["bf16 weights"]["decode_tps"] / r["lc"]["F16"]["tg_tps"], None),
@@ -558,12 +576,14 @@ def report(res):
     print("| target (ratio within each repetition) | median (min–max) | |")
     print("|---|---|---|")
     for name, f, lim in targets:
-        s = stats([f(r) for r in reps])
+        try:
+            s = stats([f(r) for r in reps])
+        except KeyError:   # a configuration this run left out (--only)
+            continue
         verdict = "" if lim is None else ("**met**" if s["median"] >= lim else "**not met**")
         if lim is not None and s["min"] < lim <= s["median"]:
             verdict += " (not in every repetition)"
         print(f"| {name} | {fmt(s, 2)}x | {verdict} |")
-    print("| scoring: --quantize int8 --compute int8 >= llama.cpp Q8_0 perplexity | — | not measured by this script yet |")
     print()
     print("files (bytes): " + ", ".join(f"{k} {v:,}" for k, v in {**res["files"], **res["ggufs"]}.items()))
 
@@ -619,6 +639,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=SEQ)
     ap.add_argument("--text", default=os.path.join(SHARED, "data", "lm", "wikitext-2", "test.txt"))
     ap.add_argument("--json")
+    ap.add_argument("--only", help="bench: only these yardstick configurations and GGUF types (comma-separated names)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--lc-poll", type=int, default=None,
                     help="llama.cpp's --poll (default: its own, 50); 0 on a busy machine")
