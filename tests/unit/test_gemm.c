@@ -425,7 +425,7 @@ static void test_half_panels(void **state)
 static void test_quant_panels(void **state)
 {
     (void)state;
-    const size_t k = 77, out = 45;
+    const size_t k = 77, out = 173;   /* a work item of 4 whole panels, then 1 + 13 columns */
     float *w = malloc(k * out * sizeof *w), *x = malloc(30 * k * sizeof *x), *row = malloc(k * sizeof *row);
     float *y = malloc(30 * out * sizeof *y), *y0 = malloc(30 * out * sizeof *y0);
     uint64_t s = 7;
@@ -496,9 +496,9 @@ static void test_quant_panels(void **state)
         kn_pool *pool;
         assert_int_equal(kn_pool_new(2, &noblas, &pool), 0);
         const gm_isa isas[] = {GM_ISA_SCALAR, GM_ISA_AVX2, GM_ISA_AVX512, GM_ISA_AUTO};
-        const size_t ns[] = {1, 4, 7, 12, 13, 30};
+        const size_t ns[] = {1, 2, 4, 7, 12, 13, 30};
         for (int ii = 0; ii < 4; ii++)
-            for (int ni = 0; ni < 6; ni++)
+            for (int ni = 0; ni < 7; ni++)
                 for (int th = 0; th < 2; th++) {
                     memset(y, 0, 30 * out * sizeof *y);
                     gm_call cl = {.x = x, .ldx = k, .w = &q, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
