@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+#include <math.h>
+
+#include "tokenizer.h"
 #include "ys_error.h"
 #include "ys_unicode.h" /* UTF-8 and every Unicode property the tokenizers use */
 
@@ -254,6 +258,44 @@ int tok_trie_add(trie *t, const char *s, size_t n, int32_t tok);
 /* Run the normalizers over s[0..n), leaving the result in *out (reset);
  * *lead_cut (may be NULL) gets the bytes Strip removed from the front. */
 int tok_normalize_buf(const struct tok_tokenizer *t, const char *s, size_t n, tok_buf *out, size_t *lead_cut);
+
+/* ---- tokenizer.json readers (tok_load.c, tok_steps.c) -------------------
+ * A JSON member's string (NULL unless a string), boolean (def unless a
+ * boolean), and token id: an integer in [-1, 2^31 - 1), else INT32_MIN —
+ * checked before the conversion, which for 1e300 would be undefined. */
+static inline const char *tok_jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+static inline bool tok_jbool(const cJSON *o, const char *k, bool def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+static inline int32_t tok_jid(const cJSON *v)
+{
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    return d >= -1 && d < 2147483647.0 && d == floor(d) ? (int32_t)d : INT32_MIN;
+}
+/* GPT-2's pre-tokenizer pattern (ByteLevel with use_regex, and vocab.json
+ * + merges.txt folders) */
+#define TOK_GPT2_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+/* op's regex from a HF (Oniguruma) pattern, or the literal string */
+int tok_compile_re(pre_op *op, const char *pattern, bool literal, ys_error *err);
+/* The steps of a tokenizer.json: normalizer, pre_tokenizer and decoder
+ * (each may be null or a Sequence), post_processor's templates (*have:
+ * whether it gave any; tok_default_templates otherwise). tok_steps.c. */
+int tok_load_normalizer(tok_tokenizer *t, const cJSON *n, ys_error *err);
+int tok_load_pretok(tok_tokenizer *t, const cJSON *n, ys_error *err);
+int tok_load_decoder(tok_tokenizer *t, const cJSON *n, ys_error *err);
+int tok_load_post(tok_tokenizer *t, const cJSON *n, bool *have, ys_error *err);
+int tok_default_templates(tok_tokenizer *t, ys_error *err);
+/* Append one pre-tokenizer / decoder step (taken over; freed on failure). */
+int tok_add_pre(tok_tokenizer *t, pre_op *op, ys_error *err);
+int tok_add_dec(tok_tokenizer *t, dec_op *op, ys_error *err);
+void tok_tmpl_free(tmpl *tp);
+static inline int32_t tok_lookup_any(const tok_tokenizer *t, const char *s) { return s ? tok_token_id(t, s) : -1; }
 
 /* ---- GGUF vocabularies (tok_gguf.c) ------------------------------------
  * The tokenizer of the GGUF file at path as the tokenizer.json it stands
