@@ -70,14 +70,26 @@ static int32_t sample(const float *z, size_t V, const model_sampling *sp, uint64
  * next pass (its prompt, its last token, or — Phi-3 at the longrope switch
  * — its whole sequence), its random stream. Every step feeds each slot's
  * rows exactly as a request decoded alone is fed, in one forward_many, so
- * the bits are the alone ones (forward_many, gemm.h). */
+ * the bits are the alone ones (forward_many, gemm.h).
+ *
+ * A step is a plan (admission, and each active slot's rows: model_plan)
+ * and a pass over it. On a whole model the two follow each other
+ * (model_batch_step); through pipeline stages the batch on the last stage
+ * (the one with the head, which chooses the tokens) makes the plan and
+ * every stage runs the same plan on its layers, the stages before the last
+ * keeping only KV caches: a slot's cache is made when the plan says the
+ * slot is fresh, cut back to the plan's pos0 (Phi-3's recomputation), and
+ * freed when the slot no longer appears (every active slot feeds rows at
+ * every step). So a stage's slot s holds the same positions of the same
+ * request as the last stage's slot s, and the rows it hands on are the
+ * residual stream of exactly the rows the whole model would compute. */
 
 /* Prompt rows admitted per step (at least one prompt): bounds a pass's
  * activations (rows x (4 H + F) floats, 13 MB for GPT-2 at 1024). */
 #define PREFILL_ROWS 1024
 
 typedef struct gen_slot {
-    model_request *r;          /* NULL: free */
+    model_request *r;          /* NULL: free (a stage before the last: kv NULL) */
     model_kv *kv;
     size_t cap;                /* positions the request may reach */
     int32_t *all;              /* Phi-3 (rope_reset): the whole sequence so far */
@@ -86,10 +98,12 @@ typedef struct gen_slot {
     size_t nfeed;
     int32_t tok;               /* the last chosen token (a decoding step's feed) */
     int prefilling;            /* the next pass feeds the prompt (its blocks then go to the prefix cache) */
+    uint64_t seen;             /* a stage before the last: the last pass whose plan had the slot */
 } gen_slot;
 
 struct model_batch {
     model *m;
+    int decides;               /* the model has the head: this batch chooses tokens and plans */
     size_t max_active, cap_active;
     gen_slot *slots;           /* [max_active] */
     model_request **queue;     /* waiting, FIFO: [qhead, qlen) */
@@ -103,6 +117,11 @@ struct model_batch {
     double *pbuf;
     size_t nbuf;               /* workers the two are sized for */
     model_prefix_cache *pc;    /* the caller's, or NULL */
+    model_plan_item *pitems;   /* the plan made last: [max_active] */
+    int32_t *pids;             /* its ids, [pcap] */
+    size_t pcap;
+    int planned;               /* a plan waits for its pass */
+    uint64_t npass;
 };
 
 int model_batch_new(model *m, size_t max_active, model_batch **out, ys_error *err)
@@ -110,20 +129,23 @@ int model_batch_new(model *m, size_t max_active, model_batch **out, ys_error *er
     *out = NULL;
     if (max_active < 1)
         return ys_fail(err, YS_EUSAGE, "a batch needs room for at least one request");
-    if (m->no_embed || m->no_head)
-        return ys_fail(err, YS_EUSAGE, "generation through pipeline stages is not supported");
     model_batch *b = calloc(1, sizeof *b);
     size_t H = (size_t)m->info.hidden, V = (size_t)m->info.vocab;
+    int decides = !m->no_head;
     if (b) {
-        b->m = m, b->max_active = b->cap_active = max_active;
+        b->m = m, b->decides = decides, b->max_active = b->cap_active = max_active;
         b->slots = calloc(max_active, sizeof *b->slots);
         b->items = malloc(max_active * sizeof *b->items);
         b->item_slot = malloc(max_active * sizeof *b->item_slot);
-        b->hid = kn_alloc(max_active * H * sizeof(float));
-        b->logits = kn_alloc(max_active * V * sizeof(float));
-        b->chosen = malloc(max_active * sizeof *b->chosen);
+        b->pitems = malloc(max_active * sizeof *b->pitems);
+        if (decides) {   /* (a stage before the last has no head and chooses nothing) */
+            b->hid = kn_alloc(max_active * H * sizeof(float));
+            b->logits = kn_alloc(max_active * V * sizeof(float));
+            b->chosen = malloc(max_active * sizeof *b->chosen);
+        }
     }
-    if (!b || !b->slots || !b->items || !b->item_slot || !b->hid || !b->logits || !b->chosen) {
+    if (!b || !b->slots || !b->items || !b->item_slot || !b->pitems ||
+        (decides && (!b->hid || !b->logits || !b->chosen))) {
         model_batch_free(b);
         return ys_fail(err, YS_ENOMEM, "out of memory for a batch of %zu requests", max_active);
     }
@@ -146,7 +168,7 @@ void model_batch_free(model_batch *b)
         slot_release(&b->slots[i]);
     ws_free(&b->ws);
     free(b->slots), free(b->queue), free(b->items), free(b->item_slot), free(b->hid), free(b->logits);
-    free(b->chosen), free(b->cbuf), free(b->pbuf);
+    free(b->chosen), free(b->cbuf), free(b->pbuf), free(b->pitems), free(b->pids);
     free(b);
 }
 
@@ -154,6 +176,9 @@ int model_batch_add(model_batch *b, model_request *r, ys_error *err)
 {
     const model_info *mi = &b->m->info;
     r->n_out = 0, r->done = 0;
+    if (!b->decides)
+        return ys_fail(err, YS_EUSAGE, "requests join the batch of the last pipeline stage (the one that chooses "
+                                       "the tokens)");
     if (r->n_prompt == 0)
         return ys_fail(err, YS_EINPUT, "generation needs a prompt of at least one token");
     for (size_t t = 0; t < r->n_prompt; t++)
@@ -257,11 +282,14 @@ static void choose_row(void *vctx, size_t i, int worker)
                                        : argmax(z, c->V);
 }
 
-int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_error *err)
+int model_batch_plan(model_batch *b, model_plan *plan, model_request **done, size_t *n_done, ys_error *err)
 {
     model *m = b->m;
-    size_t V = (size_t)m->info.vocab, H = (size_t)m->info.hidden, nd = 0, active = 0, prefill = 0;
+    size_t nd = 0, active = 0, prefill = 0;
     *n_done = 0;
+    memset(plan, 0, sizeof *plan);
+    if (!b->decides)
+        return ys_fail(err, YS_EUSAGE, "a pipeline stage before the last runs the last stage's plans");
     for (size_t i = 0; i < b->max_active; i++)
         active += b->slots[i].r != NULL;
     /* admission: waiting requests into free slots, first come first served
@@ -290,24 +318,118 @@ int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_er
         }
         b->qhead++, active++, prefill += b->slots[i].nfeed;
     }
-    /* one pass over every active slot's rows */
-    size_t n = 0, R = 0, ctx = 1;
-    int sampling = 0;
+    *n_done = nd;
+    /* the plan: every active slot's rows, in slot order */
+    size_t n = 0, R = 0;
+    for (size_t i = 0; i < b->max_active; i++)
+        if (b->slots[i].r)
+            R += b->slots[i].nfeed;
+    if (R > b->pcap) {
+        int32_t *p = realloc(b->pids, R * sizeof *p);
+        if (!p)
+            return ys_fail(err, YS_ENOMEM, "out of memory");
+        b->pids = p, b->pcap = R;
+    }
+    R = 0;
     for (size_t i = 0; i < b->max_active; i++) {
-        gen_slot *s = &b->slots[i];
+        const gen_slot *s = &b->slots[i];
         if (!s->r)
             continue;
-        model_kv *kv = s->kv;
-        b->items[n] = (fwd_item){.ids = s->feed, .T = s->nfeed, .pos0 = kv->len, .row0 = R, .k = kv->k, .v = kv->v,
-                                 .lstride = kv->cap * kv->kvdim};
-        b->item_slot[n++] = i;
+        b->pitems[n++] = (model_plan_item){.slot = (uint32_t)i, .fresh = (uint32_t)s->prefilling,
+                                           .pos0 = s->kv->len, .rows = s->nfeed, .cap = s->cap};
+        memcpy(b->pids + R, s->feed, s->nfeed * sizeof *b->pids);
         R += s->nfeed;
-        ctx = kv->len + s->nfeed > ctx ? kv->len + s->nfeed : ctx;
-        sampling |= s->r->sampling.temperature > 0;
     }
-    *n_done = nd;
+    *plan = (model_plan){.n = n, .rows = R, .items = b->pitems, .ids = b->pids};
+    b->planned = n > 0;
+    return 0;
+}
+
+/* A stage before the last: its slots as the plan has them (see the
+ * section's comment), and room for the plan's slots. */
+static int follow_plan(model_batch *b, const model_plan *p, ys_error *err)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < p->n; i++)
+        need = p->items[i].slot >= need ? (size_t)p->items[i].slot + 1 : need;
+    if (need > b->max_active) {   /* the last stage's batch may be wider than this one's */
+        gen_slot *s = realloc(b->slots, need * sizeof *s);
+        if (s)
+            memset(s + b->max_active, 0, (need - b->max_active) * sizeof *s), b->slots = s;
+        fwd_item *it = realloc(b->items, need * sizeof *it);
+        if (it)
+            b->items = it;
+        if (!s || !it)
+            return ys_fail(err, YS_ENOMEM, "out of memory");
+        b->max_active = b->cap_active = need;
+    }
+    b->npass++;
+    for (size_t i = 0; i < p->n; i++) {
+        gen_slot *s = &b->slots[p->items[i].slot];
+        if (s->seen == b->npass)
+            return ys_fail(err, YS_EINPUT, "the plan names slot %u twice", (unsigned)p->items[i].slot);
+        s->seen = b->npass;
+    }
+    for (size_t i = 0; i < b->max_active; i++)   /* requests that left: their memory first */
+        if (b->slots[i].kv && b->slots[i].seen != b->npass)
+            slot_release(&b->slots[i]);
+    for (size_t i = 0; i < p->n; i++) {
+        const model_plan_item *pi = &p->items[i];
+        gen_slot *s = &b->slots[pi->slot];
+        if (pi->fresh) {
+            model_kv_free(s->kv), s->kv = NULL;
+            if (pi->pos0 != 0)   /* (no prefix cache on stages) */
+                return ys_fail(err, YS_EINPUT, "a joining request's rows begin at position %llu",
+                               (unsigned long long)pi->pos0);
+            int rc = model_kv_new(b->m, (size_t)pi->cap, &s->kv, err);
+            if (rc)
+                return rc;
+        } else if (!s->kv || pi->pos0 > s->kv->len) {
+            return ys_fail(err, YS_EINPUT, "the plan continues slot %u at position %llu, which it does not hold",
+                           (unsigned)pi->slot, (unsigned long long)pi->pos0);
+        }
+        model_kv_truncate(s->kv, (size_t)pi->pos0);
+    }
+    return 0;
+}
+
+int model_batch_pass(model_batch *b, const model_plan *p, const float *in, size_t nin, float *out,
+                     model_request **done, size_t *n_done, ys_error *err)
+{
+    model *m = b->m;
+    size_t V = (size_t)m->info.vocab, H = (size_t)m->info.hidden, nd = 0, n = p->n, R = 0, ctx = 1;
+    *n_done = 0;
+    if (b->decides && (!b->planned || p->items != b->pitems))
+        return ys_fail(err, YS_EUSAGE, "the last stage's batch runs the plan it made last");
+    if ((in != NULL) != (m->no_embed != 0) || (out != NULL) != (m->no_head != 0))
+        return ys_fail(err, YS_EUSAGE, "stage [%d, %d) of %d layers: rows in %s, rows out %s", m->layer0,
+                       m->layer0 + m->info.layers, m->layers_all, m->no_embed ? "needed" : "not taken",
+                       m->no_head ? "needed" : "not made");
+    b->planned = 0;
+    int rc = b->decides ? 0 : follow_plan(b, p, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const model_plan_item *pi = &p->items[i];
+        model_kv *kv = b->slots[pi->slot].kv;
+        if (pi->pos0 + pi->rows > kv->cap || pi->rows == 0)
+            return ys_fail(err, YS_EINPUT, "the plan gives slot %u %llu rows at position %llu of %zu",
+                           (unsigned)pi->slot, (unsigned long long)pi->rows, (unsigned long long)pi->pos0, kv->cap);
+        b->items[i] = (fwd_item){.ids = p->ids + R, .T = (size_t)pi->rows, .pos0 = (size_t)pi->pos0, .row0 = R,
+                                 .k = kv->k, .v = kv->v, .lstride = kv->cap * kv->kvdim};
+        R += (size_t)pi->rows;
+        ctx = (size_t)(pi->pos0 + pi->rows) > ctx ? (size_t)(pi->pos0 + pi->rows) : ctx;
+    }
+    if (R != p->rows || (in && nin != R))
+        return ys_fail(err, YS_EINPUT, "the plan's %zu rows (%zu given by the stage before) do not add up to %zu",
+                       p->rows, nin, R);
     if (n == 0)
         return 0;
+    int sampling = 0;
+    for (size_t i = 0; b->decides && i < n; i++) {
+        b->item_slot[i] = p->items[i].slot;
+        sampling |= b->slots[p->items[i].slot].r->sampling.temperature > 0;
+    }
     size_t nthr = (size_t)kn_pool_threads(m->pool);
     if (sampling && b->nbuf < nthr) {
         free(b->cbuf), free(b->pbuf);
@@ -317,14 +439,19 @@ int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_er
             return ys_fail(err, YS_ENOMEM, "out of memory");
     }
     const float *hidden;
-    int rc = ws_reserve(m, &b->ws, R, ctx, 0, err);
+    rc = ws_reserve(m, &b->ws, R, ctx, 0, err);
     if (rc == 0)
-        rc = forward_many(m, &b->ws, b->items, n, NULL, &hidden, err);
+        rc = forward_many(m, &b->ws, b->items, n, in, &hidden, err);
     if (rc)
         return rc;
+    for (size_t i = 0; i < n; i++)
+        b->slots[p->items[i].slot].kv->len += b->items[i].T;
+    if (!b->decides) {   /* the residual stream of every row, to the next stage */
+        memcpy(out, hidden, R * H * sizeof *out);
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {   /* each request's last row to the vocabulary */
         gen_slot *s = &b->slots[b->item_slot[i]];
-        s->kv->len += b->items[i].T;
         if (s->prefilling) {   /* the prompt's whole blocks, for the requests after it */
             model_prefix_cache_store_kv(b->pc, s->r->prompt, s->kv);
             s->prefilling = 0;
@@ -364,6 +491,21 @@ int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_er
     }
     *n_done = nd;
     return 0;
+}
+
+int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_error *err)
+{
+    *n_done = 0;
+    if (b->m->no_embed || b->m->no_head)
+        return ys_fail(err, YS_EUSAGE, "a pipeline stage's batch steps through model_batch_plan and "
+                                       "model_batch_pass");
+    model_plan p;
+    size_t n0 = 0, n1 = 0;
+    int rc = model_batch_plan(b, &p, done, &n0, err);
+    if (rc == 0 && p.n)
+        rc = model_batch_pass(b, &p, NULL, 0, NULL, done + n0, &n1, err);
+    *n_done = n0 + n1;
+    return rc;
 }
 
 /* One request alone: a batch of one (the same code path as any batch). */
