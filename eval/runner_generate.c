@@ -5,7 +5,9 @@
  * cache are decoded together, continuous batching (model.h's model_batch,
  * seq2seq.h's s2s_gen_batch): each finished request is written to the
  * cache as it leaves the batch, so a killed run keeps it; a request's ids
- * do not depend on the batch, so the results are those of one at a time. */
+ * do not depend on the batch, so the results are those of one at a time.
+ * With --pipeline the last stage of each group holds the batch and every
+ * other stage follows its steps (runner_pipe.c). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,9 +185,32 @@ static int gen_finished(run_state *st, gen_doc *const *fin, size_t nd, gen_pass 
 }
 
 /* Decode the task's documents docs[todo[0..ntodo)] together. */
+/* Rank 0 as a pipeline stage before the last: the results the last stages
+ * sent meanwhile. */
+typedef struct {
+    gen_pass *pass;
+    size_t *left;
+} gen_between;
+
+static int gen_collect(void *ctx, ys_error *err)
+{
+    gen_between *c = ctx;
+    return rn_dist_collect(c->pass->st->o->dist, false, c->left, gen_apply, c->pass, err);
+}
+
 static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, const size_t *todo, size_t ntodo,
                           size_t maxnew, gen_pass *pass, size_t *left, double *engine_s, ys_error *err)
 {
+    rn_dist *dist = st->o->dist;
+    bool pipe = rn_dist_stages(dist) > 1;
+    if (pipe && !rn_dist_last_stage(dist)) {   /* a stage before the last follows the last one's steps */
+        gen_between c = {pass, left};
+        double e0 = rn_now_s();
+        int rc = rn_pipe_gen_follow(st, rn_dist_leader(dist) ? gen_collect : NULL, &c, err);
+        *engine_s += rn_now_s() - e0;
+        return rc;
+    }
+    uint64_t at = 0;   /* pipelines: the group's steps */
     bool s2s = st->kind == RN_SEQ2SEQ;
     double per_tok = 0, need = 0;   /* KV bytes of one position; of the largest request */
     if (s2s) {
@@ -229,7 +254,10 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
     while (rc == 0 && (s2s ? s2s_gen_batch_pending(sb) : model_batch_pending(mb)) > 0) {
         size_t nd = 0;
         double e0 = rn_now_s();
-        rc = s2s ? s2s_gen_batch_step(sb, sdone, &nd, err) : model_batch_step(mb, mdone, &nd, err);
+        if (s2s)
+            rc = s2s_gen_batch_step(sb, sdone, &nd, err);
+        else
+            rc = pipe ? rn_pipe_gen_step(st, mb, &at, mdone, &nd, err) : model_batch_step(mb, mdone, &nd, err);
         *engine_s += rn_now_s() - e0;
         size_t now = s2s ? s2s_gen_batch_capacity(sb) : model_batch_capacity(mb);
         if (rc == 0 && now < cap) {
@@ -259,6 +287,8 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
         if (rc == 0)
             rc = gen_finished(st, fin, nd, pass, left, err);
     }
+    if (pipe && rc == 0)   /* the stages before stop following */
+        rc = rn_pipe_gen_end(st, at, err);
     model_batch_free(mb);
     s2s_gen_batch_free(sb);
     free(mdone), free(sdone), free(fin);
@@ -269,7 +299,7 @@ int rn_run_generations(run_state *st, double *engine_s, ys_error *err)
 {
     rn_dist *dist = st->o->dist;
     bool lead = rn_dist_leader(dist);
-    int N = rn_dist_size(dist);
+    int N = rn_dist_groups(dist);   /* the ranks, or with --pipeline the groups (every stage walks its group's) */
     size_t total = 0, ndone = 0;
     for (size_t i = 0; i < st->ntasks; i++)
         total += st->tasks[i].gen ? st->tasks[i].n : 0;
@@ -365,8 +395,10 @@ int rn_run_generations(run_state *st, double *engine_s, ys_error *err)
         }
         if (rc == 0)
             rn_dist_split(cost, NULL, ntodo, N, start);
-        size_t lo = rc == 0 ? start[rn_dist_rank(dist)] : 0, hi = rc == 0 ? start[rn_dist_rank(dist) + 1] : 0;
-        size_t left = ntodo - (hi - lo); /* rank 0: what other ranks will send */
+        size_t lo = rc == 0 ? start[rn_dist_group(dist)] : 0, hi = rc == 0 ? start[rn_dist_group(dist) + 1] : 0;
+        /* rank 0: what other ranks will send (with --pipeline, everything:
+         * rank 0 is a first stage) */
+        size_t left = ntodo - (rn_dist_last_stage(dist) ? hi - lo : 0);
         gen_pass pass = {st, docs, t->n, maxnew, &ndone, total, t0};
         if (rc == 0 && hi > lo)
             rc = decode_batched(st, s, docs, todo + lo, hi - lo, maxnew, &pass, &left, engine_s, err);

@@ -21,6 +21,7 @@
  *                      (runner_dist.h); runner_mpi.c its MPI transport
  *   runner_pipe.c      --pipeline: what stages can compute, loading this
  *                      rank's stage, its part of a log-likelihood batch
+ *                      and of a generation step
  */
 #ifndef YS_RUNNER_INTERNAL_H
 #define YS_RUNNER_INTERNAL_H
@@ -203,6 +204,16 @@ int rn_pipe_check(const run_state *st, ys_error *err);
 int rn_pipe_load(run_state *st, const model_opts *mo, ys_error *err);
 int rn_pipe_logprobs(run_state *st, uint64_t at, const int32_t *const *seqs, const size_t *lens, size_t nb,
                      const size_t *froms, double *const *lp, uint8_t *const *gr, ys_error *err);
+/* Generation through the stages of a group (the same documents on every
+ * stage): the last stage holds the batch mb and steps it with gen_step
+ * (model_batch_step's contract; *at counts the group's steps, from 0) and
+ * ends the pass with gen_end; every other stage runs gen_follow until
+ * then, calling between(ctx) after each step when it is not NULL (rank 0
+ * collects results meanwhile). */
+int rn_pipe_gen_step(run_state *st, model_batch *mb, uint64_t *at, model_request **done, size_t *n_done,
+                     ys_error *err);
+int rn_pipe_gen_end(run_state *st, uint64_t at, ys_error *err);
+int rn_pipe_gen_follow(run_state *st, int (*between)(void *ctx, ys_error *err), void *ctx, ys_error *err);
 
 /* runner_classify.c */
 int rn_prepare_cls(run_state *st, task_run *t, ys_error *err);
