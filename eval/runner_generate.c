@@ -210,7 +210,6 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
         *engine_s += rn_now_s() - e0;
         return rc;
     }
-    uint64_t at = 0;   /* pipelines: the group's steps */
     bool s2s = st->kind == RN_SEQ2SEQ;
     double per_tok = 0, need = 0;   /* KV bytes of one position; of the largest request */
     if (s2s) {
@@ -230,12 +229,18 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
     size_t B = gen_batch_size(st, s, need), cap = B;
     model_batch *mb = NULL;
     s2s_gen_batch *sb = NULL;
-    model_request **mdone = malloc(B * sizeof *mdone);
-    s2s_request **sdone = malloc(B * sizeof *sdone);
-    gen_doc **fin = malloc(B * sizeof *fin);
-    int rc = mdone && sdone && fin ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = s2s ? s2s_gen_batch_new(st->s2s, B, &sb, err) : model_batch_new(st->m, B, &mb, err);
+    rn_pipe_gen *pg = NULL;   /* --pipeline: the last stage's micro-batches */
+    int rc = 0;
+    if (s2s)
+        rc = s2s_gen_batch_new(st->s2s, B, &sb, err);
+    else
+        rc = pipe ? rn_pipe_gen_new(st, B, &pg, err) : model_batch_new(st->m, B, &mb, err);
+    size_t room = pg ? rn_pipe_gen_room(pg) : B;   /* requests a step can finish */
+    model_request **mdone = malloc(room * sizeof *mdone);
+    s2s_request **sdone = malloc(room * sizeof *sdone);
+    gen_doc **fin = malloc(room * sizeof *fin);
+    if (rc == 0 && (!mdone || !sdone || !fin))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
     if (mb)   /* a task's few-shot examples: computed once, like scoring's */
         model_batch_set_prefix_cache(mb, st->pc);
     for (size_t k = 0; rc == 0 && k < ntodo; k++) {
@@ -248,18 +253,18 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
         } else {
             d->mr = (model_request){.prompt = d->p, .n_prompt = d->n, .max_new = maxnew, .stop = gen_stop,
                                     .user = &d->g, .out = d->out};
-            rc = model_batch_add(mb, &d->mr, err);
+            rc = pg ? rn_pipe_gen_add(pg, &d->mr, err) : model_batch_add(mb, &d->mr, err);
         }
     }
-    while (rc == 0 && (s2s ? s2s_gen_batch_pending(sb) : model_batch_pending(mb)) > 0) {
+    while (rc == 0 && (s2s ? s2s_gen_batch_pending(sb) : pg ? rn_pipe_gen_pending(pg) : model_batch_pending(mb)) > 0) {
         size_t nd = 0;
         double e0 = rn_now_s();
         if (s2s)
             rc = s2s_gen_batch_step(sb, sdone, &nd, err);
         else
-            rc = pipe ? rn_pipe_gen_step(st, mb, &at, mdone, &nd, err) : model_batch_step(mb, mdone, &nd, err);
+            rc = pg ? rn_pipe_gen_step(pg, mdone, &nd, err) : model_batch_step(mb, mdone, &nd, err);
         *engine_s += rn_now_s() - e0;
-        size_t now = s2s ? s2s_gen_batch_capacity(sb) : model_batch_capacity(mb);
+        size_t now = s2s ? s2s_gen_batch_capacity(sb) : pg ? rn_pipe_gen_capacity(pg) : model_batch_capacity(mb);
         if (rc == 0 && now < cap) {
             fprintf(stderr, "yardstick: task %s: out of memory for %zu generations at once: decoding %zu at a time\n",
                     s->name, cap, now);
@@ -287,8 +292,9 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
         if (rc == 0)
             rc = gen_finished(st, fin, nd, pass, left, err);
     }
-    if (pipe && rc == 0)   /* the stages before stop following */
-        rc = rn_pipe_gen_end(st, at, err);
+    if (pg && rc == 0)   /* the stages before stop following */
+        rc = rn_pipe_gen_end(pg, err);
+    rn_pipe_gen_free(pg);
     model_batch_free(mb);
     s2s_gen_batch_free(sb);
     free(mdone), free(sdone), free(fin);
