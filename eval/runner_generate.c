@@ -184,7 +184,6 @@ static int gen_finished(run_state *st, gen_doc *const *fin, size_t nd, gen_pass 
     return rc;
 }
 
-/* Decode the task's documents docs[todo[0..ntodo)] together. */
 /* Rank 0 as a pipeline stage before the last: the results the last stages
  * sent meanwhile. */
 typedef struct {
@@ -198,6 +197,7 @@ static int gen_collect(void *ctx, ys_error *err)
     return rn_dist_collect(c->pass->st->o->dist, false, c->left, gen_apply, c->pass, err);
 }
 
+/* Decode the task's documents docs[todo[0..ntodo)] together. */
 static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, const size_t *todo, size_t ntodo,
                           size_t maxnew, gen_pass *pass, size_t *left, double *engine_s, ys_error *err)
 {
