@@ -320,7 +320,9 @@ typedef struct model_request {
 
 typedef struct model_batch model_batch;
 
-/* A batch of at most max_active (>= 1) requests decoding together. */
+/* A batch of at most max_active (>= 1) requests decoding together (on a
+ * pipeline stage before the last: a follower of the last stage's plans,
+ * "pipeline stages: generation"). */
 int model_batch_new(model *m, size_t max_active, model_batch **out, ys_error *err);
 void model_batch_free(model_batch *b);
 /* Queue r (validated here: a prompt of >= 1 ids inside the vocabulary, and
