@@ -21,7 +21,8 @@ GPT-2-small-shaped model, for a scoring and a generation workload.
              repetition to the next
 
 --mode pipeline measures `--pipeline K` (a decoder cut into K stages, one
-per rank) on the scoring workload instead:
+per rank) on the scoring workload instead (--parts throughput), and on the
+generation workload (--parts generation; --gen-tasks, --gen-limit):
   throughput `mpirun -np 2 --bind-to core yardstick run --pipeline 2
              --threads 1` against one process `--threads 2` (the same two
              cores), median and range of --repeat repetitions, alternating
@@ -131,7 +132,8 @@ def main():
     ap.add_argument("--gen-limit", type=int, default=16)
     ap.add_argument("--json")
     ap.add_argument("--mode", choices=["data", "pipeline", "costs"], default="data")
-    ap.add_argument("--parts", default="throughput,memory", help="pipeline mode: which measurements")
+    ap.add_argument("--parts", default="throughput,memory",
+                    help="pipeline mode: which measurements (throughput: scoring; generation; memory)")
     ap.add_argument("--score-limit", type=int, default=0, help="pipeline mode: documents per task (0: all)")
     ap.add_argument("--limit-mb", type=int, default=0,
                     help="pipeline mode: each rank's RLIMIT_DATA in MB (0: between a stage's and the whole model's "
@@ -287,13 +289,10 @@ def print_pipeline(out, rows, mem, lim, limit):
                                         else "exit %d: %s" % (lim[k]["exit"], lim[k]["message"])))
 
 
-def pipeline(a, ys, work):
-    tasks = a.score_tasks
-    extra = ["--num-fewshot", str(a.fewshot)] + (["--limit", str(a.score_limit)] if a.score_limit else [])
-    out = {"machine": {"cpus": os.cpu_count(), "loadavg_start": loadavg()}, "model": a.model}
-    # throughput and utilisation: 2 stages on 2 cores against one process on both
+def pipe_vs_one(a, ys, work, tasks, extra, what, repeat):
+    """2 stages on 2 cores against one process on both: rows per repetition."""
     rows = []
-    for rep in range(a.repeat if "throughput" in a.parts else 0):
+    for rep in range(repeat):
         got = {}
         for k in ([0, 2] if rep % 2 == 0 else [2, 0]):
             la = loadavg()
@@ -307,14 +306,28 @@ def pipeline(a, ys, work):
              "stage_util": [b / w if w else float("nan") for b, w in u], "stage_busy_wall_s": u,
              "loadavg": [got[0][4], got[2][4]]}
         rows.append(r)
-        log("pipeline rep %d: one process %.2f s (run %.2f s), --pipeline 2 %.2f s (run %.2f s): throughput ratio "
-            "%.3f (run only %.3f); stage utilisation %s; load average before %.1f / %.1f"
-            % (rep + 1, r["one_whole_s"], r["one_run_s"], r["pipe_whole_s"], r["pipe_run_s"], r["ratio_whole"],
+        log("pipeline %s rep %d: one process %.2f s (run %.2f s), --pipeline 2 %.2f s (run %.2f s): throughput "
+            "ratio %.3f (run only %.3f); stage utilisation %s; load average before %.1f / %.1f"
+            % (what, rep + 1, r["one_whole_s"], r["one_run_s"], r["pipe_whole_s"], r["pipe_run_s"], r["ratio_whole"],
                r["ratio_run"], " ".join("%.3f" % x for x in r["stage_util"]), got[0][4], got[2][4]))
+    return rows
+
+
+def pipeline(a, ys, work):
+    tasks = a.score_tasks
+    extra = ["--num-fewshot", str(a.fewshot)] + (["--limit", str(a.score_limit)] if a.score_limit else [])
+    out = {"machine": {"cpus": os.cpu_count(), "loadavg_start": loadavg()}, "model": a.model}
+    # throughput and utilisation: 2 stages on 2 cores against one process on
+    # both, on the scoring workload, then (part "generation") on generation
+    rows = pipe_vs_one(a, ys, work, tasks, extra, "scoring", a.repeat if "throughput" in a.parts else 0)
     out["throughput"] = rows
+    gen = pipe_vs_one(a, ys, work, a.gen_tasks, ["--limit", str(a.gen_limit)], "generation",
+                      a.repeat if "generation" in a.parts else 0)
+    out["generation"] = gen
     if "memory" not in a.parts:
         out["machine"]["loadavg_end"] = loadavg()
         print_pipeline(out, rows, None, None, None)
+        print_pipeline(out, gen, None, None, None)
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(out, f, indent=1)
@@ -352,6 +365,7 @@ def pipeline(a, ys, work):
                           for k, v in lim.items()}
     out["machine"]["loadavg_end"] = loadavg()
     print_pipeline(out, rows, mem, lim, limit)
+    print_pipeline(out, gen, None, None, None)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -165,8 +165,13 @@ int model_logprobs(model *m, const int32_t *const *seqs, const size_t *lens, siz
  * the whole model's, so a chain of stages gives bitwise the whole model's
  * log-probabilities (tests/unit/test_model_stage.c). Stages keep no state
  * between calls (no prefix cache: the keys and values of a batch's shared
- * prefixes are computed once within the batch, as model_logprobs does),
- * and generation (model_step, model_batch_new) refuses a stage. */
+ * prefixes are computed once within the batch, as model_logprobs does).
+ *
+ * Generation: a model_batch on every stage, run step by step with
+ * model_batch_plan and model_batch_pass (model.h, "batched generation"):
+ * the last stage's batch holds the requests and makes every decision, the
+ * others follow its plans ("pipeline stages: generation" below). model_step, model_generate and
+ * model_batch_step refuse a stage. */
 int model_load_stage(const char *dir, const model_opts *opts, int stage, int nstages, model **out, ys_error *err);
 /* This stage's layers [*l0, *l1) of *total (a whole model: [0, L) of L). */
 void model_stage_range(const model *m, int *l0, int *l1, int *total);
@@ -319,7 +324,9 @@ typedef struct model_request {
 
 typedef struct model_batch model_batch;
 
-/* A batch of at most max_active (>= 1) requests decoding together. */
+/* A batch of at most max_active (>= 1) requests decoding together (on a
+ * pipeline stage before the last: a follower of the last stage's plans,
+ * "pipeline stages: generation"). */
 int model_batch_new(model *m, size_t max_active, model_batch **out, ys_error *err);
 void model_batch_free(model_batch *b);
 /* Queue r (validated here: a prompt of >= 1 ids inside the vocabulary, and
@@ -346,5 +353,49 @@ size_t model_batch_capacity(const model_batch *b);
  * finishes at admission without a pass. After an error the batch is
  * unusable (free it). */
 int model_batch_step(model_batch *b, model_request **done, size_t *n_done, ys_error *err);
+
+/* ---- pipeline stages: generation --------------------------------------------
+ * model_batch_step in two halves, for pipeline stages ("pipeline stages"
+ * above has the loading). A step's plan is what every stage must agree on: for each
+ * active slot, in slot order, the slot, whether its request joins now
+ * (fresh: a new KV cache of cap positions), the position pos0 of its first
+ * row (the cache keeps [0, pos0): Phi-3's recomputation cuts it to 0) and
+ * its rows' token ids (plan.ids, item after item; rows in all).
+ *
+ * On the last stage (or a whole model) the batch holds the requests:
+ * model_batch_plan admits waiting ones (done and *n_done as in
+ * model_batch_step: a request with max_new == 0) and returns the step's
+ * plan (its arrays are the batch's, valid until its next call); then
+ * model_batch_pass with that same plan runs the pass — from the stage
+ * before's rows `in` (nin of them, one per plan row) on a last stage,
+ * embedding the ids on a whole model — and chooses a token per slot:
+ * finished requests to done (room for max_active), as model_batch_step.
+ * A plan with n == 0 needs no pass.
+ * On a stage before the last the batch has no requests (model_batch_add
+ * and model_batch_plan refuse it): model_batch_pass runs the last stage's
+ * plan on its layers — embedding the ids on the first stage, from `in` on
+ * the others — and writes the residual stream of every plan row to out
+ * (rows x hidden floats), keeping its layers' KV caches per slot: made
+ * when the slot is fresh, cut to pos0, freed when the slot is not in the
+ * plan (its request left), and grown beyond max_active when the plan's
+ * slots need it. A plan it cannot follow (a slot it does not hold at
+ * pos0, rows that do not add up) is YS_EINPUT; a KV cache that does not
+ * fit is YS_ENOMEM (the batch is then unusable).
+ * Every stage's rows are the whole model's, so the last stage's logits and
+ * tokens are bitwise model_batch_step's (tests/unit/test_model_stage.c). */
+typedef struct model_plan_item {
+    uint32_t slot, fresh;
+    uint64_t pos0, rows, cap;
+} model_plan_item;
+
+typedef struct model_plan {
+    size_t n, rows;
+    const model_plan_item *items;
+    const int32_t *ids;
+} model_plan;
+
+int model_batch_plan(model_batch *b, model_plan *plan, model_request **done, size_t *n_done, ys_error *err);
+int model_batch_pass(model_batch *b, const model_plan *plan, const float *in, size_t nin, float *out,
+                     model_request **done, size_t *n_done, ys_error *err);
 
 #endif

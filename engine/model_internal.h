@@ -1,7 +1,7 @@
 /* model_internal.h — what model_load.c (the architecture table,
  * configuration, weight binding, packing, load and free), model_rope.c
- * (RoPE frequencies) and model.c (the forward pass, scoring and
- * generation) share. Not a public API.
+ * (RoPE frequencies), model.c (the forward pass and scoring) and
+ * model_batch.c (generation) share. Not a public API.
  *
  * One decoder forward pass serves every family: what differs between
  * GPT-2, Llama, Mistral, Qwen2/3, Gemma 1/2/3, Phi-3 and GPT-NeoX is data —
@@ -154,6 +154,51 @@ typedef struct stage_io {
 } stage_io;
 int stage_in(const model *m, const stage_io *io, size_t R, const float **in, ys_error *err);
 void stage_out(const model *m, stage_io *io, const float *hidden, size_t R);
+
+/* ---- the forward pass (model.c), shared with batched generation
+ * (model_batch.c) ---- */
+
+/* One sequence's part of a (batched) forward pass: T tokens at positions
+ * pos0.., hidden rows row0.. of the call. Its keys and values for
+ * positions [0, pos0 + T) are at k/v + l * lstride for layer l (row stride
+ * kvdim). When from_k is not NULL, k/v is scratch holding one layer
+ * (lstride 0) and the pos0 prefix rows are copied in before each layer
+ * from from_k/from_v + l * from_lstride (a cached prefix). rope_len is the
+ * length whose RoPE frequencies the rows get when they depend on it
+ * (dynamic, longrope; 0: pos0 + T, the call's own, as HF's KV-cached
+ * generation has it). */
+typedef struct fwd_item {
+    const int32_t *ids;
+    size_t T, pos0, row0;
+    float *k, *v;
+    size_t lstride;
+    const float *from_k, *from_v;
+    size_t from_lstride;
+    size_t rope_len;
+} fwd_item;
+
+/* Scratch of forward passes, kept across the calls of one scoring or
+ * generation request so that its large buffers are allocated, and their
+ * pages faulted in, once per request instead of once per call. Capacity:
+ * T rows per call (all sequences), ctx positions of one sequence, scratch
+ * rows of keys/values for the sequences whose keys are not kept (sum of
+ * their pos0 + T), nthr threads' attention scores. */
+typedef struct fwd_ws {
+    size_t T, ctx, scratch, nthr;
+    float *x, *xb, *xb2, *tmp, *q, *qkv, *att, *hb, *hu, *kt, *vt, *scores, *ks, *vs;
+} fwd_ws;
+void ws_free(fwd_ws *w);
+/* Room in w for T rows, ctx positions of one sequence, scratch key/value
+ * rows (YS_ENOMEM otherwise). */
+int ws_reserve(const model *m, fwd_ws *w, size_t T, size_t ctx, size_t scratch, ys_error *err);
+/* The forward pass of n sequences at once (model.c says how; in: a stage
+ * after the first's input rows), *hidden pointing into ws. */
+int forward_many(model *m, fwd_ws *ws, const fwd_item *it, size_t n, const float *in, const float **hidden,
+                 ys_error *err);
+/* logits[rows, V] = hidden[rows, H] lm_head^T; Gemma 2's final soft-cap of
+ * one row of logits in place. */
+void vocab_proj(model *m, const float *hidden, size_t rows, float *logits);
+void softcap_row(const model *m, float *z);
 
 /* model.c: model_logprobs_cached, and a pipeline stage's part of it (io
  * not NULL, without a prefix cache). */

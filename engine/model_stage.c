@@ -10,7 +10,8 @@
  * plan its passes with the same function over the same batch (and no
  * prefix cache, whose hits could differ between processes) makes that so
  * by construction, and keeps one copy of the grouping and of the shared-
- * prefix logic. */
+ * prefix logic. Generation through stages is model_batch.c's: there the
+ * last stage's batch plans every step and the others run its plans. */
 #include "model_internal.h"
 
 #include <string.h>

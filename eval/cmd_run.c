@@ -70,9 +70,9 @@ static const char run_help[] =
     "--pipeline K (under mpirun or srun, a multiple of K ranks): consecutive ranks form\n"
     "pipelines of K stages, each rank loading only its block of a decoder's layers (the\n"
     "embedding on the first, the head on the last), for models bigger than one machine;\n"
-    "the pipelines share the requests as ranks do. Decoder-only safetensors models on\n"
-    "log-likelihood tasks (multiple choice, loglikelihood, rolling perplexity); the same\n"
-    "results, bit for bit.\n";
+    "the pipelines share the requests as ranks do. Decoder-only safetensors models, on\n"
+    "log-likelihood and generation tasks (the last stage chooses each step's tokens and\n"
+    "sends them back to the first); the same results, bit for bit.\n";
 
 /* A run's settings as stored (malloc'd JSON text). */
 static int resume_text(const run_options *o, int64_t id, char **text, ys_error *err)

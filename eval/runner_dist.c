@@ -309,16 +309,18 @@ typedef struct {
 } pipe_head;
 _Static_assert(sizeof(pipe_head) == RN_PIPE_HEAD, "the rows follow the head");
 
-int rn_dist_pass_on(rn_dist *d, uint64_t at, void *msg, size_t n, ys_error *err)
+/* msg (head filled here) to stage `to` of the group. */
+static int stage_send(rn_dist *d, int to, uint64_t at, void *msg, size_t n, ys_error *err)
 {
     pipe_head h = {d->seq, 0, at};
     memcpy(msg, &h, sizeof h);
-    return d->ops->pipe_send(d->impl, rn_dist_stage(d) + 1, msg, n, err);
+    return d->ops->pipe_send(d->impl, to, msg, n, err);
 }
 
-int rn_dist_take_on(rn_dist *d, uint64_t at, void **msg, size_t *n, ys_error *err)
+/* The next message from stage `from`, which must be the batch (or step) at. */
+static int stage_recv(rn_dist *d, int from, uint64_t at, void **msg, size_t *n, ys_error *err)
 {
-    int rc = d->ops->pipe_recv(d->impl, rn_dist_stage(d) - 1, msg, n, err);
+    int rc = d->ops->pipe_recv(d->impl, from, msg, n, err);
     if (rc < 0)
         return rc;
     pipe_head h = {0, 0, 0};
@@ -327,9 +329,30 @@ int rn_dist_take_on(rn_dist *d, uint64_t at, void **msg, size_t *n, ys_error *er
     if (*n < RN_PIPE_HEAD || h.seq != d->seq || h.at != at) {
         free(*msg);
         *msg = NULL;
-        return ys_fail(err, YS_EINPUT, "rank %d (the stage before) sent the rows of another batch (pass %u, item "
-                                       "%llu; expected pass %u, item %llu): the ranks do not run the same command",
-                       d->rank - 1, h.seq, (unsigned long long)h.at, d->seq, (unsigned long long)at);
+        return ys_fail(err, YS_EINPUT, "rank %d (stage %d of the pipeline) sent the rows of another batch (pass %u, "
+                                       "item %llu; expected pass %u, item %llu): the ranks do not run the same command",
+                       d->rank - rn_dist_stage(d) + from, from, h.seq, (unsigned long long)h.at, d->seq,
+                       (unsigned long long)at);
     }
     return 0;
+}
+
+int rn_dist_pass_on(rn_dist *d, uint64_t at, void *msg, size_t n, ys_error *err)
+{
+    return stage_send(d, rn_dist_stage(d) + 1, at, msg, n, err);
+}
+
+int rn_dist_take_on(rn_dist *d, uint64_t at, void **msg, size_t *n, ys_error *err)
+{
+    return stage_recv(d, rn_dist_stage(d) - 1, at, msg, n, err);
+}
+
+int rn_dist_pass_back(rn_dist *d, uint64_t at, void *msg, size_t n, ys_error *err)
+{
+    return stage_send(d, 0, at, msg, n, err);
+}
+
+int rn_dist_take_back(rn_dist *d, uint64_t at, void **msg, size_t *n, ys_error *err)
+{
+    return stage_recv(d, rn_dist_stages(d) - 1, at, msg, n, err);
 }

@@ -39,7 +39,10 @@
  * takes the rows of the one before (rn_dist_take_on), and the last
  * computes the results and sends them to rank 0 (rn_dist_send) as a rank
  * does without pipelines. Rank 0 is the first stage of group 0: it collects
- * every result from the last stages between its own batches.
+ * every result from the last stages between its own batches. Generation
+ * goes step by step: the last stage decides each step (which requests
+ * decode, their next tokens) and sends its plan back to the first stage
+ * (rn_dist_pass_back), which starts the step's pass down the stages.
  *
  * A NULL rn_dist is one process: rank 0 of 1, every call trivial.
  * Messages are raw bytes: the ranks are assumed to share byte order and
@@ -168,6 +171,11 @@ int rn_dist_pass_on(rn_dist *d, uint64_t at, void *msg, size_t n, ys_error *err)
 /* The rows of the stage before for the batch at `at`: *msg malloc'd (the
  * caller frees it), the rows at *msg + RN_PIPE_HEAD, n bytes of message. */
 int rn_dist_take_on(rn_dist *d, uint64_t at, void **msg, size_t *n, ys_error *err);
+/* Generation: the last stage's plan of step `at` back to the first stage
+ * (as rn_dist_pass_on), and the first stage's taking it (as
+ * rn_dist_take_on). */
+int rn_dist_pass_back(rn_dist *d, uint64_t at, void *msg, size_t n, ys_error *err);
+int rn_dist_take_back(rn_dist *d, uint64_t at, void **msg, size_t *n, ys_error *err);
 
 /* The number of processes a launcher (mpirun, srun, ...) started as one
  * job with this one, from its environment; 0 when none did. */

@@ -5,7 +5,9 @@
  * cache are decoded together, continuous batching (model.h's model_batch,
  * seq2seq.h's s2s_gen_batch): each finished request is written to the
  * cache as it leaves the batch, so a killed run keeps it; a request's ids
- * do not depend on the batch, so the results are those of one at a time. */
+ * do not depend on the batch, so the results are those of one at a time.
+ * With --pipeline the last stage of each group holds the batch and every
+ * other stage follows its steps (runner_pipe.c). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,10 +184,32 @@ static int gen_finished(run_state *st, gen_doc *const *fin, size_t nd, gen_pass 
     return rc;
 }
 
+/* Rank 0 as a pipeline stage before the last: the results the last stages
+ * sent meanwhile. */
+typedef struct {
+    gen_pass *pass;
+    size_t *left;
+} gen_between;
+
+static int gen_collect(void *ctx, ys_error *err)
+{
+    gen_between *c = ctx;
+    return rn_dist_collect(c->pass->st->o->dist, false, c->left, gen_apply, c->pass, err);
+}
+
 /* Decode the task's documents docs[todo[0..ntodo)] together. */
 static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, const size_t *todo, size_t ntodo,
                           size_t maxnew, gen_pass *pass, size_t *left, double *engine_s, ys_error *err)
 {
+    rn_dist *dist = st->o->dist;
+    bool pipe = rn_dist_stages(dist) > 1;
+    if (pipe && !rn_dist_last_stage(dist)) {   /* a stage before the last follows the last one's steps */
+        gen_between c = {pass, left};
+        double e0 = rn_now_s();
+        int rc = rn_pipe_gen_follow(st, rn_dist_leader(dist) ? gen_collect : NULL, &c, err);
+        *engine_s += rn_now_s() - e0;
+        return rc;
+    }
     bool s2s = st->kind == RN_SEQ2SEQ;
     double per_tok = 0, need = 0;   /* KV bytes of one position; of the largest request */
     if (s2s) {
@@ -205,12 +229,18 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
     size_t B = gen_batch_size(st, s, need), cap = B;
     model_batch *mb = NULL;
     s2s_gen_batch *sb = NULL;
-    model_request **mdone = malloc(B * sizeof *mdone);
-    s2s_request **sdone = malloc(B * sizeof *sdone);
-    gen_doc **fin = malloc(B * sizeof *fin);
-    int rc = mdone && sdone && fin ? 0 : ys_fail(err, YS_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = s2s ? s2s_gen_batch_new(st->s2s, B, &sb, err) : model_batch_new(st->m, B, &mb, err);
+    rn_pipe_gen *pg = NULL;   /* --pipeline: the last stage's micro-batches */
+    int rc = 0;
+    if (s2s)
+        rc = s2s_gen_batch_new(st->s2s, B, &sb, err);
+    else
+        rc = pipe ? rn_pipe_gen_new(st, B, &pg, err) : model_batch_new(st->m, B, &mb, err);
+    size_t room = pg ? rn_pipe_gen_room(pg) : B;   /* requests a step can finish */
+    model_request **mdone = malloc(room * sizeof *mdone);
+    s2s_request **sdone = malloc(room * sizeof *sdone);
+    gen_doc **fin = malloc(room * sizeof *fin);
+    if (rc == 0 && (!mdone || !sdone || !fin))
+        rc = ys_fail(err, YS_ENOMEM, "out of memory");
     if (mb)   /* a task's few-shot examples: computed once, like scoring's */
         model_batch_set_prefix_cache(mb, st->pc);
     for (size_t k = 0; rc == 0 && k < ntodo; k++) {
@@ -223,15 +253,18 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
         } else {
             d->mr = (model_request){.prompt = d->p, .n_prompt = d->n, .max_new = maxnew, .stop = gen_stop,
                                     .user = &d->g, .out = d->out};
-            rc = model_batch_add(mb, &d->mr, err);
+            rc = pg ? rn_pipe_gen_add(pg, &d->mr, err) : model_batch_add(mb, &d->mr, err);
         }
     }
-    while (rc == 0 && (s2s ? s2s_gen_batch_pending(sb) : model_batch_pending(mb)) > 0) {
+    while (rc == 0 && (s2s ? s2s_gen_batch_pending(sb) : pg ? rn_pipe_gen_pending(pg) : model_batch_pending(mb)) > 0) {
         size_t nd = 0;
         double e0 = rn_now_s();
-        rc = s2s ? s2s_gen_batch_step(sb, sdone, &nd, err) : model_batch_step(mb, mdone, &nd, err);
+        if (s2s)
+            rc = s2s_gen_batch_step(sb, sdone, &nd, err);
+        else
+            rc = pg ? rn_pipe_gen_step(pg, mdone, &nd, err) : model_batch_step(mb, mdone, &nd, err);
         *engine_s += rn_now_s() - e0;
-        size_t now = s2s ? s2s_gen_batch_capacity(sb) : model_batch_capacity(mb);
+        size_t now = s2s ? s2s_gen_batch_capacity(sb) : pg ? rn_pipe_gen_capacity(pg) : model_batch_capacity(mb);
         if (rc == 0 && now < cap) {
             fprintf(stderr, "yardstick: task %s: out of memory for %zu generations at once: decoding %zu at a time\n",
                     s->name, cap, now);
@@ -259,6 +292,9 @@ static int decode_batched(run_state *st, const task_spec *s, gen_doc *docs, cons
         if (rc == 0)
             rc = gen_finished(st, fin, nd, pass, left, err);
     }
+    if (pg && rc == 0)   /* the stages before stop following */
+        rc = rn_pipe_gen_end(pg, err);
+    rn_pipe_gen_free(pg);
     model_batch_free(mb);
     s2s_gen_batch_free(sb);
     free(mdone), free(sdone), free(fin);
@@ -269,7 +305,7 @@ int rn_run_generations(run_state *st, double *engine_s, ys_error *err)
 {
     rn_dist *dist = st->o->dist;
     bool lead = rn_dist_leader(dist);
-    int N = rn_dist_size(dist);
+    int N = rn_dist_groups(dist);   /* the ranks, or with --pipeline the groups (every stage walks its group's) */
     size_t total = 0, ndone = 0;
     for (size_t i = 0; i < st->ntasks; i++)
         total += st->tasks[i].gen ? st->tasks[i].n : 0;
@@ -365,8 +401,10 @@ int rn_run_generations(run_state *st, double *engine_s, ys_error *err)
         }
         if (rc == 0)
             rn_dist_split(cost, NULL, ntodo, N, start);
-        size_t lo = rc == 0 ? start[rn_dist_rank(dist)] : 0, hi = rc == 0 ? start[rn_dist_rank(dist) + 1] : 0;
-        size_t left = ntodo - (hi - lo); /* rank 0: what other ranks will send */
+        size_t lo = rc == 0 ? start[rn_dist_group(dist)] : 0, hi = rc == 0 ? start[rn_dist_group(dist) + 1] : 0;
+        /* rank 0: what other ranks will send (with --pipeline, everything:
+         * rank 0 is a first stage) */
+        size_t left = ntodo - (rn_dist_last_stage(dist) ? hi - lo : 0);
         gen_pass pass = {st, docs, t->n, maxnew, &ndone, total, t0};
         if (rc == 0 && hi > lo)
             rc = decode_batched(st, s, docs, todo + lo, hi - lo, maxnew, &pass, &left, engine_s, err);

@@ -21,6 +21,7 @@
  *                      (runner_dist.h); runner_mpi.c its MPI transport
  *   runner_pipe.c      --pipeline: what stages can compute, loading this
  *                      rank's stage, its part of a log-likelihood batch
+ *                      and of a generation step
  */
 #ifndef YS_RUNNER_INTERNAL_H
 #define YS_RUNNER_INTERNAL_H
@@ -203,6 +204,24 @@ int rn_pipe_check(const run_state *st, ys_error *err);
 int rn_pipe_load(run_state *st, const model_opts *mo, ys_error *err);
 int rn_pipe_logprobs(run_state *st, uint64_t at, const int32_t *const *seqs, const size_t *lens, size_t nb,
                      const size_t *froms, double *const *lp, uint8_t *const *gr, ys_error *err);
+/* Generation through the stages of a group (the same documents on every
+ * stage). The last stage decodes with an rn_pipe_gen, a model_batch's
+ * calls (model.h) over K micro-batches: gen_new with B requests at once
+ * in all, add, pending, capacity, and step, which finishes up to
+ * gen_room requests into done; gen_end ends the pass for the stages
+ * before. Every other stage runs gen_follow until then, calling
+ * between(ctx) after each step when it is not NULL (rank 0 collects
+ * results meanwhile). */
+typedef struct rn_pipe_gen rn_pipe_gen;
+int rn_pipe_gen_new(run_state *st, size_t B, rn_pipe_gen **out, ys_error *err);
+void rn_pipe_gen_free(rn_pipe_gen *g);
+int rn_pipe_gen_add(rn_pipe_gen *g, model_request *r, ys_error *err);
+size_t rn_pipe_gen_pending(const rn_pipe_gen *g);
+size_t rn_pipe_gen_capacity(const rn_pipe_gen *g);
+size_t rn_pipe_gen_room(const rn_pipe_gen *g);
+int rn_pipe_gen_step(rn_pipe_gen *g, model_request **done, size_t *n_done, ys_error *err);
+int rn_pipe_gen_end(rn_pipe_gen *g, ys_error *err);
+int rn_pipe_gen_follow(run_state *st, int (*between)(void *ctx, ys_error *err), void *ctx, ys_error *err);
 
 /* runner_classify.c */
 int rn_prepare_cls(run_state *st, task_run *t, ys_error *err);
