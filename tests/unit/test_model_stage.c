@@ -157,7 +157,10 @@ static void fixture(const char *name, char *dir, size_t cap)
     snprintf(dir, cap, "%s/tests/data/models/%s", YS_SOURCE_DIR, name);
 }
 
-static void check(const char *name, const char *dir, const model_opts *o, int kmax)
+typedef void (*compare_fn)(model *whole, const char *dir, const model_opts *o, int K, const char *what);
+
+/* cmp against the whole model for 2 .. kmax stages (at most one per layer) */
+static void check_with(compare_fn cmp, const char *name, const char *dir, const model_opts *o, int kmax)
 {
     model *whole = NULL;
     ys_error err = {0};
@@ -165,8 +168,13 @@ static void check(const char *name, const char *dir, const model_opts *o, int km
         fail_msg("%s: %s", name, err.msg);
     int L = model_get_info(whole)->layers;
     for (int K = 2; K <= kmax && K <= L; K++)
-        compare(whole, dir, o, K, name);
+        cmp(whole, dir, o, K, name);
     model_free(whole);
+}
+
+static void check(const char *name, const char *dir, const model_opts *o, int kmax)
+{
+    check_with(compare, name, dir, o, kmax);
 }
 
 static void test_families(void **state)
@@ -351,14 +359,7 @@ static void compare_gen(model *whole, const char *dir, const model_opts *o, int 
 
 static void check_gen(const char *name, const char *dir, const model_opts *o, int kmax)
 {
-    model *whole = NULL;
-    ys_error err = {0};
-    if (model_load_opts(dir, o, &whole, &err) != 0)
-        fail_msg("%s: %s", name, err.msg);
-    int L = model_get_info(whole)->layers;
-    for (int K = 2; K <= kmax && K <= L; K++)
-        compare_gen(whole, dir, o, K, name);
-    model_free(whole);
+    check_with(compare_gen, name, dir, o, kmax);
 }
 
 static void test_generation(void **state)
