@@ -595,7 +595,12 @@ int tok_encode_pair(const tok_tokenizer *t, const char *a, size_t alen, const ch
     int32_t *out = NULL, *ty = NULL;
     size_t k = 0;
     if (!rc) {
-        size_t cap = na + nb + tp->nspecial + 1;
+        /* what the template writes: a template may name a sequence more
+         * than once (a TemplateProcessing "single": [A, A] is valid JSON
+         * and HF repeats the text), so count its pieces, not na + nb */
+        size_t cap = 1;
+        for (size_t i = 0; i < tp->n; i++)
+            cap += tp->v[i].seq < 0 ? 1 : tp->v[i].seq ? nb : na;
         out = malloc(cap * sizeof *out);
         ty = malloc(cap * sizeof *ty);
         if (!out || !ty) rc = ys_fail(err, YS_ENOMEM, "tokenizer: out of memory");
