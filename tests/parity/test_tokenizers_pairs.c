@@ -145,6 +145,26 @@ static void test_unigram_pairs(void **s) { (void)s; run_pairs("unigram_tiny"); }
 static void test_wordpiece_pairs(void **s) { (void)s; run_pairs("wordpiece_tiny"); }
 
 /* Padding ids, and the documented API behaviour of tok_encode_pair. */
+/* A template that names a sequence twice (pair: [CLS] A [SEP] B B [SEP];
+ * the fuzzer's tokenizer.json, HF-valid): HF repeats B's ids. The ids
+ * buffer was sized for each sequence once (ASan heap-buffer-overflow).
+ * Expected: tokenizers@0.23.2 (Rust, through Node) on this file. */
+static void test_template_repeat(void **s)
+{
+    (void)s;
+    tok_tokenizer *t = load("template_repeat_tiny");
+    int32_t *ids, *ty;
+    size_t n;
+    ys_error err = {0};
+    assert_int_equal(tok_encode_pair(t, "hello world", 11, "foo bar", 7, true, 0, &ids, &ty, &n, &err), 0);
+    static const int32_t want[] = {2, 1, 1, 3, 1, 1, 1, 1, 3}, want_ty[] = {0, 0, 0, 0, 1, 1, 1, 1, 1};
+    assert_int_equal(n, 9);
+    assert_memory_equal(ids, want, sizeof want);
+    assert_memory_equal(ty, want_ty, sizeof want_ty);
+    free(ids), free(ty);
+    tok_free(t);
+}
+
 static void test_api(void **s)
 {
     (void)s;
@@ -206,7 +226,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bert_pairs),    cmocka_unit_test(test_t5_pairs), cmocka_unit_test(test_gpt2_pairs),
         cmocka_unit_test(test_roberta_pairs), cmocka_unit_test(test_unigram_pairs),
-        cmocka_unit_test(test_wordpiece_pairs), cmocka_unit_test(test_api),
+        cmocka_unit_test(test_wordpiece_pairs), cmocka_unit_test(test_template_repeat), cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
