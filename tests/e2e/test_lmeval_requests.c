@@ -13,17 +13,6 @@
 
 static int ys(const char *args) { return ts_ys(args, NULL, NULL); }
 
-static cJSON *samples(const char *dir, const char *task)
-{
-    char cmd[1024], *out;
-    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), dir, task);
-    assert_int_equal(ts_run(cmd, &out), 0);
-    out[strcspn(out, "\n")] = 0;
-    cJSON *s = ts_load_jsonl(out);
-    free(out);
-    return s;
-}
-
 /* One set (samples or real): a run per few-shot count with every task that
  * has vectors for it; each logged document's arguments must equal them. */
 static void check_set(const cJSON *set, const char *data_dir, const char *label)
@@ -61,7 +50,7 @@ static void check_set(const cJSON *set, const char *data_dir, const char *label)
             const cJSON *want = cJSON_GetObjectItem(t, counts[c]);
             if (!want)
                 continue;
-            cJSON *got = samples(dir, t->string);
+            cJSON *got = ts_samples_jsonl(dir, t->string);
             assert_int_equal(cJSON_GetArraySize(got), cJSON_GetArraySize(want));
             for (int d = 0; d < cJSON_GetArraySize(want); d++) {
                 const cJSON *g = cJSON_GetObjectItem(cJSON_GetArrayItem(got, d), "arguments");

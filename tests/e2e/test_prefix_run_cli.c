@@ -18,18 +18,6 @@
 
 static int ys(const char *args, char **out, char **err) { return ts_ys(args, out, err); }
 
-static char *samples_text(const char *sub, const char *task)
-{
-    char cmd[1024], *out;
-    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), sub, task);
-    assert_int_equal(ts_run(cmd, &out), 0);
-    out[strcspn(out, "\n")] = 0;
-    char *t = ts_read_file(out, NULL);
-    assert_non_null(t);
-    free(out);
-    return t;
-}
-
 /* "... served from the prefix cache N ..." of the summary */
 static long served(const char *err)
 {
@@ -74,7 +62,7 @@ static void test_cache_on_off(void **state)
                 free(json);
             }
             for (size_t t = 0; t < NT; t++) {
-                char *smp = samples_text(sub, TASKS[t]);
+                char *smp = ts_samples_log(sub, TASKS[t]);
                 if (ci == 0)
                     ref_samples[t] = smp;
                 else {
@@ -127,7 +115,7 @@ static void test_generation(void **state)
         else if (i < 3)   /* the example's 13 whole blocks for each later prompt */
             assert_true(s >= 2 * 13 * 16);
         snprintf(path, sizeof path, "%s/results.json", sub);
-        char *json = ts_read_file(ts_path(path), NULL), *smp = samples_text(sub, "gsm8k");
+        char *json = ts_read_file(ts_path(path), NULL), *smp = ts_samples_log(sub, "gsm8k");
         assert_non_null(json);
         if (i == 0) {
             drop_batch_size(json);
@@ -161,7 +149,7 @@ static size_t examples_len(const char *ctx)
 
 static cJSON *log_of(const char *sub, const char *task)
 {
-    char *t = samples_text(sub, task);
+    char *t = ts_samples_log(sub, task);
     /* one JSON object per line */
     cJSON *arr = cJSON_CreateArray();
     for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n"))

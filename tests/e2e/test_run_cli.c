@@ -34,18 +34,6 @@ static cJSON *load_json(const char *path)
     return j;
 }
 
-/* The samples log of a task in a folder (the file name has a time stamp). */
-static cJSON *samples(const char *sub, const char *task)
-{
-    char cmd[1024], *out;
-    snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), sub, task);
-    assert_int_equal(ts_run(cmd, &out), 0);
-    out[strcspn(out, "\n")] = 0;
-    cJSON *s = ts_load_jsonl(out);
-    free(out);
-    return s;
-}
-
 /* The choice a logged multiple-choice sample picked: the argmax of its
  * logged log-likelihoods (first on ties, as the runner). */
 static int logged_choice(const cJSON *line)
@@ -77,7 +65,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
     const cJSON *results = cJSON_GetObjectItem(res, "results");
     static const char *mc[] = {"sst2", "mrpc", "copa"};
     for (int k = 0; k < 3; k++) {
-        cJSON *s = samples("a", mc[k]);
+        cJSON *s = ts_samples_jsonl("a", mc[k]);
         double acc = 0;
         int n = 0, tp = 0, fp = 0, fn = 0;
         const cJSON *line;
@@ -96,7 +84,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
         cJSON_Delete(s);
     }
     /* wikitext: the word perplexity from the logged document log-likelihoods */
-    cJSON *s = samples("a", "wikitext");
+    cJSON *s = ts_samples_jsonl("a", "wikitext");
     double ll = 0, words = 0;
     const cJSON *line;
     cJSON_ArrayForEach(line, s) {
@@ -108,7 +96,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
     cJSON_Delete(s);
     /* cb: lm-evaluation-harness's f1 (mean of the one-vs-rest F1 of each
      * class), recomputed from the logged responses */
-    s = samples("a", "cb");
+    s = ts_samples_jsonl("a", "cb");
     int tp[3] = {0}, fp[3] = {0}, fn[3] = {0};
     cJSON_ArrayForEach(line, s) {
         int best = logged_choice(line);
@@ -155,7 +143,7 @@ static void test_scores_recompute_from_logged_loglikelihoods(void **state)
 static void test_loglikelihood_matches_logprobs_command(void **state)
 {
     (void)state;
-    cJSON *s = samples("a", "sst2");
+    cJSON *s = ts_samples_jsonl("a", "sst2");
     const cJSON *first = cJSON_GetArrayItem(s, 0);
     const cJSON *pair = cJSON_GetArrayItem(cJSON_GetObjectItem(first, "arguments"), 1);
     const char *context = cJSON_GetArrayItem(pair, 0)->valuestring, *cont = cJSON_GetArrayItem(pair, 1)->valuestring;
@@ -245,7 +233,7 @@ static void test_fewshot_prompts_repeat_and_errors(void **state)
         assert_int_equal(ys(args, &out), 0);
         free(out);
     }
-    cJSON *a = samples("a", "rte"), *b = samples("b", "rte");
+    cJSON *a = ts_samples_jsonl("a", "rte"), *b = ts_samples_jsonl("b", "rte");
     out = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(a, 5), "arguments"));
     o2 = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(b, 5), "arguments"));
     assert_string_equal(out, o2);

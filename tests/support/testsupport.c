@@ -197,16 +197,30 @@ char *ts_dump_store(const char *path)
     return acc;
 }
 
-char *ts_samples_log(const char *sub, const char *task)
+/* The path of a task's samples log in scratch folder sub (malloc'd). */
+static char *samples_path(const char *sub, const char *task)
 {
     char cmd[2048], *out = NULL;
     snprintf(cmd, sizeof cmd, "ls %s/%s/samples_%s_*.jsonl", ts_scratch(), sub, task);
     assert_int_equal(ts_run(cmd, &out), 0);
     out[strcspn(out, "\n")] = 0;
-    char *text = ts_read_file(out, NULL);
+    return out;
+}
+
+char *ts_samples_log(const char *sub, const char *task)
+{
+    char *path = samples_path(sub, task), *text = ts_read_file(path, NULL);
     assert_non_null(text);
-    free(out);
+    free(path);
     return text;
+}
+
+cJSON *ts_samples_jsonl(const char *sub, const char *task)
+{
+    char *path = samples_path(sub, task);
+    cJSON *s = ts_load_jsonl(path);
+    free(path);
+    return s;
 }
 
 int ts_have_shared(void)

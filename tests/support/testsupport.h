@@ -50,6 +50,8 @@ char *ts_dump_store(const char *path);
 /* The text of the sample log `run --log-samples` wrote for task into the
  * scratch folder's subfolder sub (its name has a time stamp; malloc'd). */
 char *ts_samples_log(const char *sub, const char *task);
+/* The same log's lines as a JSON array (ts_load_jsonl). */
+cJSON *ts_samples_jsonl(const char *sub, const char *task);
 /* Is ../shared present (tests that need it skip otherwise)? */
 int ts_have_shared(void);
 

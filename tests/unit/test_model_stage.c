@@ -158,6 +158,7 @@ static void fixture(const char *name, char *dir, size_t cap)
 }
 
 typedef void (*compare_fn)(model *whole, const char *dir, const model_opts *o, int K, const char *what);
+static void compare_gen(model *whole, const char *dir, const model_opts *o, int K, const char *what);
 
 /* cmp against the whole model for 2 .. kmax stages (at most one per layer) */
 static void check_with(compare_fn cmp, const char *name, const char *dir, const model_opts *o, int kmax)
@@ -177,16 +178,23 @@ static void check(const char *name, const char *dir, const model_opts *o, int km
     check_with(compare, name, dir, o, kmax);
 }
 
-static void test_families(void **state)
+/* every decoder family of the fixtures, as stored */
+static void each_family(compare_fn cmp, int kmax)
 {
-    (void)state;
     static const char *const names[] = {"gpt2", "gpt2_sharded", "llama", "llama_f16_tied", "phi3", "llama_dynamic", "pythia",
                                         "qwen3_yarn", "gemma2", "gemma3"};
     char dir[1024];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         fixture(names[i], dir, sizeof dir);
-        check(names[i], dir, NULL, 6);
+        check_with(cmp, names[i], dir, NULL, kmax);
     }
+}
+
+static void test_families(void **state)
+{
+    (void)state;
+    char dir[1024];
+    each_family(compare, 6);
     /* GPT-2 scaling attention by the inverse layer index: a stage must use
      * its layers' indices in the whole model */
     char cmd[4096], path[1100];
@@ -365,13 +373,8 @@ static void check_gen(const char *name, const char *dir, const model_opts *o, in
 static void test_generation(void **state)
 {
     (void)state;
-    static const char *const names[] = {"gpt2", "gpt2_sharded", "llama", "llama_f16_tied", "phi3", "llama_dynamic", "pythia",
-                                        "qwen3_yarn", "gemma2", "gemma3"};
     char dir[1024];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        fixture(names[i], dir, sizeof dir);
-        check_gen(names[i], dir, NULL, 4);
-    }
+    each_family(compare_gen, 4);
     model_opts q4 = {.quantize = MODEL_Q_INT4, .group_size = 32};
     fixture("gemma3", dir, sizeof dir);
     check_gen("gemma3 int4", dir, &q4, 3);
