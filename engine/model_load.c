@@ -663,6 +663,16 @@ const char *model_quant_name(model_quant q)
     return q == MODEL_Q_INT8 ? "int8" : q == MODEL_Q_INT4 ? "int4" : q == MODEL_Q_INT4_SYM ? "int4-sym" : "none";
 }
 
+/* Pack job j quantized by q (int8 or int4 with o's group size), in int8
+ * dot products with o->compute_int8. */
+static void quant_job(gm_job *j, model_quant q, const model_opts *o)
+{
+    j->packed = o->compute_int8 ? GM_I8DOT : q == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
+    j->qbits = q == MODEL_Q_INT8 ? 8 : 4;
+    j->qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
+    j->qsym = q == MODEL_Q_INT4_SYM;
+}
+
 static int pack_weights(model *m, const model_opts *o, ys_error *err)
 {
     const model_info *mi = &m->info;
@@ -687,22 +697,13 @@ static int pack_weights(model *m, const model_opts *o, ys_error *err)
     for (size_t i = 0; o->compute_bf16 && i < n; i++)
         jobs[i].packed = GM_BF16DOT;
     /* the blocks' matrices (every job but the head) */
-    for (size_t i = 0; o->quantize != MODEL_Q_NONE && i < nlayer_jobs; i++) {
-        jobs[i].packed = o->compute_int8 ? GM_I8DOT : o->quantize == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
-        jobs[i].qbits = o->quantize == MODEL_Q_INT8 ? 8 : 4;
-        jobs[i].qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
-        jobs[i].qsym = o->quantize == MODEL_Q_INT4_SYM;
-    }
+    for (size_t i = 0; o->quantize != MODEL_Q_NONE && i < nlayer_jobs; i++)
+        quant_job(&jobs[i], o->quantize, o);
     /* the head when asked (quantize_head); a tied model's embedding rows
      * then come from the mapping as stored (m->tied stays 0), not from the
      * quantized panels */
-    if (o->quantize_head != MODEL_Q_NONE && head && nlayer_jobs < n) {
-        gm_job *h = &jobs[nlayer_jobs];
-        h->packed = o->compute_int8 ? GM_I8DOT : o->quantize_head == MODEL_Q_INT8 ? GM_Q8 : GM_Q4;
-        h->qbits = o->quantize_head == MODEL_Q_INT8 ? 8 : 4;
-        h->qgroup = o->group_size > 0 ? (size_t)o->group_size : 128;
-        h->qsym = o->quantize_head == MODEL_Q_INT4_SYM;
-    }
+    if (o->quantize_head != MODEL_Q_NONE && head && nlayer_jobs < n)
+        quant_job(&jobs[nlayer_jobs], o->quantize_head, o);
     int quantized = o->quantize != MODEL_Q_NONE || o->quantize_head != MODEL_Q_NONE;
     /* int8 compute without --quantize: a GGUF file's quantized blocks (the
      * head included, as llama.cpp does) as GM_GGML_I8, the same panels;

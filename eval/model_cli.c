@@ -114,7 +114,7 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
             a->compute_int8 = !strcmp(v, "int8");
         } else if (!strcmp(name, "--quantize") || !strcmp(name, "--quantize-head")) {
             ys_error qe = {0};
-            if (model_quant_parse(v, name[10] ? &a->quantize_head : &a->quantize, &qe) < 0)
+            if (model_quant_parse(v, !strcmp(name, "--quantize-head") ? &a->quantize_head : &a->quantize, &qe) < 0)
                 return cli_usage_error(cmd, "%s: %s", name, qe.msg);
         }
         else if (!strcmp(name, "--file")) a->file = v;
