@@ -1,8 +1,9 @@
 /* checkpoint.c — safetensors + config.json loading and validation; see
  * checkpoint.h for the contract. Everything a file says is checked before it
  * is believed: a hostile or truncated file must give an error, never a read
- * outside the mapping. */
-#include "checkpoint.h"
+ * outside the mapping. Giving pages and merged copies back (ckpt_release)
+ * is ckpt_release.c; what the two share is ckpt_internal.h. */
+#include "ckpt_internal.h"
 
 #include "ckpt_gguf.h"
 #include "f16.h"
@@ -13,7 +14,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,51 +23,6 @@
 /* A safetensors header is JSON describing tensors; real ones are well under
  * a few MB. The bound only stops a corrupt length from driving a huge parse. */
 #define CKPT_MAX_HEADER (100u * 1024u * 1024u)
-
-typedef struct ckpt_file {
-    char *name;        /* base name */
-    unsigned char *map;
-    size_t size;
-} ckpt_file;
-
-typedef struct ckpt_entry {
-    ckpt_tensor t;
-    float *owned;      /* converted copy that t.data points to, or NULL */
-    int consumed;      /* asked for by ckpt_require / ckpt_need_src */
-    int edit;          /* 1 + the index of the adapter edit changing it, or 0 */
-} ckpt_entry;
-
-/* A merged copy (an adapter's LoRA target) and the byte ranges of it
- * released so far: it is freed once they cover it (see checkpoint.h). */
-typedef struct ckpt_merged {
-    size_t entry, bytes;
-    unsigned char *p;  /* NULL once freed */
-    size_t (*iv)[2];   /* released [begin, end) offsets, sorted, disjoint */
-    size_t niv, capiv;
-    int overlapped;    /* two released ranges shared bytes: strided readers */
-} ckpt_merged;
-
-/* ckpt_release runs on the packing threads: the merged copies' state is
- * behind a mutex (the checkpoint is otherwise read-only then). */
-typedef struct ckpt_merges {
-    pthread_mutex_t mu;
-    ckpt_merged *m;
-    size_t n;
-} ckpt_merges;
-
-struct ckpt {
-    char *dir;
-    cJSON *config;
-    ckpt_file *files;
-    size_t nfiles;
-    ckpt_entry *e;     /* sorted by name after open */
-    size_t nt, cap;
-    lora *ad;          /* ckpt_open_adapted's adapter, or NULL */
-    ckpt_merges *mg;   /* with an adapter */
-    gguf *gg;          /* a GGUF file's container (ckpt_gguf.h), or NULL */
-    void **gowned;     /* its reordered tensors' copies */
-    size_t ngowned;
-};
 
 static const struct { const char *name; ckpt_dtype t; size_t size; } DTYPES[] = {
     {"F64", CKPT_F64, 8}, {"F32", CKPT_F32, 4}, {"F16", CKPT_F16, 2},
@@ -593,123 +548,11 @@ fail:
     return rc;
 }
 
-/* The mapped-file part of ckpt_release: 1 when the range lies in one of
- * c's mappings (*got = bytes given back), else 0. */
-static int release_mapped(const ckpt *c, const unsigned char *lo, const unsigned char *hi, size_t *got)
-{
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    *got = 0;
-    for (size_t i = 0; i <= c->nfiles; i++) {
-        ckpt_file gf = {0};
-        if (i == c->nfiles && c->gg) {   /* a GGUF file's one mapping */
-            const void *m = gguf_bytes(c->gg, &gf.size);
-            gf.map = (unsigned char *)(uintptr_t)m;
-        }
-        const ckpt_file *f = i < c->nfiles ? &c->files[i] : &gf;
-        if (!f->map || lo < f->map || hi > f->map + f->size)
-            continue;
-        /* only pages wholly inside the range: the neighbours' bytes are
-         * someone else's (harmless to drop too, but they would fault back) */
-        uintptr_t a = ((uintptr_t)lo + page - 1) / page * page, b = (uintptr_t)hi / page * page;
-        if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0)
-            *got = b - a;
-        return 1;
-    }
-    return 0;
-}
-
-static void free_merged(const ckpt *c, ckpt_merged *m)
-{
-    ckpt_entry *e = &c->e[m->entry];
-    free(m->p);
-    m->p = NULL;
-    e->owned = NULL;
-    e->t.data = NULL;
-    e->t.raw = NULL;
-}
-
-/* Record [off, off + n) of m as released; 1 when m is now covered. */
-static int add_range(ckpt_merged *m, size_t off, size_t n)
-{
-    if (m->niv == m->capiv) {
-        size_t cap = m->capiv ? 2 * m->capiv : 8;
-        size_t (*iv)[2] = realloc(m->iv, cap * sizeof *iv);
-        if (!iv)
-            return 0;   /* then it is freed at ckpt_close: only memory is lost */
-        m->iv = iv;
-        m->capiv = cap;
-    }
-    for (size_t j = 0; j < m->niv; j++)
-        if (off < m->iv[j][1] && off + n > m->iv[j][0])
-            m->overlapped = 1;
-    size_t i = m->niv++;
-    while (i > 0 && m->iv[i - 1][0] > off) {
-        m->iv[i][0] = m->iv[i - 1][0], m->iv[i][1] = m->iv[i - 1][1];
-        i--;
-    }
-    m->iv[i][0] = off, m->iv[i][1] = off + n;
-    size_t k = 0;   /* coalesce overlapping or touching ranges */
-    for (size_t j = 1; j < m->niv; j++) {
-        if (m->iv[j][0] <= m->iv[k][1]) {
-            if (m->iv[j][1] > m->iv[k][1])
-                m->iv[k][1] = m->iv[j][1];
-        } else {
-            k++;
-            m->iv[k][0] = m->iv[j][0], m->iv[k][1] = m->iv[j][1];
-        }
-    }
-    m->niv = k + 1;
-    return m->niv == 1 && m->iv[0][0] == 0 && m->iv[0][1] >= m->bytes;
-}
-
-static size_t release_merged(const ckpt *c, const unsigned char *lo, const unsigned char *hi)
-{
-    ckpt_merges *g = c->mg;
-    size_t got = 0;
-    pthread_mutex_lock(&g->mu);
-    for (size_t i = 0; i < g->n; i++) {
-        ckpt_merged *m = &g->m[i];
-        if (!m->p || lo < m->p || hi > m->p + m->bytes)
-            continue;
-        /* one call covering the copy: its reader is done with all of it;
-         * disjoint ranges covering it: row slices of one reader, each
-         * released after it was read. Ranges that overlap come from
-         * strided readers (column ranges of a fused tensor, each spanning
-         * every row) of which another may still be reading: those copies
-         * wait for ckpt_adapter_check. */
-        if ((lo == m->p && hi == m->p + m->bytes) ||
-            (add_range(m, (size_t)(lo - m->p), (size_t)(hi - lo)) && !m->overlapped)) {
-            free_merged(c, m);
-            got = m->bytes;
-        }
-        break;
-    }
-    pthread_mutex_unlock(&g->mu);
-    return got;
-}
-
-size_t ckpt_release(const ckpt *c, const void *data, size_t bytes)
-{
-    const unsigned char *lo = data, *hi = lo + bytes;
-    size_t got;
-    if (release_mapped(c, lo, hi, &got))
-        return got;
-    if (c->ad && release_mapped(lora_weights(c->ad), lo, hi, &got))
-        return got;
-    return c->mg ? release_merged(c, lo, hi) : 0;
-}
-
 void ckpt_close(ckpt *c)
 {
     if (!c)
         return;
-    if (c->mg) {
-        for (size_t i = 0; i < c->mg->n; i++)
-            free(c->mg->m[i].iv);   /* the copies themselves are entries' owned */
-        free(c->mg->m);
-        pthread_mutex_destroy(&c->mg->mu);
-        free(c->mg);
-    }
+    ckpt_merges_free(c->mg);
     lora_close(c->ad);
     for (size_t i = 0; i < c->nt; i++) {
         free((char *)c->e[i].t.name);
@@ -1011,13 +854,9 @@ static int apply_edits(ckpt *c, ys_error *err)
     int rc = add_new_tensors(c, err);
     if (rc)
         return rc;
-    size_t n = lora_count(c->ad), nm = 0;
-    if (!(c->mg = calloc(1, sizeof *c->mg)) || !(c->mg->m = calloc(n ? n : 1, sizeof *c->mg->m))) {
-        free(c->mg);
-        c->mg = NULL;
+    size_t n = lora_count(c->ad);
+    if (!(c->mg = ckpt_merges_new(n)))
         return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    }
-    pthread_mutex_init(&c->mg->mu, NULL);
     for (size_t i = 0; i < n; i++) {
         const lora_edit *ed = lora_at(c->ad, i);
         ckpt_entry *e = entry_of(c, ed->target);
@@ -1037,14 +876,13 @@ static int apply_edits(ckpt *c, ys_error *err)
                            ed->module, ed->target, bytes);
         lora_merge(ed, &e->t, dst);
         size_t got;   /* the base's bytes are not read again */
-        release_mapped(c, e->t.raw, (const unsigned char *)e->t.raw + e->t.numel * dtype_size(e->t.dtype), &got);
+        ckpt_release_mapped(c, e->t.raw, (const unsigned char *)e->t.raw + e->t.numel * dtype_size(e->t.dtype), &got);
         e->t.dtype = CKPT_F32;
         e->t.data = dst;
         e->t.raw = dst;
         e->owned = dst;
-        c->mg->m[nm++] = (ckpt_merged){.entry = (size_t)(e - c->e), .bytes = bytes, .p = (unsigned char *)dst};
+        ckpt_merges_add(c->mg, (size_t)(e - c->e), bytes, dst);
     }
-    c->mg->n = nm;
     return 0;
 }
 
@@ -1079,13 +917,7 @@ int ckpt_adapter_check(const ckpt *c, ys_error *err)
                        "the modules_to_save tensors of", ed->module, ed->target, c->dir);
     }
     /* every reader is done: free the copies released piecewise */
-    pthread_mutex_lock(&c->mg->mu);
-    for (size_t i = 0; i < c->mg->n; i++) {
-        ckpt_merged *m = &c->mg->m[i];
-        if (m->p && m->niv == 1 && m->iv[0][0] == 0 && m->iv[0][1] >= m->bytes)
-            free_merged(c, m);
-    }
-    pthread_mutex_unlock(&c->mg->mu);
+    ckpt_release_covered(c);
     return 0;
 }
 
