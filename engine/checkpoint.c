@@ -2,7 +2,8 @@
  * checkpoint.h for the contract. Everything a file says is checked before it
  * is believed: a hostile or truncated file must give an error, never a read
  * outside the mapping. Giving pages and merged copies back (ckpt_release)
- * is ckpt_release.c; what the two share is ckpt_internal.h. */
+ * is ckpt_release.c, applying an adapter ckpt_adapter.c; what they share
+ * is ckpt_internal.h. */
 #include "ckpt_internal.h"
 
 #include "ckpt_gguf.h"
@@ -44,7 +45,7 @@ const char *ckpt_dtype_name(ckpt_dtype t)
     return "?";
 }
 
-static size_t dtype_size(ckpt_dtype t)
+size_t ckpt_dtype_size(ckpt_dtype t)
 {
     for (size_t i = 0; i < NDTYPES; i++)
         if (DTYPES[i].t == t)
@@ -52,7 +53,7 @@ static size_t dtype_size(ckpt_dtype t)
     return 0;
 }
 
-static char *xstrdup(const char *s)
+char *ckpt_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -99,7 +100,7 @@ static int to_f32(const ckpt *c, ckpt_entry *e, ys_error *err)
                        gguf_type_name(t->ggml_type));
     }
     for (size_t k = 0; k < n && t->dtype != CKPT_GGML; k++) {
-        const unsigned char *p = src + k * dtype_size(t->dtype);
+        const unsigned char *p = src + k * ckpt_dtype_size(t->dtype);
         switch (t->dtype) {
         case CKPT_F32: memcpy(&dst[k], p, 4); break;
         case CKPT_F64: { double d; memcpy(&d, p, 8); dst[k] = (float)d; break; }
@@ -126,7 +127,7 @@ static int json_uint(const cJSON *v, uint64_t *out)
     return 0;
 }
 
-static int grow(ckpt *c, ys_error *err)
+int ckpt_grow(ckpt *c, ys_error *err)
 {
     if (c->nt < c->cap)
         return 0;
@@ -175,7 +176,7 @@ static int parse_entry(ckpt *c, const ckpt_file *f, const cJSON *e, uint64_t dat
     if (ndim > CKPT_MAX_DIMS)
         return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: %d dimensions (at most %d supported)",
                        c->dir, f->name, name, ndim, CKPT_MAX_DIMS);
-    int rc = grow(c, err);
+    int rc = ckpt_grow(c, err);
     if (rc)
         return rc;
     memset(&c->e[c->nt], 0, sizeof c->e[c->nt]);
@@ -219,7 +220,7 @@ static int parse_entry(ckpt *c, const ckpt_file *f, const cJSON *e, uint64_t dat
                        c->dir, f->name, name, (unsigned long long)(b1 - b0), DTYPES[d].name,
                        (unsigned long long)bytes);
     t->numel = (size_t)numel;
-    t->name = xstrdup(name);
+    t->name = ckpt_strdup(name);
     if (!t->name)
         return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
     c->nt++;
@@ -277,7 +278,7 @@ static int load_file(ckpt *c, ckpt_file *f, ys_error *err)
     snprintf(where, sizeof where, "%s/%s (header)", c->dir, f->name);
     cJSON *h = NULL;
     /* checked, then parsed as is: a tensor named twice must reach
-     * sort_and_check and be refused, not be resolved to the last copy */
+     * ckpt_sort_and_check and be refused, not be resolved to the last copy */
     rc = ys_json_check(hdr, (size_t)hlen, where, 1, err);
     if (rc < 0)
         return rc;
@@ -308,7 +309,7 @@ static int load_file(ckpt *c, ckpt_file *f, ys_error *err)
             goto out;
         ckpt_tensor *t = &c->e[c->nt - 1].t;
         r[nr].begin = b0;
-        r[nr].end = b0 + t->numel * dtype_size(t->dtype);
+        r[nr].end = b0 + t->numel * ckpt_dtype_size(t->dtype);
         r[nr].tensor = c->nt - 1;
         nr++;
     }
@@ -387,7 +388,7 @@ static int add_file(ckpt *c, const char *name, ys_error *err)
         return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
     c->files = nf;
     memset(&c->files[c->nfiles], 0, sizeof *nf);
-    c->files[c->nfiles].name = xstrdup(name);
+    c->files[c->nfiles].name = ckpt_strdup(name);
     if (!c->files[c->nfiles].name)
         return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
     c->nfiles++;
@@ -401,7 +402,7 @@ static int cmp_entry(const void *a, const void *b)
 
 /* Sort by name (ckpt_get bisects) and refuse a name seen twice, within a
  * header (cJSON keeps duplicate keys) or across shards. */
-static int sort_and_check(ckpt *c, ys_error *err)
+int ckpt_sort_and_check(ckpt *c, ys_error *err)
 {
     /* a header "{}" leaves no entries (and c->e NULL, which qsort must not
      * be given): say so here rather than "missing tensor" later */
@@ -456,7 +457,7 @@ static int load_sharded(ckpt *c, ys_error *err)
     for (size_t i = 0; i < c->nfiles; i++)
         if ((rc = load_file(c, &c->files[i], err)) != 0)
             goto out;
-    if ((rc = sort_and_check(c, err)) != 0)
+    if ((rc = ckpt_sort_and_check(c, err)) != 0)
         goto out;
     for (const cJSON *e = wm->child; e; e = e->next) {
         const ckpt_tensor *t = ckpt_get(c, e->string);
@@ -503,7 +504,7 @@ static int open_gguf(ckpt *c, ys_error *err)
             c->gowned[c->ngowned++] = ts[i].owned;
     }
     free(ts);
-    return sort_and_check(c, err);
+    return ckpt_sort_and_check(c, err);
 }
 
 int ckpt_open(const char *dir, ckpt **out, ys_error *err)
@@ -513,7 +514,7 @@ int ckpt_open(const char *dir, ckpt **out, ys_error *err)
     if (*(const unsigned char *)&one != 1)
         return ys_fail(err, YS_EUSAGE, "%s: safetensors needs a little-endian host", dir);
     ckpt *c = calloc(1, sizeof *c);
-    if (!c || !(c->dir = xstrdup(dir))) {
+    if (!c || !(c->dir = ckpt_strdup(dir))) {
         free(c);
         return ys_fail(err, YS_ENOMEM, "%s: out of memory", dir);
     }
@@ -532,7 +533,7 @@ int ckpt_open(const char *dir, ckpt **out, ys_error *err)
     if (file_exists(dir, "model.safetensors")) {
         if ((rc = add_file(c, "model.safetensors", err)) != 0 ||
             (rc = load_file(c, &c->files[0], err)) != 0 ||
-            (rc = sort_and_check(c, err)) != 0)
+            (rc = ckpt_sort_and_check(c, err)) != 0)
             goto fail;
     } else if (file_exists(dir, "model.safetensors.index.json")) {
         if ((rc = load_sharded(c, err)) != 0)
@@ -791,13 +792,13 @@ int ckpt_read_json(const char *path, cJSON **out, ys_error *err)
     return 0;
 }
 
-/* ---- adapters ------------------------------------------------------------ */
+/* ---- an adapter's weights (its merge is ckpt_adapter.c) ------------------ */
 
 int ckpt_open_weights(const char *dir, const char *file, ckpt **out, ys_error *err)
 {
     *out = NULL;
     ckpt *c = calloc(1, sizeof *c);
-    if (!c || !(c->dir = xstrdup(dir)) || !(c->config = cJSON_CreateObject())) {
+    if (!c || !(c->dir = ckpt_strdup(dir)) || !(c->config = cJSON_CreateObject())) {
         if (c)
             free(c->dir);
         free(c);
@@ -805,127 +806,12 @@ int ckpt_open_weights(const char *dir, const char *file, ckpt **out, ys_error *e
     }
     int rc;
     if ((rc = add_file(c, file, err)) != 0 || (rc = load_file(c, &c->files[0], err)) != 0 ||
-        (rc = sort_and_check(c, err)) != 0) {
+        (rc = ckpt_sort_and_check(c, err)) != 0) {
         ckpt_close(c);
         return rc;
     }
     *out = c;
     return 0;
-}
-
-static ckpt_entry *entry_of(const ckpt *c, const char *name)
-{
-    return (ckpt_entry *)(void *)ckpt_get(c, name);   /* the tensor is its entry's first member */
-}
-
-/* The tensors the adapter adds (a tied model's trained head), then the
- * config that makes the engines read it. */
-static int add_new_tensors(ckpt *c, ys_error *err)
-{
-    int added = 0, rc;
-    for (size_t i = 0; i < lora_count(c->ad); i++) {
-        const lora_edit *e = lora_at(c->ad, i);
-        if (!e->adds)
-            continue;
-        if ((rc = grow(c, err)) != 0)
-            return rc;
-        ckpt_entry *ne = &c->e[c->nt];
-        memset(ne, 0, sizeof *ne);
-        ne->t = *e->with;
-        if (!(ne->t.name = xstrdup(e->target)))
-            return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-        c->nt++;
-        added = 1;
-    }
-    if (!added)
-        return 0;
-    cJSON *f = cJSON_CreateFalse();
-    if (!f)
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    if (cJSON_HasObjectItem(c->config, "tie_word_embeddings"))
-        cJSON_ReplaceItemInObjectCaseSensitive(c->config, "tie_word_embeddings", f);
-    else
-        cJSON_AddItemToObject(c->config, "tie_word_embeddings", f);
-    return sort_and_check(c, err);
-}
-
-static int apply_edits(ckpt *c, ys_error *err)
-{
-    int rc = add_new_tensors(c, err);
-    if (rc)
-        return rc;
-    size_t n = lora_count(c->ad);
-    if (!(c->mg = ckpt_merges_new(n)))
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    for (size_t i = 0; i < n; i++) {
-        const lora_edit *ed = lora_at(c->ad, i);
-        ckpt_entry *e = entry_of(c, ed->target);
-        e->edit = (int)i + 1;
-        if (ed->kind == LORA_REPLACE) {
-            if (!ed->adds) {   /* the adapter's tensor under the base's name */
-                const char *name = e->t.name;
-                e->t = *ed->with;
-                e->t.name = name;
-            }
-            continue;
-        }
-        size_t bytes = e->t.numel * sizeof(float);
-        float *dst = malloc(bytes ? bytes : 1);
-        if (!dst)
-            return ys_fail(err, YS_ENOMEM, "%s: out of memory merging %s into %s (%zu bytes)", c->dir,
-                           ed->module, ed->target, bytes);
-        lora_merge(ed, &e->t, dst);
-        size_t got;   /* the base's bytes are not read again */
-        ckpt_release_mapped(c, e->t.raw, (const unsigned char *)e->t.raw + e->t.numel * dtype_size(e->t.dtype), &got);
-        e->t.dtype = CKPT_F32;
-        e->t.data = dst;
-        e->t.raw = dst;
-        e->owned = dst;
-        ckpt_merges_add(c->mg, (size_t)(e - c->e), bytes, dst);
-    }
-    return 0;
-}
-
-int ckpt_open_adapted(const char *dir, const char *adapter_dir, ckpt **out, ys_error *err)
-{
-    if (!adapter_dir)
-        return ckpt_open(dir, out, err);
-    ckpt *c;
-    int rc = ckpt_open(dir, &c, err);
-    if (rc)
-        return rc;
-    if ((rc = lora_open(adapter_dir, c, &c->ad, err)) != 0 || (rc = apply_edits(c, err)) != 0) {
-        ckpt_close(c);
-        *out = NULL;
-        return rc;
-    }
-    *out = c;
-    return 0;
-}
-
-int ckpt_adapter_check(const ckpt *c, ys_error *err)
-{
-    if (!c->ad)
-        return 0;
-    for (size_t i = 0; i < c->nt; i++) {
-        const ckpt_entry *e = &c->e[i];
-        if (!e->edit || e->consumed)
-            continue;
-        const lora_edit *ed = lora_at(c->ad, (size_t)e->edit - 1);
-        return ys_fail(err, YS_EINPUT, "%s/adapter_model.safetensors: %s %s targets %s, which this model (%s) "
-                       "never reads", lora_dir(c->ad), ed->kind == LORA_MERGE ? "the LoRA weights of module" :
-                       "the modules_to_save tensors of", ed->module, ed->target, c->dir);
-    }
-    /* every reader is done: free the copies released piecewise */
-    ckpt_release_covered(c);
-    return 0;
-}
-
-const char *ckpt_adapter_dir(const ckpt *c) { return c->ad ? lora_dir(c->ad) : NULL; }
-
-void ckpt_adapter_warning(const char *dir, const char *adapter_dir, char *buf, size_t cap)
-{
-    lora_name_warning(dir, adapter_dir, buf, cap);
 }
 
 const gguf *ckpt_gguf(const ckpt *c) { return c->gg; }

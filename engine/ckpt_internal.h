@@ -1,6 +1,7 @@
 /* ckpt_internal.h — what checkpoint.c (open, close, lookup, F32 views,
- * config accessors) and ckpt_release.c (giving back mapped pages and
- * merged copies) share. Not a public API: checkpoint.h has the contract. */
+ * config accessors), ckpt_release.c (giving back mapped pages and merged
+ * copies) and ckpt_adapter.c (an adapter applied at open) share. Not a
+ * public API: checkpoint.h has the contract. */
 #ifndef YS_ENGINE_CKPT_INTERNAL_H
 #define YS_ENGINE_CKPT_INTERNAL_H
 
@@ -39,6 +40,18 @@ struct ckpt {
     void **gowned;     /* its reordered tensors' copies */
     size_t ngowned;
 };
+
+/* ---- checkpoint.c -------------------------------------------------------- */
+
+/* Bytes of one stored element of t; 0 for CKPT_GGML (blocks). */
+size_t ckpt_dtype_size(ckpt_dtype t);
+/* strdup (not in ISO C); NULL when out of memory. */
+char *ckpt_strdup(const char *s);
+/* Room for one more entry at c->e[c->nt]. */
+int ckpt_grow(ckpt *c, ys_error *err);
+/* Sort c's entries by name (ckpt_get bisects) and refuse a name seen
+ * twice, or none at all. */
+int ckpt_sort_and_check(ckpt *c, ys_error *err);
 
 /* ---- ckpt_release.c ------------------------------------------------------ */
 
