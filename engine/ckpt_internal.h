@@ -1,5 +1,6 @@
 /* ckpt_internal.h — what checkpoint.c (open, close, lookup, F32 views,
- * config accessors), ckpt_release.c (giving back mapped pages and merged
+ * config accessors), ckpt_safetensors.c (a folder's safetensors files and
+ * shard index), ckpt_release.c (giving back mapped pages and merged
  * copies) and ckpt_adapter.c (an adapter applied at open) share. Not a
  * public API: checkpoint.h has the contract. */
 #ifndef YS_ENGINE_CKPT_INTERNAL_H
@@ -43,15 +44,23 @@ struct ckpt {
 
 /* ---- checkpoint.c -------------------------------------------------------- */
 
-/* Bytes of one stored element of t; 0 for CKPT_GGML (blocks). */
-size_t ckpt_dtype_size(ckpt_dtype t);
 /* strdup (not in ISO C); NULL when out of memory. */
 char *ckpt_strdup(const char *s);
+/* Entry i's stored bytes, and its F32 view when it can be used in place. */
+void ckpt_set_raw(ckpt *c, size_t i, const unsigned char *src);
 /* Room for one more entry at c->e[c->nt]. */
 int ckpt_grow(ckpt *c, ys_error *err);
 /* Sort c's entries by name (ckpt_get bisects) and refuse a name seen
  * twice, or none at all. */
 int ckpt_sort_and_check(ckpt *c, ys_error *err);
+
+/* ---- ckpt_safetensors.c -------------------------------------------------- */
+
+/* Bytes of one stored element of t; 0 for CKPT_GGML (blocks). */
+size_t ckpt_dtype_size(ckpt_dtype t);
+/* The weights of the folder c->dir: model.safetensors, or the shards
+ * model.safetensors.index.json names; mapped, validated, sorted. */
+int ckpt_load_safetensors(ckpt *c, ys_error *err);
 
 /* ---- ckpt_release.c ------------------------------------------------------ */
 
