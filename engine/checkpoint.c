@@ -1,103 +1,26 @@
-/* checkpoint.c — safetensors + config.json loading and validation; see
- * checkpoint.h for the contract. Everything a file says is checked before it
- * is believed: a hostile or truncated file must give an error, never a read
- * outside the mapping. */
-#include "checkpoint.h"
+/* checkpoint.c — a checkpoint opened (a Hugging Face folder or a GGUF
+ * file) and closed, its tensors looked up and given F32 views, its
+ * config.json read through the accessors; checkpoint.h has the contract.
+ * The other parts: ckpt_safetensors.c (a folder's safetensors files and
+ * shard index, validated), ckpt_gguf.c (a GGUF file), ckpt_release.c
+ * (giving pages and merged copies back, ckpt_release) and ckpt_adapter.c
+ * (an adapter applied at open); what they share is ckpt_internal.h. */
+#include "ckpt_internal.h"
 
 #include "ckpt_gguf.h"
 #include "f16.h"
 #include "lora.h"
-#include "ys_json.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-/* A safetensors header is JSON describing tensors; real ones are well under
- * a few MB. The bound only stops a corrupt length from driving a huge parse. */
-#define CKPT_MAX_HEADER (100u * 1024u * 1024u)
-
-typedef struct ckpt_file {
-    char *name;        /* base name */
-    unsigned char *map;
-    size_t size;
-} ckpt_file;
-
-typedef struct ckpt_entry {
-    ckpt_tensor t;
-    float *owned;      /* converted copy that t.data points to, or NULL */
-    int consumed;      /* asked for by ckpt_require / ckpt_need_src */
-    int edit;          /* 1 + the index of the adapter edit changing it, or 0 */
-} ckpt_entry;
-
-/* A merged copy (an adapter's LoRA target) and the byte ranges of it
- * released so far: it is freed once they cover it (see checkpoint.h). */
-typedef struct ckpt_merged {
-    size_t entry, bytes;
-    unsigned char *p;  /* NULL once freed */
-    size_t (*iv)[2];   /* released [begin, end) offsets, sorted, disjoint */
-    size_t niv, capiv;
-    int overlapped;    /* two released ranges shared bytes: strided readers */
-} ckpt_merged;
-
-/* ckpt_release runs on the packing threads: the merged copies' state is
- * behind a mutex (the checkpoint is otherwise read-only then). */
-typedef struct ckpt_merges {
-    pthread_mutex_t mu;
-    ckpt_merged *m;
-    size_t n;
-} ckpt_merges;
-
-struct ckpt {
-    char *dir;
-    cJSON *config;
-    ckpt_file *files;
-    size_t nfiles;
-    ckpt_entry *e;     /* sorted by name after open */
-    size_t nt, cap;
-    lora *ad;          /* ckpt_open_adapted's adapter, or NULL */
-    ckpt_merges *mg;   /* with an adapter */
-    gguf *gg;          /* a GGUF file's container (ckpt_gguf.h), or NULL */
-    void **gowned;     /* its reordered tensors' copies */
-    size_t ngowned;
-};
-
-static const struct { const char *name; ckpt_dtype t; size_t size; } DTYPES[] = {
-    {"F64", CKPT_F64, 8}, {"F32", CKPT_F32, 4}, {"F16", CKPT_F16, 2},
-    {"BF16", CKPT_BF16, 2}, {"I64", CKPT_I64, 8}, {"I32", CKPT_I32, 4},
-    {"I16", CKPT_I16, 2}, {"I8", CKPT_I8, 1}, {"U8", CKPT_U8, 1},
-    {"BOOL", CKPT_BOOL, 1}, {"F8_E4M3", CKPT_F8_E4M3, 1},
-    {"F8_E5M2", CKPT_F8_E5M2, 1}, {"U16", CKPT_U16, 2}, {"U32", CKPT_U32, 4},
-    {"U64", CKPT_U64, 8},
-};
-#define NDTYPES (sizeof DTYPES / sizeof DTYPES[0])
-
-const char *ckpt_dtype_name(ckpt_dtype t)
-{
-    if (t == CKPT_GGML)
-        return "GGML";
-    for (size_t i = 0; i < NDTYPES; i++)
-        if (DTYPES[i].t == t)
-            return DTYPES[i].name;
-    return "?";
-}
-
-static size_t dtype_size(ckpt_dtype t)
-{
-    for (size_t i = 0; i < NDTYPES; i++)
-        if (DTYPES[i].t == t)
-            return DTYPES[i].size;
-    return 0;
-}
-
-static char *xstrdup(const char *s)
+char *ckpt_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -113,7 +36,7 @@ static char *xstrdup(const char *s)
  * view on first request (to_f32): a model packs most of its weights
  * straight from the stored bytes (ckpt_need_src), and a float copy made
  * at open would only be copied again. */
-static void set_raw(ckpt *c, size_t i, const unsigned char *src)
+void ckpt_set_raw(ckpt *c, size_t i, const unsigned char *src)
 {
     ckpt_tensor *t = &c->e[i].t;
     t->raw = src;
@@ -144,7 +67,7 @@ static int to_f32(const ckpt *c, ckpt_entry *e, ys_error *err)
                        gguf_type_name(t->ggml_type));
     }
     for (size_t k = 0; k < n && t->dtype != CKPT_GGML; k++) {
-        const unsigned char *p = src + k * dtype_size(t->dtype);
+        const unsigned char *p = src + k * ckpt_dtype_size(t->dtype);
         switch (t->dtype) {
         case CKPT_F32: memcpy(&dst[k], p, 4); break;
         case CKPT_F64: { double d; memcpy(&d, p, 8); dst[k] = (float)d; break; }
@@ -157,21 +80,9 @@ static int to_f32(const ckpt *c, ckpt_entry *e, ys_error *err)
     return 0;
 }
 
-/* ---- header parsing ------------------------------------------------------ */
+/* ---- the entries, sorted by name ----------------------------------------- */
 
-/* A JSON number that is a non-negative integer exactly representable. */
-static int json_uint(const cJSON *v, uint64_t *out)
-{
-    if (!cJSON_IsNumber(v))
-        return -1;
-    double d = v->valuedouble;
-    if (!(d >= 0) || d > 9007199254740992.0 || floor(d) != d)
-        return -1;
-    *out = (uint64_t)d;
-    return 0;
-}
-
-static int grow(ckpt *c, ys_error *err)
+int ckpt_grow(ckpt *c, ys_error *err)
 {
     if (c->nt < c->cap)
         return 0;
@@ -184,261 +95,6 @@ static int grow(ckpt *c, ys_error *err)
     return 0;
 }
 
-typedef struct range { uint64_t begin, end; size_t tensor; } range;
-
-static int cmp_range(const void *a, const void *b)
-{
-    const range *x = a, *y = b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
-}
-
-/* Validate one tensor entry of a header and append it to c->e (without
- * data yet). Names point into `fname`/new strings owned by c. */
-static int parse_entry(ckpt *c, const ckpt_file *f, const cJSON *e, uint64_t data_size,
-                       uint64_t *begin_out, ys_error *err)
-{
-    const char *name = e->string;
-    if (!cJSON_IsObject(e))
-        return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: header entry is not an object",
-                       c->dir, f->name, name);
-    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
-    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
-    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    if (!cJSON_IsString(dt))
-        return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: missing or non-string \"dtype\"",
-                       c->dir, f->name, name);
-    size_t d = 0;
-    while (d < NDTYPES && strcmp(DTYPES[d].name, dt->valuestring) != 0)
-        d++;
-    if (d == NDTYPES)
-        return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: unknown dtype \"%.40s\"",
-                       c->dir, f->name, name, dt->valuestring);
-    if (!cJSON_IsArray(sh))
-        return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: missing or non-array \"shape\"",
-                       c->dir, f->name, name);
-    int ndim = cJSON_GetArraySize(sh);
-    if (ndim > CKPT_MAX_DIMS)
-        return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: %d dimensions (at most %d supported)",
-                       c->dir, f->name, name, ndim, CKPT_MAX_DIMS);
-    int rc = grow(c, err);
-    if (rc)
-        return rc;
-    memset(&c->e[c->nt], 0, sizeof c->e[c->nt]);
-    ckpt_tensor *t = &c->e[c->nt].t;
-    t->dtype = DTYPES[d].t;
-    t->ndim = ndim;
-    t->file = f->name;
-    uint64_t numel = 1;
-    int k = 0;
-    for (const cJSON *v = sh->child; v; v = v->next, k++) {
-        uint64_t dim;
-        if (json_uint(v, &dim) != 0)
-            return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: shape[%d] is not a non-negative integer",
-                           c->dir, f->name, name, k);
-        if (dim != 0 && numel > UINT64_MAX / dim)
-            return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: shape overflows", c->dir, f->name, name);
-        numel *= dim;
-        t->shape[k] = (int64_t)dim;
-    }
-    uint64_t esize = DTYPES[d].size;
-    if (numel > UINT64_MAX / esize || numel > SIZE_MAX / sizeof(float))
-        return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: shape overflows", c->dir, f->name, name);
-    uint64_t bytes = numel * esize, b0, b1;
-    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 ||
-        json_uint(off->child, &b0) != 0 || json_uint(off->child->next, &b1) != 0)
-        return ys_fail(err, YS_EINPUT,
-                       "%s/%s: tensor %s: \"data_offsets\" must be two non-negative integers",
-                       c->dir, f->name, name);
-    if (b0 > b1)
-        return ys_fail(err, YS_EINPUT, "%s/%s: tensor %s: data_offsets [%llu, %llu] end before begin",
-                       c->dir, f->name, name, (unsigned long long)b0, (unsigned long long)b1);
-    if (b1 > data_size)
-        return ys_fail(err, YS_EINPUT,
-                       "%s/%s: tensor %s: data_offsets [%llu, %llu] outside the file's %llu data bytes "
-                       "(truncated file?)",
-                       c->dir, f->name, name, (unsigned long long)b0, (unsigned long long)b1,
-                       (unsigned long long)data_size);
-    if (b1 - b0 != bytes)
-        return ys_fail(err, YS_EINPUT,
-                       "%s/%s: tensor %s: %llu data bytes but shape x %s needs %llu",
-                       c->dir, f->name, name, (unsigned long long)(b1 - b0), DTYPES[d].name,
-                       (unsigned long long)bytes);
-    t->numel = (size_t)numel;
-    t->name = xstrdup(name);
-    if (!t->name)
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    c->nt++;
-    *begin_out = b0;
-    return 0;
-}
-
-static int map_file(ckpt *c, ckpt_file *f, ys_error *err)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", c->dir, f->name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ys_fail(err, YS_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return ys_fail(err, YS_EIO, "%s: not a regular file", path);
-    }
-    f->size = (size_t)st.st_size;
-    if (f->size < 8) {
-        close(fd);
-        return ys_fail(err, YS_EINPUT, "%s: truncated: %zu bytes, shorter than the 8-byte header length",
-                       path, f->size);
-    }
-    void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
-        return ys_fail(err, YS_EIO, "%s: mmap failed: %s", path, strerror(errno));
-    f->map = m;
-    return 0;
-}
-
-/* Map, parse and validate one safetensors file, appending its tensors. */
-static int load_file(ckpt *c, ckpt_file *f, ys_error *err)
-{
-    int rc = map_file(c, f, err);
-    if (rc)
-        return rc;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--)
-        hlen = (hlen << 8) | f->map[i];
-    if (hlen > f->size - 8)
-        return ys_fail(err, YS_EINPUT,
-                       "%s/%s: header length %llu exceeds the file size %zu (truncated or not safetensors)",
-                       c->dir, f->name, (unsigned long long)hlen, f->size);
-    if (hlen < 2 || hlen > CKPT_MAX_HEADER)
-        return ys_fail(err, YS_EINPUT, "%s/%s: implausible header length %llu", c->dir, f->name,
-                       (unsigned long long)hlen);
-    const char *hdr = (const char *)f->map + 8;
-    /* safetensors pads the header with spaces, which the strict grammar
-     * takes as trailing white space; anything else after the object means
-     * the length or the JSON is wrong */
-    char where[4200];
-    snprintf(where, sizeof where, "%s/%s (header)", c->dir, f->name);
-    cJSON *h = NULL;
-    /* checked, then parsed as is: a tensor named twice must reach
-     * sort_and_check and be refused, not be resolved to the last copy */
-    rc = ys_json_check(hdr, (size_t)hlen, where, 1, err);
-    if (rc < 0)
-        return rc;
-    if (!(h = cJSON_ParseWithLength(hdr, (size_t)hlen)))
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", where);
-    if (!cJSON_IsObject(h)) {
-        rc = ys_fail(err, YS_EINPUT, "%s/%s: header is %s, not a JSON object", c->dir, f->name, ys_json_kind(h));
-        cJSON_Delete(h);
-        return rc;
-    }
-    uint64_t data_size = f->size - 8 - hlen;
-    const unsigned char *data = f->map + 8 + hlen;
-    size_t n = 0;
-    for (const cJSON *e = h->child; e; e = e->next)
-        n++;
-    range *r = malloc((n ? n : 1) * sizeof *r);
-    if (!r) {
-        cJSON_Delete(h);
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    }
-    size_t nr = 0;
-    for (const cJSON *e = h->child; e; e = e->next) {
-        if (strcmp(e->string, "__metadata__") == 0)
-            continue;
-        uint64_t b0 = 0;
-        rc = parse_entry(c, f, e, data_size, &b0, err);
-        if (rc)
-            goto out;
-        ckpt_tensor *t = &c->e[c->nt - 1].t;
-        r[nr].begin = b0;
-        r[nr].end = b0 + t->numel * dtype_size(t->dtype);
-        r[nr].tensor = c->nt - 1;
-        nr++;
-    }
-    /* overlap: sort the byte ranges; each non-empty range must start at or
-     * after the end of the previous non-empty one */
-    qsort(r, nr, sizeof *r, cmp_range);
-    const range *prev = NULL;
-    for (size_t i = 0; i < nr; i++) {
-        if (r[i].begin == r[i].end)
-            continue;
-        if (prev && r[i].begin < prev->end) {
-            rc = ys_fail(err, YS_EINPUT, "%s/%s: tensors %s and %s overlap (bytes %llu..%llu and %llu..%llu)",
-                         c->dir, f->name, c->e[prev->tensor].t.name, c->e[r[i].tensor].t.name,
-                         (unsigned long long)prev->begin, (unsigned long long)prev->end,
-                         (unsigned long long)r[i].begin, (unsigned long long)r[i].end);
-            goto out;
-        }
-        prev = &r[i];
-    }
-    for (size_t i = 0; i < nr; i++)
-        set_raw(c, r[i].tensor, data + r[i].begin);
-out:
-    free(r);
-    cJSON_Delete(h);
-    return rc;
-}
-
-/* ---- folder -------------------------------------------------------------- */
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n - 1, fp);
-        n += got;
-        if (got == 0)
-            break;
-        if (n + 1 == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf = nb;
-            }
-        }
-    }
-    fclose(fp);
-    if (buf) {
-        buf[n] = 0;
-        if (len)
-            *len = n;
-    }
-    return buf;
-}
-
-static int file_exists(const char *dir, const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static int add_file(ckpt *c, const char *name, ys_error *err)
-{
-    for (size_t i = 0; i < c->nfiles; i++)
-        if (strcmp(c->files[i].name, name) == 0)
-            return 0;
-    ckpt_file *nf = realloc(c->files, (c->nfiles + 1) * sizeof *nf);
-    if (!nf)
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    c->files = nf;
-    memset(&c->files[c->nfiles], 0, sizeof *nf);
-    c->files[c->nfiles].name = xstrdup(name);
-    if (!c->files[c->nfiles].name)
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    c->nfiles++;
-    return 0;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const ckpt_entry *)a)->t.name, ((const ckpt_entry *)b)->t.name);
@@ -446,7 +102,7 @@ static int cmp_entry(const void *a, const void *b)
 
 /* Sort by name (ckpt_get bisects) and refuse a name seen twice, within a
  * header (cJSON keeps duplicate keys) or across shards. */
-static int sort_and_check(ckpt *c, ys_error *err)
+int ckpt_sort_and_check(ckpt *c, ys_error *err)
 {
     /* a header "{}" leaves no entries (and c->e NULL, which qsort must not
      * be given): say so here rather than "missing tensor" later */
@@ -460,61 +116,7 @@ static int sort_and_check(ckpt *c, ys_error *err)
     return 0;
 }
 
-/* A shard name from the index must stay inside the folder. */
-static int plain_file_name(const char *s)
-{
-    return s[0] && s[0] != '.' && !strchr(s, '/') && !strchr(s, '\\');
-}
-
-/* Sharded checkpoint: read the index, map every shard it names, then check
- * each tensor is where the index says. */
-static int load_sharded(ckpt *c, ys_error *err)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", c->dir);
-    char *text = read_text(path, NULL);
-    if (!text)
-        return ys_fail(err, YS_EIO, "%s: cannot read: %s", path, strerror(errno));
-    cJSON *idx = NULL;
-    int rc = ys_json_parse(text, strlen(text), path, 1, &idx, err);
-    free(text);
-    if (rc < 0)
-        return rc;
-    const cJSON *wm = cJSON_IsObject(idx) ? cJSON_GetObjectItemCaseSensitive(idx, "weight_map") : NULL;
-    if (!cJSON_IsObject(wm)) {
-        rc = ys_fail(err, YS_EINPUT, "%s: not valid JSON with a \"weight_map\" object", path);
-        goto out;
-    }
-    for (const cJSON *e = wm->child; e; e = e->next) {
-        if (!cJSON_IsString(e) || !plain_file_name(e->valuestring)) {
-            rc = ys_fail(err, YS_EINPUT, "%s: tensor %s: shard must be a file name in the same folder",
-                         path, e->string);
-            goto out;
-        }
-        if ((rc = add_file(c, e->valuestring, err)) != 0)
-            goto out;
-    }
-    if (c->nfiles == 0) {
-        rc = ys_fail(err, YS_EINPUT, "%s: empty weight_map", path);
-        goto out;
-    }
-    for (size_t i = 0; i < c->nfiles; i++)
-        if ((rc = load_file(c, &c->files[i], err)) != 0)
-            goto out;
-    if ((rc = sort_and_check(c, err)) != 0)
-        goto out;
-    for (const cJSON *e = wm->child; e; e = e->next) {
-        const ckpt_tensor *t = ckpt_get(c, e->string);
-        if (!t || strcmp(t->file, e->valuestring) != 0) {
-            rc = ys_fail(err, YS_EINPUT, "%s: tensor %s: not found in shard %s", path, e->string,
-                         e->valuestring);
-            goto out;
-        }
-    }
-out:
-    cJSON_Delete(idx);
-    return rc;
-}
+/* ---- open, close, lookup ------------------------------------------------- */
 
 /* A GGUF file (ckpt_gguf.h): its config and tensors as entries; the
  * container's mapping stays with c->gg. */
@@ -543,12 +145,12 @@ static int open_gguf(ckpt *c, ys_error *err)
         t->numel = ts[i].numel;
         t->ggml_type = ts[i].ggml_type;
         c->nt = i + 1;
-        set_raw(c, i, ts[i].raw);
+        ckpt_set_raw(c, i, ts[i].raw);
         if (ts[i].owned)
             c->gowned[c->ngowned++] = ts[i].owned;
     }
     free(ts);
-    return sort_and_check(c, err);
+    return ckpt_sort_and_check(c, err);
 }
 
 int ckpt_open(const char *dir, ckpt **out, ys_error *err)
@@ -558,7 +160,7 @@ int ckpt_open(const char *dir, ckpt **out, ys_error *err)
     if (*(const unsigned char *)&one != 1)
         return ys_fail(err, YS_EUSAGE, "%s: safetensors needs a little-endian host", dir);
     ckpt *c = calloc(1, sizeof *c);
-    if (!c || !(c->dir = xstrdup(dir))) {
+    if (!c || !(c->dir = ckpt_strdup(dir))) {
         free(c);
         return ys_fail(err, YS_ENOMEM, "%s: out of memory", dir);
     }
@@ -574,18 +176,8 @@ int ckpt_open(const char *dir, ckpt **out, ys_error *err)
     snprintf(path, sizeof path, "%s/config.json", dir);
     if ((rc = ckpt_read_json(path, &c->config, err)) < 0)
         goto fail;
-    if (file_exists(dir, "model.safetensors")) {
-        if ((rc = add_file(c, "model.safetensors", err)) != 0 ||
-            (rc = load_file(c, &c->files[0], err)) != 0 ||
-            (rc = sort_and_check(c, err)) != 0)
-            goto fail;
-    } else if (file_exists(dir, "model.safetensors.index.json")) {
-        if ((rc = load_sharded(c, err)) != 0)
-            goto fail;
-    } else {
-        rc = ys_fail(err, YS_EIO, "%s: no model.safetensors or model.safetensors.index.json", dir);
+    if ((rc = ckpt_load_safetensors(c, err)) != 0)
         goto fail;
-    }
     *out = c;
     return 0;
 fail:
@@ -593,123 +185,11 @@ fail:
     return rc;
 }
 
-/* The mapped-file part of ckpt_release: 1 when the range lies in one of
- * c's mappings (*got = bytes given back), else 0. */
-static int release_mapped(const ckpt *c, const unsigned char *lo, const unsigned char *hi, size_t *got)
-{
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    *got = 0;
-    for (size_t i = 0; i <= c->nfiles; i++) {
-        ckpt_file gf = {0};
-        if (i == c->nfiles && c->gg) {   /* a GGUF file's one mapping */
-            const void *m = gguf_bytes(c->gg, &gf.size);
-            gf.map = (unsigned char *)(uintptr_t)m;
-        }
-        const ckpt_file *f = i < c->nfiles ? &c->files[i] : &gf;
-        if (!f->map || lo < f->map || hi > f->map + f->size)
-            continue;
-        /* only pages wholly inside the range: the neighbours' bytes are
-         * someone else's (harmless to drop too, but they would fault back) */
-        uintptr_t a = ((uintptr_t)lo + page - 1) / page * page, b = (uintptr_t)hi / page * page;
-        if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0)
-            *got = b - a;
-        return 1;
-    }
-    return 0;
-}
-
-static void free_merged(const ckpt *c, ckpt_merged *m)
-{
-    ckpt_entry *e = &c->e[m->entry];
-    free(m->p);
-    m->p = NULL;
-    e->owned = NULL;
-    e->t.data = NULL;
-    e->t.raw = NULL;
-}
-
-/* Record [off, off + n) of m as released; 1 when m is now covered. */
-static int add_range(ckpt_merged *m, size_t off, size_t n)
-{
-    if (m->niv == m->capiv) {
-        size_t cap = m->capiv ? 2 * m->capiv : 8;
-        size_t (*iv)[2] = realloc(m->iv, cap * sizeof *iv);
-        if (!iv)
-            return 0;   /* then it is freed at ckpt_close: only memory is lost */
-        m->iv = iv;
-        m->capiv = cap;
-    }
-    for (size_t j = 0; j < m->niv; j++)
-        if (off < m->iv[j][1] && off + n > m->iv[j][0])
-            m->overlapped = 1;
-    size_t i = m->niv++;
-    while (i > 0 && m->iv[i - 1][0] > off) {
-        m->iv[i][0] = m->iv[i - 1][0], m->iv[i][1] = m->iv[i - 1][1];
-        i--;
-    }
-    m->iv[i][0] = off, m->iv[i][1] = off + n;
-    size_t k = 0;   /* coalesce overlapping or touching ranges */
-    for (size_t j = 1; j < m->niv; j++) {
-        if (m->iv[j][0] <= m->iv[k][1]) {
-            if (m->iv[j][1] > m->iv[k][1])
-                m->iv[k][1] = m->iv[j][1];
-        } else {
-            k++;
-            m->iv[k][0] = m->iv[j][0], m->iv[k][1] = m->iv[j][1];
-        }
-    }
-    m->niv = k + 1;
-    return m->niv == 1 && m->iv[0][0] == 0 && m->iv[0][1] >= m->bytes;
-}
-
-static size_t release_merged(const ckpt *c, const unsigned char *lo, const unsigned char *hi)
-{
-    ckpt_merges *g = c->mg;
-    size_t got = 0;
-    pthread_mutex_lock(&g->mu);
-    for (size_t i = 0; i < g->n; i++) {
-        ckpt_merged *m = &g->m[i];
-        if (!m->p || lo < m->p || hi > m->p + m->bytes)
-            continue;
-        /* one call covering the copy: its reader is done with all of it;
-         * disjoint ranges covering it: row slices of one reader, each
-         * released after it was read. Ranges that overlap come from
-         * strided readers (column ranges of a fused tensor, each spanning
-         * every row) of which another may still be reading: those copies
-         * wait for ckpt_adapter_check. */
-        if ((lo == m->p && hi == m->p + m->bytes) ||
-            (add_range(m, (size_t)(lo - m->p), (size_t)(hi - lo)) && !m->overlapped)) {
-            free_merged(c, m);
-            got = m->bytes;
-        }
-        break;
-    }
-    pthread_mutex_unlock(&g->mu);
-    return got;
-}
-
-size_t ckpt_release(const ckpt *c, const void *data, size_t bytes)
-{
-    const unsigned char *lo = data, *hi = lo + bytes;
-    size_t got;
-    if (release_mapped(c, lo, hi, &got))
-        return got;
-    if (c->ad && release_mapped(lora_weights(c->ad), lo, hi, &got))
-        return got;
-    return c->mg ? release_merged(c, lo, hi) : 0;
-}
-
 void ckpt_close(ckpt *c)
 {
     if (!c)
         return;
-    if (c->mg) {
-        for (size_t i = 0; i < c->mg->n; i++)
-            free(c->mg->m[i].iv);   /* the copies themselves are entries' owned */
-        free(c->mg->m);
-        pthread_mutex_destroy(&c->mg->mu);
-        free(c->mg);
-    }
+    ckpt_merges_free(c->mg);
     lora_close(c->ad);
     for (size_t i = 0; i < c->nt; i++) {
         free((char *)c->e[i].t.name);
@@ -926,174 +406,6 @@ int ckpt_model_config(const char *path, cJSON **out, ys_error *err)
     char p[4096];
     snprintf(p, sizeof p, "%s/config.json", path);
     return ckpt_read_json(p, out, err);
-}
-
-int ckpt_read_json(const char *path, cJSON **out, ys_error *err)
-{
-    *out = NULL;
-    char *text = read_text(path, NULL);
-    if (!text)
-        return ys_fail(err, YS_EIO, "%s: cannot read: %s", path, strerror(errno));
-    cJSON *j = NULL;
-    int rc = ys_json_parse(text, strlen(text), path, 1, &j, err);
-    free(text);
-    if (rc < 0)
-        return rc;
-    if (!cJSON_IsObject(j)) {
-        rc = ys_fail(err, YS_EINPUT, "%s: top level is %s, not a JSON object", path, ys_json_kind(j));
-        cJSON_Delete(j);
-        return rc;
-    }
-    *out = j;
-    return 0;
-}
-
-/* ---- adapters ------------------------------------------------------------ */
-
-int ckpt_open_weights(const char *dir, const char *file, ckpt **out, ys_error *err)
-{
-    *out = NULL;
-    ckpt *c = calloc(1, sizeof *c);
-    if (!c || !(c->dir = xstrdup(dir)) || !(c->config = cJSON_CreateObject())) {
-        if (c)
-            free(c->dir);
-        free(c);
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", dir);
-    }
-    int rc;
-    if ((rc = add_file(c, file, err)) != 0 || (rc = load_file(c, &c->files[0], err)) != 0 ||
-        (rc = sort_and_check(c, err)) != 0) {
-        ckpt_close(c);
-        return rc;
-    }
-    *out = c;
-    return 0;
-}
-
-static ckpt_entry *entry_of(const ckpt *c, const char *name)
-{
-    return (ckpt_entry *)(void *)ckpt_get(c, name);   /* the tensor is its entry's first member */
-}
-
-/* The tensors the adapter adds (a tied model's trained head), then the
- * config that makes the engines read it. */
-static int add_new_tensors(ckpt *c, ys_error *err)
-{
-    int added = 0, rc;
-    for (size_t i = 0; i < lora_count(c->ad); i++) {
-        const lora_edit *e = lora_at(c->ad, i);
-        if (!e->adds)
-            continue;
-        if ((rc = grow(c, err)) != 0)
-            return rc;
-        ckpt_entry *ne = &c->e[c->nt];
-        memset(ne, 0, sizeof *ne);
-        ne->t = *e->with;
-        if (!(ne->t.name = xstrdup(e->target)))
-            return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-        c->nt++;
-        added = 1;
-    }
-    if (!added)
-        return 0;
-    cJSON *f = cJSON_CreateFalse();
-    if (!f)
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    if (cJSON_HasObjectItem(c->config, "tie_word_embeddings"))
-        cJSON_ReplaceItemInObjectCaseSensitive(c->config, "tie_word_embeddings", f);
-    else
-        cJSON_AddItemToObject(c->config, "tie_word_embeddings", f);
-    return sort_and_check(c, err);
-}
-
-static int apply_edits(ckpt *c, ys_error *err)
-{
-    int rc = add_new_tensors(c, err);
-    if (rc)
-        return rc;
-    size_t n = lora_count(c->ad), nm = 0;
-    if (!(c->mg = calloc(1, sizeof *c->mg)) || !(c->mg->m = calloc(n ? n : 1, sizeof *c->mg->m))) {
-        free(c->mg);
-        c->mg = NULL;
-        return ys_fail(err, YS_ENOMEM, "%s: out of memory", c->dir);
-    }
-    pthread_mutex_init(&c->mg->mu, NULL);
-    for (size_t i = 0; i < n; i++) {
-        const lora_edit *ed = lora_at(c->ad, i);
-        ckpt_entry *e = entry_of(c, ed->target);
-        e->edit = (int)i + 1;
-        if (ed->kind == LORA_REPLACE) {
-            if (!ed->adds) {   /* the adapter's tensor under the base's name */
-                const char *name = e->t.name;
-                e->t = *ed->with;
-                e->t.name = name;
-            }
-            continue;
-        }
-        size_t bytes = e->t.numel * sizeof(float);
-        float *dst = malloc(bytes ? bytes : 1);
-        if (!dst)
-            return ys_fail(err, YS_ENOMEM, "%s: out of memory merging %s into %s (%zu bytes)", c->dir,
-                           ed->module, ed->target, bytes);
-        lora_merge(ed, &e->t, dst);
-        size_t got;   /* the base's bytes are not read again */
-        release_mapped(c, e->t.raw, (const unsigned char *)e->t.raw + e->t.numel * dtype_size(e->t.dtype), &got);
-        e->t.dtype = CKPT_F32;
-        e->t.data = dst;
-        e->t.raw = dst;
-        e->owned = dst;
-        c->mg->m[nm++] = (ckpt_merged){.entry = (size_t)(e - c->e), .bytes = bytes, .p = (unsigned char *)dst};
-    }
-    c->mg->n = nm;
-    return 0;
-}
-
-int ckpt_open_adapted(const char *dir, const char *adapter_dir, ckpt **out, ys_error *err)
-{
-    if (!adapter_dir)
-        return ckpt_open(dir, out, err);
-    ckpt *c;
-    int rc = ckpt_open(dir, &c, err);
-    if (rc)
-        return rc;
-    if ((rc = lora_open(adapter_dir, c, &c->ad, err)) != 0 || (rc = apply_edits(c, err)) != 0) {
-        ckpt_close(c);
-        *out = NULL;
-        return rc;
-    }
-    *out = c;
-    return 0;
-}
-
-int ckpt_adapter_check(const ckpt *c, ys_error *err)
-{
-    if (!c->ad)
-        return 0;
-    for (size_t i = 0; i < c->nt; i++) {
-        const ckpt_entry *e = &c->e[i];
-        if (!e->edit || e->consumed)
-            continue;
-        const lora_edit *ed = lora_at(c->ad, (size_t)e->edit - 1);
-        return ys_fail(err, YS_EINPUT, "%s/adapter_model.safetensors: %s %s targets %s, which this model (%s) "
-                       "never reads", lora_dir(c->ad), ed->kind == LORA_MERGE ? "the LoRA weights of module" :
-                       "the modules_to_save tensors of", ed->module, ed->target, c->dir);
-    }
-    /* every reader is done: free the copies released piecewise */
-    pthread_mutex_lock(&c->mg->mu);
-    for (size_t i = 0; i < c->mg->n; i++) {
-        ckpt_merged *m = &c->mg->m[i];
-        if (m->p && m->niv == 1 && m->iv[0][0] == 0 && m->iv[0][1] >= m->bytes)
-            free_merged(c, m);
-    }
-    pthread_mutex_unlock(&c->mg->mu);
-    return 0;
-}
-
-const char *ckpt_adapter_dir(const ckpt *c) { return c->ad ? lora_dir(c->ad) : NULL; }
-
-void ckpt_adapter_warning(const char *dir, const char *adapter_dir, char *buf, size_t cap)
-{
-    lora_name_warning(dir, adapter_dir, buf, cap);
 }
 
 const gguf *ckpt_gguf(const ckpt *c) { return c->gg; }

@@ -36,6 +36,9 @@
  *
  * Host byte order must be little-endian (as safetensors is); ckpt_open fails
  * cleanly otherwise.
+ *
+ * Code: checkpoint.c (open, close, lookup, config), ckpt_safetensors.c,
+ * ckpt_gguf.c, ckpt_release.c, ckpt_adapter.c; ckpt_internal.h.
  */
 #ifndef YS_ENGINE_CHECKPOINT_H
 #define YS_ENGINE_CHECKPOINT_H

@@ -1,5 +1,5 @@
 /* lora.h — a PEFT LoRA adapter folder read as a list of edits to a base
- * checkpoint's tensors; checkpoint.c applies them (ckpt_open_adapted).
+ * checkpoint's tensors; ckpt_adapter.c applies them (ckpt_open_adapted).
  *
  * The folder: adapter_config.json (peft_type "LORA") and
  * adapter_model.safetensors, as peft's save_pretrained writes them. Keys
