@@ -32,6 +32,6 @@ llvm-profdata merge -sparse "$prof"/*.profraw -o "$prof/all.profdata"
 # shellcheck disable=SC2086
 llvm-cov report -instr-profile "$prof/all.profdata" $objects \
   metrics/ys_json.c eval/jsonl_line.c engine/checkpoint.c engine/ckpt_safetensors.c engine/lora.c \
-  engine/model_load.c engine/encoder.c engine/seq2seq_load.c engine/tok_load.c engine/tokenizer.c \
+  engine/model_load.c engine/encoder.c engine/seq2seq_load.c engine/tok_load.c engine/tok_steps.c engine/tokenizer.c \
   engine/tok_bpe.c engine/tok_unigram.c engine/tok_wordpiece.c tasks/task.c tasks/dataset.c tasks/prompt.c \
   tasks/lmeval_docs.c tasks/registry.c results/runs.c eval/cmd_score.c metrics/scorer.c
