@@ -12,7 +12,9 @@
  *   - up to GQ_FUSED rows with AVX-512 (decoding): kernels read the codes
  *     and turn 16 columns' of one k into floats in registers (a sign
  *     extension and a conversion for int8, a 16-entry table permute for
- *     4-bit codes);
+ *     4-bit codes); one row of 4-bit codes (gq_f512_q4_r1) runs GQ_NG
+ *     groups' chains side by side, since one row has too few chains to
+ *     keep the fma units busy;
  *   - otherwise: the panel's codes widened once into fp32 (and its mins
  *     computed) per item, then the grouped fp32 kernels gq_gk (scalar,
  *     AVX2, AVX-512);
