@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--workdir", default="/tmp/ys_bgguf")
     ap.add_argument("--ys-opts", default="", help="extra yardstick options, e.g. '--compute int8'")
     ap.add_argument("--json")
+    ap.add_argument("--decode-only", action="store_true", help="decode only (no scoring runs)")
     ap.add_argument("--int8", action="store_true", help="also --compute int8 scoring, and its error")
     ap.add_argument("--int8-error-bytes", type=int, default=100000)
     args = ap.parse_args()
@@ -72,9 +73,10 @@ def main():
             if kind == "i8":
                 rep["i8"][name] = int8_measure(ys, path, win, ids[0], args.threads)
             elif kind == "ys":
-                rep["ys"][name] = bq.ys_measure(ys, path, args.ys_opts.split(), win, ids[0], args.threads)
+                rep["ys"][name] = bq.ys_measure(ys, path, args.ys_opts.split(), win, ids[0], args.threads,
+                                                 args.decode_only)
             else:
-                rep["lc"][name] = bq.lc_measure(lcpp, path, args.text, args.threads, None)
+                rep["lc"][name] = bq.lc_measure(lcpp, path, args.text, args.threads, None, args.decode_only)
         rep["loadavg_end"] = bq.loadavg()
         reps.append(rep)
         if args.json:
@@ -100,11 +102,14 @@ def main():
         yc = med([r["ys"][n]["decode_tok_per_cpu_s"] for r in reps])
         lt = med([r["lc"][n]["tg_tps"] for r in reps])
         dr = med([r["ys"][n]["decode_tps"] / r["lc"][n]["tg_tps"] for r in reps])
+        line = f"| {n} | {yd[0]:.1f} | {yc[0]:.1f} | {lt[0]:.1f} | {dr[0]:.2f}x ({dr[1]:.2f}-{dr[2]:.2f}) "
+        if args.decode_only:
+            print(line + "| — | — | — |")
+            continue
         ys_ = med([r["ys"][n]["score_tps"] for r in reps])
         lp = med([r["lc"][n]["ppl_tps"] for r in reps])
         sr = med([r["ys"][n]["score_tps"] / r["lc"][n]["ppl_tps"] for r in reps])
-        print(f"| {n} | {yd[0]:.1f} | {yc[0]:.1f} | {lt[0]:.1f} | {dr[0]:.2f}x ({dr[1]:.2f}-{dr[2]:.2f}) "
-              f"| {ys_[0]:.0f} | {lp[0]:.0f} | {sr[0]:.2f}x ({sr[1]:.2f}-{sr[2]:.2f}) |")
+        print(line + f"| {ys_[0]:.0f} | {lp[0]:.0f} | {sr[0]:.2f}x ({sr[1]:.2f}-{sr[2]:.2f}) |")
 
     if args.int8:
         int8_report(files, reps, res["int8_error"])

@@ -388,13 +388,18 @@ YS_CONFIGS = [  # name, checkpoint ("f32" or "bf16"), extra options
     # (Q8_0 files: Q8_0 head; Q4_0 files: Q6_K head)
     ("int8 + head int8", "bf16", ["--quantize", "int8", "--quantize-head", "int8"]),
     ("int4 g32 + head int8", "bf16", ["--quantize", "int4", "--group-size", "32", "--quantize-head", "int8"]),
+    # the default group size (128: 4.31 bits a weight with its scale and
+    # zero point, fewer than Q4_0's 4.5), the head as int8 or int4 too
+    ("int4", "bf16", ["--quantize", "int4"]),
+    ("int4 + head int8", "bf16", ["--quantize", "int4", "--quantize-head", "int8"]),
+    ("int4 + head int4", "bf16", ["--quantize", "int4", "--quantize-head", "int4"]),
     # llama.cpp's arithmetic: activations quantized per 32 (scoring against llama-perplexity)
     ("int8 compute int8", "bf16", ["--quantize", "int8", "--compute", "int8"]),
     ("int8 + head int8 compute int8", "bf16", ["--quantize", "int8", "--quantize-head", "int8", "--compute", "int8"]),
 ]
 
 
-def ys_measure(ys, model, opts, win, prompt_id, threads):
+def ys_measure(ys, model, opts, win, prompt_id, threads, decode_only=False):
     th = ["--threads", str(threads)]
     gen = [ys, "generate", "--model", model, "--prompt-ids", str(prompt_id), "--ignore-eos"] + opts + th
     # CPU seconds as well as wall: on a shared machine the wall time also
@@ -403,14 +408,20 @@ def ys_measure(ys, model, opts, win, prompt_id, threads):
     c1 = run.cpu
     wn, _, _, rss_gen = run(gen + ["--max-tokens", str(1 + DECODE)])
     cn = run.cpu
-    ws, _, _, rss_s = run([ys, "logprobs", "--model", model, "--ids", win] + opts + th)
-    cs = run.cpu
+    if decode_only:
+        ws, rss_s, cs = None, None, None
+    else:
+        ws, _, _, rss_s = run([ys, "logprobs", "--model", model, "--ids", win] + opts + th)
+        cs = run.cpu
+    if ws is None:
+        return {"load_s": w1, "decode_tps": DECODE / max(wn - w1, 1e-6), "rss_gen_mb": rss_gen,
+                "decode_tok_per_cpu_s": DECODE / max(cn - c1, 1e-6)}
     return {"load_s": w1, "score_wall": ws, "score_tps": SEQ / max(ws - w1, 1e-6),
             "decode_tps": DECODE / max(wn - w1, 1e-6), "rss_score_mb": rss_s, "rss_gen_mb": rss_gen,
             "score_tok_per_cpu_s": SEQ / max(cs - c1, 1e-6), "decode_tok_per_cpu_s": DECODE / max(cn - c1, 1e-6)}
 
 
-def lc_measure(lcpp, gguf_path, text, threads, lc_poll):
+def lc_measure(lcpp, gguf_path, text, threads, lc_poll, decode_only=False):
     bins = os.path.join(lcpp, "build", "bin")
     r = {}
     # --poll: how much llama.cpp's threads spin while waiting for work
@@ -423,6 +434,9 @@ def lc_measure(lcpp, gguf_path, text, threads, lc_poll):
     for e in json.loads(out):
         r["tg_tps"] = e["avg_ts"]
         r["commit"] = e.get("build_commit")
+    if decode_only:
+        r["rss_bench_mb"] = rss_b
+        return r
     _, _, err, rss_p = run([os.path.join(bins, "llama-perplexity"), "-m", gguf_path, "-f", text, "-c", str(SEQ),
                             "-t", str(threads), "--chunks", "1"] + poll)
     m = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", err)
@@ -508,9 +522,9 @@ def cmd_bench(args):
             log(f"rep {r + 1}/{args.repeat}: {kind} {name} (load {loadavg():.1f})")
             if kind == "ys":
                 ck, opts = next((c, o) for n, c, o in YS_CONFIGS if n == name)
-                rep["ys"][name] = ys_measure(ys, models[ck], opts, win, ids[0], args.threads)
+                rep["ys"][name] = ys_measure(ys, models[ck], opts, win, ids[0], args.threads, args.decode_only)
             else:
-                rep["lc"][name] = lc_measure(lcpp, ggufs[name], text, args.threads, args.lc_poll)
+                rep["lc"][name] = lc_measure(lcpp, ggufs[name], text, args.threads, args.lc_poll, args.decode_only)
         rep["loadavg_end"] = loadavg()
         reps.append(rep)
         log(json.dumps(rep))
@@ -534,18 +548,18 @@ def report(res):
     print("|---|---|---|---|")
     ran = [n for n, _, _ in YS_CONFIGS if n in reps[0]["ys"]]
     for n in ran:
-        g = lambda k: stats([r["ys"][n][k] for r in reps])  # noqa: E731
+        g = lambda k: stats([r["ys"][n].get(k) for r in reps])  # noqa: E731
         print(f"| yardstick {n} | {fmt(g('score_tps'))} | {fmt(g('decode_tps'))} | "
               f"{fmt(g('rss_score_mb'), 0)} / {fmt(g('rss_gen_mb'), 0)} |")
     for q in reps[0]["lc"]:
-        g = lambda k: stats([r["lc"][q][k] for r in reps])  # noqa: E731
+        g = lambda k: stats([r["lc"][q].get(k) for r in reps])  # noqa: E731
         print(f"| llama.cpp {q} | {fmt(g('ppl_tps'))} (perplexity) | "
               f"{fmt(g('tg_tps'))} (tg{DECODE}) | {fmt(g('rss_ppl_mb'), 0)} / {fmt(g('rss_bench_mb'), 0)} |")
     print()
     print("| yardstick, per CPU second (user + system; less sensitive to other processes) | scoring tok/CPU-s | decode tok/CPU-s |")
     print("|---|---|---|")
     for n in ran:
-        g = lambda k: stats([r["ys"][n][k] for r in reps])  # noqa: E731
+        g = lambda k: stats([r["ys"][n].get(k) for r in reps])  # noqa: E731
         print(f"| {n} | {fmt(g('score_tok_per_cpu_s'))} | {fmt(g('decode_tok_per_cpu_s'))} |")
     print()
     starts = ", ".join("%.1f" % r["loadavg_start"] for r in reps)
@@ -566,6 +580,9 @@ def report(res):
         ("the same, per CPU-s: scoring --compute bf16 / fp32", lambda r: r["ys"]["compute bf16"]["score_tok_per_cpu_s"] / r["ys"]["fp32"]["score_tok_per_cpu_s"], 1.6),
         ("decode: int8 + head int8 >= llama.cpp Q8_0 tg", lambda r: r["ys"]["int8 + head int8"]["decode_tps"] / r["lc"]["Q8_0"]["tg_tps"], 1.0),
         ("decode: int4 g32 + head int8 >= llama.cpp Q4_0 tg", lambda r: r["ys"]["int4 g32 + head int8"]["decode_tps"] / r["lc"]["Q4_0"]["tg_tps"], 1.0),
+        ("decode: int4 (g128) >= llama.cpp Q4_0 tg", lambda r: r["ys"]["int4"]["decode_tps"] / r["lc"]["Q4_0"]["tg_tps"], 1.0),
+        ("decode: int4 (g128) + head int8 >= llama.cpp Q4_0 tg", lambda r: r["ys"]["int4 + head int8"]["decode_tps"] / r["lc"]["Q4_0"]["tg_tps"], 1.0),
+        ("decode: int4 (g128) + head int4 >= llama.cpp Q4_0 tg", lambda r: r["ys"]["int4 + head int4"]["decode_tps"] / r["lc"]["Q4_0"]["tg_tps"], 1.0),
         ("scoring: int8 --compute int8 >= llama.cpp Q8_0 perplexity", lambda r: r["ys"]["int8 compute int8"]["score_tps"] / r["lc"]["Q8_0"]["ppl_tps"], 1.0),
         ("scoring: int8 + head int8 --compute int8 >= llama.cpp Q8_0 perplexity", lambda r: r["ys"]["int8 + head int8 compute int8"]["score_tps"] / r["lc"]["Q8_0"]["ppl_tps"], 1.0),
         ("(information) scoring: int8, fp32 arithmetic / llama.cpp Q8_0 perplexity", lambda r: r["ys"]["int8"]["score_tps"] / r["lc"]["Q8_0"]["ppl_tps"], None),
@@ -640,6 +657,7 @@ def main():
     ap.add_argument("--text", default=os.path.join(SHARED, "data", "lm", "wikitext-2", "test.txt"))
     ap.add_argument("--json")
     ap.add_argument("--only", help="bench: only these yardstick configurations and GGUF types (comma-separated names)")
+    ap.add_argument("--decode-only", action="store_true", help="bench: decode only (no scoring runs)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--lc-poll", type=int, default=None,
                     help="llama.cpp's --poll (default: its own, 50); 0 on a busy machine")

@@ -134,7 +134,8 @@ int gm_pack_all(kn_pool *pool, const gm_job *jobs, size_t n, gm_release_fn relea
  * weights' product up to fp32 rounding, with one multiply per group where
  * widening each weight cost one per weight. Routes: up to 12 rows with
  * AVX-512 (decoding), kernels read the codes (a table permute for 4-bit
- * ones) straight into the chains; otherwise a panel's codes are widened
+ * ones) straight into the chains — one row of 4-bit codes runs three
+ * groups' chains side by side, folded in group order; otherwise a panel's codes are widened
  * to fp32 once per work item for grouped fp32 kernels; every ISA, route
  * and thread count gives the same bits. gm_weights_row reads back the
  * dequantized weights (q - z) * s. */

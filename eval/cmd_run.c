@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "model.h"
+#include "model_cli.h"
 #include "runner.h"
 #include "runner_dist.h"
 #include "threads.h"
@@ -298,6 +299,7 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
     const char *data_dir = NULL;
     bool no_db = false;
     long resume = 0, pipeline = 1;
+    model_quant qz = MODEL_Q_NONE, qz_head = MODEL_Q_NONE;   /* o.quantize, o.quantize_head as parsed */
     char tiny[4200];
     o.model_dir = NULL;
     for (int i = 1; i < argc; i++) {
@@ -317,20 +319,17 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
         else if (OPT("--kl-base", true))
             o.kl_base = v;
         else if (OPT("--quantize", true) || (qhead = OPT("--quantize-head", true))) {
-            model_quant q;
+            model_quant *q = qhead ? &qz_head : &qz;
             ys_error qe = {0};
-            if (model_quant_parse(v, &q, &qe) < 0)
+            if (model_quant_parse(v, q, &qe) < 0)
                 return cli_usage_error("run", "%s: %s", qhead ? "--quantize-head" : "--quantize", qe.msg);
-            *(qhead ? &o.quantize_head : &o.quantize) = q == MODEL_Q_NONE ? NULL : v;
+            *(qhead ? &o.quantize_head : &o.quantize) = *q == MODEL_Q_NONE ? NULL : v;
         } else if (OPT("--compute", true)) {
-            if (strcmp(v, "exact") && strcmp(v, "bf16") && strcmp(v, "int8"))
-                return cli_usage_error("run", "--compute takes exact, bf16 or int8");
-            o.compute_bf16 = !strcmp(v, "bf16");
-            o.compute_int8 = !strcmp(v, "int8");
+            if ((r = mc_parse_compute("run", v, &o.compute_bf16, &o.compute_int8)) != 0)
+                return r;
         } else if (OPT("--group-size", true)) {
-            if (cli_parse_int(v, 32, 128, &n) < 0 || (n != 32 && n != 128))
-                return cli_usage_error("run", "--group-size takes 32 or 128");
-            o.group_size = (int)n;
+            if ((r = mc_parse_group_size("run", v, &o.group_size)) != 0)
+                return r;
         }
         else if (OPT("--tasks", true))
             o.tasks = v;
@@ -404,15 +403,9 @@ static int cmd_run_ranks(int argc, char **argv, rn_dist *dist)
     }
     if (o.adapter_dir && !o.model_dir)
         return cli_usage_error("run", "--adapter needs the base model: give --model DIR");
-    if (o.compute_bf16 && (o.quantize || o.quantize_head))
-        return cli_usage_error("run", "--compute bf16 and --quantize do not combine: choose one");
-    struct stat mst;   /* a GGUF file (a regular file) has its own quantized blocks */
-    if (o.compute_int8 && !o.quantize && !o.quantize_head &&
-        !(o.model_dir && stat(o.model_dir, &mst) == 0 && S_ISREG(mst.st_mode)))
-        return cli_usage_error("run", "--compute int8 needs --quantize int8, int4 or int4-sym (or a GGUF file)");
-    if (o.group_size && (!o.quantize || !strcmp(o.quantize, "int8")) &&
-        (!o.quantize_head || !strcmp(o.quantize_head, "int8")))
-        return cli_usage_error("run", "--group-size is for --quantize int4 or int4-sym");
+    int pr = mc_check_precision("run", qz, qz_head, o.group_size, o.compute_bf16, o.compute_int8, o.model_dir);
+    if (pr != 0)
+        return pr;
     if (!o.model_dir)
         o.model_dir = tiny_model(tiny, sizeof tiny);
     o.data_dir = taskdirs_data_dir(data_dir);

@@ -108,10 +108,11 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
         if (!strcmp(name, "--model")) a->model = v;
         else if (!strcmp(name, "--adapter")) a->adapter = v;
         else if (!strcmp(name, "--compute")) {
-            if (strcmp(v, "exact") && strcmp(v, "bf16") && strcmp(v, "int8"))
-                return cli_usage_error(cmd, "--compute takes exact, bf16 or int8");
-            a->compute_bf16 = !strcmp(v, "bf16");
-            a->compute_int8 = !strcmp(v, "int8");
+            if ((r = mc_parse_compute(cmd, v, &a->compute_bf16, &a->compute_int8)) != 0)
+                return r;
+        } else if (!strcmp(name, "--group-size")) {
+            if ((r = mc_parse_group_size(cmd, v, &a->group_size)) != 0)
+                return r;
         } else if (!strcmp(name, "--quantize") || !strcmp(name, "--quantize-head")) {
             ys_error qe = {0};
             if (model_quant_parse(v, !strcmp(name, "--quantize-head") ? &a->quantize_head : &a->quantize, &qe) < 0)
@@ -165,23 +166,42 @@ int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help
                     return cli_usage_error(cmd, "--batch-size needs 1..64");
                 a->batch_size = n;
             }
-            else if (!strcmp(name, "--group-size")) {
-                if (n != 32 && n != 128)
-                    return cli_usage_error(cmd, "--group-size takes 32 or 128");
-                a->group_size = n;
-            }
         }
     }
     if (!a->model)
         return cli_usage_error(cmd, "--model DIR is required");
-    bool q = a->quantize != MODEL_Q_NONE || a->quantize_head != MODEL_Q_NONE;
-    if (a->group_size && a->quantize != MODEL_Q_INT4 && a->quantize != MODEL_Q_INT4_SYM &&
-        a->quantize_head != MODEL_Q_INT4 && a->quantize_head != MODEL_Q_INT4_SYM)
+    return mc_check_precision(cmd, a->quantize, a->quantize_head, a->group_size, a->compute_bf16, a->compute_int8,
+                              a->model);
+}
+
+int mc_parse_compute(const char *cmd, const char *v, bool *bf16, bool *int8)
+{
+    if (strcmp(v, "exact") && strcmp(v, "bf16") && strcmp(v, "int8"))
+        return cli_usage_error(cmd, "--compute takes exact, bf16 or int8");
+    *bf16 = !strcmp(v, "bf16");
+    *int8 = !strcmp(v, "int8");
+    return 0;
+}
+
+int mc_parse_group_size(const char *cmd, const char *v, int *out)
+{
+    long n;
+    if (cli_parse_int(v, 32, 128, &n) < 0 || (n != 32 && n != 128))
+        return cli_usage_error(cmd, "--group-size takes 32 or 128");
+    *out = (int)n;
+    return 0;
+}
+
+int mc_check_precision(const char *cmd, model_quant q, model_quant qh, int group_size, bool bf16, bool int8,
+                       const char *model)
+{
+    bool quant = q != MODEL_Q_NONE || qh != MODEL_Q_NONE;
+    if (group_size && q != MODEL_Q_INT4 && q != MODEL_Q_INT4_SYM && qh != MODEL_Q_INT4 && qh != MODEL_Q_INT4_SYM)
         return cli_usage_error(cmd, "--group-size is for --quantize int4 or int4-sym");
-    if (a->compute_bf16 && q)
+    if (bf16 && quant)
         return cli_usage_error(cmd, "--compute bf16 and --quantize do not combine: choose one");
     struct stat st;   /* a GGUF file (a regular file) has its own quantized blocks */
-    if (a->compute_int8 && !q && !(stat(a->model, &st) == 0 && S_ISREG(st.st_mode)))
+    if (int8 && !quant && !(model && stat(model, &st) == 0 && S_ISREG(st.st_mode)))
         return cli_usage_error(cmd, "--compute int8 needs --quantize int8, int4 or int4-sym (or a GGUF file)");
     return 0;
 }
@@ -190,7 +210,7 @@ int mc_load_model(const model_args *a, model **m, ys_error *err)
 {
     mc_adapter_warning(a);
     model_opts o = {.adapter_dir = a->adapter, .quantize = a->quantize, .quantize_head = a->quantize_head,
-                    .group_size = (int)a->group_size,
+                    .group_size = a->group_size,
                     .compute_bf16 = a->compute_bf16, .compute_int8 = a->compute_int8};
     int rc = model_load_opts(a->model, &o, m, err);
     if (rc == 0 && a->threads > 0 && (rc = model_set_threads(*m, (int)a->threads, err)) < 0) {

@@ -20,7 +20,7 @@ typedef struct {
     long batch_size;           /* generate --batch-size (0: not given) */
     model_quant quantize;      /* --quantize int8|int4|int4-sym */
     model_quant quantize_head; /* --quantize-head int8|int4|int4-sym */
-    long group_size;           /* --group-size 32|128 (int4) */
+    int group_size;            /* --group-size 32|128 (int4) */
     bool compute_bf16;         /* --compute bf16 (default exact) */
     bool compute_int8;         /* --compute int8 (with --quantize) */
     bool json, ignore_eos, no_special, max_tokens_set;
@@ -44,6 +44,18 @@ void mc_print_ids_json(const int32_t *ids, size_t n);
  * text). Returns 0 or the usage exit code. */
 int mc_parse_model_args(const char *cmd, int argc, char **argv, const char *help, const char *allowed,
                         model_args *a);
+/* The precision options, read and checked alike by `run` and the engine
+ * commands. Each returns 0, or the usage exit code after the message. */
+/* --compute's value: exact, bf16 or int8. */
+int mc_parse_compute(const char *cmd, const char *v, bool *bf16, bool *int8);
+/* --group-size's value: 32 or 128. */
+int mc_parse_group_size(const char *cmd, const char *v, int *out);
+/* Their combinations with --quantize (q) and --quantize-head (qh):
+ * --group-size only with an int4 scheme, --compute bf16 not with a
+ * quantization, --compute int8 only with one or on a GGUF file (`model`,
+ * a regular file; NULL: none). */
+int mc_check_precision(const char *cmd, model_quant q, model_quant qh, int group_size, bool bf16, bool int8,
+                       const char *model);
 /* model_load_opts (--adapter, --quantize, --group-size, --compute) with --threads applied. */
 int mc_load_model(const model_args *a, model **m, ys_error *err);
 /* With --adapter: a base_model_name_or_path that does not name --model

@@ -422,10 +422,11 @@ static void test_half_panels(void **state)
  * fused kernels for few rows, widened panels and grouped fp32 kernels for
  * many; that is within fp32 rounding of the float64 product of the
  * dequantized weights, which are within half a step of the source. */
-static void test_quant_panels(void **state)
+/* k 77: groups of 32 or 128 end in a partial one; k 400: the one-row
+ * AVX-512 kernel's groups side by side (three at a time) then a tail */
+static void quant_panels(size_t k)
 {
-    (void)state;
-    const size_t k = 77, out = 173;   /* a work item of 4 whole panels, then 1 + 13 columns */
+    const size_t out = 173;   /* a work item of 4 whole panels, then 1 + 13 columns */
     float *w = malloc(k * out * sizeof *w), *x = malloc(30 * k * sizeof *x), *row = malloc(k * sizeof *row);
     float *y = malloc(30 * out * sizeof *y), *y0 = malloc(30 * out * sizeof *y0);
     uint64_t s = 7;
@@ -455,7 +456,7 @@ static void test_quant_panels(void **state)
                 float step = sch[si].t == GM_Q4 && !sch[si].sym ? (hi - lo) / 15 : fmaxf(-lo, hi) / sch[si].step;
                 for (size_t kk = g0; kk < g1; kk++)
                     if (fabsf(row[kk] - w[c * k + kk]) > 0.5001f * step + 1e-7f)
-                        fail_msg("scheme %zu: column %zu k %zu: %g dequantizes to %g (step %g)", si, c, kk,
+                        fail_msg("k %zu scheme %zu: column %zu k %zu: %g dequantizes to %g (step %g)", k, si, c, kk,
                                  w[c * k + kk], row[kk], step);
             }
         }
@@ -504,13 +505,20 @@ static void test_quant_panels(void **state)
                     gm_call cl = {.x = x, .ldx = k, .w = &q, .y = y, .ldy = out, .n = ns[ni], .isa = isas[ii]};
                     gm_run(th ? pool : NULL, &cl);
                     if (memcmp(y, y0, ns[ni] * out * sizeof *y))
-                        fail_msg("scheme %zu isa %d n %zu threads %d: quantized product differs from the contract's "
-                                 "sequence", si, (int)isas[ii], ns[ni], th + 1);
+                        fail_msg("k %zu scheme %zu isa %d n %zu threads %d: quantized product differs from the "
+                                 "contract's sequence", k, si, (int)isas[ii], ns[ni], th + 1);
                 }
         kn_pool_free(pool);
         gm_free(&q);
     }
     free(w), free(x), free(row), free(y), free(y0);
+}
+
+static void test_quant_panels(void **state)
+{
+    (void)state;
+    quant_panels(77);
+    quant_panels(400);
 }
 
 /* GM_BF16DOT (gemm.h): the contract written out independently — both
