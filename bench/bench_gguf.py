@@ -13,7 +13,8 @@ drift in the machine's load spreads over all):
              (scoring tok/s, the load subtracted);
   llama.cpp  llama-bench -p 0 -n 128 (tg tok/s), llama-perplexity -c 1024
              --chunks 1 (its prompt eval tok/s)
-(bench_quant.py's measurements, reused). Prints a JSON object with every
+(bench_quant.py's measurements, reused; --decode-only leaves out the
+scoring runs). Prints a JSON object with every
 repetition and a markdown table of medians, with the ratios
 yardstick / llama.cpp taken within each repetition (min-max beside).
 The tokenizer of the first file cuts the window.

@@ -32,7 +32,10 @@ From the repository root, after a Release build (see bench/README.md,
                    -c 1024 --chunks 1 (one 1024-token window, all logits;
                    tok/s from its "prompt eval time" line); --lc-poll N
                    passes --poll N to both
-      --only NAME,... keeps those configurations and GGUF types only.
+      --only NAME,... keeps those configurations and GGUF types only;
+      --decode-only measures decode alone (no scoring runs). The int4
+      configurations without "g32" use the default group size (128),
+      with the LM head as stored, int8 or int4 (--quantize-head).
       Peak RSS of every process (GNU time). Prints medians, min-max spreads
       and the ratios of the issue's targets computed within each
       repetition.
