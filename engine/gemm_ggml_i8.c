@@ -192,19 +192,20 @@ static void kern_scalar(int kind, int o, size_t rows, const int8_t *xs, size_t l
  * k 4q + e of column c. */
 #define GI8_VBMI "avx512f,avx512bw,avx512vbmi,avx512vnni"
 
-__attribute__((target(GI8_VBMI))) static void unpack_avx512(int type, const unsigned char *u, size_t s,
-                                                            uint8_t *codes, float *D, float *E)
-{
-    static const uint8_t idx[2][64] = {
+static const uint8_t gi8_idx[2][64] = {
 #define I4(c, h) (uint8_t)((c) + 16 * (h)), (uint8_t)(32 + (c) + 16 * (h)), (uint8_t)(64 + (c) + 16 * (h)), \
                  (uint8_t)(96 + (c) + 16 * (h))
 #define I16(h) I4(0, h), I4(1, h), I4(2, h), I4(3, h), I4(4, h), I4(5, h), I4(6, h), I4(7, h), I4(8, h), I4(9, h), \
                I4(10, h), I4(11, h), I4(12, h), I4(13, h), I4(14, h), I4(15, h)
-        {I16(0)}, {I16(1)}
+    {I16(0)}, {I16(1)}
 #undef I16
 #undef I4
-    };
-    const __m512i ix0 = _mm512_loadu_si512(idx[0]), ix1 = _mm512_loadu_si512(idx[1]);
+};
+
+__attribute__((target(GI8_VBMI))) static void unpack_avx512(int type, const unsigned char *u, size_t s,
+                                                            uint8_t *codes, float *D, float *E)
+{
+    const __m512i ix0 = _mm512_loadu_si512(gi8_idx[0]), ix1 = _mm512_loadu_si512(gi8_idx[1]);
     const __m512i n15 = _mm512_set1_epi8(15), one = _mm512_set1_epi8(1), three = _mm512_set1_epi8(3);
     __m512i qh0 = _mm512_setzero_si512(), qh1 = qh0;
     if (type == GGML_Q5_0 || type == GGML_Q5_1) {   /* each column's 32 high bits, a dword per lane */
@@ -335,6 +336,261 @@ k512_body(const int KIND, const int MR, int o, const int8_t *xs, size_t ldq, con
     }
 }
 
+/* One row (decoding) of Q8_0 or Q4_0 blocks: the codes go from the
+ * unit's bytes through unpack_avx512's per-byte operations and vpermt2b
+ * straight into vpdpbusd, without the L1 tile that an item's rows share
+ * (with one row, storing and reloading the tile and the generic
+ * unpacking's per-k choices cost ~4x the integer sums: 58% of a Q4_0
+ * decode against 13%). The same integer sums started at -o X, the same
+ * combine as k512_body's GI8_OFF: the same bits. Both types are one unit
+ * per 32 k, their d at the unit's start (D = d, gi8_factors). */
+__attribute__((target(GI8_VBMI), always_inline)) static inline void
+row1_body(const int T, size_t nb, const unsigned char *panel, size_t ub, const int8_t *xs, const float *dx,
+          const int32_t *xlo, const int32_t *xhi, float *tot)
+{
+    const __m512i ix0 = _mm512_loadu_si512(gi8_idx[0]), ix1 = _mm512_loadu_si512(gi8_idx[1]);
+    const __m512i n15 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
+    const int o = T == GGML_Q8_0 ? 128 : 8;
+    __m512 t0 = _mm512_setzero_ps(), t1 = t0;
+    for (size_t b = 0; b < nb; b++) {
+        const unsigned char *u = panel + b * ub;
+        const int8_t *x = xs + 32 * b;
+        __m512i i0 = _mm512_set1_epi32(-o * (xlo[b] + xhi[b])), i1 = i0;
+        int32_t xv;
+        if (T == GGML_Q8_0) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 32; j += 4) {
+                __m512i a = _mm512_xor_si512(_mm512_loadu_si512(u + 64 + j * 32), flip);
+                __m512i c = _mm512_xor_si512(_mm512_loadu_si512(u + 64 + j * 32 + 64), flip);
+                memcpy(&xv, x + j, 4);
+                __m512i xb = _mm512_set1_epi32(xv);
+                i0 = _mm512_dpbusd_epi32(i0, _mm512_permutex2var_epi8(a, ix0, c), xb);
+                i1 = _mm512_dpbusd_epi32(i1, _mm512_permutex2var_epi8(a, ix1, c), xb);
+            }
+        } else {   /* Q4_0: byte i of a column holds k i (low nibble) and k 16 + i (high) */
+#pragma GCC unroll 4
+            for (int i = 0; i < 16; i += 4) {
+                __m512i a = _mm512_loadu_si512(u + 64 + i * 32), c = _mm512_loadu_si512(u + 64 + i * 32 + 64);
+                __m512i al = _mm512_and_si512(a, n15), cl = _mm512_and_si512(c, n15);
+                __m512i ah = _mm512_and_si512(_mm512_srli_epi16(a, 4), n15);
+                __m512i ch = _mm512_and_si512(_mm512_srli_epi16(c, 4), n15);
+                memcpy(&xv, x + i, 4);
+                __m512i xl = _mm512_set1_epi32(xv);
+                memcpy(&xv, x + 16 + i, 4);
+                __m512i xh = _mm512_set1_epi32(xv);
+                i0 = _mm512_dpbusd_epi32(i0, _mm512_permutex2var_epi8(al, ix0, cl), xl);
+                i1 = _mm512_dpbusd_epi32(i1, _mm512_permutex2var_epi8(al, ix1, cl), xl);
+                i0 = _mm512_dpbusd_epi32(i0, _mm512_permutex2var_epi8(ah, ix0, ch), xh);
+                i1 = _mm512_dpbusd_epi32(i1, _mm512_permutex2var_epi8(ah, ix1, ch), xh);
+            }
+        }
+        __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)u));
+        __m512 d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + 32)));
+        __m512 db = _mm512_set1_ps(dx[b]);
+        t0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(i0), d0), db, t0);
+        t1 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(i1), d1), db, t1);
+    }
+    _mm512_storeu_ps(tot, t0);
+    _mm512_storeu_ps(tot + 16, t1);
+}
+
+__attribute__((target(GI8_VBMI))) static void row1_q8_0(size_t nb, const unsigned char *panel, size_t ub,
+                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
+                                                        const int32_t *xhi, float *tot)
+{
+    row1_body(GGML_Q8_0, nb, panel, ub, xs, dx, xlo, xhi, tot);
+}
+
+__attribute__((target(GI8_VBMI))) static void row1_q4_0(size_t nb, const unsigned char *panel, size_t ub,
+                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
+                                                        const int32_t *xhi, float *tot)
+{
+    row1_body(GGML_Q4_0, nb, panel, ub, xs, dx, xlo, xhi, tot);
+}
+
+/* One row of Q6_K blocks (the vocabulary head of llama-quantize's Q4
+ * files), fused as row1_body. The four sub-blocks of a half block share
+ * their bytes — sub-blocks t and t + 2 the low and high nibbles of one
+ * field, all four the 2-bit fields of one byte of the high bits — so the
+ * four are read once and their sums kept apart: codes assembled as
+ * unpack_avx512 assembles them (here (nibble & 15) | (high bits moved to
+ * bits 4-5, masked)), the two 16-k halves of each summed apart and
+ * combined as k512_body's GI8_HALVES with D, E as gi8_factors computes
+ * them (d times the halves' int8 scales), in sub-block order. */
+__attribute__((target(GI8_VBMI), always_inline)) static inline __m512
+row1_q6_scale(__m512 d, const int8_t *sc)
+{
+    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)sc))));
+}
+
+__attribute__((target(GI8_VBMI))) static void row1_q6_k(size_t nb, const unsigned char *panel, size_t ub,
+                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
+                                                        const int32_t *xhi, float *tot)
+{
+    const __m512i ix0 = _mm512_loadu_si512(gi8_idx[0]), ix1 = _mm512_loadu_si512(gi8_idx[1]);
+    const __m512i n15 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    __m512 t0 = _mm512_setzero_ps(), t1 = t0;
+    for (size_t b = 0; b + 3 < nb; b += 4) {   /* Q6_K blocks: 8 sub-blocks, two halves of four */
+        const unsigned char *u = panel + b / 8 * ub;
+        size_t half = b % 8 / 4;
+        const unsigned char *q0 = u + 64 * half * 32, *q1 = q0 + 32 * 32, *hb = u + 4096 + 32 * half * 32;
+        const int8_t *x = xs + 32 * b;
+        const int8_t *sc = (const int8_t *)(u + 32 * 192);
+        const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + 32 * 208)));
+        const __m512 d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + 32 * 208 + 32)));
+        __m512i i0[4], i1[4];
+        __m512 u0[4], u1[4];
+        for (int t = 0; t < 4; t++)
+            i0[t] = i1[t] = _mm512_set1_epi32(-32 * xlo[b + t]);
+        /* the next half unit (the next unit, or the next panel's first,
+         * which follows): its fields lie kilobytes apart, more streams
+         * than the hardware prefetcher follows (loads of the head's
+         * weights were half of this kernel's time without it) */
+        const unsigned char *pf = u + ub / 2 * (half + 1);
+        for (int j = 0; j < 32; j += 4) {
+            for (size_t l = 0; l < (ub / 2 + 511) / 512; l++)
+                _mm_prefetch((const char *)(pf + (size_t)(j / 4) * ((ub / 2 + 511) / 512) * 64 + l * 64), _MM_HINT_T0);
+            __m512i qa0 = _mm512_loadu_si512(q0 + j * 32), qc0 = _mm512_loadu_si512(q0 + j * 32 + 64);
+            __m512i qa1 = _mm512_loadu_si512(q1 + j * 32), qc1 = _mm512_loadu_si512(q1 + j * 32 + 64);
+            __m512i ha = _mm512_loadu_si512(hb + j * 32), hc = _mm512_loadu_si512(hb + j * 32 + 64);
+            __m512i ca[4], cc[4];   /* (nibble & 15) | high bits at 4-5: 0xEA is (A & B) | C */
+            ca[0] = _mm512_ternarylogic_epi32(qa0, n15, _mm512_and_si512(_mm512_slli_epi16(ha, 4), m30), 0xEA);
+            cc[0] = _mm512_ternarylogic_epi32(qc0, n15, _mm512_and_si512(_mm512_slli_epi16(hc, 4), m30), 0xEA);
+            ca[1] = _mm512_ternarylogic_epi32(qa1, n15, _mm512_and_si512(_mm512_slli_epi16(ha, 2), m30), 0xEA);
+            cc[1] = _mm512_ternarylogic_epi32(qc1, n15, _mm512_and_si512(_mm512_slli_epi16(hc, 2), m30), 0xEA);
+            ca[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(qa0, 4), n15, _mm512_and_si512(ha, m30), 0xEA);
+            cc[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(qc0, 4), n15, _mm512_and_si512(hc, m30), 0xEA);
+            ca[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(qa1, 4), n15,
+                                              _mm512_and_si512(_mm512_srli_epi16(ha, 2), m30), 0xEA);
+            cc[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(qc1, 4), n15,
+                                              _mm512_and_si512(_mm512_srli_epi16(hc, 2), m30), 0xEA);
+            for (int t = 0; t < 4; t++) {
+                int32_t xv;
+                memcpy(&xv, x + 32 * t + j, 4);
+                __m512i xb = _mm512_set1_epi32(xv);
+                i0[t] = _mm512_dpbusd_epi32(i0[t], _mm512_permutex2var_epi8(ca[t], ix0, cc[t]), xb);
+                i1[t] = _mm512_dpbusd_epi32(i1[t], _mm512_permutex2var_epi8(ca[t], ix1, cc[t]), xb);
+            }
+            if (j == 12)   /* the first halves: I_lo * D, then the second halves' sums from -o X_hi */
+                for (int t = 0; t < 4; t++) {
+                    size_t s = 4 * half + (size_t)t;
+                    u0[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(i0[t]), row1_q6_scale(d0, sc + 2 * s * GM_NR));
+                    u1[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(i1[t]), row1_q6_scale(d1, sc + 2 * s * GM_NR + 16));
+                    i0[t] = i1[t] = _mm512_set1_epi32(-32 * xhi[b + t]);
+                }
+        }
+        for (int t = 0; t < 4; t++) {
+            size_t s = 4 * half + (size_t)t;
+            u0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[t]), row1_q6_scale(d0, sc + (2 * s + 1) * GM_NR), u0[t]);
+            u1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1[t]), row1_q6_scale(d1, sc + (2 * s + 1) * GM_NR + 16), u1[t]);
+            __m512 db = _mm512_set1_ps(dx[b + t]);
+            t0 = _mm512_fmadd_ps(u0[t], db, t0);
+            t1 = _mm512_fmadd_ps(u1[t], db, t1);
+        }
+    }
+    _mm512_storeu_ps(tot, t0);
+    _mm512_storeu_ps(tot + 16, t1);
+}
+
+/* One row of Q4_K or Q5_K blocks (Q4_K_M files), fused as row1_body.
+ * Sub-blocks 2i and 2i + 1 are the low and high nibbles of the same
+ * bytes, so a pair is read once, their sums kept apart (and Q5_K's high
+ * bits added as unpack_avx512 does); each sub-block's 6-bit scale and
+ * min are unpacked per column as gi8_factors does (D = d a, E = -(dmin
+ * m), the negation exact), and the two are combined in order as
+ * k512_body's GI8_MIN (o = 0). */
+__attribute__((target(GI8_VBMI), always_inline)) static inline void
+row1_k_fold(const unsigned char *u, size_t s, __m512i i0, __m512i i1, int32_t xsum, float dxb, __m512 *t0, __m512 *t1)
+{
+    const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    const unsigned char *scp = u + 128;
+    __m512 xf = _mm512_set1_ps((float)xsum), db = _mm512_set1_ps(dxb);
+    for (int h = 0; h < 2; h++) {
+        __m512i a, mn;
+        const unsigned char *c0 = scp + 16 * h;
+        if (s < 4) {
+            a = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c0 + s * GM_NR))), m63);
+            mn = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c0 + (s + 4) * GM_NR))), m63);
+        } else {
+            __m512i b4 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c0 + (s + 4) * GM_NR)));
+            __m512i bl = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c0 + (s - 4) * GM_NR)));
+            __m512i bs = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c0 + s * GM_NR)));
+            a = _mm512_or_si512(_mm512_and_si512(b4, m15), _mm512_slli_epi32(_mm512_srli_epi32(bl, 6), 4));
+            mn = _mm512_or_si512(_mm512_srli_epi32(b4, 4), _mm512_slli_epi32(_mm512_srli_epi32(bs, 6), 4));
+        }
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + 32 * h)));
+        __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + 64 + 32 * h)));
+        __m512 D = _mm512_mul_ps(d, _mm512_cvtepi32_ps(a));
+        __m512 E = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_mul_ps(dm, _mm512_cvtepi32_ps(mn))), sign));
+        __m512 t = _mm512_fmadd_ps(xf, E, _mm512_mul_ps(_mm512_cvtepi32_ps(h ? i1 : i0), D));
+        if (h)
+            *t1 = _mm512_fmadd_ps(t, db, *t1);
+        else
+            *t0 = _mm512_fmadd_ps(t, db, *t0);
+    }
+}
+
+__attribute__((target(GI8_VBMI), always_inline)) static inline void
+row1_k_body(const int T, size_t nb, const unsigned char *panel, size_t ub, const int8_t *xs, const float *dx,
+            const int32_t *xlo, const int32_t *xhi, float *tot)
+{
+    const __m512i ix0 = _mm512_loadu_si512(gi8_idx[0]), ix1 = _mm512_loadu_si512(gi8_idx[1]);
+    const __m512i n15 = _mm512_set1_epi8(15), one = _mm512_set1_epi8(1);
+    __m512 t0 = _mm512_setzero_ps(), t1 = t0;
+    for (size_t b = 0; b + 1 < nb; b += 2) {   /* K blocks: 8 sub-blocks, so nb is even */
+        const unsigned char *u = panel + b / 8 * ub;
+        size_t s = b % 8;
+        const unsigned char *src = u + (T == GGML_Q5_K ? 1536 : 512) + s / 2 * 32 * 32, *hb = u + 512;
+        const __m128i hs0 = _mm_cvtsi32_si128((int)s), hs1 = _mm_cvtsi32_si128((int)s + 1);
+        const int8_t *x = xs + 32 * b;
+        __m512i i0 = _mm512_setzero_si512(), i1 = i0, j0 = i0, j1 = i0;
+        /* the next quarter unit, as row1_q6_k does */
+        const unsigned char *pf = u + ub / 4 * (s / 2 + 1);
+        for (int j = 0; j < 32; j += 4) {
+            for (size_t l = 0; l < (ub / 4 + 511) / 512; l++)
+                _mm_prefetch((const char *)(pf + (size_t)(j / 4) * ((ub / 4 + 511) / 512) * 64 + l * 64), _MM_HINT_T0);
+            __m512i a = _mm512_loadu_si512(src + j * 32), c = _mm512_loadu_si512(src + j * 32 + 64);
+            __m512i al = _mm512_and_si512(a, n15), cl = _mm512_and_si512(c, n15);
+            __m512i ah = _mm512_and_si512(_mm512_srli_epi16(a, 4), n15), ch = _mm512_and_si512(_mm512_srli_epi16(c, 4), n15);
+            if (T == GGML_Q5_K) {
+                __m512i ha = _mm512_loadu_si512(hb + j * 32), hc = _mm512_loadu_si512(hb + j * 32 + 64);
+                al = _mm512_or_si512(al, _mm512_slli_epi16(_mm512_and_si512(_mm512_srl_epi16(ha, hs0), one), 4));
+                cl = _mm512_or_si512(cl, _mm512_slli_epi16(_mm512_and_si512(_mm512_srl_epi16(hc, hs0), one), 4));
+                ah = _mm512_or_si512(ah, _mm512_slli_epi16(_mm512_and_si512(_mm512_srl_epi16(ha, hs1), one), 4));
+                ch = _mm512_or_si512(ch, _mm512_slli_epi16(_mm512_and_si512(_mm512_srl_epi16(hc, hs1), one), 4));
+            }
+            int32_t xv;
+            memcpy(&xv, x + j, 4);
+            __m512i xl = _mm512_set1_epi32(xv);
+            memcpy(&xv, x + 32 + j, 4);
+            __m512i xh = _mm512_set1_epi32(xv);
+            i0 = _mm512_dpbusd_epi32(i0, _mm512_permutex2var_epi8(al, ix0, cl), xl);
+            i1 = _mm512_dpbusd_epi32(i1, _mm512_permutex2var_epi8(al, ix1, cl), xl);
+            j0 = _mm512_dpbusd_epi32(j0, _mm512_permutex2var_epi8(ah, ix0, ch), xh);
+            j1 = _mm512_dpbusd_epi32(j1, _mm512_permutex2var_epi8(ah, ix1, ch), xh);
+        }
+        row1_k_fold(u, s, i0, i1, xlo[b] + xhi[b], dx[b], &t0, &t1);
+        row1_k_fold(u, s + 1, j0, j1, xlo[b + 1] + xhi[b + 1], dx[b + 1], &t0, &t1);
+    }
+    _mm512_storeu_ps(tot, t0);
+    _mm512_storeu_ps(tot + 16, t1);
+}
+
+__attribute__((target(GI8_VBMI))) static void row1_q4_k(size_t nb, const unsigned char *panel, size_t ub,
+                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
+                                                        const int32_t *xhi, float *tot)
+{
+    row1_k_body(GGML_Q4_K, nb, panel, ub, xs, dx, xlo, xhi, tot);
+}
+
+__attribute__((target(GI8_VBMI))) static void row1_q5_k(size_t nb, const unsigned char *panel, size_t ub,
+                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
+                                                        const int32_t *xhi, float *tot)
+{
+    row1_k_body(GGML_Q5_K, nb, panel, ub, xs, dx, xlo, xhi, tot);
+}
+
 typedef void (*k512_fn)(int, const int8_t *, size_t, const float *, const int32_t *, const int32_t *, size_t,
                         const uint8_t *, const float *, const float *, float *);
 #define K512(KN, K, M)                                                                                          \
@@ -350,6 +606,21 @@ K512_ALL(min, GI8_MIN)
 K512_ALL(halves, GI8_HALVES)
 #define K512_ROW(KN) {NULL, k512_##KN##_1, k512_##KN##_2, k512_##KN##_3, k512_##KN##_4, k512_##KN##_5, k512_##KN##_6}
 static const k512_fn k512[3][GI8_MR + 1] = {K512_ROW(off), K512_ROW(min), K512_ROW(halves)};
+
+typedef void (*row1_fn)(size_t, const unsigned char *, size_t, const int8_t *, const float *, const int32_t *,
+                        const int32_t *, float *);
+/* The fused one-row kernel of a block type, or NULL (the tile path). */
+static row1_fn row1_of(int type)
+{
+    switch (type) {
+    case GGML_Q8_0: return row1_q8_0;
+    case GGML_Q4_0: return row1_q4_0;
+    case GGML_Q4_K: return row1_q4_k;
+    case GGML_Q5_K: return row1_q5_k;
+    case GGML_Q6_K: return row1_q6_k;
+    default: return NULL;
+    }
+}
 
 static void kern_avx512(int kind, int o, size_t rows, const int8_t *xs, size_t ldq, const float *dx,
                         const int32_t *xlo, const int32_t *xhi, size_t lda, const uint8_t *codes, const float *D,
@@ -480,6 +751,15 @@ static void gi8_item(void *vctx, size_t item, int worker)
     _Alignas(64) float tot[GI8_MC * GM_NR];
     _Alignas(64) uint8_t codes[32 * GM_NR];
     _Alignas(64) float D[GM_NR], E[GM_NR];
+    size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
+#ifdef GI8_X86
+    row1_fn row1 = g->vnni && rows == 1 ? row1_of(w->ggml_type) : NULL;
+    if (row1) {
+        row1(g->nb, panel, ub, g->xs + i0 * k, g->dx + i0 * g->nb, g->xlo + i0 * g->nb, g->xhi + i0 * g->nb, tot);
+        gm_epilogue(c, tot, g->r0 + i0, 1, col, ncols);
+        return;
+    }
+#endif
     memset(tot, 0, rows * GM_NR * sizeof *tot);
     for (size_t b = 0; b < g->nb; b++) {
         const unsigned char *u = panel + (32 * b) / block * ub;
@@ -497,7 +777,6 @@ static void gi8_item(void *vctx, size_t item, int worker)
         unpack_scalar(w->ggml_type, u, s, codes, D, E);
         kern_scalar(g->kind, g->o, rows, xs, k, dx, lo, hi, g->nb, codes, D, E, tot);
     }
-    size_t col = p * GM_NR, ncols = w->out - col < GM_NR ? w->out - col : GM_NR;
     gm_epilogue(c, tot, g->r0 + i0, (int)rows, col, ncols);
 }
 
