@@ -11,8 +11,11 @@
  * sums over that tile and folds them into its running totals (kept in
  * the item's buffer). Unpacking costs a few operations per 64 codes and
  * is shared by all the item's rows; the tile and the rows' 32 bytes of
- * the sub-block stay in L1. Nothing here depends on how rows are grouped:
- * each total is the documented sequence over its own row's sums. */
+ * the sub-block stay in L1. An item of one row (decoding) would pay the
+ * tile alone: Q8_0, Q4_0, Q4_K, Q5_K and Q6_K then go through fused
+ * kernels (row1_*) that take the codes from the panel into vpdpbusd in
+ * registers. Nothing here depends on how rows are grouped: each total is
+ * the documented sequence over its own row's sums. */
 #include "gemm_ggml_i8.h"
 
 #include <immintrin.h>
