@@ -725,6 +725,7 @@ typedef struct gi8_ctx {
     float *dx;                    /* [n][nb] block scales */
     int32_t *xlo, *xhi;           /* [n][nb] sums of the codes of each block's halves */
     size_t nb, np, nrb;
+    size_t grp;                   /* panels per item */
 } gi8_ctx;
 
 /* Rows [16 item, 16 item + 16) of the context's rows quantized. */
@@ -739,13 +740,11 @@ static void gi8_rows(void *vctx, size_t item, int worker)
                   g->xhi + r * g->nb);
 }
 
-static void gi8_item(void *vctx, size_t item, int worker)
+/* Row block rb of the context's rows against panel p. */
+static void gi8_panel(const gi8_ctx *g, size_t rb, size_t p)
 {
-    (void)worker;
-    const gi8_ctx *g = vctx;
     const gm_call *c = g->c;
     const gm_weights *w = c->w;
-    size_t rb = item / g->np, p = item % g->np;
     size_t i0 = rb * GI8_MC, rows = g->n - i0 < GI8_MC ? g->n - i0 : GI8_MC, k = w->k;
     size_t block, bytes;
     gguf_type_size(w->ggml_type, &block, &bytes);
@@ -783,6 +782,22 @@ static void gi8_item(void *vctx, size_t item, int worker)
     gm_epilogue(c, tot, g->r0 + i0, (int)rows, col, ncols);
 }
 
+/* Items: a row block against g->grp consecutive panels. One row runs
+ * GI8_ROW1_PANELS panels an item so that each thread streams a stretch
+ * of the weights: with a panel an item, two threads took alternate panels
+ * and each one's prefetch of the next unit fetched the other's (2 threads
+ * decoded no faster than 1). */
+#define GI8_ROW1_PANELS 8
+static void gi8_item(void *vctx, size_t item, int worker)
+{
+    (void)worker;
+    const gi8_ctx *g = vctx;
+    size_t ng = (g->np + g->grp - 1) / g->grp, rb = item / ng, p0 = item % ng * g->grp;
+    size_t p1 = p0 + g->grp < g->np ? p0 + g->grp : g->np;
+    for (size_t p = p0; p < p1; p++)
+        gi8_panel(g, rb, p);
+}
+
 /* Rows [r0, r0 + n) of the call, with their quantized copies in buf. */
 static void gi8_run_rows(kn_pool *pool, gi8_ctx *g, size_t r0, size_t n, void *buf)
 {
@@ -793,13 +808,15 @@ static void gi8_run_rows(kn_pool *pool, gi8_ctx *g, size_t r0, size_t n, void *b
     g->xlo = (int32_t *)(void *)(g->dx + n * g->nb);
     g->xhi = g->xlo + n * g->nb;
     g->nrb = (n + GI8_MC - 1) / GI8_MC;
+    g->grp = n == 1 ? GI8_ROW1_PANELS : 1;
+    size_t nitems = g->nrb * ((g->np + g->grp - 1) / g->grp);
     if (pool) {
         kn_pool_run(pool, (n + 15) / 16, gi8_rows, g);
-        kn_pool_run(pool, g->nrb * g->np, gi8_item, g);
+        kn_pool_run(pool, nitems, gi8_item, g);
     } else {
         for (size_t i = 0; i < (n + 15) / 16; i++)
             gi8_rows(g, i, 0);
-        for (size_t i = 0; i < g->nrb * g->np; i++)
+        for (size_t i = 0; i < nitems; i++)
             gi8_item(g, i, 0);
     }
 }
