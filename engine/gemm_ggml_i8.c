@@ -339,6 +339,25 @@ k512_body(const int KIND, const int MR, int o, const int8_t *xs, size_t ldq, con
     }
 }
 
+/* A one-row kernel: body BODY specialised on block type T. */
+#define ROW1(N, BODY, T)                                                                                           \
+    __attribute__((target(GI8_VBMI))) static void row1_##N(size_t nb, const unsigned char *panel, size_t ub,    \
+                                                           const int8_t *xs, const float *dx, const int32_t *xlo, \
+                                                           const int32_t *xhi, float *tot)                        \
+    {                                                                                                              \
+        BODY(T, nb, panel, ub, xs, dx, xlo, xhi, tot);                                                             \
+    }
+
+/* The next stretch of span bytes at pf, a share per step j (0, 4, .. 28)
+ * of a sub-block's k loop: the fields of a K unit lie kilobytes apart,
+ * more streams than the hardware prefetcher follows. */
+__attribute__((always_inline)) static inline void row1_prefetch(const unsigned char *pf, size_t span, int j)
+{
+    size_t lines = (span + 511) / 512;   /* lines per step, 8 steps */
+    for (size_t l = 0; l < lines; l++)
+        _mm_prefetch((const char *)(pf + ((size_t)(j / 4) * lines + l) * 64), _MM_HINT_T0);
+}
+
 /* One row (decoding) of Q8_0 or Q4_0 blocks: the codes go from the
  * unit's bytes through unpack_avx512's per-byte operations and vpermt2b
  * straight into vpdpbusd, without the L1 tile that an item's rows share
@@ -397,19 +416,9 @@ row1_body(const int T, size_t nb, const unsigned char *panel, size_t ub, const i
     _mm512_storeu_ps(tot + 16, t1);
 }
 
-__attribute__((target(GI8_VBMI))) static void row1_q8_0(size_t nb, const unsigned char *panel, size_t ub,
-                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
-                                                        const int32_t *xhi, float *tot)
-{
-    row1_body(GGML_Q8_0, nb, panel, ub, xs, dx, xlo, xhi, tot);
-}
+ROW1(q8_0, row1_body, GGML_Q8_0)
 
-__attribute__((target(GI8_VBMI))) static void row1_q4_0(size_t nb, const unsigned char *panel, size_t ub,
-                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
-                                                        const int32_t *xhi, float *tot)
-{
-    row1_body(GGML_Q4_0, nb, panel, ub, xs, dx, xlo, xhi, tot);
-}
+ROW1(q4_0, row1_body, GGML_Q4_0)
 
 /* One row of Q6_K blocks (the vocabulary head of llama-quantize's Q4
  * files), fused as row1_body. The four sub-blocks of a half block share
@@ -451,8 +460,7 @@ __attribute__((target(GI8_VBMI))) static void row1_q6_k(size_t nb, const unsigne
          * weights were half of this kernel's time without it) */
         const unsigned char *pf = u + ub / 2 * (half + 1);
         for (int j = 0; j < 32; j += 4) {
-            for (size_t l = 0; l < (ub / 2 + 511) / 512; l++)
-                _mm_prefetch((const char *)(pf + (size_t)(j / 4) * ((ub / 2 + 511) / 512) * 64 + l * 64), _MM_HINT_T0);
+            row1_prefetch(pf, ub / 2, j);
             __m512i qa0 = _mm512_loadu_si512(q0 + j * 32), qc0 = _mm512_loadu_si512(q0 + j * 32 + 64);
             __m512i qa1 = _mm512_loadu_si512(q1 + j * 32), qc1 = _mm512_loadu_si512(q1 + j * 32 + 64);
             __m512i ha = _mm512_loadu_si512(hb + j * 32), hc = _mm512_loadu_si512(hb + j * 32 + 64);
@@ -551,8 +559,7 @@ row1_k_body(const int T, size_t nb, const unsigned char *panel, size_t ub, const
         /* the next quarter unit, as row1_q6_k does */
         const unsigned char *pf = u + ub / 4 * (s / 2 + 1);
         for (int j = 0; j < 32; j += 4) {
-            for (size_t l = 0; l < (ub / 4 + 511) / 512; l++)
-                _mm_prefetch((const char *)(pf + (size_t)(j / 4) * ((ub / 4 + 511) / 512) * 64 + l * 64), _MM_HINT_T0);
+            row1_prefetch(pf, ub / 4, j);
             __m512i a = _mm512_loadu_si512(src + j * 32), c = _mm512_loadu_si512(src + j * 32 + 64);
             __m512i al = _mm512_and_si512(a, n15), cl = _mm512_and_si512(c, n15);
             __m512i ah = _mm512_and_si512(_mm512_srli_epi16(a, 4), n15), ch = _mm512_and_si512(_mm512_srli_epi16(c, 4), n15);
@@ -580,19 +587,9 @@ row1_k_body(const int T, size_t nb, const unsigned char *panel, size_t ub, const
     _mm512_storeu_ps(tot + 16, t1);
 }
 
-__attribute__((target(GI8_VBMI))) static void row1_q4_k(size_t nb, const unsigned char *panel, size_t ub,
-                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
-                                                        const int32_t *xhi, float *tot)
-{
-    row1_k_body(GGML_Q4_K, nb, panel, ub, xs, dx, xlo, xhi, tot);
-}
+ROW1(q4_k, row1_k_body, GGML_Q4_K)
 
-__attribute__((target(GI8_VBMI))) static void row1_q5_k(size_t nb, const unsigned char *panel, size_t ub,
-                                                        const int8_t *xs, const float *dx, const int32_t *xlo,
-                                                        const int32_t *xhi, float *tot)
-{
-    row1_k_body(GGML_Q5_K, nb, panel, ub, xs, dx, xlo, xhi, tot);
-}
+ROW1(q5_k, row1_k_body, GGML_Q5_K)
 
 typedef void (*k512_fn)(int, const int8_t *, size_t, const float *, const int32_t *, const int32_t *, size_t,
                         const uint8_t *, const float *, const float *, float *);

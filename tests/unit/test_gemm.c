@@ -421,9 +421,9 @@ static void test_half_panels(void **state)
  * point's term -(s z) times the row's sum over the group) — through the
  * fused kernels for few rows, widened panels and grouped fp32 kernels for
  * many; that is within fp32 rounding of the float64 product of the
- * dequantized weights, which are within half a step of the source. */
-/* k 77: groups of 32 or 128 end in a partial one; k 400: the one-row
- * AVX-512 kernel's groups side by side (three at a time) then a tail */
+ * dequantized weights, which are within half a step of the source.
+ * k 77: groups of 32 or 128 end in a partial one; k 400: the one-row
+ * AVX-512 kernel's groups side by side (three at a time) then a tail. */
 static void quant_panels(size_t k)
 {
     const size_t out = 173;   /* a work item of 4 whole panels, then 1 + 13 columns */
